@@ -1,0 +1,289 @@
+//! `changegate policy show | explain | validate | schema`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use changegate_policy::{Freeze, Policy, RoleId};
+use comfy_table::{ContentArrangement, Table, presets};
+
+use crate::common::{Format, Global, Outcome, load_policy_file, policy};
+
+/// Policy commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCmd {
+    /// Print the effective policy (built-in default merged with --policy) as a complete TOML file.
+    Show {
+        /// `text` prints TOML; `json` prints the same policy as JSON.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Explain the effective policy for people: who approves what, and when changes may ship.
+    Explain {
+        /// `text` (tables) or `markdown`.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Check a policy file; print every problem with file, line and column. Exit 2 when invalid.
+    Validate {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the policy file (for editors and CI linters).
+    Schema,
+}
+
+/// Run a policy command.
+pub fn run(global: &Global, cmd: PolicyCmd) -> anyhow::Result<Outcome> {
+    match cmd {
+        PolicyCmd::Show { format } => {
+            let p = policy(global)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&p)?),
+                _ => print!("{}", to_toml(&p)?),
+            }
+        }
+        PolicyCmd::Explain { format } => print!("{}", explain(&policy(global)?, format == Format::Markdown)),
+        PolicyCmd::Validate { file } => {
+            let loaded = load_policy_file(Some(&file))?;
+            println!(
+                "{}: valid ({} categories, {} matrix rows, {} rules, {} warning(s))",
+                file.display(),
+                loaded.policy.categories.len(),
+                loaded.policy.matrices.values().map(|m| m.rows.len()).sum::<usize>(),
+                loaded.policy.rules.len(),
+                loaded.warnings.len()
+            );
+        }
+        PolicyCmd::Schema => println!("{}", changegate_policy::json_schema()),
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The policy as a complete, standalone TOML document.
+pub fn to_toml(p: &Policy) -> anyhow::Result<String> {
+    let body = toml::to_string_pretty(p)?;
+    Ok(format!(
+        "# Effective changegate policy (complete; `extends = \"none\"` makes it standalone).\n{body}"
+    ))
+}
+
+fn role_names(p: &Policy, roles: &[RoleId]) -> String {
+    if roles.is_empty() {
+        return "auto-approved".into();
+    }
+    roles
+        .iter()
+        .map(|r| p.roles.get(r).map_or(r.as_str(), |role| role.name.as_str()))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn table(markdown: bool, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    if markdown {
+        t.load_style(presets::ASCII_MARKDOWN);
+    } else {
+        t.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(120);
+    }
+    t.set_header(header.iter().copied());
+    t
+}
+
+fn heading(out: &mut String, markdown: bool, level: usize, text: &str) {
+    if markdown {
+        let _ = writeln!(out, "\n{} {text}\n", "#".repeat(level));
+    } else {
+        let _ = writeln!(out, "\n{text}\n{}", if level == 1 { "=" } else { "-" }.repeat(text.chars().count()));
+    }
+}
+
+/// A human-readable summary of a policy.
+pub fn explain(p: &Policy, md: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}{} v{} (effective {})",
+        if md { "# " } else { "" },
+        p.meta.name,
+        p.meta.version,
+        p.meta.effective_date
+    );
+
+    heading(&mut out, md, 2, "Categories");
+    let mut t = table(md, &["level", "category", "approved by", "deploy gate", "window", "rollout", "rollback by"]);
+    let mut cats: Vec<_> = p.categories.values().collect();
+    cats.sort_by_key(|c| c.level);
+    for c in &cats {
+        let rollback = c
+            .rollback_authority
+            .iter()
+            .map(|a| {
+                let s = role_names(p, &a.all_of);
+                if a.during_active_incident { format!("{s} (during an incident)") } else { s }
+            })
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let approvers = if c.unilateral {
+            format!("{} (alone)", role_names(p, &c.approvers))
+        } else if c.approvers.is_empty() {
+            "auto (CI gate)".into()
+        } else {
+            format!("{} + matrix roles", role_names(p, &c.approvers))
+        };
+        t.add_row([
+            c.level.to_string(),
+            c.name.clone(),
+            approvers,
+            if c.deploy_approvers.is_empty() { "-".into() } else { role_names(p, &c.deploy_approvers) },
+            format!("{:?}", c.window).to_lowercase(),
+            c.rollout_plan.clone(),
+            rollback,
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 2, "Who approves what");
+    for m in p.matrices.values() {
+        heading(&mut out, md, 3, &m.title);
+        let mut t = table(md, &["change", "approvers", "category", "facets"]);
+        for r in &m.rows {
+            t.add_row([r.change.clone(), role_names(p, &r.roles), r.category.to_string(), r.facets.join(", ")]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    heading(&mut out, md, 3, "Other rules");
+    let mut t = table(md, &["change", "approvers", "category", "facet"]);
+    for (facet, r) in &p.rules {
+        t.add_row([r.change.clone(), role_names(p, &r.roles), r.category.to_string(), facet.clone()]);
+    }
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 2, "When changes may ship");
+    let mut t = table(md, &["window", "when", "applies to"]);
+    for c in &cats {
+        use changegate_policy::WindowClass as W;
+        let when = match c.window {
+            W::AnyTime => "24/7, no restrictions".to_string(),
+            W::Emergency => "24/7, overrides every restriction".to_string(),
+            W::Standard => p
+                .windows
+                .standard
+                .slots
+                .iter()
+                .map(|s| {
+                    let days: Vec<_> = s.days.iter().map(|d| d.as_str()).collect();
+                    format!("{} {}-{}", days.join("/"), s.start, s.end)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+                + &format!(" ({})", p.standard_tz()),
+            W::Maintenance => {
+                let m = &p.windows.maintenance;
+                format!(
+                    "occurrence {} of {} each month {}-{} ({}), fallback occurrence {}; max {}; announced {} ahead",
+                    m.nth,
+                    m.weekday,
+                    m.start,
+                    m.end,
+                    p.maintenance_tz(),
+                    m.fallback_nth.map_or("-".into(), |f| f.to_string()),
+                    m.max_duration,
+                    m.announce_lead
+                )
+            }
+        };
+        t.add_row([format!("{:?}", c.window).to_lowercase(), when, format!("category {}", c.level)]);
+    }
+    let pref: Vec<String> = p
+        .windows
+        .preferred
+        .slots
+        .iter()
+        .map(|s| {
+            let days: Vec<_> = s.days.iter().map(|d| d.as_str()).collect();
+            format!("{} {}-{}", days.join("/"), s.start, s.end)
+        })
+        .collect();
+    t.add_row(["preferred (reported only)".into(), format!("{} ({})", pref.join("; "), p.preferred_tz()), "".into()]);
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 3, "Freezes");
+    let mut t = table(md, &["freeze", "when", "applies to"]);
+    for f in p.freezes.values() {
+        let when = match f {
+            Freeze::Weekly { from, to, .. } => format!("{} {} - {} {}", from.day, from.time, to.day, to.time),
+            Freeze::Annual { start, end, .. } => format!("every year {start} to {end} (inclusive)"),
+            Freeze::Dates { start, end, .. } => format!("{start} to {end} (inclusive)"),
+            Freeze::Incident { severities, except_remediation, .. } => format!(
+                "while a {} incident is active{}",
+                severities.join("/"),
+                if *except_remediation { ", except its remediation" } else { "" }
+            ),
+        };
+        let levels: Vec<String> = f.applies_to().iter().map(|l| l.to_string()).collect();
+        t.add_row([f.name().to_string(), when, format!("categories {}", levels.join(", "))]);
+    }
+    let _ = writeln!(out, "{t}");
+    let reasons: Vec<&str> = p.exceptions.reasons.values().map(|r| r.description.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "Out-of-window exceptions: approved by {} for: {}.",
+        role_names(p, &p.exceptions.approvers),
+        reasons.join("; ")
+    );
+
+    heading(&mut out, md, 2, "Lead times");
+    let mut t = table(md, &["what", "business days", "categories"]);
+    for lt in p.lead_times.values() {
+        let levels: Vec<String> = lt.applies_to.iter().map(|l| l.to_string()).collect();
+        t.add_row([lt.description.clone(), lt.business_days.to_string(), levels.join(", ")]);
+    }
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 2, "Rollout plans");
+    let mut t = table(md, &["plan", "steps"]);
+    for (name, plan) in &p.rollout.plans {
+        let steps: Vec<String> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                let soak = s.soak.as_ref().map(|d| format!(" (soak {d})")).unwrap_or_default();
+                format!("{} {}%{soak}", s.environment, s.weight)
+            })
+            .collect();
+        t.add_row([name.clone(), steps.join(" -> ")]);
+    }
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 2, "Automatic rollback triggers");
+    let mut t = table(md, &["trigger", "rule", "categories"]);
+    for (id, tr) in &p.rollback.triggers {
+        let levels: Vec<String> = tr.applies_to.iter().map(|l| l.to_string()).collect();
+        t.add_row([id.clone(), tr.description.clone(), levels.join(", ")]);
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(out, "Traffic is back on the previous version within {}.", p.rollback.deadline);
+
+    heading(&mut out, md, 2, "Pre-deployment checklist");
+    let mut t = table(md, &["item", "check", "categories"]);
+    for (id, item) in &p.checklist.pre {
+        let levels: Vec<String> = item.applies_to.iter().map(|l| l.to_string()).collect();
+        let how = if item.auto { " (checked by changegate)" } else { "" };
+        t.add_row([id.clone(), format!("{}{how}", item.text), levels.join(", ")]);
+    }
+    let _ = writeln!(out, "{t}");
+
+    heading(&mut out, md, 2, "Roles");
+    let mut t = table(md, &["role", "name", "holders"]);
+    for (id, r) in &p.roles {
+        t.add_row([id.clone(), r.name.clone(), if r.holders.is_empty() { "(nobody yet)".into() } else { r.holders.join(", ") }]);
+    }
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "Audit trail kept {}; monthly report reviewed by {}.",
+        p.audit.retention,
+        role_names(p, &p.reports.monthly.reviewers)
+    );
+    out
+}
