@@ -1,0 +1,133 @@
+//! Classification: what kind of change is this, why, and who must approve it.
+//!
+//! A change is a list of [`ChangedFile`]s plus a [`Contents`] provider for the base and head
+//! versions. Each detector (one module per facet family under [`detectors`]) looks at the files it
+//! understands and returns [`Facet`]s with evidence, and the set of paths it fully explains.
+//! Files no detector explains become `unclassified` facets; inputs a detector cannot parse become
+//! `unparseable` facets. Facets map to categories and roles through the policy only.
+//!
+//! SHARED CONTRACT (two developers write detectors against it; extend, do not break):
+//! [`ChangedFile`], [`FileStatus`], [`Contents`], [`Change`], [`Facet`], [`Evidence`], [`Side`],
+//! [`Finding`], [`Detector`].
+#![deny(missing_docs)]
+
+pub mod detectors;
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use changegate_policy::ClassifySettings;
+use serde::Serialize;
+
+/// How a file changed between base and head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileStatus {
+    /// New in head.
+    Added,
+    /// Gone in head.
+    Deleted,
+    /// Changed content.
+    Modified,
+    /// Moved (maybe with changes); `old_path` is set.
+    Renamed,
+    /// Changed kind (file ↔ symlink ↔ submodule).
+    TypeChanged,
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangedFile {
+    /// Path in head (or in base, when deleted), `/`-separated, relative to the repository root.
+    pub path: String,
+    /// Path in base, when renamed.
+    pub old_path: Option<String>,
+    /// How it changed.
+    pub status: FileStatus,
+    /// Binary content on either side.
+    pub binary: bool,
+    /// A submodule (gitlink) on either side.
+    pub submodule: bool,
+}
+
+impl ChangedFile {
+    /// Path of the file in base.
+    pub fn base_path(&self) -> &str {
+        self.old_path.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// Which version of a file evidence points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The base commit.
+    Base,
+    /// The head commit.
+    Head,
+}
+
+/// Where a facet was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// File path.
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<u32>,
+    /// Base or head version of the file.
+    pub side: Side,
+    /// What is there (e.g. the changed line, or a parser error).
+    pub snippet: Option<String>,
+}
+
+/// One detected aspect of the change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Facet {
+    /// Facet code (see `changegate_policy::facets::FACETS`), e.g. `dep-major`.
+    pub kind: String,
+    /// What changed, e.g. `express 4.19.2 → 5.0.0 (major, prod)`.
+    pub details: String,
+    /// Where.
+    pub evidence: Vec<Evidence>,
+    /// Id of the detector that found it.
+    pub detector: String,
+}
+
+/// File contents of both sides. Implemented over git by the classifier and over maps in tests.
+pub trait Contents: Sync {
+    /// The file at `path` in base, `None` when absent.
+    fn base(&self, path: &str) -> Option<Cow<'_, [u8]>>;
+    /// The file at `path` in head, `None` when absent.
+    fn head(&self, path: &str) -> Option<Cow<'_, [u8]>>;
+}
+
+/// Everything a detector sees.
+pub struct Change<'a> {
+    /// Changed files.
+    pub files: &'a [ChangedFile],
+    /// Contents of both sides.
+    pub contents: &'a dyn Contents,
+    /// Classifier settings from the policy.
+    pub settings: &'a ClassifySettings,
+}
+
+/// What a detector found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Finding {
+    /// Facets.
+    pub facets: Vec<Facet>,
+    /// Paths whose change this detector fully explains (they will not be `unclassified`).
+    pub explained: BTreeSet<String>,
+}
+
+/// A facet detector.
+pub trait Detector: Sync {
+    /// Stable id, e.g. `deps-npm`.
+    fn id(&self) -> &'static str;
+    /// One line for `changegate detectors list`.
+    fn description(&self) -> &'static str;
+    /// Facet codes it may emit.
+    fn facets(&self) -> &'static [&'static str];
+    /// Inspect the change.
+    fn detect(&self, change: &Change<'_>) -> Finding;
+}
