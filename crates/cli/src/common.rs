@@ -20,6 +20,7 @@ pub enum Outcome {
     /// Exit 0.
     Ok,
     /// Exit 1: the check ran and said no.
+    #[allow(dead_code)] // constructed by the check commands (window, gate, audit verify)
     Denied,
 }
 
@@ -39,7 +40,6 @@ pub enum Format {
 #[derive(Debug)]
 pub struct Reported(pub String);
 
-
 impl std::fmt::Display for Reported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -52,7 +52,8 @@ pub fn load_policy_file(path: Option<&std::path::Path>) -> anyhow::Result<Loaded
     let Some(path) = path else {
         return Ok(changegate_policy::load_default());
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read policy file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read policy file {}", path.display()))?;
     let name = path.display().to_string();
     match changegate_policy::load(&text, &name) {
         Ok(loaded) => {

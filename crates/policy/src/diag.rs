@@ -49,27 +49,78 @@ pub struct Diagnostic {
 /// Every diagnostic code with its meaning (documented in docs/policy-reference.md).
 pub const CODES: &[(&str, &str)] = &[
     ("toml-syntax", "The file is not valid TOML."),
-    ("invalid-value", "A value has the wrong type or format, or a key is unknown."),
-    ("unknown-role", "A role is used that is not declared under [roles]."),
-    ("unknown-category", "A category level is used that no [categories] entry has."),
+    (
+        "invalid-value",
+        "A value has the wrong type or format, or a key is unknown.",
+    ),
+    (
+        "unknown-role",
+        "A role is used that is not declared under [roles].",
+    ),
+    (
+        "unknown-category",
+        "A category level is used that no [categories] entry has.",
+    ),
     ("duplicate-category-level", "Two categories share a level."),
     ("unknown-facet", "A facet code the classifier never emits."),
-    ("facet-mapped-twice", "A facet appears in more than one matrix row or rule."),
-    ("facet-unmapped", "A facet the classifier emits has no rule; it is treated as unclassified."),
-    ("window-end-before-start", "A window or slot ends at or before its start."),
+    (
+        "facet-mapped-twice",
+        "A facet appears in more than one matrix row or rule.",
+    ),
+    (
+        "facet-unmapped",
+        "A facet the classifier emits has no rule; it is treated as unclassified.",
+    ),
+    (
+        "window-end-before-start",
+        "A window or slot ends at or before its start.",
+    ),
     ("empty-days", "A slot lists no days."),
-    ("bad-occurrence", "A maintenance window occurrence is not 1 to 5, or the fallback is not later."),
-    ("window-too-short", "The maintenance window is shorter than its maximum change duration."),
-    ("freeze-end-before-start", "A dated freeze ends before it starts."),
-    ("unknown-plan", "A category names a rollout plan that does not exist."),
-    ("bad-plan", "A rollout plan has no steps, a weight outside 1-100, decreasing weights, or does not end at 100%."),
-    ("trigger-needs-window", "A count or sustained trigger has no window."),
-    ("bad-threshold", "A threshold is negative or a percentage above 100."),
-    ("bad-target", "A report metric has an op without a target or the reverse."),
-    ("unknown-severity", "A freeze names an incident severity the emergency section does not list."),
-    ("no-emergency-category", "No category has kind = \"emergency\" and window = \"emergency\"."),
+    (
+        "bad-occurrence",
+        "A maintenance window occurrence is not 1 to 5, or the fallback is not later.",
+    ),
+    (
+        "window-too-short",
+        "The maintenance window is shorter than its maximum change duration.",
+    ),
+    (
+        "freeze-end-before-start",
+        "A dated freeze ends before it starts.",
+    ),
+    (
+        "unknown-plan",
+        "A category names a rollout plan that does not exist.",
+    ),
+    (
+        "bad-plan",
+        "A rollout plan has no steps, a weight outside 1-100, decreasing weights, or does not end at 100%.",
+    ),
+    (
+        "trigger-needs-window",
+        "A count or sustained trigger has no window.",
+    ),
+    (
+        "bad-threshold",
+        "A threshold is negative or a percentage above 100.",
+    ),
+    (
+        "bad-target",
+        "A report metric has an op without a target or the reverse.",
+    ),
+    (
+        "unknown-severity",
+        "A freeze names an incident severity the emergency section does not list.",
+    ),
+    (
+        "no-emergency-category",
+        "No category has kind = \"emergency\" and window = \"emergency\".",
+    ),
     ("unused-role", "A declared role is never referenced."),
-    ("empty-authority", "A rollback authority set lists no roles."),
+    (
+        "empty-authority",
+        "A rollback authority set lists no roles.",
+    ),
 ];
 
 impl Diagnostic {

@@ -87,7 +87,9 @@ mod tests {
         for f in FACETS {
             assert!(seen.insert(f.code), "duplicate facet code {}", f.code);
             assert!(
-                f.code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                f.code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                 "{} is not kebab-case",
                 f.code
             );

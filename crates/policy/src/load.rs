@@ -80,19 +80,19 @@ pub(crate) struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    fn parse(name: &'a str, text: &'a str) -> Result<Self, Diagnostic> {
+    fn parse(name: &'a str, text: &'a str) -> Result<Self, Box<Diagnostic>> {
         match toml_edit::Document::parse(text) {
             Ok(doc) => Ok(Source { name, text, doc }),
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
-                Err(Diagnostic {
+                Err(Box::new(Diagnostic {
                     severity: Severity::Error,
                     code: "toml-syntax",
                     message: first_line(e.message()).to_string(),
                     path: String::new(),
                     location: Some(location(name, text, span)),
                     help: Some("fix the TOML syntax; see https://toml.io".into()),
-                })
+                }))
             }
         }
     }
@@ -127,7 +127,11 @@ impl<'a> Source<'a> {
                     let table = table_like(&node)?;
                     let (key, child) = table.get_key_value(k)?;
                     let child = Node::Item(child);
-                    best = if last && key_only { key.span() } else { node_span(&child).or(key.span()) };
+                    best = if last && key_only {
+                        key.span()
+                    } else {
+                        node_span(&child).or(key.span())
+                    };
                     if best.is_none() {
                         best = key.span();
                     }
@@ -177,12 +181,22 @@ fn location(file: &str, text: &str, span: Range<usize>) -> Location {
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-    let line_end = text[line_start..].find('\n').map_or(text.len(), |p| line_start + p);
-    let line_text = text[line_start..line_end].trim_end_matches('\r').to_string();
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |p| line_start + p);
+    let line_text = text[line_start..line_end]
+        .trim_end_matches('\r')
+        .to_string();
     let column = text[line_start..start].chars().count() + 1;
     let end = span.end.clamp(start, line_end);
     let width = text[start..end].chars().count().max(1);
-    Location { file: file.to_string(), line, column, line_text, width }
+    Location {
+        file: file.to_string(),
+        line,
+        column,
+        line_text,
+        width,
+    }
 }
 
 /// Resolves paths to locations: the user's file first, then the built-in default.
@@ -199,6 +213,10 @@ impl Locator<'_> {
             }
         }
         None
+    }
+
+    pub(crate) fn locate_file_start(&self) -> Option<Location> {
+        self.sources.first().map(|s| location(s.name, s.text, 0..0))
     }
 
     pub(crate) fn diag(
@@ -241,8 +259,11 @@ pub fn load_default() -> Loaded {
 ///
 /// Unless the text sets `extends = "none"`, it is merged over the built-in default policy.
 pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
-    let invalid = |diagnostics| LoadError::Invalid { file: name.to_string(), diagnostics };
-    let user = Source::parse(name, text).map_err(|d| invalid(vec![d]))?;
+    let invalid = |diagnostics| LoadError::Invalid {
+        file: name.to_string(),
+        diagnostics,
+    };
+    let user = Source::parse(name, text).map_err(|d| invalid(vec![*d]))?;
     let user_table: toml::Table = toml::from_str(text).map_err(|e| {
         invalid(vec![Diagnostic {
             severity: Severity::Error,
@@ -253,13 +274,16 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
             help: None,
         }])
     })?;
-    let standalone = matches!(user_table.get("extends"), Some(toml::Value::String(s)) if s == "none");
+    let standalone =
+        matches!(user_table.get("extends"), Some(toml::Value::String(s)) if s == "none");
     let mut sources = vec![user];
     let merged = if standalone || name == DEFAULT_POLICY_NAME {
         user_table
     } else {
-        let mut base: toml::Table = toml::from_str(DEFAULT_POLICY_TOML).expect("default policy parses");
-        sources.push(Source::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY_TOML).expect("default parses"));
+        let mut base: toml::Table =
+            toml::from_str(DEFAULT_POLICY_TOML).expect("default policy parses");
+        sources
+            .push(Source::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY_TOML).expect("default parses"));
         merge(&mut base, user_table);
         base
     };
@@ -280,7 +304,9 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
                 .collect();
             let message = err.inner().to_string();
             let message = first_line(&message).to_string();
-            let (code, help, key_only) = if let Some(field) = backticked_after(&message, "unknown field") {
+            let (code, help, key_only) = if let Some(field) =
+                backticked_after(&message, "unknown field")
+            {
                 // Point at the unknown key itself.
                 if path.last() != Some(&Seg::Key(field.clone())) {
                     path.push(Seg::Key(field.clone()));
@@ -294,9 +320,17 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
             } else if message.starts_with("missing field") {
                 ("invalid-value", "add the missing key, or remove `extends = \"none\"` to inherit it from the built-in default".to_string(), false)
             } else {
-                ("invalid-value", "see `changegate policy schema` for the expected type".to_string(), false)
+                (
+                    "invalid-value",
+                    "see `changegate policy schema` for the expected type".to_string(),
+                    false,
+                )
             };
-            let location = locator.locate(&path, key_only);
+            // A missing key has no span of its own: point at the table that lacks it (or the top
+            // of the file).
+            let location = locator
+                .locate(&path, key_only)
+                .or_else(|| locator.locate_file_start());
             return Err(invalid(vec![Diagnostic {
                 severity: Severity::Error,
                 code,
@@ -314,7 +348,10 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
         sorted.sort_by_key(|d| d.severity != Severity::Error);
         return Err(invalid(sorted));
     }
-    Ok(Loaded { policy, warnings: diagnostics })
+    Ok(Loaded {
+        policy,
+        warnings: diagnostics,
+    })
 }
 
 fn backticked_after(message: &str, prefix: &str) -> Option<String> {
@@ -325,6 +362,12 @@ fn backticked_after(message: &str, prefix: &str) -> Option<String> {
 }
 
 fn expected_list(message: &str) -> Vec<String> {
-    let Some((_, rest)) = message.split_once("expected") else { return vec![] };
-    rest.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    let Some((_, rest)) = message.split_once("expected") else {
+        return vec![];
+    };
+    rest.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }

@@ -158,6 +158,18 @@ pub enum WindowClass {
     Emergency,
 }
 
+impl WindowClass {
+    /// The name used in the policy file (`any-time`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WindowClass::AnyTime => "any-time",
+            WindowClass::Standard => "standard",
+            WindowClass::Maintenance => "maintenance",
+            WindowClass::Emergency => "emergency",
+        }
+    }
+}
+
 /// A change category.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -992,7 +1004,10 @@ impl Policy {
                         change: row.change.clone(),
                         roles: row.roles.clone(),
                         category: row.category,
-                        source: RuleSource::Matrix { matrix: mkey.clone(), row: i },
+                        source: RuleSource::Matrix {
+                            matrix: mkey.clone(),
+                            row: i,
+                        },
                     });
                 }
             }
@@ -1002,20 +1017,34 @@ impl Policy {
             change: r.change.clone(),
             roles: r.roles.clone(),
             category: r.category,
-            source: RuleSource::Rule { facet: facet.to_string() },
+            source: RuleSource::Rule {
+                facet: facet.to_string(),
+            },
         })
     }
 
     /// The time zone of the standard windows.
     pub fn standard_tz(&self) -> &Tz {
-        self.windows.standard.timezone.as_ref().unwrap_or(&self.windows.timezone)
+        self.windows
+            .standard
+            .timezone
+            .as_ref()
+            .unwrap_or(&self.windows.timezone)
     }
     /// The time zone of the preferred windows.
     pub fn preferred_tz(&self) -> &Tz {
-        self.windows.preferred.timezone.as_ref().unwrap_or(&self.windows.timezone)
+        self.windows
+            .preferred
+            .timezone
+            .as_ref()
+            .unwrap_or(&self.windows.timezone)
     }
     /// The time zone of the maintenance window.
     pub fn maintenance_tz(&self) -> &Tz {
-        self.windows.maintenance.timezone.as_ref().unwrap_or(&self.windows.timezone)
+        self.windows
+            .maintenance
+            .timezone
+            .as_ref()
+            .unwrap_or(&self.windows.timezone)
     }
 }

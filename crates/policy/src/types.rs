@@ -98,10 +98,16 @@ impl FromStr for Weekday {
         Weekday::ALL
             .into_iter()
             .find(|d| d.as_str() == s.to_ascii_lowercase())
-            .ok_or_else(|| format!("invalid weekday `{s}`: expected one of mon, tue, wed, thu, fri, sat, sun"))
+            .ok_or_else(|| {
+                format!("invalid weekday `{s}`: expected one of mon, tue, wed, thu, fri, sat, sun")
+            })
     }
 }
-string_type!(Weekday, "Day of the week", "^(mon|tue|wed|thu|fri|sat|sun)$");
+string_type!(
+    Weekday,
+    "Day of the week",
+    "^(mon|tue|wed|thu|fri|sat|sun)$"
+);
 
 /// A local time of day `HH:MM`, minute precision; `24:00` is allowed as the end of a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,7 +152,11 @@ impl FromStr for LocalTime {
         LocalTime::new(h, m).ok_or_else(err)
     }
 }
-string_type!(LocalTime, "Local time of day HH:MM (24:00 = end of day)", "^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$");
+string_type!(
+    LocalTime,
+    "Local time of day HH:MM (24:00 = end of day)",
+    "^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+);
 
 /// An exact duration written in jiff's friendly format: `30s`, `15m`, `2h`, `1h 30m`, `14d`
 /// (a day is 24 hours here).
@@ -177,9 +187,14 @@ impl FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let hint = "expected a duration such as `30s`, `15m`, `2h`, `1h 30m` or `14d`";
-        let span: jiff::Span = s.trim().parse().map_err(|e| format!("invalid duration `{s}`: {e}; {hint}"))?;
+        let span: jiff::Span = s
+            .trim()
+            .parse()
+            .map_err(|e| format!("invalid duration `{s}`: {e}; {hint}"))?;
         if span.get_years() != 0 || span.get_months() != 0 || span.get_weeks() != 0 {
-            return Err(format!("invalid duration `{s}`: years, months and weeks are not exact; use days or hours"));
+            return Err(format!(
+                "invalid duration `{s}`: years, months and weeks are not exact; use days or hours"
+            ));
         }
         let value = span
             .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
@@ -187,10 +202,17 @@ impl FromStr for Dur {
         if value.is_negative() {
             return Err(format!("invalid duration `{s}`: must not be negative"));
         }
-        Ok(Dur { text: s.to_string(), value })
+        Ok(Dur {
+            text: s.to_string(),
+            value,
+        })
     }
 }
-string_type!(Dur, "Exact duration, e.g. 30s, 15m, 2h, 1h 30m, 14d", "^[0-9].*$");
+string_type!(
+    Dur,
+    "Exact duration, e.g. 30s, 15m, 2h, 1h 30m, 14d",
+    "^[0-9].*$"
+);
 
 /// A calendar span such as `2y` or `18mo` (for retention periods).
 #[derive(Debug, Clone)]
@@ -221,14 +243,16 @@ impl fmt::Display for CalSpan {
 impl FromStr for CalSpan {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let value: jiff::Span = s
-            .trim()
-            .parse()
-            .map_err(|e| format!("invalid period `{s}`: {e}; expected e.g. `2y`, `18mo` or `730d`"))?;
+        let value: jiff::Span = s.trim().parse().map_err(|e| {
+            format!("invalid period `{s}`: {e}; expected e.g. `2y`, `18mo` or `730d`")
+        })?;
         if value.is_negative() || value.is_zero() {
             return Err(format!("invalid period `{s}`: must be positive"));
         }
-        Ok(CalSpan { text: s.to_string(), value })
+        Ok(CalSpan {
+            text: s.to_string(),
+            value,
+        })
     }
 }
 string_type!(CalSpan, "Calendar period, e.g. 2y, 18mo, 730d", "^[0-9].*$");
@@ -272,7 +296,9 @@ impl FromStr for Tz {
         jiff::tz::TimeZone::get(s).map_err(|_| {
             format!("unknown time zone `{s}`: expected an IANA name such as `UTC`, `Europe/Berlin` or `America/New_York`")
         })?;
-        Ok(Tz { name: s.to_string() })
+        Ok(Tz {
+            name: s.to_string(),
+        })
     }
 }
 string_type!(Tz, "IANA time zone name", "^[A-Za-z_+\\-/0-9]+$");
@@ -307,7 +333,11 @@ impl FromStr for MonthDay {
         Ok(MonthDay { month, day })
     }
 }
-string_type!(MonthDay, "Month and day MM-DD, every year", "^[0-9]{2}-[0-9]{2}$");
+string_type!(
+    MonthDay,
+    "Month and day MM-DD, every year",
+    "^[0-9]{2}-[0-9]{2}$"
+);
 
 /// A calendar date `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -330,7 +360,11 @@ impl FromStr for Date {
             .map_err(|e| format!("invalid date `{s}`: {e}; expected YYYY-MM-DD"))
     }
 }
-string_type!(Date, "Calendar date YYYY-MM-DD", "^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
+string_type!(
+    Date,
+    "Calendar date YYYY-MM-DD",
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+);
 
 /// A holiday: a one-off date `YYYY-MM-DD` or a yearly `MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -368,10 +402,16 @@ impl FromStr for Holiday {
         } else {
             s.parse().map(Holiday::Once)
         }
-        .map_err(|_: String| format!("invalid holiday `{s}`: expected YYYY-MM-DD (once) or MM-DD (every year)"))
+        .map_err(|_: String| {
+            format!("invalid holiday `{s}`: expected YYYY-MM-DD (once) or MM-DD (every year)")
+        })
     }
 }
-string_type!(Holiday, "Holiday: YYYY-MM-DD once, or MM-DD every year", "^([0-9]{4}-)?[0-9]{2}-[0-9]{2}$");
+string_type!(
+    Holiday,
+    "Holiday: YYYY-MM-DD once, or MM-DD every year",
+    "^([0-9]{4}-)?[0-9]{2}-[0-9]{2}$"
+);
 
 #[cfg(test)]
 mod tests {
@@ -404,7 +444,10 @@ mod tests {
         assert!("02-29".parse::<MonthDay>().is_ok());
         assert!("02-30".parse::<MonthDay>().is_err());
         assert!(matches!("12-25".parse::<Holiday>(), Ok(Holiday::Yearly(_))));
-        assert!(matches!("2026-12-24".parse::<Holiday>(), Ok(Holiday::Once(_))));
+        assert!(matches!(
+            "2026-12-24".parse::<Holiday>(),
+            Ok(Holiday::Once(_))
+        ));
         assert!("2026-13-01".parse::<Holiday>().is_err());
         assert!("2y".parse::<CalSpan>().is_ok());
     }

@@ -6,10 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 use crate::diag::{Diagnostic, Severity};
 use crate::facets::FACETS;
 use crate::load::{Locator, Seg};
-use crate::model::{Freeze, Level, Policy, TriggerKind, WindowClass, CategoryKind};
+use crate::model::{CategoryKind, Freeze, Level, Policy, TriggerKind, WindowClass};
 
 /// Closest candidate to `word`, if one is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -49,10 +52,20 @@ impl Ctx<'_> {
                 Some(s) => format!("did you mean `{s}`? Roles are declared under [roles]"),
                 None => format!(
                     "declare it under [roles.{role}] or use one of: {}",
-                    self.policy.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.policy
+                        .roles
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
-            self.error("unknown-role", path, format!("unknown role `{role}`"), Some(hint));
+            self.error(
+                "unknown-role",
+                path,
+                format!("unknown role `{role}`"),
+                Some(hint),
+            );
         }
     }
 
@@ -87,7 +100,12 @@ impl Ctx<'_> {
 
 /// Validate a policy; returns errors and warnings.
 pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
-    let mut cx = Ctx { policy, loc, out: Vec::new(), used_roles: BTreeSet::new() };
+    let mut cx = Ctx {
+        policy,
+        loc,
+        out: Vec::new(),
+        used_roles: BTreeSet::new(),
+    };
 
     // Meta.
     cx.role(&policy.meta.owner, vec![k("meta"), k("owner")]);
@@ -101,27 +119,51 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             cx.error(
                 "duplicate-category-level",
                 [base.clone(), vec![k("level")]].concat(),
-                format!("categories `{other}` and `{key}` both have level {}", cat.level),
+                format!(
+                    "categories `{other}` and `{key}` both have level {}",
+                    cat.level
+                ),
                 Some("give each category its own level".into()),
             );
         }
         if cat.kind == CategoryKind::Emergency && cat.window == WindowClass::Emergency {
             has_emergency = true;
         }
-        cx.roles(&cat.approvers, [base.clone(), vec![k("approvers")]].concat());
-        cx.roles(&cat.deploy_approvers, [base.clone(), vec![k("deploy_approvers")]].concat());
-        cx.roles(&cat.emergency_approvers, [base.clone(), vec![k("emergency_approvers")]].concat());
+        cx.roles(
+            &cat.approvers,
+            [base.clone(), vec![k("approvers")]].concat(),
+        );
+        cx.roles(
+            &cat.deploy_approvers,
+            [base.clone(), vec![k("deploy_approvers")]].concat(),
+        );
+        cx.roles(
+            &cat.emergency_approvers,
+            [base.clone(), vec![k("emergency_approvers")]].concat(),
+        );
         for (n, auth) in cat.rollback_authority.iter().enumerate() {
-            let p = [base.clone(), vec![k("rollback_authority"), i(n), k("all_of")]].concat();
+            let p = [
+                base.clone(),
+                vec![k("rollback_authority"), i(n), k("all_of")],
+            ]
+            .concat();
             if auth.all_of.is_empty() {
-                cx.error("empty-authority", p.clone(), "rollback authority lists no roles".into(), None);
+                cx.error(
+                    "empty-authority",
+                    p.clone(),
+                    "rollback authority lists no roles".into(),
+                    Some("name at least one role, e.g. all_of = [\"sre-lead\"]".into()),
+                );
             }
             cx.roles(&auth.all_of, p);
         }
         if !policy.rollout.plans.contains_key(&cat.rollout_plan) {
-            let hint = did_you_mean(&cat.rollout_plan, policy.rollout.plans.keys().map(String::as_str))
-                .map(|s| format!("did you mean `{s}`?"))
-                .unwrap_or_else(|| "declare it under [rollout.plans]".into());
+            let hint = did_you_mean(
+                &cat.rollout_plan,
+                policy.rollout.plans.keys().map(String::as_str),
+            )
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| "declare it under [rollout.plans]".into());
             cx.error(
                 "unknown-plan",
                 [base.clone(), vec![k("rollout_plan")]].concat(),
@@ -144,9 +186,16 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     let mut check_facet = |cx: &mut Ctx<'_>, facet: &str, path: Vec<Seg>| {
         if crate::facets::find(facet).is_none() {
             let hint = did_you_mean(facet, FACETS.iter().map(|f| f.code))
-                .map(|s| format!("did you mean `{s}`? `changegate detectors list` shows every facet"))
+                .map(|s| {
+                    format!("did you mean `{s}`? `changegate detectors list` shows every facet")
+                })
                 .unwrap_or_else(|| "`changegate detectors list` shows every facet".into());
-            cx.error("unknown-facet", path.clone(), format!("unknown facet `{facet}`"), Some(hint));
+            cx.error(
+                "unknown-facet",
+                path.clone(),
+                format!("unknown facet `{facet}`"),
+                Some(hint),
+            );
         }
         if let Some(first) = mapped.get(facet) {
             let first = crate::load::path_string(first);
@@ -154,7 +203,9 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                 "facet-mapped-twice",
                 path,
                 format!("facet `{facet}` is mapped twice"),
-                Some(format!("it is already mapped at {first}; a facet may appear in one row only")),
+                Some(format!(
+                    "it is already mapped at {first}; a facet may appear in one row only"
+                )),
             );
         } else {
             mapped.insert(facet.to_string(), path);
@@ -164,7 +215,11 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         for (n, row) in matrix.rows.iter().enumerate() {
             let base = vec![k("matrices"), k(mkey), k("rows"), i(n)];
             for (f, facet) in row.facets.iter().enumerate() {
-                check_facet(&mut cx, facet, [base.clone(), vec![k("facets"), i(f)]].concat());
+                check_facet(
+                    &mut cx,
+                    facet,
+                    [base.clone(), vec![k("facets"), i(f)]].concat(),
+                );
             }
             cx.roles(&row.roles, [base.clone(), vec![k("roles")]].concat());
             cx.level(row.category, [base.clone(), vec![k("category")]].concat());
@@ -176,19 +231,27 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         cx.roles(&rule.roles, [base.clone(), vec![k("roles")]].concat());
         cx.level(rule.category, [base.clone(), vec![k("category")]].concat());
     }
-    for f in FACETS {
-        if !mapped.contains_key(f.code) {
-            cx.warn(
-                "facet-unmapped",
-                vec![k("rules")],
-                format!("facet `{}` ({}) is not mapped", f.code, f.description),
-                Some("changes with it are treated as `unclassified`; add a matrix row or a [rules] entry".into()),
-            );
-        }
+    let unmapped: Vec<&str> = FACETS
+        .iter()
+        .map(|f| f.code)
+        .filter(|c| !mapped.contains_key(*c))
+        .collect();
+    if !unmapped.is_empty() {
+        cx.out.push(Diagnostic {
+            severity: Severity::Warning,
+            code: "facet-unmapped",
+            message: format!("{} facet(s) are not mapped: {}", unmapped.len(), unmapped.join(", ")),
+            path: String::new(),
+            location: None,
+            help: Some("changes with them are treated as `unclassified`; add matrix rows or [rules] entries".into()),
+        });
     }
 
     // Windows.
-    for (set_name, set) in [("standard", &policy.windows.standard), ("preferred", &policy.windows.preferred)] {
+    for (set_name, set) in [
+        ("standard", &policy.windows.standard),
+        ("preferred", &policy.windows.preferred),
+    ] {
         for (n, slot) in set.slots.iter().enumerate() {
             let base = vec![k("windows"), k(set_name), k("slots"), i(n)];
             if slot.end <= slot.start {
@@ -196,11 +259,19 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                     "window-end-before-start",
                     [base.clone(), vec![k("end")]].concat(),
                     format!("slot ends at {} but starts at {}", slot.end, slot.start),
-                    Some("a slot lies within one day; use `24:00` for midnight, or split it in two".into()),
+                    Some(
+                        "a slot lies within one day; use `24:00` for midnight, or split it in two"
+                            .into(),
+                    ),
                 );
             }
             if slot.days.is_empty() {
-                cx.error("empty-days", [base, vec![k("days")]].concat(), "slot lists no days".into(), None);
+                cx.error(
+                    "empty-days",
+                    [base, vec![k("days")]].concat(),
+                    "slot lists no days".into(),
+                    Some("list days such as [\"mon\", \"tue\"], or remove the slot".into()),
+                );
             }
         }
     }
@@ -210,19 +281,30 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         cx.error(
             "window-end-before-start",
             [mbase.clone(), vec![k("end")]].concat(),
-            format!("maintenance window ends at {} but starts at {}", m.end, m.start),
+            format!(
+                "maintenance window ends at {} but starts at {}",
+                m.end, m.start
+            ),
             Some("the window lies within one day; use `24:00` for midnight".into()),
         );
     } else if i64::from(m.end.minutes() - m.start.minutes()) * 60 < m.max_duration.as_secs() {
         cx.error(
             "window-too-short",
             [mbase.clone(), vec![k("max_duration")]].concat(),
-            format!("max_duration {} is longer than the window {}-{}", m.max_duration, m.start, m.end),
-            None,
+            format!(
+                "max_duration {} is longer than the window {}-{}",
+                m.max_duration, m.start, m.end
+            ),
+            Some("shorten max_duration or widen the window".into()),
         );
     }
     if !(1..=5).contains(&m.nth) {
-        cx.error("bad-occurrence", [mbase.clone(), vec![k("nth")]].concat(), format!("nth = {} is not 1 to 5", m.nth), None);
+        cx.error(
+            "bad-occurrence",
+            [mbase.clone(), vec![k("nth")]].concat(),
+            format!("nth = {} is not 1 to 5", m.nth),
+            Some("1 = first occurrence of the weekday in the month, up to 5".into()),
+        );
     }
     if let Some(f) = m.fallback_nth
         && (!(1..=5).contains(&f) || f <= m.nth)
@@ -230,21 +312,27 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         cx.error(
             "bad-occurrence",
             [mbase.clone(), vec![k("fallback_nth")]].concat(),
-            format!("fallback_nth = {f} must be later than nth = {} and at most 5", m.nth),
-            None,
+            format!(
+                "fallback_nth = {f} must be later than nth = {} and at most 5",
+                m.nth
+            ),
+            Some("the seed uses nth = 1 (first Tuesday) and fallback_nth = 2".into()),
         );
     }
 
     // Freezes.
     for (key, freeze) in &policy.freezes {
         let base = vec![k("freezes"), k(key)];
-        cx.levels(freeze.applies_to(), [base.clone(), vec![k("applies_to")]].concat());
+        cx.levels(
+            freeze.applies_to(),
+            [base.clone(), vec![k("applies_to")]].concat(),
+        );
         match freeze {
             Freeze::Dates { start, end, .. } if end < start => cx.error(
                 "freeze-end-before-start",
                 [base.clone(), vec![k("end")]].concat(),
                 format!("freeze ends {end} before it starts {start}"),
-                None,
+                Some("swap start and end; both days are inclusive".into()),
             ),
             Freeze::Incident { severities, .. } => {
                 for (n, s) in severities.iter().enumerate() {
@@ -253,7 +341,10 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                             "unknown-severity",
                             [base.clone(), vec![k("severities"), i(n)]].concat(),
                             format!("unknown incident severity `{s}`"),
-                            Some(format!("known: {}", policy.emergency.incident_severities.join(", "))),
+                            Some(format!(
+                                "known: {}",
+                                policy.emergency.incident_severities.join(", ")
+                            )),
                         );
                     }
                 }
@@ -263,24 +354,43 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     }
 
     // Exceptions, lead times.
-    cx.roles(&policy.exceptions.approvers, vec![k("exceptions"), k("approvers")]);
-    cx.levels(&policy.exceptions.applies_to, vec![k("exceptions"), k("applies_to")]);
+    cx.roles(
+        &policy.exceptions.approvers,
+        vec![k("exceptions"), k("approvers")],
+    );
+    cx.levels(
+        &policy.exceptions.applies_to,
+        vec![k("exceptions"), k("applies_to")],
+    );
     for (key, lt) in &policy.lead_times {
-        cx.levels(&lt.applies_to, vec![k("lead_times"), k(key), k("applies_to")]);
+        cx.levels(
+            &lt.applies_to,
+            vec![k("lead_times"), k(key), k("applies_to")],
+        );
     }
 
     // Rollout plans.
     for (key, plan) in &policy.rollout.plans {
         let base = vec![k("rollout"), k("plans"), k(key), k("steps")];
         if plan.steps.is_empty() {
-            cx.error("bad-plan", base.clone(), format!("plan `{key}` has no steps"), None);
+            cx.error(
+                "bad-plan",
+                base.clone(),
+                format!("plan `{key}` has no steps"),
+                Some("add at least one step ending at weight = 100".into()),
+            );
             continue;
         }
         let mut last: HashMap<&str, u8> = HashMap::new();
         for (n, step) in plan.steps.iter().enumerate() {
             let p = [base.clone(), vec![i(n), k("weight")]].concat();
             if !(1..=100).contains(&step.weight) {
-                cx.error("bad-plan", p.clone(), format!("weight {} is not 1 to 100", step.weight), None);
+                cx.error(
+                    "bad-plan",
+                    p.clone(),
+                    format!("weight {} is not 1 to 100", step.weight),
+                    Some("weights are traffic percentages".into()),
+                );
             }
             if let Some(prev) = last.insert(step.environment.as_str(), step.weight)
                 && step.weight < prev
@@ -288,7 +398,10 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                 cx.error(
                     "bad-plan",
                     p,
-                    format!("weight goes down from {prev}% to {}% in {}", step.weight, step.environment),
+                    format!(
+                        "weight goes down from {prev}% to {}% in {}",
+                        step.weight, step.environment
+                    ),
                     Some("a rollout only widens; a decrease is a rollback".into()),
                 );
             }
@@ -298,7 +411,9 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                 "bad-plan",
                 [base.clone(), vec![i(plan.steps.len() - 1), k("weight")]].concat(),
                 format!("plan `{key}` does not end at 100%"),
-                None,
+                Some(
+                    "the last step must send all traffic to the new version (weight = 100)".into(),
+                ),
             );
         }
     }
@@ -306,7 +421,10 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     // Rollback.
     for (key, t) in &policy.rollback.triggers {
         let base = vec![k("rollback"), k("triggers"), k(key)];
-        cx.levels(&t.applies_to, [base.clone(), vec![k("applies_to")]].concat());
+        cx.levels(
+            &t.applies_to,
+            [base.clone(), vec![k("applies_to")]].concat(),
+        );
         if matches!(t.kind, TriggerKind::Count | TriggerKind::Sustained) && t.window.is_none() {
             cx.error(
                 "trigger-needs-window",
@@ -320,19 +438,38 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             cx.error(
                 "bad-threshold",
                 [base, vec![k("threshold")]].concat(),
-                format!("threshold {} is out of range for {}", t.threshold, t.metric.unit()),
-                None,
+                format!(
+                    "threshold {} is out of range for {}",
+                    t.threshold,
+                    t.metric.unit()
+                ),
+                Some("thresholds are non-negative; percentages are at most 100".into()),
             );
         }
     }
-    cx.role(&policy.rollback.database.approver, vec![k("rollback"), k("database"), k("approver")]);
-    cx.role(&policy.rollback.database.executor, vec![k("rollback"), k("database"), k("executor")]);
-    cx.levels(&policy.rollback.testing.applies_to, vec![k("rollback"), k("testing"), k("applies_to")]);
+    cx.role(
+        &policy.rollback.database.approver,
+        vec![k("rollback"), k("database"), k("approver")],
+    );
+    cx.role(
+        &policy.rollback.database.executor,
+        vec![k("rollback"), k("database"), k("executor")],
+    );
+    cx.levels(
+        &policy.rollback.testing.applies_to,
+        vec![k("rollback"), k("testing"), k("applies_to")],
+    );
 
     // Checklists.
-    for (list_name, list) in [("pre", &policy.checklist.pre), ("post", &policy.checklist.post)] {
+    for (list_name, list) in [
+        ("pre", &policy.checklist.pre),
+        ("post", &policy.checklist.post),
+    ] {
         for (key, item) in list {
-            cx.levels(&item.applies_to, vec![k("checklist"), k(list_name), k(key), k("applies_to")]);
+            cx.levels(
+                &item.applies_to,
+                vec![k("checklist"), k(list_name), k(key), k("applies_to")],
+            );
         }
     }
 
@@ -341,26 +478,46 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     cx.roles(&e.declared_by, vec![k("emergency"), k("declared_by")]);
     cx.roles(&e.commander_from, vec![k("emergency"), k("commander_from")]);
     cx.role(&e.commander_role, vec![k("emergency"), k("commander_role")]);
-    cx.role(&e.security.declared_by, vec![k("emergency"), k("security"), k("declared_by")]);
-    cx.role(&e.data_loss.restored_by, vec![k("emergency"), k("data_loss"), k("restored_by")]);
+    cx.role(
+        &e.security.declared_by,
+        vec![k("emergency"), k("security"), k("declared_by")],
+    );
+    cx.role(
+        &e.data_loss.restored_by,
+        vec![k("emergency"), k("data_loss"), k("restored_by")],
+    );
 
     // Reports.
-    cx.roles(&policy.reports.monthly.reviewers, vec![k("reports"), k("monthly"), k("reviewers")]);
-    cx.roles(&policy.reports.quarterly.reviewers, vec![k("reports"), k("quarterly"), k("reviewers")]);
+    cx.roles(
+        &policy.reports.monthly.reviewers,
+        vec![k("reports"), k("monthly"), k("reviewers")],
+    );
+    cx.roles(
+        &policy.reports.quarterly.reviewers,
+        vec![k("reports"), k("quarterly"), k("reviewers")],
+    );
     for (key, metric) in &policy.reports.metrics {
         if metric.op.is_some() != metric.target.is_some() {
             cx.error(
                 "bad-target",
                 vec![k("reports"), k("metrics"), k(key)],
                 format!("metric `{key}` needs both `op` and `target`, or neither"),
-                None,
+                Some("e.g. op = \"<\" and target = 5.0".into()),
             );
         }
-        cx.levels(&metric.applies_to, vec![k("reports"), k("metrics"), k(key), k("applies_to")]);
+        cx.levels(
+            &metric.applies_to,
+            vec![k("reports"), k("metrics"), k(key), k("applies_to")],
+        );
     }
 
     // Roles nobody references.
-    let unused: Vec<String> = policy.roles.keys().filter(|r| !cx.used_roles.contains(*r)).cloned().collect();
+    let unused: Vec<String> = policy
+        .roles
+        .keys()
+        .filter(|r| !cx.used_roles.contains(*r))
+        .cloned()
+        .collect();
     for r in unused {
         cx.warn(
             "unused-role",

@@ -36,13 +36,30 @@ pub fn run(global: &Global, cmd: DetectorsCmd) -> anyhow::Result<Outcome> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         Format::Text | Format::Markdown => {
             let mut t = Table::new();
-            t.load_style(UTF8_FULL_CONDENSED).set_header(["facet", "family", "category", "roles", "description"]);
+            t.load_style(UTF8_FULL_CONDENSED).set_header([
+                "facet",
+                "family",
+                "category",
+                "roles",
+                "description",
+            ]);
             for r in &rows {
                 t.add_row([
                     r["facet"].as_str().unwrap_or_default().to_string(),
                     r["family"].as_str().unwrap_or_default().to_string(),
-                    r["category"].as_u64().map(|c| c.to_string()).unwrap_or_else(|| "unmapped".into()),
-                    r["roles"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+                    r["category"]
+                        .as_u64()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "unmapped".into()),
+                    r["roles"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default(),
                     r["description"].as_str().unwrap_or_default().to_string(),
                 ]);
             }

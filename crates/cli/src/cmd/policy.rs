@@ -42,14 +42,21 @@ pub fn run(global: &Global, cmd: PolicyCmd) -> anyhow::Result<Outcome> {
                 _ => print!("{}", to_toml(&p)?),
             }
         }
-        PolicyCmd::Explain { format } => print!("{}", explain(&policy(global)?, format == Format::Markdown)),
+        PolicyCmd::Explain { format } => {
+            print!("{}", explain(&policy(global)?, format == Format::Markdown))
+        }
         PolicyCmd::Validate { file } => {
             let loaded = load_policy_file(Some(&file))?;
             println!(
                 "{}: valid ({} categories, {} matrix rows, {} rules, {} warning(s))",
                 file.display(),
                 loaded.policy.categories.len(),
-                loaded.policy.matrices.values().map(|m| m.rows.len()).sum::<usize>(),
+                loaded
+                    .policy
+                    .matrices
+                    .values()
+                    .map(|m| m.rows.len())
+                    .sum::<usize>(),
                 loaded.policy.rules.len(),
                 loaded.warnings.len()
             );
@@ -83,7 +90,9 @@ fn table(markdown: bool, header: &[&str]) -> Table {
     if markdown {
         t.load_style(presets::ASCII_MARKDOWN);
     } else {
-        t.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(120);
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(120);
     }
     t.set_header(header.iter().copied());
     t
@@ -93,7 +102,11 @@ fn heading(out: &mut String, markdown: bool, level: usize, text: &str) {
     if markdown {
         let _ = writeln!(out, "\n{} {text}\n", "#".repeat(level));
     } else {
-        let _ = writeln!(out, "\n{text}\n{}", if level == 1 { "=" } else { "-" }.repeat(text.chars().count()));
+        let _ = writeln!(
+            out,
+            "\n{text}\n{}",
+            if level == 1 { "=" } else { "-" }.repeat(text.chars().count())
+        );
     }
 }
 
@@ -110,7 +123,18 @@ pub fn explain(p: &Policy, md: bool) -> String {
     );
 
     heading(&mut out, md, 2, "Categories");
-    let mut t = table(md, &["level", "category", "approved by", "deploy gate", "window", "rollout", "rollback by"]);
+    let mut t = table(
+        md,
+        &[
+            "level",
+            "category",
+            "approved by",
+            "deploy gate",
+            "window",
+            "rollout",
+            "rollback by",
+        ],
+    );
     let mut cats: Vec<_> = p.categories.values().collect();
     cats.sort_by_key(|c| c.level);
     for c in &cats {
@@ -119,7 +143,11 @@ pub fn explain(p: &Policy, md: bool) -> String {
             .iter()
             .map(|a| {
                 let s = role_names(p, &a.all_of);
-                if a.during_active_incident { format!("{s} (during an incident)") } else { s }
+                if a.during_active_incident {
+                    format!("{s} (during an incident)")
+                } else {
+                    s
+                }
             })
             .collect::<Vec<_>>()
             .join(" or ");
@@ -134,8 +162,12 @@ pub fn explain(p: &Policy, md: bool) -> String {
             c.level.to_string(),
             c.name.clone(),
             approvers,
-            if c.deploy_approvers.is_empty() { "-".into() } else { role_names(p, &c.deploy_approvers) },
-            format!("{:?}", c.window).to_lowercase(),
+            if c.deploy_approvers.is_empty() {
+                "-".into()
+            } else {
+                role_names(p, &c.deploy_approvers)
+            },
+            c.window.as_str().to_string(),
             c.rollout_plan.clone(),
             rollback,
         ]);
@@ -147,14 +179,24 @@ pub fn explain(p: &Policy, md: bool) -> String {
         heading(&mut out, md, 3, &m.title);
         let mut t = table(md, &["change", "approvers", "category", "facets"]);
         for r in &m.rows {
-            t.add_row([r.change.clone(), role_names(p, &r.roles), r.category.to_string(), r.facets.join(", ")]);
+            t.add_row([
+                r.change.clone(),
+                role_names(p, &r.roles),
+                r.category.to_string(),
+                r.facets.join(", "),
+            ]);
         }
         let _ = writeln!(out, "{t}");
     }
     heading(&mut out, md, 3, "Other rules");
     let mut t = table(md, &["change", "approvers", "category", "facet"]);
     for (facet, r) in &p.rules {
-        t.add_row([r.change.clone(), role_names(p, &r.roles), r.category.to_string(), facet.clone()]);
+        t.add_row([
+            r.change.clone(),
+            role_names(p, &r.roles),
+            r.category.to_string(),
+            facet.clone(),
+        ]);
     }
     let _ = writeln!(out, "{t}");
 
@@ -165,18 +207,19 @@ pub fn explain(p: &Policy, md: bool) -> String {
         let when = match c.window {
             W::AnyTime => "24/7, no restrictions".to_string(),
             W::Emergency => "24/7, overrides every restriction".to_string(),
-            W::Standard => p
-                .windows
-                .standard
-                .slots
-                .iter()
-                .map(|s| {
-                    let days: Vec<_> = s.days.iter().map(|d| d.as_str()).collect();
-                    format!("{} {}-{}", days.join("/"), s.start, s.end)
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-                + &format!(" ({})", p.standard_tz()),
+            W::Standard => {
+                p.windows
+                    .standard
+                    .slots
+                    .iter()
+                    .map(|s| {
+                        let days: Vec<_> = s.days.iter().map(|d| d.as_str()).collect();
+                        format!("{} {}-{}", days.join("/"), s.start, s.end)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+                    + &format!(" ({})", p.standard_tz())
+            }
             W::Maintenance => {
                 let m = &p.windows.maintenance;
                 format!(
@@ -192,7 +235,11 @@ pub fn explain(p: &Policy, md: bool) -> String {
                 )
             }
         };
-        t.add_row([format!("{:?}", c.window).to_lowercase(), when, format!("category {}", c.level)]);
+        t.add_row([
+            c.window.as_str().to_string(),
+            when,
+            format!("category {}", c.level),
+        ]);
     }
     let pref: Vec<String> = p
         .windows
@@ -204,27 +251,50 @@ pub fn explain(p: &Policy, md: bool) -> String {
             format!("{} {}-{}", days.join("/"), s.start, s.end)
         })
         .collect();
-    t.add_row(["preferred (reported only)".into(), format!("{} ({})", pref.join("; "), p.preferred_tz()), "".into()]);
+    t.add_row([
+        "preferred (reported only)".into(),
+        format!("{} ({})", pref.join("; "), p.preferred_tz()),
+        "".into(),
+    ]);
     let _ = writeln!(out, "{t}");
 
     heading(&mut out, md, 3, "Freezes");
     let mut t = table(md, &["freeze", "when", "applies to"]);
     for f in p.freezes.values() {
         let when = match f {
-            Freeze::Weekly { from, to, .. } => format!("{} {} - {} {}", from.day, from.time, to.day, to.time),
+            Freeze::Weekly { from, to, .. } => {
+                format!("{} {} - {} {}", from.day, from.time, to.day, to.time)
+            }
             Freeze::Annual { start, end, .. } => format!("every year {start} to {end} (inclusive)"),
             Freeze::Dates { start, end, .. } => format!("{start} to {end} (inclusive)"),
-            Freeze::Incident { severities, except_remediation, .. } => format!(
+            Freeze::Incident {
+                severities,
+                except_remediation,
+                ..
+            } => format!(
                 "while a {} incident is active{}",
                 severities.join("/"),
-                if *except_remediation { ", except its remediation" } else { "" }
+                if *except_remediation {
+                    ", except its remediation"
+                } else {
+                    ""
+                }
             ),
         };
         let levels: Vec<String> = f.applies_to().iter().map(|l| l.to_string()).collect();
-        t.add_row([f.name().to_string(), when, format!("categories {}", levels.join(", "))]);
+        t.add_row([
+            f.name().to_string(),
+            when,
+            format!("categories {}", levels.join(", ")),
+        ]);
     }
     let _ = writeln!(out, "{t}");
-    let reasons: Vec<&str> = p.exceptions.reasons.values().map(|r| r.description.as_str()).collect();
+    let reasons: Vec<&str> = p
+        .exceptions
+        .reasons
+        .values()
+        .map(|r| r.description.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "Out-of-window exceptions: approved by {} for: {}.",
@@ -236,7 +306,11 @@ pub fn explain(p: &Policy, md: bool) -> String {
     let mut t = table(md, &["what", "business days", "categories"]);
     for lt in p.lead_times.values() {
         let levels: Vec<String> = lt.applies_to.iter().map(|l| l.to_string()).collect();
-        t.add_row([lt.description.clone(), lt.business_days.to_string(), levels.join(", ")]);
+        t.add_row([
+            lt.description.clone(),
+            lt.business_days.to_string(),
+            levels.join(", "),
+        ]);
     }
     let _ = writeln!(out, "{t}");
 
@@ -247,7 +321,11 @@ pub fn explain(p: &Policy, md: bool) -> String {
             .steps
             .iter()
             .map(|s| {
-                let soak = s.soak.as_ref().map(|d| format!(" (soak {d})")).unwrap_or_default();
+                let soak = s
+                    .soak
+                    .as_ref()
+                    .map(|d| format!(" (soak {d})"))
+                    .unwrap_or_default();
                 format!("{} {}%{soak}", s.environment, s.weight)
             })
             .collect();
@@ -262,13 +340,21 @@ pub fn explain(p: &Policy, md: bool) -> String {
         t.add_row([id.clone(), tr.description.clone(), levels.join(", ")]);
     }
     let _ = writeln!(out, "{t}");
-    let _ = writeln!(out, "Traffic is back on the previous version within {}.", p.rollback.deadline);
+    let _ = writeln!(
+        out,
+        "Traffic is back on the previous version within {}.",
+        p.rollback.deadline
+    );
 
     heading(&mut out, md, 2, "Pre-deployment checklist");
     let mut t = table(md, &["item", "check", "categories"]);
     for (id, item) in &p.checklist.pre {
         let levels: Vec<String> = item.applies_to.iter().map(|l| l.to_string()).collect();
-        let how = if item.auto { " (checked by changegate)" } else { "" };
+        let how = if item.auto {
+            " (checked by changegate)"
+        } else {
+            ""
+        };
         t.add_row([id.clone(), format!("{}{how}", item.text), levels.join(", ")]);
     }
     let _ = writeln!(out, "{t}");
@@ -276,7 +362,15 @@ pub fn explain(p: &Policy, md: bool) -> String {
     heading(&mut out, md, 2, "Roles");
     let mut t = table(md, &["role", "name", "holders"]);
     for (id, r) in &p.roles {
-        t.add_row([id.clone(), r.name.clone(), if r.holders.is_empty() { "(nobody yet)".into() } else { r.holders.join(", ") }]);
+        t.add_row([
+            id.clone(),
+            r.name.clone(),
+            if r.holders.is_empty() {
+                "(nobody yet)".into()
+            } else {
+                r.holders.join(", ")
+            },
+        ]);
     }
     let _ = writeln!(out, "{t}");
     let _ = writeln!(

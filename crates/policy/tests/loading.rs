@@ -1,0 +1,184 @@
+//! Loader behaviour: round trip, partial overrides, located errors, no panics on any input.
+
+use changegate_policy::{DEFAULT_POLICY_TOML, Severity, load, load_default};
+use proptest::prelude::*;
+
+fn render_all(name: &str) -> String {
+    let path = format!("{}/tests/invalid/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let err = load(&text, &format!("tests/invalid/{name}")).expect_err("must be invalid");
+    err.diagnostics()
+        .iter()
+        .map(|d| d.render())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+macro_rules! snapshot_invalid {
+    ($($test:ident => $file:literal,)*) => {$(
+        #[test]
+        fn $test() {
+            insta::assert_snapshot!(render_all($file));
+        }
+    )*};
+}
+
+snapshot_invalid! {
+    invalid_syntax => "syntax.toml",
+    invalid_unknown_key => "unknown-key.toml",
+    invalid_unknown_role => "unknown-role.toml",
+    invalid_facet_mapped_twice => "facet-twice.toml",
+    invalid_unknown_facet => "unknown-facet.toml",
+    invalid_window_end_before_start => "window-end-before-start.toml",
+    invalid_bad_duration => "bad-duration.toml",
+    invalid_bad_timezone => "bad-timezone.toml",
+    invalid_bad_time => "bad-time.toml",
+    invalid_many_errors => "many-errors.toml",
+    invalid_standalone_incomplete => "standalone-incomplete.toml",
+}
+
+#[test]
+fn every_error_has_file_line_and_column() {
+    let dir = format!("{}/tests/invalid", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let err = load(&text, &path.display().to_string()).expect_err("invalid");
+        for d in err
+            .diagnostics()
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+        {
+            let loc = d
+                .location
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: no location for {}", path.display(), d.message));
+            assert!(loc.line >= 1 && loc.column >= 1);
+            assert!(
+                d.help.is_some(),
+                "{}: {} has no help",
+                path.display(),
+                d.code
+            );
+        }
+    }
+}
+
+#[test]
+fn many_errors_are_reported_together() {
+    let path = format!(
+        "{}/tests/invalid/many-errors.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let err = load(&std::fs::read_to_string(path).unwrap(), "many-errors.toml").unwrap_err();
+    let codes: Vec<&str> = err
+        .diagnostics()
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.code)
+        .collect();
+    for code in [
+        "unknown-role",
+        "unknown-plan",
+        "unknown-category",
+        "freeze-end-before-start",
+        "bad-threshold",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+}
+
+#[test]
+fn show_then_load_gives_the_same_policy() {
+    let policy = load_default().policy;
+    let shown = toml::to_string_pretty(&policy).unwrap();
+    let again = load(&shown, "shown.toml").unwrap();
+    assert_eq!(again.policy, policy);
+    assert!(again.warnings.is_empty());
+    // And again through a user file that overrides something.
+    let over = load(
+        "[roles.backend-lead]\nname = \"Backend Lead\"\nholders = [\"alice\"]\n",
+        "o.toml",
+    )
+    .unwrap();
+    let shown = toml::to_string_pretty(&over.policy).unwrap();
+    assert_eq!(load(&shown, "shown.toml").unwrap().policy, over.policy);
+}
+
+#[test]
+fn partial_override_changes_only_what_it_names() {
+    let text = r#"
+[roles.backend-lead]
+holders = ["alice", "team:backend"]
+
+[windows]
+timezone = "Europe/Berlin"
+
+[freezes.holiday]
+start = "12-20"
+"#;
+    let over = load(text, "mine.toml").unwrap().policy;
+    let base = load_default().policy;
+    assert_eq!(
+        over.roles["backend-lead"].holders,
+        ["alice", "team:backend"]
+    );
+    assert_eq!(over.roles["backend-lead"].name, "Backend Lead");
+    assert_eq!(over.windows.timezone.name(), "Europe/Berlin");
+    assert_eq!(over.windows.standard, base.windows.standard);
+    match &over.freezes["holiday"] {
+        changegate_policy::Freeze::Annual { start, end, .. } => {
+            assert_eq!(
+                (start.to_string(), end.to_string()),
+                ("12-20".into(), "12-31".into())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(over.matrices, base.matrices);
+}
+
+#[test]
+fn a_standalone_file_replaces_the_default() {
+    let err = load("extends = \"none\"\n", "empty.toml").unwrap_err();
+    assert!(err.diagnostics()[0].message.contains("missing field"));
+}
+
+#[test]
+fn the_json_schema_names_every_top_level_table() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&changegate_policy::json_schema()).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    let table: toml::Table = toml::from_str(DEFAULT_POLICY_TOML).unwrap();
+    for key in table.keys() {
+        assert!(props.contains_key(key), "schema lacks {key}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Arbitrary text never panics the loader.
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = load(&text, "fuzz.toml");
+    }
+
+    /// Mutating the default policy (deleting a span or splicing in a value) never panics, and every
+    /// resulting error points into the file.
+    #[test]
+    fn mutated_default_never_panics(start in 0usize..DEFAULT_POLICY_TOML.len(), len in 0usize..40, insert in "[ -~]{0,12}") {
+        let mut text = DEFAULT_POLICY_TOML.to_string();
+        let start = (0..=start).rev().find(|i| text.is_char_boundary(*i)).unwrap();
+        let end = (start + len).min(text.len());
+        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap();
+        text.replace_range(start..end, &insert);
+        if let Err(err) = load(&text, "mutated.toml") {
+            for d in err.diagnostics() {
+                if let Some(loc) = &d.location {
+                    prop_assert!(loc.line >= 1);
+                }
+            }
+        }
+    }
+}
