@@ -1,0 +1,468 @@
+//! Full verification of a stored log, fed row by row so a million events never sit in memory
+//! as records.
+//!
+//! What is checked, and the code of each failure (stable, documented in docs/audit.md):
+//! - leaves are numbered 0, 1, 2, ... with no gap or duplicate (`audit-leaf-missing`,
+//!   `audit-leaf-unexpected`), each leaf is well formed (`audit-leaf-malformed`) and names its
+//!   own position (`audit-leaf-reordered`);
+//! - each stored record hashes, with its salt, to the leaf's commitment
+//!   (`audit-record-modified`), is canonical JSON of an event naming the same position and time
+//!   (`audit-record-malformed`, `audit-record-moved`), and the columns used to search the log
+//!   match it (`audit-index-mismatch`);
+//! - a leaf without its record is only allowed when a logged `audit.pruned` event deleted it
+//!   (`audit-record-deleted`);
+//! - every signed checkpoint the store holds, and the log head, carries a valid signature by
+//!   the log key (`checkpoint-signature-invalid`) and the root recomputed from the leaves
+//!   (`checkpoint-root-mismatch`); the head also has the size of the log (`audit-log-truncated`,
+//!   `audit-leaf-unexpected`); a checkpoint the auditor brings (`--checkpoint`) likewise;
+//! - the stored interior nodes proofs are built from equal the recomputed ones
+//!   (`audit-node-mismatch`).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Checkpoint, VerifierKey};
+use crate::record::{LeafData, Record, commitment};
+use crate::tree::{Frontier, Hash, NodeId, leaf_hash};
+
+/// Kind of the event retention appends when it deletes records. Its `details.before` (RFC 3339)
+/// is the cutoff: records of leaves older than that may be missing.
+pub const PRUNED_KIND: &str = "audit.pruned";
+
+/// One failure, at a log position when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// First leaf position concerned (None: not tied to one leaf).
+    pub position: Option<u64>,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// The record columns stored beside a leaf.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRow<'a> {
+    /// Event id column.
+    pub event_id: &'a str,
+    /// Kind column.
+    pub kind: &'a str,
+    /// Actor column.
+    pub actor: &'a str,
+    /// Change id column.
+    pub change_id: Option<&'a str>,
+    /// Time column, µs.
+    pub recorded_at_us: i64,
+    /// Salt.
+    pub salt: &'a [u8],
+    /// Record bytes.
+    pub record: &'a [u8],
+}
+
+/// One stored leaf and, unless pruned, its record.
+#[derive(Debug, Clone, Copy)]
+pub struct LeafRow<'a> {
+    /// The row's position column.
+    pub seq: i64,
+    /// Leaf bytes.
+    pub leaf: &'a [u8],
+    /// Record, if stored.
+    pub record: Option<RecordRow<'a>>,
+}
+
+/// Outcome of a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Leaves read.
+    pub size: u64,
+    /// Recomputed root, hex.
+    pub root: String,
+    /// Records present and checked.
+    pub records: u64,
+    /// Records deleted by retention (leaves kept).
+    pub pruned: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: u64,
+    /// Stored nodes compared.
+    pub nodes: u64,
+    /// Every failure found, first position first.
+    pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// True when nothing failed.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The first bad position (smallest), if any failure has one.
+    pub fn first_bad_position(&self) -> Option<u64> {
+        self.failures.iter().filter_map(|f| f.position).min()
+    }
+}
+
+#[derive(Deserialize)]
+struct LightRecord<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    #[serde(borrow, default)]
+    change_id: Option<Cow<'a, str>>,
+}
+
+struct Expected {
+    label: String,
+    root: Hash,
+    computed: Option<Hash>,
+}
+
+const MAX_FAILURES: usize = 1000;
+
+/// Streaming verifier: register checkpoints, feed leaves in position order, then nodes, then
+/// [`Verifier::finish`].
+pub struct Verifier {
+    frontier: Frontier,
+    broken: bool,
+    records: u64,
+    missing: Vec<(u64, i64)>,
+    prune_cutoff_us: Option<i64>,
+    expected: BTreeMap<u64, Vec<Expected>>,
+    exact_size: Option<(u64, String)>,
+    levels: Option<Vec<Vec<Hash>>>,
+    nodes_seen: Vec<u64>,
+    nodes_checked: u64,
+    checkpoints: u64,
+    failures: Vec<Failure>,
+}
+
+impl Verifier {
+    /// A verifier; with `check_nodes`, it keeps every recomputed node to compare the stored ones.
+    pub fn new(check_nodes: bool) -> Self {
+        Verifier {
+            frontier: Frontier::new(),
+            broken: false,
+            records: 0,
+            missing: Vec::new(),
+            prune_cutoff_us: None,
+            expected: BTreeMap::new(),
+            exact_size: None,
+            levels: check_nodes.then(Vec::new),
+            nodes_seen: Vec::new(),
+            nodes_checked: 0,
+            checkpoints: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, code: &'static str, position: Option<u64>, message: String) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push(Failure {
+                code,
+                position,
+                message,
+            });
+        }
+    }
+
+    /// Register a signed checkpoint: its signature is checked now, its root once the leaves are
+    /// read. With `is_head`, the log must also have exactly its size.
+    pub fn checkpoint(
+        &mut self,
+        note: &str,
+        key: &VerifierKey,
+        origin: &str,
+        label: &str,
+        is_head: bool,
+    ) {
+        match Checkpoint::open(note, key) {
+            Ok(cp) if cp.origin != origin => {
+                self.fail(
+                    "checkpoint-origin-mismatch",
+                    None,
+                    format!(
+                        "{label}: checkpoint is for log `{}`, this log is `{origin}`",
+                        cp.origin
+                    ),
+                );
+            }
+            Ok(cp) => {
+                self.checkpoints += 1;
+                if is_head {
+                    self.exact_size = Some((cp.size, label.to_string()));
+                }
+                if cp.size > 0 {
+                    self.expected.entry(cp.size).or_default().push(Expected {
+                        label: label.to_string(),
+                        root: cp.root,
+                        computed: None,
+                    });
+                }
+            }
+            Err(e) => {
+                let code = match e {
+                    crate::checkpoint::CheckpointError::Malformed(_) => "checkpoint-malformed",
+                    _ => "checkpoint-signature-invalid",
+                };
+                self.fail(code, None, format!("{label}: {e}"));
+            }
+        }
+    }
+
+    /// Feed the next leaf row (rows must come in ascending `seq` order).
+    pub fn leaf(&mut self, row: LeafRow<'_>) {
+        if self.broken {
+            return;
+        }
+        let pos = self.frontier.size();
+        if row.seq != pos as i64 {
+            let (code, msg) = if row.seq > pos as i64 {
+                (
+                    "audit-leaf-missing",
+                    format!("leaf {pos} is missing (next stored leaf is {})", row.seq),
+                )
+            } else {
+                (
+                    "audit-leaf-unexpected",
+                    format!(
+                        "extra leaf row numbered {} after leaf {}",
+                        row.seq,
+                        pos.saturating_sub(1)
+                    ),
+                )
+            };
+            self.fail(code, Some(pos), msg);
+            self.broken = true;
+            return;
+        }
+        let leaf = match LeafData::decode(row.leaf) {
+            Ok(l) => l,
+            Err(e) => {
+                self.fail(
+                    "audit-leaf-malformed",
+                    Some(pos),
+                    format!("leaf {pos}: {e}"),
+                );
+                LeafData {
+                    seq: pos,
+                    recorded_at_us: 0,
+                    commitment: [0; 32],
+                }
+            }
+        };
+        if leaf.seq != pos {
+            self.fail(
+                "audit-leaf-reordered",
+                Some(pos),
+                format!(
+                    "leaf stored at position {pos} was written for position {}",
+                    leaf.seq
+                ),
+            );
+        }
+        let h = leaf_hash(row.leaf);
+        match &mut self.levels {
+            Some(levels) => self.frontier.push_with(h, |id, hash| {
+                let l = id.level as usize;
+                if levels.len() <= l {
+                    levels.resize_with(l + 1, Vec::new);
+                }
+                levels[l].push(*hash);
+            }),
+            None => self.frontier.push_with(h, |_, _| {}),
+        }
+        let size = self.frontier.size();
+        if let Some(list) = self.expected.get_mut(&size) {
+            let root = self.frontier.root();
+            for e in list {
+                e.computed = Some(root);
+            }
+        }
+        match row.record {
+            Some(r) => self.record(pos, &leaf, r),
+            None => self.missing.push((pos, leaf.recorded_at_us)),
+        }
+    }
+
+    fn record(&mut self, pos: u64, leaf: &LeafData, r: RecordRow<'_>) {
+        self.records += 1;
+        if commitment(r.salt, r.record) != leaf.commitment {
+            self.fail(
+                "audit-record-modified",
+                Some(pos),
+                format!(
+                    "record {pos} ({}) does not match the commitment in its leaf",
+                    r.event_id
+                ),
+            );
+            return;
+        }
+        let light: LightRecord<'_> = match serde_json::from_slice(r.record) {
+            Ok(l) => l,
+            Err(e) => {
+                self.fail(
+                    "audit-record-malformed",
+                    Some(pos),
+                    format!("record {pos}: {e}"),
+                );
+                return;
+            }
+        };
+        let leaf_time = leaf
+            .recorded_at()
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        if light.seq != pos || light.recorded_at != leaf_time {
+            self.fail(
+                "audit-record-moved",
+                Some(pos),
+                format!(
+                    "record {pos} names position {} at {}",
+                    light.seq, light.recorded_at
+                ),
+            );
+        }
+        let cols_ok = light.id == r.event_id
+            && light.kind == r.kind
+            && light.actor == r.actor
+            && light.change_id.as_deref() == r.change_id
+            && r.recorded_at_us == leaf.recorded_at_us;
+        if !cols_ok {
+            self.fail(
+                "audit-index-mismatch",
+                Some(pos),
+                format!("the search columns of record {pos} differ from the record itself"),
+            );
+        }
+        if light.kind == PRUNED_KIND {
+            let cutoff = Record::parse(r.record).ok().and_then(|rec| {
+                rec.event
+                    .details
+                    .get("before")
+                    .and_then(|b| b.as_str())
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+            });
+            match cutoff {
+                Some(c) => {
+                    let us = c.as_microsecond().min(leaf.recorded_at_us);
+                    self.prune_cutoff_us = Some(self.prune_cutoff_us.map_or(us, |p| p.max(us)));
+                }
+                None => self.fail(
+                    "audit-record-malformed",
+                    Some(pos),
+                    format!("{PRUNED_KIND} event {pos} has no valid details.before"),
+                ),
+            }
+        }
+    }
+
+    /// Feed a stored node (after all leaves).
+    pub fn node(&mut self, key: i64, hash: &[u8]) {
+        let Some(levels) = &self.levels else { return };
+        if self.broken {
+            return;
+        }
+        let id = NodeId::from_key(key);
+        let l = id.level as usize;
+        let ok = levels
+            .get(l)
+            .and_then(|v| v.get(id.index as usize))
+            .is_some_and(|h| h.as_slice() == hash);
+        if self.nodes_seen.len() <= l {
+            self.nodes_seen.resize(l + 1, 0);
+        }
+        self.nodes_seen[l] += 1;
+        self.nodes_checked += 1;
+        if !ok {
+            self.fail(
+                "audit-node-mismatch",
+                Some(id.first_leaf()),
+                format!(
+                    "stored node (level {}, index {}) is not the hash of its leaves",
+                    id.level, id.index
+                ),
+            );
+        }
+    }
+
+    /// Finish: compare checkpoints, judge missing records, report.
+    pub fn finish(mut self) -> Report {
+        let size = self.frontier.size();
+        if !self.broken {
+            if let Some(levels) = self.levels.take() {
+                for (l, v) in levels.iter().enumerate() {
+                    let seen = self.nodes_seen.get(l).copied().unwrap_or(0);
+                    if seen != v.len() as u64 {
+                        self.fail(
+                            "audit-node-mismatch",
+                            None,
+                            format!(
+                                "{} stored nodes at level {l}, the leaves make {}",
+                                seen,
+                                v.len()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        // Checkpoint roots, smallest size first; the first bad one is localised after the
+        // largest good one below it.
+        let mut last_good = 0u64;
+        let expected = std::mem::take(&mut self.expected);
+        for (cp_size, list) in expected {
+            for e in list {
+                match e.computed {
+                    Some(root) if root == e.root => last_good = last_good.max(cp_size),
+                    Some(_) => self.fail(
+                        "checkpoint-root-mismatch",
+                        Some(last_good),
+                        format!("{}: the first {cp_size} leaves no longer hash to the signed root (first difference at or after leaf {last_good})", e.label),
+                    ),
+                    None if !self.broken => self.fail(
+                        "audit-log-truncated",
+                        Some(size),
+                        format!("{}: signed for {cp_size} leaves, the log has {size}", e.label),
+                    ),
+                    None => {}
+                }
+            }
+        }
+        if let Some((head, label)) = self.exact_size.clone() {
+            if !self.broken && size > head {
+                self.fail("audit-leaf-unexpected", Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
+            }
+        }
+        let cutoff = self.prune_cutoff_us;
+        let mut pruned = 0;
+        for (pos, at) in std::mem::take(&mut self.missing) {
+            if cutoff.is_some_and(|c| at < c) {
+                pruned += 1;
+            } else {
+                self.fail(
+                    "audit-record-deleted",
+                    Some(pos),
+                    format!("record {pos} is missing and no logged retention run covers it"),
+                );
+            }
+        }
+        self.failures
+            .sort_by_key(|f| f.position.unwrap_or(u64::MAX));
+        Report {
+            size,
+            root: hex::encode(self.frontier.root()),
+            records: self.records,
+            pruned,
+            checkpoints: self.checkpoints,
+            nodes: self.nodes_checked,
+            failures: self.failures,
+        }
+    }
+}
