@@ -1,0 +1,131 @@
+//! Emergency changes: declared with an incident reference, approved by the incident commander
+//! alone (the category's `unilateral` flag), exempt from window restrictions — and owed a
+//! retrospective and a follow-up PR afterwards.
+//!
+//! The override holds only while the declaration is sound: the incident exists and is active at
+//! the deploy instant, and whoever declared it holds one of `emergency.declared_by`. A change the
+//! classifier put in the emergency category without a declaration is denied, never waved through.
+//! The retrospective clock (`emergency.retrospective_within`) starts when the change first started
+//! deploying: that is when the policy was bypassed.
+
+use changegate_policy::Policy;
+use jiff::Timestamp;
+use serde_json::json;
+
+use crate::approval::Requirements;
+use crate::codes::Code;
+use crate::model::{ChangeState, WorldState};
+use crate::people::{canonical, holding};
+use crate::reason::Reason;
+use crate::status::Status;
+
+/// Emergency reasons; the bool says whether the override is in force.
+pub fn evaluate(
+    policy: &Policy,
+    state: &ChangeState,
+    world: &WorldState,
+    req: &Requirements,
+    now: Timestamp,
+) -> (Vec<Reason>, bool) {
+    let mut out = Vec::new();
+    if !req.emergency {
+        return (out, false);
+    }
+    let Some(em) = &state.emergency else {
+        out.push(Reason::deny(
+            Code::EmergencyNotDeclared,
+            "classified as an emergency change but no emergency is declared (declare one with an incident reference)",
+            json!({ "category": req.level }),
+        ));
+        return (out, false);
+    };
+    let mut ok = true;
+    match world.incident(&em.incident) {
+        None => {
+            ok = false;
+            out.push(Reason::deny(
+                Code::EmergencyIncidentInvalid,
+                format!("emergency refers to unknown incident {}", em.incident),
+                json!({ "incident": em.incident, "problem": "unknown" }),
+            ));
+        }
+        Some(inc) if !inc.active_at(now) => {
+            ok = false;
+            out.push(Reason::deny(
+                Code::EmergencyIncidentInvalid,
+                format!("incident {} is not active at {now}", inc.id),
+                json!({ "incident": inc.id, "problem": "not-active", "opened_at": inc.opened_at, "resolved_at": inc.resolved_at }),
+            ));
+        }
+        Some(_) => {}
+    }
+    let declarer = canonical(world, &em.declared_by);
+    let via: Vec<_> = policy
+        .emergency
+        .declared_by
+        .iter()
+        .filter_map(|r| {
+            holding(policy, world, state, &em.declared_by, r)
+                .map(|h| json!({ "role": r, "holding": h }))
+        })
+        .collect();
+    if via.is_empty() {
+        ok = false;
+        out.push(Reason::deny(
+            Code::EmergencyDeclarerUnauthorized,
+            format!(
+                "{declarer} declared the emergency but holds none of {}",
+                policy.emergency.declared_by.join(", ")
+            ),
+            json!({ "declared_by": declarer, "allowed_roles": policy.emergency.declared_by }),
+        ));
+    }
+    if ok {
+        out.push(Reason::info(
+            Code::EmergencyOverride,
+            format!("emergency for incident {} in force: window restrictions overridden, the incident commander approves alone", em.incident),
+            json!({ "incident": em.incident, "declared_by": declarer, "declared_at": em.at, "declarer_roles": via, "unilateral": req.unilateral }),
+        ));
+    }
+    (out, ok)
+}
+
+/// Post-incident duties of an emergency change that are overdue at `now`: the retrospective
+/// (`emergency-retrospective-overdue`) and, when the policy requires one, the follow-up PR
+/// (`emergency-follow-up-missing`). Empty for non-emergency changes and before the change started
+/// deploying.
+pub fn overdue(policy: &Policy, state: &ChangeState, now: Timestamp) -> Vec<Reason> {
+    let mut out = Vec::new();
+    let Some(em) = &state.emergency else {
+        return out;
+    };
+    let Some(started) = state.first_entered(Status::Deploying) else {
+        return out;
+    };
+    let within = policy.emergency.retrospective_within.get();
+    let Ok(due) = started.checked_add(within) else {
+        return out;
+    };
+    if now <= due {
+        return out;
+    }
+    let base = json!({ "incident": em.incident, "deploy_started_at": started, "due_at": due, "within": policy.emergency.retrospective_within.to_string() });
+    if em.retrospective.as_ref().is_none_or(|r| r.at > now) {
+        out.push(Reason::info(
+            Code::EmergencyRetrospectiveOverdue,
+            format!(
+                "retrospective for incident {} was due at {due}",
+                em.incident
+            ),
+            base.clone(),
+        ));
+    }
+    if policy.emergency.follow_up_pr && em.follow_up_pr.is_none() {
+        out.push(Reason::info(
+            Code::EmergencyFollowUpMissing,
+            format!("no follow-up PR linked for the emergency change (due at {due})"),
+            base,
+        ));
+    }
+    out
+}

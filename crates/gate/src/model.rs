@@ -1,0 +1,349 @@
+//! The data the gate decides on: a change request with everything recorded about it
+//! ([`ChangeState`]) and the facts shared by every change ([`WorldState`]).
+//!
+//! These types are plain serde data so the store can persist them and the server can accept them
+//! as JSON; unknown fields are rejected so a typo never silently drops a fact the gate needs.
+//! Times are [`jiff::Timestamp`]s (RFC 3339 text on the wire).
+
+use std::collections::BTreeMap;
+
+use changegate_policy::{Dur, Level, RoleId};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::status::Status;
+
+/// A person id (`alice`), or any identifier [`WorldState::aliases`] maps to one (an e-mail address,
+/// a git author name).
+pub type Person = String;
+
+/// One facet of the change, as the classifier produced it (a copy of the classifier's output so
+/// this crate does not depend on the classify crate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifiedFacet {
+    /// Facet code, e.g. `schema-column-dropped`.
+    pub kind: String,
+    /// Roles the policy requires for this facet.
+    #[serde(default)]
+    pub roles: Vec<RoleId>,
+    /// Category level the facet puts the change in.
+    pub category: Level,
+}
+
+/// The classifier's verdict on a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifiedChange {
+    /// Category level of the change (the highest of its facets).
+    pub category: Level,
+    /// Facets found.
+    #[serde(default)]
+    pub facets: Vec<ClassifiedFacet>,
+    /// Roles the classifier computed as required (merged with the facet and category roles).
+    #[serde(default)]
+    pub required_roles: Vec<RoleId>,
+}
+
+/// Which monthly maintenance occurrence a category-3 change targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaintenanceOccurrence {
+    /// The regular occurrence (first Tuesday in the seed).
+    #[default]
+    Primary,
+    /// The fallback occurrence (second Tuesday), after the primary window failed.
+    Fallback,
+}
+
+/// A change request: what is being changed, by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// Stable id.
+    pub id: String,
+    /// Repository (URL or `owner/name`).
+    pub repository: String,
+    /// Pull request link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_link: Option<String>,
+    /// Ticket reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// Title.
+    #[serde(default)]
+    pub title: String,
+    /// Base commit.
+    pub base_commit: String,
+    /// Head commit: approvals and attestations are bound to it.
+    pub head_commit: String,
+    /// Commit authors.
+    #[serde(default)]
+    pub authors: Vec<Person>,
+    /// Co-authors (from `Co-authored-by` trailers, see [`crate::parse_co_authors`]).
+    #[serde(default)]
+    pub co_authors: Vec<Person>,
+    /// Who pushed the head commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_pusher: Option<Person>,
+    /// The classifier's verdict.
+    pub classification: ClassifiedChange,
+    /// When the author wants to deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_deploy_at: Option<Timestamp>,
+    /// How long the deployment runs (the whole of it must fit a window); default from
+    /// [`crate::GateSettings::default_deploy_duration`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_duration: Option<Dur>,
+    /// Category 3: which maintenance occurrence the deploy targets.
+    #[serde(default)]
+    pub maintenance: MaintenanceOccurrence,
+}
+
+/// A person approving a change in a role, for one head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Who.
+    pub person: Person,
+    /// In which role.
+    pub role: RoleId,
+    /// The head commit approved.
+    pub head_commit: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A person attesting one pre-deployment checklist item, for one head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attestation {
+    /// Who.
+    pub person: Person,
+    /// Item id under `[checklist.pre]`, e.g. `rollback-plan`.
+    pub item: String,
+    /// Evidence link (CI run, staging smoke test, rollback plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The head commit attested.
+    pub head_commit: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Something published at a time (an RFC, a stakeholder notice, a retrospective).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publication {
+    /// When it was published.
+    pub at: Timestamp,
+    /// Link to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Who published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Person>,
+}
+
+/// An emergency declared for the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyDeclaration {
+    /// The incident the change remediates.
+    pub incident: String,
+    /// Who declared it (must hold a role in `emergency.declared_by`).
+    pub declared_by: Person,
+    /// When.
+    pub at: Timestamp,
+    /// The retrospective, once written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrospective: Option<Publication>,
+    /// The follow-up PR (tests and documentation), once linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_pr: Option<String>,
+}
+
+/// An approval of an out-of-window exception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionApproval {
+    /// Who.
+    pub person: Person,
+    /// In which role.
+    pub role: RoleId,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A request to deploy outside the change window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionRequest {
+    /// Reason id under `[exceptions.reasons]`, e.g. `security-patch`.
+    pub reason: String,
+    /// Who asked.
+    pub requested_by: Person,
+    /// When.
+    pub at: Timestamp,
+    /// Severity (`low`, `medium`, `high`, `critical`), for reasons with a minimum severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Evidence link, for reasons that require evidence (a monitoring plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Approvals by the exception approver roles.
+    #[serde(default)]
+    pub approvals: Vec<ExceptionApproval>,
+}
+
+/// One state change of a change request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// Previous state.
+    pub from: Status,
+    /// New state.
+    pub to: Status,
+    /// When.
+    pub at: Timestamp,
+    /// Who caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Person>,
+}
+
+/// A change request with everything recorded about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeState {
+    /// The change.
+    pub change: ChangeRequest,
+    /// Current state.
+    #[serde(default)]
+    pub status: Status,
+    /// State changes, oldest first.
+    #[serde(default)]
+    pub history: Vec<StatusChange>,
+    /// Approvals, in the order given.
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+    /// Checklist attestations.
+    #[serde(default)]
+    pub attestations: Vec<Attestation>,
+    /// Lead-time items keyed by their `[lead_times]` id (`rfc`, `stakeholder-notice`).
+    #[serde(default)]
+    pub lead_items: BTreeMap<String, Publication>,
+    /// Incidents this change remediates (it may ship through their freeze).
+    #[serde(default)]
+    pub remediates: Vec<String>,
+    /// Emergency declaration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<EmergencyDeclaration>,
+    /// Out-of-window exception.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionRequest>,
+}
+
+impl ChangeState {
+    /// A new change in `draft`.
+    pub fn new(change: ChangeRequest) -> Self {
+        ChangeState {
+            change,
+            status: Status::Draft,
+            history: Vec::new(),
+            approvals: Vec::new(),
+            attestations: Vec::new(),
+            lead_items: BTreeMap::new(),
+            remediates: Vec::new(),
+            emergency: None,
+            exception: None,
+        }
+    }
+
+    /// When the change last entered `status`.
+    pub fn entered(&self, status: Status) -> Option<Timestamp> {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.to == status)
+            .map(|h| h.at)
+    }
+
+    /// When the change first entered `status`.
+    pub fn first_entered(&self, status: Status) -> Option<Timestamp> {
+        self.history.iter().find(|h| h.to == status).map(|h| h.at)
+    }
+}
+
+/// An incident. Active from `opened_at` until `resolved_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// Id (e.g. the PagerDuty incident number).
+    pub id: String,
+    /// Severity, one of `emergency.incident_severities` (`P0` … `P4`).
+    pub severity: String,
+    /// Title.
+    #[serde(default)]
+    pub title: String,
+    /// Opened.
+    pub opened_at: Timestamp,
+    /// Resolved, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    /// The incident commander assigned to it; holds the commander role for this incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commander: Option<Person>,
+}
+
+impl Incident {
+    /// Whether the incident is active at `at`.
+    pub fn active_at(&self, at: Timestamp) -> bool {
+        self.opened_at <= at && self.resolved_at.is_none_or(|r| r > at)
+    }
+}
+
+/// A planned maintenance window announced to customers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Announcement {
+    /// Id.
+    pub id: String,
+    /// Start of the announced window.
+    pub window_start: Timestamp,
+    /// End (exclusive) of the announced window.
+    pub window_end: Timestamp,
+    /// When it was announced.
+    pub announced_at: Timestamp,
+    /// Channels it went out on (`email`, `status-page`).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// Facts shared by every change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorldState {
+    /// Incidents, open and resolved.
+    #[serde(default)]
+    pub incidents: Vec<Incident>,
+    /// Maintenance announcements.
+    #[serde(default)]
+    pub announcements: Vec<Announcement>,
+    /// Team memberships: `team:NAME` holders in the policy expand to these people.
+    #[serde(default)]
+    pub teams: BTreeMap<String, Vec<Person>>,
+    /// Other identifiers of people (lowercase e-mail or git name → person id), so a commit author
+    /// `alice@example.com` is recognised as the approver `alice`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Person>,
+}
+
+impl WorldState {
+    /// The incident with this id.
+    pub fn incident(&self, id: &str) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.id == id)
+    }
+}

@@ -1,0 +1,300 @@
+//! The window side of the decision: change windows, freezes (weekend, holiday, active P0/P1
+//! incidents), out-of-window exceptions and maintenance announcements. The calendar crate owns
+//! the time arithmetic; this module assembles its input from the change and the world, and turns
+//! its answer into gate reasons.
+//!
+//! Mapping: a denying calendar reason `freeze-<key>` becomes `freeze-active`, the calendar's
+//! `maintenance-not-announced` (announced too late) keeps that code, any other denying one becomes
+//! `window-closed`; each carries the calendar's own code and the next slot. If the
+//! calendar denies without saying why, the gate still denies (`window-closed`): fail closed.
+//! An exception is handed to the calendar only when the gate finds it valid (known reason, minimum
+//! severity, evidence, every approver role filled by a holder who did not write the change,
+//! distinct people unless the policy allows one person many roles).
+
+use changegate_calendar::{ActiveIncident, ExceptionGrant, MaintenanceSlot, WindowRequest};
+use changegate_policy::{Level, Policy, WindowClass};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use crate::codes::Code;
+use crate::model::{ChangeState, MaintenanceOccurrence, WorldState};
+use crate::people::{canonical, holding, relations};
+use crate::reason::Reason;
+
+/// Result of the window check.
+pub struct WindowOutcome {
+    /// Reasons.
+    pub reasons: Vec<Reason>,
+    /// The calendar allowed the deploy.
+    pub allowed: bool,
+    /// Next allowed start, when denied.
+    pub next_slot: Option<Timestamp>,
+}
+
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+/// Validate the change's exception; `Ok(None)` when it has none.
+pub fn exception_grant(
+    policy: &Policy,
+    state: &ChangeState,
+    world: &WorldState,
+    level: Level,
+) -> Result<Option<ExceptionGrant>, Vec<String>> {
+    let Some(ex) = &state.exception else {
+        return Ok(None);
+    };
+    let mut problems = Vec::new();
+    let cat = policy.category(level).map(|(_, c)| c);
+    let mut roles: Vec<String> = Vec::new();
+    if policy.exceptions.applies_to.contains(&level) {
+        roles.extend(policy.exceptions.approvers.iter().cloned());
+    }
+    for r in cat
+        .map(|c| c.emergency_approvers.as_slice())
+        .unwrap_or_default()
+    {
+        if !roles.contains(r) {
+            roles.push(r.clone());
+        }
+    }
+    if roles.is_empty() {
+        problems.push(format!(
+            "the policy grants no out-of-window exceptions for category {level}"
+        ));
+    }
+    match policy.exceptions.reasons.get(&ex.reason) {
+        None if policy.exceptions.applies_to.contains(&level) => problems.push(format!(
+            "unknown exception reason `{}` (known: {})",
+            ex.reason,
+            policy
+                .exceptions
+                .reasons
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => {}
+        Some(r) => {
+            if let Some(min) = &r.min_severity {
+                let rank = |s: &str| SEVERITIES.iter().position(|x| *x == s.to_ascii_lowercase());
+                let ok = match (ex.severity.as_deref().and_then(rank), rank(min)) {
+                    (Some(have), Some(need)) => have >= need,
+                    _ => false,
+                };
+                if !ok {
+                    problems.push(format!(
+                        "reason `{}` needs severity {min} or higher (given: {})",
+                        ex.reason,
+                        ex.severity.as_deref().unwrap_or("none")
+                    ));
+                }
+            }
+            if let Some(kind) = &r.requires_evidence {
+                if ex.evidence.as_deref().is_none_or(|e| e.trim().is_empty()) {
+                    problems.push(format!("reason `{}` requires evidence ({kind})", ex.reason));
+                }
+            }
+        }
+    }
+    let mut used: Vec<String> = Vec::new();
+    let mut approved = Vec::new();
+    for role in &roles {
+        let mut ok = false;
+        for a in ex.approvals.iter().filter(|a| a.role == *role) {
+            let p = canonical(world, &a.person);
+            if holding(policy, world, state, &a.person, role).is_none() {
+                problems.push(format!("{p} does not hold `{role}`"));
+            } else if !policy.separation_of_duties.author_may_approve
+                && !relations(world, state, &a.person).is_empty()
+            {
+                problems.push(format!(
+                    "{p} wrote the change and may not approve its exception"
+                ));
+            } else if !policy.separation_of_duties.one_person_many_roles && used.contains(&p) {
+                problems.push(format!(
+                    "{p} already approved the exception in another role"
+                ));
+            } else {
+                used.push(p);
+                ok = true;
+                break;
+            }
+        }
+        if ok {
+            approved.push(role.clone());
+        } else {
+            problems.push(format!("exception not approved by `{role}`"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Some(ExceptionGrant {
+            reason: ex.reason.clone(),
+            approved_roles: approved,
+        }))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Check the deploy window at `start` for `duration`.
+pub fn evaluate(
+    policy: &Policy,
+    state: &ChangeState,
+    world: &WorldState,
+    level: Level,
+    start: Timestamp,
+    duration: SignedDuration,
+) -> WindowOutcome {
+    let mut reasons = Vec::new();
+    let remediates = |id: &str| {
+        state.remediates.iter().any(|r| r == id)
+            || state.emergency.as_ref().is_some_and(|e| e.incident == id)
+    };
+    let incidents: Vec<ActiveIncident> = world
+        .incidents
+        .iter()
+        .filter(|i| i.active_at(start))
+        .map(|i| ActiveIncident {
+            id: i.id.clone(),
+            severity: i.severity.clone(),
+            remediated_by_this_change: remediates(&i.id),
+        })
+        .collect();
+
+    let exception = match exception_grant(policy, state, world, level) {
+        Ok(g) => g,
+        Err(problems) => {
+            reasons.push(Reason::info(
+                Code::ExceptionInvalid,
+                format!("exception ignored: {}", problems.join("; ")),
+                json!({ "reason": state.exception.as_ref().map(|e| &e.reason), "problems": problems }),
+            ));
+            None
+        }
+    };
+
+    let maintenance = policy
+        .category(level)
+        .is_some_and(|(_, c)| c.window == WindowClass::Maintenance);
+    let mut announced_at = None;
+    if maintenance {
+        let end = start.checked_add(duration).unwrap_or(start);
+        let ann = world
+            .announcements
+            .iter()
+            .filter(|a| a.window_start <= start && end <= a.window_end)
+            .min_by_key(|a| (a.announced_at, a.id.clone()));
+        match ann {
+            None => reasons.push(Reason::deny(
+                Code::MaintenanceNotAnnounced,
+                "no maintenance announcement covers the deploy",
+                json!({ "deploy_start": start, "deploy_end": end }),
+            )),
+            Some(a) => {
+                announced_at = Some(a.announced_at);
+                let missing: Vec<&String> = policy
+                    .windows
+                    .maintenance
+                    .announce_via
+                    .iter()
+                    .filter(|c| !a.channels.contains(c))
+                    .collect();
+                if !missing.is_empty() {
+                    reasons.push(Reason::deny(
+                        Code::MaintenanceAnnouncementIncomplete,
+                        format!(
+                            "announcement {} did not go out via {}",
+                            a.id,
+                            missing
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        json!({ "announcement": a.id, "channels": a.channels, "missing": missing }),
+                    ));
+                }
+            }
+        }
+    }
+
+    let req = WindowRequest {
+        category: level,
+        start,
+        duration,
+        exception,
+        incidents,
+        maintenance: match state.change.maintenance {
+            MaintenanceOccurrence::Primary => MaintenanceSlot::Primary,
+            MaintenanceOccurrence::Fallback => MaintenanceSlot::Fallback,
+        },
+        announced_at,
+    };
+    let grant = req.exception.clone();
+    let d = changegate_calendar::check(policy, &req);
+    if let Some(g) = grant {
+        let details = json!({ "reason": g.reason, "approved_roles": g.approved_roles });
+        if d.reasons.iter().any(|r| r.code == "exception-applied") {
+            reasons.push(Reason::info(
+                Code::ExceptionApplied,
+                format!(
+                    "out-of-window exception `{}` approved by {} lifts the window restrictions",
+                    g.reason,
+                    g.approved_roles.join(" + ")
+                ),
+                details,
+            ));
+        } else if let Some(r) = d
+            .reasons
+            .iter()
+            .find(|r| r.code.starts_with("exception-") && r.code != "exception-not-needed")
+        {
+            reasons.push(Reason::info(
+                Code::ExceptionInvalid,
+                format!("exception not applied: {}", r.message),
+                crate::approval::with(&details, json!({ "calendar_code": r.code })),
+            ));
+        }
+    }
+    let cal: Vec<_> = d
+        .reasons
+        .iter()
+        .map(|r| json!({ "code": r.code, "message": r.message, "denies": r.denies }))
+        .collect();
+    let allowed = d.allowed && !d.reasons.iter().any(|r| r.denies);
+    if allowed {
+        reasons.push(Reason::info(
+            Code::WindowOpen,
+            format!("deploy at {start} for {duration:#} fits the category-{level} window"),
+            json!({ "start": start, "duration_secs": duration.as_secs(), "preferred": d.preferred, "calendar": cal }),
+        ));
+    } else {
+        let mut any = false;
+        for r in d.reasons.iter().filter(|r| r.denies) {
+            any = true;
+            let code = match r.code.as_str() {
+                c if c.starts_with("freeze-") => Code::FreezeActive,
+                "maintenance-not-announced" => Code::MaintenanceNotAnnounced,
+                _ => Code::WindowClosed,
+            };
+            reasons.push(Reason::deny(
+                code,
+                r.message.clone(),
+                json!({ "calendar_code": r.code, "start": start, "duration_secs": duration.as_secs(), "next_slot": d.next_slot }),
+            ));
+        }
+        if !any {
+            reasons.push(Reason::deny(
+                Code::WindowClosed,
+                "the calendar denied the deploy without a reason (fail closed)",
+                json!({ "start": start, "duration_secs": duration.as_secs(), "next_slot": d.next_slot, "calendar": cal }),
+            ));
+        }
+    }
+    WindowOutcome {
+        reasons,
+        allowed,
+        next_slot: if allowed { None } else { d.next_slot },
+    }
+}
