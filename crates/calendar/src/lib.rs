@@ -6,9 +6,17 @@
 //! [`next_slot`], [`WindowDecision`], [`Reason`], [`business_days_between`], [`add_business_days`].
 #![deny(missing_docs)]
 
-use changegate_policy::{Level, Policy};
+mod business;
+pub mod codes;
+mod ivs;
+pub mod month;
+
+use changegate_policy::{Freeze, Level, Policy, WindowClass};
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
+
+use ivs::{CalFreeze, Iv, MaintenanceRule, WeeklySlots};
 
 /// Which maintenance occurrence a category-3 change targets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -84,28 +92,602 @@ pub struct WindowDecision {
     pub next_slot: Option<Timestamp>,
 }
 
+/// How far [`check`] looks for the next slot when it denies: one year and a day, so that a
+/// yearly freeze never hides the following slot.
+pub const NEXT_SLOT_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 366);
+
 /// Check a request against the policy's windows.
 pub fn check(policy: &Policy, req: &WindowRequest) -> WindowDecision {
-    let _ = (policy, req);
-    unimplemented!("calendar::check is being written")
+    Calendar::new(policy).check(req)
 }
 
 /// The earliest start at or after `req.start` at which the change fits entirely inside allowed
 /// time, searching up to `horizon` ahead.
-pub fn next_slot(policy: &Policy, req: &WindowRequest, horizon: SignedDuration) -> Option<Timestamp> {
-    let _ = (policy, req, horizon);
-    unimplemented!("calendar::next_slot is being written")
+pub fn next_slot(
+    policy: &Policy,
+    req: &WindowRequest,
+    horizon: SignedDuration,
+) -> Option<Timestamp> {
+    Calendar::new(policy).next_slot(req, horizon)
 }
 
 /// Business days from `from` to `to` under the policy's business-day calendar (holidays
 /// excluded): the number of business-day starts in `(from, to]`.
 pub fn business_days_between(policy: &Policy, from: Timestamp, to: Timestamp) -> i64 {
-    let _ = (policy, from, to);
-    unimplemented!("calendar::business_days_between is being written")
+    business::between(&policy.business_days, from, to)
 }
 
 /// `at` moved forward by `days` business days.
 pub fn add_business_days(policy: &Policy, at: Timestamp, days: u32) -> Timestamp {
-    let _ = (policy, at, days);
-    unimplemented!("calendar::add_business_days is being written")
+    business::add(&policy.business_days, at, days)
+}
+
+/// The policy's calendar rules compiled once (time zones resolved, slots indexed by weekday), for
+/// callers that check many requests against one policy. [`check`] and [`next_slot`] build one per
+/// call; building costs a few time-zone lookups.
+#[derive(Debug, Clone)]
+pub struct Calendar<'p> {
+    policy: &'p Policy,
+    standard: WeeklySlots,
+    preferred: WeeklySlots,
+    maintenance: MaintenanceRule,
+    freezes: Vec<CalFreeze>,
+}
+
+/// What the modifiers (category, exception, incidents) make of a request.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    level: Level,
+    class: WindowClass,
+    /// Which occurrence of the maintenance window (None: the policy has no such occurrence).
+    nth: Option<u8>,
+    /// A maintenance occurrence must start at or after this instant (announcement lead).
+    earliest_occurrence: Option<Timestamp>,
+    /// Every calendar restriction is lifted (emergency, or a valid exception).
+    open: bool,
+    /// An incident freeze holds for as long as the incident is active.
+    blocked: bool,
+}
+
+fn reason(code: impl Into<String>, denies: bool, message: impl Into<String>) -> Reason {
+    Reason {
+        code: code.into(),
+        message: message.into(),
+        denies,
+    }
+}
+
+/// `ts` as local time in `tz`, naming the zone.
+pub(crate) fn show(tz: &TimeZone, ts: Timestamp) -> String {
+    let dt = tz.to_datetime(ts);
+    let name = tz.iana_name().unwrap_or("UTC");
+    format!("{} {name}", dt.strftime("%a %Y-%m-%d %H:%M"))
+}
+
+const ONE_NS: SignedDuration = SignedDuration::from_nanos(1);
+
+impl<'p> Calendar<'p> {
+    /// Compile the calendar rules of `policy`.
+    pub fn new(policy: &'p Policy) -> Self {
+        let m = &policy.windows.maintenance;
+        Calendar {
+            policy,
+            standard: WeeklySlots::new(
+                policy.standard_tz().to_jiff(),
+                &policy.windows.standard.slots,
+            ),
+            preferred: WeeklySlots::new(
+                policy.preferred_tz().to_jiff(),
+                &policy.windows.preferred.slots,
+            ),
+            maintenance: MaintenanceRule {
+                tz: policy.maintenance_tz().to_jiff(),
+                weekday: m.weekday.to_jiff(),
+                start: m.start,
+                end: m.end,
+            },
+            freezes: CalFreeze::compile(policy),
+        }
+    }
+
+    /// The policy this calendar was compiled from.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// Evaluate category, exception and incidents; push their reasons.
+    fn modifiers(
+        &self,
+        req: &WindowRequest,
+        exc: &mut Vec<Reason>,
+        inc: &mut Vec<Reason>,
+    ) -> Option<Ctx> {
+        let p = self.policy;
+        let (_, cat) = p.category(req.category)?;
+        let m = &p.windows.maintenance;
+        let emergency = cat.window == WindowClass::Emergency;
+        let mut ctx = Ctx {
+            level: req.category,
+            class: cat.window,
+            nth: match req.maintenance {
+                MaintenanceSlot::Primary => Some(m.nth),
+                MaintenanceSlot::Fallback => m.fallback_nth,
+            },
+            earliest_occurrence: req
+                .announced_at
+                .map(|at| ivs::add(at, m.announce_lead.get())),
+            open: emergency,
+            blocked: false,
+        };
+
+        if let Some(g) = &req.exception {
+            let required: &[String] = if p.exceptions.applies_to.contains(&req.category) {
+                &p.exceptions.approvers
+            } else {
+                &cat.emergency_approvers
+            };
+            if emergency {
+                exc.push(reason(
+                    "exception-not-needed",
+                    false,
+                    "emergency changes need no window exception",
+                ));
+            } else if required.is_empty() {
+                exc.push(reason(
+                    "exception-not-applicable",
+                    false,
+                    format!(
+                        "the policy grants no out-of-window exceptions for category {}",
+                        req.category
+                    ),
+                ));
+            } else if let Some(r) = p.exceptions.reasons.get(&g.reason) {
+                let missing: Vec<&str> = required
+                    .iter()
+                    .filter(|role| !g.approved_roles.contains(role))
+                    .map(String::as_str)
+                    .collect();
+                if missing.is_empty() {
+                    let mut note = String::new();
+                    if let Some(sev) = &r.min_severity {
+                        note.push_str(&format!("; requires severity {sev} or above"));
+                    }
+                    if let Some(ev) = &r.requires_evidence {
+                        note.push_str(&format!("; requires evidence `{ev}`"));
+                    }
+                    ctx.open = true;
+                    exc.push(reason(
+                        "exception-applied",
+                        false,
+                        format!(
+                            "out-of-window exception `{}` ({}) approved by {}{note}",
+                            g.reason,
+                            r.description,
+                            required.join(" + ")
+                        ),
+                    ));
+                } else {
+                    exc.push(reason(
+                        "exception-missing-approval",
+                        false,
+                        format!(
+                            "exception `{}` lacks approval by {}",
+                            g.reason,
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+            } else {
+                let known: Vec<&str> = p.exceptions.reasons.keys().map(String::as_str).collect();
+                exc.push(reason(
+                    "exception-unknown-reason",
+                    false,
+                    format!(
+                        "exception reason `{}` is not in the policy (known: {})",
+                        g.reason,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+
+        for incident in &req.incidents {
+            for (key, f) in &p.freezes {
+                let Freeze::Incident {
+                    name,
+                    severities,
+                    except_remediation,
+                    applies_to,
+                } = f
+                else {
+                    continue;
+                };
+                if !applies_to.contains(&req.category)
+                    || !severities
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(&incident.severity))
+                {
+                    continue;
+                }
+                let what = format!(
+                    "{name}: incident {} ({}) is active",
+                    incident.id, incident.severity
+                );
+                if emergency {
+                    inc.push(reason(
+                        format!("freeze-{key}"),
+                        false,
+                        format!("{what}; overridden by the emergency"),
+                    ));
+                } else if *except_remediation && incident.remediated_by_this_change {
+                    inc.push(reason(
+                        "incident-remediation",
+                        false,
+                        format!("{what}; this change is its remediation, which the freeze allows"),
+                    ));
+                } else {
+                    ctx.blocked = true;
+                    inc.push(reason(
+                        format!("freeze-{key}"),
+                        true,
+                        format!("{what}; changes wait until it is resolved (no next slot while it lasts)"),
+                    ));
+                }
+            }
+        }
+        Some(ctx)
+    }
+
+    /// Allowed time within `[a, b)` for a request with this context, normalized and clipped.
+    fn allowed(&self, ctx: &Ctx, a: Timestamp, b: Timestamp) -> Vec<Iv> {
+        if ctx.blocked || a >= b {
+            return Vec::new();
+        }
+        if ctx.open {
+            return vec![Iv { s: a, e: b }];
+        }
+        let base = match ctx.class {
+            WindowClass::AnyTime | WindowClass::Emergency => vec![Iv { s: a, e: b }],
+            WindowClass::Standard => self.standard.intervals(a, b),
+            WindowClass::Maintenance => match ctx.nth {
+                None => Vec::new(),
+                Some(n) => self
+                    .maintenance
+                    .occurrences(n, a, b)
+                    .into_iter()
+                    .filter(|o| ctx.earliest_occurrence.is_none_or(|t| o.iv.s >= t))
+                    .map(|o| o.iv)
+                    .collect(),
+            },
+        };
+        let cuts = self.freeze_cuts(ctx.level, a, b);
+        ivs::clip(&ivs::subtract(&base, &cuts), a, b)
+    }
+
+    fn freeze_cuts(&self, level: Level, a: Timestamp, b: Timestamp) -> Vec<Iv> {
+        let mut cuts = Vec::new();
+        for f in self
+            .freezes
+            .iter()
+            .filter(|f| f.applies_to.contains(&level))
+        {
+            cuts.extend(f.intervals(a, b));
+        }
+        ivs::normalize(cuts)
+    }
+
+    /// The allowed intervals for a request's category, exception, incidents and maintenance
+    /// options within `[a, b)` (its start and duration are ignored). Used by month views.
+    pub fn allowed_intervals(
+        &self,
+        req: &WindowRequest,
+        a: Timestamp,
+        b: Timestamp,
+    ) -> Vec<(Timestamp, Timestamp)> {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        match self.modifiers(req, &mut x, &mut y) {
+            Some(ctx) => self
+                .allowed(&ctx, a, b)
+                .into_iter()
+                .map(|iv| (iv.s, iv.e))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The earliest start at or after `req.start` (and at most `horizon` later) at which the
+    /// whole duration fits inside allowed time.
+    pub fn next_slot(&self, req: &WindowRequest, horizon: SignedDuration) -> Option<Timestamp> {
+        if req.duration.is_negative() || horizon.is_negative() {
+            return None;
+        }
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        let ctx = self.modifiers(req, &mut x, &mut y)?;
+        if ctx.blocked {
+            return None;
+        }
+        if ctx.class == WindowClass::Maintenance
+            && !ctx.open
+            && req.duration > self.policy.windows.maintenance.max_duration.get()
+        {
+            return None;
+        }
+        let dur = req.duration.max(ONE_NS);
+        let from = req.start;
+        let limit = ivs::add(from, horizon);
+        let end = ivs::add(limit, dur);
+        // Look ahead a week first, then double: most answers are within days, and a wider range
+        // costs only the intervals it contains.
+        let mut width = SignedDuration::from_hours(24 * 8);
+        loop {
+            let b = ivs::add(from, width).min(end);
+            for iv in self.allowed(&ctx, from, b) {
+                let s = iv.s.max(from);
+                if s > limit {
+                    return None;
+                }
+                if iv.e.duration_since(s) >= dur {
+                    return Some(s);
+                }
+            }
+            if b >= end {
+                return None;
+            }
+            width = width.checked_mul(2).unwrap_or(SignedDuration::MAX);
+        }
+    }
+
+    /// Check a request: every rule that applies, allowed or not, and the next slot when denied.
+    pub fn check(&self, req: &WindowRequest) -> WindowDecision {
+        let deny = |r: Reason| WindowDecision {
+            allowed: false,
+            reasons: vec![r],
+            preferred: None,
+            next_slot: None,
+        };
+        if req.duration.is_negative() {
+            return deny(reason(
+                "duration-invalid",
+                true,
+                format!("duration {} is negative", req.duration),
+            ));
+        }
+        let (mut exc, mut inc) = (Vec::new(), Vec::new());
+        let Some(ctx) = self.modifiers(req, &mut exc, &mut inc) else {
+            return deny(reason(
+                "category-unknown",
+                true,
+                format!(
+                    "the policy has no category with level {} (fail closed)",
+                    req.category
+                ),
+            ));
+        };
+        let p = self.policy;
+        let s = req.start;
+        let e = ivs::add(s, req.duration.max(ONE_NS));
+        let (_, cat) = p.category(req.category).expect("modifiers found it");
+        let mut cal: Vec<Reason> = Vec::new();
+        let mut preferred = None;
+
+        match ctx.class {
+            WindowClass::Emergency => cal.push(reason(
+                "emergency-override",
+                false,
+                format!(
+                    "category {} ({}) may ship at any time, overriding every restriction",
+                    ctx.level, cat.name
+                ),
+            )),
+            WindowClass::AnyTime => cal.push(reason(
+                "window-any-time",
+                false,
+                format!("category {} ({}) may ship at any time", ctx.level, cat.name),
+            )),
+            WindowClass::Standard => {
+                let tz = &self.standard.tz;
+                let base = self.standard.intervals(s, e);
+                match base.iter().find(|iv| iv.s <= s && s < iv.e) {
+                    Some(iv) if e <= iv.e => cal.push(reason(
+                        "window-standard-open",
+                        false,
+                        format!(
+                            "inside the standard window {} to {}",
+                            show(tz, iv.s),
+                            show(tz, iv.e)
+                        ),
+                    )),
+                    Some(iv) => cal.push(reason(
+                        "window-overrun",
+                        true,
+                        format!(
+                            "would run until {}, past the standard window's end {}",
+                            show(tz, e),
+                            show(tz, iv.e)
+                        ),
+                    )),
+                    None => cal.push(reason(
+                        "window-closed",
+                        true,
+                        format!("{} is outside every standard window", show(tz, s)),
+                    )),
+                }
+                let inside = self
+                    .preferred
+                    .intervals(s, e)
+                    .iter()
+                    .any(|iv| iv.contains(s, e));
+                preferred = Some(inside);
+                cal.push(if inside {
+                    reason("window-preferred", false, "inside the preferred window")
+                } else {
+                    reason(
+                        "window-not-preferred",
+                        false,
+                        "outside the preferred window (allowed, not preferred)",
+                    )
+                });
+            }
+            WindowClass::Maintenance => self.check_maintenance(req, &ctx, e, &mut cal),
+        }
+
+        if ctx.class != WindowClass::Emergency {
+            for f in self
+                .freezes
+                .iter()
+                .filter(|f| f.applies_to.contains(&ctx.level))
+            {
+                if let Some(iv) = f.intervals(s, e).iter().find(|iv| iv.overlaps(s, e)) {
+                    cal.push(reason(
+                        format!("freeze-{}", f.key),
+                        true,
+                        format!("{}: {} to {}", f.name, show(&f.tz, iv.s), show(&f.tz, iv.e)),
+                    ));
+                }
+            }
+        }
+
+        let exception_applies = exc.iter().any(|r| r.code == "exception-applied");
+        if exception_applies {
+            let mut overridden = 0;
+            for r in cal.iter_mut().filter(|r| r.denies) {
+                r.denies = false;
+                r.message.push_str(" (overridden by the exception)");
+                overridden += 1;
+            }
+            if overridden == 0 {
+                for r in exc.iter_mut() {
+                    r.code = "exception-not-needed".into();
+                    r.message = format!(
+                        "{} — not needed, the change is inside allowed time",
+                        r.message
+                    );
+                }
+            }
+        }
+
+        let mut reasons = cal;
+        reasons.extend(exc);
+        reasons.extend(inc);
+        let allowed = !reasons.iter().any(|r| r.denies);
+        let next_slot = if allowed {
+            None
+        } else {
+            self.next_slot(req, NEXT_SLOT_HORIZON)
+        };
+        WindowDecision {
+            allowed,
+            reasons,
+            preferred,
+            next_slot,
+        }
+    }
+
+    fn check_maintenance(
+        &self,
+        req: &WindowRequest,
+        ctx: &Ctx,
+        e: Timestamp,
+        cal: &mut Vec<Reason>,
+    ) {
+        let m = &self.policy.windows.maintenance;
+        let tz = &self.maintenance.tz;
+        let s = req.start;
+        let which = match req.maintenance {
+            MaintenanceSlot::Primary => "planned maintenance window",
+            MaintenanceSlot::Fallback => "fallback maintenance window",
+        };
+        let Some(nth) = ctx.nth else {
+            cal.push(reason(
+                "maintenance-no-fallback",
+                true,
+                "the policy defines no fallback maintenance window",
+            ));
+            return;
+        };
+        if req.duration > m.max_duration.get() {
+            cal.push(reason(
+                "maintenance-overrun",
+                true,
+                format!(
+                    "duration {:#} exceeds the maintenance maximum of {}",
+                    req.duration, m.max_duration
+                ),
+            ));
+        }
+        let occurrences = self.maintenance.occurrences(nth, s, e);
+        match occurrences.iter().find(|o| o.iv.s <= s && s < o.iv.e) {
+            Some(o) => {
+                if e <= o.iv.e {
+                    cal.push(reason(
+                        "maintenance-open",
+                        false,
+                        format!(
+                            "inside the {which} {} to {}",
+                            show(tz, o.iv.s),
+                            show(tz, o.iv.e)
+                        ),
+                    ));
+                } else {
+                    cal.push(reason(
+                        "maintenance-overrun",
+                        true,
+                        format!(
+                            "would run until {}, past the {which}'s end {}",
+                            show(tz, e),
+                            show(tz, o.iv.e)
+                        ),
+                    ));
+                }
+                match (req.announced_at, ctx.earliest_occurrence) {
+                    (Some(at), Some(min)) if o.iv.s < min => cal.push(reason(
+                        "maintenance-not-announced",
+                        true,
+                        format!(
+                            "announced {}, less than {} before the window opens {}",
+                            show(tz, at),
+                            m.announce_lead,
+                            show(tz, o.iv.s)
+                        ),
+                    )),
+                    (Some(at), _) => cal.push(reason(
+                        "maintenance-announced",
+                        false,
+                        format!(
+                            "announced {}, at least {} ahead",
+                            show(tz, at),
+                            m.announce_lead
+                        ),
+                    )),
+                    (None, _) => {}
+                }
+            }
+            None => {
+                let horizon = ivs::add(s, SignedDuration::from_hours(24 * 62));
+                let next = self
+                    .maintenance
+                    .occurrences(nth, s, horizon)
+                    .into_iter()
+                    .find(|o| o.iv.s > s);
+                let hint = next
+                    .map(|o| format!("; the next one opens {}", show(tz, o.iv.s)))
+                    .unwrap_or_default();
+                cal.push(reason(
+                    "maintenance-closed",
+                    true,
+                    format!("{} is outside the {which}{hint}", show(tz, s)),
+                ));
+            }
+        }
+        if req.announced_at.is_none() {
+            cal.push(reason(
+                "maintenance-announcement-unchecked",
+                false,
+                format!(
+                    "the announcement ({} ahead) was not checked",
+                    m.announce_lead
+                ),
+            ));
+        }
+    }
 }

@@ -1,0 +1,1 @@
+//! Month views (placeholder, filled in below).
