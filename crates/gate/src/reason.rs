@@ -37,22 +37,14 @@ impl Reason {
             details,
         }
     }
-    /// The sort key: denials first, then by code, message and details, so equal inputs give
-    /// byte-identical output.
-    pub(crate) fn sort_key(&self) -> (bool, &'static str, &str, String) {
-        (
-            !self.denies,
-            self.code.as_str(),
-            self.message.as_str(),
-            self.details.to_string(),
-        )
-    }
 }
 
-/// Sort reasons into their canonical order.
+/// Sort reasons into their canonical order: denials first, then by code, message and details
+/// (details are serialised only to break ties), so equal inputs give byte-identical output.
 pub(crate) fn sort(reasons: &mut [Reason]) {
-    reasons.sort_by_cached_key(|r| {
-        let (a, b, c, d) = r.sort_key();
-        (a, b, c.to_string(), d)
+    reasons.sort_by(|a, b| {
+        (!a.denies, a.code.as_str(), a.message.as_str())
+            .cmp(&(!b.denies, b.code.as_str(), b.message.as_str()))
+            .then_with(|| a.details.to_string().cmp(&b.details.to_string()))
     });
 }
