@@ -439,6 +439,16 @@ impl<'p> Calendar<'p> {
 
     /// Check a request: every rule that applies, allowed or not, and the next slot when denied.
     pub fn check(&self, req: &WindowRequest) -> WindowDecision {
+        let mut d = self.evaluate(req);
+        if !d.allowed {
+            d.next_slot = self.next_slot(req, NEXT_SLOT_HORIZON);
+        }
+        d
+    }
+
+    /// [`Calendar::check`] without the next-slot search (`next_slot` is always `None`): the
+    /// verdict and its reasons only, for callers that scan many instants.
+    pub fn evaluate(&self, req: &WindowRequest) -> WindowDecision {
         let deny = |r: Reason| WindowDecision {
             allowed: false,
             reasons: vec![r],
