@@ -379,7 +379,7 @@ pub fn evaluate(
                     "{person}'s approval as `{}` is for {} but the head is now {head}",
                     a.role, a.head_commit
                 ),
-                with(&base, json!({ "invalidate_on_new_commit": true })),
+                with(base.clone(), json!({ "invalidate_on_new_commit": true })),
             ));
         }
         let held = holding(policy, world, state, &a.person, &a.role);
@@ -390,7 +390,7 @@ pub fn evaluate(
                 Code::ApprovalUnauthorized,
                 format!("{person} does not hold role `{}`", a.role),
                 with(
-                    &base,
+                    base.clone(),
                     json!({ "holders": policy.roles.get(&a.role).map(|r| &r.holders) }),
                 ),
             ));
@@ -403,7 +403,7 @@ pub fn evaluate(
                     a.role.clone(),
                     Code::ApprovalSodViolation,
                     format!("{person} may not approve as `{}`: they are the change's {}", a.role, rels(&rel)),
-                    with(&base, json!({ "rule": "author-may-not-approve", "relations": rel, "sod": sod_inputs(world, state) })),
+                    with(base.clone(), json!({ "rule": "author-may-not-approve", "relations": rel, "sod": sod_inputs(world, state) })),
                 ));
             }
         }
@@ -440,6 +440,13 @@ pub fn evaluate(
 
     let mut filled = BTreeMap::new();
     let mut missing = Vec::new();
+    let sod_json = with(
+        sod_inputs(world, state),
+        json!({
+            "author_may_approve": sod.author_may_approve,
+            "one_person_many_roles": sod.one_person_many_roles,
+        }),
+    );
     for (i, r) in roles.iter().enumerate() {
         match assigned[i] {
             Some(ci) => {
@@ -451,10 +458,7 @@ pub fn evaluate(
                     json!({
                         "role": r, "person": c.person, "approved_commit": c.approval.head_commit, "at": c.approval.at,
                         "holding": c.holding, "required_by": req.sources.get(*r),
-                        "sod": with(&sod_inputs(world, state), json!({
-                            "author_may_approve": sod.author_may_approve,
-                            "one_person_many_roles": sod.one_person_many_roles,
-                        })),
+                        "sod": sod_json.clone(),
                     }),
                 ));
             }
@@ -485,7 +489,7 @@ pub fn evaluate(
             code,
             message,
             denies: unfilled,
-            details: with(&details, json!({ "role_filled": !unfilled })),
+            details: with(details, json!({ "role_filled": !unfilled })),
         });
     }
     if req.roles.is_empty() {
@@ -541,8 +545,8 @@ fn augment(
 }
 
 /// `a` with the fields of `b` added.
-pub(crate) fn with(a: &serde_json::Value, b: serde_json::Value) -> serde_json::Value {
-    let mut out = a.clone();
+pub(crate) fn with(a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    let mut out = a;
     if let (Some(o), serde_json::Value::Object(extra)) = (out.as_object_mut(), b) {
         o.extend(extra);
     }

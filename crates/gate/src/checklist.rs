@@ -194,7 +194,7 @@ pub fn evaluate(
                         "`{id}` checked by the gate: {}",
                         if p { "pass" } else { "fail" }
                     ),
-                    crate::approval::with(&base, json!({ "passed": p })),
+                    crate::approval::with(base, json!({ "passed": p })),
                 )),
                 None => out.push(Reason::deny(
                     Code::ChecklistMissing,
@@ -221,7 +221,7 @@ pub fn evaluate(
                     "`{id}` attested by {} for {head}",
                     canonical(world, &a.person)
                 ),
-                crate::approval::with(&base, json!({ "attestation": summary(a) })),
+                crate::approval::with(base, json!({ "attestation": summary(a) })),
             ));
         } else if let Some(a) = current.first() {
             out.push(Reason::deny(
@@ -230,14 +230,14 @@ pub fn evaluate(
                     "`{id}` was attested without the evidence it requires ({})",
                     item.evidence.as_deref().unwrap_or("")
                 ),
-                crate::approval::with(&base, json!({ "attestation": summary(a) })),
+                crate::approval::with(base, json!({ "attestation": summary(a) })),
             ));
         } else if !mine.is_empty() {
             let old: Vec<_> = mine.iter().map(|a| summary(a)).collect();
             out.push(Reason::deny(
                 Code::ChecklistStale,
                 format!("`{id}` is attested only for older commits, not for the head {head}"),
-                crate::approval::with(&base, json!({ "attestations": old, "head_commit": head })),
+                crate::approval::with(base, json!({ "attestations": old, "head_commit": head })),
             ));
         } else {
             out.push(Reason::deny(

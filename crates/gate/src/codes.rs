@@ -5,7 +5,7 @@
 //! a breaking change. A code alone does not say whether it denied: a [`crate::Reason`] carries
 //! `denies`; the column "denies" here says when it does.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! codes {
     ($($(#[$doc:meta])* $variant:ident = $code:literal, $denies:literal, $desc:literal;)*) => {
@@ -75,6 +75,13 @@ codes! {
 impl Serialize for Code {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

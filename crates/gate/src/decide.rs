@@ -8,7 +8,7 @@
 
 use changegate_policy::{Level, Policy, RoleId};
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::codes::Code;
@@ -34,7 +34,7 @@ impl Default for GateSettings {
 }
 
 /// The gate's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// May the change be deployed at `at`?
     pub allowed: bool,

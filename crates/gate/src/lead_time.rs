@@ -49,7 +49,7 @@ pub fn evaluate(
                             "{}: nothing on record; needed {n} business days before the deploy",
                             lt.description
                         ),
-                        crate::approval::with(&base, json!({ "published_at": null })),
+                        crate::approval::with(base, json!({ "published_at": null })),
                     )),
                     Some(p) => {
                         let days = if p.at > deploy_at {
@@ -58,7 +58,7 @@ pub fn evaluate(
                             changegate_calendar::business_days_between(policy, p.at, deploy_at)
                         };
                         let details = crate::approval::with(
-                            &base,
+                            base,
                             json!({ "published_at": p.at, "link": p.link, "business_days": days }),
                         );
                         if days >= n {

@@ -1,12 +1,12 @@
 //! One reason of a decision: a stable code, a sentence for people, whether it denies, and the
 //! inputs that produced it as JSON (so an auditor can re-check it without re-running the gate).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codes::Code;
 
 /// One rule that applied to a decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     /// Stable code.
     pub code: Code,

@@ -253,7 +253,7 @@ pub fn evaluate(
             reasons.push(Reason::info(
                 Code::ExceptionInvalid,
                 format!("exception not applied: {}", r.message),
-                crate::approval::with(&details, json!({ "calendar_code": r.code })),
+                crate::approval::with(details, json!({ "calendar_code": r.code })),
             ));
         }
     }

@@ -896,3 +896,14 @@ fn switching_a_seed_rule_off_in_the_policy_changes_the_outcome() {
         .is_empty()
     );
 }
+
+#[test]
+fn decisions_round_trip_through_json() {
+    let (p, s) = ready(2, vec![facet("dep-minor", &["backend-lead"], 2)]);
+    let d = decide(&p, &s, &WorldState::default(), t("2026-03-14T11:00:00Z"));
+    assert!(!d.allowed);
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(json.contains("\"code\":\"freeze-active\""), "{json}");
+    let back: Decision = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, d);
+}
