@@ -67,7 +67,8 @@ pub enum Holding {
         /// Team name.
         team: String,
     },
-    /// The assigned commander of the emergency's incident (for the commander role).
+    /// The assigned commander of the emergency's incident (for the commander role), provided they
+    /// hold a role of `emergency.commander_from`.
     IncidentCommander {
         /// Incident id.
         incident: String,
@@ -100,12 +101,23 @@ pub fn holding(
         return None;
     }
     let inc = world.incident(&state.emergency.as_ref()?.incident)?;
-    inc.commander
+    if !inc
+        .commander
         .as_deref()
         .is_some_and(|c| canonical(world, c) == me)
-        .then(|| Holding::IncidentCommander {
-            incident: inc.id.clone(),
-        })
+    {
+        return None;
+    }
+    // The commander is drawn from `emergency.commander_from` (on-call SRE or backend lead).
+    let from = &policy.emergency.commander_from;
+    let eligible = from.is_empty()
+        || from
+            .iter()
+            .filter(|r| **r != policy.emergency.commander_role)
+            .any(|r| holding(policy, world, state, person, r).is_some());
+    eligible.then(|| Holding::IncidentCommander {
+        incident: inc.id.clone(),
+    })
 }
 
 /// How someone is involved in writing the change (the separation-of-duties relations).

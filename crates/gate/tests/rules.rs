@@ -907,3 +907,19 @@ fn decisions_round_trip_through_json() {
     let back: Decision = serde_json::from_str(&json).unwrap();
     assert_eq!(back, d);
 }
+
+#[test]
+fn seed_incident_commander_is_drawn_from_sre_or_backend_lead() {
+    let p = policy();
+    let (mut s, mut w) = emergency_state(&p);
+    // oscar (on-call engineer) assigned as commander: not eligible under commander_from.
+    w.incidents[0].commander = Some("oscar".into());
+    s.approvals[0].person = "oscar".into();
+    let d = decide(&p, &s, &w, t("2026-03-14T01:30:00Z"));
+    assert_eq!(d.missing_roles, ["incident-commander"]);
+    assert!(denies(&d).contains(&"approval-unauthorized"));
+    // bob (backend lead) is eligible.
+    w.incidents[0].commander = Some("bob".into());
+    s.approvals[0].person = "bob".into();
+    assert!(decide(&p, &s, &w, t("2026-03-14T01:30:00Z")).allowed);
+}
