@@ -101,11 +101,8 @@ pub fn holding(
         return None;
     }
     let inc = world.incident(&state.emergency.as_ref()?.incident)?;
-    if !inc
-        .commander
-        .as_deref()
-        .is_some_and(|c| canonical(world, c) == me)
-    {
+    let commander = canonical(world, inc.commander.as_deref()?);
+    if commander != me {
         return None;
     }
     // The commander is drawn from `emergency.commander_from` (on-call SRE or backend lead).
