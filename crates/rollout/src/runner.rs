@@ -412,3 +412,28 @@ fn rollback_note(d: &Decision, a: &ActionResult) -> String {
         }
     )
 }
+
+/// Fetch the triggers' series (and traffic) from Prometheus over `[from, to]` every `step`, for
+/// `rollout replay --prometheus`. Keys are `trigger:NAME` and `traffic`.
+pub async fn fetch_history(
+    prom: &Prometheus,
+    spec: &GuardSpec,
+    selector: &str,
+    from: Timestamp,
+    to: Timestamp,
+    step: jiff::SignedDuration,
+) -> Result<crate::recorded::Recorded, crate::prom::PromError> {
+    let source = PromSource::new(prom.clone(), spec, selector);
+    let mut rec = crate::recorded::Recorded::default();
+    for (name, q) in source.queries() {
+        rec.insert(
+            &format!("trigger:{name}"),
+            prom.range(q, from, to, step).await?,
+        );
+    }
+    rec.insert(
+        "traffic",
+        prom.range(source.traffic_query(), from, to, step).await?,
+    );
+    Ok(rec)
+}
