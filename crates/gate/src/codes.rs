@@ -40,7 +40,7 @@ macro_rules! codes {
 codes! {
     StateInvalid = "state-invalid", "always", "The change is not in a deployable state (approved, scheduled or deploying).";
     CategoryUnknown = "category-unknown", "always", "The change's category level is not defined by the policy (fail closed).";
-    RoleUnknown = "role-unknown", "always", "A required role is not declared under [roles] (fail closed).";
+    RoleUnknown = "role-unknown", "always", "A required role is not declared under `[roles]` (fail closed).";
     ApprovalMissing = "approval-missing", "always", "Required roles without a valid approval for the head commit; details.roles lists them.";
     ApprovalPresent = "approval-present", "never", "A required role is filled by a valid approval; details record who, for which commit and why they qualify.";
     ApprovalNotRequired = "approval-not-required", "never", "The category needs no human approval (auto-approved).";
