@@ -175,7 +175,7 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Phase after the decision.
     pub phase: Phase,
-    /// Current step index (after the decision), if started.
+    /// Current step index (after the decision; the last one reached once finished), if started.
     pub step: Option<usize>,
     /// Weight of the current step.
     pub weight: Option<u8>,
@@ -211,6 +211,8 @@ struct TrigState {
 pub struct Guard {
     spec: GuardSpec,
     phase: Phase,
+    /// The step the rollout is at (or ended at).
+    step: Option<usize>,
     states: Vec<TrigState>,
 }
 
@@ -221,6 +223,7 @@ impl Guard {
         Guard {
             spec,
             phase: Phase::Baseline,
+            step: None,
             states,
         }
     }
@@ -340,6 +343,7 @@ impl Guard {
             index: 0,
             since: now,
         };
+        self.step = Some(0);
         let step = &self.spec.plan.steps[0];
         reasons.push(Reason::plain(
             ReasonCode::SoakElapsed,
@@ -438,6 +442,7 @@ impl Guard {
             index: index + 1,
             since: now,
         };
+        self.step = Some(index + 1);
         let next = &self.spec.plan.steps[index + 1];
         reasons.push(Reason::plain(
             ReasonCode::SoakElapsed,
@@ -461,12 +466,13 @@ impl Guard {
         reasons: Vec<Reason>,
         triggers: Vec<TriggerStatus>,
     ) -> Decision {
-        let (step, soak_left) = match self.phase {
+        let step = self.step;
+        let soak_left = match self.phase {
             Phase::Step { index, since } => {
                 let left = self.spec.plan.hold(index) - now.duration_since(since);
-                (Some(index), Some(left.max(SignedDuration::ZERO)))
+                Some(left.max(SignedDuration::ZERO))
             }
-            _ => (None, None),
+            _ => None,
         };
         let step_spec = step.and_then(|i| self.spec.plan.steps.get(i));
         Decision {
