@@ -6,6 +6,7 @@
 pub mod prisma;
 mod schema_prisma_parse;
 mod schema_util;
+pub mod openapi;
 pub mod sql;
 
 mod deps;
