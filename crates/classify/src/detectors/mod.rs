@@ -3,19 +3,15 @@
 //! Ownership while two developers work in parallel: `prisma`, `sql`, `openapi` and `nestjs` belong
 //! to the schema/API work; everything else to the core classifier work.
 
+pub mod openapi;
 pub mod prisma;
 mod schema_prisma_parse;
 mod schema_util;
-pub mod openapi;
 pub mod sql;
-
-mod deps;
-pub mod deps_npm;
-pub mod docs;
 
 use crate::Detector;
 
 /// Every detector, in the order they run.
 pub fn all() -> Vec<&'static dyn Detector> {
-    vec![&docs::Docs, &deps_npm::DepsNpm, &prisma::Prisma]
+    vec![&prisma::Prisma, &sql::Sql, &openapi::OpenApi]
 }
