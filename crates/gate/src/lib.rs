@@ -12,12 +12,14 @@
 //! Modules, one rule family each: [`status`] (the life-cycle state machine), [`approval`]
 //! (required roles, role holders, separation of duties, invalidation on new commits),
 //! [`checklist`], [`lead_time`], [`emergency`], [`window`] (via the calendar crate) and
-//! [`ops`] (the commands a server applies to a state, each validated).
+//! [`ops`] (the commands a server applies to a state, each validated) and [`corpus`] (the
+//! scenario format shared by every front end's tests).
 #![deny(missing_docs)]
 
 pub mod approval;
 pub mod checklist;
 pub mod codes;
+pub mod corpus;
 mod decide;
 pub mod emergency;
 pub mod lead_time;

@@ -11,15 +11,8 @@ pub const PEOPLE: &str = include_str!("../cases/_people.toml");
 
 /// The default policy with [`PEOPLE`] and `extra` merged over it.
 pub fn policy_with(extra: &str) -> Policy {
-    let mut base: toml::Table = toml::from_str(PEOPLE).expect("_people.toml parses");
-    let over: toml::Table =
-        toml::from_str(extra).unwrap_or_else(|e| panic!("policy override does not parse: {e}"));
-    merge(&mut base, over);
-    let text = toml::to_string(&base).expect("serialises");
-    match changegate_policy::load(&text, "test-policy.toml") {
-        Ok(l) => l.policy,
-        Err(e) => panic!("test policy invalid: {:#?}", e.diagnostics()),
-    }
+    changegate_gate::corpus::case_policy(PEOPLE, extra)
+        .unwrap_or_else(|e| panic!("test policy invalid: {e}"))
 }
 
 /// The default policy with [`PEOPLE`].
@@ -116,16 +109,4 @@ pub fn denies(d: &Decision) -> Vec<&'static str> {
 /// Whether a decision has a reason with this code (denying or not).
 pub fn has(d: &Decision, code: &str) -> bool {
     d.reasons.iter().any(|r| r.code.as_str() == code)
-}
-
-/// Tables merge key by key; other values replace (the policy loader's own override rule).
-fn merge(into: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (into.get_mut(&k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
 }
