@@ -11,13 +11,27 @@
 //! [`Finding`], [`Detector`].
 #![deny(missing_docs)]
 
+pub mod coverage;
 pub mod detectors;
+mod git;
+mod pipeline;
+mod render;
+pub(crate) mod structured;
+pub(crate) mod util;
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use changegate_policy::ClassifySettings;
 use serde::Serialize;
+
+pub use coverage::{Coverage, CoverageError};
+pub use git::{ClassifyError, GitChange, GitContents, Revision, open_change};
+pub use pipeline::{
+    CategoryRef, Classification, ClassifiedFacet, ClassifyInput, FileSummary, Options,
+    RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo,
+};
+pub use render::{render_markdown, render_text};
 
 /// How a file changed between base and head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -130,4 +144,63 @@ pub trait Detector: Sync {
     fn facets(&self) -> &'static [&'static str];
     /// Inspect the change.
     fn detect(&self, change: &Change<'_>) -> Finding;
+}
+
+/// [`Contents`] over two in-memory maps (tests, fixtures, callers that already hold the files).
+#[derive(Debug, Default, Clone)]
+pub struct MapContents {
+    /// Files in base, by path.
+    pub base: BTreeMap<String, Vec<u8>>,
+    /// Files in head, by path.
+    pub head: BTreeMap<String, Vec<u8>>,
+}
+
+impl MapContents {
+    /// Add or replace a base file.
+    pub fn with_base(mut self, path: &str, text: impl Into<Vec<u8>>) -> Self {
+        self.base.insert(path.to_string(), text.into());
+        self
+    }
+    /// Add or replace a head file.
+    pub fn with_head(mut self, path: &str, text: impl Into<Vec<u8>>) -> Self {
+        self.head.insert(path.to_string(), text.into());
+        self
+    }
+    /// The changed files implied by the two maps (no rename detection; binary when a NUL byte is
+    /// present).
+    pub fn changed_files(&self) -> Vec<ChangedFile> {
+        let paths: BTreeSet<&String> = self.base.keys().chain(self.head.keys()).collect();
+        let mut out = Vec::new();
+        for p in paths {
+            let (b, h) = (self.base.get(p), self.head.get(p));
+            let status = match (b, h) {
+                (Some(b), Some(h)) if b == h => continue,
+                (Some(_), Some(_)) => FileStatus::Modified,
+                (None, Some(_)) => FileStatus::Added,
+                (Some(_), None) => FileStatus::Deleted,
+                (None, None) => continue,
+            };
+            let binary = b
+                .into_iter()
+                .chain(h)
+                .any(|v| v.iter().take(8000).any(|&c| c == 0));
+            out.push(ChangedFile {
+                path: p.clone(),
+                old_path: None,
+                status,
+                binary,
+                submodule: false,
+            });
+        }
+        out
+    }
+}
+
+impl Contents for MapContents {
+    fn base(&self, path: &str) -> Option<Cow<'_, [u8]>> {
+        self.base.get(path).map(|v| Cow::Borrowed(v.as_slice()))
+    }
+    fn head(&self, path: &str) -> Option<Cow<'_, [u8]>> {
+        self.head.get(path).map(|v| Cow::Borrowed(v.as_slice()))
+    }
 }

@@ -9,9 +9,29 @@ mod schema_prisma_parse;
 mod schema_util;
 pub mod sql;
 
+pub mod config;
+mod deps;
+pub mod deps_cargo;
+pub mod deps_npm;
+pub mod docs;
+pub mod env;
+pub mod infra;
+pub mod runtime;
+
 use crate::Detector;
 
 /// Every detector, in the order they run.
 pub fn all() -> Vec<&'static dyn Detector> {
-    vec![&prisma::Prisma, &sql::Sql, &openapi::OpenApi]
+    vec![
+        &docs::Docs,
+        &deps_npm::DepsNpm,
+        &deps_cargo::DepsCargo,
+        &env::EnvFiles,
+        &config::Config,
+        &infra::InfraK8s,
+        &runtime::Runtime,
+        &prisma::Prisma,
+        &sql::Sql,
+        &openapi::OpenApi,
+    ]
 }

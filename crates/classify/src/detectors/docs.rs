@@ -1,0 +1,216 @@
+//! `docs`: documentation-only changes.
+//!
+//! A file counts as documentation when it matches `classify.docs_paths` in the policy. A source
+//! file counts as a comment-only edit when both versions parse and the code without comments is
+//! the same: TypeScript/JavaScript are parsed with oxc and their ASTs compared ignoring spans
+//! (comments and whitespace are not part of the AST); Rust is lexed with rustc's own lexer and the
+//! token streams compared with comment and whitespace tokens removed. A regex over diff lines
+//! would call `x = 1; // note` → `x = 2; // note` a comment edit; tokens do not.
+
+use oxc_allocator::Allocator;
+use oxc_span::{ContentEq, SourceType};
+use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
+
+use crate::util::{evidence_note, ext, facet, globset, texts};
+use crate::{Change, Detector, FileStatus, Finding, Side};
+
+/// The documentation detector.
+pub struct Docs;
+
+impl Detector for Docs {
+    fn id(&self) -> &'static str {
+        "docs"
+    }
+    fn description(&self) -> &'static str {
+        "Documentation files (policy classify.docs_paths) and comment-only edits in TS/JS and Rust"
+    }
+    fn facets(&self) -> &'static [&'static str] {
+        &["docs-only"]
+    }
+    fn detect(&self, change: &Change<'_>) -> Finding {
+        let globs = globset(&change.settings.docs_paths);
+        let mut out = Finding::default();
+        for f in change.files {
+            let is_doc =
+                globs.is_match(&f.path) && f.old_path.as_deref().is_none_or(|o| globs.is_match(o));
+            if is_doc {
+                let side = if f.status == FileStatus::Deleted {
+                    Side::Base
+                } else {
+                    Side::Head
+                };
+                out.facets.push(facet(
+                    "docs-only",
+                    self.id(),
+                    format!("documentation {}: {}", status(f.status), f.path),
+                    vec![evidence_note(&f.path, side, "matches classify.docs_paths")],
+                ));
+                out.explained.insert(f.path.clone());
+                continue;
+            }
+            if f.binary || !matches!(f.status, FileStatus::Modified | FileStatus::Renamed) {
+                continue;
+            }
+            let lang = match ext(&f.path).as_str() {
+                "ts" | "mts" | "cts" | "tsx" | "js" | "mjs" | "cjs" | "jsx" => Lang::Js,
+                "rs" => Lang::Rust,
+                _ => continue,
+            };
+            let Ok(t) = texts(change.contents, f) else {
+                continue;
+            };
+            let (Some(b), Some(h)) = (t.base, t.head) else {
+                continue;
+            };
+            let same = match lang {
+                Lang::Js => same_js(&f.path, &b, &h),
+                Lang::Rust => same_rust(&b, &h),
+            };
+            if same == Some(true) {
+                out.facets.push(facet(
+                    "docs-only",
+                    self.id(),
+                    format!("comment-only edit: {}", f.path),
+                    vec![evidence_note(
+                        &f.path,
+                        Side::Head,
+                        "code tokens identical once comments are removed",
+                    )],
+                ));
+                out.explained.insert(f.path.clone());
+            }
+        }
+        out
+    }
+}
+
+enum Lang {
+    Js,
+    Rust,
+}
+
+fn status(s: FileStatus) -> &'static str {
+    match s {
+        FileStatus::Added => "added",
+        FileStatus::Deleted => "deleted",
+        FileStatus::Renamed => "renamed",
+        _ => "changed",
+    }
+}
+
+/// Whether two JS/TS sources have the same AST; `None` when either does not parse.
+pub(crate) fn same_js(path: &str, a: &str, b: &str) -> Option<bool> {
+    let st = SourceType::from_path(path).ok()?;
+    let (al, bl) = (Allocator::default(), Allocator::default());
+    let pa = oxc_parser::Parser::new(&al, a, st).parse();
+    let pb = oxc_parser::Parser::new(&bl, b, st).parse();
+    if pa.panicked || pb.panicked || !pa.diagnostics.is_empty() || !pb.diagnostics.is_empty() {
+        return None;
+    }
+    let (x, y) = (&pa.program, &pb.program);
+    Some(
+        x.hashbang.content_eq(&y.hashbang)
+            && x.directives.content_eq(&y.directives)
+            && x.body.content_eq(&y.body),
+    )
+}
+
+/// Whether two Rust sources have the same tokens once comments and whitespace are dropped;
+/// `None` when the lexer reports an unterminated literal or comment.
+pub(crate) fn same_rust(a: &str, b: &str) -> Option<bool> {
+    fn tokens(s: &str) -> Option<Vec<(TokenKind, &str)>> {
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        for t in tokenize(s, FrontmatterAllowed::No) {
+            let text = &s[pos..pos + t.len as usize];
+            pos += t.len as usize;
+            match t.kind {
+                TokenKind::Whitespace | TokenKind::LineComment { .. } => {}
+                TokenKind::BlockComment { terminated, .. } => {
+                    if !terminated {
+                        return None;
+                    }
+                }
+                TokenKind::Unknown => return None,
+                k => out.push((k, text)),
+            }
+        }
+        Some(out)
+    }
+    Some(tokens(a)? == tokens(b)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapContents;
+
+    fn detect(c: &MapContents) -> Finding {
+        let p = changegate_policy::load_default().policy;
+        let files = c.changed_files();
+        Docs.detect(&Change {
+            files: &files,
+            contents: c,
+            settings: &p.classify,
+        })
+    }
+
+    #[test]
+    fn docs_paths_are_docs() {
+        let c = MapContents::default()
+            .with_head("docs/runbook.md", "# x")
+            .with_base("README.md", "a")
+            .with_head("README.md", "b");
+        let f = detect(&c);
+        assert_eq!(f.facets.len(), 2);
+        assert!(f.explained.contains("docs/runbook.md") && f.explained.contains("README.md"));
+    }
+
+    #[test]
+    fn ts_comment_only_edit_is_docs() {
+        let c = MapContents::default()
+            .with_base(
+                "src/a.ts",
+                "// old\nexport function f(x: number) { return x + 1; }\n",
+            )
+            .with_head(
+                "src/a.ts",
+                "/** new docs */\nexport function f(x: number) {\n  // why\n  return x + 1;\n}\n",
+            );
+        assert!(detect(&c).explained.contains("src/a.ts"));
+    }
+
+    #[test]
+    fn ts_code_change_next_to_comment_is_not_docs() {
+        let c = MapContents::default()
+            .with_base("src/a.ts", "const x = 1; // note\n")
+            .with_head("src/a.ts", "const x = 2; // note\n");
+        assert!(detect(&c).facets.is_empty());
+        let s = MapContents::default()
+            .with_base("src/a.ts", "const x = '// not a comment';\n")
+            .with_head("src/a.ts", "const x = '// still not';\n");
+        assert!(detect(&s).facets.is_empty());
+    }
+
+    #[test]
+    fn rust_comments_and_doc_comments() {
+        assert_eq!(
+            same_rust("fn a() {} // x", "/// doc\nfn a() {}\n/* y */"),
+            Some(true)
+        );
+        assert_eq!(same_rust("fn a() { 1 }", "fn a() { 2 }"), Some(false));
+        assert_eq!(
+            same_rust("let s = \"// a\";", "let s = \"// b\";"),
+            Some(false)
+        );
+        assert_eq!(same_rust("/* open", "x"), None);
+    }
+
+    #[test]
+    fn unparseable_ts_is_left_alone() {
+        let c = MapContents::default()
+            .with_base("src/a.ts", "let = ;")
+            .with_head("src/a.ts", "let = ; //");
+        assert!(detect(&c).facets.is_empty());
+    }
+}

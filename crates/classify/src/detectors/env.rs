@@ -1,0 +1,170 @@
+//! `env`: environment variables declared in env example files (`classify.env_files` globs:
+//! `.env.example`, `.env.sample`, …). Kubernetes and Compose env entries are handled by
+//! `infra-k8s`.
+//!
+//! Each variable added, removed or given a new value is a facet; a new value of a log-level key
+//! (`classify.log_level_keys`) is a `log-level` adjustment instead. Comments and blank lines carry
+//! no meaning, so a comment-only edit is `docs-only`. The file is always fully explained once
+//! read; a file that is not UTF-8 is `unparseable`.
+
+use std::collections::BTreeMap;
+
+use crate::util::{evidence_at, facet, globset, texts, unparseable};
+use crate::{Change, Detector, Finding, Side};
+
+/// The env example detector.
+pub struct EnvFiles;
+
+impl Detector for EnvFiles {
+    fn id(&self) -> &'static str {
+        "env"
+    }
+    fn description(&self) -> &'static str {
+        "Environment variables added, removed or changed in env example files (policy classify.env_files)"
+    }
+    fn facets(&self) -> &'static [&'static str] {
+        &[
+            "env-added",
+            "env-removed",
+            "env-changed",
+            "log-level",
+            "docs-only",
+            "unparseable",
+        ]
+    }
+    fn detect(&self, change: &Change<'_>) -> Finding {
+        let globs = globset(&change.settings.env_files);
+        let mut out = Finding::default();
+        for f in change.files {
+            if !globs.is_match(&f.path) || f.binary {
+                continue;
+            }
+            let t = match texts(change.contents, f) {
+                Ok(t) => t,
+                Err((side, e)) => {
+                    out.facets
+                        .push(unparseable(self.id(), &f.path, side, "env file", e));
+                    out.explained.insert(f.path.clone());
+                    continue;
+                }
+            };
+            let (b, h) = (
+                parse(t.base.as_deref().unwrap_or("")),
+                parse(t.head.as_deref().unwrap_or("")),
+            );
+            let mut any = false;
+            for (k, hv) in &h {
+                let ev =
+                    || evidence_at(&f.path, Side::Head, t.head.as_deref(), &[&format!("{k}=")]);
+                match b.get(k) {
+                    None => out.facets.push(facet(
+                        "env-added",
+                        self.id(),
+                        format!("{k} added ({})", f.path),
+                        vec![ev()],
+                    )),
+                    Some(bv) if bv != hv => {
+                        let kind = if change.settings.log_level_keys.iter().any(|l| l == k) {
+                            "log-level"
+                        } else {
+                            "env-changed"
+                        };
+                        out.facets.push(facet(
+                            kind,
+                            self.id(),
+                            format!("{k} {bv:?} → {hv:?} ({})", f.path),
+                            vec![ev()],
+                        ));
+                    }
+                    Some(_) => continue,
+                }
+                any = true;
+            }
+            for k in b.keys().filter(|k| !h.contains_key(*k)) {
+                any = true;
+                out.facets.push(facet(
+                    "env-removed",
+                    self.id(),
+                    format!("{k} removed ({})", f.path),
+                    vec![evidence_at(
+                        f.base_path(),
+                        Side::Base,
+                        t.base.as_deref(),
+                        &[&format!("{k}=")],
+                    )],
+                ));
+            }
+            if !any {
+                out.facets.push(facet(
+                    "docs-only",
+                    self.id(),
+                    format!("{}: comments only", f.path),
+                    vec![evidence_at(&f.path, Side::Head, None, &[])],
+                ));
+            }
+            out.explained.insert(f.path.clone());
+        }
+        out
+    }
+}
+
+/// `KEY=value` lines (optional `export `, quotes stripped, `#` comments ignored).
+fn parse(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let l = l.strip_prefix("export ").unwrap_or(l);
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let v = if (v.starts_with('"') && v.ends_with('"')
+            || v.starts_with('\'') && v.ends_with('\''))
+            && v.len() >= 2
+        {
+            &v[1..v.len() - 1]
+        } else {
+            v.split(" #").next().unwrap_or(v).trim()
+        };
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapContents;
+
+    fn kinds(base: &str, head: &str) -> Vec<String> {
+        let p = changegate_policy::load_default().policy;
+        let c = MapContents::default()
+            .with_base(".env.example", base)
+            .with_head(".env.example", head);
+        let files = c.changed_files();
+        let f = EnvFiles.detect(&Change {
+            files: &files,
+            contents: &c,
+            settings: &p.classify,
+        });
+        assert!(f.explained.contains(".env.example"));
+        let mut k: Vec<String> = f.facets.into_iter().map(|f| f.kind).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn added_removed_changed_log_level() {
+        assert_eq!(kinds("A=1\n", "A=1\nB=2\n"), vec!["env-added"]);
+        assert_eq!(kinds("A=1\nB=2\n", "A=1\n"), vec!["env-removed"]);
+        assert_eq!(kinds("A=1\n", "A=\"2\"\n"), vec!["env-changed"]);
+        assert_eq!(
+            kinds("LOG_LEVEL=info\n", "LOG_LEVEL=debug\n"),
+            vec!["log-level"]
+        );
+        assert_eq!(kinds("A=1\n", "# the A\nexport A='1'\n"), vec!["docs-only"]);
+    }
+}

@@ -1,0 +1,377 @@
+//! Reading a change out of git: resolve the two revisions, list changed files with rename
+//! detection, flag binary files, submodules and oversized blobs, and serve file contents lazily.
+//!
+//! Why libgit2 (through `git2` with the vendored library) rather than `gix`: see
+//! docs/adr/0003-classifier-git-and-detectors.md. In short, its tree diff and rename detection are
+//! git's own semantics, its API has been stable for years, and the build needs no system library.
+//!
+//! Memory stays bounded: only blobs of *changed* files are read, each at most once; blobs larger
+//! than [`CACHE_MAX`] are dropped after the binary check and re-read on demand; blobs over the
+//! size limit are never read at all (the classifier reports them as oversized, fail closed).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository};
+use serde::Serialize;
+
+use crate::{ChangedFile, Contents, FileStatus};
+
+/// Blobs up to this size stay cached after the first read.
+pub const CACHE_MAX: u64 = 256 * 1024;
+
+/// Why a repository change could not be classified. Every variant is an input error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The path is not inside a git repository.
+    #[error("{path} is not a git repository (or any parent up to the filesystem root)")]
+    NotARepo {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A revision that does not resolve to a commit.
+    #[error("revision `{rev}` not found in {repo}{hint}")]
+    UnknownRevision {
+        /// The revision as given.
+        rev: String,
+        /// The repository.
+        repo: PathBuf,
+        /// Extra advice (may be empty).
+        hint: String,
+    },
+    /// A shallow clone that lacks the history classification needs.
+    #[error(
+        "`{rev}` is not available: {repo} is a shallow clone that does not contain it. Fetch the \
+         history with `git fetch --unshallow` (GitHub Actions: `actions/checkout` with \
+         `fetch-depth: 0`; GitLab: `GIT_DEPTH: 0`), or pass a --base that the clone contains"
+    )]
+    ShallowClone {
+        /// The missing revision (or merge base).
+        rev: String,
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// No default branch to compute the default base from.
+    #[error(
+        "cannot determine the default branch of {repo} (tried origin/HEAD, origin/main, \
+         origin/master, main, master): pass --base REV"
+    )]
+    NoDefaultBranch {
+        /// The repository.
+        repo: PathBuf,
+    },
+    /// The two revisions share no history.
+    #[error("`{base}` and `{head}` have no common ancestor: pass an explicit --base")]
+    NoMergeBase {
+        /// Default branch.
+        base: String,
+        /// Head.
+        head: String,
+    },
+    /// The coverage report is unreadable.
+    #[error("coverage report: {0}")]
+    Coverage(#[from] crate::coverage::CoverageError),
+    /// Any other git failure (corrupt objects, IO).
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// A resolved revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    /// As given (or how it was derived, e.g. `merge-base(origin/main, HEAD)`).
+    pub rev: String,
+    /// The commit id.
+    pub commit: String,
+}
+
+/// A change read from git: the changed files and their contents.
+pub struct GitChange {
+    /// Base revision.
+    pub base: Revision,
+    /// Head revision.
+    pub head: Revision,
+    /// Changed files (renames detected).
+    pub files: Vec<ChangedFile>,
+    /// Files over the size limit (path → larger size of the two sides), never read.
+    pub oversized: BTreeMap<String, u64>,
+    /// Contents of both sides.
+    pub contents: GitContents,
+}
+
+struct Slot {
+    oid: Oid,
+    size: u64,
+    data: OnceLock<Option<Vec<u8>>>,
+}
+
+/// [`Contents`] backed by a git repository.
+pub struct GitContents {
+    repo: Mutex<Repository>,
+    base_tree: Oid,
+    head_tree: Oid,
+    base: HashMap<String, Slot>,
+    head: HashMap<String, Slot>,
+}
+
+impl GitContents {
+    fn read<'a>(
+        &'a self,
+        side_tree: Oid,
+        slots: &'a HashMap<String, Slot>,
+        path: &str,
+    ) -> Option<Cow<'a, [u8]>> {
+        if let Some(slot) = slots.get(path) {
+            if let Some(Some(d)) = slot.data.get() {
+                return Some(Cow::Borrowed(d.as_slice()));
+            }
+            let bytes = self.load(slot.oid)?;
+            if slot.size <= CACHE_MAX {
+                let d = slot.data.get_or_init(|| Some(bytes));
+                return d.as_deref().map(Cow::Borrowed);
+            }
+            return Some(Cow::Owned(bytes));
+        }
+        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+        let tree = repo.find_tree(side_tree).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        if entry.kind() != Some(ObjectType::Blob) {
+            return None;
+        }
+        let blob = repo.find_blob(entry.id()).ok()?;
+        Some(Cow::Owned(blob.content().to_vec()))
+    }
+
+    fn load(&self, oid: Oid) -> Option<Vec<u8>> {
+        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+        repo.find_blob(oid).ok().map(|b| b.content().to_vec())
+    }
+}
+
+impl Contents for GitContents {
+    fn base(&self, path: &str) -> Option<Cow<'_, [u8]>> {
+        self.read(self.base_tree, &self.base, path)
+    }
+    fn head(&self, path: &str) -> Option<Cow<'_, [u8]>> {
+        self.read(self.head_tree, &self.head, path)
+    }
+}
+
+/// Open the repository at (or above) `repo_path` and read the change `base..head`.
+///
+/// `base` defaults to the merge base of `head` with the default branch (`origin/HEAD`, else
+/// `origin/main`, `origin/master`, `main`, `master`); `head` defaults to `HEAD`. Blobs larger
+/// than `max_file_bytes` are listed in [`GitChange::oversized`] and never read.
+pub fn open_change(
+    repo_path: &Path,
+    base: Option<&str>,
+    head: Option<&str>,
+    max_file_bytes: u64,
+) -> Result<GitChange, ClassifyError> {
+    let repo = Repository::discover(repo_path).map_err(|e| match e.code() {
+        ErrorCode::NotFound => ClassifyError::NotARepo {
+            path: repo_path.to_path_buf(),
+        },
+        _ => ClassifyError::Git(e),
+    })?;
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let head_rev = head.unwrap_or("HEAD").to_string();
+    let head_commit = resolve(&repo, &root, &head_rev)?;
+    let (base_rev, base_commit) = match base {
+        Some(b) => (b.to_string(), resolve(&repo, &root, b)?),
+        None => {
+            let (name, tip) = default_branch(&repo, &root)?;
+            let mb = repo.merge_base(head_commit, tip).map_err(|e| {
+                if repo.is_shallow() {
+                    ClassifyError::ShallowClone {
+                        rev: format!("merge-base({name}, {head_rev})"),
+                        repo: root.clone(),
+                    }
+                } else if e.code() == ErrorCode::NotFound {
+                    ClassifyError::NoMergeBase {
+                        base: name.clone(),
+                        head: head_rev.clone(),
+                    }
+                } else {
+                    ClassifyError::Git(e)
+                }
+            })?;
+            (format!("merge-base({name}, {head_rev})"), mb)
+        }
+    };
+    let base_tree = repo.find_commit(base_commit)?.tree()?;
+    let head_tree = repo.find_commit(head_commit)?.tree()?;
+
+    let mut opts = DiffOptions::new();
+    opts.include_typechange(true).ignore_submodules(false);
+    let mut diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut opts))?;
+    let mut find = DiffFindOptions::new();
+    find.renames(true).rename_limit(1000);
+    diff.find_similar(Some(&mut find))?;
+
+    let odb = repo.odb()?;
+    let size_of = |oid: Oid| -> u64 {
+        if oid.is_zero() {
+            return 0;
+        }
+        odb.read_header(oid).map(|(s, _)| s as u64).unwrap_or(0)
+    };
+    let mut files = Vec::with_capacity(diff.deltas().len());
+    let mut oversized = BTreeMap::new();
+    let mut base_slots = HashMap::new();
+    let mut head_slots = HashMap::new();
+    for d in diff.deltas() {
+        let status = match d.status() {
+            Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
+            Delta::Deleted => FileStatus::Deleted,
+            Delta::Renamed => FileStatus::Renamed,
+            Delta::Typechange => FileStatus::TypeChanged,
+            Delta::Unmodified | Delta::Ignored => continue,
+            _ => FileStatus::Modified,
+        };
+        let old = d.old_file();
+        let new = d.new_file();
+        let path_of = |p: Option<&Path>| p.map(|p| p.to_string_lossy().replace('\\', "/"));
+        let old_path = path_of(old.path());
+        let new_path = path_of(new.path());
+        let path = if status == FileStatus::Deleted {
+            old_path.clone()
+        } else {
+            new_path.clone()
+        };
+        let Some(path) = path else { continue };
+        let submodule = old.mode() == FileMode::Commit || new.mode() == FileMode::Commit;
+        let (bsize, hsize) = (size_of(old.id()), size_of(new.id()));
+        let mut binary = false;
+        if !submodule {
+            if bsize.max(hsize) > max_file_bytes {
+                oversized.insert(path.clone(), bsize.max(hsize));
+            } else {
+                for (exists, oid, size, slots, p) in [
+                    (
+                        status != FileStatus::Added,
+                        old.id(),
+                        bsize,
+                        &mut base_slots,
+                        old_path.as_ref(),
+                    ),
+                    (
+                        status != FileStatus::Deleted,
+                        new.id(),
+                        hsize,
+                        &mut head_slots,
+                        new_path.as_ref(),
+                    ),
+                ] {
+                    let (true, Some(p)) = (exists && !oid.is_zero(), p) else {
+                        continue;
+                    };
+                    let blob = repo.find_blob(oid)?;
+                    binary |= blob.content().iter().take(8000).any(|&c| c == 0);
+                    let data = OnceLock::new();
+                    if size <= CACHE_MAX {
+                        let _ = data.set(Some(blob.content().to_vec()));
+                    }
+                    slots.insert(p.clone(), Slot { oid, size, data });
+                }
+            }
+        }
+        let old_path = if status == FileStatus::Renamed {
+            old_path
+        } else {
+            None
+        };
+        files.push(ChangedFile {
+            path,
+            old_path,
+            status,
+            binary,
+            submodule,
+        });
+    }
+    drop(diff);
+    drop(odb);
+    let (bt, ht) = (base_tree.id(), head_tree.id());
+    drop(base_tree);
+    drop(head_tree);
+    Ok(GitChange {
+        base: Revision {
+            rev: base_rev,
+            commit: base_commit.to_string(),
+        },
+        head: Revision {
+            rev: head_rev,
+            commit: head_commit.to_string(),
+        },
+        files,
+        oversized,
+        contents: GitContents {
+            repo: Mutex::new(repo),
+            base_tree: bt,
+            head_tree: ht,
+            base: base_slots,
+            head: head_slots,
+        },
+    })
+}
+
+fn resolve(repo: &Repository, root: &Path, rev: &str) -> Result<Oid, ClassifyError> {
+    match repo.revparse_single(rev).and_then(|o| o.peel_to_commit()) {
+        Ok(c) => Ok(c.id()),
+        Err(e)
+            if matches!(
+                e.code(),
+                ErrorCode::NotFound | ErrorCode::InvalidSpec | ErrorCode::Ambiguous
+            ) || e.class() == git2::ErrorClass::Odb =>
+        {
+            if repo.is_shallow() {
+                Err(ClassifyError::ShallowClone {
+                    rev: rev.to_string(),
+                    repo: root.to_path_buf(),
+                })
+            } else {
+                let hint = if rev.contains('/') && !rev.starts_with("refs/") {
+                    " (for a remote branch, run `git fetch` first)".to_string()
+                } else {
+                    String::new()
+                };
+                Err(ClassifyError::UnknownRevision {
+                    rev: rev.to_string(),
+                    repo: root.to_path_buf(),
+                    hint,
+                })
+            }
+        }
+        Err(e) => Err(ClassifyError::Git(e)),
+    }
+}
+
+fn default_branch(repo: &Repository, root: &Path) -> Result<(String, Oid), ClassifyError> {
+    if let Ok(r) = repo.find_reference("refs/remotes/origin/HEAD") {
+        let name = r
+            .symbolic_target()
+            .ok()
+            .flatten()
+            .map(|s| s.trim_start_matches("refs/remotes/").to_string());
+        if let (Ok(res), Some(name)) = (r.resolve(), name) {
+            if let Some(oid) = res.target() {
+                return Ok((name, oid));
+            }
+        }
+    }
+    for (name, full) in [
+        ("origin/main", "refs/remotes/origin/main"),
+        ("origin/master", "refs/remotes/origin/master"),
+        ("main", "refs/heads/main"),
+        ("master", "refs/heads/master"),
+    ] {
+        if let Ok(oid) = repo.refname_to_id(full) {
+            return Ok((name.to_string(), oid));
+        }
+    }
+    Err(ClassifyError::NoDefaultBranch {
+        repo: root.to_path_buf(),
+    })
+}

@@ -1,0 +1,735 @@
+//! The classification pipeline: run every detector, account for every changed file, map facets
+//! to requirements through the policy, and combine them into the change's category and roles.
+//!
+//! Fail closed, in every branch:
+//! - a changed file no detector explains becomes an `unclassified` facet (or `code-changed` /
+//!   `bugfix-covered` for source files, decided by coverage of the changed lines);
+//! - oversized files and submodule pointer moves are never inspected: `unclassified`;
+//! - a detector that panics yields an `unparseable` facet instead of silently vanishing;
+//! - a facet the policy does not map is treated as `unclassified`;
+//! - `unclassified` and `unparseable` never map below the second-lowest category, whatever the
+//!   policy file says, so nothing changegate does not understand comes out as category 1.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use changegate_policy::{Level, Policy, RoleId, RuleSource};
+use serde::Serialize;
+
+use crate::coverage::Coverage;
+use crate::git::{ClassifyError, Revision, open_change};
+use crate::util::{ext, facet};
+use crate::{Change, ChangedFile, Contents, Evidence, Facet, FileStatus, Side, detectors};
+
+/// Version of the JSON output schema (docs/classify.md). Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Facets that exist to fail closed.
+const FAIL_CLOSED: &[&str] = &["unclassified", "unparseable", "code-changed"];
+
+/// Classifier settings the policy model does not (yet) carry. Defaults are documented in
+/// docs/classify.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Files larger than this (either side) are not read: they become `unclassified`.
+    pub max_file_bytes: u64,
+    /// Extensions (no dot, lower case) of source files: unexplained changes to them are
+    /// `code-changed`, or `bugfix-covered` with enough coverage.
+    pub source_extensions: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_file_bytes: 8 * 1024 * 1024,
+            source_extensions: [
+                "ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs", "rs", "py", "go", "java",
+                "kt", "kts", "rb", "php", "cs", "c", "h", "cc", "cpp", "hpp", "swift", "scala",
+                "sh",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        }
+    }
+}
+
+/// What the pure pipeline classifies.
+pub struct ClassifyInput<'a> {
+    /// Changed files.
+    pub files: &'a [ChangedFile],
+    /// Contents of both sides.
+    pub contents: &'a dyn Contents,
+    /// Files too large to read (path → size); they are classified without being read.
+    pub oversized: &'a BTreeMap<String, u64>,
+    /// Line coverage of head, when a report was given.
+    pub coverage: Option<&'a Coverage>,
+}
+
+/// A category, as the policy names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategoryRef {
+    /// Level (1 = lowest risk).
+    pub level: Level,
+    /// Policy key, e.g. `high-risk`.
+    pub id: String,
+    /// Name, e.g. `High-Risk Changes (Multi-Approval)`.
+    pub name: String,
+}
+
+/// A facet with what the policy requires for it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassifiedFacet {
+    /// The facet.
+    #[serde(flatten)]
+    pub facet: Facet,
+    /// Category level it puts the change in.
+    pub category: Level,
+    /// The change type as the policy names it (matrix row or rule).
+    pub change: String,
+    /// Roles that must all approve.
+    pub roles: Vec<RoleId>,
+    /// The policy element behind it; absent when no element maps it (fail-closed fallback).
+    pub source: Option<RuleSource>,
+    /// Why the classifier overrode or substituted the policy's mapping, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Why a role is required.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "because", rename_all = "kebab-case")]
+pub enum RoleReason {
+    /// A facet's matrix row or rule names the role.
+    Facet {
+        /// Facet code.
+        facet: String,
+        /// The policy's change type.
+        change: String,
+        /// Matrix row or rule.
+        source: Option<RuleSource>,
+    },
+    /// The change's category requires the role for every change.
+    CategoryApprovers {
+        /// Category level.
+        level: Level,
+        /// Category key.
+        category: String,
+    },
+}
+
+/// A required approver role and the reasons.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequiredRole {
+    /// Role id.
+    pub role: RoleId,
+    /// Role name from the policy.
+    pub name: String,
+    /// Every reason (deduplicated per facet code).
+    pub reasons: Vec<RoleReason>,
+}
+
+/// File accounting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileSummary {
+    /// Changed files.
+    pub changed: usize,
+    /// Explained by a detector.
+    pub explained: usize,
+    /// Source files judged by coverage (`code-changed` / `bugfix-covered`).
+    pub source: usize,
+    /// Unexplained (`unclassified`), including oversized files and submodules.
+    pub unclassified: usize,
+}
+
+/// The classification of a change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    /// JSON schema version.
+    pub schema_version: u32,
+    /// Base revision (when classified from git).
+    pub base: Option<Revision>,
+    /// Head revision (when classified from git).
+    pub head: Option<Revision>,
+    /// The change's category: the highest of its facets.
+    pub category: CategoryRef,
+    /// Every facet, highest category first.
+    pub facets: Vec<ClassifiedFacet>,
+    /// Union of the facets' roles and the category's approvers, in policy order.
+    pub roles: Vec<RequiredRole>,
+    /// File accounting.
+    pub files: FileSummary,
+    /// Remarks (fail-closed substitutions, empty change).
+    pub notes: Vec<String>,
+}
+
+impl Classification {
+    /// Facet codes, in output order (deduplicated).
+    pub fn facet_codes(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.facets
+            .iter()
+            .map(|f| f.facet.kind.as_str())
+            .filter(|k| seen.insert(*k))
+            .collect()
+    }
+    /// Required role ids.
+    pub fn role_ids(&self) -> Vec<&str> {
+        self.roles.iter().map(|r| r.role.as_str()).collect()
+    }
+}
+
+/// Classify a change: pure, no IO.
+pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -> Classification {
+    let mut notes = Vec::new();
+    let inspectable: Vec<ChangedFile> = input
+        .files
+        .iter()
+        .filter(|f| !f.submodule && !input.oversized.contains_key(&f.path))
+        .cloned()
+        .collect();
+    let change = Change {
+        files: &inspectable,
+        contents: input.contents,
+        settings: &policy.classify,
+    };
+
+    let mut facets: Vec<Facet> = Vec::new();
+    let mut explained: BTreeSet<String> = BTreeSet::new();
+    for d in detectors::all() {
+        match catch_unwind(AssertUnwindSafe(|| d.detect(&change))) {
+            Ok(found) => {
+                facets.extend(found.facets);
+                explained.extend(found.explained);
+            }
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                facets.push(facet(
+                    "unparseable",
+                    d.id(),
+                    format!(
+                        "detector `{}` failed; its files are treated as not understood",
+                        d.id()
+                    ),
+                    vec![Evidence {
+                        path: String::new(),
+                        line: None,
+                        side: Side::Head,
+                        snippet: Some(msg),
+                    }],
+                ));
+            }
+        }
+    }
+    // An input reported as unparseable is accounted for by that facet.
+    for f in facets.iter().filter(|f| f.kind == "unparseable") {
+        explained.extend(
+            f.evidence
+                .iter()
+                .map(|e| e.path.clone())
+                .filter(|p| !p.is_empty()),
+        );
+    }
+
+    let mut summary = FileSummary {
+        changed: input.files.len(),
+        ..Default::default()
+    };
+    let mut source_files = Vec::new();
+    for f in input.files {
+        let key_paths = [f.path.as_str(), f.base_path()];
+        if let Some(size) = input.oversized.get(&f.path) {
+            summary.unclassified += 1;
+            facets.push(unclassified(
+                f,
+                format!(
+                    "too large to inspect ({size} bytes > {} bytes)",
+                    options.max_file_bytes
+                ),
+            ));
+        } else if f.submodule {
+            summary.unclassified += 1;
+            facets.push(unclassified(
+                f,
+                "submodule pointer changed (contents not inspected)".into(),
+            ));
+        } else if key_paths.iter().any(|p| explained.contains(*p)) {
+            summary.explained += 1;
+        } else if !f.binary && options.source_extensions.contains(&ext(&f.path)) {
+            summary.source += 1;
+            source_files.push(f);
+        } else {
+            summary.unclassified += 1;
+            let what = if f.binary { "binary file" } else { "file" };
+            facets.push(unclassified(
+                f,
+                format!("{what} {} that no detector explains", status_word(f.status)),
+            ));
+        }
+    }
+    if !source_files.is_empty() {
+        facets.push(code_facet(&source_files, input, policy, &mut notes));
+    }
+    if facets.is_empty() && !input.files.is_empty() {
+        // Explained files with no facet: the detectors understood nothing risky, but nothing
+        // proves it either. Fail closed.
+        for f in input.files {
+            facets.push(unclassified(
+                f,
+                "explained by a detector that reported no facet".into(),
+            ));
+        }
+    }
+    build(facets, policy, summary, notes)
+}
+
+/// Read the change from git and classify it (see [`open_change`] for the defaults).
+pub fn classify_repo(
+    repo: &Path,
+    base: Option<&str>,
+    head: Option<&str>,
+    policy: &Policy,
+    coverage: Option<&Coverage>,
+) -> Result<Classification, ClassifyError> {
+    classify_repo_with(repo, base, head, policy, coverage, &Options::default())
+}
+
+/// [`classify_repo`] with explicit [`Options`].
+pub fn classify_repo_with(
+    repo: &Path,
+    base: Option<&str>,
+    head: Option<&str>,
+    policy: &Policy,
+    coverage: Option<&Coverage>,
+    options: &Options,
+) -> Result<Classification, ClassifyError> {
+    let change = open_change(repo, base, head, options.max_file_bytes)?;
+    let input = ClassifyInput {
+        files: &change.files,
+        contents: &change.contents,
+        oversized: &change.oversized,
+        coverage,
+    };
+    let mut c = classify(&input, policy, options);
+    c.base = Some(change.base.clone());
+    c.head = Some(change.head.clone());
+    Ok(c)
+}
+
+fn status_word(s: FileStatus) -> &'static str {
+    match s {
+        FileStatus::Added => "added",
+        FileStatus::Deleted => "deleted",
+        FileStatus::Modified => "modified",
+        FileStatus::Renamed => "renamed",
+        FileStatus::TypeChanged => "changed kind",
+    }
+}
+
+fn unclassified(f: &ChangedFile, why: String) -> Facet {
+    let side = if f.status == FileStatus::Deleted {
+        Side::Base
+    } else {
+        Side::Head
+    };
+    let details = match &f.old_path {
+        Some(old) => format!("{old} → {}: {why}", f.path),
+        None => format!("{}: {why}", f.path),
+    };
+    facet(
+        "unclassified",
+        "classifier",
+        details,
+        vec![Evidence {
+            path: f.path.clone(),
+            line: None,
+            side,
+            snippet: None,
+        }],
+    )
+}
+
+/// Head lines (1-based) added or changed by the edit.
+fn changed_lines(base: &str, head: &str) -> Vec<u32> {
+    let diff = similar::TextDiff::from_lines(base, head);
+    let mut out = Vec::new();
+    for op in diff.ops() {
+        let (tag, _, new) = op.as_tag_tuple();
+        if matches!(tag, similar::DiffTag::Insert | similar::DiffTag::Replace) {
+            out.extend(new.map(|i| i as u32 + 1));
+        }
+    }
+    out
+}
+
+fn code_facet(
+    files: &[&ChangedFile],
+    input: &ClassifyInput<'_>,
+    policy: &Policy,
+    notes: &mut Vec<String>,
+) -> Facet {
+    let threshold = policy
+        .rules
+        .get("bugfix-covered")
+        .and_then(|r| r.min_changed_line_coverage);
+    let (mut measured, mut covered) = (0usize, 0usize);
+    let mut all_measurable = true;
+    let mut evidence = Vec::new();
+    for f in files {
+        let head = input
+            .contents
+            .head(&f.path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let base = input
+            .contents
+            .base(f.base_path())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let Some(head) = head else {
+            all_measurable = false;
+            evidence.push(Evidence {
+                path: f.path.clone(),
+                line: None,
+                side: Side::Base,
+                snippet: Some("deleted".into()),
+            });
+            continue;
+        };
+        let lines = changed_lines(base.as_deref().unwrap_or(""), &head);
+        let head_lines: Vec<&str> = head.lines().collect();
+        let first = lines.first().copied();
+        let (m, c, what) = match input.coverage.map(|cov| cov.lines(&f.path)) {
+            None => (0, 0, format!("{} changed lines", lines.len())),
+            Some(None) => {
+                let n = lines
+                    .iter()
+                    .filter(|l| {
+                        head_lines
+                            .get(**l as usize - 1)
+                            .is_some_and(|t| !t.trim().is_empty())
+                    })
+                    .count();
+                (
+                    n,
+                    0,
+                    format!("{n} changed lines, file absent from the coverage report"),
+                )
+            }
+            Some(Some(hits)) => {
+                let m = lines.iter().filter(|l| hits.contains_key(l)).count();
+                let c = lines
+                    .iter()
+                    .filter(|l| hits.get(l).is_some_and(|h| *h > 0))
+                    .count();
+                (m, c, format!("{c}/{m} changed executable lines covered"))
+            }
+        };
+        measured += m;
+        covered += c;
+        evidence.push(Evidence {
+            path: f.path.clone(),
+            line: first,
+            side: Side::Head,
+            snippet: Some(what),
+        });
+    }
+    let n = files.len();
+    let pct = if measured > 0 {
+        covered as f64 * 100.0 / measured as f64
+    } else {
+        0.0
+    };
+    match (input.coverage, threshold) {
+        (Some(_), Some(t)) if all_measurable && measured > 0 && pct > t => facet(
+            "bugfix-covered",
+            "coverage",
+            format!(
+                "{n} source files; {covered}/{measured} changed lines covered ({pct:.1}% > {t}%)"
+            ),
+            evidence,
+        ),
+        (Some(_), Some(t)) => facet(
+            "code-changed",
+            "coverage",
+            if !all_measurable {
+                format!(
+                    "{n} source files, some deleted (no coverage possible); {pct:.1}% of changed lines covered"
+                )
+            } else {
+                format!(
+                    "{n} source files; {covered}/{measured} changed lines covered ({pct:.1}% ≤ {t}%)"
+                )
+            },
+            evidence,
+        ),
+        (Some(_), None) => {
+            notes.push("the policy sets no rules.bugfix-covered.min_changed_line_coverage: coverage ignored".into());
+            facet(
+                "code-changed",
+                "coverage",
+                format!("{n} source files changed"),
+                evidence,
+            )
+        }
+        (None, _) => facet(
+            "code-changed",
+            "coverage",
+            format!("{n} source files changed (no coverage report)"),
+            evidence,
+        ),
+    }
+}
+
+struct Req {
+    category: Level,
+    change: String,
+    roles: Vec<RoleId>,
+    source: Option<RuleSource>,
+    note: Option<String>,
+}
+
+fn requirement(policy: &Policy, code: &str) -> Req {
+    let levels = policy.levels();
+    let lowest = levels.first().copied().unwrap_or(1);
+    let floor = levels
+        .iter()
+        .copied()
+        .find(|l| *l > lowest)
+        .unwrap_or(lowest + 1);
+    match policy.facet_requirement(code) {
+        Some(r) if FAIL_CLOSED.contains(&code) && r.category <= lowest => Req {
+            category: floor,
+            change: r.change,
+            roles: r.roles,
+            source: Some(r.source),
+            note: Some(format!(
+                "the policy maps `{code}` to category {}; raised to {floor}: what is not understood never \
+                 gets the lowest category",
+                r.category
+            )),
+        },
+        Some(r) => Req {
+            category: r.category,
+            change: r.change,
+            roles: r.roles,
+            source: Some(r.source),
+            note: None,
+        },
+        None if code != "unclassified" => {
+            let mut r = requirement(policy, "unclassified");
+            r.note = Some(format!(
+                "the policy does not map facet `{code}`; treated as unclassified"
+            ));
+            r
+        }
+        None => Req {
+            category: floor,
+            change: "Not understood (the policy maps no `unclassified` rule)".into(),
+            roles: vec![],
+            source: None,
+            note: Some(format!(
+                "the policy does not map `unclassified`; fail closed at category {floor}"
+            )),
+        },
+    }
+}
+
+fn build(
+    facets: Vec<Facet>,
+    policy: &Policy,
+    files: FileSummary,
+    mut notes: Vec<String>,
+) -> Classification {
+    let mut out: Vec<ClassifiedFacet> = facets
+        .into_iter()
+        .map(|f| {
+            let r = requirement(policy, &f.kind);
+            ClassifiedFacet {
+                facet: f,
+                category: r.category,
+                change: r.change,
+                roles: r.roles,
+                source: r.source,
+                note: r.note,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.category
+            .cmp(&a.category)
+            .then_with(|| a.facet.kind.cmp(&b.facet.kind))
+    });
+    let lowest = policy.levels().first().copied().unwrap_or(1);
+    if out.is_empty() {
+        notes.push("no changed files".into());
+    }
+    let level = out.iter().map(|f| f.category).max().unwrap_or(lowest);
+    let category = match policy.category(level) {
+        Some((id, c)) => CategoryRef {
+            level,
+            id: id.to_string(),
+            name: c.name.clone(),
+        },
+        None => CategoryRef {
+            level,
+            id: format!("level-{level}"),
+            name: format!("Category {level}"),
+        },
+    };
+
+    let mut reasons: BTreeMap<RoleId, Vec<RoleReason>> = BTreeMap::new();
+    let mut seen: BTreeSet<(RoleId, String)> = BTreeSet::new();
+    for f in &out {
+        for role in &f.roles {
+            if seen.insert((role.clone(), f.facet.kind.clone())) {
+                reasons
+                    .entry(role.clone())
+                    .or_default()
+                    .push(RoleReason::Facet {
+                        facet: f.facet.kind.clone(),
+                        change: f.change.clone(),
+                        source: f.source.clone(),
+                    });
+            }
+        }
+    }
+    if let Some((id, c)) = policy.category(level) {
+        for role in &c.approvers {
+            reasons
+                .entry(role.clone())
+                .or_default()
+                .push(RoleReason::CategoryApprovers {
+                    level,
+                    category: id.to_string(),
+                });
+        }
+    }
+    let order: Vec<&RoleId> = policy.roles.keys().collect();
+    let mut roles: Vec<RequiredRole> = reasons
+        .into_iter()
+        .map(|(role, reasons)| RequiredRole {
+            name: policy
+                .roles
+                .get(&role)
+                .map(|r| r.name.clone())
+                .unwrap_or_else(|| role.clone()),
+            role,
+            reasons,
+        })
+        .collect();
+    roles.sort_by_key(|r| {
+        order
+            .iter()
+            .position(|o| **o == r.role)
+            .unwrap_or(usize::MAX)
+    });
+    for f in &out {
+        if let Some(n) = &f.note {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
+        }
+    }
+    Classification {
+        schema_version: SCHEMA_VERSION,
+        base: None,
+        head: None,
+        category,
+        facets: out,
+        roles,
+        files,
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MapContents;
+
+    fn run(c: &MapContents, policy: &Policy, cov: Option<&Coverage>) -> Classification {
+        let files = c.changed_files();
+        let none = BTreeMap::new();
+        classify(
+            &ClassifyInput {
+                files: &files,
+                contents: c,
+                oversized: &none,
+                coverage: cov,
+            },
+            policy,
+            &Options::default(),
+        )
+    }
+
+    #[test]
+    fn unknown_file_is_unclassified_and_never_category_one() {
+        let p = changegate_policy::load_default().policy;
+        let c = MapContents::default()
+            .with_base("weird.bin.dat", "a")
+            .with_head("weird.bin.dat", "b");
+        let r = run(&c, &p, None);
+        assert_eq!(r.facet_codes(), vec!["unclassified"]);
+        assert_eq!(r.category.level, 2);
+        assert!(r.role_ids().contains(&"backend-lead"));
+    }
+
+    #[test]
+    fn a_policy_mapping_unclassified_to_one_is_overridden() {
+        let mut p = changegate_policy::load_default().policy;
+        p.rules.get_mut("unclassified").unwrap().category = 1;
+        let c = MapContents::default().with_head("x.unknown", "b");
+        let r = run(&c, &p, None);
+        assert_eq!(r.category.level, 2);
+        assert!(r.notes.iter().any(|n| n.contains("raised")));
+    }
+
+    #[test]
+    fn unmapped_facet_is_treated_as_unclassified() {
+        let p = changegate_policy::load_default().policy;
+        let r = requirement(&p, "no-such-facet");
+        assert_eq!(r.category, 2);
+        assert!(r.note.unwrap().contains("not map"));
+    }
+
+    #[test]
+    fn empty_change_is_lowest_with_a_note() {
+        let p = changegate_policy::load_default().policy;
+        let r = run(&MapContents::default(), &p, None);
+        assert_eq!(r.category.level, 1);
+        assert!(r.facets.is_empty());
+        assert_eq!(r.notes, vec!["no changed files".to_string()]);
+    }
+
+    #[test]
+    fn coverage_decides_bugfix_covered() {
+        let p = changegate_policy::load_default().policy;
+        let c = MapContents::default()
+            .with_base("src/a.ts", "export const a = 1;\n")
+            .with_head("src/a.ts", "export const a = 2;\n");
+        let good = Coverage::parse("SF:/x/src/a.ts\nDA:1,4\nend_of_record\n").unwrap();
+        let bad = Coverage::parse("SF:/x/src/a.ts\nDA:1,0\nend_of_record\n").unwrap();
+        assert_eq!(
+            run(&c, &p, Some(&good)).facet_codes(),
+            vec!["bugfix-covered"]
+        );
+        assert_eq!(run(&c, &p, Some(&good)).category.level, 1);
+        assert_eq!(run(&c, &p, Some(&bad)).facet_codes(), vec!["code-changed"]);
+        assert_eq!(run(&c, &p, None).facet_codes(), vec!["code-changed"]);
+        let other = Coverage::parse("SF:/x/src/b.ts\nDA:1,1\nend_of_record\n").unwrap();
+        assert_eq!(
+            run(&c, &p, Some(&other)).facet_codes(),
+            vec!["code-changed"]
+        );
+    }
+
+    #[test]
+    fn changed_lines_are_head_lines() {
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nB\nc\nd\n"), vec![2, 4]);
+        assert!(changed_lines("a\n", "a\n").is_empty());
+    }
+}

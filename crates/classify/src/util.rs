@@ -1,0 +1,231 @@
+//! Small helpers shared by detectors: glob sets, text decoding, locating evidence lines.
+//!
+//! Evidence must point at a line when it can, so reviewers jump straight to it; structured
+//! parsers (JSON, YAML, TOML) do not keep positions in their value trees, so lines are located
+//! afterwards by searching the text for the changed key.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::{ChangedFile, Contents, Evidence, Facet, Side};
+
+/// A glob set where `*` does not cross `/` and `**/` matches any number of directories. Invalid
+/// globs are skipped (the policy validator reports them).
+pub(crate) fn globset(patterns: &[String]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if let Ok(g) = GlobBuilder::new(p).literal_separator(true).build() {
+            b.add(g);
+        }
+    }
+    b.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+/// The file name part of a path.
+pub(crate) fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The directory part of a path (`""` at the root).
+pub(crate) fn dir_of(path: &str) -> &str {
+    path.rfind('/').map(|i| &path[..i]).unwrap_or("")
+}
+
+/// Join a directory and a file name.
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Lower-cased extension, without the dot.
+pub(crate) fn ext(path: &str) -> String {
+    let name = file_name(path);
+    name.rfind('.')
+        .map(|i| name[i + 1..].to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Base and head text of a file; `Err` carries the side and reason when a side is not UTF-8.
+pub(crate) struct Texts {
+    pub base: Option<String>,
+    pub head: Option<String>,
+}
+
+/// Read both sides of a changed file as UTF-8 text.
+pub(crate) fn texts(contents: &dyn Contents, f: &ChangedFile) -> Result<Texts, (Side, String)> {
+    let base = match contents.base(f.base_path()) {
+        Some(b) => Some(
+            String::from_utf8(b.into_owned())
+                .map_err(|e| (Side::Base, format!("not UTF-8: {e}")))?,
+        ),
+        None => None,
+    };
+    let head = match contents.head(&f.path) {
+        Some(b) => Some(
+            String::from_utf8(b.into_owned())
+                .map_err(|e| (Side::Head, format!("not UTF-8: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Texts { base, head })
+}
+
+/// Read one side of any path (changed or not) as text.
+pub(crate) fn text_at(
+    contents: &dyn Contents,
+    side: Side,
+    path: &str,
+) -> Option<Result<String, String>> {
+    let bytes = match side {
+        Side::Base => contents.base(path),
+        Side::Head => contents.head(path),
+    }?;
+    Some(String::from_utf8(bytes.into_owned()).map_err(|e| format!("not UTF-8: {e}")))
+}
+
+/// 1-based number of the first line containing every needle (in order of appearance not
+/// required), or the first line containing the first needle.
+pub(crate) fn find_line(text: &str, needles: &[&str]) -> Option<u32> {
+    let needles: Vec<&str> = needles.iter().copied().filter(|n| !n.is_empty()).collect();
+    if needles.is_empty() {
+        return None;
+    }
+    let mut first = None;
+    for (i, line) in text.lines().enumerate() {
+        if needles.iter().all(|n| line.contains(n)) {
+            return Some(i as u32 + 1);
+        }
+        if first.is_none() && line.contains(needles[0]) {
+            first = Some(i as u32 + 1);
+        }
+    }
+    first
+}
+
+/// The trimmed text of a 1-based line.
+pub(crate) fn line_text(text: &str, line: Option<u32>) -> Option<String> {
+    let n = line? as usize;
+    text.lines()
+        .nth(n.checked_sub(1)?)
+        .map(|l| l.trim().chars().take(200).collect())
+}
+
+/// Evidence pointing at a located line.
+pub(crate) fn evidence_at(
+    path: &str,
+    side: Side,
+    text: Option<&str>,
+    needles: &[&str],
+) -> Evidence {
+    let line = text.and_then(|t| find_line(t, needles));
+    Evidence {
+        path: path.to_string(),
+        line,
+        side,
+        snippet: text.and_then(|t| line_text(t, line)),
+    }
+}
+
+/// Evidence with a free-form snippet and no line.
+pub(crate) fn evidence_note(path: &str, side: Side, note: impl Into<String>) -> Evidence {
+    Evidence {
+        path: path.to_string(),
+        line: None,
+        side,
+        snippet: Some(note.into()),
+    }
+}
+
+/// Build a facet.
+pub(crate) fn facet(
+    kind: &str,
+    detector: &str,
+    details: impl Into<String>,
+    evidence: Vec<Evidence>,
+) -> Facet {
+    Facet {
+        kind: kind.to_string(),
+        details: details.into(),
+        evidence,
+        detector: detector.to_string(),
+    }
+}
+
+/// The fail-closed facet for an input a detector could not parse.
+pub(crate) fn unparseable(
+    detector: &str,
+    path: &str,
+    side: Side,
+    what: &str,
+    err: impl std::fmt::Display,
+) -> Facet {
+    let line = line_of_error(&err.to_string());
+    facet(
+        "unparseable",
+        detector,
+        format!("{what} could not be parsed ({} version)", side_name(side)),
+        vec![Evidence {
+            path: path.to_string(),
+            line,
+            side,
+            snippet: Some(err.to_string()),
+        }],
+    )
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Base => "base",
+        Side::Head => "head",
+    }
+}
+
+/// Parsers report positions as "line N" or "N:M"; pick the line when present.
+fn line_of_error(msg: &str) -> Option<u32> {
+    let lower = msg.to_ascii_lowercase();
+    if let Some(i) = lower.find("line ") {
+        let digits: String = lower[i + 5..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        return digits.parse().ok();
+    }
+    None
+}
+
+/// The first integer in a version-ish string (`>=18.2` → 18, `v20` → 20, `18-alpine` → 18).
+pub(crate) fn leading_major(s: &str) -> Option<u64> {
+    let start = s.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = s[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_respect_separators() {
+        let g = globset(&["**/*.md".into(), "LICENSE*".into(), "docs/**".into()]);
+        assert!(g.is_match("README.md"));
+        assert!(g.is_match("a/b/c.md"));
+        assert!(g.is_match("docs/x/y.png"));
+        assert!(g.is_match("LICENSE-MIT"));
+        assert!(!g.is_match("src/LICENSE.rs"));
+        assert!(!g.is_match("src/main.ts"));
+    }
+
+    #[test]
+    fn majors_and_lines() {
+        assert_eq!(leading_major(">=18.2"), Some(18));
+        assert_eq!(leading_major("v20.1.0"), Some(20));
+        assert_eq!(leading_major("lts/*"), None);
+        assert_eq!(find_line("a\nb: 1\nc: b\n", &["c", "b"]), Some(3));
+        assert_eq!(line_of_error("expected value at line 4 column 2"), Some(4));
+    }
+}
