@@ -9,3 +9,22 @@ if command -v pg_ctlcluster >/dev/null 2>&1; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   fi
 fi
+
+# Prometheus (Debian package) for the rollout guard's tests: they start their own servers on free
+# loopback ports with temporary configs, so only the binary is needed. Never start the system
+# service here (policy-rc.d blocks the package's own start while installing).
+if ! command -v prometheus >/dev/null 2>&1; then
+  apt_log="$(mktemp)"
+  own_policy_rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
+  fi
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    echo "services.sh: installing prometheus failed (the rollout tests need it)" >&2
+    exit 1
+  fi
+  [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
+fi
