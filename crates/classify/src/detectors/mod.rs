@@ -7,6 +7,8 @@ pub mod openapi;
 pub mod prisma;
 mod schema_prisma_parse;
 mod schema_util;
+mod api_nest_ts;
+pub mod nestjs;
 pub mod sql;
 
 pub mod config;
@@ -33,5 +35,6 @@ pub fn all() -> Vec<&'static dyn Detector> {
         &prisma::Prisma,
         &sql::Sql,
         &openapi::OpenApi,
+        &nestjs::NestJs,
     ]
 }
