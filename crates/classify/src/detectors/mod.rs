@@ -3,12 +3,12 @@
 //! Ownership while two developers work in parallel: `prisma`, `sql`, `openapi` and `nestjs` belong
 //! to the schema/API work; everything else to the core classifier work.
 
+mod api_nest_ts;
+pub mod nestjs;
 pub mod openapi;
 pub mod prisma;
 mod schema_prisma_parse;
 mod schema_util;
-mod api_nest_ts;
-pub mod nestjs;
 pub mod sql;
 
 pub mod config;
