@@ -85,7 +85,8 @@ impl LogSigner {
         let rest = text
             .strip_prefix("PRIVATE+KEY+")
             .ok_or_else(|| CheckpointError::Key("expected PRIVATE+KEY+name+hash+key".into()))?;
-        let parts: Vec<&str> = rest.split('+').collect();
+        // The base64 key may itself contain `+`: split off name and hash only.
+        let parts: Vec<&str> = rest.splitn(3, '+').collect();
         let [name, hash, key] = parts.as_slice() else {
             return Err(CheckpointError::Key(
                 "expected PRIVATE+KEY+name+hash+key".into(),
@@ -157,7 +158,7 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parse `<name>+<hash>+<base64(0x01 ‖ key)>`.
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
-        let parts: Vec<&str> = text.trim().split('+').collect();
+        let parts: Vec<&str> = text.trim().splitn(3, '+').collect();
         let [name, hash, key] = parts.as_slice() else {
             return Err(CheckpointError::Key("expected name+hash+key".into()));
         };

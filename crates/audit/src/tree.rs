@@ -198,8 +198,8 @@ pub fn inclusion_path(index: u64, size: u64, node: &mut impl FnMut(NodeId) -> Ha
     out
 }
 
-/// Consistency proof `PROOF(old, D[0:new])` (RFC 9162 §2.1.4.1). `0 < old <= new` is the
-/// caller's to check; `old == new` gives the empty proof.
+/// Consistency proof `PROOF(old, D[0:new])` (RFC 9162 §2.1.4.1). `old <= new` is the caller's
+/// to check; `old == new` and `old == 0` give the empty proof.
 pub fn consistency_path(old: u64, new: u64, node: &mut impl FnMut(NodeId) -> Hash) -> Vec<Hash> {
     fn sub(
         m: u64,
@@ -226,7 +226,7 @@ pub fn consistency_path(old: u64, new: u64, node: &mut impl FnMut(NodeId) -> Has
         }
     }
     let mut out = Vec::new();
-    if old < new {
+    if old > 0 && old < new {
         sub(old, 0, new, true, node, &mut out);
     }
     out

@@ -1,0 +1,102 @@
+//! Numbered, commented SQL migrations, embedded in the binary and run at open.
+//!
+//! Why not `sqlx::migrate!`: it needs sqlx's `macros` feature (compile-time database access
+//! machinery) and one directory per backend anyway. This runner is small: each migration has a
+//! SQLite and a PostgreSQL text; both run inside one transaction with the bookkeeping row, under
+//! a lock (PostgreSQL advisory lock / SQLite `BEGIN IMMEDIATE`) so several processes starting at
+//! once migrate exactly once. An applied migration whose text changed is refused (edit by
+//! adding a new migration, never by changing an old one).
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::{Db, Result, StoreError};
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Version, ascending, never reused.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQLite text.
+    pub sqlite: &'static str,
+    /// PostgreSQL text.
+    pub postgres: &'static str,
+}
+
+/// Every migration, in order. Add new ones at the end (files `NNNN_name.sql` in both
+/// `migrations/sqlite` and `migrations/postgres`).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "audit_log",
+        sqlite: include_str!("../migrations/sqlite/0001_audit_log.sql"),
+        postgres: include_str!("../migrations/postgres/0001_audit_log.sql"),
+    },
+    // Server domain tables (changes, world, tokens, idempotency); numbered 100+ so the log's own
+    // migrations keep the low numbers.
+    Migration {
+        version: 100,
+        name: "server_domain",
+        sqlite: include_str!("../migrations/sqlite/0100_server_domain.sql"),
+        postgres: include_str!("../migrations/postgres/0100_server_domain.sql"),
+    },
+];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (
+    version     BIGINT PRIMARY KEY,
+    name        TEXT   NOT NULL,
+    checksum    TEXT   NOT NULL,
+    applied_at  TEXT   NOT NULL DEFAULT CURRENT_TIMESTAMP
+)";
+
+fn checksum(sql: &str) -> String {
+    hex::encode(Sha256::digest(sql.as_bytes()))
+}
+
+macro_rules! apply {
+    ($conn:expr, $field:ident) => {{
+        sqlx::raw_sql(BOOKKEEPING).execute(&mut *$conn).await?;
+        let rows = sqlx::query("SELECT version, checksum FROM changegate_migrations").fetch_all(&mut *$conn).await?;
+        let applied: std::collections::HashMap<i64, String> =
+            rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?))).collect::<Result<_, sqlx::Error>>()?;
+        for m in MIGRATIONS {
+            let sum = checksum(m.$field);
+            match applied.get(&m.version) {
+                Some(old) if *old == sum => continue,
+                Some(_) => {
+                    return Err(StoreError::Migration(format!(
+                        "migration {:04}_{} was changed after it was applied; add a new migration instead",
+                        m.version, m.name
+                    )))
+                }
+                None => {}
+            }
+            sqlx::raw_sql(m.$field).execute(&mut *$conn).await?;
+            sqlx::query("INSERT INTO changegate_migrations (version, name, checksum) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(&sum)
+                .execute(&mut *$conn)
+                .await?;
+        }
+    }};
+}
+
+pub(crate) async fn run(db: &Db) -> Result<()> {
+    match db {
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            apply!(tx, sqlite);
+            tx.commit().await?;
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.changegate_migrations'))").execute(&mut *tx).await?;
+            apply!(tx, postgres);
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
