@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::schema_util::{as_text, evidence, facet, unparseable};
+use super::schema_util::{as_text, evidence, facet, first_diff_line, unparseable};
 use crate::{Change, Detector, Facet, FileStatus, Finding, Side};
 
 /// The OpenAPI detector.
@@ -168,7 +168,7 @@ impl Detector for OpenApi {
                         ID,
                         "docs-only",
                         "OpenAPI: only descriptions, summaries, examples, tags or extensions changed",
-                        evidence(&f.path, Side::Head, None, None),
+                        evidence(&f.path, Side::Head, Some(htext), Some(first_diff_line(btext, htext))),
                     ));
                     true
                 } else {
@@ -928,6 +928,7 @@ components:
     fn description_only_is_docs_only() {
         let f = one(&BASE.replace("List messages", "List the messages of a room"));
         assert_eq!(kinds(&f), vec!["docs-only"]);
+        assert_eq!(f.facets[0].evidence[0].line, Some(8));
         assert!(f.explained.contains(P));
     }
 

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::schema_prisma_parse::{self as parse, Block, BlockKind, Field, Schema};
-use super::schema_util::{as_text, evidence, facet, unparseable};
+use super::schema_util::{as_text, evidence, facet, first_diff_line, unparseable};
 use crate::{Change, Detector, Facet, FileStatus, Finding, Side};
 
 /// The Prisma schema detector.
@@ -165,11 +165,23 @@ impl Detector for Prisma {
                 } else {
                     Side::Head
                 };
+                let text_of = |side: Side, path: &str| {
+                    texts
+                        .iter()
+                        .find(|(p, s, _)| p == path && *s == side)
+                        .map(|(_, _, t)| t.as_str())
+                };
+                let (b, h) = (
+                    text_of(Side::Base, f.base_path()),
+                    text_of(Side::Head, &f.path),
+                );
+                let line = first_diff_line(b.unwrap_or(""), h.unwrap_or(""));
+                let shown = if side == Side::Head { h } else { b };
                 diff.facets.push(facet(
                     ID,
                     "docs-only",
                     "Prisma schema: only comments, documentation or layout changed",
-                    evidence(&f.path, side, None, None),
+                    evidence(&f.path, side, shown, Some(line)),
                 ));
             }
             finding.explained.extend(any_prisma_path);
@@ -872,6 +884,7 @@ model Post {
         );
         let f = one(&head);
         assert_eq!(kinds(&f), vec!["docs-only"]);
+        assert_eq!(f.facets[0].evidence[0].line, Some(6));
         assert!(f.explained.contains(P));
     }
 

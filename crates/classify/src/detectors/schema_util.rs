@@ -66,6 +66,18 @@ pub(crate) fn as_text(bytes: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
 }
 
+/// 1-based line of the first line that differs between two texts (on the `b` side).
+pub(crate) fn first_diff_line(a: &str, b: &str) -> u32 {
+    let mut n = 1u32;
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n = n.saturating_add(1),
+            _ => return n,
+        }
+    }
+}
+
 /// The trimmed text of a 1-based line, cut to a readable length.
 pub(crate) fn line_text(text: &str, line: u32) -> Option<String> {
     let l = text

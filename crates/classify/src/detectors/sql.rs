@@ -30,7 +30,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
-use super::schema_util::{as_text, evidence, facet, line_text, truncate, unparseable};
+use super::schema_util::{
+    as_text, evidence, facet, first_diff_line, line_text, truncate, unparseable,
+};
 use crate::{Change, Detector, Evidence, Facet, FileStatus, Finding, Side};
 
 /// The SQL migration detector.
@@ -767,7 +769,12 @@ fn analyze(path: &str, base: Option<&str>, head: &str, big: &BTreeSet<String>) -
             ID,
             "docs-only",
             "SQL migration: only comments or layout changed",
-            evidence(path, Side::Head, None, None),
+            evidence(
+                path,
+                Side::Head,
+                Some(head),
+                Some(first_diff_line(base.unwrap_or(""), head)),
+            ),
         ));
     }
     Outcome { facets, explained }
@@ -931,6 +938,21 @@ ADD COLUMN     "emailAddress" TEXT NOT NULL;
         assert!(f.explained.is_empty());
         let f = added("CREATE TABLE x (a TEXT 'unterminated);");
         assert_eq!(kinds(&f), vec!["unparseable"]);
+    }
+
+    #[test]
+    fn comment_only_migration_is_docs_only() {
+        let f = run(
+            &Sql,
+            &[(
+                M,
+                Some("-- a\nCREATE TABLE a (id INT);\n"),
+                Some("-- b\nCREATE TABLE a (id INT);\n"),
+            )],
+        );
+        assert_eq!(kinds(&f), vec!["docs-only"]);
+        assert_eq!(f.facets[0].evidence[0].line, Some(1));
+        assert!(f.explained.contains(M));
     }
 
     #[test]
