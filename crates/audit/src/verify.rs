@@ -120,6 +120,7 @@ struct LightRecord<'a> {
 
 struct Expected {
     label: String,
+    external: bool,
     root: Hash,
     computed: Option<Hash>,
 }
@@ -172,8 +173,8 @@ impl Verifier {
         }
     }
 
-    /// Register a signed checkpoint: its signature is checked now, its root once the leaves are
-    /// read. With `is_head`, the log must also have exactly its size.
+    /// Register a signed checkpoint kept by the store: its signature is checked now, its root
+    /// once the leaves are read. With `is_head`, the log must also have exactly its size.
     pub fn checkpoint(
         &mut self,
         note: &str,
@@ -181,6 +182,29 @@ impl Verifier {
         origin: &str,
         label: &str,
         is_head: bool,
+    ) {
+        self.add_checkpoint(note, key, origin, label, is_head, false);
+    }
+
+    /// Register a checkpoint the auditor kept outside the database (`--checkpoint FILE`).
+    pub fn external_checkpoint(
+        &mut self,
+        note: &str,
+        key: &VerifierKey,
+        origin: &str,
+        label: &str,
+    ) {
+        self.add_checkpoint(note, key, origin, label, false, true);
+    }
+
+    fn add_checkpoint(
+        &mut self,
+        note: &str,
+        key: &VerifierKey,
+        origin: &str,
+        label: &str,
+        is_head: bool,
+        external: bool,
     ) {
         match Checkpoint::open(note, key) {
             Ok(cp) if cp.origin != origin => {
@@ -201,6 +225,7 @@ impl Verifier {
                 if cp.size > 0 {
                     self.expected.entry(cp.size).or_default().push(Expected {
                         label: label.to_string(),
+                        external,
                         root: cp.root,
                         computed: None,
                     });
@@ -381,13 +406,14 @@ impl Verifier {
         self.nodes_seen[l] += 1;
         self.nodes_checked += 1;
         if !ok {
+            // A leaf node names its position; a higher node only a range (a leaf that differs
+            // is reported on its own).
+            let pos = (id.level == 0).then_some(id.index);
+            let last = ((id.index + 1) << id.level) - 1;
             self.fail(
                 "audit-node-mismatch",
-                Some(id.first_leaf()),
-                format!(
-                    "stored node (level {}, index {}) is not the hash of its leaves",
-                    id.level, id.index
-                ),
+                pos,
+                format!("stored node (level {}, index {}, leaves {}..={last}) is not the hash of its leaves", id.level, id.index, id.first_leaf()),
             );
         }
     }
@@ -413,19 +439,24 @@ impl Verifier {
                 }
             }
         }
-        // Checkpoint roots, smallest size first; the first bad one is localised after the
-        // largest good one below it.
-        let mut last_good = 0u64;
+        // Checkpoint roots, smallest size first. A mismatch is localised after the largest
+        // matching checkpoint below it from the same source (the store's own chain of
+        // checkpoints, or the auditor's): the leaves before that one are vouched for.
+        let mut last_good = [0u64; 2];
+        let mut root_mismatches = Vec::new();
         let expected = std::mem::take(&mut self.expected);
         for (cp_size, list) in expected {
+            let mut good_here = [false; 2];
             for e in list {
+                let src = usize::from(e.external);
+                let last_good = last_good[src];
                 match e.computed {
-                    Some(root) if root == e.root => last_good = last_good.max(cp_size),
-                    Some(_) => self.fail(
-                        "checkpoint-root-mismatch",
-                        Some(last_good),
+                    Some(root) if root == e.root => good_here[src] = true,
+                    Some(_) => root_mismatches.push((
+                        last_good,
+                        cp_size,
                         format!("{}: the first {cp_size} leaves no longer hash to the signed root (first difference at or after leaf {last_good})", e.label),
-                    ),
+                    )),
                     None if !self.broken => self.fail(
                         "audit-log-truncated",
                         Some(size),
@@ -434,6 +465,24 @@ impl Verifier {
                     None => {}
                 }
             }
+            for src in 0..2 {
+                if good_here[src] {
+                    last_good[src] = cp_size;
+                }
+            }
+        }
+        // A root mismatch is explained by an exact failure inside its range when there is one;
+        // otherwise its lower bound is the best position known.
+        for (lo, hi, message) in root_mismatches {
+            let explained = self
+                .failures
+                .iter()
+                .any(|f| f.position.is_some_and(|p| p >= lo && p < hi));
+            self.fail(
+                "checkpoint-root-mismatch",
+                (!explained).then_some(lo),
+                message,
+            );
         }
         if let Some((head, label)) = self.exact_size.clone() {
             if !self.broken && size > head {

@@ -145,7 +145,7 @@ impl Store {
                 }
             }
             if let Some(extra) = extra_checkpoint {
-                v.checkpoint(extra, key, &inner.origin, "given checkpoint", false);
+                v.external_checkpoint(extra, key, &inner.origin, "given checkpoint");
             }
             let mut rows = sqlx::query(LEAF_SCAN).fetch(p);
             while let Some(r) = rows.try_next().await? {
