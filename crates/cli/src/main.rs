@@ -31,6 +31,9 @@ enum Command {
     /// List the facet detectors and the facet codes they emit.
     #[command(subcommand)]
     Detectors(cmd::detectors::DetectorsCmd),
+    /// Change windows: check a time, find the next slot, print a month calendar.
+    #[command(subcommand)]
+    Window(cmd::window::WindowCmd),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(&cli.global, c),
         Command::Detectors(c) => cmd::detectors::run(&cli.global, c),
+        Command::Window(c) => cmd::window::run(&cli.global, c),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

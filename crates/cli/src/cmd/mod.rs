@@ -2,3 +2,4 @@
 
 pub mod detectors;
 pub mod policy;
+pub mod window;
