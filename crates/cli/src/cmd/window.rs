@@ -393,7 +393,7 @@ fn run_next(p: &Policy, a: NextArgs) -> anyhow::Result<Outcome> {
                 "zone": zone_name(&tz),
                 "from": from,
                 "duration": format!("{:#}", req.duration),
-                "horizon": format!("{:#}", horizon),
+                "horizon": a.horizon,
                 "next_slot": next,
                 "next_slot_local": next.map(|t| local_rfc(&tz, t)),
                 "end": next.map(|t| t + req.duration),
@@ -410,10 +410,10 @@ fn run_next(p: &Policy, a: NextArgs) -> anyhow::Result<Outcome> {
                 show(&tz, t + req.duration)
             ),
             None => println!(
-                "no slot for category {} ({:#}) within {:#} of {}",
+                "no slot for category {} ({:#}) within {} of {}",
                 req.category,
                 req.duration,
-                horizon,
+                a.horizon,
                 show(&tz, from)
             ),
         },
