@@ -10,19 +10,63 @@ use jiff::civil::date;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
-fn policies() -> Vec<Policy> {
+fn policies() -> &'static [Policy] {
+    static POLICIES: std::sync::OnceLock<Vec<Policy>> = std::sync::OnceLock::new();
+    POLICIES.get_or_init(build_policies)
+}
+
+fn build_policies() -> Vec<Policy> {
     let seed = common::seed();
     let mut berlin = seed.clone();
     berlin.windows.timezone = "Europe/Berlin".parse().unwrap();
     let mut ny = seed.clone();
     ny.windows.timezone = "America/New_York".parse().unwrap();
     ny.windows.maintenance.timezone = Some("Asia/Kolkata".parse().unwrap());
-    vec![seed, berlin, ny]
+    // Odd shapes: a zone with a 30-minute DST shift, slots joining at midnight, a 5th-weekday
+    // maintenance window (missing in some months), an annual freeze wrapping the year end, a
+    // same-day weekly freeze, a freeze on an any-time category.
+    let exotic = changegate_policy::load(
+        r#"
+[windows]
+timezone = "Australia/Lord_Howe"
+[windows.standard]
+slots = [
+  { days = ["mon", "wed"], start = "20:00", end = "24:00" },
+  { days = ["tue", "thu"], start = "00:00", end = "03:00" },
+  { days = ["sat"], start = "01:30", end = "02:30" },
+]
+[windows.maintenance]
+weekday = "sun"
+nth = 4
+fallback_nth = 5
+start = "01:00"
+end = "05:00"
+max_duration = "3h"
+announce_lead = "3d"
+timezone = "Asia/Kathmandu"
+[freezes.new-year]
+kind = "annual"
+name = "New year"
+start = "12-30"
+end = "01-02"
+applies_to = [1, 2, 3]
+[freezes.lunch]
+kind = "weekly"
+name = "Lunch"
+from = { day = "mon", time = "21:00" }
+to = { day = "mon", time = "21:30" }
+applies_to = [2]
+"#,
+        "exotic.toml",
+    )
+    .unwrap()
+    .policy;
+    vec![seed, berlin, ny, exotic]
 }
 
 fn request() -> impl Strategy<Value = (usize, WindowRequest)> {
     (
-        0usize..3,
+        0usize..4,
         1u8..=4,
         (2026i16..=2027, 1i8..=12, 1i8..=12, 0i8..24, 0i8..60),
         prop_oneof![
@@ -94,7 +138,7 @@ fn at(req: &WindowRequest, t: Timestamp) -> WindowRequest {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
 
     #[test]
     fn next_slot_is_allowed_and_earliest((pi, req) in request()) {
