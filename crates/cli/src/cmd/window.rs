@@ -328,7 +328,7 @@ fn check_text(
             let _ = writeln!(
                 out,
                 "- {} `{}` {}",
-                if r.denies { "❌" } else { "✔" },
+                if r.denies { "❌" } else { "•" },
                 r.code,
                 r.message
             );
