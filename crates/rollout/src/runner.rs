@@ -310,11 +310,18 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                     ctx.event(EventKind::Step, Some(&d), Some(result.clone()))?;
                     let ok = result.ok;
                     progress.note(&format!(
-                        "step {}: weight {}% in {} — set-weight {}",
+                        "step {}: weight {}% in {} — set-weight {}: {}",
                         vars.step,
                         vars.weight,
                         vars.environment,
-                        if ok { "ok" } else { "FAILED" }
+                        if result.dry_run {
+                            "(dry run, not run)"
+                        } else if ok {
+                            "ok"
+                        } else {
+                            "FAILED"
+                        },
+                        result.ran
                     ));
                     steps.push(result.clone());
                     if !ok {
@@ -403,7 +410,13 @@ fn rollback_note(d: &Decision, a: &ActionResult) -> String {
             .map(|r| r.message.clone())
             .collect::<Vec<_>>()
             .join("; "),
-        if a.ok { "ok" } else { "FAILED" },
+        if a.dry_run {
+            "not run (dry run)"
+        } else if a.ok {
+            "ok"
+        } else {
+            "FAILED"
+        },
         a.seconds,
         if a.ok {
             String::new()
