@@ -31,6 +31,8 @@ enum Command {
     /// List the facet detectors and the facet codes they emit.
     #[command(subcommand)]
     Detectors(cmd::detectors::DetectorsCmd),
+    /// Classify a change: facets with evidence, category and required approvers.
+    Classify(cmd::classify::ClassifyArgs),
     /// Change windows: check a time, find the next slot, print a month calendar.
     #[command(subcommand)]
     Window(cmd::window::WindowCmd),
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(&cli.global, c),
         Command::Detectors(c) => cmd::detectors::run(&cli.global, c),
+        Command::Classify(c) => cmd::classify::run(&cli.global, c),
         Command::Window(c) => cmd::window::run(&cli.global, c),
     };
     match result {

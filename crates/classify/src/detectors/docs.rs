@@ -48,7 +48,8 @@ impl Detector for Docs {
                 out.explained.insert(f.path.clone());
                 continue;
             }
-            if f.binary || !matches!(f.status, FileStatus::Modified | FileStatus::Renamed) {
+            // A moved source file changes module paths: only in-place edits can be comment-only.
+            if f.binary || f.status != FileStatus::Modified {
                 continue;
             }
             let lang = match ext(&f.path).as_str() {

@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub mod classify;
 pub mod detectors;
 pub mod policy;
 pub mod window;
