@@ -120,8 +120,26 @@ fn line_at(text: &str, offset: u32) -> u32 {
     u32::try_from(n + 1).unwrap_or(u32::MAX)
 }
 
+/// Deepest bracket nesting read (real sources stay far below).
+const MAX_NESTING: usize = 400;
+
 /// Parse `text` (TypeScript) and read its NestJS surface.
 pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
+    // oxc recurses on nesting: refuse absurd nesting instead of risking the stack.
+    let mut depth = 0usize;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            return Err(TsError {
+                line: Some(line_at(text, u32::try_from(i).unwrap_or(u32::MAX))),
+                message: format!("brackets nested deeper than {MAX_NESTING}: not read"),
+            });
+        }
+    }
     let allocator = Allocator::default();
     let ret = Parser::new(&allocator, text, SourceType::ts()).parse();
     if ret.panicked || ret.diagnostics.has_errors() {
@@ -500,6 +518,17 @@ async function bootstrap() {
             (v.value.as_str(), d.as_deref()),
             ("VersioningType.URI", Some("1"))
         );
+    }
+
+    #[test]
+    fn absurd_nesting_is_refused_not_a_crash() {
+        let deep = format!(
+            "const a = {}1{};\n",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let e = read(&format!("@Controller('x')\nclass A {{}}\n{deep}")).unwrap_err();
+        assert_eq!(e.line, Some(3));
     }
 
     #[test]
