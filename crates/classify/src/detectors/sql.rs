@@ -330,7 +330,7 @@ struct Ctx<'a> {
     residual: Vec<String>,
     created: BTreeSet<String>,
     /// Columns added in this file: (table, column) → (type, facet index).
-    added_cols: BTreeMap<(String, String), (String, usize)>,
+    added_cols: BTreeMap<(String, String), (String, Option<usize>)>,
     /// Columns dropped in this file: (table, column) → facet index.
     dropped_cols: Vec<((String, String), usize)>,
     /// Prisma's data-loss warnings at the top of the file.
@@ -415,6 +415,12 @@ impl Ctx<'_> {
                 AlterTableOperation::AddColumn { column_def, .. } => {
                     let c = unquote(&column_def.name.to_string());
                     let ty = column_def.data_type.to_string();
+                    if new_table {
+                        // Part of creating the table in this same migration.
+                        self.added_cols
+                            .insert((key.clone(), c.to_lowercase()), (ty.to_uppercase(), None));
+                        continue;
+                    }
                     let (not_null, default, unique) = column_shape(column_def);
                     let (kind, what) = match (not_null, default) {
                         (false, _) => ("schema-column-added-nullable", "nullable"),
@@ -425,8 +431,10 @@ impl Ctx<'_> {
                         ),
                     };
                     let i = self.push(kind, format!("{t}.{c} added: {ty} ({what})"), line);
-                    self.added_cols
-                        .insert((key.clone(), c.to_lowercase()), (ty.to_uppercase(), i));
+                    self.added_cols.insert(
+                        (key.clone(), c.to_lowercase()),
+                        (ty.to_uppercase(), Some(i)),
+                    );
                     if unique {
                         self.push(
                             "schema-index-added",
@@ -659,7 +667,7 @@ impl Ctx<'_> {
         let added: Vec<((String, String), usize)> = self
             .added_cols
             .iter()
-            .map(|(k, (_, i))| (k.clone(), *i))
+            .filter_map(|(k, (_, i))| i.map(|i| (k.clone(), i)))
             .collect();
         for ((table, col), i) in added {
             if let Some(w) = self.warnings.iter().find(|w| {
@@ -823,6 +831,15 @@ ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") 
         assert_eq!((e.line, e.side), (Some(5), Side::Head));
         assert_eq!(e.snippet.as_deref(), Some("CREATE TABLE \"Post\" ("));
         assert!(f.facets[0].details.contains("(3 columns)"));
+        assert!(f.explained.contains(M));
+    }
+
+    #[test]
+    fn columns_added_to_a_table_created_in_the_same_file_are_part_of_it() {
+        let f = added(
+            "CREATE TABLE t (id SERIAL NOT NULL);\nALTER TABLE t ADD COLUMN note TEXT NOT NULL;\n",
+        );
+        assert_eq!(kinds(&f), vec!["schema-table-added"]);
         assert!(f.explained.contains(M));
     }
 
