@@ -259,6 +259,20 @@ fn prisma_warnings(sql: &str) -> Vec<Warning> {
     out
 }
 
+/// Line of the column an `ALTER TABLE` operation names, from its token span.
+fn op_line(op: &AlterTableOperation) -> Option<u32> {
+    let ident = match op {
+        AlterTableOperation::AddColumn { column_def, .. } => &column_def.name,
+        AlterTableOperation::DropColumn { column_names, .. } => column_names.first()?,
+        AlterTableOperation::RenameColumn {
+            old_column_name, ..
+        } => old_column_name,
+        AlterTableOperation::AlterColumn { column_name, .. } => column_name,
+        _ => return None,
+    };
+    u32::try_from(ident.span.start.line).ok().filter(|l| *l > 0)
+}
+
 fn ident_name(name: &ObjectName) -> String {
     name.to_string()
 }
@@ -411,6 +425,7 @@ impl Ctx<'_> {
         let key = norm_table(&t);
         let new_table = self.created.contains(&key);
         for op in &at.operations {
+            let line = op_line(op).unwrap_or(line);
             match op {
                 AlterTableOperation::AddColumn { column_def, .. } => {
                     let c = unquote(&column_def.name.to_string());
@@ -633,11 +648,12 @@ impl Ctx<'_> {
     fn finish(&mut self) {
         let drops = std::mem::take(&mut self.dropped_cols);
         for ((table, col), i) in &drops {
-            let twin = self
+            let twins: Vec<String> = self
                 .added_cols
-                .iter()
-                .find(|((t, c), _)| t == table && c != col)
-                .map(|((_, c), (ty, _))| (c.clone(), ty.clone()));
+                .keys()
+                .filter(|(t, c)| t == table && c != col)
+                .map(|(_, c)| c.clone())
+                .collect();
             let warned = self.warnings.iter().find(|w| {
                 let lw = w.text.to_lowercase();
                 lw.contains("drop the column")
@@ -645,9 +661,10 @@ impl Ctx<'_> {
                     && lw.contains(&format!("`{table}`"))
             });
             let mut note = String::new();
-            if let Some((c, _)) = &twin {
+            if !twins.is_empty() {
                 note.push_str(&format!(
-                    "; paired with ADD COLUMN {c} on the same table: likely a rename without @map/RENAME COLUMN, the data in {col} is lost"
+                    "; paired with ADD COLUMN {} on the same table: likely a rename without @map/RENAME COLUMN, the data in {col} is lost",
+                    twins.join(", ")
                 ));
             }
             if let Some(w) = warned {
@@ -896,6 +913,16 @@ ADD COLUMN     "emailAddress" TEXT NOT NULL;
             vec!["schema-column-dropped", "schema-column-added-required"]
         );
         let d = &f.facets[0];
+        assert!(
+            d.details.contains("paired with ADD COLUMN emailaddress"),
+            "{}",
+            d.details
+        );
+        assert_eq!(
+            f.facets[1].evidence[0].line,
+            Some(10),
+            "ADD COLUMN is on its own line"
+        );
         assert!(
             d.details.contains("likely a rename without @map"),
             "{}",
