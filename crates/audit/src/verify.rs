@@ -388,13 +388,18 @@ impl Verifier {
         }
     }
 
-    /// Feed a stored node (after all leaves).
+    /// Feed a stored node (after all leaves). Nodes beyond the leaves read are ignored: they
+    /// belong to appends newer than the snapshot verified.
     pub fn node(&mut self, key: i64, hash: &[u8]) {
         let Some(levels) = &self.levels else { return };
         if self.broken {
             return;
         }
         let id = NodeId::from_key(key);
+        if (id.index + 1) << id.level > self.frontier.size() {
+            // Not part of the tree verified (a later append seen by a newer snapshot).
+            return;
+        }
         let l = id.level as usize;
         let ok = levels
             .get(l)

@@ -125,17 +125,22 @@ impl Store {
         let mut v = Verifier::new(true);
         let mut extra_failures = Vec::new();
         on_pool!(&inner.db, p => {
-            if let Some(r) = sqlx::query("SELECT origin, verifier FROM audit_meta WHERE id = 1").fetch_optional(p).await? {
+            // One snapshot for everything but the node scan, so concurrent appends do not look
+            // like tampering (SQLite: a read transaction in WAL mode; PostgreSQL: repeatable
+            // read). The snapshot is taken by the first read below.
+            let begin = if matches!(inner.db, crate::Db::Sqlite(_)) { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" };
+            let mut rtx = p.begin_with(begin).await?;
+            if let Some(r) = sqlx::query("SELECT origin, verifier FROM audit_meta WHERE id = 1").fetch_optional(&mut *rtx).await? {
                 let (origin, ver): (String, String) = (r.try_get(0)?, r.try_get(1)?);
                 if ver != key.to_string() || origin != inner.origin {
                     extra_failures.push(Failure { code: "audit-key-mismatch", position: None, message: format!("the database names log {origin} with key {ver}; the trusted key is {key}") });
                 }
             }
-            match sqlx::query("SELECT checkpoint FROM audit_head WHERE id = 1").fetch_optional(p).await? {
+            match sqlx::query("SELECT checkpoint FROM audit_head WHERE id = 1").fetch_optional(&mut *rtx).await? {
                 Some(r) => v.checkpoint(&r.try_get::<String, _>(0)?, key, &inner.origin, "log head", true),
                 None => extra_failures.push(Failure { code: "audit-head-missing", position: None, message: "the log head row is missing".into() }),
             }
-            let cps = sqlx::query("SELECT size, note FROM audit_checkpoint ORDER BY size").fetch_all(p).await?;
+            let cps = sqlx::query("SELECT size, note FROM audit_checkpoint ORDER BY size").fetch_all(&mut *rtx).await?;
             for r in cps {
                 let size: i64 = r.try_get(0)?;
                 let note: String = r.try_get(1)?;
@@ -147,34 +152,51 @@ impl Store {
             if let Some(extra) = extra_checkpoint {
                 v.external_checkpoint(extra, key, &inner.origin, "given checkpoint");
             }
-            let mut rows = sqlx::query(LEAF_SCAN).fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                let seq: i64 = r.try_get(0)?;
-                let leaf: &[u8] = r.try_get(1)?;
-                let event_id: Option<&str> = r.try_get(2)?;
-                let record = match event_id {
-                    Some(event_id) => Some(RecordRow {
-                        event_id,
-                        kind: r.try_get(3)?,
-                        actor: r.try_get(4)?,
-                        change_id: r.try_get(5)?,
-                        recorded_at_us: r.try_get(6)?,
-                        salt: r.try_get(7)?,
-                        record: r.try_get::<&str, _>(8)?.as_bytes(),
-                    }),
-                    None => None,
-                };
-                v.leaf(LeafRow { seq, leaf, record });
-            }
-            drop(rows);
+            // The stored nodes are read on a second connection while the leaves stream in
+            // (two cores, two SQLite worker threads), then compared. Its snapshot starts after
+            // ours, so it may hold nodes of later appends; the verifier ignores those.
+            let node_scan = async {
+                let mut out: Vec<(i64, [u8; 32])> = Vec::new();
+                let mut nodes = sqlx::query("SELECT id, hash FROM audit_node ORDER BY id").fetch(p);
+                while let Some(r) = nodes.try_next().await? {
+                    let h: &[u8] = r.try_get(1)?;
+                    // A hash of the wrong length can never match: keep it as all ones.
+                    out.push((r.try_get(0)?, h.try_into().unwrap_or([0xff; 32])));
+                }
+                Ok::<_, StoreError>(out)
+            };
+            let leaf_scan = async {
+                let mut rows = sqlx::query(LEAF_SCAN).fetch(&mut *rtx);
+                while let Some(r) = rows.try_next().await? {
+                    let seq: i64 = r.try_get(0)?;
+                    let leaf: &[u8] = r.try_get(1)?;
+                    let event_id: Option<&str> = r.try_get(2)?;
+                    let record = match event_id {
+                        Some(event_id) => Some(RecordRow {
+                            event_id,
+                            kind: r.try_get(3)?,
+                            actor: r.try_get(4)?,
+                            change_id: r.try_get(5)?,
+                            recorded_at_us: r.try_get(6)?,
+                            salt: r.try_get(7)?,
+                            record: r.try_get::<&str, _>(8)?.as_bytes(),
+                        }),
+                        None => None,
+                    };
+                    v.leaf(LeafRow { seq, leaf, record });
+                }
+                Ok::<_, StoreError>(())
+            };
+            let (stored_nodes, leaves_done) = tokio::join!(node_scan, leaf_scan);
+            leaves_done?;
             let orphan = sqlx::query("SELECT MIN(seq) FROM audit_record r WHERE NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.seq = r.seq)")
-                .fetch_one(p).await?.try_get::<Option<i64>, _>(0)?;
+                .fetch_one(&mut *rtx).await?.try_get::<Option<i64>, _>(0)?;
             if let Some(o) = orphan {
                 extra_failures.push(Failure { code: "audit-record-orphan", position: Some(o as u64), message: format!("record {o} has no leaf: it was inserted behind the log's back") });
             }
-            let mut nodes = sqlx::query("SELECT id, hash FROM audit_node ORDER BY id").fetch(p);
-            while let Some(r) = nodes.try_next().await? {
-                v.node(r.try_get(0)?, r.try_get::<&[u8], _>(1)?);
+            rtx.rollback().await?;
+            for (id, h) in stored_nodes? {
+                v.node(id, &h);
             }
         });
         let mut report = v.finish();

@@ -363,6 +363,8 @@ async fn open_sqlite(opts: SqliteConnectOptions) -> Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(30))
+        // Large scans (verify, export) cross from the SQLite worker thread in batches.
+        .row_buffer_size(4096)
         .foreign_keys(true);
     Ok(SqlitePoolOptions::new()
         .max_connections(4)

@@ -1,6 +1,6 @@
 //! Transactions: domain writes and their audit events commit together, or not at all.
 
-use changegate_audit::record::LeafData;
+use changegate_audit::record::{LEAF_LEN, LeafData};
 use changegate_audit::tree::leaf_hash;
 use changegate_audit::{AuditEvent, Checkpoint, Frontier, seal};
 use jiff::Timestamp;
@@ -41,7 +41,7 @@ pub struct Appended {
     pub recorded_at: Timestamp,
     /// Tree size after this append.
     pub tree_size: u64,
-    /// Root after this append, hex.
+    /// Root after this append (for a batch: after the whole batch), hex.
     pub root: String,
 }
 
@@ -138,13 +138,35 @@ impl Tx {
         event: AuditEvent,
         at: Option<Timestamp>,
     ) -> Result<Appended> {
+        let mut v = self.append_many(vec![(event, at)]).await?;
+        Ok(v.pop().expect("one appended"))
+    }
+
+    /// Append several events at once (imports, bulk loads): one head lock, multi-row inserts.
+    /// Each event is checked against the policy's audit fields first.
+    pub async fn append_audit_batch(&mut self, events: Vec<AuditEvent>) -> Result<Vec<Appended>> {
+        for e in &events {
+            e.validate(self.store.inner.fields.as_ref())?;
+        }
+        self.append_many(events.into_iter().map(|e| (e, None)).collect())
+            .await
+    }
+
+    async fn append_many(
+        &mut self,
+        events: Vec<(AuditEvent, Option<Timestamp>)>,
+    ) -> Result<Vec<Appended>> {
         let inner = self.store.inner.clone();
         let signer = inner.signer.as_ref().ok_or_else(|| {
             StoreError::Invalid(
                 "this store was opened without the log's private key: it cannot append".into(),
             )
         })?;
-        // Lock the head: from here to commit, no other writer can append.
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Lock the head: from here to commit, no other writer can append. (SQLite: the
+        // transaction began IMMEDIATE, so it already holds the write lock.)
         let row = crate::on_conn!(self.conn(), c => {
             let sql = if matches!(inner.db, Db::Postgres(_)) {
                 "SELECT size, frontier FROM audit_head WHERE id = 1 FOR UPDATE"
@@ -154,78 +176,151 @@ impl Tx {
             let r = sqlx::query(sql).fetch_one(&mut *c).await?;
             (r.try_get::<i64, _>(0)?, r.try_get::<Vec<u8>, _>(1)?)
         });
-        let size = row.0 as u64;
-        let mut frontier = Frontier::from_bytes(size, &row.1).ok_or_else(|| {
-            StoreError::Corrupt(format!("log head frontier does not match size {size}"))
+        let start = row.0 as u64;
+        let mut frontier = Frontier::from_bytes(start, &row.1).ok_or_else(|| {
+            StoreError::Corrupt(format!("log head frontier does not match size {start}"))
         })?;
-        let at = at.unwrap_or_else(|| (inner.clock)());
-        let mut salt = [0u8; 32];
-        rand::rng().fill_bytes(&mut salt);
-        let mut idb = [0u8; 16];
-        rand::rng().fill_bytes(&mut idb);
-        let id = format!("ev_{}", hex::encode(idb));
-        let sealed = seal(event, size, id.clone(), at, &salt);
-        let leaf: [u8; changegate_audit::record::LEAF_LEN] = LeafData::encode(&sealed.leaf);
-        let nodes = frontier.push(leaf_hash(&leaf));
+        struct Row {
+            seq: i64,
+            id: String,
+            kind: String,
+            actor: String,
+            change_id: Option<String>,
+            at_us: i64,
+            salt: [u8; 32],
+            record: String,
+            leaf: [u8; LEAF_LEN],
+        }
+        let mut rows = Vec::with_capacity(events.len());
+        let mut nodes = Vec::with_capacity(events.len() * 2);
+        let mut checkpoints = Vec::new();
+        let mut out = Vec::with_capacity(events.len());
+        for (event, at) in events {
+            let seq = frontier.size();
+            // Stamp after taking the lock, so times follow positions on one host.
+            let at = at.unwrap_or_else(|| (inner.clock)());
+            let mut salt = [0u8; 32];
+            // ThreadRng is not Send: take it per use so the future stays Send.
+            rand::rng().fill_bytes(&mut salt);
+            let mut idb = [0u8; 16];
+            rand::rng().fill_bytes(&mut idb);
+            let id = format!("ev_{}", hex::encode(idb));
+            let sealed = seal(event, seq, id.clone(), at, &salt);
+            let leaf = LeafData::encode(&sealed.leaf);
+            frontier.push_with(leaf_hash(&leaf), |nid, h| nodes.push((nid.key(), *h)));
+            if frontier.size() % inner.checkpoint_every == 0 {
+                let cp = Checkpoint {
+                    origin: inner.origin.clone(),
+                    size: frontier.size(),
+                    root: frontier.root(),
+                };
+                checkpoints.push((
+                    frontier.size() as i64,
+                    signer.sign(&cp),
+                    sealed.leaf.recorded_at_us,
+                ));
+            }
+            out.push(Appended {
+                seq,
+                id: id.clone(),
+                recorded_at: sealed.record.recorded_at,
+                tree_size: seq + 1,
+                root: String::new(),
+            });
+            let ev = sealed.record.event;
+            rows.push(Row {
+                seq: seq as i64,
+                id,
+                kind: ev.kind,
+                actor: ev.actor,
+                change_id: ev.change_id,
+                at_us: sealed.leaf.recorded_at_us,
+                salt,
+                record: String::from_utf8(sealed.record_bytes).expect("canonical JSON is UTF-8"),
+                leaf,
+            });
+        }
+        let size = frontier.size();
         let root = frontier.root();
+        if let Some(last) = out.last_mut() {
+            last.root = hex::encode(root);
+        }
         let note = signer.sign(&Checkpoint {
             origin: inner.origin.clone(),
-            size: size + 1,
+            size,
             root,
         });
-        let mut node_sql = String::from("INSERT INTO audit_node (id, hash) VALUES ");
-        for i in 0..nodes.len() {
-            if i > 0 {
-                node_sql.push(',');
-            }
-            node_sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        }
-        let ev = &sealed.record.event;
-        let record_text =
-            String::from_utf8(sealed.record_bytes.clone()).expect("canonical JSON is UTF-8");
-        let keep_checkpoint = (size + 1) % inner.checkpoint_every == 0;
+        const CHUNK: usize = 500;
         crate::on_conn!(self.conn(), c => {
-            sqlx::query("INSERT INTO audit_leaf (seq, leaf) VALUES ($1, $2)").bind(size as i64).bind(&leaf[..]).execute(&mut *c).await?;
-            sqlx::query("INSERT INTO audit_record (seq, event_id, kind, actor, change_id, recorded_at, salt, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(size as i64)
-                .bind(&id)
-                .bind(&ev.kind)
-                .bind(&ev.actor)
-                .bind(ev.change_id.as_deref())
-                .bind(sealed.leaf.recorded_at_us)
-                .bind(&salt[..])
-                .bind(&record_text)
-                .execute(&mut *c)
-                .await?;
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(node_sql));
-            for (nid, h) in &nodes {
-                q = q.bind(nid.key()).bind(h.to_vec());
+            for chunk in rows.chunks(CHUNK) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_leaf (seq, leaf) VALUES ", chunk.len(), 2)));
+                for r in chunk {
+                    q = q.bind(r.seq).bind(r.leaf.to_vec());
+                }
+                q.execute(&mut *c).await?;
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+                    "INSERT INTO audit_record (seq, event_id, kind, actor, change_id, recorded_at, salt, record) VALUES ",
+                    chunk.len(),
+                    8,
+                )));
+                for r in chunk {
+                    q = q.bind(r.seq).bind(&r.id).bind(&r.kind).bind(&r.actor).bind(r.change_id.as_deref()).bind(r.at_us).bind(r.salt.to_vec()).bind(&r.record);
+                }
+                q.execute(&mut *c).await?;
             }
-            q.execute(&mut *c).await?;
+            for chunk in nodes.chunks(CHUNK * 2) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql("INSERT INTO audit_node (id, hash) VALUES ", chunk.len(), 2)));
+                for (k, h) in chunk {
+                    q = q.bind(*k).bind(h.to_vec());
+                }
+                q.execute(&mut *c).await?;
+            }
             sqlx::query("UPDATE audit_head SET size = $1, root = $2, frontier = $3, checkpoint = $4 WHERE id = 1")
-                .bind((size + 1) as i64)
+                .bind(size as i64)
                 .bind(&root[..])
                 .bind(frontier.to_bytes())
                 .bind(&note)
                 .execute(&mut *c)
                 .await?;
-            if keep_checkpoint {
+            for (cp_size, cp_note, at) in &checkpoints {
                 sqlx::query("INSERT INTO audit_checkpoint (size, note, created_at) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
-                    .bind((size + 1) as i64)
-                    .bind(&note)
-                    .bind(sealed.leaf.recorded_at_us)
+                    .bind(*cp_size)
+                    .bind(cp_note)
+                    .bind(*at)
                     .execute(&mut *c)
                     .await?;
             }
         });
-        let a = Appended {
-            seq: size,
-            id,
-            recorded_at: sealed.record.recorded_at,
-            tree_size: size + 1,
-            root: hex::encode(root),
-        };
-        self.appended.push(a.clone());
-        Ok(a)
+        // Intermediate roots are not computed per event in a batch; each carries the root
+        // after the whole batch.
+        let root_hex = hex::encode(root);
+        for a in &mut out {
+            a.root = root_hex.clone();
+        }
+        self.appended.extend(out.iter().cloned());
+        Ok(out)
     }
+}
+
+/// `prefix ($1, $2), ($3, $4), ...` for `rows` rows of `cols` columns.
+fn values_sql(prefix: &str, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(prefix.len() + rows * cols * 6);
+    s.push_str(prefix);
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            n += 1;
+            s.push('$');
+            s.push_str(&n.to_string());
+        }
+        s.push(')');
+    }
+    s
 }

@@ -376,7 +376,36 @@ async fn guards_refuse_updates_and_key_mismatch_is_refused(kind: Kind) {
     db.cleanup().await;
 }
 
+async fn batch_append_matches_single_appends(kind: Kind) {
+    let db = TestDb::new(kind);
+    let store = db.open().await;
+    store.append(ev(0)).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let got = tx
+        .append_audit_batch((1..1201).map(ev).collect())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((got[0].seq, got[1199].seq), (1, 1200));
+    store.append(ev(1201)).await.unwrap();
+    let report = store.verify(None).await.unwrap();
+    assert!(report.ok(), "{:?}", report.failures);
+    assert_eq!((report.size, report.checkpoints), (1202, 1 + 1202 / 8));
+    let key = store.verifier_key().clone();
+    for pos in ["0", "777", "1201"] {
+        ProofFile::Inclusion(store.prove(pos).await.unwrap())
+            .check(Some(&key))
+            .unwrap();
+    }
+    ProofFile::Consistency(store.consistency(800, 1202).await.unwrap())
+        .check(Some(&key))
+        .unwrap();
+    store.close().await;
+    db.cleanup().await;
+}
+
 both!(
+    batch_append_matches_single_appends,
     append_verify_prove,
     transaction_commits_state_and_event_together,
     field_policy_and_rollout_events,

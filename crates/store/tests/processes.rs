@@ -18,8 +18,13 @@ use common::{Kind, TestDb};
 #[test]
 #[ignore = "run as a child process by the tests below"]
 fn child_writer() {
-    let Ok(dir) = std::env::var("CG_CHILD_DATA") else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Ok(dir) = std::env::var("CG_CHILD_DATA") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut cfg = StoreConfig::new(&dir);
         if let Ok(schema) = std::env::var("CG_CHILD_SCHEMA") {
@@ -28,10 +33,19 @@ fn child_writer() {
         }
         cfg.checkpoint_every = 16;
         let store = Store::open(cfg).await.unwrap();
-        let count: u64 = std::env::var("CG_CHILD_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(u64::MAX);
+        let count: u64 = std::env::var("CG_CHILD_COUNT")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(u64::MAX);
         let tag = std::env::var("CG_CHILD_TAG").unwrap_or_default();
         for i in 0..count {
-            let a = store.append(AuditEvent::new("test.append", format!("writer-{tag}")).details(serde_json::json!({"i": i}))).await.unwrap();
+            let a = store
+                .append(
+                    AuditEvent::new("test.append", format!("writer-{tag}"))
+                        .details(serde_json::json!({"i": i})),
+                )
+                .await
+                .unwrap();
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
             writeln!(out, "ack {} {}", a.seq, a.id).unwrap();
@@ -42,11 +56,17 @@ fn child_writer() {
 
 fn spawn(db: &TestDb, count: Option<u64>, tag: &str) -> std::process::Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_writer", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("CG_CHILD_DATA", db.dir.path())
-        .env("CG_CHILD_TAG", tag)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--exact",
+        "child_writer",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("CG_CHILD_DATA", db.dir.path())
+    .env("CG_CHILD_TAG", tag)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     if db.kind == Kind::Postgres {
         cmd.env("CG_CHILD_SCHEMA", &db.schema);
     }
@@ -69,7 +89,11 @@ async fn assert_all_present(store: &Store, acked: &HashMap<u64, String>) {
     let events = store.events(&EventFilter::default()).await.unwrap();
     let stored: HashMap<u64, String> = events.into_iter().map(|e| (e.seq, e.record.id)).collect();
     for (seq, id) in acked {
-        assert_eq!(stored.get(seq), Some(id), "acknowledged append {seq} {id} is missing after restart");
+        assert_eq!(
+            stored.get(seq),
+            Some(id),
+            "acknowledged append {seq} {id} is missing after restart"
+        );
     }
 }
 
@@ -102,7 +126,14 @@ async fn sigkill_during_appends(kind: Kind) {
     assert_all_present(&store, &acked).await;
     let size = store.head().await.unwrap().size;
     assert!(size >= acked.len() as u64);
-    assert_eq!(store.append(AuditEvent::new("test.after-restart", "ops")).await.unwrap().seq, size);
+    assert_eq!(
+        store
+            .append(AuditEvent::new("test.after-restart", "ops"))
+            .await
+            .unwrap()
+            .seq,
+        size
+    );
     assert!(store.verify(None).await.unwrap().ok());
     store.close().await;
     db.cleanup().await;
@@ -112,13 +143,19 @@ async fn two_processes_append_to_one_log(kind: Kind) {
     let db = TestDb::new(kind);
     db.open().await.close().await;
     const EACH: u64 = 80;
-    let children: Vec<_> = ["a", "b"].iter().map(|t| spawn(&db, Some(EACH), t)).collect();
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|t| spawn(&db, Some(EACH), t))
+        .collect();
     let mut acked = HashMap::new();
     for mut c in children {
         let out = BufReader::new(c.stdout.take().unwrap());
         for line in out.lines() {
             if let Some((seq, id)) = parse_ack(&line.unwrap()) {
-                assert!(acked.insert(seq, id).is_none(), "position {seq} acknowledged twice");
+                assert!(
+                    acked.insert(seq, id).is_none(),
+                    "position {seq} acknowledged twice"
+                );
             }
         }
         assert!(c.wait().unwrap().success());
@@ -130,7 +167,14 @@ async fn two_processes_append_to_one_log(kind: Kind) {
     // Both writers really interleaved into one log (not one after the other is fine too, but
     // both must be there).
     for t in ["writer-a", "writer-b"] {
-        let n = store.events(&EventFilter { actor: Some(t.into()), ..Default::default() }).await.unwrap().len() as u64;
+        let n = store
+            .events(&EventFilter {
+                actor: Some(t.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len() as u64;
         assert_eq!(n, EACH, "{t}");
     }
     store.close().await;
