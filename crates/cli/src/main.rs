@@ -36,6 +36,27 @@ enum Command {
     /// Change windows: check a time, find the next slot, print a month calendar.
     #[command(subcommand)]
     Window(cmd::window::WindowCmd),
+    /// May this change be deployed now? Every reason. Exit 0 allowed, 1 denied.
+    Gate(Box<cmd::gate::GateArgs>),
+    /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
+    Serve(cmd::serve::ServeArgs),
+    /// Issue API tokens (on the server's host).
+    #[command(subcommand)]
+    Token(cmd::serve::TokenCmd),
+    /// Change requests on a server: create, show, approve, attest, transition.
+    Change {
+        #[command(flatten)]
+        conn: cmd::client::Conn,
+        #[command(subcommand)]
+        cmd: cmd::client::ChangeCmd,
+    },
+    /// Incidents on a server: open, resolve, list.
+    Incident {
+        #[command(flatten)]
+        conn: cmd::client::Conn,
+        #[command(subcommand)]
+        cmd: cmd::client::IncidentCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +66,11 @@ fn main() -> ExitCode {
         Command::Detectors(c) => cmd::detectors::run(&cli.global, c),
         Command::Classify(c) => cmd::classify::run(&cli.global, c),
         Command::Window(c) => cmd::window::run(&cli.global, c),
+        Command::Gate(a) => cmd::gate::run(&cli.global, *a),
+        Command::Serve(a) => cmd::serve::serve(&cli.global, a),
+        Command::Token(c) => cmd::serve::token(&cli.global, c),
+        Command::Change { conn, cmd } => cmd::client::change(&conn, cmd),
+        Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

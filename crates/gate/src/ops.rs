@@ -158,6 +158,23 @@ pub enum WorldOp {
         #[serde(default)]
         channels: Vec<String>,
     },
+    /// Set the members of a team (`team:NAME` holders in the policy expand to them); an empty
+    /// list removes the team.
+    SetTeam {
+        /// Team name (without `team:`).
+        name: String,
+        /// Members (person ids).
+        members: Vec<Person>,
+    },
+    /// Map another identifier of a person (an e-mail address, a git author name) to the person id;
+    /// `person = None` removes the alias.
+    SetAlias {
+        /// The identifier (compared lowercase).
+        alias: String,
+        /// The person it names.
+        #[serde(default)]
+        person: Option<Person>,
+    },
 }
 
 /// Why a command was refused.
@@ -538,5 +555,43 @@ pub fn apply_world(
             });
             Ok(())
         }
+        WorldOp::SetTeam { name, members } => {
+            let name = name.strip_prefix("team:").unwrap_or(name).to_string();
+            if members.is_empty() {
+                world.teams.remove(&name);
+            } else {
+                world.teams.insert(name, members.clone());
+            }
+            Ok(())
+        }
+        WorldOp::SetAlias { alias, person } => {
+            let alias = alias.to_lowercase();
+            match person {
+                Some(p) => world.aliases.insert(alias, p.clone()),
+                None => world.aliases.remove(&alias),
+            };
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod people_ops_tests {
+    use super::*;
+
+    #[test]
+    fn teams_and_aliases_are_set_and_removed() {
+        let policy = changegate_policy::load_default().policy;
+        let mut w = WorldState::default();
+        let at: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
+        let set = WorldOp::SetTeam { name: "team:qa".into(), members: vec!["carl".into()] };
+        apply_world(&policy, &mut w, &set, at).unwrap();
+        assert_eq!(w.teams["qa"], ["carl"]);
+        let alias = WorldOp::SetAlias { alias: "Carl@Example.com".into(), person: Some("carl".into()) };
+        apply_world(&policy, &mut w, &alias, at).unwrap();
+        assert_eq!(w.aliases["carl@example.com"], "carl");
+        apply_world(&policy, &mut w, &WorldOp::SetTeam { name: "qa".into(), members: vec![] }, at).unwrap();
+        apply_world(&policy, &mut w, &WorldOp::SetAlias { alias: "carl@example.com".into(), person: None }, at).unwrap();
+        assert!(w.teams.is_empty() && w.aliases.is_empty());
     }
 }

@@ -4,3 +4,6 @@ pub mod classify;
 pub mod detectors;
 pub mod policy;
 pub mod window;
+pub mod client;
+pub mod gate;
+pub mod serve;

@@ -8,7 +8,7 @@ CREATE TABLE server_change (
     id          TEXT    PRIMARY KEY,
     version     BIGINT  NOT NULL,
     status      TEXT    NOT NULL,
-    category    INTEGER NOT NULL,
+    category    BIGINT  NOT NULL,
     title       TEXT    NOT NULL,
     state       TEXT    NOT NULL,
     created_at  TEXT    NOT NULL,

@@ -1,0 +1,300 @@
+//! CLI commands that act as a client of a changegate server: `change …`, `incident …`, and
+//! `gate --change ID`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::common::{Format, Outcome};
+
+/// How to reach the server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Conn {
+    /// Server URL.
+    #[arg(long, env = "CHANGEGATE_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (from `changegate token create`).
+    #[arg(long, env = "CHANGEGATE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+/// `changegate change …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ChangeCmd {
+    /// Record a change request from a classification (`changegate classify --format json`).
+    Create {
+        /// Repository (URL or owner/name).
+        #[arg(long)]
+        repository: String,
+        /// Base commit.
+        #[arg(long)]
+        base: String,
+        /// Head commit.
+        #[arg(long)]
+        head: String,
+        /// Classification JSON file (`-` for stdin): the classifier's output, or {category, facets, required_roles}.
+        #[arg(long, value_name = "FILE")]
+        classification: PathBuf,
+        /// Title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Pull request link.
+        #[arg(long)]
+        pr: Option<String>,
+        /// Ticket.
+        #[arg(long)]
+        ticket: Option<String>,
+        /// Commit authors (default: the token's person).
+        #[arg(long = "author")]
+        authors: Vec<String>,
+        /// Submit for review right away.
+        #[arg(long)]
+        submit: bool,
+        /// Make a retried create return the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Show a change request.
+    Show {
+        /// Change id.
+        id: String,
+    },
+    /// List change requests.
+    List,
+    /// Approve a change in a role, as the token's person.
+    Approve {
+        /// Change id.
+        id: String,
+        /// Role.
+        #[arg(long)]
+        role: String,
+    },
+    /// Attest a pre-deployment checklist item.
+    Attest {
+        /// Change id.
+        id: String,
+        /// Item id (see `changegate policy explain`).
+        #[arg(long)]
+        item: String,
+        /// Evidence link.
+        #[arg(long)]
+        evidence: Option<String>,
+    },
+    /// Apply a life-cycle event: submit, approve, schedule, start, complete, roll-back, reopen, cancel.
+    Transition {
+        /// Change id.
+        id: String,
+        /// Event.
+        event: String,
+    },
+    /// Apply any gate command given as JSON, e.g. '{"op":"publish","item":"rfc","link":"https://…"}'.
+    Op {
+        /// Change id.
+        id: String,
+        /// The command.
+        json: String,
+    },
+}
+
+/// `changegate incident …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum IncidentCmd {
+    /// Open an incident.
+    Open {
+        /// Id (e.g. the PagerDuty incident number).
+        #[arg(long)]
+        id: String,
+        /// Severity P0 … P4.
+        #[arg(long)]
+        severity: String,
+        /// Title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Incident commander.
+        #[arg(long)]
+        commander: Option<String>,
+    },
+    /// Resolve an incident.
+    Resolve {
+        /// Id.
+        id: String,
+    },
+    /// List incidents.
+    List,
+}
+
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(conn: &Conn) -> anyhow::Result<Self> {
+        let token = conn
+            .token
+            .clone()
+            .context("no API token: pass --token or set CHANGEGATE_TOKEN (create one with `changegate token create`)")?;
+        Ok(Client { base: conn.server.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let resp = req.bearer_auth(&self.token).send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let code = body["code"].as_str().unwrap_or("error");
+        let message = body["message"].as_str().unwrap_or("request failed");
+        let location = body["location"].as_str().map(|l| format!(" (at {l})")).unwrap_or_default();
+        bail!("server answered {status}: [{code}] {message}{location}")
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn print(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Turn the classifier's JSON output (or a plain {category, facets, required_roles}) into the
+/// server's classification object.
+fn classification_from(v: Value) -> anyhow::Result<Value> {
+    let category = v["category"]
+        .as_u64()
+        .or_else(|| v["category"]["level"].as_u64())
+        .context("classification JSON has no `category` (a level, or {level, …} as `changegate classify` prints)")?;
+    let facets: Vec<Value> = v["facets"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| json!({ "kind": f["kind"], "roles": f.get("roles").cloned().unwrap_or(json!([])), "category": f["category"] }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let roles = v.get("required_roles").or_else(|| v.get("roles")).cloned().unwrap_or(json!([]));
+    let roles: Vec<Value> = roles
+        .as_array()
+        .map(|a| a.iter().map(|r| r.get("role").cloned().unwrap_or_else(|| r.clone())).collect())
+        .unwrap_or_default();
+    Ok(json!({ "category": category, "facets": facets, "required_roles": roles }))
+}
+
+/// Run a `change` command.
+pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
+    let c = Client::new(conn)?;
+    runtime()?.block_on(async move {
+        let v = match cmd {
+            ChangeCmd::Create { repository, base, head, classification, title, pr, ticket, authors, submit, idempotency_key } => {
+                let text = if classification.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())?
+                } else {
+                    std::fs::read_to_string(&classification).with_context(|| format!("cannot read {}", classification.display()))?
+                };
+                let parsed: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", classification.display()))?;
+                let body = json!({
+                    "repository": repository, "base_commit": base, "head_commit": head, "title": title,
+                    "pr_link": pr, "ticket": ticket, "authors": authors, "submit": submit,
+                    "classification": classification_from(parsed)?,
+                });
+                let mut req = c.http.post(format!("{}/api/v1/changes", c.base)).json(&body);
+                if let Some(k) = idempotency_key {
+                    req = req.header("Idempotency-Key", k);
+                }
+                c.send(req).await?
+            }
+            ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
+            ChangeCmd::List => c.get("/api/v1/changes").await?,
+            ChangeCmd::Approve { id, role } => c.post(&format!("/api/v1/changes/{id}/approvals"), &json!({ "role": role })).await?,
+            ChangeCmd::Attest { id, item, evidence } => {
+                c.post(&format!("/api/v1/changes/{id}/attestations"), &json!({ "item": item, "evidence": evidence })).await?
+            }
+            ChangeCmd::Transition { id, event } => {
+                c.post(&format!("/api/v1/changes/{id}/ops"), &json!({ "op": "transition", "event": event })).await?
+            }
+            ChangeCmd::Op { id, json } => {
+                let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
+                c.post(&format!("/api/v1/changes/{id}/ops"), &op).await?
+            }
+        };
+        print(&v)?;
+        Ok(Outcome::Ok)
+    })
+}
+
+/// Run an `incident` command.
+pub fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
+    let c = Client::new(conn)?;
+    runtime()?.block_on(async move {
+        let v = match cmd {
+            IncidentCmd::Open { id, severity, title, commander } => {
+                c.post("/api/v1/incidents", &json!({ "id": id, "severity": severity, "title": title, "commander": commander }))
+                    .await?
+            }
+            IncidentCmd::Resolve { id } => c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({})).await?,
+            IncidentCmd::List => c.get("/api/v1/incidents").await?,
+        };
+        print(&v)?;
+        Ok(Outcome::Ok)
+    })
+}
+
+/// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
+pub fn gate_remote(conn: &Conn, id: &str, at: Option<&str>, format: Format) -> anyhow::Result<Outcome> {
+    let c = Client::new(conn)?;
+    runtime()?.block_on(async move {
+        let mut path = format!("/api/v1/changes/{id}/decision?record=true");
+        if let Some(at) = at {
+            path.push_str(&format!("&at={}", urlencode(at)));
+        }
+        let d = c.get(&path).await?;
+        render_decision(&d, format)?;
+        Ok(if d["allowed"].as_bool() == Some(true) { Outcome::Ok } else { Outcome::Denied })
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Print a gate decision (JSON as the server gives it, or text for people).
+pub fn render_decision(d: &Value, format: Format) -> anyhow::Result<()> {
+    if format == Format::Json {
+        return print(d);
+    }
+    let allowed = d["allowed"].as_bool() == Some(true);
+    println!(
+        "{} change {} at {} (category {}, {})",
+        if allowed { "ALLOWED" } else { "DENIED" },
+        d["change_id"].as_str().unwrap_or("?"),
+        d["at"].as_str().unwrap_or("?"),
+        d["category"],
+        d["status"].as_str().unwrap_or("?"),
+    );
+    for r in d["reasons"].as_array().into_iter().flatten() {
+        let mark = if r["denies"].as_bool() == Some(true) { "✗" } else { "·" };
+        println!("  {mark} [{}] {}", r["code"].as_str().unwrap_or("?"), r["message"].as_str().unwrap_or(""));
+    }
+    if let Some(next) = d["next_slot"].as_str() {
+        println!("  next allowed slot: {next}");
+    }
+    Ok(())
+}

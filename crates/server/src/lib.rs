@@ -1,0 +1,164 @@
+//! The changegate server: an axum app over the pure gate and the store.
+//!
+//! The router is built by [`router`] so tests run it in-process or on a loopback port; state holds
+//! the policy and the database handle. Every write is authenticated (API tokens bound to a person),
+//! authorised by the caller's identity (non-admin tokens act only as themselves; the gate checks
+//! role holders and separation of duties), validated by `changegate_gate::ops`, and stored with its
+//! audit event in one transaction. Reads need a token too, except the health endpoints and the
+//! OpenAPI document.
+#![deny(missing_docs)]
+
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use changegate_policy::Policy;
+use jiff::Timestamp;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use db::Db;
+
+/// The OpenAPI document served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Where "now" comes from. Production uses the system clock; tests may start the clock at a fixed
+/// instant (it then advances in real time), which the server logs loudly at start.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// `start` at process start, advancing with the monotonic clock.
+    From {
+        /// The instant the clock starts at.
+        start: Timestamp,
+        /// When the process started.
+        since: std::time::Instant,
+    },
+    /// Set by the embedding program (tests replay scenarios at given instants). Only reachable
+    /// through the library, never from the command line.
+    Manual(Arc<std::sync::Mutex<Timestamp>>),
+}
+
+impl Clock {
+    /// Now.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::From { start, since } => {
+                let elapsed = jiff::SignedDuration::try_from(since.elapsed()).unwrap_or_default();
+                start.checked_add(elapsed).unwrap_or(*start)
+            }
+            Clock::Manual(t) => *t.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The effective policy.
+    pub policy: Arc<Policy>,
+    /// Database.
+    pub db: Db,
+    /// Clock.
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// Now, by the state's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Every route, for the OpenAPI consistency test: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/health"),
+    ("get", "/api/v1/health/database"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/changes"),
+    ("post", "/api/v1/changes"),
+    ("post", "/api/v1/changes/import"),
+    ("get", "/api/v1/changes/{id}"),
+    ("post", "/api/v1/changes/{id}/approvals"),
+    ("post", "/api/v1/changes/{id}/attestations"),
+    ("post", "/api/v1/changes/{id}/exceptions"),
+    ("post", "/api/v1/changes/{id}/ops"),
+    ("get", "/api/v1/changes/{id}/decision"),
+    ("get", "/api/v1/incidents"),
+    ("post", "/api/v1/incidents"),
+    ("post", "/api/v1/incidents/{id}/resolve"),
+    ("post", "/api/v1/announcements"),
+    ("get", "/api/v1/overdue"),
+    ("put", "/api/v1/teams/{name}"),
+    ("put", "/api/v1/aliases/{alias}"),
+];
+
+/// The application router.
+pub fn router(state: AppState) -> Router {
+    use routes as r;
+    Router::new()
+        .route("/api/v1/health", get(r::health))
+        .route("/api/v1/health/database", get(r::health_database))
+        .route("/api/v1/openapi.json", get(r::openapi))
+        .route("/api/v1/changes", get(r::list_changes).post(r::create_change))
+        .route("/api/v1/changes/import", post(r::import_change))
+        .route("/api/v1/changes/{id}", get(r::get_change))
+        .route("/api/v1/changes/{id}/approvals", post(r::approve))
+        .route("/api/v1/changes/{id}/attestations", post(r::attest))
+        .route("/api/v1/changes/{id}/exceptions", post(r::exception))
+        .route("/api/v1/changes/{id}/ops", post(r::change_op))
+        .route("/api/v1/changes/{id}/decision", get(r::decision))
+        .route("/api/v1/incidents", get(r::list_incidents).post(r::open_incident))
+        .route("/api/v1/incidents/{id}/resolve", post(r::resolve_incident))
+        .route("/api/v1/announcements", post(r::announce))
+        .route("/api/v1/overdue", get(r::overdue))
+        .route("/api/v1/teams/{name}", axum::routing::put(r::set_team))
+        .route("/api/v1/aliases/{alias}", axum::routing::put(r::set_alias))
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serve until ctrl-c / SIGTERM, then finish in-flight requests.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "changegate server listening");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
