@@ -36,6 +36,9 @@ enum Command {
     /// Change windows: check a time, find the next slot, print a month calendar.
     #[command(subcommand)]
     Window(cmd::window::WindowCmd),
+    /// Guard a rollout: walk the plan, watch the triggers, roll back; replay; manual rollback.
+    #[command(subcommand)]
+    Rollout(cmd::rollout::RolloutCmd),
     /// May this change be deployed now? Every reason. Exit 0 allowed, 1 denied.
     Gate(Box<cmd::gate::GateArgs>),
     /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Detectors(c) => cmd::detectors::run(&cli.global, c),
         Command::Classify(c) => cmd::classify::run(&cli.global, c),
         Command::Window(c) => cmd::window::run(&cli.global, c),
+        Command::Rollout(c) => cmd::rollout::run(&cli.global, c),
         Command::Gate(a) => cmd::gate::run(&cli.global, *a),
         Command::Serve(a) => cmd::serve::serve(&cli.global, a),
         Command::Token(c) => cmd::serve::token(&cli.global, c),

@@ -7,3 +7,4 @@ pub mod window;
 pub mod client;
 pub mod gate;
 pub mod serve;
+pub mod rollout;
