@@ -584,14 +584,38 @@ mod people_ops_tests {
         let policy = changegate_policy::load_default().policy;
         let mut w = WorldState::default();
         let at: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
-        let set = WorldOp::SetTeam { name: "team:qa".into(), members: vec!["carl".into()] };
+        let set = WorldOp::SetTeam {
+            name: "team:qa".into(),
+            members: vec!["carl".into()],
+        };
         apply_world(&policy, &mut w, &set, at).unwrap();
         assert_eq!(w.teams["qa"], ["carl"]);
-        let alias = WorldOp::SetAlias { alias: "Carl@Example.com".into(), person: Some("carl".into()) };
+        let alias = WorldOp::SetAlias {
+            alias: "Carl@Example.com".into(),
+            person: Some("carl".into()),
+        };
         apply_world(&policy, &mut w, &alias, at).unwrap();
         assert_eq!(w.aliases["carl@example.com"], "carl");
-        apply_world(&policy, &mut w, &WorldOp::SetTeam { name: "qa".into(), members: vec![] }, at).unwrap();
-        apply_world(&policy, &mut w, &WorldOp::SetAlias { alias: "carl@example.com".into(), person: None }, at).unwrap();
+        apply_world(
+            &policy,
+            &mut w,
+            &WorldOp::SetTeam {
+                name: "qa".into(),
+                members: vec![],
+            },
+            at,
+        )
+        .unwrap();
+        apply_world(
+            &policy,
+            &mut w,
+            &WorldOp::SetAlias {
+                alias: "carl@example.com".into(),
+                person: None,
+            },
+            at,
+        )
+        .unwrap();
         assert!(w.teams.is_empty() && w.aliases.is_empty());
     }
 }

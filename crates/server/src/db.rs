@@ -100,13 +100,19 @@ impl Db {
     ) -> Result<Db, StoreError> {
         let mut cfg = StoreConfig::new(data_dir);
         cfg.database_url = database_url.map(str::to_string);
-        cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(&policy.audit.fields));
-        Ok(Db { store: Store::open(cfg).await? })
+        cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
+            &policy.audit.fields,
+        ));
+        Ok(Db {
+            store: Store::open(cfg).await?,
+        })
     }
 
     /// Open with a full store configuration (tests: a PostgreSQL schema per test).
     pub async fn open_with(cfg: StoreConfig) -> Result<Db, StoreError> {
-        Ok(Db { store: Store::open(cfg).await? })
+        Ok(Db {
+            store: Store::open(cfg).await?,
+        })
     }
 
     /// The underlying store (audit log access).
@@ -130,11 +136,18 @@ impl Db {
 
     /// How many tokens exist.
     pub async fn token_count(&self) -> Result<i64, ApiError> {
-        Ok(on_pool!(self.store, p => sqlx::query("SELECT COUNT(*) FROM server_token").fetch_one(p).await?.try_get::<i64, _>(0)?))
+        Ok(
+            on_pool!(self.store, p => sqlx::query("SELECT COUNT(*) FROM server_token").fetch_one(p).await?.try_get::<i64, _>(0)?),
+        )
     }
 
     /// Store a new token (and audit its creation, without the secret).
-    pub async fn insert_token(&self, t: &NewToken, person: &str, admin: bool) -> Result<(), ApiError> {
+    pub async fn insert_token(
+        &self,
+        t: &NewToken,
+        person: &str,
+        admin: bool,
+    ) -> Result<(), ApiError> {
         let mut tx = self.store.begin().await?;
         let now = self.store.now().to_string();
         on_conn!(tx.conn(), c => {
@@ -168,8 +181,13 @@ impl Db {
                 None => None,
             }
         });
-        row.map(|(state, version)| Ok(Versioned { value: serde_json::from_str(&state).map_err(json_err)?, version }))
-            .transpose()
+        row.map(|(state, version)| {
+            Ok(Versioned {
+                value: serde_json::from_str(&state).map_err(json_err)?,
+                version,
+            })
+        })
+        .transpose()
     }
 
     /// The change created with this idempotency key by this person, if any.
@@ -201,8 +219,14 @@ impl Db {
             if inserted == 0 {
                 // A concurrent duplicate won: return what it created.
                 tx.rollback().await?;
-                let id = self.idempotent(person, key).await?.ok_or_else(|| ApiError::internal("idempotency row vanished"))?;
-                return self.change(&id).await?.ok_or_else(|| ApiError::NotFound(format!("change {id}")));
+                let id = self
+                    .idempotent(person, key)
+                    .await?
+                    .ok_or_else(|| ApiError::internal("idempotency row vanished"))?;
+                return self
+                    .change(&id)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("change {id}")));
             }
         }
         on_conn!(tx.conn(), conn => {
@@ -212,7 +236,10 @@ impl Db {
         });
         tx.append_audit(event).await?;
         tx.commit().await?;
-        Ok(Versioned { value: state.clone(), version: 1 })
+        Ok(Versioned {
+            value: state.clone(),
+            version: 1,
+        })
     }
 
     /// Write a change if it is still at `expected` (compare-and-swap), with its audit event.
@@ -239,7 +266,10 @@ impl Db {
         }
         tx.append_audit(event).await?;
         tx.commit().await?;
-        Ok(Some(Versioned { value: state.clone(), version: expected + 1 }))
+        Ok(Some(Versioned {
+            value: state.clone(),
+            version: expected + 1,
+        }))
     }
 
     /// The shared world document.
@@ -248,11 +278,19 @@ impl Db {
             let r = sqlx::query("SELECT state, version FROM server_world WHERE id = 1").fetch_one(p).await?;
             (r.try_get(0)?, r.try_get(1)?)
         });
-        Ok(Versioned { value: serde_json::from_str(&state).map_err(json_err)?, version })
+        Ok(Versioned {
+            value: serde_json::from_str(&state).map_err(json_err)?,
+            version,
+        })
     }
 
     /// Write the world if it is still at `expected`, with its audit event.
-    pub async fn update_world(&self, expected: i64, world: &WorldState, event: AuditEvent) -> Result<Option<Versioned<WorldState>>, ApiError> {
+    pub async fn update_world(
+        &self,
+        expected: i64,
+        world: &WorldState,
+        event: AuditEvent,
+    ) -> Result<Option<Versioned<WorldState>>, ApiError> {
         let doc = serde_json::to_string(world).map_err(ApiError::internal)?;
         let mut tx = self.store.begin().await?;
         let n = on_conn!(tx.conn(), c => {
@@ -266,7 +304,10 @@ impl Db {
         }
         tx.append_audit(event).await?;
         tx.commit().await?;
-        Ok(Some(Versioned { value: world.clone(), version: expected + 1 }))
+        Ok(Some(Versioned {
+            value: world.clone(),
+            version: expected + 1,
+        }))
     }
 
     /// Every change, newest first.

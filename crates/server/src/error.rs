@@ -72,7 +72,11 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 with a code and location.
     pub fn bad_request(code: &str, message: impl Into<String>, location: Option<String>) -> Self {
-        ApiError::BadRequest { code: code.into(), message: message.into(), location }
+        ApiError::BadRequest {
+            code: code.into(),
+            message: message.into(),
+            location,
+        }
     }
     /// A 500 from any error (logged when rendered).
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -83,7 +87,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, location) = match self {
-            ApiError::BadRequest { code, message, location } => (StatusCode::BAD_REQUEST, code, message, location),
+            ApiError::BadRequest {
+                code,
+                message,
+                location,
+            } => (StatusCode::BAD_REQUEST, code, message, location),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized".into(),
@@ -91,9 +99,16 @@ impl IntoResponse for ApiError {
                 Some("header Authorization".into()),
             ),
             ApiError::Forbidden { code, message } => (StatusCode::FORBIDDEN, code, message, None),
-            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, "not-found".into(), format!("{what} not found"), None),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not-found".into(),
+                format!("{what} not found"),
+                None,
+            ),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message, None),
-            ApiError::Refused { code, message } => (StatusCode::UNPROCESSABLE_ENTITY, code, message, None),
+            ApiError::Refused { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, message, None)
+            }
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable".into(),
@@ -102,10 +117,23 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal".into(), "internal error".into(), None)
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal".into(),
+                    "internal error".into(),
+                    None,
+                )
             }
         };
-        (status, Json(ErrorBody { code, message, location })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code,
+                message,
+                location,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -115,7 +143,9 @@ impl From<changegate_gate::ops::OpError> for ApiError {
         let code = e.code().to_string();
         let message = e.to_string();
         match e {
-            E::Transition(_) | E::DuplicateIncident { .. } | E::PushRefused { .. } => ApiError::Conflict { code, message },
+            E::Transition(_) | E::DuplicateIncident { .. } | E::PushRefused { .. } => {
+                ApiError::Conflict { code, message }
+            }
             _ => ApiError::Refused { code, message },
         }
     }

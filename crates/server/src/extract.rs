@@ -31,7 +31,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let too_big = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
             ApiError::bad_request(
-                if too_big { "body-too-large" } else { "body-unreadable" },
+                if too_big {
+                    "body-too-large"
+                } else {
+                    "body-unreadable"
+                },
                 e.body_text(),
                 Some("body".into()),
             )
@@ -43,7 +47,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             let location = if path.is_empty() || path == "." {
                 format!("body line {} column {}", inner.line(), inner.column())
             } else {
-                format!("body `{path}` (line {} column {})", inner.line(), inner.column())
+                format!(
+                    "body `{path}` (line {} column {})",
+                    inner.line(),
+                    inner.column()
+                )
             };
             ApiError::bad_request("invalid-json", inner.to_string(), Some(location))
         })?;
@@ -73,13 +81,24 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
-        let token = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?.trim();
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or(ApiError::Unauthorized)?
+            .trim();
         let (id, secret) = crate::token::parse(token).ok_or(ApiError::Unauthorized)?;
         let row = state.db.token(id).await?.ok_or(ApiError::Unauthorized)?;
         if row.revoked || !crate::token::verify(secret, &row.digest) {
             return Err(ApiError::Unauthorized);
         }
-        Ok(Caller { person: row.person, admin: row.admin, token_id: id.to_string() })
+        Ok(Caller {
+            person: row.person,
+            admin: row.admin,
+            token_id: id.to_string(),
+        })
     }
 }

@@ -115,7 +115,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(r::health))
         .route("/api/v1/health/database", get(r::health_database))
         .route("/api/v1/openapi.json", get(r::openapi))
-        .route("/api/v1/changes", get(r::list_changes).post(r::create_change))
+        .route(
+            "/api/v1/changes",
+            get(r::list_changes).post(r::create_change),
+        )
         .route("/api/v1/changes/import", post(r::import_change))
         .route("/api/v1/changes/{id}", get(r::get_change))
         .route("/api/v1/changes/{id}/approvals", post(r::approve))
@@ -123,7 +126,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/changes/{id}/exceptions", post(r::exception))
         .route("/api/v1/changes/{id}/ops", post(r::change_op))
         .route("/api/v1/changes/{id}/decision", get(r::decision))
-        .route("/api/v1/incidents", get(r::list_incidents).post(r::open_incident))
+        .route(
+            "/api/v1/incidents",
+            get(r::list_incidents).post(r::open_incident),
+        )
         .route("/api/v1/incidents/{id}/resolve", post(r::resolve_incident))
         .route("/api/v1/announcements", post(r::announce))
         .route("/api/v1/overdue", get(r::overdue))
@@ -131,7 +137,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/aliases/{alias}", axum::routing::put(r::set_alias))
         .fallback(|| async { error::ApiError::NotFound("route".into()) })
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -142,7 +151,9 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "changegate server listening");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 async fn shutdown_signal() {
@@ -151,7 +162,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -11,7 +11,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use changegate_audit::{AuditEvent, kinds};
 use changegate_gate::ops::{ChangeOp, WorldOp};
-use changegate_gate::{ChangeRequest, ChangeState, ClassifiedChange, Decision, Event, MaintenanceOccurrence, WorldState};
+use changegate_gate::{
+    ChangeRequest, ChangeState, ClassifiedChange, Decision, Event, MaintenanceOccurrence,
+    WorldState,
+};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,7 +39,10 @@ pub async fn health_database(State(s): State<AppState>) -> Result<Json<Value>, A
 
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::OPENAPI)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::OPENAPI,
+    )
 }
 
 /// A change with its version (for optimistic concurrency) and links.
@@ -52,7 +58,11 @@ pub struct ChangeView {
 }
 
 fn view(v: Versioned<ChangeState>) -> ChangeView {
-    ChangeView { id: v.value.change.id.clone(), version: v.version, state: v.value }
+    ChangeView {
+        id: v.value.change.id.clone(),
+        version: v.version,
+        state: v.value,
+    }
 }
 
 /// Body of `POST /api/v1/changes`.
@@ -114,13 +124,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let s = v.to_str().ok().filter(|s| !s.is_empty() && s.len() <= 200).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid-header",
-                    "Idempotency-Key must be 1 to 200 visible ASCII characters",
-                    Some("header Idempotency-Key".into()),
-                )
-            })?;
+            let s = v
+                .to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid-header",
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters",
+                        Some("header Idempotency-Key".into()),
+                    )
+                })?;
             Ok(Some(s.to_string()))
         }
     }
@@ -152,7 +166,11 @@ pub async fn create_change(
         }
     }
     if let Some(id) = &body.id {
-        let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !ok {
             return Err(ApiError::bad_request(
                 "invalid-id",
@@ -161,18 +179,28 @@ pub async fn create_change(
             ));
         }
         if s.db.change(id).await?.is_some() {
-            return Err(ApiError::Conflict { code: "change-exists".into(), message: format!("change {id} already exists") });
+            return Err(ApiError::Conflict {
+                code: "change-exists".into(),
+                message: format!("change {id} already exists"),
+            });
         }
     }
     let key = idempotency_key(&headers)?;
     if let Some(key) = &key
         && let Some(id) = s.db.idempotent(&caller.person, key).await?
     {
-        let existing = s.db.change(&id).await?.ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
+        let existing =
+            s.db.change(&id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
         return Ok((StatusCode::OK, Json(view(existing))));
     }
     let now = s.now();
-    let authors = if body.authors.is_empty() { vec![caller.person.clone()] } else { body.authors };
+    let authors = if body.authors.is_empty() {
+        vec![caller.person.clone()]
+    } else {
+        body.authors
+    };
     let request = ChangeRequest {
         id: body.id.clone().unwrap_or_else(new_id),
         repository: body.repository,
@@ -196,7 +224,10 @@ pub async fn create_change(
             &s.policy,
             &mut state,
             &world,
-            &ChangeOp::Transition { event: Event::Submit, by: Some(caller.person.clone()) },
+            &ChangeOp::Transition {
+                event: Event::Submit,
+                by: Some(caller.person.clone()),
+            },
             now,
         )?;
     }
@@ -205,7 +236,10 @@ pub async fn create_change(
         .change(&c.id)
         .category(c.classification.category.to_string())
         .what("commit-sha", c.head_commit.clone())
-        .why("pr-link", c.pr_link.clone().map_or(Value::Null, Value::from))
+        .why(
+            "pr-link",
+            c.pr_link.clone().map_or(Value::Null, Value::from),
+        )
         .why("ticket", c.ticket.clone().map_or(Value::Null, Value::from))
         .details(json!({
             "repository": c.repository,
@@ -214,19 +248,35 @@ pub async fn create_change(
             "required_roles": c.classification.required_roles,
             "status": state.status,
         }));
-    let stored = s.db.create_change(&state, event, key.as_deref().map(|k| (caller.person.as_str(), k))).await?;
+    let stored =
+        s.db.create_change(
+            &state,
+            event,
+            key.as_deref().map(|k| (caller.person.as_str(), k)),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(view(stored))))
 }
 
 /// `GET /api/v1/changes`.
-pub async fn list_changes(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list_changes(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     let rows = s.db.list_changes().await?;
     Ok(Json(json!({ "changes": rows })))
 }
 
 /// `GET /api/v1/changes/{id}`.
-pub async fn get_change(State(s): State<AppState>, _caller: Caller, Path(id): Path<String>) -> Result<Json<ChangeView>, ApiError> {
-    let v = s.db.change(&id).await?.ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
+pub async fn get_change(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let v =
+        s.db.change(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
     Ok(Json(view(v)))
 }
 
@@ -239,7 +289,10 @@ fn acting_as(caller: &Caller, named: Option<String>) -> Result<String, ApiError>
             } else {
                 Err(ApiError::Forbidden {
                     code: "impersonation-forbidden".into(),
-                    message: format!("{} may not act on behalf of {p}; only admin tokens may", caller.person),
+                    message: format!(
+                        "{} may not act on behalf of {p}; only admin tokens may",
+                        caller.person
+                    ),
                 })
             }
         }
@@ -260,19 +313,27 @@ fn op_event(caller: &Caller, state: &ChangeState, op: &ChangeOp) -> AuditEvent {
         ChangeOp::Attest { .. } => kinds::ATTESTATION,
         ChangeOp::Push { .. } => kinds::CHANGE_CLASSIFIED,
         ChangeOp::RequestException { .. } | ChangeOp::ApproveException { .. } => kinds::EXCEPTION,
-        ChangeOp::DeclareEmergency { .. } | ChangeOp::Retrospective { .. } | ChangeOp::FollowUp { .. } | ChangeOp::Remediates { .. } => {
-            kinds::INCIDENT
-        }
+        ChangeOp::DeclareEmergency { .. }
+        | ChangeOp::Retrospective { .. }
+        | ChangeOp::FollowUp { .. }
+        | ChangeOp::Remediates { .. } => kinds::INCIDENT,
         ChangeOp::Publish { .. } => kinds::CHANGE_STATE,
     };
     let c = &state.change;
-    let approvers: Vec<Value> = state.approvals.iter().map(|a| json!({"person": a.person, "role": a.role})).collect();
+    let approvers: Vec<Value> = state
+        .approvals
+        .iter()
+        .map(|a| json!({"person": a.person, "role": a.role}))
+        .collect();
     AuditEvent::new(kind, &caller.person)
         .change(&c.id)
         .category(c.classification.category.to_string())
         .what("commit-sha", c.head_commit.clone())
         .who("approvers", Value::Array(approvers))
-        .why("pr-link", c.pr_link.clone().map_or(Value::Null, Value::from))
+        .why(
+            "pr-link",
+            c.pr_link.clone().map_or(Value::Null, Value::from),
+        )
         .details(json!({ "op": op, "status": state.status, "token": caller.token_id }))
 }
 
@@ -285,16 +346,25 @@ async fn apply_change_op(
     extra: Option<Decision>,
 ) -> Result<Versioned<ChangeState>, ApiError> {
     for _ in 0..MAX_RETRIES {
-        let current = s.db.change(id).await?.ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
+        let current =
+            s.db.change(id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
         let world = s.db.world().await?.value;
         let now = s.now();
-        if let ChangeOp::Transition { event: Event::Start, .. } = &op {
+        if let ChangeOp::Transition {
+            event: Event::Start,
+            ..
+        } = &op
+        {
             let decision = changegate_gate::decide(&s.policy, &current.value, &world, now);
             if !decision.allowed {
                 let codes = decision.denying_codes().join(", ");
                 return Err(ApiError::Refused {
                     code: "gate-denied".into(),
-                    message: format!("the gate denies deploying {id} now: {codes}; see GET /api/v1/changes/{id}/decision"),
+                    message: format!(
+                        "the gate denies deploying {id} now: {codes}; see GET /api/v1/changes/{id}/decision"
+                    ),
                 });
             }
         }
@@ -304,7 +374,10 @@ async fn apply_change_op(
         if let Some(d) = &extra {
             event = event.outcome("result", if d.allowed { "allowed" } else { "denied" });
         }
-        if let Some(stored) = s.db.update_change(id, current.version, &next, event).await? {
+        if let Some(stored) =
+            s.db.update_change(id, current.version, &next, event)
+                .await?
+        {
             return Ok(stored);
         }
     }
@@ -336,11 +409,22 @@ pub async fn approve(
     JsonBody(b): JsonBody<ApproveBody>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
     if !s.policy.roles.contains_key(&b.role) {
-        return Err(ApiError::bad_request("unknown-role", format!("unknown role `{}`", b.role), Some("body `role`".into())));
+        return Err(ApiError::bad_request(
+            "unknown-role",
+            format!("unknown role `{}`", b.role),
+            Some("body `role`".into()),
+        ));
     }
     let person = acting_as(&caller, b.person)?;
-    let op = ChangeOp::Approve { person, role: b.role, commit: b.commit };
-    Ok((StatusCode::CREATED, Json(view(apply_change_op(&s, &caller, &id, op, None).await?))))
+    let op = ChangeOp::Approve {
+        person,
+        role: b.role,
+        commit: b.commit,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+    ))
 }
 
 /// Body of `POST /api/v1/changes/{id}/attestations`.
@@ -368,8 +452,16 @@ pub async fn attest(
     JsonBody(b): JsonBody<AttestBody>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
     let person = acting_as(&caller, b.person)?;
-    let op = ChangeOp::Attest { person, item: b.item, evidence: b.evidence, commit: b.commit };
-    Ok((StatusCode::CREATED, Json(view(apply_change_op(&s, &caller, &id, op, None).await?))))
+    let op = ChangeOp::Attest {
+        person,
+        item: b.item,
+        evidence: b.evidence,
+        commit: b.commit,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+    ))
 }
 
 /// Body of `POST /api/v1/changes/{id}/exceptions`.
@@ -402,7 +494,12 @@ pub async fn exception(
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
     let person = acting_as(&caller, b.person)?;
     let op = match (b.reason, b.approve_as) {
-        (Some(reason), None) => ChangeOp::RequestException { reason, by: person, severity: b.severity, evidence: b.evidence },
+        (Some(reason), None) => ChangeOp::RequestException {
+            reason,
+            by: person,
+            severity: b.severity,
+            evidence: b.evidence,
+        },
         (None, Some(role)) => ChangeOp::ApproveException { person, role },
         _ => {
             return Err(ApiError::bad_request(
@@ -412,7 +509,10 @@ pub async fn exception(
             ));
         }
     };
-    Ok((StatusCode::CREATED, Json(view(apply_change_op(&s, &caller, &id, op, None).await?))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+    ))
 }
 
 /// `POST /api/v1/changes/{id}/ops`: any gate command (`{"op": "push", …}`, see the OpenAPI doc).
@@ -423,23 +523,72 @@ pub async fn change_op(
     JsonBody(op): JsonBody<ChangeOp>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let op = match op {
-        ChangeOp::Transition { event, by } => ChangeOp::Transition { event, by: Some(acting_as(&caller, by)?) },
-        ChangeOp::Approve { person, role, commit } => ChangeOp::Approve { person: acting_as(&caller, Some(person))?, role, commit },
-        ChangeOp::Attest { person, item, evidence, commit } => {
-            ChangeOp::Attest { person: acting_as(&caller, Some(person))?, item, evidence, commit }
-        }
-        ChangeOp::Push { commit, by, authors, co_authors, classification } => {
-            ChangeOp::Push { commit, by: acting_as(&caller, Some(by))?, authors, co_authors, classification }
-        }
-        ChangeOp::Publish { item, link, by } => ChangeOp::Publish { item, link, by: Some(acting_as(&caller, by)?) },
-        ChangeOp::DeclareEmergency { incident, by } => ChangeOp::DeclareEmergency { incident, by: acting_as(&caller, Some(by))? },
-        ChangeOp::RequestException { reason, by, severity, evidence } => {
-            ChangeOp::RequestException { reason, by: acting_as(&caller, Some(by))?, severity, evidence }
-        }
-        ChangeOp::ApproveException { person, role } => ChangeOp::ApproveException { person: acting_as(&caller, Some(person))?, role },
+        ChangeOp::Transition { event, by } => ChangeOp::Transition {
+            event,
+            by: Some(acting_as(&caller, by)?),
+        },
+        ChangeOp::Approve {
+            person,
+            role,
+            commit,
+        } => ChangeOp::Approve {
+            person: acting_as(&caller, Some(person))?,
+            role,
+            commit,
+        },
+        ChangeOp::Attest {
+            person,
+            item,
+            evidence,
+            commit,
+        } => ChangeOp::Attest {
+            person: acting_as(&caller, Some(person))?,
+            item,
+            evidence,
+            commit,
+        },
+        ChangeOp::Push {
+            commit,
+            by,
+            authors,
+            co_authors,
+            classification,
+        } => ChangeOp::Push {
+            commit,
+            by: acting_as(&caller, Some(by))?,
+            authors,
+            co_authors,
+            classification,
+        },
+        ChangeOp::Publish { item, link, by } => ChangeOp::Publish {
+            item,
+            link,
+            by: Some(acting_as(&caller, by)?),
+        },
+        ChangeOp::DeclareEmergency { incident, by } => ChangeOp::DeclareEmergency {
+            incident,
+            by: acting_as(&caller, Some(by))?,
+        },
+        ChangeOp::RequestException {
+            reason,
+            by,
+            severity,
+            evidence,
+        } => ChangeOp::RequestException {
+            reason,
+            by: acting_as(&caller, Some(by))?,
+            severity,
+            evidence,
+        },
+        ChangeOp::ApproveException { person, role } => ChangeOp::ApproveException {
+            person: acting_as(&caller, Some(person))?,
+            role,
+        },
         other => other,
     };
-    Ok(Json(view(apply_change_op(&s, &caller, &id, op, None).await?)))
+    Ok(Json(view(
+        apply_change_op(&s, &caller, &id, op, None).await?,
+    )))
 }
 
 /// Query of `GET /api/v1/changes/{id}/decision`.
@@ -464,10 +613,17 @@ pub async fn decision(
     let at = match q.at.as_deref() {
         None => s.now(),
         Some(t) => t.parse::<Timestamp>().map_err(|e| {
-            ApiError::bad_request("invalid-time", format!("`{t}` is not an RFC 3339 time: {e}"), Some("query `at`".into()))
+            ApiError::bad_request(
+                "invalid-time",
+                format!("`{t}` is not an RFC 3339 time: {e}"),
+                Some("query `at`".into()),
+            )
         })?,
     };
-    let current = s.db.change(&id).await?.ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
+    let current =
+        s.db.change(&id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
     let world = s.db.world().await?.value;
     let d = changegate_gate::decide(&s.policy, &current.value, &world, at);
     if q.record {
@@ -502,8 +658,19 @@ fn may_change_world(s: &AppState, caller: &Caller, op: &WorldOp) -> Result<(), A
     if caller.admin {
         return Ok(());
     }
-    let roles: Vec<&String> = s.policy.emergency.declared_by.iter().chain(s.policy.emergency.commander_from.iter()).collect();
-    let holds = roles.iter().any(|r| s.policy.roles.get(*r).is_some_and(|role| role.holders.contains(&caller.person)));
+    let roles: Vec<&String> = s
+        .policy
+        .emergency
+        .declared_by
+        .iter()
+        .chain(s.policy.emergency.commander_from.iter())
+        .collect();
+    let holds = roles.iter().any(|r| {
+        s.policy
+            .roles
+            .get(*r)
+            .is_some_and(|role| role.holders.contains(&caller.person))
+    });
     let people_op = matches!(op, WorldOp::SetTeam { .. } | WorldOp::SetAlias { .. });
     if people_op {
         return Err(ApiError::Forbidden {
@@ -519,24 +686,36 @@ fn may_change_world(s: &AppState, caller: &Caller, op: &WorldOp) -> Result<(), A
             message: format!(
                 "{} may not record incidents or announcements; roles allowed: {}",
                 caller.person,
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     }
 }
 
-async fn apply_world_op(s: &AppState, caller: &Caller, op: WorldOp) -> Result<Versioned<WorldState>, ApiError> {
+async fn apply_world_op(
+    s: &AppState,
+    caller: &Caller,
+    op: WorldOp,
+) -> Result<Versioned<WorldState>, ApiError> {
     may_change_world(s, caller, &op)?;
     for _ in 0..MAX_RETRIES {
         let current = s.db.world().await?;
         let mut next = current.value.clone();
         changegate_gate::ops::apply_world(&s.policy, &mut next, &op, s.now())?;
-        let event = AuditEvent::new(kinds::INCIDENT, &caller.person).details(json!({ "op": op, "token": caller.token_id }));
+        let event = AuditEvent::new(kinds::INCIDENT, &caller.person)
+            .details(json!({ "op": op, "token": caller.token_id }));
         if let Some(stored) = s.db.update_world(current.version, &next, event).await? {
             return Ok(stored);
         }
     }
-    Err(ApiError::Conflict { code: "concurrent-update".into(), message: "incidents are being changed concurrently; try again".into() })
+    Err(ApiError::Conflict {
+        code: "concurrent-update".into(),
+        message: "incidents are being changed concurrently; try again".into(),
+    })
 }
 
 /// `POST /api/v1/incidents`.
@@ -545,19 +724,34 @@ pub async fn open_incident(
     caller: Caller,
     JsonBody(b): JsonBody<OpenIncident>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let op = WorldOp::OpenIncident { id: b.id.clone(), severity: b.severity, commander: b.commander, title: b.title };
+    let op = WorldOp::OpenIncident {
+        id: b.id.clone(),
+        severity: b.severity,
+        commander: b.commander,
+        title: b.title,
+    };
     let w = apply_world_op(&s, &caller, op).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "incident": w.value.incident(&b.id) }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "incident": w.value.incident(&b.id) })),
+    ))
 }
 
 /// `POST /api/v1/incidents/{id}/resolve`.
-pub async fn resolve_incident(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn resolve_incident(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let w = apply_world_op(&s, &caller, WorldOp::ResolveIncident { id: id.clone() }).await?;
     Ok(Json(json!({ "incident": w.value.incident(&id) })))
 }
 
 /// `GET /api/v1/incidents`.
-pub async fn list_incidents(State(s): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list_incidents(
+    State(s): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     let w = s.db.world().await?;
     Ok(Json(json!({ "incidents": w.value.incidents })))
 }
@@ -578,10 +772,22 @@ pub struct Announce {
 }
 
 /// `POST /api/v1/announcements`: record a maintenance-window announcement.
-pub async fn announce(State(s): State<AppState>, caller: Caller, JsonBody(b): JsonBody<Announce>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let op = WorldOp::Announce { id: b.id, window_start: b.window_start, window_end: b.window_end, channels: b.channels };
+pub async fn announce(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<Announce>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let op = WorldOp::Announce {
+        id: b.id,
+        window_start: b.window_start,
+        window_end: b.window_end,
+        channels: b.channels,
+    };
     let w = apply_world_op(&s, &caller, op).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "announcements": w.value.announcements }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "announcements": w.value.announcements })),
+    ))
 }
 
 /// `GET /api/v1/overdue`: emergency changes whose retrospective or follow-up PR is overdue.
@@ -614,7 +820,15 @@ pub async fn set_team(
     Path(name): Path<String>,
     JsonBody(b): JsonBody<TeamBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let w = apply_world_op(&s, &caller, WorldOp::SetTeam { name, members: b.members }).await?;
+    let w = apply_world_op(
+        &s,
+        &caller,
+        WorldOp::SetTeam {
+            name,
+            members: b.members,
+        },
+    )
+    .await?;
     Ok(Json(json!({ "teams": w.value.teams })))
 }
 
@@ -633,7 +847,15 @@ pub async fn set_alias(
     Path(alias): Path<String>,
     JsonBody(b): JsonBody<AliasBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let w = apply_world_op(&s, &caller, WorldOp::SetAlias { alias, person: b.person }).await?;
+    let w = apply_world_op(
+        &s,
+        &caller,
+        WorldOp::SetAlias {
+            alias,
+            person: b.person,
+        },
+    )
+    .await?;
     Ok(Json(json!({ "aliases": w.value.aliases })))
 }
 
@@ -647,15 +869,29 @@ pub async fn import_change(
     JsonBody(state): JsonBody<ChangeState>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
     if !caller.admin {
-        return Err(ApiError::Forbidden { code: "admin-required".into(), message: "only admin tokens may import changes".into() });
+        return Err(ApiError::Forbidden {
+            code: "admin-required".into(),
+            message: "only admin tokens may import changes".into(),
+        });
     }
     let id = &state.change.id;
-    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
-        return Err(ApiError::bad_request("invalid-id", format!("change id `{id}` must be 1-64 characters of A-Z a-z 0-9 . _ -"), Some("body `change.id`".into())));
+        return Err(ApiError::bad_request(
+            "invalid-id",
+            format!("change id `{id}` must be 1-64 characters of A-Z a-z 0-9 . _ -"),
+            Some("body `change.id`".into()),
+        ));
     }
     if s.db.change(id).await?.is_some() {
-        return Err(ApiError::Conflict { code: "change-exists".into(), message: format!("change {id} already exists") });
+        return Err(ApiError::Conflict {
+            code: "change-exists".into(),
+            message: format!("change {id} already exists"),
+        });
     }
     let event = AuditEvent::new("change.imported", &caller.person)
         .change(id)

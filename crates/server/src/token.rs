@@ -29,7 +29,11 @@ pub fn mint() -> NewToken {
     rng.fill_bytes(&mut secret);
     let id = hex::encode(id);
     let secret = hex::encode(secret);
-    NewToken { digest: digest(&secret), plaintext: format!("cg_{id}_{secret}"), id }
+    NewToken {
+        digest: digest(&secret),
+        plaintext: format!("cg_{id}_{secret}"),
+        id,
+    }
 }
 
 /// SHA-256 of a secret, hex.
@@ -69,7 +73,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_rejected() {
-        for bad in ["", "cg_", "cg_abc_def", "xx_0123456789abcdef_00", "cg_0123456789abcdef"] {
+        for bad in [
+            "",
+            "cg_",
+            "cg_abc_def",
+            "xx_0123456789abcdef_00",
+            "cg_0123456789abcdef",
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

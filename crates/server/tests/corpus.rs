@@ -18,8 +18,14 @@ fn replayable(_case: &Case) -> bool {
 
 fn fresh(case: &Case) -> bool {
     let s = &case.state;
-    s.status == Status::Draft && s.history.is_empty() && s.approvals.is_empty() && s.attestations.is_empty()
-        && s.lead_items.is_empty() && s.remediates.is_empty() && s.emergency.is_none() && s.exception.is_none()
+    s.status == Status::Draft
+        && s.history.is_empty()
+        && s.approvals.is_empty()
+        && s.attestations.is_empty()
+        && s.lead_items.is_empty()
+        && s.remediates.is_empty()
+        && s.emergency.is_none()
+        && s.exception.is_none()
 }
 
 async fn world_op(srv: &TestServer, op: &WorldOp) -> (u16, Value) {
@@ -44,11 +50,21 @@ async fn world_op(srv: &TestServer, op: &WorldOp) -> (u16, Value) {
 
 async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String> {
     let policy = case_policy(&people(), &case.policy)?;
-    let first = case.steps.first().map(|s| s.at).unwrap_or_else(jiff::Timestamp::now);
+    let first = case
+        .steps
+        .first()
+        .map(|s| s.at)
+        .unwrap_or_else(jiff::Timestamp::now);
     let srv = TestServer::start(backend, policy, first).await;
     let admin = srv.admin.clone();
     for (team, members) in &case.world.teams {
-        let (st, body) = srv.put(&format!("/api/v1/teams/{team}"), &admin, &json!({"members": members})).await;
+        let (st, body) = srv
+            .put(
+                &format!("/api/v1/teams/{team}"),
+                &admin,
+                &json!({"members": members}),
+            )
+            .await;
         if st != 200 {
             return Err(format!("set team {team}: {st} {body}"));
         }
@@ -57,7 +73,12 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
         srv.set_now(inc.opened_at);
         let (st, body) = world_op(
             &srv,
-            &WorldOp::OpenIncident { id: inc.id.clone(), severity: inc.severity.clone(), commander: inc.commander.clone(), title: inc.title.clone() },
+            &WorldOp::OpenIncident {
+                id: inc.id.clone(),
+                severity: inc.severity.clone(),
+                commander: inc.commander.clone(),
+                title: inc.title.clone(),
+            },
         )
         .await;
         if st != 201 {
@@ -70,21 +91,37 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
     }
     for a in &case.world.announcements {
         srv.set_now(a.announced_at);
-        let op = WorldOp::Announce { id: a.id.clone(), window_start: a.window_start, window_end: a.window_end, channels: a.channels.clone() };
+        let op = WorldOp::Announce {
+            id: a.id.clone(),
+            window_start: a.window_start,
+            window_end: a.window_end,
+            channels: a.channels.clone(),
+        };
         let (st, body) = world_op(&srv, &op).await;
         if st != 201 {
             return Err(format!("announce {}: {st} {body}", a.id));
         }
     }
     for (alias, person) in &case.world.aliases {
-        let (st, body) = srv.put(&format!("/api/v1/aliases/{alias}"), &admin, &json!({"person": person})).await;
+        let (st, body) = srv
+            .put(
+                &format!("/api/v1/aliases/{alias}"),
+                &admin,
+                &json!({"person": person}),
+            )
+            .await;
         if st != 200 {
             return Err(format!("set alias {alias}: {st} {body}"));
         }
     }
     let c = &case.state.change;
     let (st, body) = if !fresh(case) {
-        srv.post("/api/v1/changes/import", &admin, &serde_json::to_value(&case.state).unwrap()).await
+        srv.post(
+            "/api/v1/changes/import",
+            &admin,
+            &serde_json::to_value(&case.state).unwrap(),
+        )
+        .await
     } else {
         srv.post(
             "/api/v1/changes",
@@ -103,10 +140,25 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
     }
     let id = &c.id;
     for (i, step) in case.steps.iter().enumerate() {
-        let here = format!("{name} [{backend:?}] step {} at {}{}", i + 1, step.at, step.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
+        let here = format!(
+            "{name} [{backend:?}] step {} at {}{}",
+            i + 1,
+            step.at,
+            step.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        );
         srv.set_now(step.at);
         let result = match (&step.change, &step.world) {
-            (Some(op), None) => Some(srv.post(&format!("/api/v1/changes/{id}/ops"), &admin, &serde_json::to_value(op).unwrap()).await),
+            (Some(op), None) => Some(
+                srv.post(
+                    &format!("/api/v1/changes/{id}/ops"),
+                    &admin,
+                    &serde_json::to_value(op).unwrap(),
+                )
+                .await,
+            ),
             (None, Some(op)) => Some(world_op(&srv, op).await),
             _ => None,
         };
@@ -114,14 +166,22 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
             let ok = (200..300).contains(&st);
             match (&step.error, ok) {
                 (None, false) => return Err(format!("{here}: refused with {st} {body}")),
-                (Some(want), true) => return Err(format!("{here}: expected error {want}, got {st}")),
+                (Some(want), true) => {
+                    return Err(format!("{here}: expected error {want}, got {st}"));
+                }
                 (Some(want), false) if body["code"] != *want => {
                     return Err(format!("{here}: expected error {want}, got {st} {body}"));
                 }
                 _ => {}
             }
-            if matches!(step.change, Some(ChangeOp::Transition { .. })) && !ok && st != 409 && st != 422 {
-                return Err(format!("{here}: a refused transition must be 409/422, got {st}"));
+            if matches!(step.change, Some(ChangeOp::Transition { .. }))
+                && !ok
+                && st != 409
+                && st != 422
+            {
+                return Err(format!(
+                    "{here}: a refused transition must be 409/422, got {st}"
+                ));
             }
         }
         if let Some(want) = step.status {
@@ -131,21 +191,33 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
             }
         }
         if let Some(exp) = &step.decide {
-            let (st, body) = srv.get(&format!("/api/v1/changes/{id}/decision?at={}", step.at), &admin).await;
+            let (st, body) = srv
+                .get(
+                    &format!("/api/v1/changes/{id}/decision?at={}", step.at),
+                    &admin,
+                )
+                .await;
             if st != 200 {
                 return Err(format!("{here}: decision {st} {body}"));
             }
-            let d: Decision = serde_json::from_value(body.clone()).map_err(|e| format!("{here}: decision JSON: {e}"))?;
+            let d: Decision = serde_json::from_value(body.clone())
+                .map_err(|e| format!("{here}: decision JSON: {e}"))?;
             exp.check(&d).map_err(|e| format!("{here}: {e}"))?;
         }
         if let Some(want) = &step.overdue {
             let (_, body) = srv.get("/api/v1/overdue", &admin).await;
             let got: Vec<String> = body["overdue"][id.as_str()]
                 .as_array()
-                .map(|a| a.iter().map(|r| r["code"].as_str().unwrap_or_default().to_string()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|r| r["code"].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             if &got != want {
-                return Err(format!("{here}: overdue {got:?}, expected {want:?}; {body}"));
+                return Err(format!(
+                    "{here}: overdue {got:?}, expected {want:?}; {body}"
+                ));
             }
         }
     }
@@ -154,7 +226,10 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
 
 async fn replay_all(backend: Backend) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../gate/tests/cases");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let (mut ran, mut skipped, mut failures) = (0, 0, Vec::new());
     for path in files {
@@ -173,9 +248,19 @@ async fn replay_all(backend: Backend) {
             failures.push(e);
         }
     }
-    assert!(failures.is_empty(), "{} of {ran} cases failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(ran >= 23 && skipped == 0, "only {ran} cases replayed ({skipped} skipped)");
-    eprintln!("{backend:?}: {ran} corpus cases replayed through HTTP, {skipped} start from recorded history");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        ran >= 23 && skipped == 0,
+        "only {ran} cases replayed ({skipped} skipped)"
+    );
+    eprintln!(
+        "{backend:?}: {ran} corpus cases replayed through HTTP, {skipped} start from recorded history"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

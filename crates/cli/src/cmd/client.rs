@@ -12,7 +12,12 @@ use crate::common::{Format, Outcome};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Conn {
     /// Server URL.
-    #[arg(long, env = "CHANGEGATE_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "CHANGEGATE_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub server: String,
     /// API token (from `changegate token create`).
     #[arg(long, env = "CHANGEGATE_TOKEN", hide_env_values = true, global = true)]
@@ -136,11 +141,19 @@ impl Client {
             .token
             .clone()
             .context("no API token: pass --token or set CHANGEGATE_TOKEN (create one with `changegate token create`)")?;
-        Ok(Client { base: conn.server.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() })
+        Ok(Client {
+            base: conn.server.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = req.bearer_auth(&self.token).send().await.with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -148,21 +161,29 @@ impl Client {
         }
         let code = body["code"].as_str().unwrap_or("error");
         let message = body["message"].as_str().unwrap_or("request failed");
-        let location = body["location"].as_str().map(|l| format!(" (at {l})")).unwrap_or_default();
+        let location = body["location"]
+            .as_str()
+            .map(|l| format!(" (at {l})"))
+            .unwrap_or_default();
         bail!("server answered {status}: [{code}] {message}{location}")
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn print(v: &Value) -> anyhow::Result<()> {
@@ -185,10 +206,18 @@ fn classification_from(v: Value) -> anyhow::Result<Value> {
                 .collect()
         })
         .unwrap_or_default();
-    let roles = v.get("required_roles").or_else(|| v.get("roles")).cloned().unwrap_or(json!([]));
+    let roles = v
+        .get("required_roles")
+        .or_else(|| v.get("roles"))
+        .cloned()
+        .unwrap_or(json!([]));
     let roles: Vec<Value> = roles
         .as_array()
-        .map(|a| a.iter().map(|r| r.get("role").cloned().unwrap_or_else(|| r.clone())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|r| r.get("role").cloned().unwrap_or_else(|| r.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(json!({ "category": category, "facets": facets, "required_roles": roles }))
 }
@@ -253,7 +282,12 @@ pub fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
 }
 
 /// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
-pub fn gate_remote(conn: &Conn, id: &str, at: Option<&str>, format: Format) -> anyhow::Result<Outcome> {
+pub fn gate_remote(
+    conn: &Conn,
+    id: &str,
+    at: Option<&str>,
+    format: Format,
+) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
     runtime()?.block_on(async move {
         let mut path = format!("/api/v1/changes/{id}/decision?record=true");
@@ -262,14 +296,20 @@ pub fn gate_remote(conn: &Conn, id: &str, at: Option<&str>, format: Format) -> a
         }
         let d = c.get(&path).await?;
         render_decision(&d, format)?;
-        Ok(if d["allowed"].as_bool() == Some(true) { Outcome::Ok } else { Outcome::Denied })
+        Ok(if d["allowed"].as_bool() == Some(true) {
+            Outcome::Ok
+        } else {
+            Outcome::Denied
+        })
     })
 }
 
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -290,8 +330,16 @@ pub fn render_decision(d: &Value, format: Format) -> anyhow::Result<()> {
         d["status"].as_str().unwrap_or("?"),
     );
     for r in d["reasons"].as_array().into_iter().flatten() {
-        let mark = if r["denies"].as_bool() == Some(true) { "✗" } else { "·" };
-        println!("  {mark} [{}] {}", r["code"].as_str().unwrap_or("?"), r["message"].as_str().unwrap_or(""));
+        let mark = if r["denies"].as_bool() == Some(true) {
+            "✗"
+        } else {
+            "·"
+        };
+        println!(
+            "  {mark} [{}] {}",
+            r["code"].as_str().unwrap_or("?"),
+            r["message"].as_str().unwrap_or("")
+        );
     }
     if let Some(next) = d["next_slot"].as_str() {
         println!("  next allowed slot: {next}");

@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use changegate_gate::{Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange, ClassifiedFacet, Incident, Status, WorldState};
+use changegate_gate::{
+    Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange, ClassifiedFacet, Incident,
+    Status, WorldState,
+};
 
 use crate::cmd::client::{Conn, gate_remote, render_decision};
 use crate::common::{Format, Global, Outcome, policy};
@@ -51,7 +54,8 @@ pub struct GateArgs {
 }
 
 fn split_pair<'a>(s: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
-    s.split_once('=').with_context(|| format!("{what} `{s}` must look like KEY=VALUE"))
+    s.split_once('=')
+        .with_context(|| format!("{what} `{s}` must look like KEY=VALUE"))
 }
 
 /// Run `gate`.
@@ -63,24 +67,48 @@ pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let coverage = match &args.coverage {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read coverage report {}", p.display()))?;
-            Some(changegate_classify::Coverage::parse(&text).with_context(|| format!("coverage report {}", p.display()))?)
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read coverage report {}", p.display()))?;
+            Some(
+                changegate_classify::Coverage::parse(&text)
+                    .with_context(|| format!("coverage report {}", p.display()))?,
+            )
         }
         None => None,
     };
-    let c = changegate_classify::classify_repo(&repo, args.base.as_deref(), args.head.as_deref(), &policy, coverage.as_ref())?;
+    let c = changegate_classify::classify_repo(
+        &repo,
+        args.base.as_deref(),
+        args.head.as_deref(),
+        &policy,
+        coverage.as_ref(),
+    )?;
     let at: jiff::Timestamp = match &args.at {
-        Some(t) => t.parse().with_context(|| format!("--at `{t}` is not an RFC 3339 time"))?,
+        Some(t) => t
+            .parse()
+            .with_context(|| format!("--at `{t}` is not an RFC 3339 time"))?,
         None => jiff::Timestamp::now(),
     };
-    let head = c.head.as_ref().map(|r| r.commit.clone()).unwrap_or_else(|| "HEAD".into());
-    let base = c.base.as_ref().map(|r| r.commit.clone()).unwrap_or_default();
+    let head = c
+        .head
+        .as_ref()
+        .map(|r| r.commit.clone())
+        .unwrap_or_else(|| "HEAD".into());
+    let base = c
+        .base
+        .as_ref()
+        .map(|r| r.commit.clone())
+        .unwrap_or_default();
     let classification = ClassifiedChange {
         category: c.category.level,
         facets: c
             .facets
             .iter()
-            .map(|f| ClassifiedFacet { kind: f.facet.kind.clone(), roles: f.roles.clone(), category: f.category })
+            .map(|f| ClassifiedFacet {
+                kind: f.facet.kind.clone(),
+                roles: f.roles.clone(),
+                category: f.category,
+            })
             .collect(),
         required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),
     };
@@ -106,14 +134,25 @@ pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     state.status = Status::Approved;
     for a in &args.approvals {
         let (role, person) = split_pair(a, "--approval")?;
-        state.approvals.push(Approval { person: person.into(), role: role.into(), head_commit: head.clone(), at });
+        state.approvals.push(Approval {
+            person: person.into(),
+            role: role.into(),
+            head_commit: head.clone(),
+            at,
+        });
     }
     for item in &args.attestations {
         let (item, evidence) = match item.split_once('=') {
             Some((i, e)) => (i, Some(e.to_string())),
             None => (item.as_str(), None),
         };
-        state.attestations.push(Attestation { person: "ci".into(), item: item.into(), evidence, head_commit: head.clone(), at });
+        state.attestations.push(Attestation {
+            person: "ci".into(),
+            item: item.into(),
+            evidence,
+            head_commit: head.clone(),
+            at,
+        });
     }
     let mut world = WorldState::default();
     for (n, severity) in args.incidents.iter().enumerate() {
@@ -128,5 +167,9 @@ pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     }
     let d = changegate_gate::decide(&policy, &state, &world, at);
     render_decision(&serde_json::to_value(&d)?, args.format)?;
-    Ok(if d.allowed { Outcome::Ok } else { Outcome::Denied })
+    Ok(if d.allowed {
+        Outcome::Ok
+    } else {
+        Outcome::Denied
+    })
 }

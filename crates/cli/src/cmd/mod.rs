@@ -1,10 +1,10 @@
 //! One module per command family.
 
 pub mod classify;
-pub mod detectors;
-pub mod policy;
-pub mod window;
 pub mod client;
+pub mod detectors;
 pub mod gate;
-pub mod serve;
+pub mod policy;
 pub mod rollout;
+pub mod serve;
+pub mod window;

@@ -13,7 +13,12 @@ use crate::common::{Global, Outcome, policy};
 #[derive(Debug, Clone, clap::Args)]
 pub struct DbArgs {
     /// Data directory: the SQLite file (changegate.db) and the audit signing key.
-    #[arg(long, env = "CHANGEGATE_DATA", default_value = "./changegate-data", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "CHANGEGATE_DATA",
+        default_value = "./changegate-data",
+        value_name = "DIR"
+    )]
     pub data_dir: PathBuf,
     /// PostgreSQL instead of the embedded SQLite, e.g. postgres://user@host:5432/db.
     #[arg(long, env = "CHANGEGATE_DATABASE_URL", value_name = "URL")]
@@ -26,7 +31,9 @@ impl DbArgs {
         Db::open(&self.data_dir, self.database_url.as_deref(), policy)
             .await
             .with_context(|| match &self.database_url {
-                Some(_) => "cannot open the PostgreSQL database given by --database-url".to_string(),
+                Some(_) => {
+                    "cannot open the PostgreSQL database given by --database-url".to_string()
+                }
                 None => format!("cannot open the database in {}", self.data_dir.display()),
             })
     }
@@ -62,7 +69,10 @@ pub enum TokenCmd {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// Run `serve`.
@@ -70,7 +80,8 @@ pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
     let policy = policy(global)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .try_init();
@@ -105,7 +116,9 @@ pub fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<Outcome> {
     runtime()?.block_on(async move {
         let db = db.open(&policy).await?;
         let t = changegate_server::token::mint();
-        db.insert_token(&t, &person, admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        db.insert_token(&t, &person, admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("{}", t.plaintext);
         Ok(Outcome::Ok)
     })

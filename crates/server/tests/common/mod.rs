@@ -37,14 +37,21 @@ impl Drop for TestServer {
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst), Timestamp::now().as_microsecond() % 1_000_000)
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        Timestamp::now().as_microsecond() % 1_000_000
+    )
 }
 
 impl TestServer {
     pub async fn start(backend: Backend, policy: Policy, at: Timestamp) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
-        cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(&policy.audit.fields));
+        cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
+            &policy.audit.fields,
+        ));
         if backend == Backend::Postgres {
             cfg.database_url = Some(PG_URL.into());
             cfg.pg_schema = Some(unique("srv"));
@@ -53,13 +60,25 @@ impl TestServer {
         let t = changegate_server::token::mint();
         db.insert_token(&t, "admin", true).await.unwrap();
         let clock = Arc::new(Mutex::new(at));
-        let state = AppState { policy: Arc::new(policy), db: db.clone(), clock: Clock::Manual(clock.clone()) };
+        let state = AppState {
+            policy: Arc::new(policy),
+            db: db.clone(),
+            clock: Clock::Manual(clock.clone()),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             changegate_server::serve(state, listener).await.unwrap();
         });
-        TestServer { base, admin: t.plaintext, clock, db, http: reqwest::Client::new(), _dir: dir, task }
+        TestServer {
+            base,
+            admin: t.plaintext,
+            clock,
+            db,
+            http: reqwest::Client::new(),
+            _dir: dir,
+            task,
+        }
     }
 
     pub fn set_now(&self, at: Timestamp) {
@@ -73,7 +92,13 @@ impl TestServer {
         t.plaintext
     }
 
-    pub async fn req(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    pub async fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let mut r = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             r = r.bearer_auth(t);
@@ -84,25 +109,35 @@ impl TestServer {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-        self.req(reqwest::Method::GET, path, Some(token), None).await
+        self.req(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        self.req(reqwest::Method::POST, path, Some(token), Some(body)).await
+        self.req(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        self.req(reqwest::Method::PUT, path, Some(token), Some(body)).await
+        self.req(reqwest::Method::PUT, path, Some(token), Some(body))
+            .await
     }
 }
 
 /// The people file of the gate corpus (role holders).
 pub fn people() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../gate/tests/cases/_people.toml")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gate/tests/cases/_people.toml"
+    ))
+    .unwrap()
 }
 
 /// The default policy with the corpus' role holders.
