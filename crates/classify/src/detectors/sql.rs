@@ -968,6 +968,63 @@ ADD COLUMN     "emailAddress" TEXT NOT NULL;
     }
 
     #[test]
+    fn other_locks_on_big_tables() {
+        let f = big(
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+            &["users"],
+        );
+        assert_eq!(
+            kinds(&f),
+            vec!["schema-column-type-changed", "schema-downtime"]
+        );
+        let fk = "ALTER TABLE users ADD COLUMN org_id INTEGER;\nALTER TABLE users ADD CONSTRAINT users_org_fkey FOREIGN KEY (org_id) REFERENCES orgs(id);";
+        let f = big(fk, &["users"]);
+        assert_eq!(
+            kinds(&f),
+            vec!["schema-column-added-nullable", "schema-downtime"]
+        );
+        assert!(
+            f.facets[1].details.contains("SHARE ROW EXCLUSIVE"),
+            "{}",
+            f.facets[1].details
+        );
+        assert!(
+            f.explained.contains(M),
+            "a foreign key on a column added in the same file is a companion"
+        );
+        let f = big(&fk.replace("(id);", "(id) NOT VALID;"), &["users"]);
+        assert_eq!(kinds(&f), vec!["schema-column-added-nullable"]);
+        let f = big(
+            "ALTER TABLE users ADD COLUMN token UUID NOT NULL DEFAULT gen_random_uuid();",
+            &["users"],
+        );
+        assert_eq!(
+            kinds(&f),
+            vec!["schema-column-added-default", "schema-downtime"]
+        );
+        let f = big(
+            "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
+            &["users"],
+        );
+        assert_eq!(kinds(&f), vec!["schema-index-added", "schema-downtime"]);
+    }
+
+    #[test]
+    fn truncate_and_table_rename() {
+        let f = added("TRUNCATE TABLE sessions;");
+        assert_eq!(kinds(&f), vec!["schema-table-dropped"]);
+        let f = added("ALTER TABLE sessions RENAME TO user_sessions;");
+        assert_eq!(kinds(&f), vec!["schema-column-renamed"]);
+        assert!(f.facets[0].details.starts_with("table sessions renamed"));
+        let f =
+            added("ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (org_id) REFERENCES orgs(id);");
+        assert!(
+            f.facets.is_empty() && f.explained.is_empty(),
+            "a foreign key on existing columns is not understood"
+        );
+    }
+
+    #[test]
     fn unparseable_statement_is_reported_with_its_line_and_the_rest_is_classified() {
         let sql =
             "ALTER TABLE users ADD COLUMN bio TEXT;\n\nALTER TABLE users FROBNICATE wildly;\n";
