@@ -370,6 +370,16 @@ fn every_schema_and_api_matrix_row_is_reached_from_a_real_diff() {
                         "{facet}: role {role} not required; got {required:?}"
                     );
                 }
+                let unclassified: Vec<_> = c
+                    .facets
+                    .iter()
+                    .filter(|f| f.facet.kind == "unclassified")
+                    .map(|f| &f.facet.evidence[0].path)
+                    .collect();
+                assert!(
+                    unclassified.is_empty(),
+                    "{facet}: files left unexplained: {unclassified:?}"
+                );
                 let ev = &cf.facet.evidence[0];
                 assert!(
                     ev.line.is_some(),
@@ -432,4 +442,28 @@ fn malformed_migration_fails_closed_end_to_end() {
         .expect("unparseable facet");
     assert_eq!(u.facet.evidence[0].line, Some(1));
     assert!(c.category.level >= 2);
+}
+
+#[test]
+fn nest_routes_carry_the_global_prefix_and_version_end_to_end() {
+    let sc = scenarios()
+        .into_iter()
+        .find(|s| s.facet == "api-endpoint-added")
+        .expect("scenario");
+    let (c, _) = classify_scenario(&sc);
+    let added: Vec<_> = c
+        .facets
+        .iter()
+        .filter(|f| f.facet.kind == "api-endpoint-added")
+        .collect();
+    assert_eq!(added.len(), 1);
+    assert_eq!(
+        added[0].facet.details,
+        "GET /api/v1/messages/:id (MessagesController.one)"
+    );
+    let ev = &added[0].facet.evidence[0];
+    assert_eq!(
+        (ev.path.as_str(), ev.line),
+        ("src/messages/messages.controller.ts", Some(11))
+    );
 }
