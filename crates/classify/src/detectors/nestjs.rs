@@ -65,24 +65,33 @@ impl Bootstrap {
         }
     }
 
-    fn route(&self, r: &Route) -> String {
-        let mut segs: Vec<String> = Vec::new();
-        if let Some(p) = &self.prefix {
-            segs.push(p.clone());
-        }
-        if self.uri_versioning {
-            if let Some(v) = r.version.as_ref().or(self.default_version.as_ref()) {
-                segs.push(format!("v{v}"));
-            }
-        }
-        segs.push(r.controller_path.clone());
-        segs.push(r.path.clone());
-        let parts: Vec<&str> = segs
-            .iter()
-            .flat_map(|s| s.split('/'))
-            .filter(|s| !s.is_empty())
-            .collect();
-        format!("{} /{}", r.method, parts.join("/"))
+    /// The route keys (`METHOD /path`) a declaration serves: one per version when several.
+    fn routes(&self, r: &Route) -> Vec<String> {
+        let versions: Vec<Option<String>> =
+            match r.version.as_ref().or(self.default_version.as_ref()) {
+                Some(v) if self.uri_versioning && !v.contains("VERSION_NEUTRAL") => {
+                    v.split('|').map(|v| Some(format!("v{v}"))).collect()
+                }
+                _ => vec![None],
+            };
+        versions
+            .into_iter()
+            .map(|v| {
+                let segs = [
+                    self.prefix.clone(),
+                    v,
+                    Some(r.controller_path.clone()),
+                    Some(r.path.clone()),
+                ];
+                let parts: Vec<&str> = segs
+                    .iter()
+                    .flatten()
+                    .flat_map(|s| s.split('/'))
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                format!("{} /{}", r.method, parts.join("/"))
+            })
+            .collect()
     }
 }
 
@@ -292,7 +301,9 @@ impl FileCtx<'_> {
         fn index<'f>(f: &'f NestFile, b: &Bootstrap) -> BTreeMap<String, Vec<&'f Route>> {
             let mut m: BTreeMap<String, Vec<&Route>> = BTreeMap::new();
             for r in &f.routes {
-                m.entry(b.route(r)).or_default().push(r);
+                for k in b.routes(r) {
+                    m.entry(k).or_default().push(r);
+                }
             }
             m
         }
@@ -538,6 +549,41 @@ export class ChatGateway {
                 "api-endpoint-removed GET /api/v1/messages (MessagesController.list)",
                 "api-endpoint-removed POST /api/v1/messages (MessagesController.create)",
             ]
+        );
+    }
+
+    #[test]
+    fn several_versions_and_version_neutral() {
+        let head = CTRL_TS.replace(
+            "@Controller('messages')",
+            "@Controller({ path: 'messages', version: ['1', '2'] })",
+        );
+        let f = ctrl(&head);
+        let d: Vec<_> = f.facets.iter().map(|f| f.details.as_str()).collect();
+        assert_eq!(
+            d,
+            vec![
+                "GET /api/v2/messages (MessagesController.list)",
+                "POST /api/v2/messages (MessagesController.create)"
+            ]
+        );
+        let head = CTRL_TS.replace(
+            "@Controller('messages')",
+            "@Controller({ path: 'messages', version: VERSION_NEUTRAL })",
+        );
+        let f = ctrl(&head);
+        assert_eq!(
+            kinds(&f),
+            vec![
+                "api-endpoint-added",
+                "api-endpoint-added",
+                "api-endpoint-removed",
+                "api-endpoint-removed"
+            ]
+        );
+        assert_eq!(
+            f.facets[0].details,
+            "GET /api/messages (MessagesController.list)"
         );
     }
 
