@@ -6,6 +6,7 @@
 //! the same trait to write each event into the audit log in the same transaction as the change's
 //! state. Recording failures are errors: the guard does not act unrecorded.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -82,10 +83,11 @@ pub struct RecordError {
     pub message: String,
 }
 
-/// Where events go. Implement this to send them to the audit trail.
+/// Where events go. Implement this to send them to the audit trail (async, so a database-backed
+/// store can await its transaction).
 pub trait Recorder: Send {
     /// Record one event durably before returning.
-    fn record(&mut self, event: &Event) -> Result<(), RecordError>;
+    fn record(&mut self, event: &Event) -> impl Future<Output = Result<(), RecordError>> + Send;
 }
 
 /// Appends events as JSON lines to a file (created with its directory).
@@ -118,7 +120,7 @@ impl JsonlRecorder {
 }
 
 impl Recorder for JsonlRecorder {
-    fn record(&mut self, event: &Event) -> Result<(), RecordError> {
+    async fn record(&mut self, event: &Event) -> Result<(), RecordError> {
         let err = |m: String| RecordError {
             path: self.path.display().to_string(),
             message: m,
@@ -140,7 +142,7 @@ pub struct MemoryRecorder {
 }
 
 impl Recorder for MemoryRecorder {
-    fn record(&mut self, event: &Event) -> Result<(), RecordError> {
+    async fn record(&mut self, event: &Event) -> Result<(), RecordError> {
         self.events.push(event.clone());
         Ok(())
     }

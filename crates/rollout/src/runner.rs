@@ -174,7 +174,7 @@ struct Ctx<'a, R: Recorder + ?Sized> {
 }
 
 impl<R: Recorder + ?Sized> Ctx<'_, R> {
-    fn event(
+    async fn event(
         &mut self,
         kind: EventKind,
         d: Option<&Decision>,
@@ -195,7 +195,7 @@ impl<R: Recorder + ?Sized> Ctx<'_, R> {
             detail: serde_json::Value::Null,
             dry_run: self.opts.dry_run,
         };
-        self.recorder.record(&ev)
+        self.recorder.record(&ev).await
     }
 
     fn vars(&self, action: &str, d: &Decision) -> ActionVars {
@@ -247,7 +247,7 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
         detail: serde_json::json!({ "spec": spec, "interval_seconds": opts.interval.as_secs_f64() }),
         dry_run: opts.dry_run,
     };
-    ctx.recorder.record(&start)?;
+    ctx.recorder.record(&start).await?;
     let mut guard = Guard::new(spec.clone());
     let mut ticker = tokio::time::interval(opts.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -284,8 +284,9 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                     .run(&vars, rollback_timeout, opts.dry_run)
                     .await;
                 progress.note(&rollback_note(&d, &action));
-                ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))?;
-                ctx.event(EventKind::Finished, Some(&d), None)?;
+                ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))
+                    .await?;
+                ctx.event(EventKind::Finished, Some(&d), None).await?;
                 progress.finish();
                 let rollback = Some(RollbackTiming {
                     evaluation_started,
@@ -301,13 +302,14 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                 });
             }
             Verdict::Promote => {
-                ctx.event(EventKind::Evaluation, Some(&d), None)?;
+                ctx.event(EventKind::Evaluation, Some(&d), None).await?;
                 if let Some(set_weight) = &opts.set_weight {
                     let vars = ctx.vars("set-weight", &d);
                     let result = set_weight
                         .run(&vars, opts.action_timeout, opts.dry_run)
                         .await;
-                    ctx.event(EventKind::Step, Some(&d), Some(result.clone()))?;
+                    ctx.event(EventKind::Step, Some(&d), Some(result.clone()))
+                        .await?;
                     let ok = result.ok;
                     progress.note(&format!(
                         "step {}: weight {}% in {} — set-weight {}: {}",
@@ -343,8 +345,9 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                             .run(&vars, rollback_timeout, opts.dry_run)
                             .await;
                         progress.note(&rollback_note(&d, &action));
-                        ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))?;
-                        ctx.event(EventKind::Finished, Some(&d), None)?;
+                        ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))
+                            .await?;
+                        ctx.event(EventKind::Finished, Some(&d), None).await?;
                         progress.finish();
                         let rollback = Some(RollbackTiming {
                             evaluation_started,
@@ -365,12 +368,12 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                         "step {}: weight {}% in {} (no --set-weight: recorded only)",
                         vars.step, vars.weight, vars.environment
                     ));
-                    ctx.event(EventKind::Step, Some(&d), None)?;
+                    ctx.event(EventKind::Step, Some(&d), None).await?;
                 }
             }
             Verdict::Complete | Verdict::Abort => {
-                ctx.event(EventKind::Evaluation, Some(&d), None)?;
-                ctx.event(EventKind::Finished, Some(&d), None)?;
+                ctx.event(EventKind::Evaluation, Some(&d), None).await?;
+                ctx.event(EventKind::Finished, Some(&d), None).await?;
                 progress.note(
                     &d.reasons
                         .iter()
@@ -394,7 +397,7 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
             }
             Verdict::Hold => {
                 if is_state_change(last.as_ref(), &d) {
-                    ctx.event(EventKind::Evaluation, Some(&d), None)?;
+                    ctx.event(EventKind::Evaluation, Some(&d), None).await?;
                 }
             }
         }
