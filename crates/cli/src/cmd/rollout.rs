@@ -422,6 +422,7 @@ fn rollback_cmd(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_default();
     let log = a.log.path();
     let mut recorder = JsonlRecorder::open(&log)?;
+    let rt = runtime()?;
     let mut reasons = decision.reasons.clone();
     reasons.push(changegate_rollout::Reason {
         code: ReasonCode::ManualRollback,
@@ -444,11 +445,11 @@ fn rollback_cmd(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
             };
             let timeout =
                 Duration::from_secs_f64(policy.rollback.deadline.get().as_secs_f64().max(1.0));
-            Some(runtime()?.block_on(Action::parse(cmd).run(&vars, timeout, a.dry_run)))
+            Some(rt.block_on(Action::parse(cmd).run(&vars, timeout, a.dry_run)))
         }
         _ => None,
     };
-    recorder.record(&Event {
+    let event = Event {
         t: Timestamp::now(),
         kind: EventKind::ManualRollback,
         change: Some(a.change.clone()),
@@ -456,13 +457,18 @@ fn rollback_cmd(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
         category: a.category,
         step: None,
         weight: None,
-        verdict: Some(if decision.allowed { Verdict::Rollback } else { Verdict::Hold }),
+        verdict: Some(if decision.allowed {
+            Verdict::Rollback
+        } else {
+            Verdict::Hold
+        }),
         reasons: reasons.clone(),
         triggers: Vec::new(),
         action: action.clone(),
         detail: serde_json::json!({ "by": a.by, "allowed": decision.allowed, "active_incident": a.active_incident }),
         dry_run: a.dry_run,
-    })?;
+    };
+    rt.block_on(recorder.record(&event))?;
     if a.format == Format::Json {
         println!(
             "{}",
