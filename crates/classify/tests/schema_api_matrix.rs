@@ -467,3 +467,42 @@ fn nest_routes_carry_the_global_prefix_and_version_end_to_end() {
         ("src/messages/messages.controller.ts", Some(11))
     );
 }
+
+#[test]
+fn malformed_schema_openapi_and_typescript_fail_closed_end_to_end() {
+    let cases: Vec<(&str, (&'static str, String))> = vec![
+        (
+            "prisma",
+            edit(
+                "prisma/schema.prisma",
+                "model Session {",
+                "model Session {{",
+            ),
+        ),
+        ("openapi", edit("openapi.yaml", "paths:\n", "paths: [\n")),
+        (
+            "nestjs",
+            edit("src/chat/chat.gateway.ts", "  send() {}\n", "  send( {}\n"),
+        ),
+    ];
+    for (name, e) in cases {
+        let path = e.0;
+        let sc = Scenario {
+            facet: "broken",
+            edits: vec![e],
+            big_tables: &[],
+        };
+        let (c, _) = classify_scenario(&sc);
+        let u = c
+            .facets
+            .iter()
+            .find(|f| f.facet.kind == "unparseable" && f.facet.evidence[0].path == path)
+            .unwrap_or_else(|| panic!("{name}: no unparseable facet: {:?}", c.facets));
+        assert!(u.facet.evidence[0].line.is_some(), "{name}: {u:?}");
+        assert!(
+            c.category.level >= 2,
+            "{name}: category {}",
+            c.category.level
+        );
+    }
+}
