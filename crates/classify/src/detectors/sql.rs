@@ -273,8 +273,9 @@ fn op_line(op: &AlterTableOperation) -> Option<u32> {
     u32::try_from(ident.span.start.line).ok().filter(|l| *l > 0)
 }
 
+/// Table name for display: quotes dropped (`"User"` → `User`).
 fn ident_name(name: &ObjectName) -> String {
-    name.to_string()
+    name.to_string().replace('"', "")
 }
 
 /// Table name for matching: last segment, quotes dropped, lowercase.
@@ -864,7 +865,7 @@ ALTER TABLE "Post" ADD CONSTRAINT "Post_authorId_fkey" FOREIGN KEY ("authorId") 
     fn add_column_three_ways() {
         let f = added("ALTER TABLE \"User\" ADD COLUMN \"bio\" TEXT;");
         assert_eq!(kinds(&f), vec!["schema-column-added-nullable"]);
-        assert_eq!(f.facets[0].details, "\"User\".bio added: TEXT (nullable)");
+        assert_eq!(f.facets[0].details, "User.bio added: TEXT (nullable)");
         let f = added("ALTER TABLE users ADD COLUMN active BOOLEAN NOT NULL DEFAULT true;");
         assert_eq!(kinds(&f), vec!["schema-column-added-default"]);
         let f = added("-- AlterTable\nALTER TABLE users ADD COLUMN org_id INTEGER NOT NULL;");
