@@ -657,7 +657,7 @@ impl Ctx<'_> {
                 .collect();
             let warned = self.warnings.iter().find(|w| {
                 let lw = w.text.to_lowercase();
-                lw.contains("drop the column")
+                lw.contains("drop")
                     && lw.contains(&format!("`{col}`"))
                     && lw.contains(&format!("`{table}`"))
             });
@@ -939,6 +939,27 @@ ADD COLUMN     "emailAddress" TEXT NOT NULL;
         assert_eq!(d.evidence[0].line, Some(9));
         assert_eq!(d.evidence[1].line, Some(4));
         assert_eq!(f.facets[1].evidence[1].line, Some(5));
+    }
+
+    #[test]
+    fn prisma_drop_and_recreate_warning_is_attached() {
+        let sql = "/*\n  Warnings:\n\n  - The `age` column on the `User` table would be dropped and recreated. This will lead to data loss if there is data in the column.\n\n*/\n-- AlterTable\nALTER TABLE \"User\" DROP COLUMN \"age\",\nADD COLUMN     \"age\" TEXT;\n";
+        let f = added(sql);
+        assert_eq!(
+            kinds(&f),
+            vec!["schema-column-dropped", "schema-column-added-nullable"]
+        );
+        assert!(
+            f.facets[0].details.contains("dropped and recreated"),
+            "{}",
+            f.facets[0].details
+        );
+        assert!(
+            !f.facets[0].details.contains("rename"),
+            "{}",
+            f.facets[0].details
+        );
+        assert_eq!(f.facets[0].evidence[1].line, Some(4));
     }
 
     #[test]
