@@ -57,6 +57,8 @@ pub enum ReasonCode {
     AuthorityDenied,
     /// Replay reached the end of the recorded data before the plan completed.
     DataEnded,
+    /// A non-relative trigger before the first step: it is judged from the first step on.
+    NotStarted,
 }
 
 impl ReasonCode {
@@ -85,6 +87,7 @@ impl ReasonCode {
         ReasonCode::AuthorityGranted,
         ReasonCode::AuthorityDenied,
         ReasonCode::DataEnded,
+        ReasonCode::NotStarted,
     ];
 
     /// The kebab-case code.
@@ -113,6 +116,7 @@ impl ReasonCode {
             ReasonCode::AuthorityGranted => "authority-granted",
             ReasonCode::AuthorityDenied => "authority-denied",
             ReasonCode::DataEnded => "data-ended",
+            ReasonCode::NotStarted => "not-started",
         }
     }
 }
@@ -144,6 +148,6 @@ mod tests {
             );
         }
         // ALL must list every variant: serde round-trips each listed one, and the count is pinned.
-        assert_eq!(ReasonCode::ALL.len(), 23);
+        assert_eq!(ReasonCode::ALL.len(), 24);
     }
 }

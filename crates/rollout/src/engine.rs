@@ -292,7 +292,7 @@ impl Guard {
                     }
                 }
             } else {
-                status.state = ReasonCode::Healthy;
+                status.state = ReasonCode::NotStarted;
                 status.detail = "judged from the first step on".into();
             }
             statuses.push(status);

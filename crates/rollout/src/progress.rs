@@ -63,6 +63,7 @@ impl Stderr {
         }
         let c = match code {
             ReasonCode::Healthy | ReasonCode::BaselineMeasured => "32",
+            ReasonCode::NotStarted | ReasonCode::Soaking => "2",
             ReasonCode::BreachPending
             | ReasonCode::InsufficientTraffic
             | ReasonCode::ShadowBreach => "33",
@@ -132,8 +133,14 @@ impl Progress for Stderr {
                 let _ = write!(err, "\x1b[{}A\x1b[J", self.drawn);
             }
             let lines = render(spec, d);
+            // One terminal row per line, or the redraw above would miscount.
+            let width = std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.parse::<usize>().ok())
+                .unwrap_or(120);
             for (code, line) in &lines {
-                let _ = writeln!(err, "{}", self.paint(*code, line));
+                let line: String = line.chars().take(width.saturating_sub(1).max(20)).collect();
+                let _ = writeln!(err, "{}", self.paint(*code, &line));
             }
             self.drawn = lines.len();
         } else if is_state_change(self.last.as_ref(), d) {

@@ -136,12 +136,12 @@ impl Prometheus {
             .query(params)
             .send()
             .await
-            .map_err(|e| PromError::Http(error_chain(&e)))?;
+            .map_err(|e| PromError::Http(error_chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| PromError::Http(error_chain(&e)))?;
+            .map_err(|e| PromError::Http(error_chain(&e.without_url())))?;
         let env: Envelope = serde_json::from_slice(&body).map_err(|e| {
             if (200..300).contains(&status) {
                 PromError::Shape(e.to_string())
