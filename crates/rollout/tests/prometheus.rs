@@ -78,7 +78,7 @@ async fn guard(
     selector: &str,
     o: &RunOptions,
 ) -> (RunOutcome, MemoryRecorder) {
-    let prom = PromClient::new(url, Duration::from_secs(2)).unwrap();
+    let prom = PromClient::new(url, Duration::from_secs(5)).unwrap();
     let source = PromSource::new(prom, spec, selector);
     let mut rec = MemoryRecorder::default();
     let out = tokio::time::timeout(
