@@ -246,6 +246,19 @@ fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
     out
 }
 
+/// The path part of the first `servers[].url` (`https://x/api/v1` → `/api/v1`), without a
+/// trailing `/`; empty when there is none.
+fn server_prefix(doc: &Value) -> String {
+    let Some(url) = doc.pointer("/servers/0/url").and_then(Value::as_str) else {
+        return String::new();
+    };
+    let path = match url.find("://") {
+        Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
+        None => url,
+    };
+    path.trim_end_matches('/').to_string()
+}
+
 /// Request or response: decides what an added or removed property means.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -382,37 +395,40 @@ impl DocDiff<'_> {
     fn run(&mut self) {
         let bops = operations(self.bdoc);
         let hops = operations(self.hdoc);
-        let key = |p: &str, m: &str| format!("{m} {}", route_key(p));
-        let bkeys: BTreeSet<String> = bops.iter().map(|(p, m, _)| key(p, m)).collect();
-        let hkeys: BTreeSet<String> = hops.iter().map(|(p, m, _)| key(p, m)).collect();
+        // Operations are identified by their full path: the first server's base path + the path.
+        let (bpre, hpre) = (server_prefix(self.bdoc), server_prefix(self.hdoc));
+        let bkey = |p: &str, m: &str| format!("{m} {}", route_key(&format!("{bpre}{p}")));
+        let hkey = |p: &str, m: &str| format!("{m} {}", route_key(&format!("{hpre}{p}")));
+        let bkeys: BTreeSet<String> = bops.iter().map(|(p, m, _)| bkey(p, m)).collect();
+        let hkeys: BTreeSet<String> = hops.iter().map(|(p, m, _)| hkey(p, m)).collect();
         for (p, m, _) in &hops {
-            if !bkeys.contains(&key(p, m)) {
+            if !bkeys.contains(&hkey(p, m)) {
                 let keys = vec!["paths".into(), p.clone(), m.clone()];
                 self.push(
                     "api-endpoint-added",
-                    format!("{} {p}", m.to_uppercase()),
+                    format!("{} {hpre}{p}", m.to_uppercase()),
                     Side::Head,
                     &keys,
                 );
             }
         }
         for (p, m, _) in &bops {
-            if !hkeys.contains(&key(p, m)) {
+            if !hkeys.contains(&bkey(p, m)) {
                 let keys = vec!["paths".into(), p.clone(), m.clone()];
                 self.push(
                     "api-endpoint-removed",
-                    format!("{} {p}", m.to_uppercase()),
+                    format!("{} {bpre}{p}", m.to_uppercase()),
                     Side::Base,
                     &keys,
                 );
             }
         }
         for (hp, m, hop) in &hops {
-            let Some((bp, _, bop)) = bops.iter().find(|(bp, bm, _)| key(bp, bm) == key(hp, m))
+            let Some((bp, _, bop)) = bops.iter().find(|(bp, bm, _)| bkey(bp, bm) == hkey(hp, m))
             else {
                 continue;
             };
-            let op = format!("{} {hp}", m.to_uppercase());
+            let op = format!("{} {hpre}{hp}", m.to_uppercase());
             let base_keys = vec!["paths".to_string(), bp.clone(), m.clone()];
             let head_keys = vec!["paths".to_string(), hp.clone(), m.clone()];
             self.parameters(&op, bop, hop, &head_keys);
@@ -922,6 +938,49 @@ components:
         ));
         assert_eq!(kinds(&f), vec!["api-field-required"]);
         assert_eq!(f.facets[0].evidence[0].line, Some(10));
+    }
+
+    #[test]
+    fn server_base_path_is_part_of_the_route() {
+        let json = |server: &str| {
+            format!(
+                r#"{{"openapi": "3.0.0", "servers": [{{"url": "{server}"}}], "paths": {{"/health": {{"get": {{"responses": {{}}}}}}}}}}"#
+            )
+        };
+        let f = run(
+            &OpenApi,
+            &[(
+                "openapi.json",
+                None,
+                Some(&json("https://api.example.com/api/v1/")),
+            )],
+        );
+        assert_eq!(f.facets[0].details, "GET /api/v1/health");
+        let f = run(
+            &OpenApi,
+            &[(
+                "openapi.json",
+                Some(&json("https://a.example.com/api/v1")),
+                Some(&json("https://b.example.com/api/v1")),
+            )],
+        );
+        assert!(
+            f.facets.iter().all(|f| !f.kind.starts_with("api-endpoint")),
+            "same base path: {:?}",
+            f.facets
+        );
+        let f = run(
+            &OpenApi,
+            &[(
+                "openapi.json",
+                Some(&json("/api/v1")),
+                Some(&json("/api/v2")),
+            )],
+        );
+        assert_eq!(
+            kinds(&f),
+            vec!["api-endpoint-added", "api-endpoint-removed"]
+        );
     }
 
     #[test]
