@@ -695,6 +695,48 @@ enum Role {
     }
 
     #[test]
+    fn parses_real_world_features() {
+        let src = r#"generator client {
+  provider      = "prisma-client-js"
+  binaryTargets = ["native", "debian-openssl-3.0.x"]
+}
+
+/// Doc comment
+model Membership {
+  id        String   @id @default(dbgenerated("gen_random_uuid()")) @db.Uuid
+  price     Decimal  @db.Decimal(10, 2)
+  tags      String[] @default([])
+  meta      Json?    // trailing comment
+  user      User     @relation("Owner", fields: [userId, orgId], references: [id, orgId], onDelete: Cascade)
+  userId    String
+  orgId     String
+  legacy    Int      @ignore
+
+  @@id([userId, orgId])
+  @@unique([userId, orgId], name: "membership_user_org")
+  @@schema("auth")
+}
+"#;
+        let s = parse(src).unwrap();
+        let m = &s.blocks[1];
+        assert_eq!(m.fields.len(), 8);
+        assert_eq!(
+            m.fields[0].attr("default").unwrap().args,
+            "dbgenerated(\"gen_random_uuid()\")"
+        );
+        assert_eq!(m.fields[1].type_text(), "Decimal @db.Decimal(10,2)");
+        assert_eq!(m.fields[4].attr("relation").unwrap().line, 12);
+        assert_eq!(
+            m.attrs.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            vec!["id", "unique", "schema"]
+        );
+        assert_eq!(
+            s.blocks[0].fields[1].ty,
+            "(\"native\",\"debian-openssl-3.0.x\")"
+        );
+    }
+
+    #[test]
     fn errors_carry_locations() {
         let e = parse("model User {\n  id Int @id\n  name String @map(\"x\"\n}\n").unwrap_err();
         assert!(e.message.contains("unclosed"), "{e}");
