@@ -41,6 +41,9 @@ enum Command {
     Rollout(cmd::rollout::RolloutCmd),
     /// May this change be deployed now? Every reason. Exit 0 allowed, 1 denied.
     Gate(Box<cmd::gate::GateArgs>),
+    /// The tamper-evident audit trail: verify, prove, checkpoint, export, log, prune.
+    #[command(subcommand)]
+    Audit(Box<cmd::audit::AuditCmd>),
     /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
     Serve(cmd::serve::ServeArgs),
     /// Issue API tokens (on the server's host).
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Window(c) => cmd::window::run(&cli.global, c),
         Command::Rollout(c) => cmd::rollout::run(&cli.global, c),
         Command::Gate(a) => cmd::gate::run(&cli.global, *a),
+        Command::Audit(c) => cmd::audit::run(&cli.global, *c),
         Command::Serve(a) => cmd::serve::serve(&cli.global, a),
         Command::Token(c) => cmd::serve::token(&cli.global, c),
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd),

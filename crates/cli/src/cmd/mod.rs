@@ -1,5 +1,6 @@
 //! One module per command family.
 
+pub mod audit;
 pub mod classify;
 pub mod client;
 pub mod detectors;
