@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::{ChangedFile, Contents, FileStatus};
 
 /// Blobs up to this size stay cached after the first read.
-pub const CACHE_MAX: u64 = 256 * 1024;
+pub const CACHE_MAX: u64 = 1024 * 1024;
 
 /// Why a repository change could not be classified. Every variant is an input error (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -211,17 +211,8 @@ pub fn open_change(
     find.renames(true).rename_limit(1000);
     diff.find_similar(Some(&mut find))?;
 
-    let odb = repo.odb()?;
-    let size_of = |oid: Oid| -> u64 {
-        if oid.is_zero() {
-            return 0;
-        }
-        odb.read_header(oid).map(|(s, _)| s as u64).unwrap_or(0)
-    };
-    let mut files = Vec::with_capacity(diff.deltas().len());
-    let mut oversized = BTreeMap::new();
-    let mut base_slots = HashMap::new();
-    let mut head_slots = HashMap::new();
+    // Plain data per delta (the diff borrows the repository).
+    let mut deltas = Vec::with_capacity(diff.deltas().len());
     for d in diff.deltas() {
         let status = match d.status() {
             Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
@@ -231,68 +222,71 @@ pub fn open_change(
             Delta::Unmodified | Delta::Ignored => continue,
             _ => FileStatus::Modified,
         };
-        let old = d.old_file();
-        let new = d.new_file();
+        let (old, new) = (d.old_file(), d.new_file());
         let path_of = |p: Option<&Path>| p.map(|p| p.to_string_lossy().replace('\\', "/"));
-        let old_path = path_of(old.path());
-        let new_path = path_of(new.path());
-        let path = if status == FileStatus::Deleted {
-            old_path.clone()
+        deltas.push(RawDelta {
+            status,
+            old_path: path_of(old.path()),
+            new_path: path_of(new.path()),
+            old_id: old.id(),
+            new_id: new.id(),
+            submodule: old.mode() == FileMode::Commit || new.mode() == FileMode::Commit,
+        });
+    }
+    drop(diff);
+    // One thread: libgit2 serialises pack access behind a global lock, so parallel readers
+    // were measured slower, not faster.
+    let loaded = load_blobs(&repo, &deltas, max_file_bytes)?;
+
+    let mut files = Vec::with_capacity(deltas.len());
+    let mut oversized = BTreeMap::new();
+    let mut base_slots = HashMap::new();
+    let mut head_slots = HashMap::new();
+    for (d, l) in deltas.into_iter().zip(loaded) {
+        let path = if d.status == FileStatus::Deleted {
+            d.old_path.clone()
         } else {
-            new_path.clone()
+            d.new_path.clone()
         };
         let Some(path) = path else { continue };
-        let submodule = old.mode() == FileMode::Commit || new.mode() == FileMode::Commit;
-        let (bsize, hsize) = (size_of(old.id()), size_of(new.id()));
-        let mut binary = false;
-        if !submodule {
-            if bsize.max(hsize) > max_file_bytes {
-                oversized.insert(path.clone(), bsize.max(hsize));
-            } else {
-                for (exists, oid, size, slots, p) in [
-                    (
-                        status != FileStatus::Added,
-                        old.id(),
-                        bsize,
-                        &mut base_slots,
-                        old_path.as_ref(),
-                    ),
-                    (
-                        status != FileStatus::Deleted,
-                        new.id(),
-                        hsize,
-                        &mut head_slots,
-                        new_path.as_ref(),
-                    ),
-                ] {
-                    let (true, Some(p)) = (exists && !oid.is_zero(), p) else {
-                        continue;
-                    };
-                    let blob = repo.find_blob(oid)?;
-                    binary |= blob.content().iter().take(8000).any(|&c| c == 0);
-                    let data = OnceLock::new();
-                    if size <= CACHE_MAX {
-                        let _ = data.set(Some(blob.content().to_vec()));
-                    }
-                    slots.insert(p.clone(), Slot { oid, size, data });
-                }
+        if l.oversized {
+            oversized.insert(path.clone(), l.base_size.max(l.head_size));
+        }
+        if !d.submodule && !l.oversized {
+            if let (Some(p), Some(data)) = (&d.old_path, l.base) {
+                base_slots.insert(
+                    p.clone(),
+                    Slot {
+                        oid: d.old_id,
+                        size: l.base_size,
+                        data,
+                    },
+                );
+            }
+            if let (Some(p), Some(data)) = (&d.new_path, l.head) {
+                head_slots.insert(
+                    p.clone(),
+                    Slot {
+                        oid: d.new_id,
+                        size: l.head_size,
+                        data,
+                    },
+                );
             }
         }
-        let old_path = if status == FileStatus::Renamed {
-            old_path
+        let old_path = if d.status == FileStatus::Renamed {
+            d.old_path
         } else {
             None
         };
         files.push(ChangedFile {
             path,
             old_path,
-            status,
-            binary,
-            submodule,
+            status: d.status,
+            binary: l.binary,
+            submodule: d.submodule,
         });
     }
-    drop(diff);
-    drop(odb);
     let (bt, ht) = (base_tree.id(), head_tree.id());
     drop(base_tree);
     drop(head_tree);
@@ -315,6 +309,76 @@ pub fn open_change(
             head: head_slots,
         },
     })
+}
+
+struct RawDelta {
+    status: FileStatus,
+    old_path: Option<String>,
+    new_path: Option<String>,
+    old_id: Oid,
+    new_id: Oid,
+    submodule: bool,
+}
+
+struct Loaded {
+    base_size: u64,
+    head_size: u64,
+    oversized: bool,
+    binary: bool,
+    /// `Some` when the side exists; the cell is filled when the blob is small enough to cache.
+    base: Option<OnceLock<Option<Vec<u8>>>>,
+    head: Option<OnceLock<Option<Vec<u8>>>>,
+}
+
+/// Sizes, binary flags and (small) contents of the blobs of some deltas.
+fn load_blobs(
+    repo: &Repository,
+    deltas: &[RawDelta],
+    max_file_bytes: u64,
+) -> Result<Vec<Loaded>, git2::Error> {
+    let odb = repo.odb()?;
+    let size_of = |oid: Oid| -> u64 {
+        if oid.is_zero() {
+            return 0;
+        }
+        odb.read_header(oid).map(|(s, _)| s as u64).unwrap_or(0)
+    };
+    let mut out = Vec::with_capacity(deltas.len());
+    for d in deltas {
+        let (base_size, head_size) = (size_of(d.old_id), size_of(d.new_id));
+        let mut l = Loaded {
+            base_size,
+            head_size,
+            oversized: !d.submodule && base_size.max(head_size) > max_file_bytes,
+            binary: false,
+            base: None,
+            head: None,
+        };
+        if !d.submodule && !l.oversized {
+            for (exists, oid, size, is_base) in [
+                (d.status != FileStatus::Added, d.old_id, base_size, true),
+                (d.status != FileStatus::Deleted, d.new_id, head_size, false),
+            ] {
+                if !exists || oid.is_zero() {
+                    continue;
+                }
+                // The object database directly: no object-cache churn for blobs read once.
+                let obj = odb.read(oid)?;
+                l.binary |= obj.data().iter().take(8000).any(|&c| c == 0);
+                let cell = OnceLock::new();
+                if size <= CACHE_MAX {
+                    let _ = cell.set(Some(obj.data().to_vec()));
+                }
+                if is_base {
+                    l.base = Some(cell);
+                } else {
+                    l.head = Some(cell);
+                }
+            }
+        }
+        out.push(l);
+    }
+    Ok(out)
 }
 
 fn resolve(repo: &Repository, root: &Path, rev: &str) -> Result<Oid, ClassifyError> {

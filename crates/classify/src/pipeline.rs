@@ -233,34 +233,70 @@ pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -
 
     let mut facets: Vec<Facet> = Vec::new();
     let mut explained: BTreeSet<String> = BTreeSet::new();
-    for d in detectors::all() {
+    // Detectors are independent and `Sync`: run them on up to four threads, then merge in
+    // registry order so the output does not depend on scheduling.
+    let all = detectors::all();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(all.len().max(1));
+    let run = |d: &dyn crate::Detector| -> crate::Finding {
         match catch_unwind(AssertUnwindSafe(|| d.detect(&change))) {
-            Ok(found) => {
-                facets.extend(found.facets);
-                explained.extend(found.explained);
-            }
+            Ok(found) => found,
             Err(panic) => {
                 let msg = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "panic".into());
-                facets.push(facet(
-                    "unparseable",
-                    d.id(),
-                    format!(
-                        "detector `{}` failed; its files are treated as not understood",
-                        d.id()
-                    ),
-                    vec![Evidence {
-                        path: String::new(),
-                        line: None,
-                        side: Side::Head,
-                        snippet: Some(msg),
-                    }],
-                ));
+                crate::Finding {
+                    facets: vec![facet(
+                        "unparseable",
+                        d.id(),
+                        format!(
+                            "detector `{}` failed; its files are treated as not understood",
+                            d.id()
+                        ),
+                        vec![Evidence {
+                            path: String::new(),
+                            line: None,
+                            side: Side::Head,
+                            snippet: Some(msg),
+                        }],
+                    )],
+                    explained: BTreeSet::new(),
+                }
             }
         }
+    };
+    let mut results: Vec<(usize, crate::Finding)> = if workers <= 1 || inspectable.len() < 64 {
+        all.iter().enumerate().map(|(i, d)| (i, run(*d))).collect()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let all = &all;
+                    let run = &run;
+                    s.spawn(move || {
+                        all.iter()
+                            .enumerate()
+                            .skip(w)
+                            .step_by(workers)
+                            .map(|(i, d)| (i, run(*d)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    results.sort_by_key(|(i, _)| *i);
+    for (_, found) in results {
+        facets.extend(found.facets);
+        explained.extend(found.explained);
     }
     // An input reported as unparseable is accounted for by that facet.
     for f in facets.iter().filter(|f| f.kind == "unparseable") {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod classify;
 pub mod client;
+pub mod classify;
 pub mod detectors;
 pub mod gate;
 pub mod policy;
