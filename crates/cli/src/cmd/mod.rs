@@ -1,7 +1,6 @@
 //! One module per command family.
 
 pub mod audit;
-pub mod classify;
 pub mod client;
 pub mod classify;
 pub mod detectors;
