@@ -208,6 +208,67 @@ fn new_prod_dependency_needs_backend_lead_and_dev_dependency_is_auto() {
 }
 
 #[test]
+fn dev_dependency_update_is_auto_approved() {
+    let r = Repo::service();
+    bump(&r, "jest", "29.7.0", "30.0.0");
+    let c = r.classify();
+    assert_eq!(codes(&c), vec!["dep-dev-changed"]);
+    assert_eq!((c.category.level, roles(&c)), (1, vec![]));
+}
+
+#[test]
+fn socket_io_major_is_a_protocol_change() {
+    let r = Repo::service();
+    r.edit(
+        "package.json",
+        "\"rxjs\": \"^7.8.1\"",
+        "\"rxjs\": \"^7.8.1\",\n    \"socket.io\": \"^4.7.0\"",
+    );
+    r.commit("socket.io");
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["merge", "-q", "--ff-only", "feature"]);
+    r.git(&["checkout", "-q", "feature"]);
+    r.edit("package.json", "\"^4.7.0\"", "\"^5.0.0\"");
+    let c = r.classify();
+    assert_eq!(codes(&c), vec!["dep-major", "protocol-changed"]);
+    assert_eq!(roles(&c), with_board(&[]));
+}
+
+#[test]
+fn cloud_provider_and_region_failover() {
+    let r = Repo::service();
+    r.write(
+        "infra/main.tf",
+        "provider \"aws\" {\n  region = \"eu-west-1\"\n}\n",
+    );
+    r.commit("terraform");
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["merge", "-q", "--ff-only", "feature"]);
+    r.git(&["checkout", "-q", "feature"]);
+    r.write(
+        "infra/main.tf",
+        "provider \"aws\" {\n  region = \"eu-west-1\"\n  secondary_region = \"eu-central-1\"\n}\n",
+    );
+    let c = r.classify();
+    assert_eq!(codes(&c), vec!["region-failover-changed"]);
+    assert_eq!(roles(&c), with_board(&[]));
+    let ta = c.roles.iter().find(|r| r.role == "tech-architect").unwrap();
+    assert!(
+        matches!(&ta.reasons[0], RoleReason::Facet { facet, .. } if facet == "region-failover-changed")
+    );
+    r.write(
+        "infra/main.tf",
+        "provider \"google\" {\n  region = \"europe-west1\"\n}\n",
+    );
+    let c = r.classify();
+    assert_eq!(
+        codes(&c),
+        vec!["cloud-provider-changed", "region-failover-changed"]
+    );
+    assert_eq!(roles(&c), with_board(&["cfo", "cto"]));
+}
+
+#[test]
 fn removed_dependency_needs_backend_lead() {
     let r = Repo::service();
     r.edit("package.json", ",\n    \"rxjs\": \"^7.8.1\"", "");

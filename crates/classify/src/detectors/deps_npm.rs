@@ -30,6 +30,15 @@ const LOCKS: &[&str] = &[
     "yarn.lock",
 ];
 const PROD: &[&str] = &["dependencies", "optionalDependencies", "peerDependencies"];
+/// Packages whose major version is a wire protocol version clients must match.
+const PROTOCOL_PACKAGES: &[&str] = &[
+    "socket.io",
+    "socket.io-client",
+    "engine.io",
+    "engine.io-client",
+    "ws",
+    "@grpc/grpc-js",
+];
 const UNDERSTOOD_KEYS: &[&str] = &[
     "dependencies",
     "optionalDependencies",
@@ -56,6 +65,7 @@ impl Detector for DepsNpm {
             "dep-removed",
             "dep-license-changed",
             "runtime-upgrade",
+            "protocol-changed",
             "unparseable",
         ]
     }
@@ -208,6 +218,18 @@ fn project(
                 evidence,
             },
         ) {
+            // A wire protocol library's major version is a protocol change (Socket.IO v4 → v5).
+            if f.kind == "dep-major" && PROTOCOL_PACKAGES.contains(&name.as_str()) {
+                out.facets.push(facet(
+                    "protocol-changed",
+                    id,
+                    format!(
+                        "{name} major upgrade changes the wire protocol: {}",
+                        f.details
+                    ),
+                    f.evidence.clone(),
+                ));
+            }
             out.facets.push(f);
         }
     }

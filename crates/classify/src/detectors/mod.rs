@@ -20,11 +20,14 @@ pub mod env;
 pub mod infra;
 pub mod runtime;
 
+pub mod cloud;
+
 use crate::Detector;
 
 /// Every detector, in the order they run.
 pub fn all() -> Vec<&'static dyn Detector> {
     vec![
+        &cloud::Cloud,
         &docs::Docs,
         &deps_npm::DepsNpm,
         &deps_cargo::DepsCargo,
