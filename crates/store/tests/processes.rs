@@ -181,4 +181,32 @@ async fn two_processes_append_to_one_log(kind: Kind) {
     db.cleanup().await;
 }
 
-both!(sigkill_during_appends, two_processes_append_to_one_log);
+async fn verify_while_another_process_appends(kind: Kind) {
+    // Verification reads one snapshot: appends committed meanwhile never look like tampering.
+    let db = TestDb::new(kind);
+    db.open().await.close().await;
+    let mut child = spawn(&db, Some(150), "busy");
+    let store = db.open().await;
+    let mut runs = 0;
+    while child.try_wait().unwrap().is_none() || runs < 3 {
+        let report = store.verify(None).await.unwrap();
+        assert!(
+            report.ok(),
+            "verify during appends (size {}): {:#?}",
+            report.size,
+            report.failures
+        );
+        runs += 1;
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(store.head().await.unwrap().size, 150);
+    assert!(store.verify(None).await.unwrap().ok());
+    store.close().await;
+    db.cleanup().await;
+}
+
+both!(
+    sigkill_during_appends,
+    two_processes_append_to_one_log,
+    verify_while_another_process_appends
+);
