@@ -556,6 +556,7 @@ fn code_facet(
     }
 }
 
+#[derive(Clone)]
 struct Req {
     category: Level,
     change: String,
@@ -616,10 +617,14 @@ fn build(
     files: FileSummary,
     mut notes: Vec<String>,
 ) -> Classification {
+    let mut cache: BTreeMap<String, Req> = BTreeMap::new();
     let mut out: Vec<ClassifiedFacet> = facets
         .into_iter()
         .map(|f| {
-            let r = requirement(policy, &f.kind);
+            let r = cache
+                .entry(f.kind.clone())
+                .or_insert_with(|| requirement(policy, &f.kind))
+                .clone();
             ClassifiedFacet {
                 facet: f,
                 category: r.category,
