@@ -57,7 +57,14 @@ pub struct TokenRow {
 #[derive(Clone, Debug)]
 pub struct Db {
     store: Store,
+    tokens: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<String, (TokenRow, std::time::Instant)>>,
+    >,
 }
+
+/// How long a looked-up token is trusted without asking the database again (a revoked token
+/// stops working within this time).
+pub const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Run the same read against whichever pool the store has.
 macro_rules! on_pool {
@@ -103,15 +110,14 @@ impl Db {
         cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
             &policy.audit.fields,
         ));
-        Ok(Db {
-            store: Store::open(cfg).await?,
-        })
+        Self::open_with(cfg).await
     }
 
     /// Open with a full store configuration (tests: a PostgreSQL schema per test).
     pub async fn open_with(cfg: StoreConfig) -> Result<Db, StoreError> {
         Ok(Db {
             store: Store::open(cfg).await?,
+            tokens: Default::default(),
         })
     }
 
@@ -162,8 +168,29 @@ impl Db {
         Ok(())
     }
 
-    /// Look a token up by id.
+    /// Look a token up by id (cached for [`TOKEN_CACHE_TTL`]).
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>, ApiError> {
+        if let Some((row, at)) = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(Some(row.clone()));
+        }
+        let row = self.token_uncached(id).await?;
+        if let Some(r) = &row {
+            let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            cache.insert(id.to_string(), (r.clone(), std::time::Instant::now()));
+        }
+        Ok(row)
+    }
+
+    async fn token_uncached(&self, id: &str) -> Result<Option<TokenRow>, ApiError> {
         let row = on_pool!(self.store, p => {
             match sqlx::query("SELECT digest, person, admin, revoked FROM server_token WHERE id = $1").bind(id).fetch_optional(p).await? {
                 Some(r) => Some(TokenRow { digest: r.try_get(0)?, person: r.try_get(1)?, admin: r.try_get(2)?, revoked: r.try_get(3)? }),
@@ -186,6 +213,30 @@ impl Db {
                 value: serde_json::from_str(&state).map_err(json_err)?,
                 version,
             })
+        })
+        .transpose()
+    }
+
+    /// A change and the world, read together in one query (the decision endpoint's hot path).
+    pub async fn change_and_world(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Versioned<ChangeState>, WorldState)>, ApiError> {
+        let row: Option<(String, i64, String)> = on_pool!(self.store, p => {
+            match sqlx::query("SELECT c.state, c.version, w.state FROM server_change c, server_world w WHERE c.id = $1 AND w.id = 1")
+                .bind(id).fetch_optional(p).await? {
+                Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+                None => None,
+            }
+        });
+        row.map(|(state, version, world)| {
+            Ok((
+                Versioned {
+                    value: serde_json::from_str(&state).map_err(json_err)?,
+                    version,
+                },
+                serde_json::from_str(&world).map_err(json_err)?,
+            ))
         })
         .transpose()
     }

@@ -346,11 +346,10 @@ async fn apply_change_op(
     extra: Option<Decision>,
 ) -> Result<Versioned<ChangeState>, ApiError> {
     for _ in 0..MAX_RETRIES {
-        let current =
-            s.db.change(id)
+        let (current, world) =
+            s.db.change_and_world(id)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
-        let world = s.db.world().await?.value;
         let now = s.now();
         if let ChangeOp::Transition {
             event: Event::Start,
@@ -620,11 +619,10 @@ pub async fn decision(
             )
         })?,
     };
-    let current =
-        s.db.change(&id)
+    let (current, world) =
+        s.db.change_and_world(&id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
-    let world = s.db.world().await?.value;
     let d = changegate_gate::decide(&s.policy, &current.value, &world, at);
     if q.record {
         let event = AuditEvent::new(kinds::GATE_DECISION, &caller.person)

@@ -1,0 +1,371 @@
+//! The HTTP API's contract: authentication, authorisation, bad input (4xx with what and where,
+//! nothing stored), idempotency, concurrency, and the OpenAPI document matching the routes.
+
+mod common;
+
+use common::{Backend, TestServer, people_policy};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn at(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn cat2() -> Value {
+    json!({
+        "repository": "acme/chat", "title": "Add pins endpoint", "base_commit": "a1", "head_commit": "b1",
+        "authors": ["alice"], "last_pusher": "alice",
+        "classification": {"category": 2, "facets": [{"kind": "api-endpoint-added", "roles": ["backend-lead"], "category": 2}], "required_roles": ["backend-lead"]},
+        "submit": true,
+    })
+}
+
+async fn audit_size(srv: &TestServer) -> u64 {
+    srv.db.store().head().await.unwrap().size
+}
+
+async fn server(backend: Backend) -> TestServer {
+    TestServer::start(backend, people_policy(), at("2026-03-10T10:30:00Z")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_needs_no_token_everything_else_does() {
+    let srv = server(Backend::Sqlite).await;
+    let (st, body) = srv.req(Method::GET, "/api/v1/health", None, None).await;
+    assert_eq!((st, body["status"].as_str()), (200, Some("ok")));
+    let (st, body) = srv
+        .req(Method::GET, "/api/v1/health/database", None, None)
+        .await;
+    assert_eq!((st, body["backend"].as_str()), (200, Some("sqlite")));
+    let (st, _) = srv
+        .req(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(st, 200);
+    for (method, path) in [
+        (Method::GET, "/api/v1/changes"),
+        (Method::POST, "/api/v1/changes"),
+        (Method::GET, "/api/v1/incidents"),
+    ] {
+        let (st, body) = srv.req(method.clone(), path, None, Some(&json!({}))).await;
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{method} {path}"
+        );
+    }
+    // A token of the right shape but a wrong secret, and garbage.
+    let good = srv.token("bob").await;
+    let (id, _) = good.strip_prefix("cg_").unwrap().split_once('_').unwrap();
+    let forged = format!("cg_{id}_{}", "0".repeat(64));
+    for bad in [forged.as_str(), "cg_nope", "Bearer", ""] {
+        let (st, _) = srv.get("/api/v1/changes", bad).await;
+        assert_eq!(st, 401, "{bad}");
+    }
+    let (st, _) = srv.get("/api/v1/changes", &good).await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_4xx_that_says_what_and_where_and_stores_nothing() {
+    let srv = server(Backend::Sqlite).await;
+    let admin = srv.admin.clone();
+    let before = audit_size(&srv).await;
+    // Not JSON.
+    let resp = srv
+        .http
+        .post(format!("{}/api/v1/changes", srv.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body("{\"repository\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid-json");
+    assert!(
+        body["location"].as_str().unwrap().contains("line 1"),
+        "{body}"
+    );
+    // Wrong content type.
+    let resp = srv
+        .http
+        .post(format!("{}/api/v1/changes", srv.base))
+        .bearer_auth(&admin)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Unknown field, wrong type: the JSON path is named.
+    let mut body = cat2();
+    body["colour"] = json!("red");
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("invalid-json")));
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `colour`"),
+        "{b}"
+    );
+    let mut body = cat2();
+    body["classification"]["category"] = json!("two");
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert_eq!(st, 400);
+    assert!(
+        b["location"]
+            .as_str()
+            .unwrap()
+            .contains("classification.category"),
+        "{b}"
+    );
+    // Unknown role and category.
+    let mut body = cat2();
+    body["classification"]["facets"][0]["roles"] = json!(["backend-lea"]);
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("unknown-role")));
+    assert_eq!(b["location"], "body `classification.facets[0].roles[0]`");
+    let mut body = cat2();
+    body["classification"]["category"] = json!(9);
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("unknown-category")));
+    // Oversized body.
+    let mut body = cat2();
+    body["title"] = json!("x".repeat(changegate_server::BODY_LIMIT + 10));
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert!(st == 400 || st == 413, "{st} {b}");
+    // Bad id.
+    let mut body = cat2();
+    body["id"] = json!("../etc/passwd");
+    let (st, b) = srv.post("/api/v1/changes", &admin, &body).await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("invalid-id")));
+    assert_eq!(
+        audit_size(&srv).await,
+        before,
+        "nothing may be stored by refused requests"
+    );
+    let (_, list) = srv.get("/api/v1/changes", &admin).await;
+    assert_eq!(list["changes"].as_array().unwrap().len(), 0);
+
+    // Invalid transitions and refused approvals leave the change and the log untouched.
+    let (st, created) = srv.post("/api/v1/changes", &admin, &cat2()).await;
+    assert_eq!(st, 201);
+    let id = created["id"].as_str().unwrap().to_string();
+    let size = audit_size(&srv).await;
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/ops"),
+            &admin,
+            &json!({"op": "transition", "event": "complete"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (409, Some("state-transition-invalid")),
+        "{b}"
+    );
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/ops"),
+            &admin,
+            &json!({"op": "transition", "event": "approve"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (422, Some("approval-missing")),
+        "{b}"
+    );
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/decision"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(st, 405, "{b}");
+    let (st, b) = srv
+        .get(
+            &format!("/api/v1/changes/{id}/decision?at=yesterday"),
+            &admin,
+        )
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("invalid-time")));
+    let (st, _) = srv.get("/api/v1/changes/nope", &admin).await;
+    assert_eq!(st, 404);
+    assert_eq!(audit_size(&srv).await, size);
+    let (_, after) = srv.get(&format!("/api/v1/changes/{id}"), &admin).await;
+    assert_eq!(after["version"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_act_only_as_themselves_and_the_author_cannot_approve() {
+    let srv = server(Backend::Sqlite).await;
+    let alice = srv.token("alice").await;
+    let bob = srv.token("bob").await;
+    let (st, created) = srv.post("/api/v1/changes", &alice, &cat2()).await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    // Alice may not approve for bob.
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/approvals"),
+            &alice,
+            &json!({"role": "backend-lead", "person": "bob"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("impersonation-forbidden"))
+    );
+    // Alice does not hold backend-lead.
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/approvals"),
+            &alice,
+            &json!({"role": "backend-lead"}),
+        )
+        .await;
+    assert_eq!(st, 422, "{b}");
+    // Bob does; the approval is recorded under bob, with an audit event.
+    let size = audit_size(&srv).await;
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/approvals"),
+            &bob,
+            &json!({"role": "backend-lead"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["approvals"][0]["person"], "bob");
+    assert_eq!(audit_size(&srv).await, size + 1);
+    // Twice is refused, not doubled.
+    let (st, _) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/approvals"),
+            &bob,
+            &json!({"role": "backend-lead"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    // Non-admins cannot change teams or open incidents without an emergency role.
+    let (st, b) = srv
+        .put("/api/v1/teams/qa", &alice, &json!({"members": ["alice"]}))
+        .await;
+    assert_eq!((st, b["code"].as_str()), (403, Some("admin-required")));
+    let (st, b) = srv
+        .post(
+            "/api/v1/incidents",
+            &alice,
+            &json!({"id": "INC-1", "severity": "P1"}),
+        )
+        .await;
+    assert_eq!((st, b["code"].as_str()), (403, Some("incident-forbidden")));
+    let oscar = srv.token("oscar").await; // on-call engineer
+    let (st, _) = srv
+        .post(
+            "/api/v1/incidents",
+            &oscar,
+            &json!({"id": "INC-1", "severity": "P1"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_returns_the_first_change() {
+    let srv = server(Backend::Sqlite).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let resp = srv
+            .http
+            .post(format!("{}/api/v1/changes", srv.base))
+            .bearer_auth(&srv.admin)
+            .header("Idempotency-Key", "pr-42-b1")
+            .json(&cat2())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        let v: Value = resp.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    let (_, list) = srv.get("/api/v1/changes", &srv.admin).await;
+    assert_eq!(list["changes"].as_array().unwrap().len(), 1);
+}
+
+async fn concurrent_approvals(backend: Backend) {
+    let srv = server(backend).await;
+    let (_, created) = srv.post("/api/v1/changes", &srv.admin, &cat2()).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let bob = srv.token("bob").await;
+    let quinn = srv.token("quinn").await;
+    // 16 concurrent requests: bob and quinn each approve 8 times at once.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (tok, role) = if i % 2 == 0 {
+            (bob.clone(), "backend-lead")
+        } else {
+            (quinn.clone(), "qa")
+        };
+        let http = srv.http.clone();
+        let url = format!("{}/api/v1/changes/{id}/approvals", srv.base);
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(tok)
+                .json(&json!({"role": role}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 2, "{codes:?}");
+    assert!(
+        codes.iter().all(|c| *c == 201 || *c == 422 || *c == 409),
+        "{codes:?}"
+    );
+    let (_, after) = srv.get(&format!("/api/v1/changes/{id}"), &srv.admin).await;
+    let approvals = after["approvals"].as_array().unwrap();
+    assert_eq!(approvals.len(), 2, "{approvals:?}");
+    assert_eq!(
+        after["version"], 3,
+        "one create and exactly two successful writes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_approvals_never_double_or_lose_sqlite() {
+    concurrent_approvals(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_approvals_never_double_or_lose_postgres() {
+    concurrent_approvals(Backend::Postgres).await;
+}
+
+#[test]
+fn openapi_document_lists_exactly_the_routes() {
+    let doc: Value = serde_json::from_str(changegate_server::OPENAPI).unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<(String, String)> = changegate_server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+    assert_eq!(doc["openapi"], "3.1.0");
+}
