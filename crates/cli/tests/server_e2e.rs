@@ -246,7 +246,7 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .args(["gate", "--change", &id, "--at", "2026-03-14T12:00:00Z"])
         .assert()
         .code(1)
-        .stdout(predicates::str::contains("freeze-weekend"))
+        .stdout(predicates::str::contains("[freeze-active] Weekend freeze"))
         .stdout(predicates::str::contains(
             "next allowed slot: 2026-03-16T10:00:00Z",
         ));
