@@ -34,7 +34,7 @@ fn evidence_text(e: &Evidence) -> String {
 
 fn roles_text(f: &ClassifiedFacet) -> String {
     if f.roles.is_empty() {
-        "auto-approved".into()
+        "no approver (auto-approved)".into()
     } else {
         f.roles.join(", ")
     }

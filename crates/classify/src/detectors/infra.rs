@@ -84,6 +84,11 @@ impl InfraK8s {
             let Some(t) = text_at(change.contents, side, path) else {
                 continue;
             };
+            // A Helm template is Go-template text, not YAML: not understood here (unclassified),
+            // and not "unparseable" either.
+            if t.as_ref().is_ok_and(|t| t.contains("{{")) {
+                return;
+            }
             let docs = t.and_then(|t| {
                 let d = parse(Format::Yaml, &t)?;
                 texts[i] = Some(t);
@@ -408,6 +413,13 @@ spec:
             image_change("docker.io/library/postgres:15", "postgres:15.4"),
             None
         );
+    }
+
+    #[test]
+    fn helm_templates_are_left_alone() {
+        let t = "kind: Deployment\nspec:\n  replicas: {{ .Values.replicaCount }}\n";
+        let f = detect(t, &t.replace("replicaCount", "replicas"));
+        assert!(f.facets.is_empty() && f.explained.is_empty());
     }
 
     #[test]
