@@ -29,8 +29,8 @@ pub use coverage::{Coverage, CoverageError};
 pub use git::{ClassifyError, GitChange, GitContents, Revision, open_change};
 pub use pipeline::{
     CategoryRef, Classification, ClassifiedFacet, ClassifyInput, DetectorInfo, FileSummary,
-    Options, RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo,
-    classify_repo_with, detector_catalogue,
+    Options, RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo, classify_repo_with,
+    detector_catalogue,
 };
 pub use render::{render_markdown, render_text};
 
