@@ -250,7 +250,12 @@ fn project(
                         "dep-license-changed",
                         id,
                         format!("{name}: license {bl} → {hl}"),
-                        vec![evidence_at(lp, Side::Head, None, &[])],
+                        vec![crate::Evidence {
+                            path: lp.clone(),
+                            line: hi.lines.get(name).copied(),
+                            side: Side::Head,
+                            snippet: Some(format!("license {hl}")),
+                        }],
                     ));
                 }
             }
