@@ -301,7 +301,10 @@ fn license_change_needs_legal_and_tech_architect() {
     assert_eq!(codes(&c), vec!["dep-license-changed"]);
     assert!(c.facets[0].facet.details.contains("MIT → GPL-3.0"));
     let ev = &c.facets[0].facet.evidence[0];
-    assert_eq!((ev.path.as_str(), ev.line.is_some()), ("package-lock.json", true));
+    assert_eq!(
+        (ev.path.as_str(), ev.line.is_some()),
+        ("package-lock.json", true)
+    );
     assert_eq!(roles(&c), vec!["backend-lead", "legal", "tech-architect"]);
     assert_eq!(c.category.level, 2);
 }

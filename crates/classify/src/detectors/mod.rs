@@ -26,5 +26,18 @@ use crate::Detector;
 
 /// Every detector, in the order they run.
 pub fn all() -> Vec<&'static dyn Detector> {
-    vec![&cloud::Cloud, &docs::Docs, &deps_npm::DepsNpm, &deps_cargo::DepsCargo, &env::EnvFiles, &config::Config, &infra::InfraK8s, &runtime::Runtime, &prisma::Prisma, &sql::Sql, &openapi::OpenApi, &nestjs::NestJs]
+    vec![
+        &cloud::Cloud,
+        &docs::Docs,
+        &deps_npm::DepsNpm,
+        &deps_cargo::DepsCargo,
+        &env::EnvFiles,
+        &config::Config,
+        &infra::InfraK8s,
+        &runtime::Runtime,
+        &prisma::Prisma,
+        &sql::Sql,
+        &openapi::OpenApi,
+        &nestjs::NestJs,
+    ]
 }
