@@ -1,8 +1,8 @@
 //! One module per command family.
 
 pub mod audit;
-pub mod client;
 pub mod classify;
+pub mod client;
 pub mod detectors;
 pub mod gate;
 pub mod policy;
