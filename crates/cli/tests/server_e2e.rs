@@ -42,6 +42,9 @@ fn bin() -> String {
         .to_string()
 }
 
+// The child is killed and waited for by `Server`'s Drop (and on the panic path by the test harness
+// ending the process group); clippy cannot see through the struct.
+#[allow(clippy::zombie_processes)]
 fn serve(data: &Path, policy: &Path, db_url: Option<&str>, clock: &str) -> Server {
     let mut cmd = Proc::new(bin());
     cmd.args([

@@ -70,6 +70,109 @@ pub struct LogArgs {
     /// JSON-lines log of steps, state-changing evaluations and rollbacks.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Also append every recorded event to the tamper-evident audit trail of the data directory
+    /// (or of --database-url), in the policy's audit fields.
+    #[arg(long)]
+    pub audit: bool,
+    /// With --audit: the PostgreSQL audit trail instead of the data directory's SQLite file.
+    #[arg(long, env = "CHANGEGATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Records to the JSON-lines log and, with `--audit`, to the audit trail as well.
+pub struct AuditedRecorder {
+    jsonl: JsonlRecorder,
+    store: Option<changegate_store::Store>,
+    deployer: String,
+}
+
+impl AuditedRecorder {
+    async fn open(args: &LogArgs, policy: &changegate_policy::Policy) -> anyhow::Result<Self> {
+        let jsonl = JsonlRecorder::open(&args.path())?;
+        let store = if args.audit {
+            let mut cfg = changegate_store::StoreConfig::new(&args.data_dir);
+            cfg.database_url = args.database_url.clone();
+            cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
+                &policy.audit.fields,
+            ));
+            Some(
+                changegate_store::Store::open(cfg)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot open the audit trail: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let deployer = std::env::var("CHANGEGATE_DEPLOYER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "changegate-rollout".into());
+        Ok(AuditedRecorder {
+            jsonl,
+            store,
+            deployer,
+        })
+    }
+}
+
+/// The rollout event as an audit event (policy field names; the whole event in details).
+fn to_rollout_event(e: &Event, deployer: &str) -> changegate_store::RolloutEvent {
+    use changegate_store::RolloutPhase as P;
+    let phase = match e.kind {
+        EventKind::Started => P::Start,
+        EventKind::Step | EventKind::Evaluation => P::Step,
+        EventKind::Finished => P::Finish,
+        EventKind::Rollback | EventKind::ManualRollback => P::Rollback,
+    };
+    let result = match (e.kind, e.verdict) {
+        (EventKind::Finished, Some(Verdict::Complete)) => Some("success".to_string()),
+        (EventKind::Finished, v) => v.map(|v| format!("{v:?}").to_lowercase()),
+        (EventKind::Rollback | EventKind::ManualRollback, Some(Verdict::Rollback)) => {
+            Some("rollback".to_string())
+        }
+        (EventKind::ManualRollback, _) => Some("rollback-denied".to_string()),
+        (_, v) => v.map(|v| format!("{v:?}").to_lowercase()),
+    };
+    changegate_store::RolloutEvent {
+        phase: Some(phase),
+        deployer: deployer.to_string(),
+        change_id: e.change.clone(),
+        category: Some(e.category.to_string()),
+        result,
+        stage: e.step.map(|s| {
+            format!(
+                "step {} at {}%{}",
+                s + 1,
+                e.weight.unwrap_or(0),
+                if e.dry_run { " (dry run)" } else { "" }
+            )
+        }),
+        trigger: e
+            .reasons
+            .iter()
+            .find_map(|r| r.trigger.clone())
+            .or_else(|| e.reasons.first().map(|r| r.code.to_string())),
+        metrics: serde_json::to_value(e).ok(),
+        ..Default::default()
+    }
+}
+
+impl Recorder for AuditedRecorder {
+    async fn record(
+        &mut self,
+        event: &Event,
+    ) -> Result<(), changegate_rollout::recorder::RecordError> {
+        self.jsonl.record(event).await?;
+        if let Some(store) = &self.store {
+            store
+                .record_rollout_event(&to_rollout_event(event, &self.deployer))
+                .await
+                .map_err(|e| changegate_rollout::recorder::RecordError {
+                    path: "audit trail".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
 }
 
 impl LogArgs {
@@ -239,7 +342,7 @@ fn std_dur(d: &Dur) -> Duration {
 fn run_cmd(global: &Global, a: RunArgs) -> anyhow::Result<Outcome> {
     let spec = spec(global, &a.plan)?;
     let log = a.log.path();
-    let mut recorder = JsonlRecorder::open(&log)?;
+    let mut recorder = runtime()?.block_on(AuditedRecorder::open(&a.log, &policy(global)?))?;
     let prom = Prometheus::new(&a.prometheus, std_dur(&a.query_timeout))?;
     let source = PromSource::new(prom, &spec, &a.plan.selector);
     let opts = RunOptions {
@@ -421,8 +524,8 @@ fn rollback_cmd(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
         .map(|(_, c)| c.rollout_plan.clone())
         .unwrap_or_default();
     let log = a.log.path();
-    let mut recorder = JsonlRecorder::open(&log)?;
     let rt = runtime()?;
+    let mut recorder = rt.block_on(AuditedRecorder::open(&a.log, &policy))?;
     let mut reasons = decision.reasons.clone();
     reasons.push(changegate_rollout::Reason {
         code: ReasonCode::ManualRollback,
