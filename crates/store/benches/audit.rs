@@ -35,7 +35,8 @@ fn event(i: u64) -> AuditEvent {
         .outcome("error-rate", 0.001)
 }
 
-#[tokio::main(flavor = "current_thread")]
+// Two worker threads, as `changegate audit` runs.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs us too: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");

@@ -155,16 +155,18 @@ impl Store {
             // The stored nodes are read on a second connection while the leaves stream in
             // (two cores, two SQLite worker threads), then compared. Its snapshot starts after
             // ours, so it may hold nodes of later appends; the verifier ignores those.
-            let node_scan = async {
+            // Its own task, so its rows are decoded on the other runtime thread.
+            let pool = p.clone();
+            let node_scan = tokio::spawn(async move {
                 let mut out: Vec<(i64, [u8; 32])> = Vec::new();
-                let mut nodes = sqlx::query("SELECT id, hash FROM audit_node ORDER BY id").fetch(p);
+                let mut nodes = sqlx::query("SELECT id, hash FROM audit_node ORDER BY id").fetch(&pool);
                 while let Some(r) = nodes.try_next().await? {
                     let h: &[u8] = r.try_get(1)?;
                     // A hash of the wrong length can never match: keep it as all ones.
                     out.push((r.try_get(0)?, h.try_into().unwrap_or([0xff; 32])));
                 }
                 Ok::<_, StoreError>(out)
-            };
+            });
             let leaf_scan = async {
                 let mut rows = sqlx::query(LEAF_SCAN).fetch(&mut *rtx);
                 while let Some(r) = rows.try_next().await? {
@@ -187,7 +189,8 @@ impl Store {
                 }
                 Ok::<_, StoreError>(())
             };
-            let (stored_nodes, leaves_done) = tokio::join!(node_scan, leaf_scan);
+            let leaves_done = leaf_scan.await;
+            let stored_nodes = node_scan.await.map_err(|e| StoreError::Corrupt(format!("node scan task: {e}")))?;
             leaves_done?;
             let orphan = sqlx::query("SELECT MIN(seq) FROM audit_record r WHERE NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.seq = r.seq)")
                 .fetch_one(&mut *rtx).await?.try_get::<Option<i64>, _>(0)?;
