@@ -1,0 +1,160 @@
+//! `changegate gate --repo . --base A --head B`: the CI gate with no server, on real git repos.
+
+use std::path::Path;
+use std::process::Command as Proc;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Proc::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A repository with one base commit; returns (dir, base sha).
+fn repo() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    git(p, &["init", "-q", "-b", "main"]);
+    std::fs::write(p.join("README.md"), "# chat\n").unwrap();
+    std::fs::write(
+        p.join("package.json"),
+        r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "4.19.2" } }"#,
+    )
+    .unwrap();
+    git(p, &["add", "-A"]);
+    git(p, &["commit", "-q", "-m", "base"]);
+    let base = git(p, &["rev-parse", "HEAD"]);
+    (dir, base)
+}
+
+fn gate(dir: &Path, base: &str, extra: &[&str]) -> Command {
+    let mut c = Command::cargo_bin("changegate").unwrap();
+    c.env_remove("CHANGEGATE_POLICY")
+        .args(["gate", "--repo"])
+        .arg(dir)
+        .args(["--base", base, "--head", "HEAD"])
+        .args(extra);
+    c
+}
+
+#[test]
+fn docs_change_passes_with_its_checklist_any_time() {
+    let (dir, base) = repo();
+    std::fs::write(dir.path().join("README.md"), "# chat\n\nRunbook link.\n").unwrap();
+    git(dir.path(), &["commit", "-qam", "docs"]);
+    // Saturday night: category 1 ships 24/7.
+    let at = ["--at", "2026-03-14T23:00:00Z"];
+    gate(dir.path(), &base, &at)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("checklist-missing"));
+    gate(dir.path(), &base, &at)
+        .args([
+            "--attest",
+            "tests-pass=https://ci/1",
+            "--attest",
+            "staging-smoke=https://ci/2",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ALLOWED"))
+        .stdout(predicate::str::contains("category 1"));
+}
+
+#[test]
+fn major_dependency_bump_needs_the_review_board_and_the_maintenance_window() {
+    let (dir, base) = repo();
+    std::fs::write(
+        dir.path().join("package.json"),
+        r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "5.0.0" } }"#,
+    )
+    .unwrap();
+    git(dir.path(), &["commit", "-qam", "express 5"]);
+    let out = gate(
+        dir.path(),
+        &base,
+        &[
+            "--at",
+            "2026-03-10T11:00:00Z",
+            "--format",
+            "json",
+            "--author",
+            "alice",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["category"], 3);
+    let missing: Vec<&str> = d["missing_roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for role in [
+        "backend-lead",
+        "tech-architect",
+        "dba-lead",
+        "sre-lead",
+        "product-owner",
+    ] {
+        assert!(missing.contains(&role), "{role} missing from {missing:?}");
+    }
+    let codes: Vec<&str> = d["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["denies"] == true)
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"approval-missing"), "{codes:?}");
+    assert!(
+        codes.contains(&"window-closed"),
+        "Tuesday 11:00 is not a maintenance window: {codes:?}"
+    );
+    // The author approving is separation-of-duties, not an approval.
+    let policy = dir.path().join("people.toml");
+    std::fs::write(&policy, "[roles.backend-lead]\nholders = [\"alice\"]\n").unwrap();
+    gate(
+        dir.path(),
+        &base,
+        &[
+            "--at",
+            "2026-03-10T11:00:00Z",
+            "--author",
+            "alice",
+            "--approval",
+            "backend-lead=alice",
+        ],
+    )
+    .arg("--policy")
+    .arg(&policy)
+    .assert()
+    .code(1)
+    .stdout(predicate::str::contains("approval-"));
+}
+
+#[test]
+fn a_missing_revision_is_an_input_error() {
+    let (dir, _) = repo();
+    gate(dir.path(), "does-not-exist", &[])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does-not-exist"));
+}
