@@ -76,6 +76,9 @@ pub struct AppState {
     pub db: Db,
     /// Clock.
     pub clock: Clock,
+    /// Local repositories under this directory may be classified by the server
+    /// (`POST /api/v1/changes` without a classification). `None` disables it.
+    pub repo_root: Option<std::path::PathBuf>,
 }
 
 impl AppState {

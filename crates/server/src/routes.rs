@@ -93,8 +93,10 @@ pub struct CreateChange {
     /// Last pusher (default: the caller).
     #[serde(default)]
     pub last_pusher: Option<String>,
-    /// Classification (from `changegate classify --format json`).
-    pub classification: ClassifiedChange,
+    /// Classification (from `changegate classify --format json`). When absent, the server
+    /// classifies `repository` itself: a path relative to its `--repo-root`.
+    #[serde(default)]
+    pub classification: Option<ClassifiedChange>,
     /// Requested deploy time.
     #[serde(default)]
     pub requested_deploy_at: Option<Timestamp>,
@@ -147,14 +149,18 @@ pub async fn create_change(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
-    if s.policy.category(body.classification.category).is_none() {
+    let classification = match body.classification.clone() {
+        Some(c) => c,
+        None => classify_on_server(&s, &body).await?,
+    };
+    if s.policy.category(classification.category).is_none() {
         return Err(ApiError::bad_request(
             "unknown-category",
-            format!("no category has level {}", body.classification.category),
+            format!("no category has level {}", classification.category),
             Some("body `classification.category`".into()),
         ));
     }
-    for (i, f) in body.classification.facets.iter().enumerate() {
+    for (i, f) in classification.facets.iter().enumerate() {
         for (j, r) in f.roles.iter().enumerate() {
             if !s.policy.roles.contains_key(r) {
                 return Err(ApiError::bad_request(
@@ -212,7 +218,7 @@ pub async fn create_change(
         authors,
         co_authors: body.co_authors,
         last_pusher: body.last_pusher.or_else(|| Some(caller.person.clone())),
-        classification: body.classification,
+        classification,
         requested_deploy_at: body.requested_deploy_at,
         deploy_duration: body.deploy_duration,
         maintenance: body.maintenance,
@@ -898,4 +904,66 @@ pub async fn import_change(
         .details(json!({ "state": state, "token": caller.token_id }));
     let stored = s.db.create_change(&state, event, None).await?;
     Ok((StatusCode::CREATED, Json(view(stored))))
+}
+
+/// Classify `body.repository` (a path under the server's repo root) between the given commits.
+async fn classify_on_server(
+    s: &AppState,
+    body: &CreateChange,
+) -> Result<ClassifiedChange, ApiError> {
+    let Some(root) = s.repo_root.clone() else {
+        return Err(ApiError::bad_request(
+            "classification-required",
+            "give `classification` (from `changegate classify --format json`); this server does not classify repositories (start it with --repo-root DIR)",
+            Some("body `classification`".into()),
+        ));
+    };
+    let rel = std::path::Path::new(&body.repository);
+    let safe = !rel.is_absolute()
+        && rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let path = root.join(rel);
+    let inside = safe
+        && std::fs::canonicalize(&path)
+            .ok()
+            .zip(std::fs::canonicalize(&root).ok())
+            .is_some_and(|(p, r)| p.starts_with(r));
+    if !inside {
+        return Err(ApiError::bad_request(
+            "repository-outside-root",
+            format!(
+                "`{}` is not a repository under the server's repo root",
+                body.repository
+            ),
+            Some("body `repository`".into()),
+        ));
+    }
+    let policy = s.policy.clone();
+    let (base, head) = (body.base_commit.clone(), body.head_commit.clone());
+    let c = tokio::task::spawn_blocking(move || {
+        changegate_classify::classify_repo(&path, Some(&base), Some(&head), &policy, None)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| {
+        ApiError::bad_request(
+            "classify-failed",
+            e.to_string(),
+            Some("body `repository`, `base_commit`, `head_commit`".into()),
+        )
+    })?;
+    Ok(ClassifiedChange {
+        category: c.category.level,
+        facets: c
+            .facets
+            .iter()
+            .map(|f| changegate_gate::ClassifiedFacet {
+                kind: f.facet.kind.clone(),
+                roles: f.roles.clone(),
+                category: f.category,
+            })
+            .collect(),
+        required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),
+    })
 }

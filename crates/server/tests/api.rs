@@ -369,3 +369,84 @@ fn openapi_document_lists_exactly_the_routes() {
     assert_eq!(documented, routes);
     assert_eq!(doc["openapi"], "3.1.0");
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+        .env("GIT_COMMITTER_NAME", "alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_classifies_repositories_under_its_root_only() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("svc");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{ "dependencies": { "express": "4.19.2" } }"#,
+    )
+    .unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "base"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{ "dependencies": { "express": "4.21.0" } }"#,
+    )
+    .unwrap();
+    git(&repo, &["commit", "-qam", "minor"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let srv = TestServer::start_with(
+        Backend::Sqlite,
+        people_policy(),
+        at("2026-03-10T10:30:00Z"),
+        Some(root.path().to_path_buf()),
+    )
+    .await;
+    let body = json!({"repository": "svc", "base_commit": base, "head_commit": head});
+    let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["change"]["classification"]["category"], 2);
+    assert_eq!(
+        b["change"]["classification"]["facets"][0]["kind"],
+        "dep-minor"
+    );
+    for outside in ["../svc", "/etc", "nope"] {
+        let body = json!({"repository": outside, "base_commit": base, "head_commit": head});
+        let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (400, Some("repository-outside-root")),
+            "{outside}: {b}"
+        );
+    }
+    let body = json!({"repository": "svc", "base_commit": "0000000", "head_commit": head});
+    let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("classify-failed")),
+        "{b}"
+    );
+    // Without a repo root the classification is required.
+    let plain = server(Backend::Sqlite).await;
+    let (st, b) = plain
+        .post(
+            "/api/v1/changes",
+            &plain.admin,
+            &json!({"repository": "svc", "base_commit": base, "head_commit": head}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("classification-required"))
+    );
+}

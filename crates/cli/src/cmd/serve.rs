@@ -47,6 +47,10 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub db: DbArgs,
+    /// Let the server classify local repositories under DIR itself (`POST /api/v1/changes` with a
+    /// `repository` path relative to DIR and no `classification`).
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
@@ -102,8 +106,18 @@ pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let source = match &global.policy {
+            Some(p) => format!("{} over the built-in default", p.display()),
+            None => "built-in default".to_string(),
+        };
+        println!(
+            "policy: {} v{} ({source}); database: {}",
+            policy.meta.name,
+            policy.meta.version,
+            db.backend()
+        );
         println!("listening on http://{}", listener.local_addr()?);
-        let state = AppState { policy: Arc::new(policy), db, clock };
+        let state = AppState { policy: Arc::new(policy), db, clock, repo_root: args.repo_root.clone() };
         changegate_server::serve(state, listener).await.context("server failed")?;
         Ok(Outcome::Ok)
     })

@@ -47,6 +47,15 @@ fn unique(prefix: &str) -> String {
 
 impl TestServer {
     pub async fn start(backend: Backend, policy: Policy, at: Timestamp) -> TestServer {
+        Self::start_with(backend, policy, at, None).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        repo_root: Option<std::path::PathBuf>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
         cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
@@ -64,6 +73,7 @@ impl TestServer {
             policy: Arc::new(policy),
             db: db.clone(),
             clock: Clock::Manual(clock.clone()),
+            repo_root,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
