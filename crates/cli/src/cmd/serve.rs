@@ -9,21 +9,8 @@ use changegate_server::{AppState, Clock, Db};
 
 use crate::common::{Global, Outcome, policy};
 
-/// Where the server keeps its data.
-#[derive(Debug, Clone, clap::Args)]
-pub struct DbArgs {
-    /// Data directory: the SQLite file (changegate.db) and the audit signing key.
-    #[arg(
-        long,
-        env = "CHANGEGATE_DATA",
-        default_value = "./changegate-data",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
-    /// PostgreSQL instead of the embedded SQLite, e.g. postgres://user@host:5432/db.
-    #[arg(long, env = "CHANGEGATE_DATABASE_URL", value_name = "URL")]
-    pub database_url: Option<String>,
-}
+/// Where the server keeps its data: the same flags as `changegate audit` (one definition).
+pub use crate::cmd::audit::LogArgs as DbArgs;
 
 impl DbArgs {
     /// Open (and migrate) the database.
