@@ -261,6 +261,53 @@ fn category_2_lifecycle(db_url: Option<&str>) {
     json_out(cg(&srv, &alice).args(["change", "transition", &id, "start"]));
     let done = json_out(cg(&srv, &alice).args(["change", "transition", &id, "complete"]));
     assert_eq!(done["status"], "deployed");
+    // Every step is in the audit trail, and the start carries the decision that allowed it.
+    let mut audit = Command::cargo_bin("changegate").unwrap();
+    audit
+        .args(["audit", "export", "--format", "jsonl", "--data-dir"])
+        .arg(&data)
+        .env_remove("CHANGEGATE_POLICY");
+    if let Some(u) = db_url {
+        audit.args(["--database-url", u]);
+    }
+    let out = audit.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["kind"].as_str().or(e["event"]["kind"].as_str()))
+        .collect();
+    for k in [
+        "change.created",
+        "approval.granted",
+        "attestation.recorded",
+        "change.state",
+        "deployment.start",
+        "deployment.finish",
+        "gate.decision",
+    ] {
+        assert!(
+            kinds.contains(&k),
+            "{k} missing from the audit trail: {kinds:?}"
+        );
+    }
+    let start = events
+        .iter()
+        .find(|e| e.to_string().contains("deployment.start"))
+        .unwrap()
+        .to_string();
+    assert!(
+        start.contains("\"allowed\":true") && start.contains("\"result\":\"allowed\""),
+        "{start}"
+    );
     // A new commit after deployment is refused (terminal state).
     cg(&srv, &alice)
         .args([

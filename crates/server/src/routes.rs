@@ -349,7 +349,6 @@ async fn apply_change_op(
     caller: &Caller,
     id: &str,
     op: ChangeOp,
-    extra: Option<Decision>,
 ) -> Result<Versioned<ChangeState>, ApiError> {
     for _ in 0..MAX_RETRIES {
         let (current, world) =
@@ -357,13 +356,18 @@ async fn apply_change_op(
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("change {id}")))?;
         let now = s.now();
+        // Starting a deployment re-decides at "now": a start the gate denies is never recorded,
+        // and the decision that allowed it goes into the audit event.
+        let mut authorised_by = None;
         if let ChangeOp::Transition {
             event: Event::Start,
             ..
         } = &op
         {
             let decision = changegate_gate::decide(&s.policy, &current.value, &world, now);
-            if !decision.allowed {
+            if decision.allowed {
+                authorised_by = Some(decision);
+            } else {
                 let codes = decision.denying_codes().join(", ");
                 return Err(ApiError::Refused {
                     code: "gate-denied".into(),
@@ -376,8 +380,15 @@ async fn apply_change_op(
         let mut next = current.value.clone();
         changegate_gate::ops::apply(&s.policy, &mut next, &world, &op, now)?;
         let mut event = op_event(caller, &next, &op);
-        if let Some(d) = &extra {
-            event = event.outcome("result", if d.allowed { "allowed" } else { "denied" });
+        if let Some(d) = &authorised_by {
+            event = event
+                .outcome("result", "allowed")
+                .details(serde_json::json!({
+                    "op": op,
+                    "status": next.status,
+                    "token": caller.token_id,
+                    "decision": d,
+                }));
         }
         if let Some(stored) =
             s.db.update_change(id, current.version, &next, event)
@@ -428,7 +439,7 @@ pub async fn approve(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
     ))
 }
 
@@ -465,7 +476,7 @@ pub async fn attest(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
     ))
 }
 
@@ -516,7 +527,7 @@ pub async fn exception(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op, None).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
     ))
 }
 
@@ -591,9 +602,7 @@ pub async fn change_op(
         },
         other => other,
     };
-    Ok(Json(view(
-        apply_change_op(&s, &caller, &id, op, None).await?,
-    )))
+    Ok(Json(view(apply_change_op(&s, &caller, &id, op).await?)))
 }
 
 /// Query of `GET /api/v1/changes/{id}/decision`.
