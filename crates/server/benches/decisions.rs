@@ -180,6 +180,7 @@ async fn server(
         db,
         clock: Clock::Manual(Arc::new(Mutex::new(at))),
         repo_root: None,
+        github: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

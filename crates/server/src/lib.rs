@@ -11,6 +11,7 @@
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod github;
 pub mod routes;
 pub mod token;
 
@@ -79,6 +80,8 @@ pub struct AppState {
     /// Local repositories under this directory may be classified by the server
     /// (`POST /api/v1/changes` without a classification). `None` disables it.
     pub repo_root: Option<std::path::PathBuf>,
+    /// GitHub's API, for changes created from a pull request (`{"pr": "owner/repo#42"}`).
+    pub github: Option<github::GitHub>,
 }
 
 impl AppState {

@@ -69,7 +69,13 @@ fn view(v: Versioned<ChangeState>) -> ChangeView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChange {
-    /// Repository (URL or owner/name).
+    /// A pull request (`owner/repo#42` or its URL): the server reads base, head, author, title and
+    /// link from GitHub, and classifies `owner/repo` under its repo root unless `classification`
+    /// is given.
+    #[serde(default)]
+    pub pr: Option<String>,
+    /// Repository (URL or owner/name; for server-side classification a path under the repo root).
+    #[serde(default)]
     pub repository: String,
     /// Pull request link.
     #[serde(default)]
@@ -80,9 +86,11 @@ pub struct CreateChange {
     /// Title.
     #[serde(default)]
     pub title: String,
-    /// Base commit.
+    /// Base commit (from the PR when `pr` is given).
+    #[serde(default)]
     pub base_commit: String,
-    /// Head commit.
+    /// Head commit (from the PR when `pr` is given).
+    #[serde(default)]
     pub head_commit: String,
     /// Commit authors (default: the caller).
     #[serde(default)]
@@ -147,8 +155,24 @@ pub async fn create_change(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<CreateChange>,
+    JsonBody(mut body): JsonBody<CreateChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    if let Some(pr) = body.pr.clone() {
+        from_pull_request(&s, &mut body, &pr).await?;
+    }
+    for (field, value) in [
+        ("repository", &body.repository),
+        ("base_commit", &body.base_commit),
+        ("head_commit", &body.head_commit),
+    ] {
+        if value.is_empty() {
+            return Err(ApiError::bad_request(
+                "invalid-json",
+                format!("missing field `{field}` (or give `pr`)"),
+                Some(format!("body `{field}`")),
+            ));
+        }
+    }
     let classification = match body.classification.clone() {
         Some(c) => c,
         None => classify_on_server(&s, &body).await?,
@@ -975,4 +999,40 @@ async fn classify_on_server(
             .collect(),
         required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),
     })
+}
+
+/// Fill a create request from a GitHub pull request.
+async fn from_pull_request(
+    s: &AppState,
+    body: &mut CreateChange,
+    pr: &str,
+) -> Result<(), ApiError> {
+    let reference = crate::github::PrRef::parse(pr).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid-pr",
+            format!("`{pr}` is not owner/repo#NUMBER or a pull request URL"),
+            Some("body `pr`".into()),
+        )
+    })?;
+    let gh = s.github.as_ref().ok_or_else(|| {
+        ApiError::bad_request(
+            "github-not-configured",
+            "this server has no GitHub API configured (serve --github-api)",
+            Some("body `pr`".into()),
+        )
+    })?;
+    let p = gh.pull_request(&reference).await?;
+    if body.repository.is_empty() {
+        body.repository = format!("{}/{}", reference.owner, reference.repo);
+    }
+    body.base_commit = p.base.sha;
+    body.head_commit = p.head.sha;
+    body.pr_link.get_or_insert(p.html_url);
+    if body.title.is_empty() {
+        body.title = p.title;
+    }
+    if body.authors.is_empty() {
+        body.authors = vec![p.user.login];
+    }
+    Ok(())
 }

@@ -410,6 +410,7 @@ async fn the_server_classifies_repositories_under_its_root_only() {
         people_policy(),
         at("2026-03-10T10:30:00Z"),
         Some(root.path().to_path_buf()),
+        None,
     )
     .await;
     let body = json!({"repository": "svc", "base_commit": base, "head_commit": head});
@@ -448,5 +449,118 @@ async fn the_server_classifies_repositories_under_its_root_only() {
     assert_eq!(
         (st, b["code"].as_str()),
         (400, Some("classification-required"))
+    );
+}
+
+/// A stand-in for GitHub's REST API (it cannot run offline): a local HTTP server that answers the
+/// pull-request endpoint the real client code calls, and records the Authorization header.
+async fn fake_github(
+    base: String,
+    head: String,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::get;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/repos/{owner}/{repo}/pulls/{n}",
+        get(move |axum::extract::Path((owner, repo, n)): axum::extract::Path<(String, String, u64)>, headers: axum::http::HeaderMap| {
+            let seen = seen2.clone();
+            let (base, head) = (base.clone(), head.clone());
+            async move {
+                seen.lock().unwrap().push(headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string());
+                if owner != "acme" || repo != "svc" || n != 7 {
+                    return (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"})));
+                }
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({
+                        "number": 7, "title": "Bump express", "html_url": "https://github.com/acme/svc/pull/7",
+                        "user": {"login": "alice"}, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "bump"},
+                    })),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_is_created_from_a_pull_request() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("acme/svc");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{ "dependencies": { "express": "4.19.2" } }"#,
+    )
+    .unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "base"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        repo.join("package.json"),
+        r#"{ "dependencies": { "express": "5.0.0" } }"#,
+    )
+    .unwrap();
+    git(&repo, &["commit", "-qam", "major"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let (api, seen) = fake_github(base.clone(), head.clone()).await;
+    let srv = TestServer::start_with(
+        Backend::Sqlite,
+        people_policy(),
+        at("2026-03-10T10:30:00Z"),
+        Some(root.path().to_path_buf()),
+        Some(api),
+    )
+    .await;
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &srv.admin,
+            &json!({"pr": "https://github.com/acme/svc/pull/7", "submit": true}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let c = &b["change"];
+    assert_eq!(
+        (
+            c["repository"].as_str(),
+            c["base_commit"].as_str(),
+            c["head_commit"].as_str()
+        ),
+        (Some("acme/svc"), Some(base.as_str()), Some(head.as_str()))
+    );
+    assert_eq!(c["pr_link"], "https://github.com/acme/svc/pull/7");
+    assert_eq!(c["authors"], json!(["alice"]));
+    assert_eq!(c["title"], "Bump express");
+    assert_eq!(
+        c["classification"]["category"], 3,
+        "express 4 -> 5 is a major upgrade: {c}"
+    );
+    assert_eq!(seen.lock().unwrap().as_slice(), ["Bearer ghp_test"]);
+    // Unknown PR, malformed reference, missing fields without a PR.
+    let (st, b) = srv
+        .post("/api/v1/changes", &srv.admin, &json!({"pr": "acme/svc#8"}))
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("pr-not-found")), "{b}");
+    let (st, b) = srv
+        .post("/api/v1/changes", &srv.admin, &json!({"pr": "acme#8"}))
+        .await;
+    assert_eq!((st, b["code"].as_str()), (400, Some("invalid-pr")), "{b}");
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &srv.admin,
+            &json!({"repository": "acme/svc"}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["location"].as_str()),
+        (400, Some("body `base_commit`")),
+        "{b}"
     );
 }

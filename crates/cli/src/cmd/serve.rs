@@ -38,6 +38,14 @@ pub struct ServeArgs {
     /// `repository` path relative to DIR and no `classification`).
     #[arg(long, value_name = "DIR")]
     pub repo_root: Option<PathBuf>,
+    /// GitHub REST API for changes created from a pull request (token: CHANGEGATE_GITHUB_TOKEN).
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_API",
+        default_value = "https://api.github.com",
+        value_name = "URL"
+    )]
+    pub github_api: String,
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
@@ -104,7 +112,18 @@ pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
             db.backend()
         );
         println!("listening on http://{}", listener.local_addr()?);
-        let state = AppState { policy: Arc::new(policy), db, clock, repo_root: args.repo_root.clone() };
+        let github = changegate_server::github::GitHub {
+            api: args.github_api.clone(),
+            token: std::env::var("CHANGEGATE_GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
+            http: reqwest::Client::new(),
+        };
+        let state = AppState {
+            policy: Arc::new(policy),
+            db,
+            clock,
+            repo_root: args.repo_root.clone(),
+            github: Some(github),
+        };
         changegate_server::serve(state, listener).await.context("server failed")?;
         Ok(Outcome::Ok)
     })

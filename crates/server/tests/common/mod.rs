@@ -47,7 +47,7 @@ fn unique(prefix: &str) -> String {
 
 impl TestServer {
     pub async fn start(backend: Backend, policy: Policy, at: Timestamp) -> TestServer {
-        Self::start_with(backend, policy, at, None).await
+        Self::start_with(backend, policy, at, None, None).await
     }
 
     pub async fn start_with(
@@ -55,6 +55,7 @@ impl TestServer {
         policy: Policy,
         at: Timestamp,
         repo_root: Option<std::path::PathBuf>,
+        github_api: Option<String>,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
@@ -74,6 +75,11 @@ impl TestServer {
             db: db.clone(),
             clock: Clock::Manual(clock.clone()),
             repo_root,
+            github: github_api.map(|api| changegate_server::github::GitHub {
+                api,
+                token: Some("ghp_test".into()),
+                http: reqwest::Client::new(),
+            }),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
