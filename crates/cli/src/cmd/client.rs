@@ -27,26 +27,31 @@ pub struct Conn {
 /// `changegate change …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ChangeCmd {
-    /// Record a change request from a classification (`changegate classify --format json`).
+    /// Record a change request: from a classification (`changegate classify --format json`), or
+    /// from a pull request (`--pr owner/repo#42`; the server reads GitHub and classifies).
     Create {
-        /// Repository (URL or owner/name).
-        #[arg(long)]
-        repository: String,
+        /// Repository (URL or owner/name; a path under the server's --repo-root to let it classify).
+        #[arg(long, required_unless_present = "pr")]
+        repository: Option<String>,
         /// Base commit.
-        #[arg(long)]
-        base: String,
+        #[arg(long, required_unless_present = "pr")]
+        base: Option<String>,
         /// Head commit.
+        #[arg(long, required_unless_present = "pr")]
+        head: Option<String>,
+        /// A pull request, `owner/repo#42` or its URL.
         #[arg(long)]
-        head: String,
-        /// Classification JSON file (`-` for stdin): the classifier's output, or {category, facets, required_roles}.
+        pr: Option<String>,
+        /// Classification JSON file (`-` for stdin): the classifier's output, or {category, facets,
+        /// required_roles}. Without it the server classifies (needs --repo-root or --pr).
         #[arg(long, value_name = "FILE")]
-        classification: PathBuf,
+        classification: Option<PathBuf>,
         /// Title.
         #[arg(long, default_value = "")]
         title: String,
-        /// Pull request link.
+        /// Pull request link (without --pr).
         #[arg(long)]
-        pr: Option<String>,
+        pr_link: Option<String>,
         /// Ticket.
         #[arg(long)]
         ticket: Option<String>,
@@ -227,18 +232,27 @@ pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
     runtime()?.block_on(async move {
         let v = match cmd {
-            ChangeCmd::Create { repository, base, head, classification, title, pr, ticket, authors, submit, idempotency_key } => {
-                let text = if classification.as_os_str() == "-" {
-                    std::io::read_to_string(std::io::stdin())?
-                } else {
-                    std::fs::read_to_string(&classification).with_context(|| format!("cannot read {}", classification.display()))?
+            ChangeCmd::Create { repository, base, head, pr, classification, title, pr_link, ticket, authors, submit, idempotency_key } => {
+                let classification = match classification {
+                    None => Value::Null,
+                    Some(path) => {
+                        let text = if path.as_os_str() == "-" {
+                            std::io::read_to_string(std::io::stdin())?
+                        } else {
+                            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+                        };
+                        let parsed: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                        classification_from(parsed)?
+                    }
                 };
-                let parsed: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", classification.display()))?;
-                let body = json!({
-                    "repository": repository, "base_commit": base, "head_commit": head, "title": title,
-                    "pr_link": pr, "ticket": ticket, "authors": authors, "submit": submit,
-                    "classification": classification_from(parsed)?,
+                let mut body = json!({
+                    "pr": pr, "repository": repository.unwrap_or_default(), "base_commit": base.unwrap_or_default(),
+                    "head_commit": head.unwrap_or_default(), "title": title, "pr_link": pr_link, "ticket": ticket,
+                    "authors": authors, "submit": submit, "classification": classification,
                 });
+                if let Some(obj) = body.as_object_mut() {
+                    obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
+                }
                 let mut req = c.http.post(format!("{}/api/v1/changes", c.base)).json(&body);
                 if let Some(k) = idempotency_key {
                     req = req.header("Idempotency-Key", k);
