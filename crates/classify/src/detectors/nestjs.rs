@@ -176,25 +176,24 @@ impl Detector for NestJs {
             if f.binary || f.submodule || !(is_ts_source(&f.path) || is_ts_source(f.base_path())) {
                 continue;
             }
-            let get = |side: Side| -> Option<Result<String, String>> {
-                let bytes = match side {
-                    Side::Base if f.status != FileStatus::Added => {
-                        change.contents.base(f.base_path())?
-                    }
-                    Side::Head if f.status != FileStatus::Deleted => {
-                        change.contents.head(&f.path)?
-                    }
-                    _ => return None,
-                };
-                Some(as_text(&bytes).map(str::to_string))
+            let get = |side: Side| match side {
+                Side::Base if f.status != FileStatus::Added => change.contents.base(f.base_path()),
+                Side::Head if f.status != FileStatus::Deleted => change.contents.head(&f.path),
+                _ => None,
             };
-            let (btext, htext) = (get(Side::Base), get(Side::Head));
-            let relevant = [&btext, &htext]
+            let (bbytes, hbytes) = (get(Side::Base), get(Side::Head));
+            // Cheap relevance check on the borrowed bytes: most sources are not NestJS modules,
+            // and copying them first was most of this detector's time on big changes.
+            let relevant = [&bbytes, &hbytes]
                 .iter()
-                .any(|t| matches!(t, Some(Ok(s)) if ts::interesting(s)));
+                .any(|b| matches!(b.as_deref().map(as_text), Some(Ok(s)) if ts::interesting(s)));
             if !relevant {
                 continue;
             }
+            let text = |b: Option<std::borrow::Cow<'_, [u8]>>| -> Option<Result<String, String>> {
+                b.map(|b| as_text(&b).map(str::to_string))
+            };
+            let (btext, htext) = (text(bbytes), text(hbytes));
             let mut sides: Vec<(Side, NestFile, String)> = Vec::new();
             let mut broken = false;
             for (side, t) in [(Side::Base, btext), (Side::Head, htext)] {
