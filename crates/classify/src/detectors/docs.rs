@@ -11,7 +11,7 @@ use oxc_allocator::Allocator;
 use oxc_span::{ContentEq, SourceType};
 use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
 
-use crate::util::{evidence_note, ext, facet, globset, texts};
+use crate::util::{evidence_note, ext, facet, globset};
 use crate::{Change, Detector, FileStatus, Finding, Side};
 
 /// The documentation detector.
@@ -29,6 +29,7 @@ impl Detector for Docs {
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.docs_paths);
+        let mut allocators = (Allocator::default(), Allocator::default());
         let mut out = Finding::default();
         for f in change.files {
             let is_doc =
@@ -57,15 +58,19 @@ impl Detector for Docs {
                 "rs" => Lang::Rust,
                 _ => continue,
             };
-            let Ok(t) = texts(change.contents, f) else {
+            // Borrowed: the contents provider caches small blobs, so no copy is needed to compare.
+            let (Some(b), Some(h)) = (
+                change.contents.base(f.base_path()),
+                change.contents.head(&f.path),
+            ) else {
                 continue;
             };
-            let (Some(b), Some(h)) = (t.base, t.head) else {
+            let (Ok(b), Ok(h)) = (std::str::from_utf8(&b), std::str::from_utf8(&h)) else {
                 continue;
             };
             let same = match lang {
-                Lang::Js => same_js(&f.path, &b, &h),
-                Lang::Rust => same_rust(&b, &h),
+                Lang::Js => same_js_in(&mut allocators, &f.path, b, h),
+                Lang::Rust => same_rust(b, h),
             };
             if same == Some(true) {
                 out.facets.push(facet(
@@ -100,11 +105,15 @@ fn status(s: FileStatus) -> &'static str {
 }
 
 /// Whether two JS/TS sources have the same AST; `None` when either does not parse.
-pub(crate) fn same_js(path: &str, a: &str, b: &str) -> Option<bool> {
+/// The arenas are reused across files (reset here before parsing): one pair per detector run
+/// instead of two fresh arenas per file.
+fn same_js_in(arenas: &mut (Allocator, Allocator), path: &str, a: &str, b: &str) -> Option<bool> {
     let st = SourceType::from_path(path).ok()?;
-    let (al, bl) = (Allocator::default(), Allocator::default());
-    let pa = oxc_parser::Parser::new(&al, a, st).parse();
-    let pb = oxc_parser::Parser::new(&bl, b, st).parse();
+    arenas.0.reset();
+    arenas.1.reset();
+    let (al, bl) = (&arenas.0, &arenas.1);
+    let pa = oxc_parser::Parser::new(al, a, st).parse();
+    let pb = oxc_parser::Parser::new(bl, b, st).parse();
     if pa.panicked || pb.panicked || !pa.diagnostics.is_empty() || !pb.diagnostics.is_empty() {
         return None;
     }
