@@ -384,27 +384,24 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A repository at `repo` whose one change moves express from 4.19.2 to `to`: (base, head).
+fn express_repo(repo: &std::path::Path, to: &str) -> (String, String) {
+    std::fs::create_dir_all(repo).unwrap();
+    git(repo, &["init", "-q", "-b", "main"]);
+    let manifest = |v: &str| format!(r#"{{ "dependencies": {{ "express": "{v}" }} }}"#);
+    std::fs::write(repo.join("package.json"), manifest("4.19.2")).unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "base"]);
+    let base = git(repo, &["rev-parse", "HEAD"]);
+    std::fs::write(repo.join("package.json"), manifest(to)).unwrap();
+    git(repo, &["commit", "-qam", "bump express"]);
+    (base, git(repo, &["rev-parse", "HEAD"]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_classifies_repositories_under_its_root_only() {
     let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("svc");
-    std::fs::create_dir(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(
-        repo.join("package.json"),
-        r#"{ "dependencies": { "express": "4.19.2" } }"#,
-    )
-    .unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "base"]);
-    let base = git(&repo, &["rev-parse", "HEAD"]);
-    std::fs::write(
-        repo.join("package.json"),
-        r#"{ "dependencies": { "express": "4.21.0" } }"#,
-    )
-    .unwrap();
-    git(&repo, &["commit", "-qam", "minor"]);
-    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let (base, head) = express_repo(&root.path().join("svc"), "4.21.0");
     let srv = TestServer::start_with(
         Backend::Sqlite,
         people_policy(),
@@ -490,24 +487,7 @@ async fn fake_github(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_is_created_from_a_pull_request() {
     let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("acme/svc");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(
-        repo.join("package.json"),
-        r#"{ "dependencies": { "express": "4.19.2" } }"#,
-    )
-    .unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "base"]);
-    let base = git(&repo, &["rev-parse", "HEAD"]);
-    std::fs::write(
-        repo.join("package.json"),
-        r#"{ "dependencies": { "express": "5.0.0" } }"#,
-    )
-    .unwrap();
-    git(&repo, &["commit", "-qam", "major"]);
-    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let (base, head) = express_repo(&root.path().join("acme/svc"), "5.0.0");
     let (api, seen) = fake_github(base.clone(), head.clone()).await;
     let srv = TestServer::start_with(
         Backend::Sqlite,
