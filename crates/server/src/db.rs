@@ -311,16 +311,7 @@ impl Db {
                 .bind(&state.change.title).bind(&doc).bind(&now).bind(id).bind(expected)
                 .execute(&mut *c).await?.rows_affected()
         });
-        if n != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        tx.append_audit(event).await?;
-        tx.commit().await?;
-        Ok(Some(Versioned {
-            value: state.clone(),
-            version: expected + 1,
-        }))
+        finish_cas(tx, n, event, state, expected + 1).await
     }
 
     /// The shared world document.
@@ -349,16 +340,7 @@ impl Db {
                 .bind(expected + 1).bind(&doc).bind(expected)
                 .execute(&mut *c).await?.rows_affected()
         });
-        if n != 1 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        tx.append_audit(event).await?;
-        tx.commit().await?;
-        Ok(Some(Versioned {
-            value: world.clone(),
-            version: expected + 1,
-        }))
+        finish_cas(tx, n, event, world, expected + 1).await
     }
 
     /// Every change, newest first.
@@ -387,4 +369,25 @@ impl Db {
     pub fn now(&self) -> Timestamp {
         self.store.now()
     }
+}
+
+/// End a compare-and-swap write: when exactly one row matched the expected version, append the
+/// audit event and commit both; otherwise roll back (`None`: another writer got there first).
+async fn finish_cas<T: Clone>(
+    mut tx: Tx,
+    rows: u64,
+    event: AuditEvent,
+    value: &T,
+    version: i64,
+) -> Result<Option<Versioned<T>>, ApiError> {
+    if rows != 1 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.append_audit(event).await?;
+    tx.commit().await?;
+    Ok(Some(Versioned {
+        value: value.clone(),
+        version,
+    }))
 }
