@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +127,41 @@ struct Expected {
 }
 
 const MAX_FAILURES: usize = 1000;
+
+/// A short string formatted without allocating.
+struct StackStr {
+    buf: [u8; 64],
+    len: usize,
+    overflow: Option<String>,
+}
+
+impl StackStr {
+    fn new() -> Self {
+        StackStr {
+            buf: [0; 64],
+            len: 0,
+            overflow: None,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.overflow {
+            Some(s) => s,
+            // Only whole `&str`s are ever copied in, so this cannot fail.
+            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
 
 /// Streaming verifier: register checkpoints, feed leaves in position order, then nodes, then
 /// [`Verifier::finish`].
@@ -340,11 +376,16 @@ impl Verifier {
                 return;
             }
         };
-        let leaf_time = leaf
-            .recorded_at()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        if light.seq != pos || light.recorded_at != leaf_time {
+        // The record must spell the leaf's time exactly as `Timestamp`'s Display does (what
+        // `seal` wrote); formatted on the stack, as this runs once per event.
+        let mut leaf_time = StackStr::new();
+        if let Some(t) = leaf.recorded_at() {
+            // A timestamp is at most 36 bytes; should that ever change, compare allocated.
+            if write!(leaf_time, "{t}").is_err() {
+                leaf_time.overflow = Some(t.to_string());
+            }
+        }
+        if light.seq != pos || light.recorded_at != leaf_time.as_str() {
             self.fail(
                 "audit-record-moved",
                 Some(pos),

@@ -23,6 +23,7 @@ mod keys;
 pub mod migrate;
 pub mod rollout;
 mod tx;
+mod verify_scan;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -52,6 +53,9 @@ pub enum StoreError {
     /// The database said no.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The database said no to `audit verify`'s own SQLite reader (see `verify_scan`).
+    #[error("database error (verify scan): {0}")]
+    Scan(Box<dyn std::error::Error + Send + Sync>),
     /// The event is not acceptable.
     #[error(transparent)]
     Record(#[from] RecordError),
@@ -199,6 +203,9 @@ pub(crate) use on_pool;
 
 pub(crate) struct Inner {
     pub(crate) db: Db,
+    /// The SQLite database file, when there is one on disk (not an in-memory database):
+    /// `audit verify` reads it on its own connections (see `verify_scan`).
+    pub(crate) sqlite_file: Option<PathBuf>,
     pub(crate) signer: Option<LogSigner>,
     pub(crate) verifier: VerifierKey,
     pub(crate) origin: String,
@@ -231,6 +238,7 @@ impl Store {
     /// Open (and create, migrate, initialise) the store.
     pub async fn open(cfg: StoreConfig) -> Result<Store> {
         let (signer, verifier) = keys::load_or_create(&cfg.data_dir, cfg.create_key)?;
+        let mut sqlite_file = None;
         let db = match &cfg.database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 let mut opts = PgConnectOptions::from_str(url)?;
@@ -271,7 +279,9 @@ impl Store {
                 )
             }
             Some(url) if url.starts_with("sqlite:") => {
-                Db::Sqlite(open_sqlite(SqliteConnectOptions::from_str(url)?).await?)
+                let opts = SqliteConnectOptions::from_str(url)?;
+                sqlite_file = Some(opts.get_filename().to_path_buf());
+                Db::Sqlite(open_sqlite(opts).await?)
             }
             Some(url) => {
                 return Err(StoreError::Invalid(format!(
@@ -283,14 +293,17 @@ impl Store {
                     context: format!("create {}", cfg.data_dir.display()),
                     source: e,
                 })?;
-                Db::Sqlite(
-                    open_sqlite(
-                        SqliteConnectOptions::new().filename(cfg.data_dir.join(SQLITE_FILE)),
-                    )
-                    .await?,
-                )
+                let file = cfg.data_dir.join(SQLITE_FILE);
+                let pool = open_sqlite(SqliteConnectOptions::new().filename(&file)).await?;
+                sqlite_file = Some(file);
+                Db::Sqlite(pool)
             }
         };
+        // Only a real file can be opened a second time (an in-memory database's name is not
+        // one); absolute, so a later change of directory does not matter.
+        let sqlite_file = sqlite_file
+            .filter(|f| f.is_file())
+            .and_then(|f| std::path::absolute(f).ok());
         migrate::run(&db).await?;
         let origin = verifier.name().to_string();
         let clock = cfg
@@ -300,6 +313,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 db,
+                sqlite_file,
                 signer,
                 verifier,
                 origin,
