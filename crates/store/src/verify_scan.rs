@@ -31,10 +31,10 @@ use crate::audit::{
 };
 use crate::{Inner, Result, StoreError};
 
-/// Rows per batch handed from the leaf reader to the verifier.
-const BATCH_ROWS: usize = 4096;
+/// Rows per batch handed from the leaf reader to the verifier (about 1 MB).
+const BATCH_ROWS: usize = 1024;
 /// Batches in flight (the reader runs at most this far ahead).
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 8;
 
 const LEAVES: &str = "SELECT seq, leaf FROM audit_leaf ORDER BY seq";
 const RECORDS: &str = "SELECT seq, event_id, kind, actor, change_id, recorded_at, salt, record \
@@ -69,26 +69,48 @@ pub(crate) fn verify(inner: &Inner, file: &Path, extra_checkpoint: Option<&str>)
     let (free_tx, free_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
     let (orphan, nodes) = std::thread::scope(|s| {
         // Started only now, after our snapshot: it sees every node of the leaves we read.
-        let nodes = s.spawn(|| read_nodes(file));
-        let leaves = s.spawn(move || {
+        let nodes = spawn(s, "verify-nodes", || read_nodes(file))?;
+        let leaves = spawn(s, "verify-leaves", move || {
             let r = read_leaves(&conn, &full_tx, &free_rx);
             drop(full_tx);
             // Read only: ending the transaction cannot lose anything.
             let end = conn.execute_batch("ROLLBACK").map_err(db_err);
             let orphan = r?;
             end?;
-            Ok::<_, StoreError>(orphan)
+            Ok(orphan)
         });
-        for batch in full_rx.iter() {
+        let leaves = match leaves {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = nodes.join();
+                return Err(e);
+            }
+        };
+        // By value: should the verifier panic, the channel closes and the reader stops.
+        for batch in full_rx {
             batch.feed(&mut v);
             // The reader may have finished and dropped its end: then the batch is just freed.
             let _ = free_tx.try_send(batch.cleared());
         }
         let orphan = join(leaves, "leaf reader");
         let nodes = join(nodes, "node reader");
-        (orphan, nodes)
-    });
-    Ok(finish_verify(v, extra_failures, orphan?, nodes?))
+        Ok((orphan?, nodes?))
+    })?;
+    Ok(finish_verify(v, extra_failures, orphan, nodes))
+}
+
+fn spawn<'s, T: Send + 's>(
+    s: &'s std::thread::Scope<'s, '_>,
+    name: &str,
+    f: impl FnOnce() -> Result<T> + Send + 's,
+) -> Result<std::thread::ScopedJoinHandle<'s, Result<T>>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(s, f)
+        .map_err(|e| StoreError::Io {
+            context: format!("start thread {name}"),
+            source: e,
+        })
 }
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>, what: &str) -> Result<T> {

@@ -413,3 +413,23 @@ both!(
     retention_prunes_records_and_keeps_proofs,
     guards_refuse_updates_and_key_mismatch_is_refused,
 );
+
+/// An in-memory SQLite database cannot be opened a second time: `verify` reads it through the
+/// store's own pool (the path PostgreSQL takes) and finds the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_sqlite_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = changegate_store::Store::open(changegate_store::StoreConfig {
+        database_url: Some("sqlite::memory:".into()),
+        ..changegate_store::StoreConfig::new(dir.path())
+    })
+    .await
+    .unwrap();
+    for i in 0..12 {
+        store.append(ev(i)).await.unwrap();
+    }
+    let report = store.verify(None).await.unwrap();
+    assert!(report.ok(), "{:?}", report.failures);
+    assert_eq!((report.size, report.records), (12, 12));
+    store.close().await;
+}

@@ -92,6 +92,25 @@ async fn deleted_record_only(kind: Kind) {
     expect(db, store, "audit-record-deleted", Some(2)).await;
 }
 
+async fn deleted_leaf_only(kind: Kind) {
+    // Its record stays behind, between records that have leaves.
+    let (db, store) = setup(kind).await;
+    db.exec("DELETE FROM audit_leaf WHERE seq = 6").await;
+    let report = store.verify(None).await.unwrap();
+    for code in ["audit-leaf-missing", "audit-record-orphan"] {
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.code == code && f.position == Some(6)),
+            "expected {code} at 6, got {:#?}",
+            report.failures
+        );
+    }
+    store.close().await;
+    db.cleanup().await;
+}
+
 async fn deleted_tail(kind: Kind) {
     let (db, store) = setup(kind).await;
     db.exec(&format!(
@@ -247,6 +266,7 @@ both!(
     edited_leaf,
     deleted_event,
     deleted_record_only,
+    deleted_leaf_only,
     deleted_tail,
     inserted_at_end,
     inserted_record_without_leaf,
