@@ -146,18 +146,31 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = Instant::now();
-    generate(dir.path());
-    println!("generated repository in {:.1?}", t.elapsed());
+    // `CHANGEGATE_BENCH_REPO=DIR` keeps the generated repository in DIR (generated once, then
+    // reused), for profiling runs.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("CHANGEGATE_BENCH_REPO")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = dir.as_path();
+    if !dir.join(".git").exists() {
+        std::fs::create_dir_all(dir).unwrap();
+        let t = Instant::now();
+        generate(dir);
+        println!("generated repository in {:.1?}", t.elapsed());
+    }
+    let runs: usize = std::env::var("CHANGEGATE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(RUNS);
     let policy = changegate_policy::load_default().policy;
 
     let mut git_times = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let t = Instant::now();
         let out = Command::new("git")
             .args(["diff", "--name-status", "main", "feature"])
-            .current_dir(dir.path())
+            .current_dir(dir)
             .output()
             .unwrap();
         git_times.push(t.elapsed());
@@ -165,16 +178,11 @@ fn main() {
     }
     let mut times = Vec::new();
     let mut last = None;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let t = Instant::now();
-        let c = changegate_classify::classify_repo(
-            dir.path(),
-            Some("main"),
-            Some("feature"),
-            &policy,
-            None,
-        )
-        .unwrap();
+        let c =
+            changegate_classify::classify_repo(dir, Some("main"), Some("feature"), &policy, None)
+                .unwrap();
         times.push(t.elapsed());
         last = Some(c);
     }
@@ -182,8 +190,7 @@ fn main() {
     // Where the time goes (one run): reading the change from git, then each detector.
     let t = Instant::now();
     let change =
-        changegate_classify::open_change(dir.path(), Some("main"), Some("feature"), 8 << 20)
-            .unwrap();
+        changegate_classify::open_change(dir, Some("main"), Some("feature"), 8 << 20).unwrap();
     println!(
         "  open_change (diff + rename detection + blob reads): {:.1?}",
         t.elapsed()
@@ -226,8 +233,8 @@ fn main() {
         c.facets.len(),
         c.category.level
     );
-    println!("git diff --name-status : {:>8.1?} (median of {RUNS})", g);
-    println!("changegate classify    : {:>8.1?} (median of {RUNS})", k);
+    println!("git diff --name-status : {:>8.1?} (median of {runs})", g);
+    println!("changegate classify    : {:>8.1?} (median of {runs})", k);
     println!(
         "ratio classify/git     : {ratio:>8.2}x   target <= 3x: {}   target < 1 s: {}",
         if ratio <= 3.0 { "met" } else { "MISSED" },

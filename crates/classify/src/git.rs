@@ -201,6 +201,12 @@ pub fn open_change(
             (format!("merge-base({name}, {head_rev})"), mb)
         }
     };
+    // Objects read here are checked by zlib's checksum as they are inflated; libgit2's extra
+    // SHA-1 recomputation of every object it reads (on by default) costs a quarter of reading
+    // a change and catches only on-disk corruption, which `git fsck` is for; git itself does
+    // not re-hash objects it reads either. Process-wide, and set before the first read.
+    static NO_REHASH: std::sync::Once = std::sync::Once::new();
+    NO_REHASH.call_once(|| git2::opts::strict_hash_verification(false));
     let base_tree = repo.find_commit(base_commit)?.tree()?;
     let head_tree = repo.find_commit(head_commit)?.tree()?;
 
@@ -337,33 +343,41 @@ fn load_blobs(
     max_file_bytes: u64,
 ) -> Result<Vec<Loaded>, git2::Error> {
     let odb = repo.odb()?;
-    let size_of = |oid: Oid| -> u64 {
-        if oid.is_zero() {
-            return 0;
-        }
-        odb.read_header(oid).map(|(s, _)| s as u64).unwrap_or(0)
-    };
     let mut out = Vec::with_capacity(deltas.len());
     for d in deltas {
-        let (base_size, head_size) = (size_of(d.old_id), size_of(d.new_id));
         let mut l = Loaded {
-            base_size,
-            head_size,
-            oversized: !d.submodule && base_size.max(head_size) > max_file_bytes,
+            base_size: 0,
+            head_size: 0,
+            oversized: false,
             binary: false,
             base: None,
             head: None,
         };
-        if !d.submodule && !l.oversized {
-            for (exists, oid, size, is_base) in [
-                (d.status != FileStatus::Added, d.old_id, base_size, true),
-                (d.status != FileStatus::Deleted, d.new_id, head_size, false),
+        if !d.submodule {
+            // Each blob is read once, and its size taken from what was read: libgit2's header
+            // lookup re-walks a deltified object's whole delta chain, and asking it first
+            // doubled the cost of reading a change (measured: 1.40 G → 0.72 G instructions on
+            // the 10,000-file benchmark). A blob over the limit is dropped as soon as it is
+            // read, so at most one oversized blob is in memory at a time.
+            for (exists, oid, is_base) in [
+                (d.status != FileStatus::Added, d.old_id, true),
+                (d.status != FileStatus::Deleted, d.new_id, false),
             ] {
                 if !exists || oid.is_zero() {
                     continue;
                 }
                 // The object database directly: no object-cache churn for blobs read once.
                 let obj = odb.read(oid)?;
+                let size = obj.len() as u64;
+                if is_base {
+                    l.base_size = size;
+                } else {
+                    l.head_size = size;
+                }
+                if size > max_file_bytes {
+                    l.oversized = true;
+                    continue;
+                }
                 l.binary |= obj.data().iter().take(8000).any(|&c| c == 0);
                 let cell = OnceLock::new();
                 if size <= CACHE_MAX {
@@ -375,6 +389,9 @@ fn load_blobs(
                     l.head = Some(cell);
                 }
             }
+        }
+        if l.oversized {
+            (l.base, l.head, l.binary) = (None, None, false);
         }
         out.push(l);
     }
