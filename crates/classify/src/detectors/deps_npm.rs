@@ -8,6 +8,7 @@
 //! lockfile are compared as SPDX expressions. `package.json` is explained only when nothing but
 //! these keys changed; lockfiles are explained once parsed.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -347,7 +348,121 @@ fn parse_lock(name: &str, text: &str) -> Result<Lock, String> {
     }
 }
 
+/// The parts of a lockfile v2/v3 read here, borrowed from the text. A lockfile of thousands of
+/// packages is mostly fields nobody reads (`resolved`, `integrity`, nested `dependencies`):
+/// skipping them instead of building a `Value` tree made parsing several times faster.
+#[derive(serde::Deserialize)]
+struct NpmLockV2<'a> {
+    #[serde(borrow)]
+    packages: indexmap::IndexMap<Cow<'a, str>, NpmPackage<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct NpmPackage<'a> {
+    #[serde(borrow, default)]
+    version: Loose<'a>,
+    #[serde(default)]
+    dev: LooseBool,
+    #[serde(borrow, default)]
+    license: Loose<'a>,
+}
+
+/// A string field that may hold anything else (then `None`), as `Value::as_str` reads it.
+#[derive(Default)]
+struct Loose<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Loose<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Loose<'de>, E> {
+                Ok(Loose(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Loose<'de>, E> {
+                Ok(Loose(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Loose<'de>, E> {
+                Ok(Loose(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Loose<'de>, E> {
+                Ok(Loose(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Loose<'de>, E> {
+                Ok(Loose(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Loose<'de>, E> {
+                Ok(Loose(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Loose<'de>, E> {
+                Ok(Loose(None))
+            }
+            fn visit_unit<E>(self) -> Result<Loose<'de>, E> {
+                Ok(Loose(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Loose<'de>, A::Error> {
+                while m
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Loose(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<Loose<'de>, A::Error> {
+                while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Loose(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A boolean field that may hold anything else (then `false`), as `Value::as_bool` reads it.
+#[derive(Default)]
+struct LooseBool(bool);
+
+impl<'de> serde::Deserialize<'de> for LooseBool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(LooseBool(v.as_bool().unwrap_or(false)))
+    }
+}
+
 fn npm_lock(text: &str) -> Result<Lock, String> {
+    // The common shape (lockfile v2/v3: an object with a `packages` object of objects) is read
+    // into borrowed typed fields; anything else goes through the general path below, which
+    // also words the errors.
+    if let Ok(lock) = serde_json::from_str::<NpmLockV2<'_>>(text) {
+        let mut index = LockIndex::default();
+        let mut direct = BTreeMap::new();
+        for (path, p) in &lock.packages {
+            let Some(i) = path.rfind("node_modules/") else {
+                continue;
+            };
+            let name = &path[i + "node_modules/".len()..];
+            let Some(version) = p.version.0.as_deref() else {
+                continue;
+            };
+            index.add(name, version, p.dev.0, p.license.0.as_deref());
+            if i == 0 {
+                direct.insert(name.to_string(), version.to_string());
+            }
+        }
+        npm_lock_lines(text, &mut index);
+        return Ok(Lock { index, direct });
+    }
+    npm_lock_value(text)
+}
+
+fn npm_lock_value(text: &str) -> Result<Lock, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut index = LockIndex::default();
     let mut direct = BTreeMap::new();
@@ -394,7 +509,12 @@ fn npm_lock(text: &str) -> Result<Lock, String> {
     } else if v.get("lockfileVersion").is_none() {
         return Err("not an npm lockfile (no lockfileVersion, packages or dependencies)".into());
     }
-    // Lines of `"node_modules/<name>": {` entries, found in one pass.
+    npm_lock_lines(text, &mut index);
+    Ok(Lock { index, direct })
+}
+
+/// Lines of `"node_modules/<name>": {` entries, found in one pass.
+fn npm_lock_lines(text: &str, index: &mut LockIndex) {
     for (n, line) in text.lines().enumerate() {
         let t = line.trim_start();
         if let Some(rest) = t.strip_prefix("\"node_modules/") {
@@ -405,7 +525,6 @@ fn npm_lock(text: &str) -> Result<Lock, String> {
             }
         }
     }
-    Ok(Lock { index, direct })
 }
 
 /// `name@version` (scoped names keep their leading `@`), with pnpm's `/` prefix and peer suffix
@@ -555,6 +674,55 @@ mod tests {
         }
         serde_json::to_string_pretty(&serde_json::json!({"lockfileVersion": 3, "packages": m}))
             .unwrap()
+    }
+
+    /// The fast typed path and the general `Value` path read every lockfile alike, odd field
+    /// types included; inputs the typed path cannot take fall through to the general one.
+    #[test]
+    fn typed_and_value_lockfile_paths_agree() {
+        let texts = [
+            lock(&[("a", "1.0.0", false, "MIT"), ("b", "2.0.0", true, "ISC")]),
+            r#"{"lockfileVersion":3,"packages":{"":{"name":"x"},
+                "node_modules/a":{"version":"1.0.0","license":{"type":"MIT"},"dev":"yes"},
+                "node_modules/b":{"version":2,"dev":true},
+                "node_modules/a/node_modules/c":{"version":"0.1.0","license":"Apache-2.0","dev":true},
+                "node_modules/\u0064":{"version":"1.2.3"},
+                "node_modules/a":{"version":"1.0.1"}}}"#
+                .to_string(),
+            r#"{"lockfileVersion":1,"dependencies":{"a":{"version":"1.0.0","dependencies":{"b":{"version":"2.0.0","dev":true}}}}}"#
+                .to_string(),
+            r#"{"lockfileVersion":3,"packages":{"node_modules/a":"1.0.0"}}"#.to_string(),
+            r#"{"lockfileVersion":3,"packages":["node_modules/a"]}"#.to_string(),
+        ];
+        let show = |l: &Lock| {
+            format!(
+                "{:?} {:?} {:?} {:?}",
+                l.index.versions, l.index.licenses, l.index.lines, l.direct
+            )
+        };
+        for t in &texts {
+            let (fast, general) = (npm_lock(t).unwrap(), npm_lock_value(t).unwrap());
+            assert_eq!(show(&fast), show(&general), "{t}");
+        }
+        for t in &texts[..2] {
+            assert!(
+                serde_json::from_str::<NpmLockV2<'_>>(t).is_ok(),
+                "fast path taken: {t}"
+            );
+        }
+        let fast = npm_lock(&texts[1]).unwrap();
+        assert_eq!(
+            fast.direct["a"], "1.0.1",
+            "the last duplicate key wins, as in a JSON object"
+        );
+        assert!(
+            fast.index.versions.contains_key("d"),
+            "escaped keys are decoded"
+        );
+        for bad in ["{", "[]", "{\"name\": 1}"] {
+            assert_eq!(npm_lock(bad).err(), npm_lock_value(bad).err(), "{bad}");
+            assert!(npm_lock(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
