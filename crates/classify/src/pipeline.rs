@@ -428,15 +428,52 @@ fn unclassified(f: &ChangedFile, why: String) -> Facet {
 
 /// Head lines (1-based) added or changed by the edit.
 fn changed_lines(base: &str, head: &str) -> Vec<u32> {
-    let diff = similar::TextDiff::from_lines(base, head);
+    // Lines shared at the start and the end are unchanged in any diff: only the middle goes
+    // through the diff algorithm (most edits touch a few lines of a file).
+    let (b, h) = (line_starts(base), line_starts(head));
+    let line =
+        |t: &'_ str, s: &[usize], i: usize| -> usize { s.get(i + 1).copied().unwrap_or(t.len()) };
+    let (mut pre, max_pre) = (0, b.len().min(h.len()));
+    while pre < max_pre && base[b[pre]..line(base, &b, pre)] == head[h[pre]..line(head, &h, pre)] {
+        pre += 1;
+    }
+    let mut suf = 0;
+    while suf < max_pre - pre
+        && base[b[b.len() - 1 - suf]..line(base, &b, b.len() - 1 - suf)]
+            == head[h[h.len() - 1 - suf]..line(head, &h, h.len() - 1 - suf)]
+    {
+        suf += 1;
+    }
+    let mid = |t: &'_ str, s: &[usize]| -> (usize, usize) {
+        let start = s.get(pre).copied().unwrap_or(t.len());
+        let end = if suf == 0 { t.len() } else { s[s.len() - suf] };
+        (start, end.max(start))
+    };
+    let ((bs, be), (hs, he)) = (mid(base, &b), mid(head, &h));
+    let diff = similar::TextDiff::from_lines(&base[bs..be], &head[hs..he]);
     let mut out = Vec::new();
     for op in diff.ops() {
         let (tag, _, new) = op.as_tag_tuple();
         if matches!(tag, similar::DiffTag::Insert | similar::DiffTag::Replace) {
-            out.extend(new.map(|i| i as u32 + 1));
+            out.extend(new.map(|i| (i + pre) as u32 + 1));
         }
     }
     out
+}
+
+/// Byte offsets where the lines of `text` start (as `similar` splits lines: after each `\n`).
+fn line_starts(text: &str) -> Vec<usize> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let mut v = vec![0];
+    v.extend(
+        text.bytes()
+            .enumerate()
+            .filter(|&(i, c)| c == b'\n' && i + 1 < text.len())
+            .map(|(i, _)| i + 1),
+    );
+    v
 }
 
 fn code_facet(
@@ -453,14 +490,12 @@ fn code_facet(
     let mut all_measurable = true;
     let mut evidence = Vec::new();
     for f in files {
-        let head = input
-            .contents
-            .head(&f.path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let base = input
-            .contents
-            .base(f.base_path())
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let (head, base) = (
+            input.contents.head(&f.path),
+            input.contents.base(f.base_path()),
+        );
+        let head = head.as_deref().map(String::from_utf8_lossy);
+        let base = base.as_deref().map(String::from_utf8_lossy);
         let Some(head) = head else {
             all_measurable = false;
             evidence.push(Evidence {
@@ -808,5 +843,50 @@ mod tests {
     fn changed_lines_are_head_lines() {
         assert_eq!(changed_lines("a\nb\nc\n", "a\nB\nc\nd\n"), vec![2, 4]);
         assert!(changed_lines("a\n", "a\n").is_empty());
+        assert_eq!(changed_lines("", "a\nb"), vec![1, 2]);
+        assert!(changed_lines("a\nb", "").is_empty());
+        assert_eq!(changed_lines("a\nb", "a\nb\n"), vec![2]);
+    }
+
+    /// The untrimmed diff, as the function was before prefix/suffix trimming.
+    fn reference(base: &str, head: &str) -> Vec<u32> {
+        let diff = similar::TextDiff::from_lines(base, head);
+        let mut out = Vec::new();
+        for op in diff.ops() {
+            let (tag, _, new) = op.as_tag_tuple();
+            if matches!(tag, similar::DiffTag::Insert | similar::DiffTag::Replace) {
+                out.extend(new.map(|i| i as u32 + 1));
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn trimmed_changed_lines_equal_the_full_diff(
+            base in proptest::collection::vec("[abc]{0,2}", 0..12),
+            head in proptest::collection::vec("[abc]{0,2}", 0..12),
+            bnl in proptest::bool::ANY,
+            hnl in proptest::bool::ANY,
+        ) {
+            let join = |v: &[String], nl: bool| {
+                let mut t = v.join("\n");
+                if nl && !t.is_empty() { t.push('\n'); }
+                t
+            };
+            let (b, h) = (join(&base, bnl), join(&head, hnl));
+            // Trimming shared first and last lines keeps the diff minimal (as git's own diff
+            // does): as many changed lines as the full diff, and the head lines left unchanged
+            // appear in base in the same order. Where two minimal diffs exist, either may come.
+            let got = changed_lines(&b, &h);
+            proptest::prop_assert_eq!(got.len(), reference(&b, &h).len(), "{:?} -> {:?}", b, h);
+            let lines = |t: &str| t.split_inclusive('\n').map(String::from).collect::<Vec<_>>();
+            let (bl, hl) = (lines(&b), lines(&h));
+            let kept = hl.iter().enumerate().filter(|(i, _)| !got.contains(&(*i as u32 + 1))).map(|(_, l)| l);
+            let mut it = bl.iter();
+            for l in kept {
+                proptest::prop_assert!(it.any(|x| x == l), "{:?} -> {:?}: {:?}", b, h, got);
+            }
+        }
     }
 }

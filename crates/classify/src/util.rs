@@ -22,7 +22,11 @@ pub(crate) fn globset(patterns: &[String]) -> GlobSet {
 
 /// The file name part of a path.
 pub(crate) fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    // A byte scan: every detector asks this of every changed path.
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
 }
 
 /// The directory part of a path (`""` at the root).
@@ -42,7 +46,8 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
 /// Lower-cased extension, without the dot.
 pub(crate) fn ext(path: &str) -> String {
     let name = file_name(path);
-    name.rfind('.')
+    name.bytes()
+        .rposition(|b| b == b'.')
         .map(|i| name[i + 1..].to_ascii_lowercase())
         .unwrap_or_default()
 }
