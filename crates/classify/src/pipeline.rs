@@ -225,10 +225,21 @@ pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -
         .filter(|f| !f.submodule && !input.oversized.contains_key(&f.path))
         .cloned()
         .collect();
+    // The cost detector compares against the threshold of the matrix row for `cost-increase`.
+    let settings = changegate_policy::ClassifySettings {
+        cost_threshold_usd_per_month: policy
+            .matrices
+            .values()
+            .flat_map(|m| &m.rows)
+            .filter(|r| r.facets.iter().any(|f| f == "cost-increase"))
+            .filter_map(|r| r.threshold_usd_per_month)
+            .reduce(f64::min),
+        ..policy.classify.clone()
+    };
     let change = Change {
         files: &inspectable,
         contents: input.contents,
-        settings: &policy.classify,
+        settings: &settings,
     };
 
     let mut facets: Vec<Facet> = Vec::new();

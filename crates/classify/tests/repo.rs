@@ -269,6 +269,58 @@ fn cloud_provider_and_region_failover() {
 }
 
 #[test]
+fn cost_increase_over_500_a_month_needs_sre_lead_and_cfo() {
+    let report = |total: &str| {
+        format!(
+            "{{\n  \"version\": \"0.2\",\n  \"currency\": \"USD\",\n  \"projects\": [{{\"name\": \"infra/prod\"}}],\n  \"totalMonthlyCost\": \"{total}\"\n}}\n"
+        )
+    };
+    let r = Repo::service();
+    r.write("infra/infracost.json", &report("1200.00"));
+    r.commit("cost baseline");
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&["merge", "-q", "--ff-only", "feature"]);
+    r.git(&["checkout", "-q", "feature"]);
+    // Within the $500 threshold: explained, nothing to approve for the cost.
+    r.write("infra/infracost.json", &report("1650.00"));
+    let c = r.classify();
+    assert!(!codes(&c).contains(&"cost-increase"), "{:?}", codes(&c));
+    assert_eq!(c.files.unclassified, 0);
+    // Over it: the "Cost increase >$500/month" row, SRE Lead + CFO.
+    r.write("infra/infracost.json", &report("1800.00"));
+    let c = r.classify();
+    assert_eq!(codes(&c), vec!["cost-increase"]);
+    // Backend Lead reviews every category-2 change.
+    assert_eq!(
+        (c.category.level, roles(&c)),
+        (2, vec!["backend-lead", "cfo", "sre-lead"])
+    );
+    let f = &c.facets[0];
+    assert!(
+        f.facet.details.starts_with("monthly cost +$600.00"),
+        "{}",
+        f.facet.details
+    );
+    assert_eq!(
+        (f.facet.evidence[0].path.as_str(), f.facet.evidence[0].line),
+        ("infra/infracost.json", Some(5))
+    );
+    let cfo = c.roles.iter().find(|r| r.role == "cfo").unwrap();
+    assert!(matches!(&cfo.reasons[0], RoleReason::Facet { facet, .. } if facet == "cost-increase"));
+    // A policy with a higher threshold takes the same change as within budget.
+    let mut p = policy();
+    for m in p.matrices.values_mut() {
+        for row in &mut m.rows {
+            if row.facets.iter().any(|f| f == "cost-increase") {
+                row.threshold_usd_per_month = Some(1000.0);
+            }
+        }
+    }
+    let c = changegate_classify::classify_repo(r.path(), None, None, &p, None).unwrap();
+    assert!(!codes(&c).contains(&"cost-increase"), "{:?}", codes(&c));
+}
+
+#[test]
 fn removed_dependency_needs_backend_lead() {
     let r = Repo::service();
     r.edit("package.json", ",\n    \"rxjs\": \"^7.8.1\"", "");

@@ -315,6 +315,16 @@ pub struct ClassifySettings {
     /// Tables whose migrations are flagged as locking a big table.
     #[serde(default)]
     pub big_tables: Vec<String>,
+    /// Globs of Infracost JSON reports (`infracost breakdown --format json`) kept in the
+    /// repository: the monthly total of base and head is compared for the `cost-increase` row.
+    #[serde(default)]
+    pub cost_report_paths: Vec<String>,
+    /// Monthly increase (USD) above which a cost change is a `cost-increase`: not written in
+    /// the file, but taken from the `threshold_usd_per_month` of the matrix row that lists the
+    /// `cost-increase` facet when a change is classified. `None`: any increase counts.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cost_threshold_usd_per_month: Option<f64>,
 }
 
 /// Change windows.

@@ -21,6 +21,7 @@ pub mod infra;
 pub mod runtime;
 
 pub mod cloud;
+pub mod cost;
 
 use crate::Detector;
 
@@ -28,6 +29,7 @@ use crate::Detector;
 pub fn all() -> Vec<&'static dyn Detector> {
     vec![
         &cloud::Cloud,
+        &cost::Cost,
         &docs::Docs,
         &deps_npm::DepsNpm,
         &deps_cargo::DepsCargo,
