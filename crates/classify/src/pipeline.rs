@@ -15,6 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use changegate_policy::{Level, Policy, RoleId, RuleSource};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::coverage::Coverage;
@@ -218,6 +219,16 @@ impl Classification {
 
 /// Classify a change: pure, no IO.
 pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -> Classification {
+    classify_with(input, policy, options, &detectors::all())
+}
+
+/// [`classify`] with a given detector registry (tests inject failing detectors).
+fn classify_with(
+    input: &ClassifyInput<'_>,
+    policy: &Policy,
+    options: &Options,
+    all: &[&dyn crate::Detector],
+) -> Classification {
     let mut notes = Vec::new();
     let inspectable: Vec<ChangedFile> = input
         .files
@@ -244,13 +255,9 @@ pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -
 
     let mut facets: Vec<Facet> = Vec::new();
     let mut explained: BTreeSet<String> = BTreeSet::new();
-    // Detectors are independent and `Sync`: run them on up to four threads, then merge in
-    // registry order so the output does not depend on scheduling.
-    let all = detectors::all();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(all.len().max(1));
+    // Detectors are independent and `Sync`: they run on rayon's work-stealing pool (the heavy
+    // ones split their files over it too), then merge in registry order so the output does not
+    // depend on scheduling.
     let run = |d: &dyn crate::Detector| -> crate::Finding {
         match catch_unwind(AssertUnwindSafe(|| d.detect(&change))) {
             Ok(found) => found,
@@ -280,30 +287,11 @@ pub fn classify(input: &ClassifyInput<'_>, policy: &Policy, options: &Options) -
             }
         }
     };
-    let mut results: Vec<(usize, crate::Finding)> = if workers <= 1 || inspectable.len() < 64 {
-        all.iter().enumerate().map(|(i, d)| (i, run(*d))).collect()
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    let all = &all;
-                    let run = &run;
-                    s.spawn(move || {
-                        all.iter()
-                            .enumerate()
-                            .skip(w)
-                            .step_by(workers)
-                            .map(|(i, d)| (i, run(*d)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
+    let mut results: Vec<(usize, crate::Finding)> = all
+        .par_iter()
+        .enumerate()
+        .map(|(i, d)| (i, run(*d)))
+        .collect();
     results.sort_by_key(|(i, _)| *i);
     for (_, found) in results {
         facets.extend(found.facets);
@@ -497,63 +485,71 @@ fn code_facet(
         .rules
         .get("bugfix-covered")
         .and_then(|r| r.min_changed_line_coverage);
+    // Per file, in parallel: (measured lines, covered lines, measurable, evidence).
+    let per_file: Vec<(usize, usize, bool, Evidence)> = files
+        .par_iter()
+        .map(|f| {
+            let (head, base) = (
+                input.contents.head(&f.path),
+                input.contents.base(f.base_path()),
+            );
+            let head = head.as_deref().map(String::from_utf8_lossy);
+            let base = base.as_deref().map(String::from_utf8_lossy);
+            let Some(head) = head else {
+                let ev = Evidence {
+                    path: f.path.clone(),
+                    line: None,
+                    side: Side::Base,
+                    snippet: Some("deleted".into()),
+                };
+                return (0, 0, false, ev);
+            };
+            let lines = changed_lines(base.as_deref().unwrap_or(""), &head);
+            let first = lines.first().copied();
+            let (m, c, what) = match input.coverage.map(|cov| cov.lines(&f.path)) {
+                None => (0, 0, format!("{} changed lines", lines.len())),
+                Some(None) => {
+                    let head_lines: Vec<&str> = head.lines().collect();
+                    let n = lines
+                        .iter()
+                        .filter(|l| {
+                            head_lines
+                                .get(**l as usize - 1)
+                                .is_some_and(|t| !t.trim().is_empty())
+                        })
+                        .count();
+                    (
+                        n,
+                        0,
+                        format!("{n} changed lines, file absent from the coverage report"),
+                    )
+                }
+                Some(Some(hits)) => {
+                    let m = lines.iter().filter(|l| hits.contains_key(l)).count();
+                    let c = lines
+                        .iter()
+                        .filter(|l| hits.get(l).is_some_and(|h| *h > 0))
+                        .count();
+                    (m, c, format!("{c}/{m} changed executable lines covered"))
+                }
+            };
+            let ev = Evidence {
+                path: f.path.clone(),
+                line: first,
+                side: Side::Head,
+                snippet: Some(what),
+            };
+            (m, c, true, ev)
+        })
+        .collect();
     let (mut measured, mut covered) = (0usize, 0usize);
     let mut all_measurable = true;
-    let mut evidence = Vec::new();
-    for f in files {
-        let (head, base) = (
-            input.contents.head(&f.path),
-            input.contents.base(f.base_path()),
-        );
-        let head = head.as_deref().map(String::from_utf8_lossy);
-        let base = base.as_deref().map(String::from_utf8_lossy);
-        let Some(head) = head else {
-            all_measurable = false;
-            evidence.push(Evidence {
-                path: f.path.clone(),
-                line: None,
-                side: Side::Base,
-                snippet: Some("deleted".into()),
-            });
-            continue;
-        };
-        let lines = changed_lines(base.as_deref().unwrap_or(""), &head);
-        let head_lines: Vec<&str> = head.lines().collect();
-        let first = lines.first().copied();
-        let (m, c, what) = match input.coverage.map(|cov| cov.lines(&f.path)) {
-            None => (0, 0, format!("{} changed lines", lines.len())),
-            Some(None) => {
-                let n = lines
-                    .iter()
-                    .filter(|l| {
-                        head_lines
-                            .get(**l as usize - 1)
-                            .is_some_and(|t| !t.trim().is_empty())
-                    })
-                    .count();
-                (
-                    n,
-                    0,
-                    format!("{n} changed lines, file absent from the coverage report"),
-                )
-            }
-            Some(Some(hits)) => {
-                let m = lines.iter().filter(|l| hits.contains_key(l)).count();
-                let c = lines
-                    .iter()
-                    .filter(|l| hits.get(l).is_some_and(|h| *h > 0))
-                    .count();
-                (m, c, format!("{c}/{m} changed executable lines covered"))
-            }
-        };
+    let mut evidence = Vec::with_capacity(per_file.len());
+    for (m, c, ok, ev) in per_file {
         measured += m;
         covered += c;
-        evidence.push(Evidence {
-            path: f.path.clone(),
-            line: first,
-            side: Side::Head,
-            snippet: Some(what),
-        });
+        all_measurable &= ok;
+        evidence.push(ev);
     }
     let n = files.len();
     let pct = if measured > 0 {
@@ -787,6 +783,77 @@ mod tests {
             policy,
             &Options::default(),
         )
+    }
+
+    /// Explains every file, and panics on one of them inside the parallel per-file helper (a
+    /// rayon worker), as a detector bug would.
+    struct Panicky;
+    impl crate::Detector for Panicky {
+        fn id(&self) -> &'static str {
+            "panicky"
+        }
+        fn description(&self) -> &'static str {
+            "test"
+        }
+        fn facets(&self) -> &'static [&'static str] {
+            &[]
+        }
+        fn detect(&self, change: &Change<'_>) -> crate::Finding {
+            crate::util::per_file(
+                change.files,
+                || (),
+                |_, f, out| {
+                    out.explained.insert(f.path.clone());
+                    assert!(f.path != "docs/boom.md", "boom at {}", f.path);
+                },
+            )
+        }
+    }
+
+    #[test]
+    fn a_panicking_detector_fails_closed_and_the_others_still_run() {
+        let p = changegate_policy::load_default().policy;
+        let mut c = MapContents::default();
+        for i in 0..200 {
+            c = c
+                .with_base(&format!("docs/p{i}.md"), "a")
+                .with_head(&format!("docs/p{i}.md"), "b");
+        }
+        let c = c
+            .with_base("docs/boom.md", "a")
+            .with_head("docs/boom.md", "b");
+        let files = c.changed_files();
+        let none = BTreeMap::new();
+        let input = ClassifyInput {
+            files: &files,
+            contents: &c,
+            oversized: &none,
+            coverage: None,
+        };
+        let mut registry = detectors::all();
+        registry.insert(0, &Panicky);
+        let r = classify_with(&input, &p, &Options::default(), &registry);
+        // What the panicking detector claimed to explain is dropped with it: the docs detector
+        // still explains the pages, and the failure itself is an `unparseable` facet.
+        assert_eq!(r.facet_codes(), vec!["unparseable", "docs-only"]);
+        assert_eq!(
+            r.category.level, 2,
+            "never category 1 after a detector failed"
+        );
+        let u = r
+            .facets
+            .iter()
+            .find(|f| f.facet.kind == "unparseable")
+            .unwrap();
+        assert_eq!(u.facet.detector, "panicky");
+        assert!(
+            u.facet.evidence[0]
+                .snippet
+                .as_deref()
+                .is_some_and(|s| s.contains("boom at docs/boom.md")),
+            "{:?}",
+            u.facet.evidence
+        );
     }
 
     #[test]

@@ -5,8 +5,33 @@
 //! afterwards by searching the text for the changed key.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
 
-use crate::{ChangedFile, Contents, Evidence, Facet, Side};
+use crate::{ChangedFile, Contents, Evidence, Facet, Finding, Side};
+
+/// Run `each` on every changed file, in parallel (rayon's work-stealing pool, shared with the
+/// other detectors), and merge the findings in file order so the result does not depend on
+/// scheduling. `init` makes per-worker scratch state (parser arenas).
+pub(crate) fn per_file<S, I, F>(files: &[ChangedFile], init: I, each: F) -> Finding
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, &ChangedFile, &mut Finding) + Sync + Send,
+{
+    let parts: Vec<Finding> = files
+        .par_iter()
+        .map_init(init, |state, f| {
+            let mut out = Finding::default();
+            each(state, f, &mut out);
+            out
+        })
+        .collect();
+    let mut out = Finding::default();
+    for p in parts {
+        out.facets.extend(p.facets);
+        out.explained.extend(p.explained);
+    }
+    out
+}
 
 /// A glob set where `*` does not cross `/` and `**/` matches any number of directories. Invalid
 /// globs are skipped (the policy validator reports them).

@@ -11,7 +11,7 @@ use oxc_allocator::Allocator;
 use oxc_span::{ContentEq, SourceType};
 use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
 
-use crate::util::{evidence_note, ext, facet, globset};
+use crate::util::{evidence_note, ext, facet, globset, per_file};
 use crate::{Change, Detector, FileStatus, Finding, Side};
 
 /// The documentation detector.
@@ -29,9 +29,9 @@ impl Detector for Docs {
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.docs_paths);
-        let mut allocators = (Allocator::default(), Allocator::default());
-        let mut out = Finding::default();
-        for f in change.files {
+        // Files in parallel; each worker reuses one pair of parser arenas.
+        let init = || (Allocator::default(), Allocator::default());
+        per_file(change.files, init, |allocators, f, out| {
             let is_doc =
                 globs.is_match(&f.path) && f.old_path.as_deref().is_none_or(|o| globs.is_match(o));
             if is_doc {
@@ -47,29 +47,29 @@ impl Detector for Docs {
                     vec![evidence_note(&f.path, side, "matches classify.docs_paths")],
                 ));
                 out.explained.insert(f.path.clone());
-                continue;
+                return;
             }
             // A moved source file changes module paths: only in-place edits can be comment-only.
             if f.binary || f.status != FileStatus::Modified {
-                continue;
+                return;
             }
             let lang = match ext(&f.path).as_str() {
                 "ts" | "mts" | "cts" | "tsx" | "js" | "mjs" | "cjs" | "jsx" => Lang::Js,
                 "rs" => Lang::Rust,
-                _ => continue,
+                _ => return,
             };
             // Borrowed: the contents provider caches small blobs, so no copy is needed to compare.
             let (Some(b), Some(h)) = (
                 change.contents.base(f.base_path()),
                 change.contents.head(&f.path),
             ) else {
-                continue;
+                return;
             };
             let (Ok(b), Ok(h)) = (std::str::from_utf8(&b), std::str::from_utf8(&h)) else {
-                continue;
+                return;
             };
             let same = match lang {
-                Lang::Js => same_js_in(&mut allocators, &f.path, b, h),
+                Lang::Js => same_js_in(allocators, &f.path, b, h),
                 Lang::Rust => same_rust(b, h),
             };
             if same == Some(true) {
@@ -85,8 +85,7 @@ impl Detector for Docs {
                 ));
                 out.explained.insert(f.path.clone());
             }
-        }
-        out
+        })
     }
 }
 

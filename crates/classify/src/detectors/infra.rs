@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::structured::{
     Format, LeafChange, Leaves, contains_seq, diff, flatten_docs, has_prefix, parse,
 };
-use crate::util::{evidence_at, facet, globset, text_at, unparseable};
+use crate::util::{evidence_at, facet, globset, per_file, text_at, unparseable};
 use crate::{Change, ChangedFile, Detector, Evidence, FileStatus, Finding, Side};
 
 /// The Kubernetes / Helm / Compose detector.
@@ -53,21 +53,24 @@ impl Detector for InfraK8s {
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let flags = globset(&change.settings.feature_flag_paths);
-        let mut out = Finding::default();
-        for f in change.files {
-            if f.binary || Format::of(&f.path) != Some(Format::Yaml) || flags.is_match(&f.path) {
-                continue;
-            }
-            let name = crate::util::file_name(&f.path);
-            if name == "pnpm-lock.yaml"
-                || name.starts_with("openapi")
-                || name.starts_with("swagger")
-            {
-                continue;
-            }
-            self.file(change, f, &mut out);
-        }
-        out
+        per_file(
+            change.files,
+            || (),
+            |_, f, out| {
+                if f.binary || Format::of(&f.path) != Some(Format::Yaml) || flags.is_match(&f.path)
+                {
+                    return;
+                }
+                let name = crate::util::file_name(&f.path);
+                if name == "pnpm-lock.yaml"
+                    || name.starts_with("openapi")
+                    || name.starts_with("swagger")
+                {
+                    return;
+                }
+                self.file(change, f, out);
+            },
+        )
     }
 }
 

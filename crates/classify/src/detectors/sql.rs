@@ -33,6 +33,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use super::schema_util::{
     as_text, evidence, facet, first_diff_line, line_text, truncate, unparseable,
 };
+use crate::util::per_file;
 use crate::{Change, Detector, Evidence, Facet, FileStatus, Finding, Side};
 
 /// The SQL migration detector.
@@ -106,47 +107,54 @@ impl Detector for Sql {
             .iter()
             .map(|t| norm_table(t))
             .collect();
-        for f in change.files {
-            if f.binary || f.submodule {
-                continue;
-            }
-            if !globs.is_match(&f.path) && !f.old_path.as_deref().is_some_and(|p| globs.is_match(p))
-            {
-                continue;
-            }
-            if f.status == FileStatus::Deleted {
-                continue; // removing a migration file is not understood: left unclassified
-            }
-            let Some(head) = change.contents.head(&f.path) else {
-                continue;
-            };
-            let head = match as_text(&head) {
-                Ok(t) => t.to_string(),
-                Err(e) => {
-                    finding.facets.push(unparseable(
-                        ID,
-                        &f.path,
-                        Side::Head,
-                        None,
-                        "SQL migration",
-                        &e,
-                    ));
-                    continue;
+        let files = per_file(
+            change.files,
+            || (),
+            |_, f, finding| {
+                if f.binary || f.submodule {
+                    return;
                 }
-            };
-            let base = match f.status {
-                FileStatus::Added => None,
-                _ => change
-                    .contents
-                    .base(f.base_path())
-                    .and_then(|b| as_text(&b).ok().map(str::to_string)),
-            };
-            let out = analyze(&f.path, base.as_deref(), &head, &big);
-            if out.explained {
-                finding.explained.insert(f.path.clone());
-            }
-            finding.facets.extend(out.facets);
-        }
+                if !globs.is_match(&f.path)
+                    && !f.old_path.as_deref().is_some_and(|p| globs.is_match(p))
+                {
+                    return;
+                }
+                if f.status == FileStatus::Deleted {
+                    return; // removing a migration file is not understood: left unclassified
+                }
+                let Some(head) = change.contents.head(&f.path) else {
+                    return;
+                };
+                let head = match as_text(&head) {
+                    Ok(t) => t.to_string(),
+                    Err(e) => {
+                        finding.facets.push(unparseable(
+                            ID,
+                            &f.path,
+                            Side::Head,
+                            None,
+                            "SQL migration",
+                            &e,
+                        ));
+                        return;
+                    }
+                };
+                let base = match f.status {
+                    FileStatus::Added => None,
+                    _ => change
+                        .contents
+                        .base(f.base_path())
+                        .and_then(|b| as_text(&b).ok().map(str::to_string)),
+                };
+                let out = analyze(&f.path, base.as_deref(), &head, &big);
+                if out.explained {
+                    finding.explained.insert(f.path.clone());
+                }
+                finding.facets.extend(out.facets);
+            },
+        );
+        finding.facets.extend(files.facets);
+        finding.explained.extend(files.explained);
         finding
     }
 }
