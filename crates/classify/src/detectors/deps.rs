@@ -197,13 +197,21 @@ pub(crate) struct LockIndex {
 
 impl LockIndex {
     pub(crate) fn add(&mut self, name: &str, version: &str, dev: bool, license: Option<&str>) {
-        let e = self.versions.entry(name.to_string()).or_default();
-        let d = e.entry(version.to_string()).or_insert(dev);
-        *d = *d && dev; // prod wins when both
+        // Keys are copied only when new (thousands of entries per lockfile).
+        if !self.versions.contains_key(name) {
+            self.versions.insert(name.to_string(), BTreeMap::new());
+        }
+        let e = self.versions.get_mut(name).expect("inserted above");
+        match e.get_mut(version) {
+            Some(d) => *d = *d && dev, // prod wins when both
+            None => {
+                e.insert(version.to_string(), dev);
+            }
+        }
         if let Some(l) = license {
-            self.licenses
-                .entry(name.to_string())
-                .or_insert_with(|| l.to_string());
+            if !self.licenses.contains_key(name) {
+                self.licenses.insert(name.to_string(), l.to_string());
+            }
         }
     }
 }

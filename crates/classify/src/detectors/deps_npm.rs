@@ -515,13 +515,27 @@ fn npm_lock_value(text: &str) -> Result<Lock, String> {
 
 /// Lines of `"node_modules/<name>": {` entries, found in one pass.
 fn npm_lock_lines(text: &str, index: &mut LockIndex) {
-    for (n, line) in text.lines().enumerate() {
-        let t = line.trim_start();
-        if let Some(rest) = t.strip_prefix("\"node_modules/") {
-            if let Some(end) = rest.find('"') {
-                let key = &rest[..end];
-                let name = key.rsplit("node_modules/").next().unwrap_or(key);
-                index.lines.entry(name.to_string()).or_insert(n as u32 + 1);
+    // A substring search over the whole text instead of splitting every line: only lines that
+    // start (after indentation) with the key are entries.
+    let (mut line, mut counted_to) = (1u32, 0usize);
+    for (i, _) in text.match_indices("\"node_modules/") {
+        line += text.as_bytes()[counted_to..i]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32;
+        counted_to = i;
+        let start = text[..i].rfind('\n').map_or(0, |n| n + 1);
+        if !text[start..i].trim_start().is_empty() {
+            continue;
+        }
+        let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
+        let rest = &text[i + "\"node_modules/".len()..end];
+        let rest = rest.strip_suffix('\r').unwrap_or(rest);
+        if let Some(q) = rest.find('"') {
+            let key = &rest[..q];
+            let name = key.rsplit("node_modules/").next().unwrap_or(key);
+            if !index.lines.contains_key(name) {
+                index.lines.insert(name.to_string(), line);
             }
         }
     }
@@ -722,6 +736,36 @@ mod tests {
         for bad in ["{", "[]", "{\"name\": 1}"] {
             assert_eq!(npm_lock(bad).err(), npm_lock_value(bad).err(), "{bad}");
             assert!(npm_lock(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lockfile_entry_lines_match_a_line_by_line_scan() {
+        fn by_lines(text: &str) -> BTreeMap<String, u32> {
+            let mut out = BTreeMap::new();
+            for (n, line) in text.lines().enumerate() {
+                let t = line.trim_start();
+                if let Some(rest) = t.strip_prefix("\"node_modules/") {
+                    if let Some(end) = rest.find('"') {
+                        let key = &rest[..end];
+                        let name = key.rsplit("node_modules/").next().unwrap_or(key);
+                        out.entry(name.to_string()).or_insert(n as u32 + 1);
+                    }
+                }
+            }
+            out
+        }
+        let texts = [
+            lock(&[("a", "1.0.0", false, "MIT"), ("b", "2.0.0", true, "ISC")]),
+            "{\"node_modules/x\": 1,\r\n  \"node_modules/a/node_modules/b\": {},\r\n\t\"node_modules/c\"\n x \"node_modules/d\": 1\n\"node_modules/e\n\"node_modules/a\": 2}"
+                .to_string(),
+            String::new(),
+            "\"node_modules/".to_string(),
+        ];
+        for t in &texts {
+            let mut idx = LockIndex::default();
+            npm_lock_lines(t, &mut idx);
+            assert_eq!(idx.lines, by_lines(t), "{t:?}");
         }
     }
 
