@@ -17,11 +17,15 @@ where
     I: Fn() -> S + Sync + Send,
     F: Fn(&mut S, &ChangedFile, &mut Finding) + Sync + Send,
 {
+    // Chunks of files, not single files: a job (and its scratch state) per 128 files keeps
+    // the scheduling overhead and the arenas' first-touch cost small beside the work.
     let parts: Vec<Finding> = files
-        .par_iter()
-        .map_init(init, |state, f| {
+        .par_chunks(128)
+        .map_init(init, |state, chunk| {
             let mut out = Finding::default();
-            each(state, f, &mut out);
+            for f in chunk {
+                each(state, f, &mut out);
+            }
             out
         })
         .collect();
