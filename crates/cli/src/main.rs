@@ -66,6 +66,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(&cli.global, c),
@@ -88,4 +89,25 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `changegate policy show | head` closes our stdout early. Rust ignores SIGPIPE, so the next
+/// `println!` panics with "failed printing to stdout: Broken pipe"; the reader has what it
+/// wanted, so stop quietly with exit 0 (as ripgrep does) instead of printing a panic. Only that
+/// panic is caught: sockets are untouched (restoring SIGPIPE's default would let a peer that
+/// hangs up kill the server).
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

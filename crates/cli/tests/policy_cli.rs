@@ -106,3 +106,22 @@ fn schema_is_json_schema() {
 fn usage_error_exits_2() {
     cg().args(["policy", "frobnicate"]).assert().code(2);
 }
+
+/// `changegate policy show | head -1`: a reader that stops early is not an error, and no panic
+/// message lands on the terminal.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("changegate"))
+        .args(["policy", "show"])
+        .env_remove("CHANGEGATE_POLICY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the program writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
