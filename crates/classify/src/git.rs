@@ -6,8 +6,13 @@
 //! git's own semantics, its API has been stable for years, and the build needs no system library.
 //!
 //! Memory stays bounded: only blobs of *changed* files are read, each at most once; blobs larger
-//! than [`CACHE_MAX`] are dropped after the binary check and re-read on demand; blobs over the
-//! size limit are never read at all (the classifier reports them as oversized, fail closed).
+//! than [`CACHE_MAX`] are dropped after the binary check and re-read on demand; a blob over the
+//! size limit is dropped as soon as it is read (its other side is then not read) and never
+//! inspected (the classifier reports it as oversized, fail closed). libgit2 has no cheap size
+//! query for deltified objects, hence read-then-drop (docs/adr/0012-classifier-performance.md).
+//!
+//! Process-wide: the first call turns off libgit2's re-hashing of every object read
+//! (`git2::opts::strict_hash_verification(false)`), for every libgit2 user in the process.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -163,7 +168,8 @@ impl Contents for GitContents {
 ///
 /// `base` defaults to the merge base of `head` with the default branch (`origin/HEAD`, else
 /// `origin/main`, `origin/master`, `main`, `master`); `head` defaults to `HEAD`. Blobs larger
-/// than `max_file_bytes` are listed in [`GitChange::oversized`] and never read.
+/// than `max_file_bytes` are listed in [`GitChange::oversized`], dropped once read and never
+/// inspected. Turns off libgit2's object re-hashing process-wide (see the module docs).
 pub fn open_change(
     repo_path: &Path,
     base: Option<&str>,
@@ -203,8 +209,9 @@ pub fn open_change(
     };
     // Objects read here are checked by zlib's checksum as they are inflated; libgit2's extra
     // SHA-1 recomputation of every object it reads (on by default) costs a quarter of reading
-    // a change and catches only on-disk corruption, which `git fsck` is for; git itself does
-    // not re-hash objects it reads either. Process-wide, and set before the first read.
+    // a change and catches only on-disk corruption or a tampered object store, which `git fsck`
+    // is for (and a tampered store could lie about the commits anyway). Process-wide, and set
+    // before the first read.
     static NO_REHASH: std::sync::Once = std::sync::Once::new();
     NO_REHASH.call_once(|| git2::opts::strict_hash_verification(false));
     let base_tree = repo.find_commit(base_commit)?.tree()?;
@@ -376,7 +383,7 @@ fn load_blobs(
                 }
                 if size > max_file_bytes {
                     l.oversized = true;
-                    continue;
+                    break;
                 }
                 l.binary |= obj.data().iter().take(8000).any(|&c| c == 0);
                 let cell = OnceLock::new();

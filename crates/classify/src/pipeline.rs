@@ -236,15 +236,18 @@ fn classify_with(
         .filter(|f| !f.submodule && !input.oversized.contains_key(&f.path))
         .cloned()
         .collect();
-    // The cost detector compares against the threshold of the matrix row for `cost-increase`.
+    // The cost detector compares against the threshold of the matrix row for `cost-increase`
+    // (the lowest, should several rows list it; none when a row has no threshold: then any
+    // increase counts).
+    let thresholds: Option<Vec<f64>> = policy
+        .matrices
+        .values()
+        .flat_map(|m| &m.rows)
+        .filter(|r| r.facets.iter().any(|f| f == "cost-increase"))
+        .map(|r| r.threshold_usd_per_month)
+        .collect();
     let settings = changegate_policy::ClassifySettings {
-        cost_threshold_usd_per_month: policy
-            .matrices
-            .values()
-            .flat_map(|m| &m.rows)
-            .filter(|r| r.facets.iter().any(|f| f == "cost-increase"))
-            .filter_map(|r| r.threshold_usd_per_month)
-            .reduce(f64::min),
+        cost_threshold_usd_per_month: thresholds.and_then(|t| t.into_iter().reduce(f64::min)),
         ..policy.classify.clone()
     };
     let change = Change {
@@ -427,52 +430,29 @@ fn unclassified(f: &ChangedFile, why: String) -> Facet {
 
 /// Head lines (1-based) added or changed by the edit.
 fn changed_lines(base: &str, head: &str) -> Vec<u32> {
-    // Lines shared at the start and the end are unchanged in any diff: only the middle goes
-    // through the diff algorithm (most edits touch a few lines of a file).
-    let (b, h) = (line_starts(base), line_starts(head));
-    let line =
-        |t: &'_ str, s: &[usize], i: usize| -> usize { s.get(i + 1).copied().unwrap_or(t.len()) };
-    let (mut pre, max_pre) = (0, b.len().min(h.len()));
-    while pre < max_pre && base[b[pre]..line(base, &b, pre)] == head[h[pre]..line(head, &h, pre)] {
-        pre += 1;
-    }
-    let mut suf = 0;
-    while suf < max_pre - pre
-        && base[b[b.len() - 1 - suf]..line(base, &b, b.len() - 1 - suf)]
-            == head[h[h.len() - 1 - suf]..line(head, &h, h.len() - 1 - suf)]
-    {
-        suf += 1;
-    }
-    let mid = |t: &'_ str, s: &[usize]| -> (usize, usize) {
-        let start = s.get(pre).copied().unwrap_or(t.len());
-        let end = if suf == 0 { t.len() } else { s[s.len() - suf] };
-        (start, end.max(start))
-    };
-    let ((bs, be), (hs, he)) = (mid(base, &b), mid(head, &h));
-    let diff = similar::TextDiff::from_lines(&base[bs..be], &head[hs..he]);
+    // Lines end at `\n` only, as editors and coverage reports count them (a lone `\r` is not a
+    // line break).
+    let b: Vec<&str> = base.split_inclusive('\n').collect();
+    let h: Vec<&str> = head.split_inclusive('\n').collect();
+    // Lines shared at the start and the end are unchanged in any minimal diff: only the middle
+    // goes through the diff algorithm (most edits touch a few lines of a file), as git's own
+    // diff trims.
+    let pre = b.iter().zip(&h).take_while(|(x, y)| x == y).count();
+    let suf = b[pre..]
+        .iter()
+        .rev()
+        .zip(h[pre..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (bm, hm) = (&b[pre..b.len() - suf], &h[pre..h.len() - suf]);
     let mut out = Vec::new();
-    for op in diff.ops() {
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, bm, hm) {
         let (tag, _, new) = op.as_tag_tuple();
         if matches!(tag, similar::DiffTag::Insert | similar::DiffTag::Replace) {
             out.extend(new.map(|i| (i + pre) as u32 + 1));
         }
     }
     out
-}
-
-/// Byte offsets where the lines of `text` start (as `similar` splits lines: after each `\n`).
-fn line_starts(text: &str) -> Vec<usize> {
-    if text.is_empty() {
-        return Vec::new();
-    }
-    let mut v = vec![0];
-    v.extend(
-        text.bytes()
-            .enumerate()
-            .filter(|&(i, c)| c == b'\n' && i + 1 < text.len())
-            .map(|(i, _)| i + 1),
-    );
-    v
 }
 
 fn code_facet(
@@ -924,13 +904,17 @@ mod tests {
         assert_eq!(changed_lines("", "a\nb"), vec![1, 2]);
         assert!(changed_lines("a\nb", "").is_empty());
         assert_eq!(changed_lines("a\nb", "a\nb\n"), vec![2]);
+        // A lone CR does not start a line; CRLF lines compare whole.
+        assert_eq!(changed_lines("a\rb\nc\n", "a\rb\nC\n"), vec![2]);
+        assert_eq!(changed_lines("a\r\nb\r\n", "a\r\nB\r\n"), vec![2]);
     }
 
-    /// The untrimmed diff, as the function was before prefix/suffix trimming.
+    /// The untrimmed diff of the same lines.
     fn reference(base: &str, head: &str) -> Vec<u32> {
-        let diff = similar::TextDiff::from_lines(base, head);
+        let b: Vec<&str> = base.split_inclusive('\n').collect();
+        let h: Vec<&str> = head.split_inclusive('\n').collect();
         let mut out = Vec::new();
-        for op in diff.ops() {
+        for op in similar::capture_diff_slices(similar::Algorithm::Myers, &b, &h) {
             let (tag, _, new) = op.as_tag_tuple();
             if matches!(tag, similar::DiffTag::Insert | similar::DiffTag::Replace) {
                 out.extend(new.map(|i| i as u32 + 1));
@@ -942,8 +926,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn trimmed_changed_lines_equal_the_full_diff(
-            base in proptest::collection::vec("[abc]{0,2}", 0..12),
-            head in proptest::collection::vec("[abc]{0,2}", 0..12),
+            base in proptest::collection::vec("[abc\r]{0,2}", 0..12),
+            head in proptest::collection::vec("[abc\r]{0,2}", 0..12),
             bnl in proptest::bool::ANY,
             hnl in proptest::bool::ANY,
         ) {

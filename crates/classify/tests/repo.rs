@@ -579,7 +579,7 @@ fn deleted_files() {
 }
 
 #[test]
-fn oversized_files_are_not_read() {
+fn oversized_files_are_not_inspected() {
     let r = Repo::service();
     r.write("data/seed.json", &"x".repeat(5000));
     r.commit("change");

@@ -92,10 +92,11 @@ fn main() -> ExitCode {
 }
 
 /// `changegate policy show | head` closes our stdout early. Rust ignores SIGPIPE, so the next
-/// `println!` panics with "failed printing to stdout: Broken pipe"; the reader has what it
-/// wanted, so stop quietly with exit 0 (as ripgrep does) instead of printing a panic. Only that
-/// panic is caught: sockets are untouched (restoring SIGPIPE's default would let a peer that
-/// hangs up kill the server).
+/// `println!` panics with "failed printing to stdout: Broken pipe"; print no panic message and
+/// exit 141, what a shell reports for a process ended by SIGPIPE (as `git log | head` does).
+/// Not 0: the command's own outcome is unknown at that point, and a denial must never read as
+/// "allowed" under `set -o pipefail`. Only that panic is caught; sockets are untouched
+/// (restoring SIGPIPE's default would let a peer that hangs up kill the server).
 fn quiet_on_closed_stdout() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -106,7 +107,7 @@ fn quiet_on_closed_stdout() {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("");
         if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(0);
+            std::process::exit(141);
         }
         default(info);
     }));

@@ -107,21 +107,21 @@ fn usage_error_exits_2() {
     cg().args(["policy", "frobnicate"]).assert().code(2);
 }
 
-/// `changegate policy show | head -1`: a reader that stops early is not an error, and no panic
-/// message lands on the terminal.
+/// `changegate policy show | head -1`: a reader that stops early gets no panic message on the
+/// terminal, and the exit status is SIGPIPE's 141 — never 0, which would read as "allowed".
 #[test]
-fn a_closed_stdout_ends_quietly() {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("changegate"))
+fn a_closed_stdout_ends_quietly_with_141() {
+    // The read end is closed before the program starts: its first write fails, every time.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("changegate"))
         .args(["policy", "show"])
         .env_remove("CHANGEGATE_POLICY")
-        .stdout(std::process::Stdio::piped())
+        .stdout(writer)
         .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    // Close the read end before the program writes anything.
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

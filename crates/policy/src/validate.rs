@@ -223,6 +223,17 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             }
             cx.roles(&row.roles, [base.clone(), vec![k("roles")]].concat());
             cx.level(row.category, [base.clone(), vec![k("category")]].concat());
+            // `nan` would make every comparison false: no increase would ever exceed it.
+            if let Some(t) = row.threshold_usd_per_month {
+                if !t.is_finite() || t < 0.0 {
+                    cx.error(
+                        "bad-threshold",
+                        [base.clone(), vec![k("threshold_usd_per_month")]].concat(),
+                        format!("threshold_usd_per_month {t} is not an amount"),
+                        Some("a non-negative number of US dollars per month".into()),
+                    );
+                }
+            }
         }
     }
     for (facet, rule) in &policy.rules {

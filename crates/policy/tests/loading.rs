@@ -89,6 +89,24 @@ fn many_errors_are_reported_together() {
 }
 
 #[test]
+fn a_cost_threshold_must_be_an_amount() {
+    for bad in ["nan", "inf", "-1.0"] {
+        let text = format!(
+            "[[matrices.infrastructure.rows]]\nchange = \"Cost\"\nfacets = [\"cost-increase\"]\nroles = [\"sre-lead\", \"cfo\"]\ncategory = 2\nthreshold_usd_per_month = {bad}\n"
+        );
+        let err = load(&text, "cost.toml").unwrap_err();
+        let d = err
+            .diagnostics()
+            .iter()
+            .find(|d| d.code == "bad-threshold")
+            .unwrap_or_else(|| panic!("{bad}: {:?}", err.diagnostics()));
+        assert!(d.path.ends_with("threshold_usd_per_month"), "{}", d.path);
+    }
+    let ok = "[[matrices.infrastructure.rows]]\nchange = \"Cost\"\nfacets = [\"cost-increase\"]\nroles = [\"sre-lead\", \"cfo\"]\ncategory = 2\nthreshold_usd_per_month = 750.0\n";
+    assert!(load(ok, "cost.toml").is_ok());
+}
+
+#[test]
 fn show_then_load_gives_the_same_policy() {
     let policy = load_default().policy;
     let shown = toml::to_string_pretty(&policy).unwrap();

@@ -34,7 +34,10 @@ impl Detector for Cost {
         let globs = globset(&change.settings.cost_report_paths);
         let mut out = Finding::default();
         for f in change.files {
-            if f.binary || !(globs.is_match(&f.path) || globs.is_match(f.base_path())) {
+            // A report renamed to or from another name is not compared: left unexplained (a
+            // file renamed away from a report path is no longer a report, and a file renamed
+            // into one has no report as its base).
+            if f.binary || !globs.is_match(&f.path) || !globs.is_match(f.base_path()) {
                 continue;
             }
             let read = |side: Side, path: &str| -> Option<Result<Report, String>> {
@@ -64,7 +67,12 @@ impl Detector for Cost {
                 _ => head.past.unwrap_or(0.0),
             };
             let increase = head.total - before;
-            let threshold = change.settings.cost_threshold_usd_per_month.unwrap_or(0.0);
+            // No threshold, or one that is not a usable amount: any increase counts.
+            let threshold = change
+                .settings
+                .cost_threshold_usd_per_month
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .unwrap_or(0.0);
             if increase > threshold {
                 let projects = if head.projects.is_empty() {
                     String::new()
@@ -137,10 +145,12 @@ impl Amount {
                 .parse::<f64>()
                 .map_err(|_| format!("{what} `{t}` is not a number"))?,
         };
-        if v.is_finite() {
-            Ok(v)
-        } else {
+        if !v.is_finite() {
             Err(format!("{what} is not a finite amount"))
+        } else if v < 0.0 {
+            Err(format!("{what} {v} is negative"))
+        } else {
+            Ok(v)
         }
     }
 }
@@ -288,6 +298,57 @@ mod tests {
         let c = MapContents::default().with_base("infracost.json", report("\"10\""));
         let f = run(&c, Some(500.0));
         assert!(f.facets.is_empty() && f.explained.is_empty());
+    }
+
+    #[test]
+    fn negative_amounts_fail_closed_and_unusable_thresholds_count_any_increase() {
+        for head in [
+            "{\"currency\": \"USD\", \"totalMonthlyCost\": \"-5\"}",
+            "{\"currency\": \"USD\", \"pastTotalMonthlyCost\": \"-900\", \"totalMonthlyCost\": \"10\"}",
+        ] {
+            let c = MapContents::default().with_head("infracost.json", head);
+            let f = run(&c, Some(500.0));
+            assert_eq!(kinds(&f), vec!["unparseable"], "{head}");
+        }
+        for t in [f64::NAN, f64::INFINITY, -1.0] {
+            let c = MapContents::default()
+                .with_base("infracost.json", report("10"))
+                .with_head("infracost.json", report("11"));
+            assert_eq!(kinds(&run(&c, Some(t))), vec!["cost-increase"], "{t}");
+        }
+    }
+
+    #[test]
+    fn renames_to_or_from_a_report_path_are_not_explained() {
+        let settings = {
+            let mut s = changegate_policy::load_default().policy.classify;
+            s.cost_threshold_usd_per_month = Some(500.0);
+            s
+        };
+        let c = MapContents::default()
+            .with_base("infracost.json", report("\"10\""))
+            .with_head("deploy/config.json", report("\"10\""));
+        for (path, old) in [
+            ("deploy/config.json", "infracost.json"),
+            ("infracost.json", "deploy/config.json"),
+        ] {
+            let files = vec![crate::ChangedFile {
+                path: path.into(),
+                old_path: Some(old.into()),
+                status: crate::FileStatus::Renamed,
+                binary: false,
+                submodule: false,
+            }];
+            let f = Cost.detect(&Change {
+                files: &files,
+                contents: &c,
+                settings: &settings,
+            });
+            assert!(
+                f.facets.is_empty() && f.explained.is_empty(),
+                "{old} → {path}"
+            );
+        }
     }
 
     #[test]

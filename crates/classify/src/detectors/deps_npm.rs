@@ -515,28 +515,38 @@ fn npm_lock_value(text: &str) -> Result<Lock, String> {
 
 /// Lines of `"node_modules/<name>": {` entries, found in one pass.
 fn npm_lock_lines(text: &str, index: &mut LockIndex) {
-    // A substring search over the whole text instead of splitting every line: only lines that
-    // start (after indentation) with the key are entries.
-    let (mut line, mut counted_to) = (1u32, 0usize);
-    for (i, _) in text.match_indices("\"node_modules/") {
-        line += text.as_bytes()[counted_to..i]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u32;
-        counted_to = i;
-        let start = text[..i].rfind('\n').map_or(0, |n| n + 1);
-        if !text[start..i].trim_start().is_empty() {
+    // A substring search over the whole text instead of splitting every line; linear even for a
+    // minified lockfile on one line: each stretch of text between two matches is looked at once.
+    const KEY: &str = "\"node_modules/";
+    let (mut line, mut pos) = (1u32, 0usize);
+    // Whether the current line holds only whitespace from its start up to `pos`.
+    let mut clean = true;
+    for (i, _) in text.match_indices(KEY) {
+        let seg = &text[pos..i];
+        match seg.rfind('\n') {
+            Some(nl) => {
+                line += seg.bytes().filter(|&b| b == b'\n').count() as u32;
+                clean = seg[nl + 1..].trim_start().is_empty();
+            }
+            None => clean = clean && seg.trim_start().is_empty(),
+        }
+        pos = i;
+        if !clean {
             continue;
         }
-        let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
-        let rest = &text[i + "\"node_modules/".len()..end];
-        let rest = rest.strip_suffix('\r').unwrap_or(rest);
-        if let Some(q) = rest.find('"') {
-            let key = &rest[..q];
-            let name = key.rsplit("node_modules/").next().unwrap_or(key);
-            if !index.lines.contains_key(name) {
-                index.lines.insert(name.to_string(), line);
-            }
+        // The key ends at the next quote on the same line (a quote always comes before the
+        // next match, so this scan never crosses one).
+        let rest = &text[i + KEY.len()..];
+        let Some(q) = rest
+            .find(['"', '\n'])
+            .filter(|&q| rest.as_bytes()[q] == b'"')
+        else {
+            continue;
+        };
+        let key = &rest[..q];
+        let name = key.rsplit("node_modules/").next().unwrap_or(key);
+        if !index.lines.contains_key(name) {
+            index.lines.insert(name.to_string(), line);
         }
     }
 }
@@ -724,6 +734,18 @@ mod tests {
                 "fast path taken: {t}"
             );
         }
+        for t in &texts[2..] {
+            assert!(
+                serde_json::from_str::<NpmLockV2<'_>>(t).is_err(),
+                "general path: {t}"
+            );
+        }
+        // Deliberate difference: fields nobody reads are skipped, not validated as values, so
+        // a number beyond f64 or a lone surrogate escape in one (both of which npm's own
+        // JSON.parse accepts) does not make the typed path call the lockfile unparseable.
+        let lenient = r#"{"lockfileVersion":3,"packages":{"node_modules/a":{"version":"1.0.0","size":1e999,"x":"\ud800"}}}"#;
+        assert!(npm_lock_value(lenient).is_err());
+        assert_eq!(npm_lock(lenient).unwrap().direct["a"], "1.0.0");
         let fast = npm_lock(&texts[1]).unwrap();
         assert_eq!(
             fast.direct["a"], "1.0.1",
@@ -761,6 +783,15 @@ mod tests {
                 .to_string(),
             String::new(),
             "\"node_modules/".to_string(),
+            "  \"node_modules/a\": {}, \"node_modules/b\": {}\n\n   \"node_modules/c\": 1 \"node_modules/d\": 2\n\"node_modules/é\": 3".to_string(),
+            // A minified lockfile: one line, thousands of entries.
+            format!(
+                "{{\"packages\":{{{}}}}}",
+                (0..5000)
+                    .map(|i| format!("\"node_modules/p{i}\":{{\"version\":\"1.0.{i}\"}}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         ];
         for t in &texts {
             let mut idx = LockIndex::default();
