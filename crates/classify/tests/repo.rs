@@ -175,10 +175,7 @@ fn zero_major_minor_bump_is_major() {
         "\"^7.8.1\"",
         "\"^7.8.1\",\n    \"tiny-lib\": \"^0.3.0\"",
     );
-    r.commit("add tiny-lib");
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&["merge", "-q", "--ff-only", "feature"]);
-    r.git(&["checkout", "-q", "feature"]);
+    r.land("add tiny-lib");
     r.edit("package.json", "\"^0.3.0\"", "\"^0.4.0\"");
     let c = r.classify();
     assert_eq!(codes(&c), vec!["dep-major"]);
@@ -224,10 +221,7 @@ fn socket_io_major_is_a_protocol_change() {
         "\"rxjs\": \"^7.8.1\"",
         "\"rxjs\": \"^7.8.1\",\n    \"socket.io\": \"^4.7.0\"",
     );
-    r.commit("socket.io");
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&["merge", "-q", "--ff-only", "feature"]);
-    r.git(&["checkout", "-q", "feature"]);
+    r.land("socket.io");
     r.edit("package.json", "\"^4.7.0\"", "\"^5.0.0\"");
     let c = r.classify();
     assert_eq!(codes(&c), vec!["dep-major", "protocol-changed"]);
@@ -241,10 +235,7 @@ fn cloud_provider_and_region_failover() {
         "infra/main.tf",
         "provider \"aws\" {\n  region = \"eu-west-1\"\n}\n",
     );
-    r.commit("terraform");
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&["merge", "-q", "--ff-only", "feature"]);
-    r.git(&["checkout", "-q", "feature"]);
+    r.land("terraform");
     r.write(
         "infra/main.tf",
         "provider \"aws\" {\n  region = \"eu-west-1\"\n  secondary_region = \"eu-central-1\"\n}\n",
@@ -277,10 +268,7 @@ fn cost_increase_over_500_a_month_needs_sre_lead_and_cfo() {
     };
     let r = Repo::service();
     r.write("infra/infracost.json", &report("1200.00"));
-    r.commit("cost baseline");
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&["merge", "-q", "--ff-only", "feature"]);
-    r.git(&["checkout", "-q", "feature"]);
+    r.land("cost baseline");
     // Within the $500 threshold: explained, nothing to approve for the cost.
     r.write("infra/infracost.json", &report("1650.00"));
     let c = r.classify();
@@ -376,10 +364,7 @@ fn cargo_manifest_and_lock() {
     };
     r.write("tools/Cargo.toml", &manifest("1.0.200"));
     r.write("tools/Cargo.lock", &lock("1.0.200"));
-    r.commit("tool");
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&["merge", "-q", "--ff-only", "feature"]);
-    r.git(&["checkout", "-q", "feature"]);
+    r.land("tool");
     r.write("tools/Cargo.toml", &manifest("1.0.210"));
     r.write("tools/Cargo.lock", &lock("1.0.210"));
     let c = r.classify();

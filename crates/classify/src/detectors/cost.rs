@@ -200,11 +200,14 @@ mod tests {
     }
 
     fn run(c: &MapContents, threshold: Option<f64>) -> Finding {
+        run_on(c, &c.changed_files(), threshold)
+    }
+
+    fn run_on(c: &MapContents, files: &[crate::ChangedFile], threshold: Option<f64>) -> Finding {
         let mut settings = changegate_policy::load_default().policy.classify;
         settings.cost_threshold_usd_per_month = threshold;
-        let files = c.changed_files();
         Cost.detect(&Change {
-            files: &files,
+            files,
             contents: c,
             settings: &settings,
         })
@@ -320,18 +323,13 @@ mod tests {
 
     #[test]
     fn renames_to_or_from_a_report_path_are_not_explained() {
-        let settings = {
-            let mut s = changegate_policy::load_default().policy.classify;
-            s.cost_threshold_usd_per_month = Some(500.0);
-            s
-        };
-        let c = MapContents::default()
-            .with_base("infracost.json", report("\"10\""))
-            .with_head("deploy/config.json", report("\"10\""));
-        for (path, old) in [
-            ("deploy/config.json", "infracost.json"),
+        for (old, path) in [
             ("infracost.json", "deploy/config.json"),
+            ("deploy/config.json", "infracost.json"),
         ] {
+            let c = MapContents::default()
+                .with_base(old, report("\"10\""))
+                .with_head(path, report("\"10\""));
             let files = vec![crate::ChangedFile {
                 path: path.into(),
                 old_path: Some(old.into()),
@@ -339,14 +337,10 @@ mod tests {
                 binary: false,
                 submodule: false,
             }];
-            let f = Cost.detect(&Change {
-                files: &files,
-                contents: &c,
-                settings: &settings,
-            });
+            let f = run_on(&c, &files, Some(500.0));
             assert!(
                 f.facets.is_empty() && f.explained.is_empty(),
-                "{old} → {path}"
+                "{old} → {path}: {f:?}"
             );
         }
     }
