@@ -145,6 +145,11 @@ pub trait Detector: Sync {
     fn facets(&self) -> &'static [&'static str];
     /// Inspect the change.
     fn detect(&self, change: &Change<'_>) -> Finding;
+    /// Whether `detect` spreads its files over the thread pool (scheduling hint: such detectors
+    /// start after the single-threaded ones).
+    fn splits_files(&self) -> bool {
+        false
+    }
 }
 
 /// [`Contents`] over two in-memory maps (tests, fixtures, callers that already hold the files).

@@ -290,13 +290,28 @@ fn classify_with(
             }
         }
     };
-    let mut results: Vec<(usize, crate::Finding)> = all
-        .par_iter()
-        .enumerate()
-        .map(|(i, d)| (i, run(*d)))
-        .collect();
-    results.sort_by_key(|(i, _)| *i);
-    for (_, found) in results {
+    // Detectors that work through their files on one thread start first, in registry order;
+    // those that spread their files over the pool come last and fill the idle workers, so a
+    // long single-threaded detector does not start late and leave one core idle at the end.
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| all[i].splits_files());
+    let slots: Vec<std::sync::Mutex<Option<crate::Finding>>> =
+        all.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    rayon::scope(|s| {
+        for &i in &order {
+            let (run, slot, d) = (&run, &slots[i], all[i]);
+            s.spawn(move |_| {
+                let found = run(d);
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            });
+        }
+    });
+    let results = slots.into_iter().map(|m| {
+        m.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_default()
+    });
+    for found in results {
         facets.extend(found.facets);
         explained.extend(found.explained);
     }

@@ -27,6 +27,9 @@ impl Detector for Docs {
     fn facets(&self) -> &'static [&'static str] {
         &["docs-only"]
     }
+    fn splits_files(&self) -> bool {
+        true
+    }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.docs_paths);
         // Files in parallel; each worker reuses one pair of parser arenas.

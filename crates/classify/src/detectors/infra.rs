@@ -51,6 +51,9 @@ impl Detector for InfraK8s {
             "unparseable",
         ]
     }
+    fn splits_files(&self) -> bool {
+        true
+    }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let flags = globset(&change.settings.feature_flag_paths);
         per_file(

@@ -81,6 +81,9 @@ impl Detector for Sql {
     fn facets(&self) -> &'static [&'static str] {
         FACETS
     }
+    fn splits_files(&self) -> bool {
+        true
+    }
 
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut finding = Finding::default();
