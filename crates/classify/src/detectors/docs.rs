@@ -32,7 +32,7 @@ impl Detector for Docs {
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.docs_paths);
-        // Files in parallel; each worker reuses one pair of parser arenas.
+        // Files in parallel; each job of files reuses one pair of parser arenas.
         let init = || (Allocator::default(), Allocator::default());
         per_file(change.files, init, |allocators, f, out| {
             let is_doc =
