@@ -1,15 +1,17 @@
 //! Reading a change out of git: resolve the two revisions, list changed files with rename
-//! detection, flag binary files, submodules and oversized blobs, and serve file contents lazily.
+//! detection and submodules, and serve file contents on demand (binary and oversized blobs are
+//! recognised when read).
 //!
 //! Why libgit2 (through `git2` with the vendored library) rather than `gix`: see
 //! docs/adr/0003-classifier-git-and-detectors.md. In short, its tree diff and rename detection are
 //! git's own semantics, its API has been stable for years, and the build needs no system library.
 //!
-//! Memory stays bounded: only blobs of *changed* files are read, each at most once; blobs larger
-//! than [`CACHE_MAX`] are dropped after the binary check and re-read on demand; a blob over the
-//! size limit is dropped as soon as it is read (its other side is then not read) and never
-//! inspected (the classifier reports it as oversized, fail closed). libgit2 has no cheap size
-//! query for deltified objects, hence read-then-drop (docs/adr/0012-classifier-performance.md).
+//! Memory stays bounded: a blob is read only when a detector asks for it, and only blobs of
+//! *changed* files are kept, each read at most once; blobs larger than [`CACHE_MAX`] are dropped
+//! after the binary check and re-read on demand; a blob over the size limit is dropped as soon as
+//! it is read and never inspected (the classifier reports it as oversized, fail closed). libgit2
+//! has no cheap size query for deltified objects, hence read-then-drop
+//! (docs/adr/0012-classifier-performance.md).
 //!
 //! Process-wide: the first call turns off libgit2's re-hashing of every object read
 //! (`git2::opts::strict_hash_verification(false)`), for every libgit2 user in the process.
@@ -100,45 +102,105 @@ pub struct GitChange {
     pub head: Revision,
     /// Changed files (renames detected).
     pub files: Vec<ChangedFile>,
-    /// Files over the size limit (path → larger size of the two sides), never read.
-    pub oversized: BTreeMap<String, u64>,
-    /// Contents of both sides.
+    /// Contents of both sides, read on demand.
     pub contents: GitContents,
 }
 
+/// One side of a changed file: its blob, read on first use.
 struct Slot {
     oid: Oid,
-    size: u64,
-    data: OnceLock<Option<Vec<u8>>>,
+    blob: OnceLock<Blob>,
 }
 
-/// [`Contents`] backed by a git repository.
+/// What reading a blob found.
+enum Blob {
+    /// Small enough to keep: the bytes.
+    Kept(Vec<u8>),
+    /// Within the size limit but larger than [`CACHE_MAX`]: re-read on each use.
+    Large { binary: bool },
+    /// Over the size limit: never inspected.
+    Oversized(u64),
+    /// Unreadable (a corrupt or missing object): answered as absent, and the error kept for
+    /// [`GitContents::take_error`].
+    Missing,
+}
+
+/// [`Contents`] backed by a git repository. Blobs of changed files are read when a detector
+/// first asks for them (each at most once while small), so files no detector looks at are never
+/// read, and reading overlaps the detectors' parsing.
 pub struct GitContents {
     repo: Mutex<Repository>,
+    max_file_bytes: u64,
     base_tree: Oid,
     head_tree: Oid,
     base: HashMap<String, Slot>,
     head: HashMap<String, Slot>,
+    oversized: Mutex<BTreeMap<String, u64>>,
+    error: Mutex<Option<git2::Error>>,
 }
 
 impl GitContents {
+    /// The first error met reading a blob of a changed file, if any: a classification that met
+    /// one is not to be trusted (the file was answered as absent), so the caller fails with it.
+    pub fn take_error(&self) -> Option<git2::Error> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn note_oversized(&self, path: &str, size: u64) {
+        self.oversized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), size);
+    }
+
+    fn slot<'a>(&'a self, slots: &'a HashMap<String, Slot>, path: &str) -> Option<&'a Blob> {
+        let slot = slots.get(path)?;
+        Some(slot.blob.get_or_init(|| {
+            let data = match self.load(slot.oid) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(e);
+                    return Blob::Missing;
+                }
+            };
+            let size = data.len() as u64;
+            if size > self.max_file_bytes {
+                // Dropped at once: at most one oversized blob is in memory at a time.
+                return Blob::Oversized(size);
+            }
+            if size <= CACHE_MAX {
+                Blob::Kept(data)
+            } else {
+                Blob::Large {
+                    binary: crate::has_nul(&data),
+                }
+            }
+        }))
+    }
+
     fn read<'a>(
         &'a self,
         side_tree: Oid,
         slots: &'a HashMap<String, Slot>,
         path: &str,
     ) -> Option<Cow<'a, [u8]>> {
-        if let Some(slot) = slots.get(path) {
-            if let Some(Some(d)) = slot.data.get() {
-                return Some(Cow::Borrowed(d.as_slice()));
+        match self.slot(slots, path) {
+            Some(Blob::Kept(d)) => return Some(Cow::Borrowed(d.as_slice())),
+            Some(Blob::Large { .. }) => {
+                return self.load(slots.get(path)?.oid).ok().map(Cow::Owned);
             }
-            let bytes = self.load(slot.oid)?;
-            if slot.size <= CACHE_MAX {
-                let d = slot.data.get_or_init(|| Some(bytes));
-                return d.as_deref().map(Cow::Borrowed);
+            Some(Blob::Oversized(size)) => {
+                self.note_oversized(path, *size);
+                return None;
             }
-            return Some(Cow::Owned(bytes));
+            Some(Blob::Missing) => return None,
+            None => {}
         }
+        // Not a changed file (a detector reading a neighbour, e.g. the manifest beside a
+        // changed lockfile): straight from the tree.
         let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
         let tree = repo.find_tree(side_tree).ok()?;
         let entry = tree.get_path(Path::new(path)).ok()?;
@@ -149,9 +211,29 @@ impl GitContents {
         Some(Cow::Owned(blob.content().to_vec()))
     }
 
-    fn load(&self, oid: Oid) -> Option<Vec<u8>> {
+    fn load(&self, oid: Oid) -> Result<Vec<u8>, git2::Error> {
+        // One reader at a time: libgit2 serialises pack access behind a process-wide lock
+        // anyway (parallel readers were measured slower). The object database directly: no
+        // object-cache churn for blobs read once.
         let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-        repo.find_blob(oid).ok().map(|b| b.content().to_vec())
+        let odb = repo.odb()?;
+        let obj = odb.read(oid)?;
+        Ok(obj.data().to_vec())
+    }
+
+    fn side_binary(&self, tree: Oid, slots: &HashMap<String, Slot>, path: &str) -> bool {
+        match self.slot(slots, path) {
+            Some(Blob::Kept(d)) => crate::has_nul(d),
+            Some(Blob::Large { binary }) => *binary,
+            Some(Blob::Oversized(size)) => {
+                self.note_oversized(path, *size);
+                false
+            }
+            Some(Blob::Missing) => false,
+            None => self
+                .read(tree, slots, path)
+                .is_some_and(|d| crate::has_nul(&d)),
+        }
     }
 }
 
@@ -162,14 +244,28 @@ impl Contents for GitContents {
     fn head(&self, path: &str) -> Option<Cow<'_, [u8]>> {
         self.read(self.head_tree, &self.head, path)
     }
+    fn is_binary(&self, f: &ChangedFile) -> bool {
+        // Without copying large blobs: the flag is kept from the first read.
+        (f.status != FileStatus::Added
+            && self.side_binary(self.base_tree, &self.base, f.base_path()))
+            || (f.status != FileStatus::Deleted
+                && self.side_binary(self.head_tree, &self.head, &f.path))
+    }
+    fn oversized(&self) -> BTreeMap<String, u64> {
+        self.oversized
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
-/// Open the repository at (or above) `repo_path` and read the change `base..head`.
+/// Open the repository at (or above) `repo_path` and list the change `base..head`.
 ///
 /// `base` defaults to the merge base of `head` with the default branch (`origin/HEAD`, else
-/// `origin/main`, `origin/master`, `main`, `master`); `head` defaults to `HEAD`. Blobs larger
-/// than `max_file_bytes` are listed in [`GitChange::oversized`], dropped once read and never
-/// inspected. Turns off libgit2's object re-hashing process-wide (see the module docs).
+/// `origin/main`, `origin/master`, `main`, `master`); `head` defaults to `HEAD`. No blob is read
+/// here: [`GitContents`] reads them on demand, and a blob larger than `max_file_bytes` is dropped
+/// once read, answered as absent and reported by [`Contents::oversized`]. Turns off libgit2's
+/// object re-hashing process-wide (see the module docs).
 pub fn open_change(
     repo_path: &Path,
     base: Option<&str>,
@@ -224,8 +320,9 @@ pub fn open_change(
     find.renames(true).rename_limit(1000);
     diff.find_similar(Some(&mut find))?;
 
-    // Plain data per delta (the diff borrows the repository).
-    let mut deltas = Vec::with_capacity(diff.deltas().len());
+    let mut files = Vec::with_capacity(diff.deltas().len());
+    let mut base_slots = HashMap::new();
+    let mut head_slots = HashMap::new();
     for d in diff.deltas() {
         let status = match d.status() {
             Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
@@ -237,69 +334,52 @@ pub fn open_change(
         };
         let (old, new) = (d.old_file(), d.new_file());
         let path_of = |p: Option<&Path>| p.map(|p| p.to_string_lossy().replace('\\', "/"));
-        deltas.push(RawDelta {
+        let (old_path, new_path) = (path_of(old.path()), path_of(new.path()));
+        let submodule = old.mode() == FileMode::Commit || new.mode() == FileMode::Commit;
+        let path = if status == FileStatus::Deleted {
+            old_path.clone()
+        } else {
+            new_path.clone()
+        };
+        let Some(path) = path else { continue };
+        if !submodule {
+            for (exists, id, p, slots) in [
+                (
+                    status != FileStatus::Added,
+                    old.id(),
+                    &old_path,
+                    &mut base_slots,
+                ),
+                (
+                    status != FileStatus::Deleted,
+                    new.id(),
+                    &new_path,
+                    &mut head_slots,
+                ),
+            ] {
+                if let (true, false, Some(p)) = (exists, id.is_zero(), p) {
+                    slots.insert(
+                        p.clone(),
+                        Slot {
+                            oid: id,
+                            blob: OnceLock::new(),
+                        },
+                    );
+                }
+            }
+        }
+        files.push(ChangedFile {
+            path,
+            old_path: if status == FileStatus::Renamed {
+                old_path
+            } else {
+                None
+            },
             status,
-            old_path: path_of(old.path()),
-            new_path: path_of(new.path()),
-            old_id: old.id(),
-            new_id: new.id(),
-            submodule: old.mode() == FileMode::Commit || new.mode() == FileMode::Commit,
+            submodule,
         });
     }
     drop(diff);
-    // One thread: libgit2 serialises pack access behind a global lock, so parallel readers
-    // were measured slower, not faster.
-    let loaded = load_blobs(&repo, &deltas, max_file_bytes)?;
-
-    let mut files = Vec::with_capacity(deltas.len());
-    let mut oversized = BTreeMap::new();
-    let mut base_slots = HashMap::new();
-    let mut head_slots = HashMap::new();
-    for (d, l) in deltas.into_iter().zip(loaded) {
-        let path = if d.status == FileStatus::Deleted {
-            d.old_path.clone()
-        } else {
-            d.new_path.clone()
-        };
-        let Some(path) = path else { continue };
-        if l.oversized {
-            oversized.insert(path.clone(), l.base_size.max(l.head_size));
-        }
-        if !d.submodule && !l.oversized {
-            if let (Some(p), Some(data)) = (&d.old_path, l.base) {
-                base_slots.insert(
-                    p.clone(),
-                    Slot {
-                        oid: d.old_id,
-                        size: l.base_size,
-                        data,
-                    },
-                );
-            }
-            if let (Some(p), Some(data)) = (&d.new_path, l.head) {
-                head_slots.insert(
-                    p.clone(),
-                    Slot {
-                        oid: d.new_id,
-                        size: l.head_size,
-                        data,
-                    },
-                );
-            }
-        }
-        let old_path = if d.status == FileStatus::Renamed {
-            d.old_path
-        } else {
-            None
-        };
-        files.push(ChangedFile {
-            path,
-            old_path,
-            status: d.status,
-            binary: l.binary,
-            submodule: d.submodule,
-        });
-    }
     let (bt, ht) = (base_tree.id(), head_tree.id());
     drop(base_tree);
     drop(head_tree);
@@ -313,96 +393,17 @@ pub fn open_change(
             commit: head_commit.to_string(),
         },
         files,
-        oversized,
         contents: GitContents {
             repo: Mutex::new(repo),
+            max_file_bytes,
             base_tree: bt,
             head_tree: ht,
             base: base_slots,
             head: head_slots,
+            oversized: Mutex::new(BTreeMap::new()),
+            error: Mutex::new(None),
         },
     })
-}
-
-struct RawDelta {
-    status: FileStatus,
-    old_path: Option<String>,
-    new_path: Option<String>,
-    old_id: Oid,
-    new_id: Oid,
-    submodule: bool,
-}
-
-struct Loaded {
-    base_size: u64,
-    head_size: u64,
-    oversized: bool,
-    binary: bool,
-    /// `Some` when the side exists; the cell is filled when the blob is small enough to cache.
-    base: Option<OnceLock<Option<Vec<u8>>>>,
-    head: Option<OnceLock<Option<Vec<u8>>>>,
-}
-
-/// Sizes, binary flags and (small) contents of the blobs of some deltas.
-fn load_blobs(
-    repo: &Repository,
-    deltas: &[RawDelta],
-    max_file_bytes: u64,
-) -> Result<Vec<Loaded>, git2::Error> {
-    let odb = repo.odb()?;
-    let mut out = Vec::with_capacity(deltas.len());
-    for d in deltas {
-        let mut l = Loaded {
-            base_size: 0,
-            head_size: 0,
-            oversized: false,
-            binary: false,
-            base: None,
-            head: None,
-        };
-        if !d.submodule {
-            // Each blob is read once, and its size taken from what was read: libgit2's header
-            // lookup re-walks a deltified object's whole delta chain, and asking it first
-            // doubled the cost of reading a change (measured: 1.40 G → 0.72 G instructions on
-            // the 10,000-file benchmark). A blob over the limit is dropped as soon as it is
-            // read, so at most one oversized blob is in memory at a time.
-            for (exists, oid, is_base) in [
-                (d.status != FileStatus::Added, d.old_id, true),
-                (d.status != FileStatus::Deleted, d.new_id, false),
-            ] {
-                if !exists || oid.is_zero() {
-                    continue;
-                }
-                // The object database directly: no object-cache churn for blobs read once.
-                let obj = odb.read(oid)?;
-                let size = obj.len() as u64;
-                if is_base {
-                    l.base_size = size;
-                } else {
-                    l.head_size = size;
-                }
-                if size > max_file_bytes {
-                    l.oversized = true;
-                    break;
-                }
-                l.binary |= obj.data().iter().take(8000).any(|&c| c == 0);
-                let cell = OnceLock::new();
-                if size <= CACHE_MAX {
-                    let _ = cell.set(Some(obj.data().to_vec()));
-                }
-                if is_base {
-                    l.base = Some(cell);
-                } else {
-                    l.head = Some(cell);
-                }
-            }
-        }
-        if l.oversized {
-            (l.base, l.head, l.binary) = (None, None, false);
-        }
-        out.push(l);
-    }
-    Ok(out)
 }
 
 fn resolve(repo: &Repository, root: &Path, rev: &str) -> Result<Oid, ClassifyError> {

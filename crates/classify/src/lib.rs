@@ -59,8 +59,6 @@ pub struct ChangedFile {
     pub old_path: Option<String>,
     /// How it changed.
     pub status: FileStatus,
-    /// Binary content on either side.
-    pub binary: bool,
     /// A submodule (gitlink) on either side.
     pub submodule: bool,
 }
@@ -109,11 +107,32 @@ pub struct Facet {
 }
 
 /// File contents of both sides. Implemented over git by the classifier and over maps in tests.
+///
+/// Contents are read on demand: a file no detector asks about is never read, so whether it is
+/// binary, or too large to inspect, is only known once something reads it.
 pub trait Contents: Sync {
-    /// The file at `path` in base, `None` when absent.
+    /// The file at `path` in base, `None` when absent (or too large to inspect: see
+    /// [`Contents::oversized`]).
     fn base(&self, path: &str) -> Option<Cow<'_, [u8]>>;
-    /// The file at `path` in head, `None` when absent.
+    /// The file at `path` in head, `None` when absent (or too large to inspect).
     fn head(&self, path: &str) -> Option<Cow<'_, [u8]>>;
+    /// Whether the changed file is binary: a NUL byte in the first 8000 bytes of either side
+    /// (git's own test). Reads both sides.
+    fn is_binary(&self, f: &ChangedFile) -> bool {
+        let nul = |d: Option<Cow<'_, [u8]>>| d.is_some_and(|d| has_nul(&d));
+        (f.status != FileStatus::Added && nul(self.base(f.base_path())))
+            || (f.status != FileStatus::Deleted && nul(self.head(&f.path)))
+    }
+    /// Changed files found too large to inspect when read so far (path on the side read → the
+    /// size): their reads answer `None`. The pipeline classifies them without their contents.
+    fn oversized(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+/// git's binary test: a NUL byte in the first 8000 bytes.
+pub(crate) fn has_nul(data: &[u8]) -> bool {
+    data.iter().take(8000).any(|&c| c == 0)
 }
 
 /// Everything a detector sees.
@@ -124,6 +143,14 @@ pub struct Change<'a> {
     pub contents: &'a dyn Contents,
     /// Classifier settings from the policy.
     pub settings: &'a ClassifySettings,
+}
+
+impl Change<'_> {
+    /// Whether a changed file is binary on either side ([`Contents::is_binary`]; reads it).
+    /// Detectors ask after their cheap path filters, so files they do not want stay unread.
+    pub fn is_binary(&self, f: &ChangedFile) -> bool {
+        self.contents.is_binary(f)
+    }
 }
 
 /// What a detector found.
@@ -172,8 +199,7 @@ impl MapContents {
         self.head.insert(path.to_string(), text.into());
         self
     }
-    /// The changed files implied by the two maps (no rename detection; binary when a NUL byte is
-    /// present).
+    /// The changed files implied by the two maps (no rename detection).
     pub fn changed_files(&self) -> Vec<ChangedFile> {
         let paths: BTreeSet<&String> = self.base.keys().chain(self.head.keys()).collect();
         let mut out = Vec::new();
@@ -186,15 +212,10 @@ impl MapContents {
                 (Some(_), None) => FileStatus::Deleted,
                 (None, None) => continue,
             };
-            let binary = b
-                .into_iter()
-                .chain(h)
-                .any(|v| v.iter().take(8000).any(|&c| c == 0));
             out.push(ChangedFile {
                 path: p.clone(),
                 old_path: None,
                 status,
-                binary,
                 submodule: false,
             });
         }

@@ -229,11 +229,46 @@ fn classify_with(
     options: &Options,
     all: &[&dyn crate::Detector],
 ) -> Classification {
+    // Contents are read on demand, so a file too large to inspect is only found when something
+    // reads it (its reads then answer "absent"). When that happens the change is classified
+    // again with those files set aside, as if they had been known from the start: nothing is
+    // ever concluded from a file that could not be read. Blobs already read stay cached, so the
+    // second pass costs only the detectors' own work; each pass sets aside at least one more
+    // file, so this ends.
+    let mut oversized = input.oversized.clone();
+    loop {
+        let c = classify_once(input, &oversized, policy, options, all);
+        let found = input.contents.oversized();
+        let mut more = false;
+        for f in input.files {
+            let size = [f.path.as_str(), f.base_path()]
+                .iter()
+                .filter_map(|p| found.get(*p))
+                .max();
+            if let (Some(size), false) = (size, oversized.contains_key(&f.path)) {
+                oversized.insert(f.path.clone(), *size);
+                more = true;
+            }
+        }
+        if !more {
+            return c;
+        }
+    }
+}
+
+/// One classification pass, with `oversized` files set aside.
+fn classify_once(
+    input: &ClassifyInput<'_>,
+    oversized: &BTreeMap<String, u64>,
+    policy: &Policy,
+    options: &Options,
+    all: &[&dyn crate::Detector],
+) -> Classification {
     let mut notes = Vec::new();
     let inspectable: Vec<ChangedFile> = input
         .files
         .iter()
-        .filter(|f| !f.submodule && !input.oversized.contains_key(&f.path))
+        .filter(|f| !f.submodule && !oversized.contains_key(&f.path))
         .cloned()
         .collect();
     // The cost detector compares against the threshold of the matrix row for `cost-increase`
@@ -332,7 +367,7 @@ fn classify_with(
     let mut source_files = Vec::new();
     for f in input.files {
         let key_paths = [f.path.as_str(), f.base_path()];
-        if let Some(size) = input.oversized.get(&f.path) {
+        if let Some(size) = oversized.get(&f.path) {
             summary.unclassified += 1;
             facets.push(unclassified(
                 f,
@@ -349,12 +384,19 @@ fn classify_with(
             ));
         } else if key_paths.iter().any(|p| explained.contains(*p)) {
             summary.explained += 1;
-        } else if !f.binary && options.source_extensions.contains(&ext(&f.path)) {
+        } else if options.source_extensions.contains(&ext(&f.path)) && !input.contents.is_binary(f)
+        {
             summary.source += 1;
             source_files.push(f);
         } else {
             summary.unclassified += 1;
-            let what = if f.binary { "binary file" } else { "file" };
+            // Only source files are read here (to tell text from binary); any other file no
+            // detector explains is unclassified whatever it holds, and is not read at all.
+            let what = if options.source_extensions.contains(&ext(&f.path)) {
+                "binary file"
+            } else {
+                "file"
+            };
             facets.push(unclassified(
                 f,
                 format!("{what} {} that no detector explains", status_word(f.status)),
@@ -398,13 +440,18 @@ pub fn classify_repo_with(
     options: &Options,
 ) -> Result<Classification, ClassifyError> {
     let change = open_change(repo, base, head, options.max_file_bytes)?;
+    let none = BTreeMap::new();
     let input = ClassifyInput {
         files: &change.files,
         contents: &change.contents,
-        oversized: &change.oversized,
+        oversized: &none,
         coverage,
     };
     let mut c = classify(&input, policy, options);
+    // A blob that could not be read was answered as absent: the result is not to be trusted.
+    if let Some(e) = change.contents.take_error() {
+        return Err(ClassifyError::Git(e));
+    }
     c.base = Some(change.base.clone());
     c.head = Some(change.head.clone());
     Ok(c)
@@ -778,6 +825,61 @@ mod tests {
             policy,
             &Options::default(),
         )
+    }
+
+    /// Counts the reads of each path (both sides), over a map.
+    struct Counting {
+        inner: MapContents,
+        reads: std::sync::Mutex<BTreeMap<String, usize>>,
+    }
+    impl Contents for Counting {
+        fn base(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+            *self.reads.lock().unwrap().entry(path.into()).or_default() += 1;
+            self.inner.base(path)
+        }
+        fn head(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+            *self.reads.lock().unwrap().entry(path.into()).or_default() += 1;
+            self.inner.head(path)
+        }
+    }
+
+    #[test]
+    fn files_no_detector_wants_are_never_read() {
+        // Documentation is explained by its path and an unknown file is unclassified whatever it
+        // holds: neither is read (on a big change these are most of the blobs). The source file
+        // and the manifest are.
+        let c = MapContents::default()
+            .with_base("docs/guide.md", "a")
+            .with_head("docs/guide.md", "b")
+            .with_base("assets/blob.dat", "a")
+            .with_head("assets/blob.dat", "\0b")
+            .with_base("src/a.ts", "export const a = 1;\n")
+            .with_head("src/a.ts", "export const a = 2;\n")
+            .with_base("k8s/app.yaml", "replicas: 1\n")
+            .with_head("k8s/app.yaml", "replicas: 2\n");
+        let files = c.changed_files();
+        let counting = Counting {
+            inner: c,
+            reads: Default::default(),
+        };
+        let none = BTreeMap::new();
+        let p = changegate_policy::load_default().policy;
+        let r = classify(
+            &ClassifyInput {
+                files: &files,
+                contents: &counting,
+                oversized: &none,
+                coverage: None,
+            },
+            &p,
+            &Options::default(),
+        );
+        let reads = counting.reads.into_inner().unwrap();
+        assert!(!reads.contains_key("docs/guide.md"), "{reads:?}");
+        assert!(!reads.contains_key("assets/blob.dat"), "{reads:?}");
+        assert!(reads.contains_key("src/a.ts") && reads.contains_key("k8s/app.yaml"));
+        assert!(r.facet_codes().contains(&"unclassified"));
+        assert!(r.facet_codes().contains(&"docs-only"));
     }
 
     /// Explains every file, and panics on one of them inside the parallel per-file helper (a

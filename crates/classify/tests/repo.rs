@@ -463,15 +463,21 @@ fn unknown_files_are_unclassified_never_category_1() {
     let r = Repo::service();
     r.edit("Makefile", "npm run build", "npm run build && npm test");
     r.write_bytes("assets/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    // A binary file with a source extension is not judged as code (no lines to cover).
+    r.write_bytes("src/blob.ts", b"\0\0\0binary\0");
     let c = r.classify();
     assert_eq!(codes(&c), vec!["unclassified"]);
-    assert_eq!(c.facets.len(), 2);
+    assert_eq!(c.facets.len(), 3);
     assert_eq!((c.category.level, roles(&c)), (2, vec!["backend-lead"]));
-    assert!(
+    let details = |path: &str| {
         c.facets
             .iter()
-            .any(|f| f.facet.details.contains("binary file"))
-    );
+            .find(|f| f.facet.evidence[0].path == path)
+            .map(|f| f.facet.details.clone())
+            .unwrap()
+    };
+    assert!(details("src/blob.ts").contains("binary file added"));
+    assert!(details("assets/logo.png").contains("file added that no detector explains"));
 }
 
 #[test]
@@ -565,7 +571,16 @@ fn deleted_files() {
 
 #[test]
 fn oversized_files_are_not_inspected() {
+    // Files are read on demand: one a detector reads (a manifest, a source file judged by
+    // coverage) is found too large when read and then set aside, as if never read; one no
+    // detector reads is unclassified without being read.
     let r = Repo::service();
+    let big_yaml = format!("replicas: 2\n{}", "# padding\n".repeat(500));
+    r.write("k8s/big.yaml", &big_yaml);
+    r.write(
+        "src/seed.ts",
+        &format!("export const x = 1;\n{}", "// pad\n".repeat(700)),
+    );
     r.write("data/seed.json", &"x".repeat(5000));
     r.commit("change");
     let opts = Options {
@@ -574,7 +589,62 @@ fn oversized_files_are_not_inspected() {
     };
     let c = r.try_classify(None, None, &opts).unwrap();
     assert_eq!(codes(&c), vec!["unclassified"]);
+    assert_eq!(c.facets.len(), 3);
+    for path in ["k8s/big.yaml", "src/seed.ts"] {
+        let f = c
+            .facets
+            .iter()
+            .find(|f| f.facet.evidence[0].path == path)
+            .unwrap();
+        assert!(
+            f.facet.details.contains("too large"),
+            "{path}: {}",
+            f.facet.details
+        );
+    }
+    assert_eq!(c.files.unclassified, 3);
+    assert_eq!(c.files.source, 0);
+}
+
+#[test]
+fn a_blob_that_cannot_be_read_is_an_error_not_an_absent_file() {
+    // Blobs are read on demand; one missing from the object store (a corrupt clone) must fail
+    // the classification (exit 2), never pass as "file deleted" or be skipped.
+    let r = Repo::service();
+    r.edit("src/retry.ts", "export function", "export async function");
+    r.commit("change");
+    let oid = r.git(&["rev-parse", "HEAD:src/retry.ts"]);
+    let oid = oid.trim();
+    std::fs::remove_file(
+        r.path()
+            .join(".git/objects")
+            .join(&oid[..2])
+            .join(&oid[2..]),
+    )
+    .unwrap();
+    let e = r.try_classify(None, None, &Options::default()).unwrap_err();
+    assert!(matches!(e, ClassifyError::Git(_)), "{e}");
+}
+
+#[test]
+fn an_oversized_side_of_a_modified_file_is_not_inspected() {
+    // Only the head side is over the limit: the whole file is set aside, nothing is concluded
+    // from its base alone (e.g. "every key removed").
+    let r = Repo::service();
+    let text = std::fs::read_to_string(r.path().join("k8s/deployment.yaml")).unwrap();
+    r.write(
+        "k8s/deployment.yaml",
+        &format!("{text}\n{}", "# padding\n".repeat(2000)),
+    );
+    r.commit("change");
+    let opts = Options {
+        max_file_bytes: text.len() as u64 + 100,
+        ..Options::default()
+    };
+    let c = r.try_classify(None, None, &opts).unwrap();
+    assert_eq!(codes(&c), vec!["unclassified"]);
     assert!(c.facets[0].facet.details.contains("too large"));
+    assert_eq!(c.facets[0].facet.evidence[0].path, "k8s/deployment.yaml");
 }
 
 #[test]

@@ -36,7 +36,7 @@ impl Detector for Cloud {
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut out = Finding::default();
         for f in change.files {
-            if f.binary || ext(&f.path) != "tf" {
+            if ext(&f.path) != "tf" || change.is_binary(f) {
                 continue;
             }
             let Ok(t) = texts(change.contents, f) else {

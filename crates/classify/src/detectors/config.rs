@@ -45,9 +45,6 @@ impl Detector for Config {
             .collect();
         let mut out = Finding::default();
         for f in change.files {
-            if f.binary {
-                continue;
-            }
             let is_flag = flags.is_match(&f.path);
             let name = file_name(&f.path);
             let format = Format::of(&f.path);
@@ -55,7 +52,7 @@ impl Detector for Config {
                 && !NOT_CONFIG.contains(&name)
                 && !name.starts_with("openapi")
                 && !name.starts_with("swagger");
-            if !(is_flag || plain_config) {
+            if !(is_flag || plain_config) || change.is_binary(f) {
                 continue;
             }
             let Some(leaves) = self.load(change, f, format, is_flag, &mut out) else {

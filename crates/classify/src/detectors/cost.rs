@@ -37,7 +37,7 @@ impl Detector for Cost {
             // A report renamed to or from another name is not compared: left unexplained (a
             // file renamed away from a report path is no longer a report, and a file renamed
             // into one has no report as its base).
-            if f.binary || !globs.is_match(&f.path) || !globs.is_match(f.base_path()) {
+            if !globs.is_match(&f.path) || !globs.is_match(f.base_path()) || change.is_binary(f) {
                 continue;
             }
             let read = |side: Side, path: &str| -> Option<Result<Report, String>> {
@@ -334,7 +334,6 @@ mod tests {
                 path: path.into(),
                 old_path: Some(old.into()),
                 status: crate::FileStatus::Renamed,
-                binary: false,
                 submodule: false,
             }];
             let f = run_on(&c, &files, Some(500.0));

@@ -153,14 +153,18 @@ fn project(
     let mut lock_path = None;
     for name in LOCKS {
         let p = join(dir, name);
-        for (i, side) in [Side::Base, Side::Head].into_iter().enumerate() {
+        // Both sides at once: a big lockfile is the longest single job of a classification.
+        let parse = |i: usize, side: Side| -> Option<Result<Lock, String>> {
             if locks[i].is_some() {
-                continue;
+                return None;
             }
-            let Some(text) = text_at(contents, side, &p) else {
+            Some(text_at(contents, side, &p)?.and_then(|t| parse_lock(name, &t)))
+        };
+        let (base, head) = rayon::join(|| parse(0, Side::Base), || parse(1, Side::Head));
+        for (i, side, parsed) in [(0, Side::Base, base), (1, Side::Head, head)] {
+            let Some(parsed) = parsed else {
                 continue;
             };
-            let parsed = text.and_then(|t| parse_lock(name, &t));
             match parsed {
                 Ok(l) => {
                     locks[i] = Some(l);

@@ -53,7 +53,7 @@ impl Detector for Docs {
                 return;
             }
             // A moved source file changes module paths: only in-place edits can be comment-only.
-            if f.binary || f.status != FileStatus::Modified {
+            if f.status != FileStatus::Modified {
                 return;
             }
             let lang = match ext(&f.path).as_str() {
@@ -61,6 +61,9 @@ impl Detector for Docs {
                 "rs" => Lang::Rust,
                 _ => return,
             };
+            if change.is_binary(f) {
+                return;
+            }
             // Borrowed: the contents provider caches small blobs, so no copy is needed to compare.
             let (Some(b), Some(h)) = (
                 change.contents.base(f.base_path()),

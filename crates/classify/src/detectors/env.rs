@@ -36,7 +36,7 @@ impl Detector for EnvFiles {
         let globs = globset(&change.settings.env_files);
         let mut out = Finding::default();
         for f in change.files {
-            if !globs.is_match(&f.path) || f.binary {
+            if !globs.is_match(&f.path) || change.is_binary(f) {
                 continue;
             }
             let t = match texts(change.contents, f) {

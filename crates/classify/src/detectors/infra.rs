@@ -60,8 +60,7 @@ impl Detector for InfraK8s {
             change.files,
             || (),
             |_, f, out| {
-                if f.binary || Format::of(&f.path) != Some(Format::Yaml) || flags.is_match(&f.path)
-                {
+                if Format::of(&f.path) != Some(Format::Yaml) || flags.is_match(&f.path) {
                     return;
                 }
                 let name = crate::util::file_name(&f.path);
@@ -69,6 +68,9 @@ impl Detector for InfraK8s {
                     || name.starts_with("openapi")
                     || name.starts_with("swagger")
                 {
+                    return;
+                }
+                if change.is_binary(f) {
                     return;
                 }
                 self.file(change, f, out);

@@ -173,7 +173,10 @@ impl Detector for NestJs {
             cache: Mutex::new(HashMap::new()),
         };
         for f in change.files {
-            if f.binary || f.submodule || !(is_ts_source(&f.path) || is_ts_source(f.base_path())) {
+            if f.submodule
+                || !(is_ts_source(&f.path) || is_ts_source(f.base_path()))
+                || change.is_binary(f)
+            {
                 continue;
             }
             let get = |side: Side| match side {

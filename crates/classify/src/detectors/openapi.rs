@@ -92,9 +92,9 @@ impl Detector for OpenApi {
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut finding = Finding::default();
         for f in change.files {
-            if f.binary
-                || f.submodule
+            if f.submodule
                 || !(is_openapi_path(&f.path) || is_openapi_path(f.base_path()))
+                || change.is_binary(f)
             {
                 continue;
             }

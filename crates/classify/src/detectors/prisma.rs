@@ -69,10 +69,11 @@ impl Detector for Prisma {
         let files: Vec<_> = change
             .files
             .iter()
-            .filter(|f| !f.binary && !f.submodule)
+            .filter(|f| !f.submodule)
             .filter(|f| {
                 is_prisma_path(&f.path) || f.old_path.as_deref().is_some_and(is_prisma_path)
             })
+            .filter(|f| !change.is_binary(f))
             .collect();
         let mut finding = Finding::default();
         if files.is_empty() {

@@ -32,7 +32,7 @@ impl Detector for Runtime {
                 || name.starts_with("Dockerfile.")
                 || name.ends_with(".Dockerfile");
             let nvm = name == ".nvmrc" || name == ".node-version";
-            if f.binary || !(docker || nvm) {
+            if !(docker || nvm) || change.is_binary(f) {
                 continue;
             }
             let Ok(t) = texts(change.contents, f) else {

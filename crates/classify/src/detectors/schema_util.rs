@@ -161,7 +161,6 @@ pub(crate) mod testing {
                 path: (*path).to_string(),
                 old_path: None,
                 status,
-                binary: false,
                 submodule: false,
             });
         }

@@ -114,12 +114,15 @@ impl Detector for Sql {
             change.files,
             || (),
             |_, f, finding| {
-                if f.binary || f.submodule {
+                if f.submodule {
                     return;
                 }
                 if !globs.is_match(&f.path)
                     && !f.old_path.as_deref().is_some_and(|p| globs.is_match(p))
                 {
+                    return;
+                }
+                if change.is_binary(f) {
                     return;
                 }
                 if f.status == FileStatus::Deleted {
