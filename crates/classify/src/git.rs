@@ -120,9 +120,9 @@ enum Blob {
     Large { binary: bool },
     /// Over the size limit: never inspected.
     Oversized(u64),
-    /// Unreadable (a corrupt or missing object): answered as absent, and the error kept for
-    /// [`GitContents::take_error`].
-    Missing,
+    /// Unreadable (a corrupt clone, a blob a partial clone lacks): never inspected, and the error
+    /// kept for [`GitContents::take_error`].
+    Missing(String),
 }
 
 /// [`Contents`] backed by a git repository. Blobs of changed files are read when a detector
@@ -135,50 +135,96 @@ pub struct GitContents {
     head_tree: Oid,
     base: HashMap<String, Slot>,
     head: HashMap<String, Slot>,
-    oversized: Mutex<BTreeMap<String, u64>>,
+    not_inspected: Mutex<BTreeMap<String, String>>,
     error: Mutex<Option<git2::Error>>,
 }
 
 impl GitContents {
-    /// The first error met reading a blob of a changed file, if any: a classification that met
-    /// one is not to be trusted (the file was answered as absent), so the caller fails with it.
+    /// The first error met reading a blob, if any. A classification that met one set the file
+    /// aside (or distrusted the detector that needed it), so it fails closed even unchecked; the
+    /// CLI and server fail with it (exit 2), as a corrupt repository deserves.
     pub fn take_error(&self) -> Option<git2::Error> {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    fn note_oversized(&self, path: &str, size: u64) {
-        self.oversized
+    fn note(&self, path: &str, why: String) {
+        self.not_inspected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path.to_string(), size);
+            .entry(path.to_string())
+            .or_insert(why);
+    }
+
+    fn fail(&self, path: &str, e: git2::Error) {
+        self.note(path, format!("could not be read from git: {}", e.message()));
+        self.error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
     }
 
     fn slot<'a>(&'a self, slots: &'a HashMap<String, Slot>, path: &str) -> Option<&'a Blob> {
         let slot = slots.get(path)?;
         Some(slot.blob.get_or_init(|| {
-            let data = match self.load(slot.oid) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e);
-                    return Blob::Missing;
-                }
-            };
-            let size = data.len() as u64;
-            if size > self.max_file_bytes {
-                // Dropped at once: at most one oversized blob is in memory at a time.
-                return Blob::Oversized(size);
-            }
-            if size <= CACHE_MAX {
-                Blob::Kept(data)
-            } else {
-                Blob::Large {
-                    binary: crate::has_nul(&data),
-                }
-            }
+            // Sized and sorted while the object is in libgit2's buffer, before any copy: an
+            // oversized blob is never copied, and only one is in memory at a time (reads are
+            // serialised by the repository lock).
+            let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+            let read = repo.odb().and_then(|odb| {
+                let obj = odb.read(slot.oid)?;
+                let data = obj.data();
+                let size = data.len() as u64;
+                Ok(if size > self.max_file_bytes {
+                    Blob::Oversized(size)
+                } else if size <= CACHE_MAX {
+                    Blob::Kept(data.to_vec())
+                } else {
+                    Blob::Large {
+                        binary: crate::has_nul(data),
+                    }
+                })
+            });
+            drop(repo);
+            read.unwrap_or_else(|e| {
+                let msg = e.message().to_string();
+                self.fail(path, e);
+                Blob::Missing(msg)
+            })
         }))
+    }
+
+    /// The blob of a changed file, or `None` (with the reason noted) when it cannot be
+    /// inspected; `Some(None)` when `path` is not a changed file on that side.
+    fn changed<'a>(
+        &'a self,
+        slots: &'a HashMap<String, Slot>,
+        path: &str,
+    ) -> Option<Option<Cow<'a, [u8]>>> {
+        let blob = self.slot(slots, path)?;
+        Some(match blob {
+            Blob::Kept(d) => Some(Cow::Borrowed(d.as_slice())),
+            Blob::Large { .. } => match self.load(slots.get(path)?.oid) {
+                Ok(d) => Some(Cow::Owned(d)),
+                Err(e) => {
+                    self.fail(path, e);
+                    None
+                }
+            },
+            Blob::Oversized(size) => {
+                self.note(
+                    path,
+                    format!(
+                        "too large to inspect ({size} bytes > {} bytes)",
+                        self.max_file_bytes
+                    ),
+                );
+                None
+            }
+            Blob::Missing(msg) => {
+                self.note(path, format!("could not be read from git: {msg}"));
+                None
+            }
+        })
     }
 
     fn read<'a>(
@@ -187,28 +233,27 @@ impl GitContents {
         slots: &'a HashMap<String, Slot>,
         path: &str,
     ) -> Option<Cow<'a, [u8]>> {
-        match self.slot(slots, path) {
-            Some(Blob::Kept(d)) => return Some(Cow::Borrowed(d.as_slice())),
-            Some(Blob::Large { .. }) => {
-                return self.load(slots.get(path)?.oid).ok().map(Cow::Owned);
-            }
-            Some(Blob::Oversized(size)) => {
-                self.note_oversized(path, *size);
-                return None;
-            }
-            Some(Blob::Missing) => return None,
-            None => {}
+        if let Some(r) = self.changed(slots, path) {
+            return r;
         }
         // Not a changed file (a detector reading a neighbour, e.g. the manifest beside a
-        // changed lockfile): straight from the tree.
-        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-        let tree = repo.find_tree(side_tree).ok()?;
-        let entry = tree.get_path(Path::new(path)).ok()?;
-        if entry.kind() != Some(ObjectType::Blob) {
-            return None;
+        // changed lockfile): straight from the tree. Absent is `None`; a failed read is noted.
+        let read = {
+            let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+            let tree = repo.find_tree(side_tree).ok()?;
+            let entry = tree.get_path(Path::new(path)).ok()?;
+            if entry.kind() != Some(ObjectType::Blob) {
+                return None;
+            }
+            repo.find_blob(entry.id()).map(|b| b.content().to_vec())
+        };
+        match read {
+            Ok(data) => Some(Cow::Owned(data)),
+            Err(e) => {
+                self.fail(path, e);
+                None
+            }
         }
-        let blob = repo.find_blob(entry.id()).ok()?;
-        Some(Cow::Owned(blob.content().to_vec()))
     }
 
     fn load(&self, oid: Oid) -> Result<Vec<u8>, git2::Error> {
@@ -225,11 +270,11 @@ impl GitContents {
         match self.slot(slots, path) {
             Some(Blob::Kept(d)) => crate::has_nul(d),
             Some(Blob::Large { binary }) => *binary,
-            Some(Blob::Oversized(size)) => {
-                self.note_oversized(path, *size);
+            // Noted, answered as absent: the caller sees the file as not inspected.
+            Some(Blob::Oversized(_) | Blob::Missing(_)) => {
+                let _ = self.changed(slots, path);
                 false
             }
-            Some(Blob::Missing) => false,
             None => self
                 .read(tree, slots, path)
                 .is_some_and(|d| crate::has_nul(&d)),
@@ -251,11 +296,17 @@ impl Contents for GitContents {
             || (f.status != FileStatus::Deleted
                 && self.side_binary(self.head_tree, &self.head, &f.path))
     }
-    fn oversized(&self) -> BTreeMap<String, u64> {
-        self.oversized
+    fn not_inspected(&self) -> BTreeMap<String, String> {
+        self.not_inspected
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+    fn is_not_inspected(&self, path: &str) -> bool {
+        self.not_inspected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(path)
     }
 }
 
@@ -263,8 +314,8 @@ impl Contents for GitContents {
 ///
 /// `base` defaults to the merge base of `head` with the default branch (`origin/HEAD`, else
 /// `origin/main`, `origin/master`, `main`, `master`); `head` defaults to `HEAD`. No blob is read
-/// here: [`GitContents`] reads them on demand, and a blob larger than `max_file_bytes` is dropped
-/// once read, answered as absent and reported by [`Contents::oversized`]. Turns off libgit2's
+/// here: [`GitContents`] reads them on demand, and a blob larger than `max_file_bytes` (or one
+/// that cannot be read) is answered as absent and reported by [`Contents::not_inspected`]. Turns off libgit2's
 /// object re-hashing process-wide (see the module docs).
 pub fn open_change(
     repo_path: &Path,
@@ -400,7 +451,7 @@ pub fn open_change(
             head_tree: ht,
             base: base_slots,
             head: head_slots,
-            oversized: Mutex::new(BTreeMap::new()),
+            not_inspected: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
         },
     })

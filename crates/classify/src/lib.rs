@@ -111,10 +111,10 @@ pub struct Facet {
 /// Contents are read on demand: a file no detector asks about is never read, so whether it is
 /// binary, or too large to inspect, is only known once something reads it.
 pub trait Contents: Sync {
-    /// The file at `path` in base, `None` when absent (or too large to inspect: see
-    /// [`Contents::oversized`]).
+    /// The file at `path` in base, `None` when absent (or when it could not be inspected: see
+    /// [`Contents::not_inspected`]).
     fn base(&self, path: &str) -> Option<Cow<'_, [u8]>>;
-    /// The file at `path` in head, `None` when absent (or too large to inspect).
+    /// The file at `path` in head, `None` when absent (or not inspected).
     fn head(&self, path: &str) -> Option<Cow<'_, [u8]>>;
     /// Whether the changed file is binary: a NUL byte in the first 8000 bytes of either side
     /// (git's own test). Reads both sides.
@@ -123,10 +123,15 @@ pub trait Contents: Sync {
         (f.status != FileStatus::Added && nul(self.base(f.base_path())))
             || (f.status != FileStatus::Deleted && nul(self.head(&f.path)))
     }
-    /// Changed files found too large to inspect when read so far (path on the side read → the
-    /// size): their reads answer `None`. The pipeline classifies them without their contents.
-    fn oversized(&self) -> BTreeMap<String, u64> {
+    /// Files that exist but whose reads so far answered `None` because they could not be
+    /// inspected (too large, unreadable): path → why. The pipeline sets them aside as
+    /// `unclassified`, and a detector that needed one is not trusted (`unparseable`).
+    fn not_inspected(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
+    }
+    /// Whether `path` is in [`Contents::not_inspected`] (cheaper than the whole map).
+    fn is_not_inspected(&self, path: &str) -> bool {
+        self.not_inspected().contains_key(path)
     }
 }
 

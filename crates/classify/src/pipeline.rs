@@ -229,24 +229,33 @@ fn classify_with(
     options: &Options,
     all: &[&dyn crate::Detector],
 ) -> Classification {
-    // Contents are read on demand, so a file too large to inspect is only found when something
-    // reads it (its reads then answer "absent"). When that happens the change is classified
-    // again with those files set aside, as if they had been known from the start: nothing is
-    // ever concluded from a file that could not be read. Blobs already read stay cached, so the
-    // second pass costs only the detectors' own work; each pass sets aside at least one more
-    // file, so this ends.
-    let mut oversized = input.oversized.clone();
+    // Contents are read on demand, so a file too large to inspect (or unreadable) is only found
+    // when something reads it (its reads then answer "absent"). When that happens the change is
+    // classified again with those files set aside, as if they had been known from the start:
+    // nothing is ever concluded from a file that could not be inspected. Blobs already read stay
+    // cached, so the second pass costs only the detectors' own work; each pass sets aside at
+    // least one more file, so this ends.
+    let mut aside: BTreeMap<String, String> = input
+        .oversized
+        .iter()
+        .map(|(p, size)| {
+            let why = format!(
+                "too large to inspect ({size} bytes > {} bytes)",
+                options.max_file_bytes
+            );
+            (p.clone(), why)
+        })
+        .collect();
     loop {
-        let c = classify_once(input, &oversized, policy, options, all);
-        let found = input.contents.oversized();
+        let c = classify_once(input, &aside, policy, options, all);
+        let found = input.contents.not_inspected();
         let mut more = false;
         for f in input.files {
-            let size = [f.path.as_str(), f.base_path()]
+            let why = [f.path.as_str(), f.base_path()]
                 .iter()
-                .filter_map(|p| found.get(*p))
-                .max();
-            if let (Some(size), false) = (size, oversized.contains_key(&f.path)) {
-                oversized.insert(f.path.clone(), *size);
+                .find_map(|p| found.get(*p));
+            if let (Some(why), false) = (why, aside.contains_key(&f.path)) {
+                aside.insert(f.path.clone(), why.clone());
                 more = true;
             }
         }
@@ -256,10 +265,51 @@ fn classify_with(
     }
 }
 
-/// One classification pass, with `oversized` files set aside.
+/// [`Contents`] as one detector sees it: notes every file it needed that could not be
+/// inspected, so its conclusions (drawn from an "absent" file) are not trusted.
+struct Watched<'a> {
+    inner: &'a dyn Contents,
+    needed: std::sync::Mutex<BTreeSet<String>>,
+}
+
+impl Watched<'_> {
+    fn check<T>(&self, path: &str, r: Option<T>) -> Option<T> {
+        if r.is_none() && self.inner.is_not_inspected(path) {
+            self.needed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(path.to_string());
+        }
+        r
+    }
+}
+
+impl Contents for Watched<'_> {
+    fn base(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.check(path, self.inner.base(path))
+    }
+    fn head(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.check(path, self.inner.head(path))
+    }
+    fn is_binary(&self, f: &ChangedFile) -> bool {
+        let b = self.inner.is_binary(f);
+        for p in [f.path.as_str(), f.base_path()] {
+            self.check(p, None::<()>);
+        }
+        b
+    }
+    fn not_inspected(&self) -> BTreeMap<String, String> {
+        self.inner.not_inspected()
+    }
+    fn is_not_inspected(&self, path: &str) -> bool {
+        self.inner.is_not_inspected(path)
+    }
+}
+
+/// One classification pass, with the files of `aside` (path → why) set aside.
 fn classify_once(
     input: &ClassifyInput<'_>,
-    oversized: &BTreeMap<String, u64>,
+    aside: &BTreeMap<String, String>,
     policy: &Policy,
     options: &Options,
     all: &[&dyn crate::Detector],
@@ -268,7 +318,7 @@ fn classify_once(
     let inspectable: Vec<ChangedFile> = input
         .files
         .iter()
-        .filter(|f| !f.submodule && !oversized.contains_key(&f.path))
+        .filter(|f| !f.submodule && !aside.contains_key(&f.path))
         .cloned()
         .collect();
     // The cost detector compares against the threshold of the matrix row for `cost-increase`
@@ -285,19 +335,59 @@ fn classify_once(
         cost_threshold_usd_per_month: thresholds.and_then(|t| t.into_iter().reduce(f64::min)),
         ..policy.classify.clone()
     };
-    let change = Change {
-        files: &inspectable,
-        contents: input.contents,
-        settings: &settings,
-    };
-
     let mut facets: Vec<Facet> = Vec::new();
     let mut explained: BTreeSet<String> = BTreeSet::new();
     // Detectors are independent and `Sync`: they run on rayon's work-stealing pool (the heavy
     // ones split their files over it too), then merge in registry order so the output does not
     // depend on scheduling.
     let run = |d: &dyn crate::Detector| -> crate::Finding {
+        let watched = Watched {
+            inner: input.contents,
+            needed: Default::default(),
+        };
+        let change = Change {
+            files: &inspectable,
+            contents: &watched,
+            settings: &settings,
+        };
         match catch_unwind(AssertUnwindSafe(|| d.detect(&change))) {
+            // Conclusions drawn from a file that read as absent because it could not be
+            // inspected are void: the detector's files are not understood.
+            Ok(_)
+                if !watched
+                    .needed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty() =>
+            {
+                let needed = watched
+                    .needed
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner());
+                let why = input.contents.not_inspected();
+                crate::Finding {
+                    facets: vec![facet(
+                        "unparseable",
+                        d.id(),
+                        format!(
+                            "detector `{}` needed {} that could not be inspected; its files \
+                             are treated as not understood",
+                            d.id(),
+                            needed.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                        needed
+                            .iter()
+                            .map(|p| Evidence {
+                                path: p.clone(),
+                                line: None,
+                                side: Side::Head,
+                                snippet: why.get(p).cloned(),
+                            })
+                            .collect(),
+                    )],
+                    explained: BTreeSet::new(),
+                }
+            }
             Ok(found) => found,
             Err(panic) => {
                 let msg = panic
@@ -367,15 +457,9 @@ fn classify_once(
     let mut source_files = Vec::new();
     for f in input.files {
         let key_paths = [f.path.as_str(), f.base_path()];
-        if let Some(size) = oversized.get(&f.path) {
+        if let Some(why) = aside.get(&f.path) {
             summary.unclassified += 1;
-            facets.push(unclassified(
-                f,
-                format!(
-                    "too large to inspect ({size} bytes > {} bytes)",
-                    options.max_file_bytes
-                ),
-            ));
+            facets.push(unclassified(f, why.clone()));
         } else if f.submodule {
             summary.unclassified += 1;
             facets.push(unclassified(
@@ -845,9 +929,9 @@ mod tests {
 
     #[test]
     fn files_no_detector_wants_are_never_read() {
-        // Documentation is explained by its path and an unknown file is unclassified whatever it
-        // holds: neither is read (on a big change these are most of the blobs). The source file
-        // and the manifest are.
+        // An unknown file is unclassified whatever it holds: it is not read (on a big change
+        // with assets these are most of the bytes). Documentation is read, only to know it can
+        // be inspected (size limit, readable) before it may count as category 1.
         let c = MapContents::default()
             .with_base("docs/guide.md", "a")
             .with_head("docs/guide.md", "b")
@@ -875,9 +959,10 @@ mod tests {
             &Options::default(),
         );
         let reads = counting.reads.into_inner().unwrap();
-        assert!(!reads.contains_key("docs/guide.md"), "{reads:?}");
         assert!(!reads.contains_key("assets/blob.dat"), "{reads:?}");
-        assert!(reads.contains_key("src/a.ts") && reads.contains_key("k8s/app.yaml"));
+        for p in ["src/a.ts", "k8s/app.yaml", "docs/guide.md"] {
+            assert!(reads.contains_key(p), "{p}: {reads:?}");
+        }
         assert!(r.facet_codes().contains(&"unclassified"));
         assert!(r.facet_codes().contains(&"docs-only"));
     }

@@ -607,6 +607,105 @@ fn oversized_files_are_not_inspected() {
 }
 
 #[test]
+fn an_oversized_documentation_file_is_not_category_1() {
+    // Documentation is classified by path, but only when it can be inspected.
+    let r = Repo::service();
+    r.write("docs/big.md", &format!("# Big\n{}", "text\n".repeat(1000)));
+    r.edit(
+        "docs/runbook.md",
+        "Restart the pods.",
+        "Restart the pods, then check.",
+    );
+    r.commit("change");
+    let opts = Options {
+        max_file_bytes: 4096,
+        ..Options::default()
+    };
+    let c = r.try_classify(None, None, &opts).unwrap();
+    assert_eq!(codes(&c), vec!["docs-only", "unclassified"]);
+    assert_eq!(c.category.level, 2);
+    let big = c
+        .facets
+        .iter()
+        .find(|f| f.facet.kind == "unclassified")
+        .unwrap();
+    assert_eq!(big.facet.evidence[0].path, "docs/big.md");
+    assert!(big.facet.details.contains("too large"));
+}
+
+#[test]
+fn a_detector_that_needed_an_oversized_neighbour_is_not_trusted() {
+    // The manifest changes and its lockfile is too large to inspect: the npm detector cannot
+    // know what was resolved, so it concludes nothing (a major bump hidden in the lockfile must
+    // not pass as "removed" or as a manifest-only change).
+    let r = Repo::service();
+    bump(&r, "express", "4.19.2", "5.0.0");
+    let lock = std::fs::read_to_string(r.path().join("package-lock.json")).unwrap();
+    r.write("package-lock.json", &format!("{lock}{}", " ".repeat(8000)));
+    r.commit("change");
+    let opts = Options {
+        max_file_bytes: 6000,
+        ..Options::default()
+    };
+    let c = r.try_classify(None, None, &opts).unwrap();
+    assert_eq!(codes(&c), vec!["unclassified", "unparseable"]);
+    let npm = c
+        .facets
+        .iter()
+        .find(|f| f.facet.kind == "unparseable")
+        .unwrap();
+    assert_eq!(npm.facet.detector, "deps-npm");
+    assert_eq!(npm.facet.evidence[0].path, "package-lock.json");
+    assert!(
+        npm.facet.evidence[0]
+            .snippet
+            .as_deref()
+            .unwrap()
+            .contains("too large")
+    );
+    // Neither file is explained by the detector that could not inspect them.
+    let unclassified: Vec<&str> = c
+        .facets
+        .iter()
+        .filter(|f| f.facet.kind == "unclassified")
+        .map(|f| f.facet.evidence[0].path.as_str())
+        .collect();
+    assert_eq!(unclassified, vec!["package-lock.json", "package.json"]);
+}
+
+#[test]
+fn a_rename_whose_base_alone_is_oversized_is_not_inspected() {
+    let r = Repo::service();
+    let body = |n: usize| {
+        let mut s =
+            String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n");
+        for i in 0..n {
+            s.push_str(&format!("  key{i:03}: value-{i:03}-padding-padding\n"));
+        }
+        s
+    };
+    r.write("k8s/cfg.yaml", &body(110));
+    r.land("base");
+    std::fs::remove_file(r.path().join("k8s/cfg.yaml")).unwrap();
+    r.write("k8s/config.yaml", &body(100));
+    r.commit("change");
+    let opts = Options {
+        max_file_bytes: body(105).len() as u64,
+        ..Options::default()
+    };
+    let c = r.try_classify(None, None, &opts).unwrap();
+    assert_eq!(codes(&c), vec!["unclassified"]);
+    assert_eq!(c.facets.len(), 1, "{:?}", c.facets);
+    assert!(
+        c.facets[0]
+            .facet
+            .details
+            .contains("k8s/cfg.yaml → k8s/config.yaml")
+    );
+    assert!(c.facets[0].facet.details.contains("too large"));
+}
+
+#[test]
 fn a_blob_that_cannot_be_read_is_an_error_not_an_absent_file() {
     // Blobs are read on demand; one missing from the object store (a corrupt clone) must fail
     // the classification (exit 2), never pass as "file deleted" or be skipped.
@@ -624,6 +723,23 @@ fn a_blob_that_cannot_be_read_is_an_error_not_an_absent_file() {
     .unwrap();
     let e = r.try_classify(None, None, &Options::default()).unwrap_err();
     assert!(matches!(e, ClassifyError::Git(_)), "{e}");
+    // Through the library without checking the error: the file is set aside, never read as
+    // deleted.
+    let change = changegate_classify::open_change(r.path(), None, None, 1 << 20).unwrap();
+    let none = std::collections::BTreeMap::new();
+    let c = changegate_classify::classify(
+        &changegate_classify::ClassifyInput {
+            files: &change.files,
+            contents: &change.contents,
+            oversized: &none,
+            coverage: None,
+        },
+        &policy(),
+        &Options::default(),
+    );
+    assert_eq!(codes(&c), vec!["unclassified"]);
+    assert!(c.facets[0].facet.details.contains("could not be read"));
+    assert!(change.contents.take_error().is_some());
 }
 
 #[test]

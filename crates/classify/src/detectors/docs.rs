@@ -38,6 +38,15 @@ impl Detector for Docs {
             let is_doc =
                 globs.is_match(&f.path) && f.old_path.as_deref().is_none_or(|o| globs.is_match(o));
             if is_doc {
+                // Documentation by path, but only once both sides are known to be inspectable
+                // (within the size limit, readable): a file that cannot be inspected is never
+                // category 1. The read is the check; the content is not looked at.
+                let readable = (f.status == FileStatus::Added
+                    || change.contents.base(f.base_path()).is_some())
+                    && (f.status == FileStatus::Deleted || change.contents.head(&f.path).is_some());
+                if !readable {
+                    return;
+                }
                 let side = if f.status == FileStatus::Deleted {
                     Side::Base
                 } else {
