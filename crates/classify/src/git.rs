@@ -193,8 +193,8 @@ impl GitContents {
         }))
     }
 
-    /// The blob of a changed file, or `None` (with the reason noted) when it cannot be
-    /// inspected; `Some(None)` when `path` is not a changed file on that side.
+    /// `None` when `path` is not a changed file on that side; else its blob, or `Some(None)`
+    /// (with the reason noted) when it cannot be inspected.
     fn changed<'a>(
         &'a self,
         slots: &'a HashMap<String, Slot>,
@@ -211,13 +211,7 @@ impl GitContents {
                 }
             },
             Blob::Oversized(size) => {
-                self.note(
-                    path,
-                    format!(
-                        "too large to inspect ({size} bytes > {} bytes)",
-                        self.max_file_bytes
-                    ),
-                );
+                self.note(path, crate::too_large(*size, self.max_file_bytes));
                 None
             }
             Blob::Missing(msg) => {

@@ -135,6 +135,11 @@ pub trait Contents: Sync {
     }
 }
 
+/// Why a file over the size limit is not inspected (one wording wherever it is found).
+pub(crate) fn too_large(size: u64, max: u64) -> String {
+    format!("too large to inspect ({size} bytes > {max} bytes)")
+}
+
 /// git's binary test: a NUL byte in the first 8000 bytes.
 pub(crate) fn has_nul(data: &[u8]) -> bool {
     data.iter().take(8000).any(|&c| c == 0)

@@ -238,13 +238,7 @@ fn classify_with(
     let mut aside: BTreeMap<String, String> = input
         .oversized
         .iter()
-        .map(|(p, size)| {
-            let why = format!(
-                "too large to inspect ({size} bytes > {} bytes)",
-                options.max_file_bytes
-            );
-            (p.clone(), why)
-        })
+        .map(|(p, size)| (p.clone(), crate::too_large(*size, options.max_file_bytes)))
         .collect();
     loop {
         let c = classify_once(input, &aside, policy, options, all);
@@ -273,12 +267,19 @@ struct Watched<'a> {
 }
 
 impl Watched<'_> {
-    fn check<T>(&self, path: &str, r: Option<T>) -> Option<T> {
-        if r.is_none() && self.inner.is_not_inspected(path) {
+    /// Notes `path` when it could not be inspected.
+    fn note(&self, path: &str) {
+        if self.inner.is_not_inspected(path) {
             self.needed
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(path.to_string());
+        }
+    }
+    /// A read that answered "absent" may be a file that could not be inspected.
+    fn check<T>(&self, path: &str, r: Option<T>) -> Option<T> {
+        if r.is_none() {
+            self.note(path);
         }
         r
     }
@@ -293,9 +294,8 @@ impl Contents for Watched<'_> {
     }
     fn is_binary(&self, f: &ChangedFile) -> bool {
         let b = self.inner.is_binary(f);
-        for p in [f.path.as_str(), f.base_path()] {
-            self.check(p, None::<()>);
-        }
+        self.note(&f.path);
+        self.note(f.base_path());
         b
     }
     fn not_inspected(&self) -> BTreeMap<String, String> {
