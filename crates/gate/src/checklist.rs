@@ -30,7 +30,7 @@ pub fn condition_holds(condition: &str, facets_: &[ClassifiedFacet]) -> bool {
     let Some(family) = condition.strip_suffix("-change") else {
         return true;
     };
-    if !facets::FACETS.iter().any(|f| f.family == family) {
+    if !facets::all().any(|f| f.family == family) {
         return true;
     }
     facets_

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::diag::{Diagnostic, Severity};
-use crate::facets::FACETS;
+use crate::facets;
 use crate::load::{Locator, Seg};
 use crate::model::{CategoryKind, Freeze, Level, Policy, TriggerKind, WindowClass};
 
@@ -185,7 +185,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     let mut mapped: HashMap<String, Vec<Seg>> = HashMap::new();
     let mut check_facet = |cx: &mut Ctx<'_>, facet: &str, path: Vec<Seg>| {
         if crate::facets::find(facet).is_none() {
-            let hint = did_you_mean(facet, FACETS.iter().map(|f| f.code))
+            let hint = did_you_mean(facet, facets::all().map(|f| f.code))
                 .map(|s| {
                     format!("did you mean `{s}`? `changegate detectors list` shows every facet")
                 })
@@ -242,8 +242,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         cx.roles(&rule.roles, [base.clone(), vec![k("roles")]].concat());
         cx.level(rule.category, [base.clone(), vec![k("category")]].concat());
     }
-    let unmapped: Vec<&str> = FACETS
-        .iter()
+    let unmapped: Vec<&str> = facets::all()
         .map(|f| f.code)
         .filter(|c| !mapped.contains_key(*c))
         .collect();

@@ -44,8 +44,7 @@ pub fn run(global: &Global, cmd: DetectorsCmd) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     let policy = policy(global)?;
-    let rows: Vec<serde_json::Value> = changegate_policy::facets::FACETS
-        .iter()
+    let rows: Vec<serde_json::Value> = changegate_policy::facets::all()
         .map(|f| {
             let req = policy.facet_requirement(f.code);
             let by: Vec<&str> = catalogue
