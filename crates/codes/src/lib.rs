@@ -150,6 +150,18 @@ macro_rules! codes {
             }
         }
 
+        impl ::std::cmp::PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool { self.as_str() == other }
+        }
+
+        impl ::std::cmp::PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool { self.as_str() == *other }
+        }
+
+        impl ::std::convert::AsRef<str> for $name {
+            fn as_ref(&self) -> &str { self.as_str() }
+        }
+
         impl $crate::__serde::Serialize for $name {
             fn serialize<S: $crate::__serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
@@ -263,6 +275,7 @@ mod tests {
             "unknown test code `three`"
         );
         assert_eq!(T::entries().len(), 2);
+        assert!(T::One == "one" && T::One != "two-words");
     }
 
     #[test]
