@@ -144,8 +144,8 @@ fn policy_reference() -> String {
         out,
         "\n## Diagnostic codes\n\n| code | meaning |\n|---|---|"
     );
-    for (code, meaning) in changegate_policy::CODES {
-        let _ = writeln!(out, "| `{code}` | {meaning} |");
+    for code in changegate_policy::DiagCode::ALL {
+        let _ = writeln!(out, "| `{code}` | {} |", code.description());
     }
     out
 }

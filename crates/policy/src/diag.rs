@@ -34,8 +34,8 @@ pub struct Location {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// Stable kebab-case code, e.g. `unknown-role`.
-    pub code: &'static str,
+    /// Stable code, e.g. `unknown-role` (serialised as that string).
+    pub code: DiagCode,
     /// What is wrong.
     pub message: String,
     /// Dotted path of the offending value, e.g. `matrices.api-surface.rows[0].roles[1]`.
@@ -46,82 +46,107 @@ pub struct Diagnostic {
     pub help: Option<String>,
 }
 
-/// Every diagnostic code with its meaning (documented in docs/policy-reference.md).
-pub const CODES: &[(&str, &str)] = &[
-    ("toml-syntax", "The file is not valid TOML."),
-    (
-        "invalid-value",
-        "A value has the wrong type or format, or a key is unknown.",
-    ),
-    (
-        "unknown-role",
-        "A role is used that is not declared under [roles].",
-    ),
-    (
-        "unknown-category",
-        "A category level is used that no [categories] entry has.",
-    ),
-    ("duplicate-category-level", "Two categories share a level."),
-    ("unknown-facet", "A facet code the classifier never emits."),
-    (
-        "facet-mapped-twice",
-        "A facet appears in more than one matrix row or rule.",
-    ),
-    (
-        "facet-unmapped",
-        "A facet the classifier emits has no rule; it is treated as unclassified.",
-    ),
-    (
-        "window-end-before-start",
-        "A window or slot ends at or before its start.",
-    ),
-    ("empty-days", "A slot lists no days."),
-    (
-        "bad-occurrence",
-        "A maintenance window occurrence is not 1 to 5, or the fallback is not later.",
-    ),
-    (
-        "window-too-short",
-        "The maintenance window is shorter than its maximum change duration.",
-    ),
-    (
-        "freeze-end-before-start",
-        "A dated freeze ends before it starts.",
-    ),
-    (
-        "unknown-plan",
-        "A category names a rollout plan that does not exist.",
-    ),
-    (
-        "bad-plan",
-        "A rollout plan has no steps, a weight outside 1-100, decreasing weights, or does not end at 100%.",
-    ),
-    (
-        "trigger-needs-window",
-        "A count or sustained trigger has no window.",
-    ),
-    (
-        "bad-threshold",
-        "A threshold is negative or a percentage above 100.",
-    ),
-    (
-        "bad-target",
-        "A report metric has an op without a target or the reverse.",
-    ),
-    (
-        "unknown-severity",
-        "A freeze names an incident severity the emergency section does not list.",
-    ),
-    (
-        "no-emergency-category",
-        "No category has kind = \"emergency\" and window = \"emergency\".",
-    ),
-    ("unused-role", "A declared role is never referenced."),
-    (
-        "empty-authority",
-        "A rollback authority set lists no roles.",
-    ),
-];
+changegate_codes::codes! {
+    /// Every code a policy diagnostic carries (documented in docs/policy-reference.md). Whether a
+    /// code is an error or a warning is [`DiagCode::severity`].
+    pub enum DiagCode in "policy-diagnostic" {
+        /// The file is not valid TOML.
+        TomlSyntax = "toml-syntax",
+        /// A key that its table does not accept (a typo, or a key of another table).
+        UnknownKey = "unknown-key",
+        /// A required key is missing.
+        MissingKey = "missing-key",
+        /// A value has the wrong type (a string where a number belongs, a number out of range, …).
+        WrongType = "wrong-type",
+        /// A value is not one of the names its key accepts (a `kind`, `window`, `metric`, weekday, …).
+        UnknownValue = "unknown-value",
+        /// A duration or calendar period that does not parse, is inexact or is negative.
+        BadDuration = "bad-duration",
+        /// A local time that is not `HH:MM` between 00:00 and 24:00.
+        BadTime = "bad-time",
+        /// A date that is not `YYYY-MM-DD`, or a yearly day that is not `MM-DD`.
+        BadDate = "bad-date",
+        /// A time zone that is not an IANA name in the bundled tz database.
+        BadTimezone = "bad-timezone",
+        /// A role is used that is not declared under [roles].
+        UnknownRole = "unknown-role",
+        /// A category level is used that no [categories] entry has.
+        UnknownCategory = "unknown-category",
+        /// Two categories share a level.
+        DuplicateCategoryLevel = "duplicate-category-level",
+        /// A facet code the classifier never emits.
+        UnknownFacet = "unknown-facet",
+        /// A facet appears in more than one matrix row or rule.
+        FacetMappedTwice = "facet-mapped-twice",
+        /// A facet the classifier emits has no rule; it is treated as unclassified.
+        FacetUnmapped = "facet-unmapped",
+        /// A window or slot ends at or before its start.
+        WindowEndBeforeStart = "window-end-before-start",
+        /// A slot lists no days.
+        EmptyDays = "empty-days",
+        /// A maintenance window occurrence is not 1 to 5, or the fallback is not later.
+        BadOccurrence = "bad-occurrence",
+        /// The maintenance window is shorter than its maximum change duration.
+        WindowTooShort = "window-too-short",
+        /// A dated freeze ends before it starts.
+        FreezeEndBeforeStart = "freeze-end-before-start",
+        /// A category names a rollout plan that does not exist.
+        UnknownPlan = "unknown-plan",
+        /// A rollout plan has no steps, a weight outside 1-100, decreasing weights, or does not end at 100%.
+        BadPlan = "bad-plan",
+        /// A count or sustained trigger has no window.
+        TriggerNeedsWindow = "trigger-needs-window",
+        /// A threshold is negative or a percentage above 100.
+        BadThreshold = "bad-threshold",
+        /// A report metric has an op without a target or the reverse.
+        BadTarget = "bad-target",
+        /// A freeze names an incident severity the emergency section does not list.
+        UnknownSeverity = "unknown-severity",
+        /// No category has kind = "emergency" and window = "emergency".
+        NoEmergencyCategory = "no-emergency-category",
+        /// A declared role is never referenced.
+        UnusedRole = "unused-role",
+        /// A rollback authority set lists no roles.
+        EmptyAuthority = "empty-authority",
+    }
+}
+
+impl DiagCode {
+    /// Whether a diagnostic with this code rejects the policy or only warns.
+    pub fn severity(self) -> Severity {
+        use DiagCode as C;
+        match self {
+            C::FacetUnmapped | C::UnusedRole => Severity::Warning,
+            C::TomlSyntax
+            | C::UnknownKey
+            | C::MissingKey
+            | C::WrongType
+            | C::UnknownValue
+            | C::BadDuration
+            | C::BadTime
+            | C::BadDate
+            | C::BadTimezone
+            | C::UnknownRole
+            | C::UnknownCategory
+            | C::DuplicateCategoryLevel
+            | C::UnknownFacet
+            | C::FacetMappedTwice
+            | C::WindowEndBeforeStart
+            | C::EmptyDays
+            | C::BadOccurrence
+            | C::WindowTooShort
+            | C::FreezeEndBeforeStart
+            | C::UnknownPlan
+            | C::BadPlan
+            | C::TriggerNeedsWindow
+            | C::BadThreshold
+            | C::BadTarget
+            | C::UnknownSeverity
+            | C::NoEmergencyCategory
+            | C::EmptyAuthority => Severity::Error,
+        }
+    }
+}
 
 impl Diagnostic {
     /// Render for a terminal, rustc style, without colour.
@@ -157,11 +182,22 @@ impl Diagnostic {
 
 #[cfg(test)]
 mod tests {
+    use super::DiagCode;
+
     #[test]
-    fn codes_are_unique() {
-        let mut seen = std::collections::HashSet::new();
-        for (code, _) in super::CODES {
-            assert!(seen.insert(code), "duplicate {code}");
-        }
+    fn codes_are_well_formed_and_unique() {
+        let entries = <DiagCode as changegate_codes::CodeSet>::entries();
+        let problems = changegate_codes::problems(&entries, &[]);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn only_findings_that_keep_the_policy_usable_are_warnings() {
+        let warnings: Vec<&str> = DiagCode::ALL
+            .iter()
+            .filter(|c| c.severity() == super::Severity::Warning)
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(warnings, ["facet-unmapped", "unused-role"]);
     }
 }

@@ -1,16 +1,14 @@
-//! Loading: TOML text → merged table → typed [`Policy`] → validated, with every problem located.
+//! Loading, the one entry point that runs every step in order:
+//! TOML text → merged table ([`crate::source`] keeps each file's spans) → raw pass over the merged
+//! table ([`crate::raw`]: unknown and missing keys, types, scalars, all at once) → typed
+//! [`Policy`] (serde) → cross-reference checks ([`crate::validate`]).
 //!
-//! Locations work by path: deserialisation errors carry the path of the failing value
-//! (serde_path_to_error) and validation reports paths too; a path is resolved to a byte span in
-//! the user's file when the value comes from there, else in the built-in default.
+//! The dependencies run one way: `load` → `raw`, `validate` → `source`, `diag`.
 
-use std::ops::Range;
-
-use toml_edit::{Item, TableLike, Value};
-
-use crate::diag::{Diagnostic, Location, Severity};
+use crate::diag::{DiagCode, Diagnostic, Severity};
 use crate::model::{Extends, Policy};
-use crate::validate;
+use crate::source::{Locator, Seg, Source, first_line, location, path_string};
+use crate::{raw, validate};
 
 /// The built-in default policy (the seed), as TOML.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../default-policy.toml");
@@ -48,196 +46,6 @@ impl LoadError {
     }
 }
 
-/// Path segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// Render a path as `a.b[2].c`.
-pub(crate) fn path_string(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-/// One source file and its parsed (span-carrying) document.
-pub(crate) struct Source<'a> {
-    name: &'a str,
-    text: &'a str,
-    doc: toml_edit::Document<&'a str>,
-}
-
-impl<'a> Source<'a> {
-    fn parse(name: &'a str, text: &'a str) -> Result<Self, Box<Diagnostic>> {
-        match toml_edit::Document::parse(text) {
-            Ok(doc) => Ok(Source { name, text, doc }),
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                Err(Box::new(Diagnostic {
-                    severity: Severity::Error,
-                    code: "toml-syntax",
-                    message: first_line(e.message()).to_string(),
-                    path: String::new(),
-                    location: Some(location(name, text, span)),
-                    help: Some("fix the TOML syntax; see https://toml.io".into()),
-                }))
-            }
-        }
-    }
-
-    /// Span of the value at `path`, or of the deepest part of it that exists here.
-    fn span_of(&self, path: &[Seg], key_only: bool) -> Option<Range<usize>> {
-        enum Node<'n> {
-            Item(&'n Item),
-            Table(&'n toml_edit::Table),
-            Value(&'n Value),
-        }
-        fn table_like<'n>(n: &Node<'n>) -> Option<&'n dyn TableLike> {
-            match n {
-                Node::Item(i) => i.as_table_like(),
-                Node::Table(t) => Some(*t as &dyn TableLike),
-                Node::Value(v) => v.as_inline_table().map(|t| t as &dyn TableLike),
-            }
-        }
-        fn node_span(n: &Node<'_>) -> Option<Range<usize>> {
-            match n {
-                Node::Item(i) => i.span(),
-                Node::Table(t) => t.span(),
-                Node::Value(v) => v.span(),
-            }
-        }
-        let mut node = Node::Item(self.doc.as_item());
-        let mut best: Option<Range<usize>> = None;
-        for (i, seg) in path.iter().enumerate() {
-            let last = i + 1 == path.len();
-            node = match seg {
-                Seg::Key(k) => {
-                    let table = table_like(&node)?;
-                    let (key, child) = table.get_key_value(k)?;
-                    let child = Node::Item(child);
-                    best = if last && key_only {
-                        key.span()
-                    } else {
-                        node_span(&child).or(key.span())
-                    };
-                    if best.is_none() {
-                        best = key.span();
-                    }
-                    child
-                }
-                Seg::Index(idx) => {
-                    let child = match &node {
-                        Node::Item(Item::ArrayOfTables(a)) => Node::Table(a.get(*idx)?),
-                        Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a)) => {
-                            Node::Value(a.get(*idx)?)
-                        }
-                        _ => return best,
-                    };
-                    if let Some(s) = node_span(&child) {
-                        best = Some(s);
-                    }
-                    child
-                }
-            };
-        }
-        best
-    }
-
-    /// Whether the first key of `path` exists in this file (so the value was written here).
-    fn has(&self, path: &[Seg]) -> bool {
-        let mut item = self.doc.as_item();
-        for seg in path {
-            match seg {
-                Seg::Key(k) => match item.as_table_like().and_then(|t| t.get(k)) {
-                    Some(child) => item = child,
-                    None => return false,
-                },
-                // Arrays replace as a whole, so if the array is here, so is its element.
-                Seg::Index(_) => return true,
-            }
-        }
-        true
-    }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s).trim()
-}
-
-fn location(file: &str, text: &str, span: Range<usize>) -> Location {
-    let start = span.start.min(text.len());
-    let before = &text[..start];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |p| line_start + p);
-    let line_text = text[line_start..line_end]
-        .trim_end_matches('\r')
-        .to_string();
-    let column = text[line_start..start].chars().count() + 1;
-    let end = span.end.clamp(start, line_end);
-    let width = text[start..end].chars().count().max(1);
-    Location {
-        file: file.to_string(),
-        line,
-        column,
-        line_text,
-        width,
-    }
-}
-
-/// Resolves paths to locations: the user's file first, then the built-in default.
-pub(crate) struct Locator<'a> {
-    sources: Vec<Source<'a>>,
-}
-
-impl Locator<'_> {
-    pub(crate) fn locate(&self, path: &[Seg], key_only: bool) -> Option<Location> {
-        for src in &self.sources {
-            if src.has(path) {
-                let span = src.span_of(path, key_only)?;
-                return Some(location(src.name, src.text, span));
-            }
-        }
-        None
-    }
-
-    pub(crate) fn locate_file_start(&self) -> Option<Location> {
-        self.sources.first().map(|s| location(s.name, s.text, 0..0))
-    }
-
-    pub(crate) fn diag(
-        &self,
-        severity: Severity,
-        code: &'static str,
-        path: &[Seg],
-        message: String,
-        help: Option<String>,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity,
-            code,
-            message,
-            path: path_string(path),
-            location: self.locate(path, false),
-            help,
-        }
-    }
-}
-
 /// Merge `over` into `base`: tables merge recursively, everything else replaces.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
@@ -267,11 +75,11 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
     let user_table: toml::Table = toml::from_str(text).map_err(|e| {
         invalid(vec![Diagnostic {
             severity: Severity::Error,
-            code: "toml-syntax",
+            code: DiagCode::TomlSyntax,
             message: first_line(e.message()).to_string(),
             path: String::new(),
             location: e.span().map(|s| location(name, text, s)),
-            help: None,
+            help: Some("fix the TOML syntax; see https://toml.io".into()),
         }])
     })?;
     let standalone =
@@ -287,59 +95,19 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
         merge(&mut base, user_table);
         base
     };
-    let locator = Locator { sources };
+    let locator = Locator::new(sources);
 
+    // Raw pass: every structural and scalar problem at once.
+    let raw = raw::check(&merged, standalone, &locator);
+    if !raw.is_empty() {
+        return Err(invalid(raw));
+    }
     let de = toml::Value::Table(merged);
     let mut policy: Policy = match serde_path_to_error::deserialize(de) {
         Ok(p) => p,
-        Err(err) => {
-            let mut path: Vec<Seg> = err
-                .path()
-                .iter()
-                .filter_map(|s| match s {
-                    serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
-                    serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
-                    _ => None,
-                })
-                .collect();
-            let message = err.inner().to_string();
-            let message = first_line(&message).to_string();
-            let (code, help, key_only) = if let Some(field) =
-                backticked_after(&message, "unknown field")
-            {
-                // Point at the unknown key itself.
-                if path.last() != Some(&Seg::Key(field.clone())) {
-                    path.push(Seg::Key(field.clone()));
-                }
-                let expected = expected_list(&message);
-                let help = match crate::validate::did_you_mean(&field, expected.iter().map(String::as_str)) {
-                    Some(s) => format!("did you mean `{s}`? Unknown keys are rejected so that typos do not go unnoticed"),
-                    None => "remove the key; unknown keys are rejected so that typos do not go unnoticed".into(),
-                };
-                ("invalid-value", help, true)
-            } else if message.starts_with("missing field") {
-                ("invalid-value", "add the missing key, or remove `extends = \"none\"` to inherit it from the built-in default".to_string(), false)
-            } else {
-                (
-                    "invalid-value",
-                    "see `changegate policy schema` for the expected type".to_string(),
-                    false,
-                )
-            };
-            // A missing key has no span of its own: point at the table that lacks it (or the top
-            // of the file).
-            let location = locator
-                .locate(&path, key_only)
-                .or_else(|| locator.locate_file_start());
-            return Err(invalid(vec![Diagnostic {
-                severity: Severity::Error,
-                code,
-                message,
-                path: path_string(&path),
-                location,
-                help: Some(help),
-            }]));
-        }
+        // The raw pass checks what serde checks (a test holds them together), so this is only a
+        // safety net: reported, never a panic.
+        Err(err) => return Err(invalid(vec![deserialise_error(&err, &locator)])),
     };
     policy.extends = Extends::None;
     let diagnostics = validate::validate(&policy, &locator);
@@ -354,20 +122,119 @@ pub fn load(text: &str, name: &str) -> Result<Loaded, LoadError> {
     })
 }
 
-fn backticked_after(message: &str, prefix: &str) -> Option<String> {
-    let rest = message.strip_prefix(prefix)?;
-    let start = rest.find('`')? + 1;
-    let end = rest[start..].find('`')? + start;
-    Some(rest[start..end].to_string())
+/// A serde error the raw pass did not foresee, located by its path.
+fn deserialise_error(
+    err: &serde_path_to_error::Error<toml::de::Error>,
+    locator: &Locator<'_>,
+) -> Diagnostic {
+    let path: Vec<Seg> = err
+        .path()
+        .iter()
+        .filter_map(|s| match s {
+            serde_path_to_error::Segment::Seq { index } => Some(Seg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => Some(Seg::Key(key.clone())),
+            _ => None,
+        })
+        .collect();
+    let message = err.inner().to_string();
+    Diagnostic {
+        severity: Severity::Error,
+        code: DiagCode::WrongType,
+        message: first_line(&message).to_string(),
+        path: path_string(&path),
+        location: locator
+            .locate(&path, false)
+            .or_else(|| locator.locate_file_start()),
+        help: Some("see `changegate policy schema` for the expected type".into()),
+    }
 }
 
-fn expected_list(message: &str) -> Vec<String> {
-    let Some((_, rest)) = message.split_once("expected") else {
-        return vec![];
-    };
-    rest.split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Values of every TOML type and of every scalar format the policy uses, right and wrong.
+    const VALUES: &[&str] = &[
+        "1",
+        "-1",
+        "300",
+        "5000000000",
+        "1.5",
+        "nan",
+        "true",
+        "\"x\"",
+        "\"\"",
+        "\"15m\"",
+        "\"2y\"",
+        "\"10:00\"",
+        "\"24:00\"",
+        "\"mon\"",
+        "\"MON\"",
+        "\"UTC\"",
+        "\"2026-01-01\"",
+        "\"12-25\"",
+        "\"emergency\"",
+        "\"<\"",
+        "2026-01-01",
+        "[]",
+        "[1]",
+        "[\"a\"]",
+        "{}",
+        "{ x = 1 }",
+    ];
+
+    /// The default policy with one `key = value` line changed: the value replaced, the key
+    /// renamed, or the line deleted.
+    fn mutate(line: usize, how: usize) -> Option<String> {
+        let lines: Vec<&str> = DEFAULT_POLICY_TOML.lines().collect();
+        let target = lines[line % lines.len()];
+        let (key, _) = target.split_once(" = ")?;
+        if key.trim_start().starts_with('#') || key.contains('[') {
+            return None;
+        }
+        let new = match how % (VALUES.len() + 2) {
+            0 => String::new(),
+            1 => format!("{key}x = 1"),
+            n => format!("{key} = {}", VALUES[n - 2]),
+        };
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out[line % lines.len()] = new;
+        Some(out.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, .. ProptestConfig::default() })]
+
+        /// The raw pass rejects exactly what serde rejects: it neither lets through a value that
+        /// would stop deserialisation (so the fallback above is never reached), nor rejects one
+        /// that serde takes (no valid file refused).
+        #[test]
+        fn the_raw_pass_and_serde_agree(line in 0usize..2000, how in 0usize..100) {
+            let Some(text) = mutate(line, how) else { return Ok(()) };
+            let (Ok(source), Ok(table)) = (
+                Source::parse("m.toml", &text),
+                toml::from_str::<toml::Table>(&text),
+            ) else {
+                return Ok(());
+            };
+            let raw = raw::check(&table, true, &Locator::new(vec![source]));
+            let typed = toml::Value::Table(table).try_into::<Policy>();
+            prop_assert_eq!(
+                raw.is_empty(),
+                typed.is_ok(),
+                "raw: {:?}\nserde: {:?}",
+                raw.iter().map(|d| d.render()).collect::<Vec<_>>(),
+                typed.err()
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_passes_the_raw_pass() {
+        let table: toml::Table = toml::from_str(DEFAULT_POLICY_TOML).unwrap();
+        let source = Source::parse(DEFAULT_POLICY_NAME, DEFAULT_POLICY_TOML).unwrap();
+        assert!(raw::check(&table, true, &Locator::new(vec![source])).is_empty());
+    }
 }

@@ -1,25 +1,15 @@
-//! Cross-reference checks on a deserialised policy. Every problem is collected, none stops the
-//! others, each with the path of the offending value.
+//! Cross-reference checks on a typed policy (the last loading step, after the raw pass and
+//! deserialisation). Every problem is collected, none stops the others, each with the path of the
+//! offending value. Depends on the model and on [`crate::source`] for locations, never on the
+//! loader.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{DiagCode, Diagnostic};
 use crate::facets;
-use crate::load::{Locator, Seg};
 use crate::model::{CategoryKind, Freeze, Level, Policy, TriggerKind, WindowClass};
-
-/// Closest candidate to `word`, if one is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_string())
-}
+use crate::source::{Locator, Seg, path_string};
+use crate::suggest::did_you_mean;
 
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
@@ -36,12 +26,9 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn error(&mut self, code: &'static str, path: Vec<Seg>, message: String, help: Option<String>) {
-        let d = self.loc.diag(Severity::Error, code, &path, message, help);
-        self.out.push(d);
-    }
-    fn warn(&mut self, code: &'static str, path: Vec<Seg>, message: String, help: Option<String>) {
-        let d = self.loc.diag(Severity::Warning, code, &path, message, help);
+    /// Report a problem at `path` (an error or a warning, as its code says).
+    fn report(&mut self, code: DiagCode, path: Vec<Seg>, message: String, help: Option<String>) {
+        let d = self.loc.diag(code, &path, message, help);
         self.out.push(d);
     }
 
@@ -60,8 +47,8 @@ impl Ctx<'_> {
                         .join(", ")
                 ),
             };
-            self.error(
-                "unknown-role",
+            self.report(
+                DiagCode::UnknownRole,
                 path,
                 format!("unknown role `{role}`"),
                 Some(hint),
@@ -80,8 +67,8 @@ impl Ctx<'_> {
     fn level(&mut self, level: Level, path: Vec<Seg>) {
         if self.policy.category(level).is_none() {
             let levels: Vec<String> = self.policy.levels().iter().map(|l| l.to_string()).collect();
-            self.error(
-                "unknown-category",
+            self.report(
+                DiagCode::UnknownCategory,
                 path,
                 format!("no category has level {level}"),
                 Some(format!("defined levels: {}", levels.join(", "))),
@@ -116,8 +103,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     for (key, cat) in &policy.categories {
         let base = vec![k("categories"), k(key)];
         if let Some(other) = seen_levels.insert(cat.level, key.clone()) {
-            cx.error(
-                "duplicate-category-level",
+            cx.report(
+                DiagCode::DuplicateCategoryLevel,
                 [base.clone(), vec![k("level")]].concat(),
                 format!(
                     "categories `{other}` and `{key}` both have level {}",
@@ -148,8 +135,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             ]
             .concat();
             if auth.all_of.is_empty() {
-                cx.error(
-                    "empty-authority",
+                cx.report(
+                    DiagCode::EmptyAuthority,
                     p.clone(),
                     "rollback authority lists no roles".into(),
                     Some("name at least one role, e.g. all_of = [\"sre-lead\"]".into()),
@@ -164,8 +151,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             )
             .map(|s| format!("did you mean `{s}`?"))
             .unwrap_or_else(|| "declare it under [rollout.plans]".into());
-            cx.error(
-                "unknown-plan",
+            cx.report(
+                DiagCode::UnknownPlan,
                 [base.clone(), vec![k("rollout_plan")]].concat(),
                 format!("unknown rollout plan `{}`", cat.rollout_plan),
                 Some(hint),
@@ -173,8 +160,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         }
     }
     if !has_emergency {
-        cx.error(
-            "no-emergency-category",
+        cx.report(
+            DiagCode::NoEmergencyCategory,
             vec![k("categories")],
             "no emergency category".into(),
             Some("one category needs kind = \"emergency\" and window = \"emergency\"".into()),
@@ -190,17 +177,17 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                     format!("did you mean `{s}`? `changegate detectors list` shows every facet")
                 })
                 .unwrap_or_else(|| "`changegate detectors list` shows every facet".into());
-            cx.error(
-                "unknown-facet",
+            cx.report(
+                DiagCode::UnknownFacet,
                 path.clone(),
                 format!("unknown facet `{facet}`"),
                 Some(hint),
             );
         }
         if let Some(first) = mapped.get(facet) {
-            let first = crate::load::path_string(first);
-            cx.error(
-                "facet-mapped-twice",
+            let first = path_string(first);
+            cx.report(
+                DiagCode::FacetMappedTwice,
                 path,
                 format!("facet `{facet}` is mapped twice"),
                 Some(format!(
@@ -226,8 +213,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             // `nan` would make every comparison false: no increase would ever exceed it.
             if let Some(t) = row.threshold_usd_per_month {
                 if !t.is_finite() || t < 0.0 {
-                    cx.error(
-                        "bad-threshold",
+                    cx.report(
+                        DiagCode::BadThreshold,
                         [base.clone(), vec![k("threshold_usd_per_month")]].concat(),
                         format!("threshold_usd_per_month {t} is not an amount"),
                         Some("a non-negative number of US dollars per month".into()),
@@ -248,8 +235,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         .collect();
     if !unmapped.is_empty() {
         cx.out.push(Diagnostic {
-            severity: Severity::Warning,
-            code: "facet-unmapped",
+            severity: DiagCode::FacetUnmapped.severity(),
+            code: DiagCode::FacetUnmapped,
             message: format!("{} facet(s) are not mapped: {}", unmapped.len(), unmapped.join(", ")),
             path: String::new(),
             location: None,
@@ -265,8 +252,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         for (n, slot) in set.slots.iter().enumerate() {
             let base = vec![k("windows"), k(set_name), k("slots"), i(n)];
             if slot.end <= slot.start {
-                cx.error(
-                    "window-end-before-start",
+                cx.report(
+                    DiagCode::WindowEndBeforeStart,
                     [base.clone(), vec![k("end")]].concat(),
                     format!("slot ends at {} but starts at {}", slot.end, slot.start),
                     Some(
@@ -276,8 +263,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
                 );
             }
             if slot.days.is_empty() {
-                cx.error(
-                    "empty-days",
+                cx.report(
+                    DiagCode::EmptyDays,
                     [base, vec![k("days")]].concat(),
                     "slot lists no days".into(),
                     Some("list days such as [\"mon\", \"tue\"], or remove the slot".into()),
@@ -288,8 +275,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     let m = &policy.windows.maintenance;
     let mbase = vec![k("windows"), k("maintenance")];
     if m.end <= m.start {
-        cx.error(
-            "window-end-before-start",
+        cx.report(
+            DiagCode::WindowEndBeforeStart,
             [mbase.clone(), vec![k("end")]].concat(),
             format!(
                 "maintenance window ends at {} but starts at {}",
@@ -298,8 +285,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             Some("the window lies within one day; use `24:00` for midnight".into()),
         );
     } else if i64::from(m.end.minutes() - m.start.minutes()) * 60 < m.max_duration.as_secs() {
-        cx.error(
-            "window-too-short",
+        cx.report(
+            DiagCode::WindowTooShort,
             [mbase.clone(), vec![k("max_duration")]].concat(),
             format!(
                 "max_duration {} is longer than the window {}-{}",
@@ -309,8 +296,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         );
     }
     if !(1..=5).contains(&m.nth) {
-        cx.error(
-            "bad-occurrence",
+        cx.report(
+            DiagCode::BadOccurrence,
             [mbase.clone(), vec![k("nth")]].concat(),
             format!("nth = {} is not 1 to 5", m.nth),
             Some("1 = first occurrence of the weekday in the month, up to 5".into()),
@@ -319,8 +306,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     if let Some(f) = m.fallback_nth
         && (!(1..=5).contains(&f) || f <= m.nth)
     {
-        cx.error(
-            "bad-occurrence",
+        cx.report(
+            DiagCode::BadOccurrence,
             [mbase.clone(), vec![k("fallback_nth")]].concat(),
             format!(
                 "fallback_nth = {f} must be later than nth = {} and at most 5",
@@ -338,8 +325,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             [base.clone(), vec![k("applies_to")]].concat(),
         );
         match freeze {
-            Freeze::Dates { start, end, .. } if end < start => cx.error(
-                "freeze-end-before-start",
+            Freeze::Dates { start, end, .. } if end < start => cx.report(
+                DiagCode::FreezeEndBeforeStart,
                 [base.clone(), vec![k("end")]].concat(),
                 format!("freeze ends {end} before it starts {start}"),
                 Some("swap start and end; both days are inclusive".into()),
@@ -347,8 +334,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             Freeze::Incident { severities, .. } => {
                 for (n, s) in severities.iter().enumerate() {
                     if !policy.emergency.incident_severities.contains(s) {
-                        cx.error(
-                            "unknown-severity",
+                        cx.report(
+                            DiagCode::UnknownSeverity,
                             [base.clone(), vec![k("severities"), i(n)]].concat(),
                             format!("unknown incident severity `{s}`"),
                             Some(format!(
@@ -383,8 +370,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     for (key, plan) in &policy.rollout.plans {
         let base = vec![k("rollout"), k("plans"), k(key), k("steps")];
         if plan.steps.is_empty() {
-            cx.error(
-                "bad-plan",
+            cx.report(
+                DiagCode::BadPlan,
                 base.clone(),
                 format!("plan `{key}` has no steps"),
                 Some("add at least one step ending at weight = 100".into()),
@@ -395,8 +382,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         for (n, step) in plan.steps.iter().enumerate() {
             let p = [base.clone(), vec![i(n), k("weight")]].concat();
             if !(1..=100).contains(&step.weight) {
-                cx.error(
-                    "bad-plan",
+                cx.report(
+                    DiagCode::BadPlan,
                     p.clone(),
                     format!("weight {} is not 1 to 100", step.weight),
                     Some("weights are traffic percentages".into()),
@@ -405,8 +392,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             if let Some(prev) = last.insert(step.environment.as_str(), step.weight)
                 && step.weight < prev
             {
-                cx.error(
-                    "bad-plan",
+                cx.report(
+                    DiagCode::BadPlan,
                     p,
                     format!(
                         "weight goes down from {prev}% to {}% in {}",
@@ -417,8 +404,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             }
         }
         if plan.steps.last().map(|s| s.weight) != Some(100) {
-            cx.error(
-                "bad-plan",
+            cx.report(
+                DiagCode::BadPlan,
                 [base.clone(), vec![i(plan.steps.len() - 1), k("weight")]].concat(),
                 format!("plan `{key}` does not end at 100%"),
                 Some(
@@ -436,8 +423,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             [base.clone(), vec![k("applies_to")]].concat(),
         );
         if matches!(t.kind, TriggerKind::Count | TriggerKind::Sustained) && t.window.is_none() {
-            cx.error(
-                "trigger-needs-window",
+            cx.report(
+                DiagCode::TriggerNeedsWindow,
                 base.clone(),
                 format!("trigger `{key}` of kind {:?} needs a `window`", t.kind).to_lowercase(),
                 Some("add e.g. window = \"5m\"".into()),
@@ -445,8 +432,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         }
         let percent = t.metric.unit() == "%" && t.kind != TriggerKind::Relative;
         if t.threshold < 0.0 || !t.threshold.is_finite() || (percent && t.threshold > 100.0) {
-            cx.error(
-                "bad-threshold",
+            cx.report(
+                DiagCode::BadThreshold,
                 [base, vec![k("threshold")]].concat(),
                 format!(
                     "threshold {} is out of range for {}",
@@ -508,8 +495,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     );
     for (key, metric) in &policy.reports.metrics {
         if metric.op.is_some() != metric.target.is_some() {
-            cx.error(
-                "bad-target",
+            cx.report(
+                DiagCode::BadTarget,
                 vec![k("reports"), k("metrics"), k(key)],
                 format!("metric `{key}` needs both `op` and `target`, or neither"),
                 Some("e.g. op = \"<\" and target = 5.0".into()),
@@ -529,8 +516,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         .cloned()
         .collect();
     for r in unused {
-        cx.warn(
-            "unused-role",
+        cx.report(
+            DiagCode::UnusedRole,
             vec![k("roles"), k(&r)],
             format!("role `{r}` is declared but never used"),
             Some("remove it, or reference it from a matrix row, category or report".into()),

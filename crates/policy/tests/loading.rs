@@ -1,13 +1,17 @@
 //! Loader behaviour: round trip, partial overrides, located errors, no panics on any input.
 
-use changegate_policy::{DEFAULT_POLICY_TOML, Severity, load, load_default};
+use changegate_policy::{DEFAULT_POLICY_TOML, DiagCode, Diagnostic, Severity, load, load_default};
 use proptest::prelude::*;
 
-fn render_all(name: &str) -> String {
+fn diagnostics(name: &str) -> Vec<Diagnostic> {
     let path = format!("{}/tests/invalid/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let err = load(&text, &format!("tests/invalid/{name}")).expect_err("must be invalid");
-    err.diagnostics()
+    err.diagnostics().to_vec()
+}
+
+fn render_all(name: &str) -> String {
+    diagnostics(name)
         .iter()
         .map(|d| d.render())
         .collect::<Vec<_>>()
@@ -35,6 +39,112 @@ snapshot_invalid! {
     invalid_bad_time => "bad-time.toml",
     invalid_many_errors => "many-errors.toml",
     invalid_standalone_incomplete => "standalone-incomplete.toml",
+    invalid_missing_key => "missing-key.toml",
+    invalid_wrong_type => "wrong-type.toml",
+    invalid_unknown_value => "unknown-value.toml",
+    invalid_bad_date => "bad-date.toml",
+    invalid_many_type_errors => "many-type-errors.toml",
+}
+
+/// Each code of the raw pass has a file that shows it, first, with a location and help (the
+/// snapshots above show the rendering).
+#[test]
+fn each_raw_pass_code_has_a_file_that_shows_it() {
+    for (code, file) in [
+        (DiagCode::UnknownKey, "unknown-key.toml"),
+        (DiagCode::MissingKey, "missing-key.toml"),
+        (DiagCode::WrongType, "wrong-type.toml"),
+        (DiagCode::UnknownValue, "unknown-value.toml"),
+        (DiagCode::BadDuration, "bad-duration.toml"),
+        (DiagCode::BadTime, "bad-time.toml"),
+        (DiagCode::BadDate, "bad-date.toml"),
+        (DiagCode::BadTimezone, "bad-timezone.toml"),
+        (DiagCode::TomlSyntax, "syntax.toml"),
+    ] {
+        let d = &diagnostics(file)[0];
+        assert_eq!(d.code, code, "{file}: {}", d.render());
+        let loc = d.location.as_ref().expect("located");
+        assert!(loc.file.ends_with(file) && loc.line >= 1 && loc.column >= 1);
+        assert!(d.help.is_some(), "{file}");
+    }
+}
+
+/// Type errors in different tables are all reported in one run, in file order.
+#[test]
+fn type_errors_in_several_tables_are_reported_together() {
+    let mut got: Vec<(String, usize, &str)> = diagnostics("many-type-errors.toml")
+        .iter()
+        .map(|d| {
+            let loc = d.location.as_ref().unwrap();
+            (d.path.clone(), loc.line, d.code.as_str())
+        })
+        .collect();
+    let expected = [
+        ("meta.version", 3, "wrong-type"),
+        ("roles.backend-lead.holderz", 6, "unknown-key"),
+        ("categories.high-risk.level", 9, "wrong-type"),
+        ("categories.high-risk.window", 10, "unknown-value"),
+        ("windows.timezone", 13, "bad-timezone"),
+        ("windows.maintenance.start", 16, "bad-time"),
+        ("windows.maintenance.max_duration", 17, "bad-duration"),
+        ("freezes.offsite.kind", 20, "unknown-value"),
+        ("rollout.plans.fast.steps[0].weight", 24, "wrong-type"),
+        ("rollout.plans.fast", 23, "missing-key"),
+    ];
+    got.sort();
+    let mut want: Vec<(String, usize, &str)> = expected
+        .iter()
+        .map(|(p, l, c)| (p.to_string(), *l, *c))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn did_you_mean_comes_from_the_schema() {
+    // The help of the diagnostic at `path`.
+    let help = |text: &str, path: &str| {
+        let err = load(text, "t.toml").unwrap_err();
+        let d = err.diagnostics().iter().find(|d| d.path == path);
+        d.and_then(|d| d.help.clone())
+            .unwrap_or_else(|| panic!("nothing at {path}: {:#?}", err.diagnostics()))
+    };
+    let dates = "[freezes.x]\nkind = \"dates\"\nname = \"x\"\nstart = \"2026-01-01\"\nend = \"2026-01-02\"\napplies_to = [2]\n";
+    // A top-level table; keys of a tagged enum's variant (one close to a field, one not).
+    assert!(help("[windowz]\n", "windowz").contains("did you mean `windows`?"));
+    assert!(
+        help(&format!("{dates}timezon = \"UTC\"\n"), "freezes.x.timezon")
+            .contains("did you mean `timezone`?")
+    );
+    assert!(
+        help(
+            &format!("{dates}except_remediation = true\n"),
+            "freezes.x.except_remediation"
+        )
+        .starts_with("remove the key")
+    );
+    // A unit-enum value, a weekday, a time zone.
+    assert!(
+        help(
+            "[rollback.triggers.error-rate-high]\nmetric = \"error-rat\"\n",
+            "rollback.triggers.error-rate-high.metric"
+        )
+        .contains("did you mean `error-rate`?")
+    );
+    assert!(
+        help(
+            "[business_days]\ndays = [\"mon\", \"tues\"]\n",
+            "business_days.days[1]"
+        )
+        .contains("did you mean `tue`?")
+    );
+    assert!(
+        help(
+            "[business_days]\ntimezone = \"America/New_Yrok\"\n",
+            "business_days.timezone"
+        )
+        .contains("did you mean `America/New_York`?")
+    );
 }
 
 #[test]
@@ -75,7 +185,7 @@ fn many_errors_are_reported_together() {
         .diagnostics()
         .iter()
         .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.code)
+        .map(|d| d.code.as_str())
         .collect();
     for code in [
         "unknown-role",
