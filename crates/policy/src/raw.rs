@@ -47,7 +47,7 @@ pub(crate) fn check(doc: &toml::Table, standalone: bool, loc: &Locator<'_>) -> V
         loc,
         out: Vec::new(),
     };
-    walk.table(doc, root, &mut Vec::new());
+    walk.table(doc, root, &[]);
     walk.out
 }
 
