@@ -191,6 +191,22 @@ mod tests {
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
+    /// JSON output (`policy validate --format json`, the API) carries the code as its string.
+    #[test]
+    fn a_code_serialises_as_its_string() {
+        let d = super::Diagnostic {
+            severity: DiagCode::UnknownRole.severity(),
+            code: DiagCode::UnknownRole,
+            message: "unknown role `x`".into(),
+            path: "meta.owner".into(),
+            location: None,
+            help: None,
+        };
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["code"], "unknown-role");
+        assert_eq!(json["severity"], "error");
+    }
+
     #[test]
     fn only_findings_that_keep_the_policy_usable_are_warnings() {
         let warnings: Vec<&str> = DiagCode::ALL

@@ -34,6 +34,5 @@ pub use types::*;
 
 /// JSON Schema of the policy file, as a pretty-printed JSON document.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(Policy);
-    serde_json::to_string_pretty(&schema).expect("a schema always serialises")
+    serde_json::to_string_pretty(raw::schema()).expect("a schema always serialises")
 }
