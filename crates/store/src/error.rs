@@ -4,13 +4,12 @@ use changegate_audit::{CheckpointError, RecordError};
 use jiff::Timestamp;
 
 changegate_codes::codes! {
-    /// Stable codes of the store: the first word of a [`StoreError`] message, and the
-    /// verification failures the store adds to the verifier's own (`audit verify`).
+    /// Stable codes of the store: the first word of a [`StoreError`] message. (The failures
+    /// `audit verify` reports, and [`StoreError::KeyMismatch`]'s `audit-key-mismatch`, are codes of
+    /// the audit log, declared by `changegate-audit`.)
     pub enum StoreCode in "store" {
         /// A file of the data directory could not be created, read or written.
         Io = "store-io",
-        /// The database's log is signed by another key than the data directory's.
-        KeyMismatch = "audit-key-mismatch",
         /// Stored state that cannot be right (a document that does not parse, a missing node).
         Corrupt = "store-corrupt",
         /// No such event, position or log head.
@@ -21,12 +20,6 @@ changegate_codes::codes! {
         MigrationChanged = "migration-changed",
         /// An argument the store cannot use (schema name, database URL, proof sizes).
         InvalidArgument = "invalid-argument",
-        /// The log head row is missing (verification failure).
-        HeadMissing = "audit-head-missing",
-        /// A stored checkpoint row holds a note for another size (verification failure).
-        CheckpointMalformed = "checkpoint-malformed",
-        /// A record has no leaf: it was inserted behind the log's back (verification failure).
-        RecordOrphan = "audit-record-orphan",
     }
 }
 
@@ -55,8 +48,7 @@ pub enum StoreError {
     },
     /// The database holds a log signed by another key.
     #[error(
-        "{code}: the database's log is signed by {db}, the data directory holds {ours}; use the data directory the log was created with",
-        code = StoreCode::KeyMismatch
+        "audit-key-mismatch: the database's log is signed by {db}, the data directory holds {ours}; use the data directory the log was created with"
     )]
     KeyMismatch {
         /// Key recorded in the database.
@@ -92,16 +84,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The store code the message starts with; `None` for errors of the database driver and of
-    /// the audit crate (whose messages carry that crate's codes).
+    /// The store code the message starts with; `None` for errors of the database driver and for
+    /// those whose messages carry a code of the audit log (`Record`, `Key`, `KeyMismatch`).
     pub fn code(&self) -> Option<StoreCode> {
         match self {
             StoreError::Db(_)
             | StoreError::Scan(_)
             | StoreError::Record(_)
-            | StoreError::Key(_) => None,
+            | StoreError::Key(_)
+            | StoreError::KeyMismatch { .. } => None,
             StoreError::Io { .. } => Some(StoreCode::Io),
-            StoreError::KeyMismatch { .. } => Some(StoreCode::KeyMismatch),
             StoreError::Corrupt(_) => Some(StoreCode::Corrupt),
             StoreError::NotFound(_) => Some(StoreCode::NotFound),
             StoreError::RetentionRefused { .. } => Some(StoreCode::RetentionRefused),
@@ -130,10 +122,6 @@ mod tests {
             StoreError::Io {
                 context: "read x".into(),
                 source: std::io::Error::other("boom"),
-            },
-            StoreError::KeyMismatch {
-                db: "a".into(),
-                ours: "b".into(),
             },
             StoreError::Corrupt("x".into()),
             StoreError::NotFound("x".into()),

@@ -13,7 +13,7 @@ mod world;
 
 use changegate_audit::AuditEvent;
 use changegate_gate::{ChangeState, WorldState};
-use futures_util::future::BoxFuture;
+pub use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 use serde::Serialize;
 

@@ -5,8 +5,6 @@
 use changegate_audit::tree::Hash;
 use changegate_audit::{Checkpoint, Failure, Report, Verifier};
 
-use crate::StoreCode;
-
 pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
 pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
 pub(crate) const VERIFY_CHECKPOINTS: &str = "SELECT size, note FROM audit_checkpoint ORDER BY size";
@@ -38,7 +36,7 @@ pub(crate) fn start_verify(
     if let Some((origin, ver)) = m.meta {
         if ver != key.to_string() || origin != inner.origin {
             extra_failures.push(Failure {
-                code: StoreCode::KeyMismatch.as_str(),
+                code: "audit-key-mismatch",
                 position: None,
                 message: format!(
                     "the database names log {origin} with key {ver}; the trusted key is {key}"
@@ -49,7 +47,7 @@ pub(crate) fn start_verify(
     match m.head {
         Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
         None => extra_failures.push(Failure {
-            code: StoreCode::HeadMissing.as_str(),
+            code: "audit-head-missing",
             position: None,
             message: "the log head row is missing".into(),
         }),
@@ -68,7 +66,7 @@ pub(crate) fn start_verify(
             != Some(size)
         {
             extra_failures.push(Failure {
-                code: StoreCode::CheckpointMalformed.as_str(),
+                code: "checkpoint-malformed",
                 position: None,
                 message: format!("stored checkpoint row {size} holds a note for another size"),
             });
@@ -94,7 +92,7 @@ pub(crate) fn finish_verify(
 ) -> Report {
     if let Some(o) = orphan {
         extra_failures.push(Failure {
-            code: StoreCode::RecordOrphan.as_str(),
+            code: "audit-record-orphan",
             position: Some(o as u64),
             message: format!("record {o} has no leaf: it was inserted behind the log's back"),
         });
