@@ -59,8 +59,8 @@ mod tests {
     use changegate_audit::AuditEvent;
     use changegate_gate::{ChangeState, WorldState};
     use changegate_store::{
-        Appended, Backend, BoxFuture, ChangeSummary, NewTokenRow, ServerStore, Store, StoreConfig,
-        StoreError, TokenRow, Versioned,
+        Appended, Backend, BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, ServerStore,
+        Store, StoreConfig, StoreError, TokenRow, Versioned,
     };
     use jiff::Timestamp;
     use tower::ServiceExt as _;
@@ -121,8 +121,7 @@ mod tests {
         fn change_and_world<'a>(
             &'a self,
             _: &'a str,
-        ) -> BoxFuture<'a, changegate_store::Result<Option<(Versioned<ChangeState>, WorldState)>>>
-        {
+        ) -> BoxFuture<'a, changegate_store::Result<Option<ChangeAndWorld>>> {
             leak()
         }
         fn idempotent<'a>(

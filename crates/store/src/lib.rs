@@ -44,7 +44,9 @@ use sqlx::{PgPool, SqlitePool};
 pub use audit::{EventFilter, Head, PruneOutcome, StoredEvent};
 pub use error::{StoreCode, StoreError};
 pub use rollout::{RolloutEvent, RolloutPhase};
-pub use server::{BoxFuture, ChangeSummary, NewTokenRow, ServerStore, TokenRow, Versioned};
+pub use server::{
+    BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, ServerStore, TokenRow, Versioned,
+};
 pub use tx::{Appended, Tx, TxConn};
 
 /// Name of the SQLite file inside the data directory.

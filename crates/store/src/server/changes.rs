@@ -2,10 +2,10 @@
 //! every write is a compare-and-swap on (id, version) in the transaction of its audit event.
 
 use changegate_audit::AuditEvent;
-use changegate_gate::{ChangeState, WorldState};
+use changegate_gate::ChangeState;
 use sqlx::Row;
 
-use super::{ChangeSummary, Versioned, finish_cas, parse_doc, to_doc};
+use super::{ChangeAndWorld, ChangeSummary, Versioned, finish_cas, parse_doc, to_doc};
 use crate::{Result, Store, StoreError, on_conn, on_pool};
 
 impl Store {
@@ -25,10 +25,7 @@ impl Store {
         .transpose()
     }
 
-    pub(crate) async fn select_change_and_world(
-        &self,
-        id: &str,
-    ) -> Result<Option<(Versioned<ChangeState>, WorldState)>> {
+    pub(crate) async fn select_change_and_world(&self, id: &str) -> Result<Option<ChangeAndWorld>> {
         let row: Option<(String, i64, String)> = on_pool!(&self.inner.db, p => {
             match sqlx::query("SELECT c.state, c.version, w.state FROM server_change c, server_world w WHERE c.id = $1 AND w.id = 1")
                 .bind(id).fetch_optional(p).await? {

@@ -28,6 +28,9 @@ pub struct Versioned<T> {
     pub version: i64,
 }
 
+/// A change with its version, and the world, read together.
+pub type ChangeAndWorld = (Versioned<ChangeState>, WorldState);
+
 /// A row of the change listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChangeSummary {
@@ -100,10 +103,8 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>>;
 
     /// A change and the world, read together in one query (the decision endpoint's hot path).
-    fn change_and_world<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Versioned<ChangeState>, WorldState)>>>;
+    fn change_and_world<'a>(&'a self, id: &'a str)
+    -> BoxFuture<'a, Result<Option<ChangeAndWorld>>>;
 
     /// The id of the change created with this idempotency key by this person, if any.
     fn idempotent<'a>(
@@ -186,7 +187,7 @@ impl ServerStore for Store {
     fn change_and_world<'a>(
         &'a self,
         id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<(Versioned<ChangeState>, WorldState)>>> {
+    ) -> BoxFuture<'a, Result<Option<ChangeAndWorld>>> {
         Box::pin(self.select_change_and_world(id))
     }
 
