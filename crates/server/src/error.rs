@@ -268,17 +268,11 @@ mod tests {
     fn every_code_is_documented_with_its_status_in_docs_api_md() {
         let doc = include_str!("../../../docs/api.md");
         for c in ErrorCode::ALL {
-            let row = format!(
-                "| `{c}` | {} | {} |",
-                c.status().as_u16(),
-                c.description()
-            );
+            let row = format!("| `{c}` | {} | {} |", c.status().as_u16(), c.description());
             assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
         }
-        let problems = changegate_codes::problems(
-            &<ErrorCode as changegate_codes::CodeSet>::entries(),
-            &[],
-        );
+        let problems =
+            changegate_codes::problems(&<ErrorCode as changegate_codes::CodeSet>::entries(), &[]);
         assert!(problems.is_empty(), "{problems:#?}");
     }
 }
