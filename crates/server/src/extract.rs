@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// A JSON body whose deserialisation errors name the JSON path, line and column.
 pub struct JsonBody<T>(pub T);
@@ -22,23 +22,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !json_type {
-            return Err(ApiError::bad_request(
-                "unsupported-media-type",
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON with Content-Type: application/json",
-                Some("header Content-Type".into()),
-            ));
+            )
+            .at("header Content-Type"));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let too_big = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            ApiError::bad_request(
-                if too_big {
-                    "body-too-large"
-                } else {
-                    "body-unreadable"
-                },
-                e.body_text(),
-                Some("body".into()),
-            )
+            let code = if too_big {
+                ErrorCode::BodyTooLarge
+            } else {
+                ErrorCode::BodyUnreadable
+            };
+            ApiError::new(code, e.body_text()).at("body")
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|err| {
@@ -53,14 +50,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     inner.column()
                 )
             };
-            ApiError::bad_request("invalid-json", inner.to_string(), Some(location))
+            ApiError::new(ErrorCode::InvalidJson, inner.to_string()).at(location)
         })?;
         de.end().map_err(|e| {
-            ApiError::bad_request(
-                "invalid-json",
-                e.to_string(),
-                Some(format!("body line {} column {}", e.line(), e.column())),
-            )
+            ApiError::new(ErrorCode::InvalidJson, e.to_string()).at(format!(
+                "body line {} column {}",
+                e.line(),
+                e.column()
+            ))
         })?;
         Ok(JsonBody(value))
     }
@@ -85,15 +82,19 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
+            .ok_or_else(ApiError::unauthorized)?;
         let token = header
             .strip_prefix("Bearer ")
-            .ok_or(ApiError::Unauthorized)?
+            .ok_or_else(ApiError::unauthorized)?
             .trim();
-        let (id, secret) = crate::token::parse(token).ok_or(ApiError::Unauthorized)?;
-        let row = state.db.token(id).await?.ok_or(ApiError::Unauthorized)?;
+        let (id, secret) = crate::token::parse(token).ok_or_else(ApiError::unauthorized)?;
+        let row = state
+            .db
+            .token(id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         if row.revoked || !crate::token::verify(secret, &row.digest) {
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::unauthorized());
         }
         Ok(Caller {
             person: row.person,

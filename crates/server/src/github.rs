@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Where GitHub's REST API is.
 #[derive(Clone)]
@@ -119,7 +119,7 @@ impl GitHub {
         }
         let resp = req.send().await.map_err(|e| {
             tracing::warn!(error = %e, api = %self.api, "GitHub API unreachable");
-            ApiError::Unavailable
+            ApiError::unavailable()
         })?;
         match resp.status().as_u16() {
             200 => resp.json::<PullRequest>().await.map_err(|e| {
@@ -127,14 +127,14 @@ impl GitHub {
                     "GitHub answered an unexpected pull request body: {e}"
                 ))
             }),
-            404 => Err(ApiError::bad_request(
-                "pr-not-found",
+            404 => Err(ApiError::new(
+                ErrorCode::PrNotFound,
                 format!(
                     "pull request {}/{}#{} not found on GitHub",
                     pr.owner, pr.repo, pr.number
                 ),
-                Some("body `pr`".into()),
-            )),
+            )
+            .at("body `pr`")),
             401 | 403 => Err(ApiError::internal(format!(
                 "GitHub refused the server's token ({})",
                 resp.status()

@@ -1,7 +1,8 @@
 //! The changegate server: an axum app over the pure gate and the store.
 //!
-//! The router is built by [`router`] so tests run it in-process or on a loopback port; state holds
-//! the policy and the database handle. Every write is authenticated (API tokens bound to a person),
+//! The router is built by [`router`] (one module per resource under [`routes`]) so tests run it
+//! in-process or on a loopback port; state holds the policy and the database handle ([`Db`], the
+//! store behind `Arc<dyn changegate_store::ServerStore>`: no SQL in this crate). Every write is authenticated (API tokens bound to a person),
 //! authorised by the caller's identity (non-admin tokens act only as themselves; the gate checks
 //! role holders and separation of duties), validated by `changegate_gate::ops`, and stored with its
 //! audit event in one transaction. Reads need a token too, except the health endpoints and the
@@ -12,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod request_id;
 pub mod routes;
 pub mod token;
 
@@ -20,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
 use changegate_policy::Policy;
 use jiff::Timestamp;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -29,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use db::Db;
+pub use error::{ApiError, ErrorCode};
 
 /// The OpenAPI document served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -114,43 +116,42 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/aliases/{alias}"),
 ];
 
-/// The application router.
+/// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,
+/// timeout and body-limit layers.
 pub fn router(state: AppState) -> Router {
-    use routes as r;
-    Router::new()
-        .route("/api/v1/health", get(r::health))
-        .route("/api/v1/health/database", get(r::health_database))
-        .route("/api/v1/openapi.json", get(r::openapi))
-        .route(
-            "/api/v1/changes",
-            get(r::list_changes).post(r::create_change),
-        )
-        .route("/api/v1/changes/import", post(r::import_change))
-        .route("/api/v1/changes/{id}", get(r::get_change))
-        .route("/api/v1/changes/{id}/approvals", post(r::approve))
-        .route("/api/v1/changes/{id}/attestations", post(r::attest))
-        .route("/api/v1/changes/{id}/exceptions", post(r::exception))
-        .route("/api/v1/changes/{id}/ops", post(r::change_op))
-        .route("/api/v1/changes/{id}/decision", get(r::decision))
-        .route(
-            "/api/v1/incidents",
-            get(r::list_incidents).post(r::open_incident),
-        )
-        .route("/api/v1/incidents/{id}/resolve", post(r::resolve_incident))
-        .route("/api/v1/announcements", post(r::announce))
-        .route("/api/v1/overdue", get(r::overdue))
-        .route("/api/v1/teams/{name}", axum::routing::put(r::set_team))
-        .route("/api/v1/aliases/{alias}", axum::routing::put(r::set_alias))
-        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+    routes::app()
+        .fallback(|| async { error::ApiError::not_found("route") })
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_id::scope))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::make_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The gate's view of a classification: the category level, the facets with their roles and
+/// levels, and the roles required. (The one conversion from `changegate_classify` to
+/// `changegate_gate`, used by server-side classification and by `changegate gate`.)
+pub fn classified_change(
+    c: &changegate_classify::Classification,
+) -> changegate_gate::ClassifiedChange {
+    changegate_gate::ClassifiedChange {
+        category: c.category.level,
+        facets: c
+            .facets
+            .iter()
+            .map(|f| changegate_gate::ClassifiedFacet {
+                kind: f.facet.kind.clone(),
+                roles: f.roles.clone(),
+                category: f.category,
+            })
+            .collect(),
+        required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),
+    }
 }
 
 /// Serve until ctrl-c / SIGTERM, then finish in-flight requests.

@@ -1,5 +1,5 @@
-//! Reading the audit log back: head, verification, proofs, checkpoints, search, export rows,
-//! and retention.
+//! Reading the audit log back: head, proofs, checkpoints, search, export rows, and retention
+//! (verification is in `verify`).
 
 use std::collections::HashMap;
 
@@ -7,10 +7,8 @@ use changegate_audit::tree::{
     self, Hash, NodeId, consistency_path, empty_root, inclusion_path, range_hash,
 };
 use changegate_audit::{
-    AuditEvent, Checkpoint, ConsistencyProofFile, Failure, InclusionProofFile, LeafRow,
-    ProvenRecord, Record, RecordRow, Report, Verifier, kinds,
+    AuditEvent, Checkpoint, ConsistencyProofFile, InclusionProofFile, ProvenRecord, Record, kinds,
 };
-use futures_util::TryStreamExt as _;
 use jiff::{Span, Timestamp};
 use serde::Serialize;
 use sqlx::Row;
@@ -69,111 +67,6 @@ pub struct PruneOutcome {
     pub event_id: String,
 }
 
-// What `verify` reads, shared by both readers (sqlx here, rusqlite in `verify_scan`). Everything
-// but the node scan comes from one snapshot.
-pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
-pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
-pub(crate) const VERIFY_CHECKPOINTS: &str = "SELECT size, note FROM audit_checkpoint ORDER BY size";
-const LEAF_SCAN: &str = "SELECT l.seq, l.leaf, r.event_id, r.kind, r.actor, r.change_id, r.recorded_at, r.salt, r.record \
-    FROM audit_leaf l LEFT JOIN audit_record r ON r.seq = l.seq ORDER BY l.seq";
-const ORPHAN_RECORD: &str = "SELECT MIN(seq) FROM audit_record r WHERE NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.seq = r.seq)";
-pub(crate) const NODE_SCAN: &str = "SELECT id, hash FROM audit_node ORDER BY id";
-
-/// The rows `verify` reads before the leaves.
-pub(crate) struct VerifyMeta {
-    /// `audit_meta`: origin, verifier key.
-    pub(crate) meta: Option<(String, String)>,
-    /// The head's checkpoint note.
-    pub(crate) head: Option<String>,
-    /// Stored checkpoints: size column, note.
-    pub(crate) checkpoints: Vec<(i64, String)>,
-}
-
-/// A verifier with every checkpoint registered (before any leaf), and the failures found on
-/// the way that the verifier does not know of.
-pub(crate) fn start_verify(
-    inner: &crate::Inner,
-    m: VerifyMeta,
-    extra_checkpoint: Option<&str>,
-) -> (Verifier, Vec<Failure>) {
-    let key = &inner.verifier;
-    let mut v = Verifier::new(true);
-    let mut extra_failures = Vec::new();
-    if let Some((origin, ver)) = m.meta {
-        if ver != key.to_string() || origin != inner.origin {
-            extra_failures.push(Failure {
-                code: "audit-key-mismatch",
-                position: None,
-                message: format!(
-                    "the database names log {origin} with key {ver}; the trusted key is {key}"
-                ),
-            });
-        }
-    }
-    match m.head {
-        Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
-        None => extra_failures.push(Failure {
-            code: "audit-head-missing",
-            position: None,
-            message: "the log head row is missing".into(),
-        }),
-    }
-    for (size, note) in m.checkpoints {
-        v.checkpoint(
-            &note,
-            key,
-            &inner.origin,
-            &format!("stored checkpoint {size}"),
-            false,
-        );
-        if Checkpoint::parse_unverified(&note)
-            .map(|c| c.size as i64)
-            .ok()
-            != Some(size)
-        {
-            extra_failures.push(Failure {
-                code: "checkpoint-malformed",
-                position: None,
-                message: format!("stored checkpoint row {size} holds a note for another size"),
-            });
-        }
-    }
-    if let Some(extra) = extra_checkpoint {
-        v.external_checkpoint(extra, key, &inner.origin, "given checkpoint");
-    }
-    (v, extra_failures)
-}
-
-/// A stored node hash; one of the wrong length can never match: keep it as all ones.
-pub(crate) fn node_hash_or_ones(h: &[u8]) -> Hash {
-    h.try_into().unwrap_or([0xff; 32])
-}
-
-/// After the leaves: the smallest record without a leaf (if any), the stored nodes; the report.
-pub(crate) fn finish_verify(
-    mut v: Verifier,
-    mut extra_failures: Vec<Failure>,
-    orphan: Option<i64>,
-    stored_nodes: Vec<(i64, Hash)>,
-) -> Report {
-    if let Some(o) = orphan {
-        extra_failures.push(Failure {
-            code: "audit-record-orphan",
-            position: Some(o as u64),
-            message: format!("record {o} has no leaf: it was inserted behind the log's back"),
-        });
-    }
-    for (id, h) in stored_nodes {
-        v.node(id, &h);
-    }
-    let mut report = v.finish();
-    report.failures.extend(extra_failures);
-    report
-        .failures
-        .sort_by_key(|f| f.position.unwrap_or(u64::MAX));
-    report
-}
-
 fn hash_from(v: Vec<u8>, what: &str) -> Result<Hash> {
     v.try_into()
         .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
@@ -217,87 +110,6 @@ impl Store {
         r.ok_or_else(|| {
             StoreError::NotFound("the log has no head yet (open it once with its key)".into())
         })
-    }
-
-    /// Recompute the whole log and check it against every stored checkpoint, the head, and
-    /// `extra_checkpoint` (a note the auditor kept). See [`changegate_audit::verify`].
-    ///
-    /// A SQLite file is read by `verify_scan` (its own connections and threads, see
-    /// docs/adr/0011-audit-verify-scan.md); PostgreSQL and in-memory SQLite through sqlx.
-    pub async fn verify(&self, extra_checkpoint: Option<&str>) -> Result<Report> {
-        if let (crate::Db::Sqlite(_), Some(file)) = (&self.inner.db, &self.inner.sqlite_file) {
-            let (inner, file) = (self.inner.clone(), file.clone());
-            let extra = extra_checkpoint.map(str::to_owned);
-            return tokio::task::spawn_blocking(move || {
-                crate::verify_scan::verify(&inner, &file, extra.as_deref())
-            })
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("verify task: {e}")))?;
-        }
-        let inner = &self.inner;
-        let (v, extra_failures, orphan, stored_nodes) = on_pool!(&inner.db, p => {
-            // One snapshot for everything but the node scan, so concurrent appends do not look
-            // like tampering (SQLite: a read transaction in WAL mode; PostgreSQL: repeatable
-            // read). The snapshot is taken by the first read below.
-            let begin = if matches!(inner.db, crate::Db::Sqlite(_)) { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" };
-            let mut rtx = p.begin_with(begin).await?;
-            let meta = match sqlx::query(VERIFY_META).fetch_optional(&mut *rtx).await? {
-                Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
-                None => None,
-            };
-            let head = match sqlx::query(VERIFY_HEAD).fetch_optional(&mut *rtx).await? {
-                Some(r) => Some(r.try_get(0)?),
-                None => None,
-            };
-            let mut checkpoints = Vec::new();
-            for r in sqlx::query(VERIFY_CHECKPOINTS).fetch_all(&mut *rtx).await? {
-                checkpoints.push((r.try_get(0)?, r.try_get(1)?));
-            }
-            let (mut v, extra_failures) = start_verify(inner, VerifyMeta { meta, head, checkpoints }, extra_checkpoint);
-            // The stored nodes are read on a second connection while the leaves stream in
-            // (two cores, two SQLite worker threads), then compared. Its snapshot starts after
-            // ours, so it may hold nodes of later appends; the verifier ignores those.
-            // Its own task, so its rows are decoded on the other runtime thread.
-            let pool = p.clone();
-            let node_scan = tokio::spawn(async move {
-                let mut out: Vec<(i64, [u8; 32])> = Vec::new();
-                let mut nodes = sqlx::query(NODE_SCAN).fetch(&pool);
-                while let Some(r) = nodes.try_next().await? {
-                    let h: &[u8] = r.try_get(1)?;
-                    out.push((r.try_get(0)?, node_hash_or_ones(h)));
-                }
-                Ok::<_, StoreError>(out)
-            });
-            let leaf_scan = async {
-                let mut rows = sqlx::query(LEAF_SCAN).fetch(&mut *rtx);
-                while let Some(r) = rows.try_next().await? {
-                    let seq: i64 = r.try_get(0)?;
-                    let leaf: &[u8] = r.try_get(1)?;
-                    let event_id: Option<&str> = r.try_get(2)?;
-                    let record = match event_id {
-                        Some(event_id) => Some(RecordRow {
-                            event_id,
-                            kind: r.try_get(3)?,
-                            actor: r.try_get(4)?,
-                            change_id: r.try_get(5)?,
-                            recorded_at_us: r.try_get(6)?,
-                            salt: r.try_get(7)?,
-                            record: r.try_get::<&str, _>(8)?.as_bytes(),
-                        }),
-                        None => None,
-                    };
-                    v.leaf(LeafRow { seq, leaf, record });
-                }
-                Ok::<_, StoreError>(())
-            };
-            let leaves_done = leaf_scan.await;
-            let nodes_done = node_scan.await.map_err(|e| StoreError::Corrupt(format!("node scan task: {e}")))?;
-            leaves_done?;
-            let orphan = sqlx::query(ORPHAN_RECORD).fetch_one(&mut *rtx).await?.try_get::<Option<i64>, _>(0)?;
-            rtx.rollback().await?;
-            (v, extra_failures, orphan, nodes_done?)
-        });
-        Ok(finish_verify(v, extra_failures, orphan, stored_nodes))
     }
 
     async fn fetch_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>> {

@@ -13,31 +13,40 @@
 //! on PostgreSQL; SQLite transactions start `BEGIN IMMEDIATE`, so writers queue on the file
 //! lock), so concurrent writers in several processes produce one consistent log.
 //!
-//! For domain crates (issue 5): add your tables as the next numbered migration in
-//! `migrations/{sqlite,postgres}/` and a line in [`migrate::MIGRATIONS`]; write through
-//! [`Tx`] with [`on_conn!`]; end each state change with `tx.append_audit(...)`.
+//! No SQL outside this crate: other crates reach the database through typed methods. The server's
+//! persistence is [`ServerStore`] (module [`server`]), which it holds as `Arc<dyn ServerStore>`.
+//! A new feature adds its tables as the next numbered migration in `migrations/{sqlite,postgres}/`
+//! and a line in [`migrate::MIGRATIONS`], its queries in a module here written through [`Tx`]
+//! with [`on_conn!`] (ending each state change with `tx.append_audit(...)`), and a test that runs
+//! on both databases.
 #![deny(missing_docs)]
 
 pub mod audit;
+mod error;
 mod keys;
 pub mod migrate;
 pub mod rollout;
+pub mod server;
 mod tx;
-mod verify_scan;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use changegate_audit::{CheckpointError, FieldPolicy, LogSigner, RecordError, VerifierKey};
+use changegate_audit::{FieldPolicy, LogSigner, VerifierKey};
 use jiff::Timestamp;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::{EventFilter, Head, PruneOutcome, StoredEvent};
+pub use error::{StoreCode, StoreError};
 pub use rollout::{RolloutEvent, RolloutPhase};
+pub use server::{
+    BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, ServerStore, TokenRow, Versioned,
+};
 pub use tx::{Appended, Tx, TxConn};
 
 /// Name of the SQLite file inside the data directory.
@@ -46,65 +55,6 @@ pub const SQLITE_FILE: &str = "changegate.db";
 pub const KEY_FILE: &str = "audit-log.key";
 /// Name of the log's public verifier key file inside the data directory.
 pub const PUBLIC_KEY_FILE: &str = "audit-log.pub";
-
-/// Store errors. Each message starts with a stable code where one applies.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database said no.
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    /// The database said no to `audit verify`'s own SQLite reader (see `verify_scan`).
-    #[error("database error (verify scan): {0}")]
-    Scan(Box<dyn std::error::Error + Send + Sync>),
-    /// The event is not acceptable.
-    #[error(transparent)]
-    Record(#[from] RecordError),
-    /// Key material problem.
-    #[error(transparent)]
-    Key(#[from] CheckpointError),
-    /// Filesystem problem.
-    #[error("store-io: {context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The database holds a log signed by another key.
-    #[error(
-        "audit-key-mismatch: the database's log is signed by {db}, the data directory holds {ours}; use the data directory the log was created with"
-    )]
-    KeyMismatch {
-        /// Key recorded in the database.
-        db: String,
-        /// Key in the data directory.
-        ours: String,
-    },
-    /// Stored state that cannot be right.
-    #[error("store-corrupt: {0}")]
-    Corrupt(String),
-    /// No such event or size.
-    #[error("audit-not-found: {0}")]
-    NotFound(String),
-    /// Retention refused to prune records younger than the policy's retention period.
-    #[error(
-        "audit-retention-refused: records before {before} are younger than the retention period {retention} (oldest prunable cutoff is {horizon})"
-    )]
-    RetentionRefused {
-        /// Requested cutoff.
-        before: Timestamp,
-        /// Policy retention.
-        retention: String,
-        /// now - retention.
-        horizon: Timestamp,
-    },
-    /// A migration that was applied has changed since.
-    #[error("migration-changed: {0}")]
-    Migration(String),
-    /// A bad argument.
-    #[error("invalid-argument: {0}")]
-    Invalid(String),
-}
 
 /// Result alias.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -119,6 +69,22 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL server.
     Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How to open the store.
@@ -204,7 +170,7 @@ pub(crate) use on_pool;
 pub(crate) struct Inner {
     pub(crate) db: Db,
     /// The SQLite database file, when there is one on disk (not an in-memory database):
-    /// `audit verify` reads it on its own connections (see `verify_scan`).
+    /// `audit verify` reads it on its own connections (see `verify::scan`).
     pub(crate) sqlite_file: Option<PathBuf>,
     pub(crate) signer: Option<LogSigner>,
     pub(crate) verifier: VerifierKey,
@@ -347,22 +313,6 @@ impl Store {
     /// The store's current time.
     pub fn now(&self) -> Timestamp {
         (self.inner.clock)()
-    }
-
-    /// The SQLite pool, for domain code that reads outside a transaction.
-    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
-        match &self.inner.db {
-            Db::Sqlite(p) => Some(p),
-            Db::Postgres(_) => None,
-        }
-    }
-
-    /// The PostgreSQL pool, for domain code that reads outside a transaction.
-    pub fn pg_pool(&self) -> Option<&PgPool> {
-        match &self.inner.db {
-            Db::Postgres(p) => Some(p),
-            Db::Sqlite(_) => None,
-        }
     }
 
     /// Close the pools (waits for connections to be returned).

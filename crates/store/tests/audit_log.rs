@@ -140,19 +140,14 @@ async fn transaction_commits_state_and_event_together(kind: Kind) {
 
 async fn on_conn_count(store: &changegate_store::Store) -> i64 {
     use sqlx::Row;
-    match (store.sqlite_pool(), store.pg_pool()) {
-        (Some(p), _) => sqlx::query("SELECT COUNT(*) FROM widget")
-            .fetch_one(p)
-            .await
-            .unwrap()
-            .get(0),
-        (_, Some(p)) => sqlx::query("SELECT COUNT(*) FROM widget")
-            .fetch_one(p)
-            .await
-            .unwrap()
-            .get(0),
-        _ => unreachable!(),
-    }
+    let mut tx = store.begin().await.unwrap();
+    let n = on_conn!(tx.conn(), c => sqlx::query("SELECT COUNT(*) FROM widget")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+        .get(0));
+    tx.rollback().await.unwrap();
+    n
 }
 
 async fn field_policy_and_rollout_events(kind: Kind) {

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use changegate_gate::{
-    Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange, ClassifiedFacet, Incident,
-    Status, WorldState,
+    Approval, Attestation, ChangeRequest, ChangeState, Incident, Status, WorldState,
 };
 
 use crate::cmd::client::{Conn, gate_remote, render_decision};
@@ -99,19 +98,7 @@ pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
         .as_ref()
         .map(|r| r.commit.clone())
         .unwrap_or_default();
-    let classification = ClassifiedChange {
-        category: c.category.level,
-        facets: c
-            .facets
-            .iter()
-            .map(|f| ClassifiedFacet {
-                kind: f.facet.kind.clone(),
-                roles: f.roles.clone(),
-                category: f.category,
-            })
-            .collect(),
-        required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),
-    };
+    let classification = changegate_server::classified_change(&c);
     let request = ChangeRequest {
         id: format!("ci-{}", &head[..head.len().min(12)]),
         repository: repo.display().to_string(),

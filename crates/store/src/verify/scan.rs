@@ -25,7 +25,7 @@ use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator as _;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
 
-use crate::audit::{
+use super::common::{
     NODE_SCAN, VERIFY_CHECKPOINTS, VERIFY_HEAD, VERIFY_META, VerifyMeta, finish_verify,
     node_hash_or_ones, start_verify,
 };

@@ -1,0 +1,376 @@
+//! Commands on one change: approvals, attestations, exceptions, any gate command (`/ops`), and
+//! the deploy decision. Each write goes through [`apply_change_op`] (load, apply, compare-and-swap,
+//! retry).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use changegate_audit::{AuditEvent, kinds};
+use changegate_gate::ops::ChangeOp;
+use changegate_gate::{ChangeState, Decision, Event};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::changes::{ChangeView, view};
+use super::{MAX_RETRIES, acting_as};
+use crate::AppState;
+use crate::db::Versioned;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{Caller, JsonBody};
+
+/// `POST /api/v1/changes/{id}/{approvals,attestations,exceptions,ops}`,
+/// `GET /api/v1/changes/{id}/decision`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/changes/{id}/approvals", post(approve))
+        .route("/api/v1/changes/{id}/attestations", post(attest))
+        .route("/api/v1/changes/{id}/exceptions", post(exception))
+        .route("/api/v1/changes/{id}/ops", post(change_op))
+        .route("/api/v1/changes/{id}/decision", get(decision))
+}
+
+/// Audit event for a change command.
+fn op_event(caller: &Caller, state: &ChangeState, op: &ChangeOp) -> AuditEvent {
+    let kind = match op {
+        ChangeOp::Transition { event, .. } => match event {
+            Event::Start => kinds::DEPLOYMENT_START,
+            Event::Complete => kinds::DEPLOYMENT_FINISH,
+            Event::RollBack => kinds::ROLLBACK,
+            _ => kinds::CHANGE_STATE,
+        },
+        ChangeOp::Approve { .. } => kinds::APPROVAL_GRANTED,
+        ChangeOp::Attest { .. } => kinds::ATTESTATION,
+        ChangeOp::Push { .. } => kinds::CHANGE_CLASSIFIED,
+        ChangeOp::RequestException { .. } | ChangeOp::ApproveException { .. } => kinds::EXCEPTION,
+        ChangeOp::DeclareEmergency { .. }
+        | ChangeOp::Retrospective { .. }
+        | ChangeOp::FollowUp { .. }
+        | ChangeOp::Remediates { .. } => kinds::INCIDENT,
+        ChangeOp::Publish { .. } => kinds::CHANGE_STATE,
+    };
+    let c = &state.change;
+    let approvers: Vec<Value> = state
+        .approvals
+        .iter()
+        .map(|a| json!({"person": a.person, "role": a.role}))
+        .collect();
+    AuditEvent::new(kind, &caller.person)
+        .change(&c.id)
+        .category(c.classification.category.to_string())
+        .what("commit-sha", c.head_commit.clone())
+        .who("approvers", Value::Array(approvers))
+        .why(
+            "pr-link",
+            c.pr_link.clone().map_or(Value::Null, Value::from),
+        )
+        .details(json!({ "op": op, "status": state.status, "token": caller.token_id }))
+}
+
+/// Load, apply, compare-and-swap; retry on a lost race.
+async fn apply_change_op(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    op: ChangeOp,
+) -> Result<Versioned<ChangeState>, ApiError> {
+    for _ in 0..MAX_RETRIES {
+        let (current, world) =
+            s.db.change_and_world(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
+        let now = s.now();
+        // Starting a deployment re-decides at "now": a start the gate denies is never recorded,
+        // and the decision that allowed it goes into the audit event.
+        let mut authorised_by = None;
+        if let ChangeOp::Transition {
+            event: Event::Start,
+            ..
+        } = &op
+        {
+            let decision = changegate_gate::decide(&s.policy, &current.value, &world, now);
+            if decision.allowed {
+                authorised_by = Some(decision);
+            } else {
+                let codes = decision.denying_codes().join(", ");
+                return Err(ApiError::new(
+                    ErrorCode::GateDenied,
+                    format!(
+                        "the gate denies deploying {id} now: {codes}; see GET /api/v1/changes/{id}/decision"
+                    ),
+                ));
+            }
+        }
+        let mut next = current.value.clone();
+        changegate_gate::ops::apply(&s.policy, &mut next, &world, &op, now)?;
+        let mut event = op_event(caller, &next, &op);
+        if let Some(d) = &authorised_by {
+            event = event
+                .outcome("result", "allowed")
+                .details(serde_json::json!({
+                    "op": op,
+                    "status": next.status,
+                    "token": caller.token_id,
+                    "decision": d,
+                }));
+        }
+        if let Some(stored) =
+            s.db.update_change(id, current.version, &next, event)
+                .await?
+        {
+            return Ok(stored);
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::ConcurrentUpdate,
+        format!("change {id} is being changed concurrently; try again"),
+    ))
+}
+
+/// Body of `POST /api/v1/changes/{id}/approvals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// Role approved in.
+    pub role: String,
+    /// Commit approved (default: the head).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Admin tokens only: approve on behalf of this person.
+    #[serde(default)]
+    pub person: Option<String>,
+}
+
+/// `POST /api/v1/changes/{id}/approvals`.
+pub async fn approve(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<ApproveBody>,
+) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    if !s.policy.roles.contains_key(&b.role) {
+        return Err(
+            ApiError::new(ErrorCode::UnknownRole, format!("unknown role `{}`", b.role))
+                .at("body `role`"),
+        );
+    }
+    let person = acting_as(&caller, b.person)?;
+    let op = ChangeOp::Approve {
+        person,
+        role: b.role,
+        commit: b.commit,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+    ))
+}
+
+/// Body of `POST /api/v1/changes/{id}/attestations`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestBody {
+    /// Checklist item id.
+    pub item: String,
+    /// Evidence link.
+    #[serde(default)]
+    pub evidence: Option<String>,
+    /// Commit attested (default: the head).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Admin tokens only: attest on behalf of this person.
+    #[serde(default)]
+    pub person: Option<String>,
+}
+
+/// `POST /api/v1/changes/{id}/attestations`.
+pub async fn attest(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<AttestBody>,
+) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    let person = acting_as(&caller, b.person)?;
+    let op = ChangeOp::Attest {
+        person,
+        item: b.item,
+        evidence: b.evidence,
+        commit: b.commit,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+    ))
+}
+
+/// Body of `POST /api/v1/changes/{id}/exceptions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionBody {
+    /// Request an exception for this reason (omit to approve the pending one).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Severity for reasons with a minimum severity.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Evidence link (monitoring plan).
+    #[serde(default)]
+    pub evidence: Option<String>,
+    /// Approve the pending exception in this role.
+    #[serde(default)]
+    pub approve_as: Option<String>,
+    /// Admin tokens only: on behalf of this person.
+    #[serde(default)]
+    pub person: Option<String>,
+}
+
+/// `POST /api/v1/changes/{id}/exceptions`: request an exception, or approve the pending one.
+pub async fn exception(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<ExceptionBody>,
+) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    let person = acting_as(&caller, b.person)?;
+    let op = match (b.reason, b.approve_as) {
+        (Some(reason), None) => ChangeOp::RequestException {
+            reason,
+            by: person,
+            severity: b.severity,
+            evidence: b.evidence,
+        },
+        (None, Some(role)) => ChangeOp::ApproveException { person, role },
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                "give either `reason` (request an exception) or `approve_as` (approve it), not both",
+            )
+            .at("body"));
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+    ))
+}
+
+/// `POST /api/v1/changes/{id}/ops`: any gate command (`{"op": "push", …}`, see the OpenAPI doc).
+pub async fn change_op(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(op): JsonBody<ChangeOp>,
+) -> Result<Json<ChangeView>, ApiError> {
+    let op = match op {
+        ChangeOp::Transition { event, by } => ChangeOp::Transition {
+            event,
+            by: Some(acting_as(&caller, by)?),
+        },
+        ChangeOp::Approve {
+            person,
+            role,
+            commit,
+        } => ChangeOp::Approve {
+            person: acting_as(&caller, Some(person))?,
+            role,
+            commit,
+        },
+        ChangeOp::Attest {
+            person,
+            item,
+            evidence,
+            commit,
+        } => ChangeOp::Attest {
+            person: acting_as(&caller, Some(person))?,
+            item,
+            evidence,
+            commit,
+        },
+        ChangeOp::Push {
+            commit,
+            by,
+            authors,
+            co_authors,
+            classification,
+        } => ChangeOp::Push {
+            commit,
+            by: acting_as(&caller, Some(by))?,
+            authors,
+            co_authors,
+            classification,
+        },
+        ChangeOp::Publish { item, link, by } => ChangeOp::Publish {
+            item,
+            link,
+            by: Some(acting_as(&caller, by)?),
+        },
+        ChangeOp::DeclareEmergency { incident, by } => ChangeOp::DeclareEmergency {
+            incident,
+            by: acting_as(&caller, Some(by))?,
+        },
+        ChangeOp::RequestException {
+            reason,
+            by,
+            severity,
+            evidence,
+        } => ChangeOp::RequestException {
+            reason,
+            by: acting_as(&caller, Some(by))?,
+            severity,
+            evidence,
+        },
+        ChangeOp::ApproveException { person, role } => ChangeOp::ApproveException {
+            person: acting_as(&caller, Some(person))?,
+            role,
+        },
+        other => other,
+    };
+    Ok(Json(view(apply_change_op(&s, &caller, &id, op).await?)))
+}
+
+/// Query of `GET /api/v1/changes/{id}/decision`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionQuery {
+    /// Decide for this instant (RFC 3339); default now.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Record the decision in the audit trail (what `changegate gate` does before a deploy).
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// `GET /api/v1/changes/{id}/decision?at=TIME`.
+pub async fn decision(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<DecisionQuery>,
+) -> Result<Json<Decision>, ApiError> {
+    let at = match q.at.as_deref() {
+        None => s.now(),
+        Some(t) => t.parse::<Timestamp>().map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidTime,
+                format!("`{t}` is not an RFC 3339 time: {e}"),
+            )
+            .at("query `at`")
+        })?,
+    };
+    let (current, world) =
+        s.db.change_and_world(&id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
+    let d = changegate_gate::decide(&s.policy, &current.value, &world, at);
+    if q.record {
+        let event = AuditEvent::new(kinds::GATE_DECISION, &caller.person)
+            .change(&id)
+            .category(d.category.map(|c| c.to_string()).unwrap_or_default())
+            .what("commit-sha", current.value.change.head_commit.clone())
+            .outcome("result", if d.allowed { "allowed" } else { "denied" })
+            .details(serde_json::to_value(&d).map_err(ApiError::internal)?);
+        s.db.record(event).await?;
+    }
+    Ok(Json(d))
+}

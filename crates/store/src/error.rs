@@ -1,0 +1,150 @@
+//! The store's errors and the stable codes their messages start with.
+
+use changegate_audit::{CheckpointError, RecordError};
+use jiff::Timestamp;
+
+changegate_codes::codes! {
+    /// Stable codes of the store: the first word of a [`StoreError`] message. (The failures
+    /// `audit verify` reports, and [`StoreError::KeyMismatch`]'s `audit-key-mismatch`, are codes of
+    /// the audit log, declared by `changegate-audit`.)
+    pub enum StoreCode in "store" {
+        /// A file of the data directory could not be created, read or written.
+        Io = "store-io",
+        /// Stored state that cannot be right (a document that does not parse, a missing node).
+        Corrupt = "store-corrupt",
+        /// No such event, position or log head.
+        NotFound = "audit-not-found",
+        /// Retention refused a cutoff younger than the policy's retention period.
+        RetentionRefused = "audit-retention-refused",
+        /// A migration that was applied has changed since.
+        MigrationChanged = "migration-changed",
+        /// An argument the store cannot use (schema name, database URL, proof sizes).
+        InvalidArgument = "invalid-argument",
+    }
+}
+
+/// Store errors. Each message starts with a stable code where one applies ([`StoreError::code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The database said no to `audit verify`'s own SQLite reader (see `verify::scan`).
+    #[error("database error (verify scan): {0}")]
+    Scan(Box<dyn std::error::Error + Send + Sync>),
+    /// The event is not acceptable.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// Key material problem.
+    #[error(transparent)]
+    Key(#[from] CheckpointError),
+    /// Filesystem problem.
+    #[error("{code}: {context}: {source}", code = StoreCode::Io)]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The database holds a log signed by another key.
+    #[error(
+        "audit-key-mismatch: the database's log is signed by {db}, the data directory holds {ours}; use the data directory the log was created with"
+    )]
+    KeyMismatch {
+        /// Key recorded in the database.
+        db: String,
+        /// Key in the data directory.
+        ours: String,
+    },
+    /// Stored state that cannot be right.
+    #[error("{code}: {0}", code = StoreCode::Corrupt)]
+    Corrupt(String),
+    /// No such event or size.
+    #[error("{code}: {0}", code = StoreCode::NotFound)]
+    NotFound(String),
+    /// Retention refused to prune records younger than the policy's retention period.
+    #[error(
+        "{code}: records before {before} are younger than the retention period {retention} (oldest prunable cutoff is {horizon})",
+        code = StoreCode::RetentionRefused
+    )]
+    RetentionRefused {
+        /// Requested cutoff.
+        before: Timestamp,
+        /// Policy retention.
+        retention: String,
+        /// now - retention.
+        horizon: Timestamp,
+    },
+    /// A migration that was applied has changed since.
+    #[error("{code}: {0}", code = StoreCode::MigrationChanged)]
+    Migration(String),
+    /// A bad argument.
+    #[error("{code}: {0}", code = StoreCode::InvalidArgument)]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// The store code the message starts with; `None` for errors of the database driver and for
+    /// those whose messages carry a code of the audit log (`Record`, `Key`, `KeyMismatch`).
+    pub fn code(&self) -> Option<StoreCode> {
+        match self {
+            StoreError::Db(_)
+            | StoreError::Scan(_)
+            | StoreError::Record(_)
+            | StoreError::Key(_)
+            | StoreError::KeyMismatch { .. } => None,
+            StoreError::Io { .. } => Some(StoreCode::Io),
+            StoreError::Corrupt(_) => Some(StoreCode::Corrupt),
+            StoreError::NotFound(_) => Some(StoreCode::NotFound),
+            StoreError::RetentionRefused { .. } => Some(StoreCode::RetentionRefused),
+            StoreError::Migration(_) => Some(StoreCode::MigrationChanged),
+            StoreError::Invalid(_) => Some(StoreCode::InvalidArgument),
+        }
+    }
+
+    /// The database cannot be reached right now (pool exhausted or connection lost): a caller
+    /// may answer "unavailable" rather than report a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_start_with_their_code() {
+        let cases = [
+            StoreError::Io {
+                context: "read x".into(),
+                source: std::io::Error::other("boom"),
+            },
+            StoreError::Corrupt("x".into()),
+            StoreError::NotFound("x".into()),
+            StoreError::RetentionRefused {
+                before: Timestamp::UNIX_EPOCH,
+                retention: "P1Y".into(),
+                horizon: Timestamp::UNIX_EPOCH,
+            },
+            StoreError::Migration("x".into()),
+            StoreError::Invalid("x".into()),
+        ];
+        for e in &cases {
+            let code = e.code().expect("coded");
+            assert!(
+                e.to_string().starts_with(&format!("{code}: ")),
+                "{e} does not start with {code}"
+            );
+        }
+        assert_eq!(
+            StoreError::Invalid("x".into()).to_string(),
+            "invalid-argument: x"
+        );
+        assert_eq!(StoreError::Db(sqlx::Error::PoolTimedOut).code(), None);
+        assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_unavailable());
+    }
+}

@@ -1,0 +1,274 @@
+//! The server's persistence: change documents with compare-and-swap versions, the shared world
+//! document, API tokens and idempotency keys. Every write commits with its audit event in one
+//! transaction.
+//!
+//! The server holds it as `Arc<dyn ServerStore>`: [`ServerStore`] is the one seam between the
+//! HTTP layer and SQL, so a feature that needs persistence (webhook deliveries, the notification
+//! outbox, reports, sessions) adds a method here, its SQL in a file beside this one, and a test in
+//! `tests/server_store.rs` that runs on SQLite and PostgreSQL. [`Store`] implements it.
+
+mod changes;
+mod tokens;
+mod world;
+
+use changegate_audit::AuditEvent;
+use changegate_gate::{ChangeState, WorldState};
+pub use futures_util::future::BoxFuture;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::{Appended, Backend, Result, Store};
+
+/// A value with the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The value.
+    pub value: T,
+    /// Its version (incremented by each write).
+    pub version: i64,
+}
+
+/// A change with its version, and the world, read together.
+pub type ChangeAndWorld = (Versioned<ChangeState>, WorldState);
+
+/// A row of the change listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeSummary {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Status (`draft`, `in-review`, …).
+    pub status: String,
+    /// Category level.
+    pub category: i64,
+    /// Version.
+    pub version: i64,
+    /// Last write (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A stored API token (only the digest of its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Digest of the secret.
+    pub digest: String,
+    /// Person.
+    pub person: String,
+    /// Admin.
+    pub admin: bool,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// A token to store: its public id and the digest of its secret.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTokenRow<'a> {
+    /// Lookup key.
+    pub id: &'a str,
+    /// Digest of the secret.
+    pub digest: &'a str,
+    /// The person it acts as.
+    pub person: &'a str,
+    /// May act on behalf of others.
+    pub admin: bool,
+}
+
+/// Everything the server persists. Object safe (methods return boxed futures), so the server
+/// holds `Arc<dyn ServerStore>`. Writes take the audit event that records them and commit both
+/// in one transaction.
+pub trait ServerStore: Send + Sync + std::fmt::Debug {
+    /// Which database.
+    fn backend(&self) -> Backend;
+
+    /// The store's clock.
+    fn now(&self) -> Timestamp;
+
+    /// The audit log every write appends to (head, verification, proofs).
+    fn audit_log(&self) -> &Store;
+
+    /// A trivial query: the database answers.
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// How many tokens exist.
+    fn token_count(&self) -> BoxFuture<'_, Result<i64>>;
+
+    /// Store a new token, audited as `token.created` (without the secret).
+    fn create_token<'a>(&'a self, token: NewTokenRow<'a>) -> BoxFuture<'a, Result<()>>;
+
+    /// A token by id.
+    fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>>;
+
+    /// A change and its version.
+    fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>>;
+
+    /// A change and the world, read together in one query (the decision endpoint's hot path).
+    fn change_and_world<'a>(&'a self, id: &'a str)
+    -> BoxFuture<'a, Result<Option<ChangeAndWorld>>>;
+
+    /// The id of the change created with this idempotency key by this person, if any.
+    fn idempotent<'a>(
+        &'a self,
+        person: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// Insert a new change (version 1) with its audit event and, when given, its idempotency key
+    /// `(person, key)`. When a concurrent request with the same key won, returns what it created
+    /// and writes nothing.
+    fn create_change<'a>(
+        &'a self,
+        state: &'a ChangeState,
+        event: AuditEvent,
+        idempotency: Option<(&'a str, &'a str)>,
+    ) -> BoxFuture<'a, Result<Versioned<ChangeState>>>;
+
+    /// Write a change if it is still at version `expected` (compare-and-swap), with its audit
+    /// event. `None` when another writer got there first (nothing written).
+    fn update_change<'a>(
+        &'a self,
+        id: &'a str,
+        expected: i64,
+        state: &'a ChangeState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>>;
+
+    /// Every change, newest first.
+    fn list_changes(&self) -> BoxFuture<'_, Result<Vec<ChangeSummary>>>;
+
+    /// The shared world document (incidents, announcements, teams, aliases).
+    fn world(&self) -> BoxFuture<'_, Result<Versioned<WorldState>>>;
+
+    /// Write the world if it is still at version `expected`, with its audit event.
+    fn update_world<'a>(
+        &'a self,
+        expected: i64,
+        world: &'a WorldState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<WorldState>>>>;
+
+    /// Append an event on its own (a recorded gate decision).
+    fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>>;
+}
+
+impl ServerStore for Store {
+    fn backend(&self) -> Backend {
+        Store::backend(self)
+    }
+
+    fn now(&self) -> Timestamp {
+        Store::now(self)
+    }
+
+    fn audit_log(&self) -> &Store {
+        self
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.ping_db())
+    }
+
+    fn token_count(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(self.count_tokens())
+    }
+
+    fn create_token<'a>(&'a self, token: NewTokenRow<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.insert_token(token))
+    }
+
+    fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>> {
+        Box::pin(self.select_token(id))
+    }
+
+    fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
+        Box::pin(self.select_change(id))
+    }
+
+    fn change_and_world<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ChangeAndWorld>>> {
+        Box::pin(self.select_change_and_world(id))
+    }
+
+    fn idempotent<'a>(
+        &'a self,
+        person: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(self.select_idempotent(person, key))
+    }
+
+    fn create_change<'a>(
+        &'a self,
+        state: &'a ChangeState,
+        event: AuditEvent,
+        idempotency: Option<(&'a str, &'a str)>,
+    ) -> BoxFuture<'a, Result<Versioned<ChangeState>>> {
+        Box::pin(self.insert_change(state, event, idempotency))
+    }
+
+    fn update_change<'a>(
+        &'a self,
+        id: &'a str,
+        expected: i64,
+        state: &'a ChangeState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
+        Box::pin(self.cas_change(id, expected, state, event))
+    }
+
+    fn list_changes(&self) -> BoxFuture<'_, Result<Vec<ChangeSummary>>> {
+        Box::pin(self.select_changes())
+    }
+
+    fn world(&self) -> BoxFuture<'_, Result<Versioned<WorldState>>> {
+        Box::pin(self.select_world())
+    }
+
+    fn update_world<'a>(
+        &'a self,
+        expected: i64,
+        world: &'a WorldState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<WorldState>>>> {
+        Box::pin(self.cas_world(expected, world, event))
+    }
+
+    fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>> {
+        Box::pin(self.append(event))
+    }
+}
+
+/// A stored JSON document, parsed.
+fn parse_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| crate::StoreError::Corrupt(format!("stored {what} does not parse: {e}")))
+}
+
+/// A document to store, as JSON.
+fn to_doc<T: Serialize>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| crate::StoreError::Invalid(format!("{what} cannot be stored as JSON: {e}")))
+}
+
+/// End a compare-and-swap write: when exactly one row matched the expected version, append the
+/// audit event and commit both; otherwise roll back (`None`: another writer got there first).
+async fn finish_cas<T: Clone>(
+    mut tx: crate::Tx,
+    rows: u64,
+    event: AuditEvent,
+    value: &T,
+    version: i64,
+) -> Result<Option<Versioned<T>>> {
+    if rows != 1 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.append_audit(event).await?;
+    tx.commit().await?;
+    Ok(Some(Versioned {
+        value: value.clone(),
+        version,
+    }))
+}

@@ -1,0 +1,109 @@
+//! What both readers of `verify` share (sqlx in [`super`], rusqlite in [`super::scan`]): the
+//! queries, the rows read before the leaves, and the checks around the verifier. Everything but the
+//! node scan comes from one snapshot.
+
+use changegate_audit::tree::Hash;
+use changegate_audit::{Checkpoint, Failure, Report, Verifier};
+
+pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
+pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
+pub(crate) const VERIFY_CHECKPOINTS: &str = "SELECT size, note FROM audit_checkpoint ORDER BY size";
+pub(crate) const LEAF_SCAN: &str = "SELECT l.seq, l.leaf, r.event_id, r.kind, r.actor, r.change_id, r.recorded_at, r.salt, r.record \
+    FROM audit_leaf l LEFT JOIN audit_record r ON r.seq = l.seq ORDER BY l.seq";
+pub(crate) const ORPHAN_RECORD: &str = "SELECT MIN(seq) FROM audit_record r WHERE NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.seq = r.seq)";
+pub(crate) const NODE_SCAN: &str = "SELECT id, hash FROM audit_node ORDER BY id";
+
+/// The rows `verify` reads before the leaves.
+pub(crate) struct VerifyMeta {
+    /// `audit_meta`: origin, verifier key.
+    pub(crate) meta: Option<(String, String)>,
+    /// The head's checkpoint note.
+    pub(crate) head: Option<String>,
+    /// Stored checkpoints: size column, note.
+    pub(crate) checkpoints: Vec<(i64, String)>,
+}
+
+/// A verifier with every checkpoint registered (before any leaf), and the failures found on
+/// the way that the verifier does not know of.
+pub(crate) fn start_verify(
+    inner: &crate::Inner,
+    m: VerifyMeta,
+    extra_checkpoint: Option<&str>,
+) -> (Verifier, Vec<Failure>) {
+    let key = &inner.verifier;
+    let mut v = Verifier::new(true);
+    let mut extra_failures = Vec::new();
+    if let Some((origin, ver)) = m.meta {
+        if ver != key.to_string() || origin != inner.origin {
+            extra_failures.push(Failure {
+                code: "audit-key-mismatch",
+                position: None,
+                message: format!(
+                    "the database names log {origin} with key {ver}; the trusted key is {key}"
+                ),
+            });
+        }
+    }
+    match m.head {
+        Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
+        None => extra_failures.push(Failure {
+            code: "audit-head-missing",
+            position: None,
+            message: "the log head row is missing".into(),
+        }),
+    }
+    for (size, note) in m.checkpoints {
+        v.checkpoint(
+            &note,
+            key,
+            &inner.origin,
+            &format!("stored checkpoint {size}"),
+            false,
+        );
+        if Checkpoint::parse_unverified(&note)
+            .map(|c| c.size as i64)
+            .ok()
+            != Some(size)
+        {
+            extra_failures.push(Failure {
+                code: "checkpoint-malformed",
+                position: None,
+                message: format!("stored checkpoint row {size} holds a note for another size"),
+            });
+        }
+    }
+    if let Some(extra) = extra_checkpoint {
+        v.external_checkpoint(extra, key, &inner.origin, "given checkpoint");
+    }
+    (v, extra_failures)
+}
+
+/// A stored node hash; one of the wrong length can never match: keep it as all ones.
+pub(crate) fn node_hash_or_ones(h: &[u8]) -> Hash {
+    h.try_into().unwrap_or([0xff; 32])
+}
+
+/// After the leaves: the smallest record without a leaf (if any), the stored nodes; the report.
+pub(crate) fn finish_verify(
+    mut v: Verifier,
+    mut extra_failures: Vec<Failure>,
+    orphan: Option<i64>,
+    stored_nodes: Vec<(i64, Hash)>,
+) -> Report {
+    if let Some(o) = orphan {
+        extra_failures.push(Failure {
+            code: "audit-record-orphan",
+            position: Some(o as u64),
+            message: format!("record {o} has no leaf: it was inserted behind the log's back"),
+        });
+    }
+    for (id, h) in stored_nodes {
+        v.node(id, &h);
+    }
+    let mut report = v.finish();
+    report.failures.extend(extra_failures);
+    report
+        .failures
+        .sort_by_key(|f| f.position.unwrap_or(u64::MAX));
+    report
+}
