@@ -169,7 +169,7 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
                 (Some(want), true) => {
                     return Err(format!("{here}: expected error {want}, got {st}"));
                 }
-                (Some(want), false) if body["code"] != *want => {
+                (Some(want), false) if body["code"] != want.as_str() => {
                     return Err(format!("{here}: expected error {want}, got {st} {body}"));
                 }
                 _ => {}

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use changegate_audit::Code as AuditCode;
 use changegate_audit::tree::{
     self, Hash, NodeId, consistency_path, empty_root, inclusion_path, range_hash,
 };
@@ -102,7 +103,7 @@ pub(crate) fn start_verify(
     if let Some((origin, ver)) = m.meta {
         if ver != key.to_string() || origin != inner.origin {
             extra_failures.push(Failure {
-                code: "audit-key-mismatch",
+                code: AuditCode::KeyMismatch,
                 position: None,
                 message: format!(
                     "the database names log {origin} with key {ver}; the trusted key is {key}"
@@ -113,7 +114,7 @@ pub(crate) fn start_verify(
     match m.head {
         Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
         None => extra_failures.push(Failure {
-            code: "audit-head-missing",
+            code: AuditCode::HeadMissing,
             position: None,
             message: "the log head row is missing".into(),
         }),
@@ -132,7 +133,7 @@ pub(crate) fn start_verify(
             != Some(size)
         {
             extra_failures.push(Failure {
-                code: "checkpoint-malformed",
+                code: AuditCode::CheckpointMalformed,
                 position: None,
                 message: format!("stored checkpoint row {size} holds a note for another size"),
             });
@@ -158,7 +159,7 @@ pub(crate) fn finish_verify(
 ) -> Report {
     if let Some(o) = orphan {
         extra_failures.push(Failure {
-            code: "audit-record-orphan",
+            code: AuditCode::RecordOrphan,
             position: Some(o as u64),
             message: format!("record {o} has no leaf: it was inserted behind the log's back"),
         });
