@@ -644,7 +644,7 @@ fn render_html(v: &MonthView, tz: &TimeZone, title: &str) -> String {
         let _ = writeln!(
             out,
             "<p>Also: <code>{}</code> ({}) applies whenever such an incident is active.</p>",
-            esc(code),
+            esc(&code.as_str()),
             esc(name)
         );
     }
