@@ -65,6 +65,54 @@ mod tests {
     use changegate_codes::CodeSet;
 
     #[test]
+    fn every_error_message_starts_with_its_code() {
+        use crate::{CheckpointError, ProofError, RecordError};
+        let x = || "x".to_string();
+        let messages: Vec<(Code, String)> = [
+            CheckpointError::Key(x()),
+            CheckpointError::Malformed(x()),
+            CheckpointError::Signature(x()),
+        ]
+        .iter()
+        .map(|e| (e.code(), e.to_string()))
+        .chain(
+            [
+                ProofError::Invalid(x()),
+                ProofError::Malformed(x()),
+                ProofError::Checkpoint(x()),
+                ProofError::Record(x()),
+            ]
+            .iter()
+            .map(|e| (e.code(), e.to_string())),
+        )
+        .chain(
+            [
+                RecordError::UnknownField {
+                    group: x(),
+                    field: x(),
+                    allowed: x(),
+                },
+                RecordError::Invalid(x()),
+                RecordError::Leaf(x()),
+                RecordError::Record(x()),
+            ]
+            .iter()
+            .map(|e| (e.code(), e.to_string())),
+        )
+        .collect();
+        let mut codes: Vec<Code> = messages.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), messages.len(), "two errors share a code");
+        for (code, message) in messages {
+            assert!(
+                message.starts_with(&format!("{code}: ")),
+                "{code}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn codes_are_unique_kebab_case_and_documented_in_docs_audit_md() {
         let problems = changegate_codes::problems(&Code::entries(), &[]);
         assert!(problems.is_empty(), "{problems:#?}");

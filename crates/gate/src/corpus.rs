@@ -57,7 +57,7 @@ pub struct Step {
     pub decide: Option<Expect>,
     /// Exactly the codes `overdue` must return at `at`.
     #[serde(default)]
-    pub overdue: Option<Vec<String>>,
+    pub overdue: Option<Vec<Code>>,
     /// Status expected after the step.
     #[serde(default)]
     pub status: Option<Status>,
@@ -233,8 +233,8 @@ pub fn run(case: &Case, people: &str, mut observe: impl FnMut(&Decision)) -> Res
         }
         if let Some(want) = &step.overdue {
             let found = crate::emergency::overdue(&policy, &state, step.at);
-            let got: Vec<&str> = found.iter().map(|r| r.code.as_str()).collect();
-            if got != want.iter().map(String::as_str).collect::<Vec<_>>() {
+            let got: Vec<Code> = found.iter().map(|r| r.code).collect();
+            if got != *want {
                 return Err(format!("{here}: overdue {got:?}, expected {want:?}"));
             }
             observe(&Decision {

@@ -214,7 +214,7 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
                         .collect()
                 })
                 .unwrap_or_default();
-            if &got != want {
+            if got != want.iter().map(|c| c.to_string()).collect::<Vec<_>>() {
                 return Err(format!(
                     "{here}: overdue {got:?}, expected {want:?}; {body}"
                 ));
