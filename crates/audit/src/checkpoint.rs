@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
+use crate::codes::Code;
 use crate::tree::Hash;
 
 const ED25519_ALG: u8 = 0x01;
@@ -28,14 +29,25 @@ const SIG_PREFIX: &str = "\u{2014} ";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
     /// The key text is not a note key.
-    #[error("audit-key-malformed: {0}")]
+    #[error("{code}: {0}", code = Code::KeyMalformed)]
     Key(String),
     /// The note is not a well-formed checkpoint.
-    #[error("checkpoint-malformed: {0}")]
+    #[error("{code}: {0}", code = Code::CheckpointMalformed)]
     Malformed(String),
     /// No valid signature by the trusted key.
-    #[error("checkpoint-signature-invalid: {0}")]
+    #[error("{code}: {0}", code = Code::CheckpointSignatureInvalid)]
     Signature(String),
+}
+
+impl CheckpointError {
+    /// Stable code (the start of the message).
+    pub fn code(&self) -> Code {
+        match self {
+            CheckpointError::Key(_) => Code::KeyMalformed,
+            CheckpointError::Malformed(_) => Code::CheckpointMalformed,
+            CheckpointError::Signature(_) => Code::CheckpointSignatureInvalid,
+        }
+    }
 }
 
 fn key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {

@@ -13,12 +13,14 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+pub mod codes;
 pub mod proof;
 pub mod record;
 pub mod tree;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError, LogSigner, VerifierKey};
+pub use codes::Code;
 pub use proof::{
     ConsistencyProofFile, InclusionProofFile, ProofCheck, ProofError, ProofFile, ProvenRecord,
 };

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
+use crate::codes::Code;
 use crate::record::{LeafData, commitment};
 use crate::tree::{Hash, empty_root, leaf_hash};
 
@@ -19,27 +20,27 @@ use crate::tree::{Hash, empty_root, leaf_hash};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
     /// The proof does not lead from the leaf (or old root) to the root.
-    #[error("proof-invalid: {0}")]
+    #[error("{code}: {0}", code = Code::ProofInvalid)]
     Invalid(String),
     /// The proof file is not well formed.
-    #[error("proof-malformed: {0}")]
+    #[error("{code}: {0}", code = Code::ProofMalformed)]
     Malformed(String),
     /// The checkpoint in the proof file is not signed by the trusted key, or names another tree.
-    #[error("proof-checkpoint: {0}")]
+    #[error("{code}: {0}", code = Code::ProofCheckpoint)]
     Checkpoint(String),
     /// The event record in the proof file does not match the leaf.
-    #[error("proof-record-mismatch: {0}")]
+    #[error("{code}: {0}", code = Code::ProofRecordMismatch)]
     Record(String),
 }
 
 impl ProofError {
     /// Stable kebab-case code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            ProofError::Invalid(_) => "proof-invalid",
-            ProofError::Malformed(_) => "proof-malformed",
-            ProofError::Checkpoint(_) => "proof-checkpoint",
-            ProofError::Record(_) => "proof-record-mismatch",
+            ProofError::Invalid(_) => Code::ProofInvalid,
+            ProofError::Malformed(_) => Code::ProofMalformed,
+            ProofError::Checkpoint(_) => Code::ProofCheckpoint,
+            ProofError::Record(_) => Code::ProofRecordMismatch,
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::codes::Code;
 use crate::tree::Hash;
 
 /// Version byte of the leaf layout.
@@ -34,7 +35,8 @@ const COMMIT_TAG: &[u8] = b"changegate/audit/record/v1\0";
 pub enum RecordError {
     /// An event field is not allowed.
     #[error(
-        "audit-field-unknown: `{group}.{field}` is not an audit field of the policy (allowed: {allowed})"
+        "{code}: `{group}.{field}` is not an audit field of the policy (allowed: {allowed})",
+        code = Code::FieldUnknown
     )]
     UnknownField {
         /// what / who / when / why / outcome.
@@ -45,14 +47,26 @@ pub enum RecordError {
         allowed: String,
     },
     /// Kind, actor or id is empty or malformed.
-    #[error("audit-event-invalid: {0}")]
+    #[error("{code}: {0}", code = Code::EventInvalid)]
     Invalid(String),
     /// A leaf has the wrong length or version.
-    #[error("audit-leaf-malformed: {0}")]
+    #[error("{code}: {0}", code = Code::LeafMalformed)]
     Leaf(String),
     /// A stored record is not the canonical JSON of an event.
-    #[error("audit-record-malformed: {0}")]
+    #[error("{code}: {0}", code = Code::RecordMalformed)]
     Record(String),
+}
+
+impl RecordError {
+    /// Stable code (the start of the message).
+    pub fn code(&self) -> Code {
+        match self {
+            RecordError::UnknownField { .. } => Code::FieldUnknown,
+            RecordError::Invalid(_) => Code::EventInvalid,
+            RecordError::Leaf(_) => Code::LeafMalformed,
+            RecordError::Record(_) => Code::RecordMalformed,
+        }
+    }
 }
 
 /// The policy's audit fields (`policy.audit.fields`), by question.

@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
+use crate::codes::Code;
 use crate::record::{LeafData, Record, commitment};
 use crate::tree::{Frontier, Hash, NodeId, leaf_hash};
 
@@ -36,7 +37,7 @@ pub const PRUNED_KIND: &str = "audit.pruned";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
     /// Stable kebab-case code.
-    pub code: &'static str,
+    pub code: Code,
     /// First leaf position concerned (None: not tied to one leaf).
     pub position: Option<u64>,
     /// What is wrong, for people.
@@ -199,7 +200,7 @@ impl Verifier {
         }
     }
 
-    fn fail(&mut self, code: &'static str, position: Option<u64>, message: String) {
+    fn fail(&mut self, code: Code, position: Option<u64>, message: String) {
         if self.failures.len() < MAX_FAILURES {
             self.failures.push(Failure {
                 code,
@@ -245,7 +246,7 @@ impl Verifier {
         match Checkpoint::open(note, key) {
             Ok(cp) if cp.origin != origin => {
                 self.fail(
-                    "checkpoint-origin-mismatch",
+                    Code::CheckpointOriginMismatch,
                     None,
                     format!(
                         "{label}: checkpoint is for log `{}`, this log is `{origin}`",
@@ -268,9 +269,10 @@ impl Verifier {
                 }
             }
             Err(e) => {
+                use crate::checkpoint::CheckpointError as E;
                 let code = match e {
-                    crate::checkpoint::CheckpointError::Malformed(_) => "checkpoint-malformed",
-                    _ => "checkpoint-signature-invalid",
+                    E::Malformed(_) => Code::CheckpointMalformed,
+                    E::Key(_) | E::Signature(_) => Code::CheckpointSignatureInvalid,
                 };
                 self.fail(code, None, format!("{label}: {e}"));
             }
@@ -286,12 +288,12 @@ impl Verifier {
         if row.seq != pos as i64 {
             let (code, msg) = if row.seq > pos as i64 {
                 (
-                    "audit-leaf-missing",
+                    Code::LeafMissing,
                     format!("leaf {pos} is missing (next stored leaf is {})", row.seq),
                 )
             } else {
                 (
-                    "audit-leaf-unexpected",
+                    Code::LeafUnexpected,
                     format!(
                         "extra leaf row numbered {} after leaf {}",
                         row.seq,
@@ -306,11 +308,7 @@ impl Verifier {
         let leaf = match LeafData::decode(row.leaf) {
             Ok(l) => l,
             Err(e) => {
-                self.fail(
-                    "audit-leaf-malformed",
-                    Some(pos),
-                    format!("leaf {pos}: {e}"),
-                );
+                self.fail(Code::LeafMalformed, Some(pos), format!("leaf {pos}: {e}"));
                 LeafData {
                     seq: pos,
                     recorded_at_us: 0,
@@ -320,7 +318,7 @@ impl Verifier {
         };
         if leaf.seq != pos {
             self.fail(
-                "audit-leaf-reordered",
+                Code::LeafReordered,
                 Some(pos),
                 format!(
                     "leaf stored at position {pos} was written for position {}",
@@ -356,7 +354,7 @@ impl Verifier {
         self.records += 1;
         if commitment(r.salt, r.record) != leaf.commitment {
             self.fail(
-                "audit-record-modified",
+                Code::RecordModified,
                 Some(pos),
                 format!(
                     "record {pos} ({}) does not match the commitment in its leaf",
@@ -369,7 +367,7 @@ impl Verifier {
             Ok(l) => l,
             Err(e) => {
                 self.fail(
-                    "audit-record-malformed",
+                    Code::RecordMalformed,
                     Some(pos),
                     format!("record {pos}: {e}"),
                 );
@@ -387,7 +385,7 @@ impl Verifier {
         }
         if light.seq != pos || light.recorded_at != leaf_time.as_str() {
             self.fail(
-                "audit-record-moved",
+                Code::RecordMoved,
                 Some(pos),
                 format!(
                     "record {pos} names position {} at {}",
@@ -402,7 +400,7 @@ impl Verifier {
             && r.recorded_at_us == leaf.recorded_at_us;
         if !cols_ok {
             self.fail(
-                "audit-index-mismatch",
+                Code::IndexMismatch,
                 Some(pos),
                 format!("the search columns of record {pos} differ from the record itself"),
             );
@@ -421,7 +419,7 @@ impl Verifier {
                     self.prune_cutoff_us = Some(self.prune_cutoff_us.map_or(us, |p| p.max(us)));
                 }
                 None => self.fail(
-                    "audit-record-malformed",
+                    Code::RecordMalformed,
                     Some(pos),
                     format!("{PRUNED_KIND} event {pos} has no valid details.before"),
                 ),
@@ -457,7 +455,7 @@ impl Verifier {
             let pos = (id.level == 0).then_some(id.index);
             let last = ((id.index + 1) << id.level) - 1;
             self.fail(
-                "audit-node-mismatch",
+                Code::NodeMismatch,
                 pos,
                 format!("stored node (level {}, index {}, leaves {}..={last}) is not the hash of its leaves", id.level, id.index, id.first_leaf()),
             );
@@ -473,7 +471,7 @@ impl Verifier {
                     let seen = self.nodes_seen.get(l).copied().unwrap_or(0);
                     if seen != v.len() as u64 {
                         self.fail(
-                            "audit-node-mismatch",
+                            Code::NodeMismatch,
                             None,
                             format!(
                                 "{} stored nodes at level {l}, the leaves make {}",
@@ -504,7 +502,7 @@ impl Verifier {
                         format!("{}: the first {cp_size} leaves no longer hash to the signed root (first difference at or after leaf {last_good})", e.label),
                     )),
                     None if !self.broken => self.fail(
-                        "audit-log-truncated",
+                        Code::LogTruncated,
                         Some(size),
                         format!("{}: signed for {cp_size} leaves, the log has {size}", e.label),
                     ),
@@ -525,14 +523,14 @@ impl Verifier {
                 .iter()
                 .any(|f| f.position.is_some_and(|p| p >= lo && p < hi));
             self.fail(
-                "checkpoint-root-mismatch",
+                Code::CheckpointRootMismatch,
                 (!explained).then_some(lo),
                 message,
             );
         }
         if let Some((head, label)) = self.exact_size.clone() {
             if !self.broken && size > head {
-                self.fail("audit-leaf-unexpected", Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
+                self.fail(Code::LeafUnexpected, Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
             }
         }
         let cutoff = self.prune_cutoff_us;
@@ -542,7 +540,7 @@ impl Verifier {
                 pruned += 1;
             } else {
                 self.fail(
-                    "audit-record-deleted",
+                    Code::RecordDeleted,
                     Some(pos),
                     format!("record {pos} is missing and no logged retention run covers it"),
                 );

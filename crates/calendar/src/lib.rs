@@ -3,20 +3,32 @@
 //! argument.
 //!
 //! API CONTRACT (used by the gate crate; extend, do not break): [`WindowRequest`], [`check`],
-//! [`next_slot`], [`WindowDecision`], [`Reason`], [`business_days_between`], [`add_business_days`].
+//! [`next_slot`], [`WindowDecision`], [`Reason`] (its code a typed [`ReasonCode`]),
+//! [`business_days_between`], [`add_business_days`].
+//!
+//! Files: this one holds the request and answer types and [`Calendar::evaluate`] (standard and
+//! any-time windows, freezes, exceptions lifting denials); `modifiers.rs` evaluates the category,
+//! the exception and the incidents of a request, `maintenance.rs` the category-3 maintenance
+//! window, `ivs.rs` the interval arithmetic, `business.rs` business days, [`codes`] every reason
+//! code and [`month`] month views.
 #![deny(missing_docs)]
 
 mod business;
 pub mod codes;
 mod ivs;
+mod maintenance;
+mod modifiers;
 pub mod month;
 
-use changegate_policy::{Freeze, Level, Policy, WindowClass};
+pub use codes::{Code, ReasonCode};
+
+use changegate_policy::{Level, Policy, WindowClass};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use ivs::{CalFreeze, Iv, MaintenanceRule, WeeklySlots};
+use modifiers::Ctx;
 
 /// Which maintenance occurrence a category-3 change targets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -71,8 +83,8 @@ pub struct WindowRequest {
 /// One rule that applied to the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    /// Stable kebab-case code, e.g. `window-weekend-freeze`.
-    pub code: String,
+    /// Stable kebab-case code, e.g. `window-closed` or `freeze-weekend`.
+    pub code: ReasonCode,
     /// For people.
     pub message: String,
     /// Whether this reason denies.
@@ -134,22 +146,11 @@ pub struct Calendar<'p> {
     freezes: Vec<CalFreeze>,
 }
 
-/// What the modifiers (category, exception, incidents) make of a request.
-#[derive(Debug, Clone, Copy)]
-struct Ctx {
-    level: Level,
-    class: WindowClass,
-    /// Which occurrence of the maintenance window (None: the policy has no such occurrence).
-    nth: Option<u8>,
-    /// A maintenance occurrence must start at or after this instant (announcement lead).
-    earliest_occurrence: Option<Timestamp>,
-    /// Every calendar restriction is lifted (emergency, or a valid exception).
-    open: bool,
-    /// An incident freeze holds for as long as the incident is active.
-    blocked: bool,
-}
-
-fn reason(code: impl Into<String>, denies: bool, message: impl Into<String>) -> Reason {
+pub(crate) fn reason(
+    code: impl Into<ReasonCode>,
+    denies: bool,
+    message: impl Into<String>,
+) -> Reason {
     Reason {
         code: code.into(),
         message: message.into(),
@@ -193,149 +194,6 @@ impl<'p> Calendar<'p> {
     /// The policy this calendar was compiled from.
     pub fn policy(&self) -> &'p Policy {
         self.policy
-    }
-
-    /// Evaluate category, exception and incidents; push their reasons.
-    fn modifiers(
-        &self,
-        req: &WindowRequest,
-        exc: &mut Vec<Reason>,
-        inc: &mut Vec<Reason>,
-    ) -> Option<Ctx> {
-        let p = self.policy;
-        let (_, cat) = p.category(req.category)?;
-        let m = &p.windows.maintenance;
-        let emergency = cat.window == WindowClass::Emergency;
-        let mut ctx = Ctx {
-            level: req.category,
-            class: cat.window,
-            nth: match req.maintenance {
-                MaintenanceSlot::Primary => Some(m.nth),
-                MaintenanceSlot::Fallback => m.fallback_nth,
-            },
-            earliest_occurrence: req
-                .announced_at
-                .map(|at| ivs::add(at, m.announce_lead.get())),
-            open: emergency,
-            blocked: false,
-        };
-
-        if let Some(g) = &req.exception {
-            let required: &[String] = if p.exceptions.applies_to.contains(&req.category) {
-                &p.exceptions.approvers
-            } else {
-                &cat.emergency_approvers
-            };
-            if emergency {
-                exc.push(reason(
-                    "exception-not-needed",
-                    false,
-                    "emergency changes need no window exception",
-                ));
-            } else if required.is_empty() {
-                exc.push(reason(
-                    "exception-not-applicable",
-                    false,
-                    format!(
-                        "the policy grants no out-of-window exceptions for category {}",
-                        req.category
-                    ),
-                ));
-            } else if let Some(r) = p.exceptions.reasons.get(&g.reason) {
-                let missing: Vec<&str> = required
-                    .iter()
-                    .filter(|role| !g.approved_roles.contains(role))
-                    .map(String::as_str)
-                    .collect();
-                if missing.is_empty() {
-                    let mut note = String::new();
-                    if let Some(sev) = &r.min_severity {
-                        note.push_str(&format!("; requires severity {sev} or above"));
-                    }
-                    if let Some(ev) = &r.requires_evidence {
-                        note.push_str(&format!("; requires evidence `{ev}`"));
-                    }
-                    ctx.open = true;
-                    exc.push(reason(
-                        "exception-applied",
-                        false,
-                        format!(
-                            "out-of-window exception `{}` ({}) approved by {}{note}",
-                            g.reason,
-                            r.description,
-                            required.join(" + ")
-                        ),
-                    ));
-                } else {
-                    exc.push(reason(
-                        "exception-missing-approval",
-                        false,
-                        format!(
-                            "exception `{}` lacks approval by {}",
-                            g.reason,
-                            missing.join(", ")
-                        ),
-                    ));
-                }
-            } else {
-                let known: Vec<&str> = p.exceptions.reasons.keys().map(String::as_str).collect();
-                exc.push(reason(
-                    "exception-unknown-reason",
-                    false,
-                    format!(
-                        "exception reason `{}` is not in the policy (known: {})",
-                        g.reason,
-                        known.join(", ")
-                    ),
-                ));
-            }
-        }
-
-        for incident in &req.incidents {
-            for (key, f) in &p.freezes {
-                let Freeze::Incident {
-                    name,
-                    severities,
-                    except_remediation,
-                    applies_to,
-                } = f
-                else {
-                    continue;
-                };
-                if !applies_to.contains(&req.category)
-                    || !severities
-                        .iter()
-                        .any(|s| s.eq_ignore_ascii_case(&incident.severity))
-                {
-                    continue;
-                }
-                let what = format!(
-                    "{name}: incident {} ({}) is active",
-                    incident.id, incident.severity
-                );
-                if emergency {
-                    inc.push(reason(
-                        format!("freeze-{key}"),
-                        false,
-                        format!("{what}; overridden by the emergency"),
-                    ));
-                } else if *except_remediation && incident.remediated_by_this_change {
-                    inc.push(reason(
-                        "incident-remediation",
-                        false,
-                        format!("{what}; this change is its remediation, which the freeze allows"),
-                    ));
-                } else {
-                    ctx.blocked = true;
-                    inc.push(reason(
-                        format!("freeze-{key}"),
-                        true,
-                        format!("{what}; changes wait until it is resolved (no next slot while it lasts)"),
-                    ));
-                }
-            }
-        }
-        Some(ctx)
     }
 
     /// Allowed time within `[a, b)` for a request with this context, normalized and clipped.
@@ -457,7 +315,7 @@ impl<'p> Calendar<'p> {
         };
         if req.duration.is_negative() {
             return deny(reason(
-                "duration-invalid",
+                Code::DurationInvalid,
                 true,
                 format!("duration {} is negative", req.duration),
             ));
@@ -465,7 +323,7 @@ impl<'p> Calendar<'p> {
         let (mut exc, mut inc) = (Vec::new(), Vec::new());
         let Some(ctx) = self.modifiers(req, &mut exc, &mut inc) else {
             return deny(reason(
-                "category-unknown",
+                Code::CategoryUnknown,
                 true,
                 format!(
                     "the policy has no category with level {} (fail closed)",
@@ -482,7 +340,7 @@ impl<'p> Calendar<'p> {
 
         match ctx.class {
             WindowClass::Emergency => cal.push(reason(
-                "emergency-override",
+                Code::EmergencyOverride,
                 false,
                 format!(
                     "category {} ({}) may ship at any time, overriding every restriction",
@@ -490,7 +348,7 @@ impl<'p> Calendar<'p> {
                 ),
             )),
             WindowClass::AnyTime => cal.push(reason(
-                "window-any-time",
+                Code::WindowAnyTime,
                 false,
                 format!("category {} ({}) may ship at any time", ctx.level, cat.name),
             )),
@@ -499,7 +357,7 @@ impl<'p> Calendar<'p> {
                 let base = self.standard.intervals(s, e);
                 match base.iter().find(|iv| iv.s <= s && s < iv.e) {
                     Some(iv) if e <= iv.e => cal.push(reason(
-                        "window-standard-open",
+                        Code::WindowStandardOpen,
                         false,
                         format!(
                             "inside the standard window {} to {}",
@@ -508,7 +366,7 @@ impl<'p> Calendar<'p> {
                         ),
                     )),
                     Some(iv) => cal.push(reason(
-                        "window-overrun",
+                        Code::WindowOverrun,
                         true,
                         format!(
                             "would run until {}, past the standard window's end {}",
@@ -517,7 +375,7 @@ impl<'p> Calendar<'p> {
                         ),
                     )),
                     None => cal.push(reason(
-                        "window-closed",
+                        Code::WindowClosed,
                         true,
                         format!("{} is outside every standard window", show(tz, s)),
                     )),
@@ -529,10 +387,10 @@ impl<'p> Calendar<'p> {
                     .any(|iv| iv.contains(s, e));
                 preferred = Some(inside);
                 cal.push(if inside {
-                    reason("window-preferred", false, "inside the preferred window")
+                    reason(Code::WindowPreferred, false, "inside the preferred window")
                 } else {
                     reason(
-                        "window-not-preferred",
+                        Code::WindowNotPreferred,
                         false,
                         "outside the preferred window (allowed, not preferred)",
                     )
@@ -549,7 +407,7 @@ impl<'p> Calendar<'p> {
             {
                 if let Some(iv) = f.intervals(s, e).iter().find(|iv| iv.overlaps(s, e)) {
                     cal.push(reason(
-                        format!("freeze-{}", f.key),
+                        ReasonCode::freeze(f.key.as_str()),
                         true,
                         format!("{}: {} to {}", f.name, show(&f.tz, iv.s), show(&f.tz, iv.e)),
                     ));
@@ -557,7 +415,7 @@ impl<'p> Calendar<'p> {
             }
         }
 
-        let exception_applies = exc.iter().any(|r| r.code == "exception-applied");
+        let exception_applies = exc.iter().any(|r| r.code == Code::ExceptionApplied);
         if exception_applies {
             let mut overridden = 0;
             for r in cal.iter_mut().filter(|r| r.denies) {
@@ -567,7 +425,7 @@ impl<'p> Calendar<'p> {
             }
             if overridden == 0 {
                 for r in exc.iter_mut() {
-                    r.code = "exception-not-needed".into();
+                    r.code = Code::ExceptionNotNeeded.into();
                     r.message = format!(
                         "{} — not needed, the change is inside allowed time",
                         r.message
@@ -590,114 +448,6 @@ impl<'p> Calendar<'p> {
             reasons,
             preferred,
             next_slot,
-        }
-    }
-
-    fn check_maintenance(
-        &self,
-        req: &WindowRequest,
-        ctx: &Ctx,
-        e: Timestamp,
-        cal: &mut Vec<Reason>,
-    ) {
-        let m = &self.policy.windows.maintenance;
-        let tz = &self.maintenance.tz;
-        let s = req.start;
-        let which = match req.maintenance {
-            MaintenanceSlot::Primary => "planned maintenance window",
-            MaintenanceSlot::Fallback => "fallback maintenance window",
-        };
-        let Some(nth) = ctx.nth else {
-            cal.push(reason(
-                "maintenance-no-fallback",
-                true,
-                "the policy defines no fallback maintenance window",
-            ));
-            return;
-        };
-        if req.duration > m.max_duration.get() {
-            cal.push(reason(
-                "maintenance-overrun",
-                true,
-                format!(
-                    "duration {:#} exceeds the maintenance maximum of {}",
-                    req.duration, m.max_duration
-                ),
-            ));
-        }
-        let occurrences = self.maintenance.occurrences(nth, s, e);
-        match occurrences.iter().find(|o| o.iv.s <= s && s < o.iv.e) {
-            Some(o) => {
-                if e <= o.iv.e {
-                    cal.push(reason(
-                        "maintenance-open",
-                        false,
-                        format!(
-                            "inside the {which} {} to {}",
-                            show(tz, o.iv.s),
-                            show(tz, o.iv.e)
-                        ),
-                    ));
-                } else {
-                    cal.push(reason(
-                        "maintenance-overrun",
-                        true,
-                        format!(
-                            "would run until {}, past the {which}'s end {}",
-                            show(tz, e),
-                            show(tz, o.iv.e)
-                        ),
-                    ));
-                }
-                match (req.announced_at, ctx.earliest_occurrence) {
-                    (Some(at), Some(min)) if o.iv.s < min => cal.push(reason(
-                        "maintenance-not-announced",
-                        true,
-                        format!(
-                            "announced {}, less than {} before the window opens {}",
-                            show(tz, at),
-                            m.announce_lead,
-                            show(tz, o.iv.s)
-                        ),
-                    )),
-                    (Some(at), _) => cal.push(reason(
-                        "maintenance-announced",
-                        false,
-                        format!(
-                            "announced {}, at least {} ahead",
-                            show(tz, at),
-                            m.announce_lead
-                        ),
-                    )),
-                    (None, _) => {}
-                }
-            }
-            None => {
-                let horizon = ivs::add(s, SignedDuration::from_hours(24 * 62));
-                let next = self
-                    .maintenance
-                    .occurrences(nth, s, horizon)
-                    .into_iter()
-                    .find(|o| o.iv.s > s);
-                let hint = next
-                    .map(|o| format!("; the next one opens {}", show(tz, o.iv.s)))
-                    .unwrap_or_default();
-                cal.push(reason(
-                    "maintenance-closed",
-                    true,
-                    format!("{} is outside the {which}{hint}", show(tz, s)),
-                ));
-            }
-        }
-        if req.announced_at.is_none() {
-            cal.push(reason(
-                "maintenance-announcement-unchecked",
-                false,
-                format!(
-                    "the announcement ({} ahead) was not checked",
-                    m.announce_lead
-                ),
-            ));
         }
     }
 }

@@ -10,6 +10,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
+use crate::codes::ReasonCode;
 use crate::ivs::{self, Iv, clip, date_of, next_day};
 use crate::{Calendar, MaintenanceSlot, WindowRequest};
 
@@ -73,7 +74,7 @@ pub struct MonthView {
     /// Each day.
     pub days: Vec<DayView>,
     /// Freezes that have no fixed time (incident freezes), by code and name.
-    pub conditional_freezes: Vec<(String, String)>,
+    pub conditional_freezes: Vec<(ReasonCode, String)>,
 }
 
 /// Why a month view could not be built.
@@ -184,7 +185,7 @@ pub fn month_view(
         if category.is_none_or(|l| f.applies_to.contains(&l)) {
             push(
                 BandKind::Freeze,
-                &crate::codes::freeze_code(&f.key),
+                &ReasonCode::freeze(f.key.as_str()).to_string(),
                 &f.name,
                 &f.intervals(month_start, month_end),
             );
@@ -234,7 +235,7 @@ pub fn month_view(
         .iter()
         .filter(|(_, f)| matches!(f, changegate_policy::Freeze::Incident { .. }))
         .filter(|(_, f)| category.is_none_or(|l| f.applies_to().contains(&l)))
-        .map(|(k, f)| (crate::codes::freeze_code(k), f.name().to_string()))
+        .map(|(k, f)| (ReasonCode::freeze(k.as_str()), f.name().to_string()))
         .collect();
     Ok(MonthView {
         year,

@@ -29,7 +29,7 @@ fn codes(p: &Policy, category: u8, at: &str, dur: &str) -> (bool, Vec<String>) {
         d.reasons
             .into_iter()
             .filter(|r| r.denies)
-            .map(|r| r.code)
+            .map(|r| r.code.to_string())
             .collect(),
     )
 }

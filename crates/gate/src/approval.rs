@@ -15,7 +15,7 @@ use changegate_policy::{Category, CategoryKind, Level, Policy, RoleId};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::codes::Code;
+use crate::codes::{Code, RejectionCode};
 use crate::model::{Approval, ChangeState, Person, WorldState};
 use crate::people::{Holding, Relation, canonical, holding, relations, sod_inputs};
 use crate::reason::Reason;
@@ -190,17 +190,18 @@ fn rels(r: &[Relation]) -> String {
 
 impl ApprovalRejection {
     /// Stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RejectionCode {
+        use RejectionCode as C;
         match self {
-            ApprovalRejection::StateInvalid { .. } => "state-invalid",
-            ApprovalRejection::CategoryUnknown { .. } => "category-unknown",
-            ApprovalRejection::UnknownRole { .. } => "role-unknown",
-            ApprovalRejection::RoleNotRequired { .. } => "role-not-required",
-            ApprovalRejection::StaleCommit { .. } => "approval-stale",
-            ApprovalRejection::NotRoleHolder { .. } => "approval-unauthorized",
-            ApprovalRejection::SelfApproval { .. } => "approval-self",
-            ApprovalRejection::SecondRole { .. } => "approval-second-role",
-            ApprovalRejection::AlreadyApproved { .. } => "approval-duplicate",
+            ApprovalRejection::StateInvalid { .. } => C::StateInvalid,
+            ApprovalRejection::CategoryUnknown { .. } => C::UnknownCategory,
+            ApprovalRejection::UnknownRole { .. } => C::UnknownRole,
+            ApprovalRejection::RoleNotRequired { .. } => C::RoleNotRequired,
+            ApprovalRejection::StaleCommit { .. } => C::ApprovalStale,
+            ApprovalRejection::NotRoleHolder { .. } => C::ApprovalUnauthorized,
+            ApprovalRejection::SelfApproval { .. } => C::ApprovalSelf,
+            ApprovalRejection::SecondRole { .. } => C::ApprovalSecondRole,
+            ApprovalRejection::AlreadyApproved { .. } => C::ApprovalDuplicate,
         }
     }
 }

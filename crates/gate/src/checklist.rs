@@ -14,7 +14,7 @@ use changegate_policy::{ChecklistItem, Level, Policy, facets};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::codes::Code;
+use crate::codes::{Code, RejectionCode};
 use crate::model::{Attestation, ChangeState, ClassifiedFacet, WorldState};
 use crate::people::canonical;
 use crate::reason::Reason;
@@ -108,14 +108,15 @@ pub enum AttestationRejection {
 
 impl AttestationRejection {
     /// Stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RejectionCode {
+        use RejectionCode as C;
         match self {
-            AttestationRejection::StateInvalid { .. } => "state-invalid",
-            AttestationRejection::UnknownItem { .. } => "checklist-item-unknown",
-            AttestationRejection::AutoItem { .. } => "checklist-item-auto",
-            AttestationRejection::NotApplicable { .. } => "checklist-item-not-applicable",
-            AttestationRejection::StaleCommit { .. } => "checklist-stale",
-            AttestationRejection::EvidenceMissing { .. } => "checklist-evidence-missing",
+            AttestationRejection::StateInvalid { .. } => C::StateInvalid,
+            AttestationRejection::UnknownItem { .. } => C::ChecklistItemUnknown,
+            AttestationRejection::AutoItem { .. } => C::ChecklistItemAuto,
+            AttestationRejection::NotApplicable { .. } => C::ChecklistItemNotApplicable,
+            AttestationRejection::StaleCommit { .. } => C::ChecklistStale,
+            AttestationRejection::EvidenceMissing { .. } => C::ChecklistEvidenceMissing,
         }
     }
 }

@@ -1,139 +1,301 @@
-//! Stable reason codes of gate decisions.
+//! Stable reason codes of gate decisions, and the codes of refused commands.
 //!
 //! A deploy pipeline, a dashboard or an auditor keys on these codes, so they are part of the API:
-//! each is kebab-case, documented (docs/gate.md lists them all) and unique (tested). Renaming one is
-//! a breaking change. A code alone does not say whether it denied: a [`crate::Reason`] carries
-//! `denies`; the column "denies" here says when it does.
+//! each is kebab-case, documented (docs/gate.md lists them all) and unique (tested, and by the
+//! workspace registry). Renaming one is a breaking change. A code alone does not say whether it
+//! denied: a [`crate::Reason`] carries `denies`; [`Code::denies`] says when it does.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Serialize;
 
-macro_rules! codes {
-    ($($(#[$doc:meta])* $variant:ident = $code:literal, $denies:literal, $desc:literal;)*) => {
-        /// A reason code.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code {
-            $($(#[$doc])* #[doc = $desc] $variant,)*
-        }
-
-        impl Code {
-            /// Every code.
-            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
-
-            /// The stable kebab-case code.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Code::$variant => $code,)* }
-            }
-
-            /// When a reason with this code denies: `always`, `never` or `conditional`.
-            pub fn denies(self) -> &'static str {
-                match self { $(Code::$variant => $denies,)* }
-            }
-
-            /// What it means.
-            pub fn description(self) -> &'static str {
-                match self { $(Code::$variant => $desc,)* }
-            }
-        }
-    };
-}
-
-codes! {
-    StateInvalid = "state-invalid", "always", "The change is not in a deployable state (approved, scheduled or deploying).";
-    CategoryUnknown = "category-unknown", "always", "The change's category level is not defined by the policy (fail closed).";
-    RoleUnknown = "role-unknown", "always", "A required role is not declared under `[roles]` (fail closed).";
-    ApprovalMissing = "approval-missing", "always", "Required roles without a valid approval for the head commit; details.roles lists them.";
-    ApprovalPresent = "approval-present", "never", "A required role is filled by a valid approval; details record who, for which commit and why they qualify.";
-    ApprovalNotRequired = "approval-not-required", "never", "The category needs no human approval (auto-approved).";
-    ApprovalStale = "approval-stale", "conditional", "An approval is for an older head commit and its role is invalidated by new commits; denies while the role stays unfilled.";
-    ApprovalUnauthorized = "approval-unauthorized", "conditional", "The approver does not hold the role (directly, via a team, or as the incident's commander); denies while the role stays unfilled.";
-    ApprovalSodViolation = "approval-sod-violation", "conditional", "Separation of duties: an author, co-author or the last pusher approved, or one person would fill two required roles; denies while the role stays unfilled.";
-    ChecklistMissing = "checklist-missing", "always", "An applicable pre-deployment checklist item has no attestation.";
-    ChecklistStale = "checklist-stale", "always", "An item is attested only for an older head commit.";
-    ChecklistEvidenceMissing = "checklist-evidence-missing", "always", "An item that requires evidence was attested without an evidence link.";
-    ChecklistAttested = "checklist-attested", "never", "An applicable item is attested for the head commit.";
-    ChecklistAuto = "checklist-auto", "never", "An `auto` item computed by the gate (approvals, window compliance); its failure is carried by the matching denial.";
-    LeadTimeRfc = "lead-time-rfc", "always", "The RFC (lead time `rfc`) was not published enough business days before the deploy.";
-    LeadTimeNotice = "lead-time-notice", "always", "The stakeholder notice (lead time `stakeholder-notice`) was not sent enough business days before the deploy.";
-    LeadTimeNotMet = "lead-time-not-met", "always", "Any other before-deploy lead time of the policy is not met; details.lead_time names it.";
-    LeadTimeMet = "lead-time-met", "never", "A before-deploy lead time is met.";
-    ReviewSlaBreached = "review-sla-breached", "never", "The review took (or is taking) longer than the SLA in business days: a finding, not a denial.";
-    WindowOpen = "window-open", "never", "The deploy fits the category's change window; details carry the calendar's reasons.";
-    WindowClosed = "window-closed", "always", "The deploy falls outside the change window; details.next_slot is the earliest allowed start.";
-    FreezeActive = "freeze-active", "always", "A freeze is in force (weekend, holiday, or an active incident for a non-remediation change).";
-    MaintenanceNotAnnounced = "maintenance-not-announced", "always", "Category 3: no announcement covers the maintenance window of the deploy.";
-    MaintenanceAnnouncementIncomplete = "maintenance-announcement-incomplete", "always", "Category 3: the announcement did not go out on every channel the policy names.";
-    EmergencyOverride = "emergency-override", "never", "An emergency is in force: window restrictions are overridden and the incident commander approves alone.";
-    EmergencyNotDeclared = "emergency-not-declared", "always", "The change is classified as an emergency but no emergency was declared with an incident reference.";
-    EmergencyIncidentInvalid = "emergency-incident-invalid", "always", "The emergency's incident is unknown or no longer active.";
-    EmergencyDeclarerUnauthorized = "emergency-declarer-unauthorized", "always", "Whoever declared the emergency holds none of the roles in emergency.declared_by.";
-    EmergencyRetrospectiveOverdue = "emergency-retrospective-overdue", "never", "The retrospective of a deployed emergency change is past its deadline (a finding).";
-    EmergencyFollowUpMissing = "emergency-follow-up-missing", "never", "No follow-up PR is linked to a deployed emergency change past its deadline (a finding).";
-    ExceptionApplied = "exception-applied", "never", "A valid out-of-window exception was handed to the window check.";
-    ExceptionInvalid = "exception-invalid", "never", "An exception was requested but is not valid (unknown reason, missing approvers, SoD); it is ignored, so the window check decides.";
-}
-
-impl Serialize for Code {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
+changegate_codes::codes! {
+    /// A reason code of a gate decision.
+    pub enum Code in "gate" {
+        /// The change is not in a deployable state (approved, scheduled or deploying).
+        StateInvalid = "state-invalid",
+        /// The change's category level is not defined by the policy (fail closed).
+        CategoryUnknown = "category-unknown",
+        /// A required role is not declared under `[roles]` (fail closed).
+        RoleUnknown = "role-unknown",
+        /// Required roles without a valid approval for the head commit; details.roles lists them.
+        ApprovalMissing = "approval-missing",
+        /// A required role is filled by a valid approval; details record who, for which commit and why they qualify.
+        ApprovalPresent = "approval-present",
+        /// The category needs no human approval (auto-approved).
+        ApprovalNotRequired = "approval-not-required",
+        /// An approval is for an older head commit and its role is invalidated by new commits; denies while the role stays unfilled.
+        ApprovalStale = "approval-stale",
+        /// The approver does not hold the role (directly, via a team, or as the incident's commander); denies while the role stays unfilled.
+        ApprovalUnauthorized = "approval-unauthorized",
+        /// Separation of duties: an author, co-author or the last pusher approved, or one person would fill two required roles; denies while the role stays unfilled.
+        ApprovalSodViolation = "approval-sod-violation",
+        /// An applicable pre-deployment checklist item has no attestation.
+        ChecklistMissing = "checklist-missing",
+        /// An item is attested only for an older head commit.
+        ChecklistStale = "checklist-stale",
+        /// An item that requires evidence was attested without an evidence link.
+        ChecklistEvidenceMissing = "checklist-evidence-missing",
+        /// An applicable item is attested for the head commit.
+        ChecklistAttested = "checklist-attested",
+        /// An `auto` item computed by the gate (approvals, window compliance); its failure is carried by the matching denial.
+        ChecklistAuto = "checklist-auto",
+        /// The RFC (lead time `rfc`) was not published enough business days before the deploy.
+        LeadTimeRfc = "lead-time-rfc",
+        /// The stakeholder notice (lead time `stakeholder-notice`) was not sent enough business days before the deploy.
+        LeadTimeNotice = "lead-time-notice",
+        /// Any other before-deploy lead time of the policy is not met; details.lead_time names it.
+        LeadTimeNotMet = "lead-time-not-met",
+        /// A before-deploy lead time is met.
+        LeadTimeMet = "lead-time-met",
+        /// The review took (or is taking) longer than the SLA in business days: a finding, not a denial.
+        ReviewSlaBreached = "review-sla-breached",
+        /// The deploy fits the category's change window; details carry the calendar's reasons.
+        WindowOpen = "window-open",
+        /// The deploy falls outside the change window; details.next_slot is the earliest allowed start.
+        WindowClosed = "window-closed",
+        /// A freeze is in force (weekend, holiday, or an active incident for a non-remediation change).
+        FreezeActive = "freeze-active",
+        /// Category 3: no announcement covers the maintenance window of the deploy.
+        MaintenanceNotAnnounced = "maintenance-not-announced",
+        /// Category 3: the announcement did not go out on every channel the policy names.
+        MaintenanceAnnouncementIncomplete = "maintenance-announcement-incomplete",
+        /// An emergency is in force: window restrictions are overridden and the incident commander approves alone.
+        EmergencyOverride = "emergency-override",
+        /// The change is classified as an emergency but no emergency was declared with an incident reference.
+        EmergencyNotDeclared = "emergency-not-declared",
+        /// The emergency's incident is unknown or no longer active.
+        EmergencyIncidentInvalid = "emergency-incident-invalid",
+        /// Whoever declared the emergency holds none of the roles in emergency.declared_by.
+        EmergencyDeclarerUnauthorized = "emergency-declarer-unauthorized",
+        /// The retrospective of a deployed emergency change is past its deadline (a finding).
+        EmergencyRetrospectiveOverdue = "emergency-retrospective-overdue",
+        /// No follow-up PR is linked to a deployed emergency change past its deadline (a finding).
+        EmergencyFollowUpMissing = "emergency-follow-up-missing",
+        /// A valid out-of-window exception was handed to the window check.
+        ExceptionApplied = "exception-applied",
+        /// An exception was requested but is not valid (unknown reason, missing approvers, SoD); it is ignored, so the window check decides.
+        ExceptionInvalid = "exception-invalid",
     }
 }
 
-impl<'de> Deserialize<'de> for Code {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+/// When a reason with a given code denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Denies {
+    /// The reason always denies.
+    Always,
+    /// Informational, or a finding: never denies.
+    Never,
+    /// An approval problem: denies while the role it was meant to fill stays unfilled.
+    Conditional,
+}
+
+impl Denies {
+    /// `always`, `never` or `conditional`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Denies::Always => "always",
+            Denies::Never => "never",
+            Denies::Conditional => "conditional",
+        }
     }
 }
 
-impl std::fmt::Display for Code {
+impl std::fmt::Display for Denies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
-impl std::str::FromStr for Code {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Code::ALL
-            .iter()
-            .copied()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown reason code `{s}`"))
+impl PartialEq<&str> for Denies {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Code {
+    /// When a reason with this code denies.
+    pub const fn denies(self) -> Denies {
+        use Denies::{Always, Conditional, Never};
+        match self {
+            Code::StateInvalid
+            | Code::CategoryUnknown
+            | Code::RoleUnknown
+            | Code::ApprovalMissing
+            | Code::ChecklistMissing
+            | Code::ChecklistStale
+            | Code::ChecklistEvidenceMissing
+            | Code::LeadTimeRfc
+            | Code::LeadTimeNotice
+            | Code::LeadTimeNotMet
+            | Code::WindowClosed
+            | Code::FreezeActive
+            | Code::MaintenanceNotAnnounced
+            | Code::MaintenanceAnnouncementIncomplete
+            | Code::EmergencyNotDeclared
+            | Code::EmergencyIncidentInvalid
+            | Code::EmergencyDeclarerUnauthorized => Always,
+            Code::ApprovalPresent
+            | Code::ApprovalNotRequired
+            | Code::ChecklistAttested
+            | Code::ChecklistAuto
+            | Code::LeadTimeMet
+            | Code::ReviewSlaBreached
+            | Code::WindowOpen
+            | Code::EmergencyOverride
+            | Code::EmergencyRetrospectiveOverdue
+            | Code::EmergencyFollowUpMissing
+            | Code::ExceptionApplied
+            | Code::ExceptionInvalid => Never,
+            Code::ApprovalStale | Code::ApprovalUnauthorized | Code::ApprovalSodViolation => {
+                Conditional
+            }
+        }
+    }
+}
+
+changegate_codes::codes! {
+    /// Why a command on a change or on the world was refused ([`crate::ops::OpError::code`]); a
+    /// refused command changes nothing. Several codes are also decision reasons ([`Code`]) with
+    /// the same string, on purpose: the same rule refuses the write and denies the deploy.
+    pub enum RejectionCode in "gate-rejection" {
+        /// The event is not allowed in the change's current state (the error lists the allowed ones).
+        StateTransitionInvalid = "state-transition-invalid",
+        /// Approvals and attestations are accepted only in `in-review`, `approved` or `scheduled`.
+        StateInvalid = "state-invalid",
+        /// The change's category level is not defined by the policy.
+        UnknownCategory = "unknown-category",
+        /// The role is not declared under `[roles]` (the error suggests the closest one).
+        UnknownRole = "unknown-role",
+        /// The change does not need an approval in that role.
+        RoleNotRequired = "role-not-required",
+        /// The approval names a commit other than the head.
+        ApprovalStale = "approval-stale",
+        /// The person does not hold the role.
+        ApprovalUnauthorized = "approval-unauthorized",
+        /// An author, co-author or the last pusher tried to approve (separation of duties).
+        ApprovalSelf = "approval-self",
+        /// The person already fills another required role.
+        ApprovalSecondRole = "approval-second-role",
+        /// The same person, role and commit are already on record.
+        ApprovalDuplicate = "approval-duplicate",
+        /// The `approve` transition was asked while required roles are missing.
+        ApprovalMissing = "approval-missing",
+        /// No such item under `[checklist.pre]`.
+        ChecklistItemUnknown = "checklist-item-unknown",
+        /// The checklist item is computed by the gate and cannot be attested.
+        ChecklistItemAuto = "checklist-item-auto",
+        /// The checklist item does not apply to this change.
+        ChecklistItemNotApplicable = "checklist-item-not-applicable",
+        /// The attestation names a commit other than the head.
+        ChecklistStale = "checklist-stale",
+        /// The checklist item requires evidence and no link was given.
+        ChecklistEvidenceMissing = "checklist-evidence-missing",
+        /// The item published is not a `[lead_times]` key.
+        LeadTimeUnknown = "lead-time-unknown",
+        /// No incident has this id.
+        IncidentUnknown = "incident-unknown",
+        /// An incident with this id already exists.
+        IncidentDuplicate = "incident-duplicate",
+        /// The severity is not one of `emergency.incident_severities`.
+        IncidentSeverityInvalid = "incident-severity-invalid",
+        /// The declarer holds none of the roles in `emergency.declared_by`.
+        EmergencyDeclarerUnauthorized = "emergency-declarer-unauthorized",
+        /// An emergency command on a change without a declared emergency.
+        EmergencyNotDeclared = "emergency-not-declared",
+        /// An exception command on a change without a requested exception.
+        ExceptionNotRequested = "exception-not-requested",
+        /// The person does not hold the role, or the role does not approve exceptions.
+        ExceptionApproverInvalid = "exception-approver-invalid",
+        /// The change cannot take new commits in its state (deploying, deployed or terminal).
+        PushRefused = "push-refused",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
+    use changegate_codes::CodeSet;
 
     #[test]
     fn codes_are_unique_kebab_case_and_documented() {
-        let mut seen = BTreeSet::new();
+        let mut entries = Code::entries();
+        entries.extend(RejectionCode::entries());
+        let problems = changegate_codes::problems(&entries, SHARED_WITH_REJECTIONS);
+        assert!(problems.is_empty(), "{problems:#?}");
         for c in Code::ALL {
-            let s = c.as_str();
-            assert!(seen.insert(s), "duplicate code {s}");
-            assert!(
-                s.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'),
-                "{s} is not kebab-case"
+            assert_eq!(c.as_str().parse::<Code>(), Ok(*c));
+            assert_eq!(
+                serde_json::to_string(c).unwrap(),
+                format!("\"{}\"", c.as_str())
             );
-            assert!(
-                !s.starts_with('-') && !s.ends_with('-') && !s.contains("--"),
-                "{s}"
-            );
-            assert!(matches!(c.denies(), "always" | "never" | "conditional"));
-            assert!(c.description().ends_with('.'), "{s}: description");
-            assert_eq!(s.parse::<Code>(), Ok(*c));
         }
+    }
+
+    /// Codes that are both a decision reason and a rejection: the same rule refuses the write and
+    /// denies the deploy (checked against the enums below, so the list cannot go stale).
+    const SHARED_WITH_REJECTIONS: &[&str] = &[
+        "state-invalid",
+        "approval-stale",
+        "approval-unauthorized",
+        "approval-missing",
+        "checklist-stale",
+        "checklist-evidence-missing",
+        "emergency-declarer-unauthorized",
+        "emergency-not-declared",
+    ];
+
+    #[test]
+    fn the_shared_list_is_exactly_the_overlap() {
+        let mut overlap: Vec<&str> = Code::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .filter(|s| s.parse::<RejectionCode>().is_ok())
+            .collect();
+        overlap.sort_unstable();
+        let mut listed = SHARED_WITH_REJECTIONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(overlap, listed);
+    }
+
+    #[test]
+    fn denies_is_always_never_or_conditional_as_before() {
+        let by = |d: Denies| -> Vec<&str> {
+            Code::ALL
+                .iter()
+                .filter(|c| c.denies() == d)
+                .map(|c| c.as_str())
+                .collect()
+        };
+        assert_eq!(
+            by(Denies::Conditional),
+            [
+                "approval-stale",
+                "approval-unauthorized",
+                "approval-sod-violation"
+            ]
+        );
+        assert!(by(Denies::Never).contains(&"window-open"));
+        assert!(by(Denies::Always).contains(&"freeze-active"));
+        assert_eq!(serde_json::to_string(&Denies::Never).unwrap(), "\"never\"");
+        assert_eq!(Denies::Always.to_string(), "always");
     }
 
     #[test]
     fn every_code_is_documented_in_docs_gate_md() {
         let doc = include_str!("../../../docs/gate.md");
         for c in Code::ALL {
+            let row = format!(
+                "| `{}` | {} | {} |",
+                c.as_str(),
+                c.denies(),
+                c.description()
+            );
+            assert!(doc.contains(&row), "docs/gate.md lacks the row {row}");
+        }
+        for c in RejectionCode::ALL {
             assert!(
                 doc.contains(&format!("`{}`", c.as_str())),
-                "docs/gate.md does not document `{}`",
+                "docs/gate.md does not document the rejection code `{}`",
                 c.as_str()
             );
         }

@@ -10,6 +10,7 @@
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use crate::codes::{Code, RejectionCode};
 use crate::decide::{Decision, decide};
 use crate::model::{ChangeState, WorldState};
 use crate::ops::{ChangeOp, WorldOp, apply, apply_world};
@@ -48,15 +49,15 @@ pub struct Step {
     /// A command on the world.
     #[serde(default)]
     pub world: Option<WorldOp>,
-    /// Code of the error the command must fail with.
+    /// Code of the error the command must fail with (a typo fails to parse the case).
     #[serde(default)]
-    pub error: Option<String>,
+    pub error: Option<RejectionCode>,
     /// Decision to check at `at`.
     #[serde(default)]
     pub decide: Option<Expect>,
     /// Exactly the codes `overdue` must return at `at`.
     #[serde(default)]
-    pub overdue: Option<Vec<String>>,
+    pub overdue: Option<Vec<Code>>,
     /// Status expected after the step.
     #[serde(default)]
     pub status: Option<Status>,
@@ -70,10 +71,10 @@ pub struct Expect {
     pub allowed: bool,
     /// Exactly the denying codes (order and duplicates ignored).
     #[serde(default)]
-    pub deny: Vec<String>,
+    pub deny: Vec<Code>,
     /// Non-denying codes that must be present.
     #[serde(default)]
-    pub info: Vec<String>,
+    pub info: Vec<Code>,
     /// Exactly these missing roles.
     #[serde(default)]
     pub missing_roles: Option<Vec<String>>,
@@ -97,7 +98,7 @@ impl Expect {
                 d.allowed, self.allowed
             ));
         }
-        let mut want: Vec<&str> = self.deny.iter().map(String::as_str).collect();
+        let mut want: Vec<&str> = self.deny.iter().map(|c| c.as_str()).collect();
         want.sort_unstable();
         want.dedup();
         if d.denying_codes() != want {
@@ -107,7 +108,7 @@ impl Expect {
             ));
         }
         for c in &self.info {
-            if !d.reasons.iter().any(|r| !r.denies && r.code.as_str() == c) {
+            if !d.reasons.iter().any(|r| !r.denies && r.code == *c) {
                 return Err(format!("no non-denying `{c}` among {:?}", d.codes()));
             }
         }
@@ -199,7 +200,7 @@ pub fn run(case: &Case, people: &str, mut observe: impl FnMut(&Decision)) -> Res
             (Some(Err(e)), None) => {
                 return Err(format!("{here}: command failed: {} ({e})", e.code()));
             }
-            (Some(Err(e)), Some(want)) if e.code() != want => {
+            (Some(Err(e)), Some(want)) if e.code() != *want => {
                 return Err(format!(
                     "{here}: expected error `{want}`, got `{}` ({e})",
                     e.code()
@@ -232,8 +233,8 @@ pub fn run(case: &Case, people: &str, mut observe: impl FnMut(&Decision)) -> Res
         }
         if let Some(want) = &step.overdue {
             let found = crate::emergency::overdue(&policy, &state, step.at);
-            let got: Vec<&str> = found.iter().map(|r| r.code.as_str()).collect();
-            if got != want.iter().map(String::as_str).collect::<Vec<_>>() {
+            let got: Vec<Code> = found.iter().map(|r| r.code).collect();
+            if got != *want {
                 return Err(format!("{here}: overdue {got:?}, expected {want:?}"));
             }
             observe(&Decision {

@@ -32,7 +32,7 @@ pub mod window;
 
 pub use approval::{ApprovalRejection, Requirements, requirements, validate_approval};
 pub use checklist::{AttestationRejection, validate_attestation};
-pub use codes::Code;
+pub use codes::{Code, Denies, RejectionCode};
 pub use decide::{Decision, GateSettings, decide, decide_with};
 pub use emergency::overdue;
 pub use model::*;

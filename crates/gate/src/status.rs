@@ -14,6 +14,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::RejectionCode;
+
 /// Where a change request is in its life cycle.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -167,7 +169,7 @@ pub struct TransitionError {
 
 impl TransitionError {
     /// Stable code.
-    pub const CODE: &'static str = "state-transition-invalid";
+    pub const CODE: RejectionCode = RejectionCode::StateTransitionInvalid;
 }
 
 fn list(events: &[Event]) -> String {

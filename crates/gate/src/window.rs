@@ -3,7 +3,7 @@
 //! the time arithmetic; this module assembles its input from the change and the world, and turns
 //! its answer into gate reasons.
 //!
-//! Mapping: a denying calendar reason `freeze-<key>` becomes `freeze-active`, the calendar's
+//! Mapping (on the calendar's typed codes): a denying calendar reason `freeze-<key>` becomes `freeze-active`, the calendar's
 //! `maintenance-not-announced` (announced too late) keeps that code, any other denying one becomes
 //! `window-closed`; each carries the calendar's own code and the next slot. If the
 //! calendar denies without saying why, the gate still denies (`window-closed`): fail closed.
@@ -11,7 +11,9 @@
 //! severity, evidence, every approver role filled by a holder who did not write the change,
 //! distinct people unless the policy allows one person many roles).
 
-use changegate_calendar::{ActiveIncident, ExceptionGrant, MaintenanceSlot, WindowRequest};
+use changegate_calendar::{
+    ActiveIncident, Code as CalCode, ExceptionGrant, MaintenanceSlot, ReasonCode, WindowRequest,
+};
 use changegate_policy::{Level, Policy, WindowClass};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -137,6 +139,35 @@ pub fn exception_grant(
     }
 }
 
+/// Whether a calendar reason says a valid-looking exception was not applied (an exception reason
+/// other than applied or not needed). Exhaustive, so a new calendar code must be sorted here.
+fn is_exception_problem(code: &ReasonCode) -> bool {
+    use CalCode as C;
+    match code.code() {
+        C::ExceptionNotApplicable | C::ExceptionUnknownReason | C::ExceptionMissingApproval => true,
+        C::ExceptionApplied
+        | C::ExceptionNotNeeded
+        | C::WindowAnyTime
+        | C::EmergencyOverride
+        | C::WindowStandardOpen
+        | C::WindowClosed
+        | C::WindowOverrun
+        | C::WindowPreferred
+        | C::WindowNotPreferred
+        | C::MaintenanceOpen
+        | C::MaintenanceClosed
+        | C::MaintenanceOverrun
+        | C::MaintenanceNoFallback
+        | C::MaintenanceAnnounced
+        | C::MaintenanceNotAnnounced
+        | C::MaintenanceAnnouncementUnchecked
+        | C::IncidentRemediation
+        | C::CategoryUnknown
+        | C::DurationInvalid
+        | C::Freeze => false,
+    }
+}
+
 /// Check the deploy window at `start` for `duration`.
 pub fn evaluate(
     policy: &Policy,
@@ -235,7 +266,10 @@ pub fn evaluate(
     let d = changegate_calendar::check(policy, &req);
     if let Some(g) = grant {
         let details = json!({ "reason": g.reason, "approved_roles": g.approved_roles });
-        if d.reasons.iter().any(|r| r.code == "exception-applied") {
+        if d.reasons
+            .iter()
+            .any(|r| r.code == CalCode::ExceptionApplied)
+        {
             reasons.push(Reason::info(
                 Code::ExceptionApplied,
                 format!(
@@ -245,11 +279,7 @@ pub fn evaluate(
                 ),
                 details,
             ));
-        } else if let Some(r) = d
-            .reasons
-            .iter()
-            .find(|r| r.code.starts_with("exception-") && r.code != "exception-not-needed")
-        {
+        } else if let Some(r) = d.reasons.iter().find(|r| is_exception_problem(&r.code)) {
             reasons.push(Reason::info(
                 Code::ExceptionInvalid,
                 format!("exception not applied: {}", r.message),
@@ -273,9 +303,9 @@ pub fn evaluate(
         let mut any = false;
         for r in d.reasons.iter().filter(|r| r.denies) {
             any = true;
-            let code = match r.code.as_str() {
-                c if c.starts_with("freeze-") => Code::FreezeActive,
-                "maintenance-not-announced" => Code::MaintenanceNotAnnounced,
+            let code = match r.code.code() {
+                CalCode::Freeze => Code::FreezeActive,
+                CalCode::MaintenanceNotAnnounced => Code::MaintenanceNotAnnounced,
                 _ => Code::WindowClosed,
             };
             reasons.push(Reason::deny(

@@ -300,7 +300,7 @@ fn approval_validation_rejections() {
     );
     set_status(&mut s, Status::InReview, t(TUE));
     let e = validate_approval(&p, &s, &w, &mk("bob", "backend-led", "h1")).unwrap_err();
-    assert_eq!(e.code(), "role-unknown");
+    assert_eq!(e.code(), "unknown-role");
     assert!(e.to_string().contains("did you mean `backend-lead`"), "{e}");
     assert_eq!(
         validate_approval(&p, &s, &w, &mk("tara", "tech-architect", "h1"))

@@ -192,19 +192,10 @@ impl ApiError {
     }
 }
 
-/// The code of a refused gate command: the gate's own, except that input naming an unknown role
-/// or category says so with the API's codes (`unknown-role`, `unknown-category`), as
-/// `POST …/approvals` and `POST /api/v1/changes` do.
+/// The code of a refused gate command: the gate's own (input naming an unknown role or category
+/// is `unknown-role` / `unknown-category` there too, as for `POST …/approvals`).
 fn op_code(e: &OpError) -> String {
-    match e {
-        OpError::Approval(ApprovalRejection::UnknownRole { .. }) => {
-            ErrorCode::UnknownRole.as_str().to_string()
-        }
-        OpError::Approval(ApprovalRejection::CategoryUnknown { .. }) => {
-            ErrorCode::UnknownCategory.as_str().to_string()
-        }
-        other => other.code().to_string(),
-    }
+    e.code().to_string()
 }
 
 /// The status of a refused gate command (unchanged by the code unification above: a command

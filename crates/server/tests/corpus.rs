@@ -169,7 +169,7 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
                 (Some(want), true) => {
                     return Err(format!("{here}: expected error {want}, got {st}"));
                 }
-                (Some(want), false) if body["code"] != *want => {
+                (Some(want), false) if body["code"] != want.as_str() => {
                     return Err(format!("{here}: expected error {want}, got {st} {body}"));
                 }
                 _ => {}
@@ -214,7 +214,7 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
                         .collect()
                 })
                 .unwrap_or_default();
-            if &got != want {
+            if got != want.iter().map(|c| c.to_string()).collect::<Vec<_>>() {
                 return Err(format!(
                     "{here}: overdue {got:?}, expected {want:?}; {body}"
                 ));

@@ -321,7 +321,12 @@ fn check_text(
         out.insert_str(out.find(':').unwrap_or(0), "**");
         out.push('\n');
     }
-    let width = d.reasons.iter().map(|r| r.code.len()).max().unwrap_or(0);
+    let width = d
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str().len())
+        .max()
+        .unwrap_or(0);
     for r in &d.reasons {
         let mark = if r.denies { "x" } else { "-" };
         if md {
@@ -365,8 +370,8 @@ fn check_text(
     out
 }
 
-fn is_incident_freeze(p: &Policy, code: &str) -> bool {
-    code.strip_prefix("freeze-")
+fn is_incident_freeze(p: &Policy, code: &changegate_calendar::ReasonCode) -> bool {
+    code.freeze_key()
         .and_then(|key| p.freezes.get(key))
         .is_some_and(|f| matches!(f, changegate_policy::Freeze::Incident { .. }))
 }
@@ -639,7 +644,7 @@ fn render_html(v: &MonthView, tz: &TimeZone, title: &str) -> String {
         let _ = writeln!(
             out,
             "<p>Also: <code>{}</code> ({}) applies whenever such an incident is active.</p>",
-            esc(code),
+            esc(&code.as_str()),
             esc(name)
         );
     }

@@ -4,6 +4,7 @@
 
 use changegate_audit::tree::Hash;
 use changegate_audit::{Checkpoint, Failure, Report, Verifier};
+use changegate_audit::Code as AuditCode;
 
 pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
 pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
@@ -36,7 +37,7 @@ pub(crate) fn start_verify(
     if let Some((origin, ver)) = m.meta {
         if ver != key.to_string() || origin != inner.origin {
             extra_failures.push(Failure {
-                code: "audit-key-mismatch",
+                code: AuditCode::KeyMismatch,
                 position: None,
                 message: format!(
                     "the database names log {origin} with key {ver}; the trusted key is {key}"
@@ -47,7 +48,7 @@ pub(crate) fn start_verify(
     match m.head {
         Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
         None => extra_failures.push(Failure {
-            code: "audit-head-missing",
+            code: AuditCode::HeadMissing,
             position: None,
             message: "the log head row is missing".into(),
         }),
@@ -66,7 +67,7 @@ pub(crate) fn start_verify(
             != Some(size)
         {
             extra_failures.push(Failure {
-                code: "checkpoint-malformed",
+                code: AuditCode::CheckpointMalformed,
                 position: None,
                 message: format!("stored checkpoint row {size} holds a note for another size"),
             });
@@ -92,7 +93,7 @@ pub(crate) fn finish_verify(
 ) -> Report {
     if let Some(o) = orphan {
         extra_failures.push(Failure {
-            code: "audit-record-orphan",
+            code: AuditCode::RecordOrphan,
             position: Some(o as u64),
             message: format!("record {o} has no leaf: it was inserted behind the log's back"),
         });

@@ -1,0 +1,235 @@
+//! Applying a [`ChangeOp`] to one change.
+
+use changegate_policy::Policy;
+use jiff::Timestamp;
+
+use super::{ChangeOp, OpError};
+use crate::approval::{ApprovalRejection, requirements, validate_approval};
+use crate::checklist::validate_attestation;
+use crate::model::{
+    Approval, Attestation, ChangeState, EmergencyDeclaration, ExceptionApproval, ExceptionRequest,
+    Person, Publication, StatusChange, WorldState,
+};
+use crate::people::{canonical, holding};
+use crate::status::{Event, Status, transition};
+
+fn move_to(
+    state: &mut ChangeState,
+    event: Event,
+    at: Timestamp,
+    by: Option<Person>,
+) -> Result<(), OpError> {
+    let to = transition(state.status, event)?;
+    state.history.push(StatusChange {
+        from: state.status,
+        to,
+        at,
+        by,
+    });
+    state.status = to;
+    Ok(())
+}
+
+fn push_unique(v: &mut Vec<Person>, items: &[Person]) {
+    for p in items {
+        if !v.contains(p) {
+            v.push(p.clone());
+        }
+    }
+}
+
+/// Apply a command to a change at `at`. Nothing changes when it is refused.
+pub fn apply(
+    policy: &Policy,
+    state: &mut ChangeState,
+    world: &WorldState,
+    op: &ChangeOp,
+    at: Timestamp,
+) -> Result<(), OpError> {
+    match op {
+        ChangeOp::Transition { event, by } => {
+            if *event == Event::Approve {
+                let req = requirements(policy, state)
+                    .map_err(|level| ApprovalRejection::CategoryUnknown { level })?;
+                let outcome = crate::approval::evaluate(policy, state, world, &req);
+                if !outcome.missing.is_empty() {
+                    transition(state.status, *event)?;
+                    return Err(OpError::ApprovalsIncomplete {
+                        missing: outcome.missing,
+                    });
+                }
+            }
+            move_to(state, *event, at, by.clone())
+        }
+        ChangeOp::Approve {
+            person,
+            role,
+            commit,
+        } => {
+            let a = Approval {
+                person: person.clone(),
+                role: role.clone(),
+                head_commit: commit
+                    .clone()
+                    .unwrap_or_else(|| state.change.head_commit.clone()),
+                at,
+            };
+            validate_approval(policy, state, world, &a)?;
+            state.approvals.push(a);
+            Ok(())
+        }
+        ChangeOp::Attest {
+            person,
+            item,
+            evidence,
+            commit,
+        } => {
+            let a = Attestation {
+                person: person.clone(),
+                item: item.clone(),
+                evidence: evidence.clone(),
+                head_commit: commit
+                    .clone()
+                    .unwrap_or_else(|| state.change.head_commit.clone()),
+                at,
+            };
+            validate_attestation(policy, state, &a)?;
+            state.attestations.push(a);
+            Ok(())
+        }
+        ChangeOp::Push {
+            commit,
+            by,
+            authors,
+            co_authors,
+            classification,
+        } => {
+            if matches!(state.status, Status::Deploying)
+                || state.status.is_terminal()
+                || state.status == Status::Deployed
+            {
+                return Err(OpError::PushRefused {
+                    status: state.status,
+                });
+            }
+            if matches!(state.status, Status::Approved | Status::Scheduled) {
+                move_to(state, Event::Reopen, at, Some(by.clone()))?;
+            }
+            let c = &mut state.change;
+            c.head_commit = commit.clone();
+            c.last_pusher = Some(by.clone());
+            push_unique(&mut c.authors, authors);
+            push_unique(&mut c.co_authors, co_authors);
+            if let Some(cls) = classification {
+                c.classification = cls.clone();
+            }
+            Ok(())
+        }
+        ChangeOp::Publish { item, link, by } => {
+            if !policy.lead_times.contains_key(item) {
+                return Err(OpError::UnknownLeadTime {
+                    item: item.clone(),
+                    known: policy.lead_times.keys().cloned().collect(),
+                });
+            }
+            state.lead_items.insert(
+                item.clone(),
+                Publication {
+                    at,
+                    link: link.clone(),
+                    by: by.clone(),
+                },
+            );
+            Ok(())
+        }
+        ChangeOp::Remediates { incident } => {
+            world
+                .incident(incident)
+                .ok_or_else(|| OpError::UnknownIncident {
+                    id: incident.clone(),
+                })?;
+            if !state.remediates.contains(incident) {
+                state.remediates.push(incident.clone());
+            }
+            Ok(())
+        }
+        ChangeOp::DeclareEmergency { incident, by } => {
+            world
+                .incident(incident)
+                .ok_or_else(|| OpError::UnknownIncident {
+                    id: incident.clone(),
+                })?;
+            let roles = &policy.emergency.declared_by;
+            if !roles
+                .iter()
+                .any(|r| holding(policy, world, state, by, r).is_some())
+            {
+                return Err(OpError::NotADeclarer {
+                    person: canonical(world, by),
+                    roles: roles.clone(),
+                });
+            }
+            state.emergency = Some(EmergencyDeclaration {
+                incident: incident.clone(),
+                declared_by: by.clone(),
+                at,
+                retrospective: None,
+                follow_up_pr: None,
+            });
+            Ok(())
+        }
+        ChangeOp::Retrospective { link } => {
+            let em = state.emergency.as_mut().ok_or(OpError::NoEmergency)?;
+            em.retrospective = Some(Publication {
+                at,
+                link: Some(link.clone()),
+                by: None,
+            });
+            Ok(())
+        }
+        ChangeOp::FollowUp { pr } => {
+            let em = state.emergency.as_mut().ok_or(OpError::NoEmergency)?;
+            em.follow_up_pr = Some(pr.clone());
+            Ok(())
+        }
+        ChangeOp::RequestException {
+            reason,
+            by,
+            severity,
+            evidence,
+        } => {
+            state.exception = Some(ExceptionRequest {
+                reason: reason.clone(),
+                requested_by: by.clone(),
+                at,
+                severity: severity.clone(),
+                evidence: evidence.clone(),
+                approvals: Vec::new(),
+            });
+            Ok(())
+        }
+        ChangeOp::ApproveException { person, role } => {
+            if state.exception.is_none() {
+                return Err(OpError::NoException);
+            }
+            let level = crate::approval::effective_level(policy, state);
+            let allowed_role = policy.exceptions.approvers.contains(role)
+                || policy
+                    .category(level)
+                    .is_some_and(|(_, c)| c.emergency_approvers.contains(role));
+            if !allowed_role || holding(policy, world, state, person, role).is_none() {
+                return Err(OpError::ExceptionApproverInvalid {
+                    person: canonical(world, person),
+                    role: role.clone(),
+                });
+            }
+            let ex = state.exception.as_mut().ok_or(OpError::NoException)?;
+            ex.approvals.push(ExceptionApproval {
+                person: person.clone(),
+                role: role.clone(),
+                at,
+            });
+            Ok(())
+        }
+    }
+}

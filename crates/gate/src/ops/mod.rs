@@ -1,0 +1,184 @@
+//! Commands that change a [`ChangeState`] or the [`WorldState`], each validated first.
+//!
+//! The server applies one of these per write request (and persists the result with its audit
+//! event); the test corpus replays them. Keeping them here, pure, means the rules that guard a
+//! write (who may approve, which transitions exist, which checklist items exist) live beside the
+//! rules that decide, and cannot drift apart.
+
+//!
+//! Files: this one declares the commands; `error.rs` says why one is refused ([`OpError`], each
+//! with a stable [`RejectionCode`](crate::codes::RejectionCode)); `change.rs` applies a
+//! [`ChangeOp`] and `world.rs` a [`WorldOp`].
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ClassifiedChange, Person};
+use crate::status::Event;
+
+mod change;
+mod error;
+mod world;
+
+pub use change::apply;
+pub use error::OpError;
+pub use world::apply_world;
+
+/// A command on one change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ChangeOp {
+    /// A life-cycle event.
+    Transition {
+        /// Event.
+        event: Event,
+        /// Who.
+        #[serde(default)]
+        by: Option<Person>,
+    },
+    /// Approve in a role (for `commit`, default the head).
+    Approve {
+        /// Who.
+        person: Person,
+        /// Role.
+        role: String,
+        /// Commit approved; default the current head.
+        #[serde(default)]
+        commit: Option<String>,
+    },
+    /// Attest a checklist item (for `commit`, default the head).
+    Attest {
+        /// Who.
+        person: Person,
+        /// Item id.
+        item: String,
+        /// Evidence link.
+        #[serde(default)]
+        evidence: Option<String>,
+        /// Commit attested; default the current head.
+        #[serde(default)]
+        commit: Option<String>,
+    },
+    /// A new head commit was pushed.
+    Push {
+        /// New head.
+        commit: String,
+        /// Pusher.
+        by: Person,
+        /// Authors of the new commits.
+        #[serde(default)]
+        authors: Vec<Person>,
+        /// Co-authors of the new commits.
+        #[serde(default)]
+        co_authors: Vec<Person>,
+        /// New classification, when it changed.
+        #[serde(default)]
+        classification: Option<ClassifiedChange>,
+    },
+    /// Publish a lead-time item (`rfc`, `stakeholder-notice`).
+    Publish {
+        /// Key under `[lead_times]`.
+        item: String,
+        /// Link.
+        #[serde(default)]
+        link: Option<String>,
+        /// Who.
+        #[serde(default)]
+        by: Option<Person>,
+    },
+    /// Mark the change as remediation of an incident.
+    Remediates {
+        /// Incident id.
+        incident: String,
+    },
+    /// Declare an emergency.
+    DeclareEmergency {
+        /// Incident id.
+        incident: String,
+        /// Who declares.
+        by: Person,
+    },
+    /// Record the emergency retrospective.
+    Retrospective {
+        /// Link.
+        link: String,
+    },
+    /// Link the emergency follow-up PR.
+    FollowUp {
+        /// PR link.
+        pr: String,
+    },
+    /// Request an out-of-window exception.
+    RequestException {
+        /// Reason id.
+        reason: String,
+        /// Who.
+        by: Person,
+        /// Severity.
+        #[serde(default)]
+        severity: Option<String>,
+        /// Evidence link.
+        #[serde(default)]
+        evidence: Option<String>,
+    },
+    /// Approve the exception in a role.
+    ApproveException {
+        /// Who.
+        person: Person,
+        /// Role.
+        role: String,
+    },
+}
+
+/// A command on the shared world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum WorldOp {
+    /// Open an incident.
+    OpenIncident {
+        /// Id.
+        id: String,
+        /// Severity (`P0` … `P4`).
+        severity: String,
+        /// Assigned incident commander.
+        #[serde(default)]
+        commander: Option<Person>,
+        /// Title.
+        #[serde(default)]
+        title: String,
+    },
+    /// Resolve an incident.
+    ResolveIncident {
+        /// Id.
+        id: String,
+    },
+    /// Announce a maintenance window.
+    Announce {
+        /// Id.
+        id: String,
+        /// Window start.
+        window_start: Timestamp,
+        /// Window end.
+        window_end: Timestamp,
+        /// Channels.
+        #[serde(default)]
+        channels: Vec<String>,
+    },
+    /// Set the members of a team (`team:NAME` holders in the policy expand to them); an empty
+    /// list removes the team.
+    SetTeam {
+        /// Team name (without `team:`).
+        name: String,
+        /// Members (person ids).
+        members: Vec<Person>,
+    },
+    /// Map another identifier of a person (an e-mail address, a git author name) to the person id;
+    /// `person = None` removes the alias.
+    SetAlias {
+        /// The identifier (compared lowercase).
+        alias: String,
+        /// The person it names.
+        #[serde(default)]
+        person: Option<Person>,
+    },
+}
