@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use changegate_gate::ApprovalRejection;
 use changegate_gate::ops::OpError;
 use serde::Serialize;
 
