@@ -184,13 +184,6 @@ impl Client {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 fn print(v: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -228,20 +221,34 @@ fn classification_from(v: Value) -> anyhow::Result<Value> {
 }
 
 /// Run a `change` command.
-pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
+pub async fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
+    {
         let v = match cmd {
-            ChangeCmd::Create { repository, base, head, pr, classification, title, pr_link, ticket, authors, submit, idempotency_key } => {
+            ChangeCmd::Create {
+                repository,
+                base,
+                head,
+                pr,
+                classification,
+                title,
+                pr_link,
+                ticket,
+                authors,
+                submit,
+                idempotency_key,
+            } => {
                 let classification = match classification {
                     None => Value::Null,
                     Some(path) => {
                         let text = if path.as_os_str() == "-" {
                             std::io::read_to_string(std::io::stdin())?
                         } else {
-                            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+                            std::fs::read_to_string(&path)
+                                .with_context(|| format!("cannot read {}", path.display()))?
                         };
-                        let parsed: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                        let parsed: Value = serde_json::from_str(&text)
+                            .with_context(|| format!("{} is not JSON", path.display()))?;
                         classification_from(parsed)?
                     }
                 };
@@ -253,7 +260,10 @@ pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
                 if let Some(obj) = body.as_object_mut() {
                     obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
                 }
-                let mut req = c.http.post(format!("{}/api/v1/changes", c.base)).json(&body);
+                let mut req = c
+                    .http
+                    .post(format!("{}/api/v1/changes", c.base))
+                    .json(&body);
                 if let Some(k) = idempotency_key {
                     req = req.header("Idempotency-Key", k);
                 }
@@ -261,12 +271,26 @@ pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
             }
             ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
             ChangeCmd::List => c.get("/api/v1/changes").await?,
-            ChangeCmd::Approve { id, role } => c.post(&format!("/api/v1/changes/{id}/approvals"), &json!({ "role": role })).await?,
+            ChangeCmd::Approve { id, role } => {
+                c.post(
+                    &format!("/api/v1/changes/{id}/approvals"),
+                    &json!({ "role": role }),
+                )
+                .await?
+            }
             ChangeCmd::Attest { id, item, evidence } => {
-                c.post(&format!("/api/v1/changes/{id}/attestations"), &json!({ "item": item, "evidence": evidence })).await?
+                c.post(
+                    &format!("/api/v1/changes/{id}/attestations"),
+                    &json!({ "item": item, "evidence": evidence }),
+                )
+                .await?
             }
             ChangeCmd::Transition { id, event } => {
-                c.post(&format!("/api/v1/changes/{id}/ops"), &json!({ "op": "transition", "event": event })).await?
+                c.post(
+                    &format!("/api/v1/changes/{id}/ops"),
+                    &json!({ "op": "transition", "event": event }),
+                )
+                .await?
             }
             ChangeCmd::Op { id, json } => {
                 let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
@@ -275,13 +299,13 @@ pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
         };
         print(&v)?;
         Ok(Outcome::Ok)
-    })
+    }
 }
 
 /// Run an `incident` command.
-pub fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
+pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
+    {
         let v = match cmd {
             IncidentCmd::Open { id, severity, title, commander } => {
                 c.post("/api/v1/incidents", &json!({ "id": id, "severity": severity, "title": title, "commander": commander }))
@@ -292,18 +316,18 @@ pub fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
         };
         print(&v)?;
         Ok(Outcome::Ok)
-    })
+    }
 }
 
 /// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
-pub fn gate_remote(
+pub async fn gate_remote(
     conn: &Conn,
     id: &str,
     at: Option<&str>,
     format: Format,
 ) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
+    {
         let mut path = format!("/api/v1/changes/{id}/decision?record=true");
         if let Some(at) = at {
             path.push_str(&format!("&at={}", urlencode(at)));
@@ -315,7 +339,7 @@ pub fn gate_remote(
         } else {
             Outcome::Denied
         })
-    })
+    }
 }
 
 fn urlencode(s: &str) -> String {
