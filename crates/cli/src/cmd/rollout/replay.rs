@@ -161,3 +161,30 @@ struct TimelineRow {
     /// The reasons, without `soaking` (the row says so when nothing else happened).
     reasons: Vec<(ReasonCode, String)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use changegate_rollout::spec::{GuardSettings, resolve};
+
+    use super::*;
+
+    #[test]
+    fn the_recorded_incident_renders_as_before() {
+        let text = include_str!("../../../../rollout/testdata/incident-2026-03-03-checkout.jsonl");
+        let rec = Recorded::parse(text).unwrap();
+        let (from, to) = rec.span().unwrap();
+        let policy = changegate_policy::load_default().policy;
+        let spec = resolve(&policy, Some("standard"), None, &GuardSettings::default()).unwrap();
+        let report = replay(
+            &spec,
+            &rec,
+            ReplayOptions {
+                from,
+                to,
+                interval: jiff::SignedDuration::from_secs(10),
+                lookback: jiff::SignedDuration::from_mins(5),
+            },
+        );
+        insta::assert_snapshot!("replay-incident.txt", replay_text(&spec, &report).unwrap());
+    }
+}

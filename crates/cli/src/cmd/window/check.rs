@@ -201,3 +201,46 @@ pub(super) fn run_next(p: &Policy, a: NextArgs) -> anyhow::Result<Outcome> {
         Outcome::Denied
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::window::Modifiers;
+
+    fn mods(category: u8) -> Modifiers {
+        Modifiers {
+            category,
+            duration: "30m".into(),
+            tz: None,
+            exception: None,
+            exception_approved_by: Vec::new(),
+            incident_active: None,
+            remediation: false,
+            fallback: false,
+            announced_at: None,
+        }
+    }
+
+    fn render(m: &Modifiers, at: &str, md: bool) -> String {
+        let p = changegate_policy::load_default().policy;
+        let tz = zone(&p, m.tz.as_deref()).unwrap();
+        let req = request(&p, m, parse_time(at, &tz).unwrap(), &tz).unwrap();
+        let d = Calendar::new(&p).check(&req);
+        check_text(&p, &req, &d, &tz, md).unwrap()
+    }
+
+    #[test]
+    fn decisions_render_as_before() {
+        let allowed = mods(2);
+        let mut incident = mods(2);
+        incident.incident_active = Some("P1".into());
+        for (name, m, at) in [
+            ("allowed", &allowed, "2026-03-03T10:00:00Z"),
+            ("weekend", &allowed, "2026-03-07T12:00:00Z"),
+            ("incident", &incident, "2026-03-03T10:00:00Z"),
+        ] {
+            insta::assert_snapshot!(format!("check-{name}.txt"), render(m, at, false));
+            insta::assert_snapshot!(format!("check-{name}.md"), render(m, at, true));
+        }
+    }
+}
