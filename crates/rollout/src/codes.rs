@@ -129,33 +129,44 @@ mod tests {
         }
     }
 
-    /// docs/rollout.md lists every code (in backticks, under "Reason codes"), and nothing else
-    /// there looks like a code that does not exist.
-    #[test]
-    fn docs_list_every_code() {
+    /// The codes listed (in backticks) in the section of docs/rollout.md under `heading`.
+    fn documented(heading: &str) -> Vec<&'static str> {
         let docs = include_str!("../../../docs/rollout.md");
         let section = docs
-            .split("## Reason codes")
+            .split(heading)
             .nth(1)
-            .expect("docs/rollout.md has a `## Reason codes` section");
+            .unwrap_or_else(|| panic!("docs/rollout.md has no `{heading}` section"));
         let section = section.split("\n## ").next().unwrap_or(section);
-        let listed: Vec<&str> = section
+        section
             .split('`')
             .skip(1)
             .step_by(2)
             .filter(|s| changegate_codes::is_kebab(s))
-            .collect();
-        for code in ReasonCode::ALL {
+            .collect()
+    }
+
+    /// docs/rollout.md lists every code, and nothing there looks like a code that does not exist.
+    fn check_documented<C: CodeSet + std::str::FromStr>(heading: &str) {
+        let listed = documented(heading);
+        for code in C::ALL {
             assert!(
                 listed.contains(&code.as_str()),
-                "docs/rollout.md does not document `{code}`"
+                "docs/rollout.md ({heading}) does not document `{}`",
+                code.as_str()
             );
         }
         for s in &listed {
             assert!(
-                s.parse::<ReasonCode>().is_ok(),
-                "docs/rollout.md lists `{s}`, which is not a rollout reason code"
+                s.parse::<C>().is_ok(),
+                "docs/rollout.md ({heading}) lists `{s}`, which is not a {} code",
+                C::DOMAIN
             );
         }
+    }
+
+    #[test]
+    fn docs_list_every_code() {
+        check_documented::<ReasonCode>("## Reason codes");
+        check_documented::<RolloutResult>("## Audit trail");
     }
 }
