@@ -1,8 +1,9 @@
 //! `rollout triggers`: the plan and the triggers a rollout would enforce, with their PromQL.
 
+use askama::Template;
 use changegate_rollout::engine::fmt_dur;
 use changegate_rollout::queries;
-use changegate_rollout::spec::{Condition, NoDataPolicy};
+use changegate_rollout::spec::{Condition, GuardSpec, NoDataPolicy};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{PlanArgs, spec};
@@ -49,6 +50,12 @@ pub(super) fn run(global: &Global, a: TriggersArgs) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Ok);
     }
+    print!("{}", text(&spec, &a.plan.selector)?);
+    Ok(Outcome::Ok)
+}
+
+/// The plan and its triggers for people.
+fn text(spec: &GuardSpec, selector: &str) -> anyhow::Result<String> {
     let steps: Vec<String> = spec
         .plan
         .steps
@@ -62,15 +69,6 @@ pub(super) fn run(global: &Global, a: TriggersArgs) -> anyhow::Result<Outcome> {
             format!("{}% {}{soak}", s.weight, s.environment)
         })
         .collect();
-    println!(
-        "plan {} (category {}): {}",
-        spec.plan.name,
-        spec.category,
-        steps.join(" → ")
-    );
-    if !spec.plan.monitor_after.is_zero() {
-        println!("then monitor for {}", fmt_dur(spec.plan.monitor_after));
-    }
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -114,13 +112,50 @@ pub(super) fn run(global: &Global, a: TriggersArgs) -> anyhow::Result<Outcome> {
             cond,
             nd,
             format!("{:?}", t.mode).to_lowercase(),
-            queries::for_trigger(t, &a.plan.selector, &spec.queries),
+            queries::for_trigger(t, selector, &spec.queries),
         ]);
     }
-    println!("{table}");
-    println!(
-        "traffic: {}",
-        queries::traffic(&a.plan.selector, &spec.queries)
-    );
-    Ok(Outcome::Ok)
+    let view = TriggersText {
+        plan: &spec.plan.name,
+        category: spec.category,
+        steps: steps.join(" → "),
+        monitor: (!spec.plan.monitor_after.is_zero()).then(|| fmt_dur(spec.plan.monitor_after)),
+        table,
+        traffic: queries::traffic(selector, &spec.queries),
+    };
+    Ok(view.render()?)
+}
+
+/// `rollout triggers --format text` (`templates/rollout/triggers.txt`).
+#[derive(Template)]
+#[template(path = "rollout/triggers.txt")]
+struct TriggersText<'a> {
+    plan: &'a str,
+    category: u8,
+    /// The steps, `5% production (soak 15m 0s) → …`.
+    steps: String,
+    /// How long the last step is monitored, when it is.
+    monitor: Option<String>,
+    /// One row per trigger, with its PromQL.
+    table: Table,
+    traffic: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use changegate_rollout::spec::{GuardSettings, resolve};
+
+    use super::*;
+
+    #[test]
+    fn plans_and_triggers_render_as_before() {
+        let policy = changegate_policy::load_default().policy;
+        for plan in ["standard", "high-risk"] {
+            let spec = resolve(&policy, Some(plan), None, &GuardSettings::default()).unwrap();
+            insta::assert_snapshot!(
+                format!("triggers-{plan}.txt"),
+                text(&spec, "service=\"chat\"").unwrap()
+            );
+        }
+    }
 }
