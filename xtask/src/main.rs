@@ -137,7 +137,7 @@ fn policy_reference() -> String {
         out,
         "\n## Facet codes\n\n| facet | family | description |\n|---|---|---|"
     );
-    for f in changegate_policy::facets::FACETS {
+    for f in changegate_policy::facets::all() {
         let _ = writeln!(out, "| `{}` | {} | {} |", f.code, f.family, f.description);
     }
     let _ = writeln!(
