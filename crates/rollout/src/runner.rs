@@ -308,7 +308,7 @@ pub async fn run_with_clock<
                 let vars = ctx.vars("rollback", &d);
                 let action = opts
                     .rollback
-                    .run(&vars, rollback_timeout, opts.dry_run)
+                    .run_on(clock, &vars, rollback_timeout, opts.dry_run)
                     .await;
                 progress.note(&rollback_note(&d, &action));
                 ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))
@@ -333,7 +333,7 @@ pub async fn run_with_clock<
                 if let Some(set_weight) = &opts.set_weight {
                     let vars = ctx.vars("set-weight", &d);
                     let result = set_weight
-                        .run(&vars, opts.action_timeout, opts.dry_run)
+                        .run_on(clock, &vars, opts.action_timeout, opts.dry_run)
                         .await;
                     ctx.event(EventKind::Step, Some(&d), Some(result.clone()))
                         .await?;
@@ -369,7 +369,7 @@ pub async fn run_with_clock<
                         let vars = ctx.vars("rollback", &d);
                         let action = opts
                             .rollback
-                            .run(&vars, rollback_timeout, opts.dry_run)
+                            .run_on(clock, &vars, rollback_timeout, opts.dry_run)
                             .await;
                         progress.note(&rollback_note(&d, &action));
                         ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))

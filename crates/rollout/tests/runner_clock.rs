@@ -124,6 +124,10 @@ async fn a_rollback_is_stamped_with_the_injected_clock() {
     assert_eq!(timing.evaluation_started, degrade_at);
     assert_eq!(timing.decided, degrade_at);
     assert!(timing.action.ok, "{:?}", timing.action);
+    assert_eq!(
+        timing.action.started, degrade_at,
+        "the action is stamped by the clock too"
+    );
     let rollback = rec
         .events
         .iter()
