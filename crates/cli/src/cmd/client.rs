@@ -223,100 +223,107 @@ fn classification_from(v: Value) -> anyhow::Result<Value> {
 /// Run a `change` command.
 pub async fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    {
-        let v = match cmd {
-            ChangeCmd::Create {
-                repository,
-                base,
-                head,
-                pr,
-                classification,
-                title,
-                pr_link,
-                ticket,
-                authors,
-                submit,
-                idempotency_key,
-            } => {
-                let classification = match classification {
-                    None => Value::Null,
-                    Some(path) => {
-                        let text = if path.as_os_str() == "-" {
-                            std::io::read_to_string(std::io::stdin())?
-                        } else {
-                            std::fs::read_to_string(&path)
-                                .with_context(|| format!("cannot read {}", path.display()))?
-                        };
-                        let parsed: Value = serde_json::from_str(&text)
-                            .with_context(|| format!("{} is not JSON", path.display()))?;
-                        classification_from(parsed)?
-                    }
-                };
-                let mut body = json!({
-                    "pr": pr, "repository": repository.unwrap_or_default(), "base_commit": base.unwrap_or_default(),
-                    "head_commit": head.unwrap_or_default(), "title": title, "pr_link": pr_link, "ticket": ticket,
-                    "authors": authors, "submit": submit, "classification": classification,
-                });
-                if let Some(obj) = body.as_object_mut() {
-                    obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
+    let v = match cmd {
+        ChangeCmd::Create {
+            repository,
+            base,
+            head,
+            pr,
+            classification,
+            title,
+            pr_link,
+            ticket,
+            authors,
+            submit,
+            idempotency_key,
+        } => {
+            let classification = match classification {
+                None => Value::Null,
+                Some(path) => {
+                    let text = if path.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                    };
+                    let parsed: Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    classification_from(parsed)?
                 }
-                let mut req = c
-                    .http
-                    .post(format!("{}/api/v1/changes", c.base))
-                    .json(&body);
-                if let Some(k) = idempotency_key {
-                    req = req.header("Idempotency-Key", k);
-                }
-                c.send(req).await?
+            };
+            let mut body = json!({
+                "pr": pr, "repository": repository.unwrap_or_default(), "base_commit": base.unwrap_or_default(),
+                "head_commit": head.unwrap_or_default(), "title": title, "pr_link": pr_link, "ticket": ticket,
+                "authors": authors, "submit": submit, "classification": classification,
+            });
+            if let Some(obj) = body.as_object_mut() {
+                obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
             }
-            ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
-            ChangeCmd::List => c.get("/api/v1/changes").await?,
-            ChangeCmd::Approve { id, role } => {
-                c.post(
-                    &format!("/api/v1/changes/{id}/approvals"),
-                    &json!({ "role": role }),
-                )
-                .await?
+            let mut req = c
+                .http
+                .post(format!("{}/api/v1/changes", c.base))
+                .json(&body);
+            if let Some(k) = idempotency_key {
+                req = req.header("Idempotency-Key", k);
             }
-            ChangeCmd::Attest { id, item, evidence } => {
-                c.post(
-                    &format!("/api/v1/changes/{id}/attestations"),
-                    &json!({ "item": item, "evidence": evidence }),
-                )
-                .await?
-            }
-            ChangeCmd::Transition { id, event } => {
-                c.post(
-                    &format!("/api/v1/changes/{id}/ops"),
-                    &json!({ "op": "transition", "event": event }),
-                )
-                .await?
-            }
-            ChangeCmd::Op { id, json } => {
-                let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
-                c.post(&format!("/api/v1/changes/{id}/ops"), &op).await?
-            }
-        };
-        print(&v)?;
-        Ok(Outcome::Ok)
-    }
+            c.send(req).await?
+        }
+        ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
+        ChangeCmd::List => c.get("/api/v1/changes").await?,
+        ChangeCmd::Approve { id, role } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/approvals"),
+                &json!({ "role": role }),
+            )
+            .await?
+        }
+        ChangeCmd::Attest { id, item, evidence } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/attestations"),
+                &json!({ "item": item, "evidence": evidence }),
+            )
+            .await?
+        }
+        ChangeCmd::Transition { id, event } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/ops"),
+                &json!({ "op": "transition", "event": event }),
+            )
+            .await?
+        }
+        ChangeCmd::Op { id, json } => {
+            let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
+            c.post(&format!("/api/v1/changes/{id}/ops"), &op).await?
+        }
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
 }
 
 /// Run an `incident` command.
 pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    {
-        let v = match cmd {
-            IncidentCmd::Open { id, severity, title, commander } => {
-                c.post("/api/v1/incidents", &json!({ "id": id, "severity": severity, "title": title, "commander": commander }))
-                    .await?
-            }
-            IncidentCmd::Resolve { id } => c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({})).await?,
-            IncidentCmd::List => c.get("/api/v1/incidents").await?,
-        };
-        print(&v)?;
-        Ok(Outcome::Ok)
-    }
+    let v = match cmd {
+        IncidentCmd::Open {
+            id,
+            severity,
+            title,
+            commander,
+        } => {
+            c.post(
+                "/api/v1/incidents",
+                &json!({ "id": id, "severity": severity, "title": title, "commander": commander }),
+            )
+            .await?
+        }
+        IncidentCmd::Resolve { id } => {
+            c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({}))
+                .await?
+        }
+        IncidentCmd::List => c.get("/api/v1/incidents").await?,
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
 }
 
 /// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
@@ -327,19 +334,17 @@ pub async fn gate_remote(
     format: Format,
 ) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    {
-        let mut path = format!("/api/v1/changes/{id}/decision?record=true");
-        if let Some(at) = at {
-            path.push_str(&format!("&at={}", urlencode(at)));
-        }
-        let d = c.get(&path).await?;
-        render_decision(&d, format)?;
-        Ok(if d["allowed"].as_bool() == Some(true) {
-            Outcome::Ok
-        } else {
-            Outcome::Denied
-        })
+    let mut path = format!("/api/v1/changes/{id}/decision?record=true");
+    if let Some(at) = at {
+        path.push_str(&format!("&at={}", urlencode(at)));
     }
+    let d = c.get(&path).await?;
+    render_decision(&d, format)?;
+    Ok(if d["allowed"].as_bool() == Some(true) {
+        Outcome::Ok
+    } else {
+        Outcome::Denied
+    })
 }
 
 fn urlencode(s: &str) -> String {

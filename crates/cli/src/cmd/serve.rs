@@ -74,61 +74,59 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         )
         .with_writer(std::io::stderr)
         .try_init();
-    {
-        let db = args.db.open(&policy).await?;
-        if db.token_count().await.map_err(|e| anyhow::anyhow!("{e}"))? == 0 {
-            let t = changegate_server::token::mint();
-            db.insert_token(&t, "admin", true)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "First start: created an admin token (shown once, store it now):\n{}",
-                t.plaintext
-            );
-        }
-        let clock = match args.test_clock {
-            Some(start) => {
-                tracing::warn!(%start, "TEST CLOCK in use: decisions are made for a simulated time");
-                Clock::From {
-                    start,
-                    since: std::time::Instant::now(),
-                }
-            }
-            None => Clock::System,
-        };
-        let listener = tokio::net::TcpListener::bind(args.listen)
+    let db = args.db.open(&policy).await?;
+    if db.token_count().await.map_err(|e| anyhow::anyhow!("{e}"))? == 0 {
+        let t = changegate_server::token::mint();
+        db.insert_token(&t, "admin", true)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let source = match &global.policy {
-            Some(p) => format!("{} over the built-in default", p.display()),
-            None => "built-in default".to_string(),
-        };
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
-            "policy: {} v{} ({source}); database: {}",
-            policy.meta.name,
-            policy.meta.version,
-            db.backend()
+            "First start: created an admin token (shown once, store it now):\n{}",
+            t.plaintext
         );
-        println!("listening on http://{}", listener.local_addr()?);
-        let github = changegate_server::github::GitHub {
-            api: args.github_api.clone(),
-            token: std::env::var("CHANGEGATE_GITHUB_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
-            http: reqwest::Client::new(),
-        };
-        let state = AppState {
-            policy: Arc::new(policy),
-            db,
-            clock,
-            repo_root: args.repo_root.clone(),
-            github: Some(github),
-        };
-        changegate_server::serve(state, listener)
-            .await
-            .context("server failed")?;
-        Ok(Outcome::Ok)
     }
+    let clock = match args.test_clock {
+        Some(start) => {
+            tracing::warn!(%start, "TEST CLOCK in use: decisions are made for a simulated time");
+            Clock::From {
+                start,
+                since: std::time::Instant::now(),
+            }
+        }
+        None => Clock::System,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let source = match &global.policy {
+        Some(p) => format!("{} over the built-in default", p.display()),
+        None => "built-in default".to_string(),
+    };
+    println!(
+        "policy: {} v{} ({source}); database: {}",
+        policy.meta.name,
+        policy.meta.version,
+        db.backend()
+    );
+    println!("listening on http://{}", listener.local_addr()?);
+    let github = changegate_server::github::GitHub {
+        api: args.github_api.clone(),
+        token: std::env::var("CHANGEGATE_GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        http: reqwest::Client::new(),
+    };
+    let state = AppState {
+        policy: Arc::new(policy),
+        db,
+        clock,
+        repo_root: args.repo_root.clone(),
+        github: Some(github),
+    };
+    changegate_server::serve(state, listener)
+        .await
+        .context("server failed")?;
+    Ok(Outcome::Ok)
 }
 
 /// Run a `token` command.
