@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use askama::Template;
 use serde_json::{Value, json};
 
 use crate::common::{Format, Outcome};
@@ -363,29 +364,69 @@ pub fn render_decision(d: &Value, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         return print(d);
     }
-    let allowed = d["allowed"].as_bool() == Some(true);
-    println!(
-        "{} change {} at {} (category {}, {})",
-        if allowed { "ALLOWED" } else { "DENIED" },
-        d["change_id"].as_str().unwrap_or("?"),
-        d["at"].as_str().unwrap_or("?"),
-        d["category"],
-        d["status"].as_str().unwrap_or("?"),
-    );
-    for r in d["reasons"].as_array().into_iter().flatten() {
-        let mark = if r["denies"].as_bool() == Some(true) {
-            "✗"
-        } else {
-            "·"
-        };
-        println!(
-            "  {mark} [{}] {}",
-            r["code"].as_str().unwrap_or("?"),
-            r["message"].as_str().unwrap_or("")
-        );
-    }
-    if let Some(next) = d["next_slot"].as_str() {
-        println!("  next allowed slot: {next}");
-    }
+    print!("{}", decision_text(d)?);
     Ok(())
+}
+
+/// A gate decision for people (`templates/gate/decision.txt`), from its JSON (the server's, or
+/// the offline gate's).
+fn decision_text(d: &Value) -> anyhow::Result<String> {
+    let str_or = |v: &Value, default: &'static str| v.as_str().unwrap_or(default).to_string();
+    Ok(DecisionText {
+        allowed: d["allowed"].as_bool() == Some(true),
+        change_id: str_or(&d["change_id"], "?"),
+        at: str_or(&d["at"], "?"),
+        category: d["category"].to_string(),
+        status: str_or(&d["status"], "?"),
+        reasons: d["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["denies"].as_bool() == Some(true),
+                    str_or(&r["code"], "?"),
+                    str_or(&r["message"], ""),
+                )
+            })
+            .collect(),
+        next_slot: d["next_slot"].as_str().map(str::to_string),
+    }
+    .render()?)
+}
+
+/// `gate --format text`.
+#[derive(Template)]
+#[template(path = "gate/decision.txt")]
+struct DecisionText {
+    allowed: bool,
+    change_id: String,
+    at: String,
+    /// As JSON (`2`, or `null` when unknown).
+    category: String,
+    status: String,
+    /// (denies, code, message) of each reason.
+    reasons: Vec<(bool, String, String)>,
+    next_slot: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_render_as_before() {
+        let denied = json!({
+            "allowed": false, "change_id": "ci-0123456789ab", "at": "2026-03-07T12:00:00Z",
+            "category": 2, "status": "approved",
+            "reasons": [
+                {"code": "window-closed", "denies": true, "message": "Saturday is outside the standard window"},
+                {"code": "approval-present", "denies": false, "message": "backend-lead approved"},
+            ],
+            "next_slot": "2026-03-09T09:00:00Z",
+        });
+        insta::assert_snapshot!("decision-denied.txt", decision_text(&denied).unwrap());
+        let sparse = json!({"allowed": true, "reasons": []});
+        insta::assert_snapshot!("decision-sparse.txt", decision_text(&sparse).unwrap());
+    }
 }
