@@ -14,6 +14,23 @@ pub struct Global {
     pub policy: Option<PathBuf>,
 }
 
+/// Where the store lives: the data directory (SQLite file and audit-log key) or PostgreSQL. The
+/// same flags for `serve`, `token create` and every `audit` command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Data directory: the SQLite file (changegate.db) and the log key (audit-log.key / .pub).
+    #[arg(
+        long,
+        env = "CHANGEGATE_DATA",
+        default_value = "./changegate-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// PostgreSQL instead of the SQLite file, e.g. postgres://user@host:5432/db.
+    #[arg(long, env = "CHANGEGATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
 /// How a command ended, when it ran to the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

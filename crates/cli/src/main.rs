@@ -5,10 +5,12 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod cmd;
 mod common;
+mod render;
 
 use common::{Global, Outcome};
 
@@ -68,19 +70,7 @@ enum Command {
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Policy(c) => cmd::policy::run(&cli.global, c),
-        Command::Detectors(c) => cmd::detectors::run(&cli.global, c),
-        Command::Classify(c) => cmd::classify::run(&cli.global, c),
-        Command::Window(c) => cmd::window::run(&cli.global, c),
-        Command::Rollout(c) => cmd::rollout::run(&cli.global, c),
-        Command::Gate(a) => cmd::gate::run(&cli.global, *a),
-        Command::Audit(c) => cmd::audit::run(&cli.global, *c),
-        Command::Serve(a) => cmd::serve::serve(&cli.global, a),
-        Command::Token(c) => cmd::serve::token(&cli.global, c),
-        Command::Change { conn, cmd } => cmd::client::change(&conn, cmd),
-        Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd),
-    };
+    let result = runtime().and_then(|rt| rt.block_on(run(cli)));
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Denied) => ExitCode::from(1),
@@ -88,6 +78,35 @@ fn main() -> ExitCode {
             common::print_error(&err);
             ExitCode::from(2)
         }
+    }
+}
+
+/// The one async runtime of the process. Commands never build their own: a store, a pool or a
+/// client opened on one runtime and used on another breaks (PostgreSQL connections die with the
+/// runtime that spawned them), so everything async runs here, from `main` to the exit code.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Run the command. Pure commands (policy, detectors, classify, window) are plain functions;
+/// the ones that do IO over the network or a database are async.
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Policy(c) => cmd::policy::run(global, c),
+        Command::Detectors(c) => cmd::detectors::run(global, c),
+        Command::Classify(c) => cmd::classify::run(global, c),
+        Command::Window(c) => cmd::window::run(global, c),
+        Command::Rollout(c) => cmd::rollout::run(global, c).await,
+        Command::Gate(a) => cmd::gate::run(global, *a).await,
+        Command::Audit(c) => cmd::audit::run(global, *c).await,
+        Command::Serve(a) => cmd::serve::serve(global, a).await,
+        Command::Token(c) => cmd::serve::token(global, c).await,
+        Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,
+        Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
     }
 }
 

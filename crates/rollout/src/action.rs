@@ -93,9 +93,22 @@ impl Action {
         }
     }
 
-    /// Run it (or only describe it when `dry_run`).
+    /// Run it (or only describe it when `dry_run`), stamped with the wall clock.
     pub async fn run(&self, v: &ActionVars, timeout: Duration, dry_run: bool) -> ActionResult {
-        let started = Timestamp::now();
+        self.run_on(&crate::clock::SystemClock, v, timeout, dry_run)
+            .await
+    }
+
+    /// [`Action::run`], its start stamped by `clock` (the guard loop's clock). `seconds` is
+    /// always the real time the command or webhook took.
+    pub async fn run_on<C: crate::clock::Clock>(
+        &self,
+        clock: &C,
+        v: &ActionVars,
+        timeout: Duration,
+        dry_run: bool,
+    ) -> ActionResult {
+        let started = clock.now();
         let clock = Instant::now();
         let ran = self.render(v);
         let done = |ok: bool, detail: String| ActionResult {

@@ -9,13 +9,14 @@
 //!   Prometheus range query).
 //! - The IO shell: [`prom`] (Prometheus HTTP API), [`queries`] (default PromQL), [`action`]
 //!   (set-weight / rollback as a command or a webhook), [`recorder`] (JSON-lines log behind the
-//!   [`recorder::Recorder`] trait, the seam for the audit trail), [`runner`] (the guard loop) and
-//!   [`progress`] (live status on stderr).
+//!   [`recorder::Recorder`] trait, the seam for the audit trail), [`runner`] (the guard loop, paced
+//!   and stamped by the injected [`clock::Clock`]) and [`progress`] (live status on stderr).
 //! - [`authority`] checks manual rollbacks against the category's rollback authority (pure).
 #![deny(missing_docs)]
 
 pub mod action;
 pub mod authority;
+pub mod clock;
 pub mod codes;
 pub mod engine;
 pub mod progress;
@@ -27,6 +28,6 @@ pub mod replay;
 pub mod runner;
 pub mod spec;
 
-pub use codes::ReasonCode;
+pub use codes::{ReasonCode, RolloutResult};
 pub use engine::{Decision, Guard, Observation, Phase, Reading, Reason, TriggerStatus, Verdict};
 pub use spec::{GuardSettings, GuardSpec, resolve};

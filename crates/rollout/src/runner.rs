@@ -5,6 +5,10 @@
 //! recorded right after with the action's result and the values that caused it. Promotions are
 //! recorded before the set-weight action runs. A failing set-weight action fails closed: the guard
 //! rolls back (`set-weight-failed`).
+//!
+//! Time comes from one injected [`Clock`]: it stamps every evaluation and event and paces the
+//! loop, so a test on [`ManualClock`](crate::clock::ManualClock) drives the very loop that runs in
+//! production ([`run`] is [`run_with_clock`] on the [`SystemClock`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,6 +18,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::action::{Action, ActionResult, ActionVars};
+use crate::clock::{Clock, SystemClock};
 use crate::codes::ReasonCode;
 use crate::engine::{Decision, Guard, Observation, Reason, Verdict};
 use crate::progress::Progress;
@@ -167,13 +172,14 @@ pub struct RunOutcome {
     pub evaluations: u64,
 }
 
-struct Ctx<'a, R: Recorder + ?Sized> {
+struct Ctx<'a, R: Recorder + ?Sized, C: Clock> {
+    clock: &'a C,
     spec: &'a GuardSpec,
     opts: &'a RunOptions,
     recorder: &'a mut R,
 }
 
-impl<R: Recorder + ?Sized> Ctx<'_, R> {
+impl<R: Recorder + ?Sized, C: Clock> Ctx<'_, R, C> {
     async fn event(
         &mut self,
         kind: EventKind,
@@ -181,7 +187,7 @@ impl<R: Recorder + ?Sized> Ctx<'_, R> {
         action: Option<ActionResult>,
     ) -> Result<(), RecordError> {
         let ev = Event {
-            t: d.map_or_else(Timestamp::now, |d| d.at),
+            t: d.map_or_else(|| self.clock.now(), |d| d.at),
             kind,
             change: self.opts.change.clone(),
             plan: self.spec.plan.name.clone(),
@@ -219,7 +225,8 @@ impl<R: Recorder + ?Sized> Ctx<'_, R> {
     }
 }
 
-/// Run the guard until it completes, rolls back, aborts or hits `max_evaluations`.
+/// Run the guard on the wall clock until it completes, rolls back, aborts or hits
+/// `max_evaluations`.
 pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
     spec: &GuardSpec,
     source: &S,
@@ -227,13 +234,34 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
     progress: &mut P,
     opts: &RunOptions,
 ) -> Result<RunOutcome, RecordError> {
+    run_with_clock(&SystemClock, spec, source, recorder, progress, opts).await
+}
+
+/// [`run`] on the given clock: every timestamp (events, decisions, rollback timing) and every
+/// wait between evaluations comes from `clock`. Evaluations are `opts.interval` apart; one that
+/// ends late starts the next interval from its end instead of bunching up (the first evaluation
+/// runs at once).
+pub async fn run_with_clock<
+    C: Clock,
+    S: MetricSource,
+    R: Recorder + ?Sized,
+    P: Progress + ?Sized,
+>(
+    clock: &C,
+    spec: &GuardSpec,
+    source: &S,
+    recorder: &mut R,
+    progress: &mut P,
+    opts: &RunOptions,
+) -> Result<RunOutcome, RecordError> {
     let mut ctx = Ctx {
+        clock,
         spec,
         opts,
         recorder,
     };
     let start = Event {
-        t: Timestamp::now(),
+        t: clock.now(),
         kind: EventKind::Started,
         change: opts.change.clone(),
         plan: spec.plan.name.clone(),
@@ -249,18 +277,17 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
     };
     ctx.recorder.record(&start).await?;
     let mut guard = Guard::new(spec.clone());
-    let mut ticker = tokio::time::interval(opts.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = clock.now();
     let mut last: Option<Decision> = None;
     let mut steps = Vec::new();
     let mut evaluations = 0u64;
     let rollback_timeout = Duration::from_secs_f64(spec.rollback_deadline.as_secs_f64().max(1.0));
     loop {
-        ticker.tick().await;
+        next = tick(clock, next, opts.interval).await;
         if opts.max_evaluations.is_some_and(|m| evaluations >= m) {
             let d = last
                 .clone()
-                .unwrap_or_else(|| guard.observe(Timestamp::now(), &Observation::default()));
+                .unwrap_or_else(|| guard.observe(clock.now(), &Observation::default()));
             progress.finish();
             return Ok(RunOutcome {
                 end: RunEnd::Stopped,
@@ -270,9 +297,9 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                 evaluations,
             });
         }
-        let evaluation_started = Timestamp::now();
+        let evaluation_started = clock.now();
         let obs = source.observe(evaluation_started).await;
-        let mut d = guard.observe(Timestamp::now(), &obs);
+        let mut d = guard.observe(clock.now(), &obs);
         evaluations += 1;
         progress.update(spec, &d);
         match d.verdict {
@@ -281,7 +308,7 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                 let vars = ctx.vars("rollback", &d);
                 let action = opts
                     .rollback
-                    .run(&vars, rollback_timeout, opts.dry_run)
+                    .run_on(clock, &vars, rollback_timeout, opts.dry_run)
                     .await;
                 progress.note(&rollback_note(&d, &action));
                 ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))
@@ -306,7 +333,7 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                 if let Some(set_weight) = &opts.set_weight {
                     let vars = ctx.vars("set-weight", &d);
                     let result = set_weight
-                        .run(&vars, opts.action_timeout, opts.dry_run)
+                        .run_on(clock, &vars, opts.action_timeout, opts.dry_run)
                         .await;
                     ctx.event(EventKind::Step, Some(&d), Some(result.clone()))
                         .await?;
@@ -338,11 +365,11 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
                             value: None,
                             limit: None,
                         }];
-                        let decided = Timestamp::now();
+                        let decided = clock.now();
                         let vars = ctx.vars("rollback", &d);
                         let action = opts
                             .rollback
-                            .run(&vars, rollback_timeout, opts.dry_run)
+                            .run_on(clock, &vars, rollback_timeout, opts.dry_run)
                             .await;
                         progress.note(&rollback_note(&d, &action));
                         ctx.event(EventKind::Rollback, Some(&d), Some(action.clone()))
@@ -403,6 +430,21 @@ pub async fn run<S: MetricSource, R: Recorder + ?Sized, P: Progress + ?Sized>(
         }
         last = Some(d);
     }
+}
+
+/// Wait until `due` (at most one `interval`, so a clock stepped backwards cannot stall the loop),
+/// and return when the tick after this one is due: `interval` after `due`, or after now when this
+/// tick came late.
+async fn tick<C: Clock>(clock: &C, due: Timestamp, interval: Duration) -> Timestamp {
+    let now = clock.now();
+    if due > now {
+        let wait = Duration::try_from(due.duration_since(now)).unwrap_or_default();
+        clock.sleep(wait.min(interval)).await;
+    }
+    let now = clock.now();
+    let step = jiff::SignedDuration::try_from(interval).unwrap_or(jiff::SignedDuration::MAX);
+    let base = if now > due { now } else { due };
+    base.checked_add(step).unwrap_or(base)
 }
 
 fn rollback_note(d: &Decision, a: &ActionResult) -> String {

@@ -13,23 +13,7 @@ use changegate_store::{EventFilter, Store, StoreConfig, StoredEvent};
 use comfy_table::{ContentArrangement, Table, presets};
 use jiff::Timestamp;
 
-use crate::common::{Global, Outcome, policy};
-
-/// Where the log lives (same flags as `changegate serve`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct LogArgs {
-    /// Data directory: the SQLite file (changegate.db) and the log key (audit-log.key / .pub).
-    #[arg(
-        long,
-        env = "CHANGEGATE_DATA",
-        default_value = "./changegate-data",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
-    /// PostgreSQL instead of the SQLite file, e.g. postgres://user@host:5432/db.
-    #[arg(long, env = "CHANGEGATE_DATABASE_URL", value_name = "URL")]
-    pub database_url: Option<String>,
-}
+use crate::common::{Global, Outcome, StoreArgs, policy};
 
 /// Text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -57,7 +41,7 @@ pub enum AuditCmd {
     /// deleted, inserted or reordered, or a checkpoint no longer matches.
     Verify {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// A checkpoint kept elsewhere (signed note); the log must still contain it.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
@@ -68,14 +52,14 @@ pub enum AuditCmd {
     /// Inclusion proof of an event (id `ev_...` or log position) as JSON, checkable offline.
     Prove {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// Event id or position.
         event: String,
     },
     /// Consistency proof that the log of size OLD is a prefix of the log of size NEW (JSON).
     Consistency {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// Old tree size.
         old: u64,
         /// New tree size (at most the current size).
@@ -104,12 +88,12 @@ pub enum AuditCmd {
     /// Print the latest signed checkpoint (C2SP tlog-checkpoint) for anchoring elsewhere.
     Checkpoint {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
     },
     /// Export events for auditors.
     Export {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// From (RFC 3339 or YYYY-MM-DD, UTC), inclusive.
         #[arg(long)]
         since: Option<String>,
@@ -126,7 +110,7 @@ pub enum AuditCmd {
     /// Show events, newest last, with filters.
     Log {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// Only this change.
         #[arg(long)]
         change: Option<String>,
@@ -153,7 +137,7 @@ pub enum AuditCmd {
     /// Refuses any DATE younger than the policy's `audit.retention`.
     Prune {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// Cutoff (RFC 3339 or YYYY-MM-DD, UTC).
         #[arg(long)]
         before: String,
@@ -164,7 +148,7 @@ pub enum AuditCmd {
     /// Append an event (operations and tests). Fields are checked against `policy.audit.fields`.
     Append {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
         /// The event as JSON: {"kind", "actor", "change_id"?, "category"?, "what"?, "who"?,
         /// "when"?, "why"?, "outcome"?, "details"?}; `-` reads stdin.
         #[arg(long, value_name = "JSON")]
@@ -173,7 +157,7 @@ pub enum AuditCmd {
     /// Print the log's public verifier key (give it to auditors).
     Key {
         #[command(flatten)]
-        log: LogArgs,
+        db: StoreArgs,
     },
 }
 
@@ -191,28 +175,28 @@ fn opt_time(s: &Option<String>) -> anyhow::Result<Option<Timestamp>> {
     s.as_deref().map(parse_time).transpose()
 }
 
-async fn open(log: &LogArgs, write: bool, fields: Option<FieldPolicy>) -> anyhow::Result<Store> {
-    if log.database_url.is_none()
+async fn open(db: &StoreArgs, write: bool, fields: Option<FieldPolicy>) -> anyhow::Result<Store> {
+    if db.database_url.is_none()
         && !write
-        && !log.data_dir.join(changegate_store::SQLITE_FILE).exists()
+        && !db.data_dir.join(changegate_store::SQLITE_FILE).exists()
     {
         bail!(
             "no audit log in {} (no {}); pass --data-dir or --database-url",
-            log.data_dir.display(),
+            db.data_dir.display(),
             changegate_store::SQLITE_FILE
         );
     }
-    let mut cfg = StoreConfig::new(&log.data_dir);
-    cfg.database_url = log.database_url.clone();
+    let mut cfg = StoreConfig::new(&db.data_dir);
+    cfg.database_url = db.database_url.clone();
     cfg.create_key = write;
     cfg.fields = fields;
     Store::open(cfg)
         .await
-        .with_context(|| match &log.database_url {
+        .with_context(|| match &db.database_url {
             Some(_) => {
                 "cannot open the audit log in the database given by --database-url".to_string()
             }
-            None => format!("cannot open the audit log in {}", log.data_dir.display()),
+            None => format!("cannot open the audit log in {}", db.data_dir.display()),
         })
 }
 
@@ -224,23 +208,15 @@ fn read_input(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Run an audit command.
-pub fn run(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(run_async(global, cmd))
-}
-
-async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
+pub async fn run(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
     match cmd {
         AuditCmd::Verify {
-            log,
+            db,
             checkpoint,
             format,
         } => {
             let note = checkpoint.as_deref().map(read_input).transpose()?;
-            let store = open(&log, false, None).await?;
+            let store = open(&db, false, None).await?;
             let report = store.verify(note.as_deref()).await?;
             store.close().await;
             if format == OutFormat::Json {
@@ -281,15 +257,15 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
                 Outcome::Denied
             })
         }
-        AuditCmd::Prove { log, event } => {
-            let store = open(&log, false, None).await?;
+        AuditCmd::Prove { db, event } => {
+            let store = open(&db, false, None).await?;
             let p = store.prove(&event).await?;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(Outcome::Ok)
         }
-        AuditCmd::Consistency { log, old, new } => {
-            let store = open(&log, false, None).await?;
+        AuditCmd::Consistency { db, old, new } => {
+            let store = open(&db, false, None).await?;
             let p = store.consistency(old, new).await?;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&p)?);
@@ -344,21 +320,21 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
                 Outcome::Denied
             })
         }
-        AuditCmd::Checkpoint { log } => {
-            let store = open(&log, true, None).await?;
+        AuditCmd::Checkpoint { db } => {
+            let store = open(&db, true, None).await?;
             let note = store.publish_checkpoint().await?;
             store.close().await;
             print!("{note}");
             Ok(Outcome::Ok)
         }
-        AuditCmd::Key { log } => {
-            let store = open(&log, false, None).await?;
+        AuditCmd::Key { db } => {
+            let store = open(&db, false, None).await?;
             println!("{}", store.verifier_key());
             store.close().await;
             Ok(Outcome::Ok)
         }
         AuditCmd::Export {
-            log,
+            db,
             since,
             until,
             format,
@@ -369,7 +345,7 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
                 until: opt_time(&until)?,
                 ..Default::default()
             };
-            let store = open(&log, false, None).await?;
+            let store = open(&db, false, None).await?;
             let mut out: Box<dyn std::io::Write> = match &output {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
@@ -406,7 +382,7 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
         AuditCmd::Log {
-            log,
+            db,
             change,
             actor,
             kind,
@@ -424,7 +400,7 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
                 limit: Some(limit),
                 after_seq: None,
             };
-            let store = open(&log, false, None).await?;
+            let store = open(&db, false, None).await?;
             let events = store.events(&filter).await?;
             store.close().await;
             if format == OutFormat::Json {
@@ -458,10 +434,10 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
             println!("{} event(s)", events.len());
             Ok(Outcome::Ok)
         }
-        AuditCmd::Prune { log, before, actor } => {
+        AuditCmd::Prune { db, before, actor } => {
             let before = parse_time(&before)?;
             let retention = policy(global)?.audit.retention.get();
-            let store = open(&log, true, None).await?;
+            let store = open(&db, true, None).await?;
             let out = store.prune(before, retention, &actor).await?;
             store.close().await;
             println!(
@@ -470,7 +446,7 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Ok)
         }
-        AuditCmd::Append { log, json } => {
+        AuditCmd::Append { db, json } => {
             let text = if json == "-" {
                 read_input(Path::new("-"))?
             } else {
@@ -479,7 +455,7 @@ async fn run_async(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
             let event: AuditEvent = serde_json::from_str(&text)
                 .context("the event is not valid JSON of an audit event")?;
             let fields = FieldPolicy::from_policy(&policy(global)?.audit.fields);
-            let store = open(&log, true, Some(fields)).await?;
+            let store = open(&db, true, Some(fields)).await?;
             let a = store.append(event).await?;
             store.close().await;
             println!("{}", serde_json::to_string(&a)?);

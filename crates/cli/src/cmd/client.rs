@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use askama::Template;
 use serde_json::{Value, json};
 
 use crate::common::{Format, Outcome};
@@ -184,13 +185,6 @@ impl Client {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 fn print(v: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -228,93 +222,129 @@ fn classification_from(v: Value) -> anyhow::Result<Value> {
 }
 
 /// Run a `change` command.
-pub fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
+pub async fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
-        let v = match cmd {
-            ChangeCmd::Create { repository, base, head, pr, classification, title, pr_link, ticket, authors, submit, idempotency_key } => {
-                let classification = match classification {
-                    None => Value::Null,
-                    Some(path) => {
-                        let text = if path.as_os_str() == "-" {
-                            std::io::read_to_string(std::io::stdin())?
-                        } else {
-                            std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
-                        };
-                        let parsed: Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-                        classification_from(parsed)?
-                    }
-                };
-                let mut body = json!({
-                    "pr": pr, "repository": repository.unwrap_or_default(), "base_commit": base.unwrap_or_default(),
-                    "head_commit": head.unwrap_or_default(), "title": title, "pr_link": pr_link, "ticket": ticket,
-                    "authors": authors, "submit": submit, "classification": classification,
-                });
-                if let Some(obj) = body.as_object_mut() {
-                    obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
+    let v = match cmd {
+        ChangeCmd::Create {
+            repository,
+            base,
+            head,
+            pr,
+            classification,
+            title,
+            pr_link,
+            ticket,
+            authors,
+            submit,
+            idempotency_key,
+        } => {
+            let classification = match classification {
+                None => Value::Null,
+                Some(path) => {
+                    let text = if path.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&path)
+                            .with_context(|| format!("cannot read {}", path.display()))?
+                    };
+                    let parsed: Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?;
+                    classification_from(parsed)?
                 }
-                let mut req = c.http.post(format!("{}/api/v1/changes", c.base)).json(&body);
-                if let Some(k) = idempotency_key {
-                    req = req.header("Idempotency-Key", k);
-                }
-                c.send(req).await?
+            };
+            let mut body = json!({
+                "pr": pr, "repository": repository.unwrap_or_default(), "base_commit": base.unwrap_or_default(),
+                "head_commit": head.unwrap_or_default(), "title": title, "pr_link": pr_link, "ticket": ticket,
+                "authors": authors, "submit": submit, "classification": classification,
+            });
+            if let Some(obj) = body.as_object_mut() {
+                obj.retain(|_, v| !v.is_null() && v.as_str() != Some(""));
             }
-            ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
-            ChangeCmd::List => c.get("/api/v1/changes").await?,
-            ChangeCmd::Approve { id, role } => c.post(&format!("/api/v1/changes/{id}/approvals"), &json!({ "role": role })).await?,
-            ChangeCmd::Attest { id, item, evidence } => {
-                c.post(&format!("/api/v1/changes/{id}/attestations"), &json!({ "item": item, "evidence": evidence })).await?
+            let mut req = c
+                .http
+                .post(format!("{}/api/v1/changes", c.base))
+                .json(&body);
+            if let Some(k) = idempotency_key {
+                req = req.header("Idempotency-Key", k);
             }
-            ChangeCmd::Transition { id, event } => {
-                c.post(&format!("/api/v1/changes/{id}/ops"), &json!({ "op": "transition", "event": event })).await?
-            }
-            ChangeCmd::Op { id, json } => {
-                let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
-                c.post(&format!("/api/v1/changes/{id}/ops"), &op).await?
-            }
-        };
-        print(&v)?;
-        Ok(Outcome::Ok)
-    })
+            c.send(req).await?
+        }
+        ChangeCmd::Show { id } => c.get(&format!("/api/v1/changes/{id}")).await?,
+        ChangeCmd::List => c.get("/api/v1/changes").await?,
+        ChangeCmd::Approve { id, role } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/approvals"),
+                &json!({ "role": role }),
+            )
+            .await?
+        }
+        ChangeCmd::Attest { id, item, evidence } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/attestations"),
+                &json!({ "item": item, "evidence": evidence }),
+            )
+            .await?
+        }
+        ChangeCmd::Transition { id, event } => {
+            c.post(
+                &format!("/api/v1/changes/{id}/ops"),
+                &json!({ "op": "transition", "event": event }),
+            )
+            .await?
+        }
+        ChangeCmd::Op { id, json } => {
+            let op: Value = serde_json::from_str(&json).context("the command is not JSON")?;
+            c.post(&format!("/api/v1/changes/{id}/ops"), &op).await?
+        }
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
 }
 
 /// Run an `incident` command.
-pub fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
+pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
-        let v = match cmd {
-            IncidentCmd::Open { id, severity, title, commander } => {
-                c.post("/api/v1/incidents", &json!({ "id": id, "severity": severity, "title": title, "commander": commander }))
-                    .await?
-            }
-            IncidentCmd::Resolve { id } => c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({})).await?,
-            IncidentCmd::List => c.get("/api/v1/incidents").await?,
-        };
-        print(&v)?;
-        Ok(Outcome::Ok)
-    })
+    let v = match cmd {
+        IncidentCmd::Open {
+            id,
+            severity,
+            title,
+            commander,
+        } => {
+            c.post(
+                "/api/v1/incidents",
+                &json!({ "id": id, "severity": severity, "title": title, "commander": commander }),
+            )
+            .await?
+        }
+        IncidentCmd::Resolve { id } => {
+            c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({}))
+                .await?
+        }
+        IncidentCmd::List => c.get("/api/v1/incidents").await?,
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
 }
 
 /// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
-pub fn gate_remote(
+pub async fn gate_remote(
     conn: &Conn,
     id: &str,
     at: Option<&str>,
     format: Format,
 ) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
-    runtime()?.block_on(async move {
-        let mut path = format!("/api/v1/changes/{id}/decision?record=true");
-        if let Some(at) = at {
-            path.push_str(&format!("&at={}", urlencode(at)));
-        }
-        let d = c.get(&path).await?;
-        render_decision(&d, format)?;
-        Ok(if d["allowed"].as_bool() == Some(true) {
-            Outcome::Ok
-        } else {
-            Outcome::Denied
-        })
+    let mut path = format!("/api/v1/changes/{id}/decision?record=true");
+    if let Some(at) = at {
+        path.push_str(&format!("&at={}", urlencode(at)));
+    }
+    let d = c.get(&path).await?;
+    render_decision(&d, format)?;
+    Ok(if d["allowed"].as_bool() == Some(true) {
+        Outcome::Ok
+    } else {
+        Outcome::Denied
     })
 }
 
@@ -334,29 +364,69 @@ pub fn render_decision(d: &Value, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         return print(d);
     }
-    let allowed = d["allowed"].as_bool() == Some(true);
-    println!(
-        "{} change {} at {} (category {}, {})",
-        if allowed { "ALLOWED" } else { "DENIED" },
-        d["change_id"].as_str().unwrap_or("?"),
-        d["at"].as_str().unwrap_or("?"),
-        d["category"],
-        d["status"].as_str().unwrap_or("?"),
-    );
-    for r in d["reasons"].as_array().into_iter().flatten() {
-        let mark = if r["denies"].as_bool() == Some(true) {
-            "✗"
-        } else {
-            "·"
-        };
-        println!(
-            "  {mark} [{}] {}",
-            r["code"].as_str().unwrap_or("?"),
-            r["message"].as_str().unwrap_or("")
-        );
-    }
-    if let Some(next) = d["next_slot"].as_str() {
-        println!("  next allowed slot: {next}");
-    }
+    print!("{}", decision_text(d)?);
     Ok(())
+}
+
+/// A gate decision for people (`templates/gate/decision.txt`), from its JSON (the server's, or
+/// the offline gate's).
+fn decision_text(d: &Value) -> anyhow::Result<String> {
+    let str_or = |v: &Value, default: &'static str| v.as_str().unwrap_or(default).to_string();
+    Ok(DecisionText {
+        allowed: d["allowed"].as_bool() == Some(true),
+        change_id: str_or(&d["change_id"], "?"),
+        at: str_or(&d["at"], "?"),
+        category: d["category"].to_string(),
+        status: str_or(&d["status"], "?"),
+        reasons: d["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["denies"].as_bool() == Some(true),
+                    str_or(&r["code"], "?"),
+                    str_or(&r["message"], ""),
+                )
+            })
+            .collect(),
+        next_slot: d["next_slot"].as_str().map(str::to_string),
+    }
+    .render()?)
+}
+
+/// `gate --format text`.
+#[derive(Template)]
+#[template(path = "gate/decision.txt")]
+struct DecisionText {
+    allowed: bool,
+    change_id: String,
+    at: String,
+    /// As JSON (`2`, or `null` when unknown).
+    category: String,
+    status: String,
+    /// (denies, code, message) of each reason.
+    reasons: Vec<(bool, String, String)>,
+    next_slot: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_render_as_before() {
+        let denied = json!({
+            "allowed": false, "change_id": "ci-0123456789ab", "at": "2026-03-07T12:00:00Z",
+            "category": 2, "status": "approved",
+            "reasons": [
+                {"code": "window-closed", "denies": true, "message": "Saturday is outside the standard window"},
+                {"code": "approval-present", "denies": false, "message": "backend-lead approved"},
+            ],
+            "next_slot": "2026-03-09T09:00:00Z",
+        });
+        insta::assert_snapshot!("decision-denied.txt", decision_text(&denied).unwrap());
+        let sparse = json!({"allowed": true, "reasons": []});
+        insta::assert_snapshot!("decision-sparse.txt", decision_text(&sparse).unwrap());
+    }
 }

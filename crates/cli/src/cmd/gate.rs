@@ -58,9 +58,9 @@ fn split_pair<'a>(s: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> 
 }
 
 /// Run `gate`.
-pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
+pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     if let Some(id) = &args.change {
-        return gate_remote(&args.conn, id, args.at.as_deref(), args.format);
+        return gate_remote(&args.conn, id, args.at.as_deref(), args.format).await;
     }
     let policy = policy(global)?;
     let repo = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));

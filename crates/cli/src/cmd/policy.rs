@@ -1,8 +1,8 @@
 //! `changegate policy show | explain | validate | schema`.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use askama::Template;
 use changegate_policy::{Freeze, Policy, RoleId};
 use comfy_table::{ContentArrangement, Table, presets};
 
@@ -43,7 +43,7 @@ pub fn run(global: &Global, cmd: PolicyCmd) -> anyhow::Result<Outcome> {
             }
         }
         PolicyCmd::Explain { format } => {
-            print!("{}", explain(&policy(global)?, format == Format::Markdown))
+            print!("{}", explain(&policy(global)?, format == Format::Markdown)?)
         }
         PolicyCmd::Validate { file } => {
             let loaded = load_policy_file(Some(&file))?;
@@ -98,31 +98,52 @@ fn table(markdown: bool, header: &[&str]) -> Table {
     t
 }
 
-fn heading(out: &mut String, markdown: bool, level: usize, text: &str) {
-    if markdown {
-        let _ = writeln!(out, "\n{} {text}\n", "#".repeat(level));
-    } else {
-        let _ = writeln!(
-            out,
-            "\n{text}\n{}",
-            if level == 1 { "=" } else { "-" }.repeat(text.chars().count())
-        );
+/// `policy explain`: the policy for people, as text (tables) or markdown
+/// (`templates/policy/explain.txt`).
+#[derive(Template)]
+#[template(path = "policy/explain.txt")]
+struct Explain {
+    md: bool,
+    title: String,
+    categories: Table,
+    /// Title and table of each approval matrix.
+    matrices: Vec<(String, Table)>,
+    rules: Table,
+    windows: Table,
+    freezes: Table,
+    exception_approvers: String,
+    exception_reasons: String,
+    lead_times: Table,
+    plans: Table,
+    triggers: Table,
+    rollback_deadline: String,
+    checklist: Table,
+    roles: Table,
+    retention: String,
+    reviewers: String,
+}
+
+impl Explain {
+    /// A section heading: `## text` in markdown, the text underlined otherwise.
+    fn heading(&self, level: usize, text: &str) -> String {
+        if self.md {
+            format!("\n{} {text}\n\n", "#".repeat(level))
+        } else {
+            let rule = if level == 1 { "=" } else { "-" }.repeat(text.chars().count());
+            format!("\n{text}\n{rule}\n")
+        }
     }
 }
 
 /// A human-readable summary of a policy.
-pub fn explain(p: &Policy, md: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
+pub fn explain(p: &Policy, md: bool) -> anyhow::Result<String> {
+    let title = format!(
         "{}{} v{} (effective {})",
         if md { "# " } else { "" },
         p.meta.name,
         p.meta.version,
         p.meta.effective_date
     );
-
-    heading(&mut out, md, 2, "Categories");
     let mut t = table(
         md,
         &[
@@ -172,11 +193,10 @@ pub fn explain(p: &Policy, md: bool) -> String {
             rollback,
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    let categories = t;
 
-    heading(&mut out, md, 2, "Who approves what");
+    let mut matrices = Vec::new();
     for m in p.matrices.values() {
-        heading(&mut out, md, 3, &m.title);
         let mut t = table(md, &["change", "approvers", "category", "facets"]);
         for r in &m.rows {
             t.add_row([
@@ -186,9 +206,8 @@ pub fn explain(p: &Policy, md: bool) -> String {
                 r.facets.join(", "),
             ]);
         }
-        let _ = writeln!(out, "{t}");
+        matrices.push((m.title.clone(), t));
     }
-    heading(&mut out, md, 3, "Other rules");
     let mut t = table(md, &["change", "approvers", "category", "facet"]);
     for (facet, r) in &p.rules {
         t.add_row([
@@ -198,9 +217,8 @@ pub fn explain(p: &Policy, md: bool) -> String {
             facet.clone(),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    let rules = t;
 
-    heading(&mut out, md, 2, "When changes may ship");
     let mut t = table(md, &["window", "when", "applies to"]);
     for c in &cats {
         use changegate_policy::WindowClass as W;
@@ -256,9 +274,8 @@ pub fn explain(p: &Policy, md: bool) -> String {
         format!("{} ({})", pref.join("; "), p.preferred_tz()),
         "".into(),
     ]);
-    let _ = writeln!(out, "{t}");
+    let windows = t;
 
-    heading(&mut out, md, 3, "Freezes");
     let mut t = table(md, &["freeze", "when", "applies to"]);
     for f in p.freezes.values() {
         let when = match f {
@@ -288,21 +305,16 @@ pub fn explain(p: &Policy, md: bool) -> String {
             format!("categories {}", levels.join(", ")),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    let freezes = t;
     let reasons: Vec<&str> = p
         .exceptions
         .reasons
         .values()
         .map(|r| r.description.as_str())
         .collect();
-    let _ = writeln!(
-        out,
-        "Out-of-window exceptions: approved by {} for: {}.",
-        role_names(p, &p.exceptions.approvers),
-        reasons.join("; ")
-    );
+    let exception_approvers = role_names(p, &p.exceptions.approvers);
+    let exception_reasons = reasons.join("; ");
 
-    heading(&mut out, md, 2, "Lead times");
     let mut t = table(md, &["what", "business days", "categories"]);
     for lt in p.lead_times.values() {
         let levels: Vec<String> = lt.applies_to.iter().map(|l| l.to_string()).collect();
@@ -312,9 +324,8 @@ pub fn explain(p: &Policy, md: bool) -> String {
             levels.join(", "),
         ]);
     }
-    let _ = writeln!(out, "{t}");
+    let lead_times = t;
 
-    heading(&mut out, md, 2, "Rollout plans");
     let mut t = table(md, &["plan", "steps"]);
     for (name, plan) in &p.rollout.plans {
         let steps: Vec<String> = plan
@@ -331,22 +342,15 @@ pub fn explain(p: &Policy, md: bool) -> String {
             .collect();
         t.add_row([name.clone(), steps.join(" -> ")]);
     }
-    let _ = writeln!(out, "{t}");
+    let plans = t;
 
-    heading(&mut out, md, 2, "Automatic rollback triggers");
     let mut t = table(md, &["trigger", "rule", "categories"]);
     for (id, tr) in &p.rollback.triggers {
         let levels: Vec<String> = tr.applies_to.iter().map(|l| l.to_string()).collect();
         t.add_row([id.clone(), tr.description.clone(), levels.join(", ")]);
     }
-    let _ = writeln!(out, "{t}");
-    let _ = writeln!(
-        out,
-        "Traffic is back on the previous version within {}.",
-        p.rollback.deadline
-    );
+    let triggers = t;
 
-    heading(&mut out, md, 2, "Pre-deployment checklist");
     let mut t = table(md, &["item", "check", "categories"]);
     for (id, item) in &p.checklist.pre {
         let levels: Vec<String> = item.applies_to.iter().map(|l| l.to_string()).collect();
@@ -357,9 +361,8 @@ pub fn explain(p: &Policy, md: bool) -> String {
         };
         t.add_row([id.clone(), format!("{}{how}", item.text), levels.join(", ")]);
     }
-    let _ = writeln!(out, "{t}");
+    let checklist = t;
 
-    heading(&mut out, md, 2, "Roles");
     let mut t = table(md, &["role", "name", "holders"]);
     for (id, r) in &p.roles {
         t.add_row([
@@ -372,12 +375,37 @@ pub fn explain(p: &Policy, md: bool) -> String {
             },
         ]);
     }
-    let _ = writeln!(out, "{t}");
-    let _ = writeln!(
-        out,
-        "Audit trail kept {}; monthly report reviewed by {}.",
-        p.audit.retention,
-        role_names(p, &p.reports.monthly.reviewers)
-    );
-    out
+    let roles = t;
+    Ok(Explain {
+        md,
+        title,
+        categories,
+        matrices,
+        rules,
+        windows,
+        freezes,
+        exception_approvers,
+        exception_reasons,
+        lead_times,
+        plans,
+        triggers,
+        rollback_deadline: p.rollback.deadline.to_string(),
+        checklist,
+        roles,
+        retention: p.audit.retention.to_string(),
+        reviewers: role_names(p, &p.reports.monthly.reviewers),
+    }
+    .render()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_of_the_default_policy_renders_as_before() {
+        let p = changegate_policy::load_default().policy;
+        insta::assert_snapshot!("explain.txt", explain(&p, false).unwrap());
+        insta::assert_snapshot!("explain.md", explain(&p, true).unwrap());
+    }
 }

@@ -7,12 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use changegate_server::{AppState, Clock, Db};
 
-use crate::common::{Global, Outcome, policy};
+use crate::common::{Global, Outcome, StoreArgs, policy};
 
-/// Where the server keeps its data: the same flags as `changegate audit` (one definition).
-pub use crate::cmd::audit::LogArgs as DbArgs;
-
-impl DbArgs {
+impl StoreArgs {
     /// Open (and migrate) the database.
     pub async fn open(&self, policy: &changegate_policy::Policy) -> anyhow::Result<Db> {
         Db::open(&self.data_dir, self.database_url.as_deref(), policy)
@@ -33,7 +30,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CHANGEGATE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: StoreArgs,
     /// Let the server classify local repositories under DIR itself (`POST /api/v1/changes` with a
     /// `repository` path relative to DIR and no `classification`).
     #[arg(long, value_name = "DIR")]
@@ -63,19 +60,12 @@ pub enum TokenCmd {
         #[arg(long)]
         admin: bool,
         #[command(flatten)]
-        db: DbArgs,
+        db: StoreArgs,
     },
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
 /// Run `serve`.
-pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
+pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
     let policy = policy(global)?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -84,62 +74,70 @@ pub fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    runtime()?.block_on(async move {
-        let db = args.db.open(&policy).await?;
-        if db.token_count().await.map_err(|e| anyhow::anyhow!("{e}"))? == 0 {
-            let t = changegate_server::token::mint();
-            db.insert_token(&t, "admin", true).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("First start: created an admin token (shown once, store it now):\n{}", t.plaintext);
-        }
-        let clock = match args.test_clock {
-            Some(start) => {
-                tracing::warn!(%start, "TEST CLOCK in use: decisions are made for a simulated time");
-                Clock::From { start, since: std::time::Instant::now() }
-            }
-            None => Clock::System,
-        };
-        let listener = tokio::net::TcpListener::bind(args.listen)
+    let db = args.db.open(&policy).await?;
+    if db.token_count().await.map_err(|e| anyhow::anyhow!("{e}"))? == 0 {
+        let t = changegate_server::token::mint();
+        db.insert_token(&t, "admin", true)
             .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let source = match &global.policy {
-            Some(p) => format!("{} over the built-in default", p.display()),
-            None => "built-in default".to_string(),
-        };
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         println!(
-            "policy: {} v{} ({source}); database: {}",
-            policy.meta.name,
-            policy.meta.version,
-            db.backend()
+            "First start: created an admin token (shown once, store it now):\n{}",
+            t.plaintext
         );
-        println!("listening on http://{}", listener.local_addr()?);
-        let github = changegate_server::github::GitHub {
-            api: args.github_api.clone(),
-            token: std::env::var("CHANGEGATE_GITHUB_TOKEN").ok().filter(|t| !t.is_empty()),
-            http: reqwest::Client::new(),
-        };
-        let state = AppState {
-            policy: Arc::new(policy),
-            db,
-            clock,
-            repo_root: args.repo_root.clone(),
-            github: Some(github),
-        };
-        changegate_server::serve(state, listener).await.context("server failed")?;
-        Ok(Outcome::Ok)
-    })
+    }
+    let clock = match args.test_clock {
+        Some(start) => {
+            tracing::warn!(%start, "TEST CLOCK in use: decisions are made for a simulated time");
+            Clock::From {
+                start,
+                since: std::time::Instant::now(),
+            }
+        }
+        None => Clock::System,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let source = match &global.policy {
+        Some(p) => format!("{} over the built-in default", p.display()),
+        None => "built-in default".to_string(),
+    };
+    println!(
+        "policy: {} v{} ({source}); database: {}",
+        policy.meta.name,
+        policy.meta.version,
+        db.backend()
+    );
+    println!("listening on http://{}", listener.local_addr()?);
+    let github = changegate_server::github::GitHub {
+        api: args.github_api.clone(),
+        token: std::env::var("CHANGEGATE_GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        http: reqwest::Client::new(),
+    };
+    let state = AppState {
+        policy: Arc::new(policy),
+        db,
+        clock,
+        repo_root: args.repo_root.clone(),
+        github: Some(github),
+    };
+    changegate_server::serve(state, listener)
+        .await
+        .context("server failed")?;
+    Ok(Outcome::Ok)
 }
 
 /// Run a `token` command.
-pub fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<Outcome> {
+pub async fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<Outcome> {
     let TokenCmd::Create { person, admin, db } = cmd;
     let policy = policy(global)?;
-    runtime()?.block_on(async move {
-        let db = db.open(&policy).await?;
-        let t = changegate_server::token::mint();
-        db.insert_token(&t, &person, admin)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("{}", t.plaintext);
-        Ok(Outcome::Ok)
-    })
+    let db = db.open(&policy).await?;
+    let t = changegate_server::token::mint();
+    db.insert_token(&t, &person, admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", t.plaintext);
+    Ok(Outcome::Ok)
 }

@@ -2,9 +2,9 @@
 //! queries, the rows read before the leaves, and the checks around the verifier. Everything but the
 //! node scan comes from one snapshot.
 
+use changegate_audit::Code as AuditCode;
 use changegate_audit::tree::Hash;
 use changegate_audit::{Checkpoint, Failure, Report, Verifier};
-use changegate_audit::Code as AuditCode;
 
 pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
 pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
