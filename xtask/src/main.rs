@@ -1,5 +1,6 @@
 //! Repository chores: `cargo xtask docs` regenerates the reference docs from the code;
-//! `cargo xtask docs --check` fails when they are stale (run by the test suite).
+//! `cargo xtask docs --check` fails when they are stale (run by the test suite). docs/codes.md
+//! comes from `changegate codes --format markdown`.
 
 use std::path::PathBuf;
 
@@ -23,6 +24,33 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// docs/codes.md: the code registry lives in the binary (it gathers every crate's code sets), so
+/// ask it. The same binary's unit test checks the file is current.
+fn codes_reference() -> anyhow::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "changegate",
+            "--",
+            "codes",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .context("running `changegate codes`")?;
+    if !out.status.success() {
+        bail!(
+            "`changegate codes --format markdown` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8(out.stdout).context("`changegate codes` printed non-UTF-8")
+}
+
 fn docs(check: bool) -> anyhow::Result<()> {
     let files = [
         (
@@ -34,6 +62,7 @@ fn docs(check: bool) -> anyhow::Result<()> {
             changegate_policy::DEFAULT_POLICY_TOML.to_string(),
         ),
         ("docs/policy-reference.md", policy_reference()),
+        ("docs/codes.md", codes_reference()?),
     ];
     let mut stale = Vec::new();
     for (rel, content) in files {

@@ -33,6 +33,8 @@ enum Command {
     /// List the facet detectors and the facet codes they emit.
     #[command(subcommand)]
     Detectors(cmd::detectors::DetectorsCmd),
+    /// Every stable code changegate emits (reasons, errors, facets, diagnostics), by family.
+    Codes(cmd::codes::CodesArgs),
     /// Classify a change: facets with evidence, category and required approvers.
     Classify(cmd::classify::ClassifyArgs),
     /// Change windows: check a time, find the next slot, print a month calendar.
@@ -98,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Policy(c) => cmd::policy::run(global, c),
         Command::Detectors(c) => cmd::detectors::run(global, c),
+        Command::Codes(c) => cmd::codes::run(c),
         Command::Classify(c) => cmd::classify::run(global, c),
         Command::Window(c) => cmd::window::run(global, c),
         Command::Rollout(c) => cmd::rollout::run(global, c).await,

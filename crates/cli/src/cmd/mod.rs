@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod classify;
 pub mod client;
+pub mod codes;
 pub mod detectors;
 pub mod gate;
 pub mod policy;
