@@ -7,9 +7,11 @@
 //! - [`gate`] (feature `gate`): change-request scenarios for the pure decision.
 //! - [`server`] (feature `server`): a real server on loopback over SQLite or PostgreSQL.
 //!
-//! Snapshots: tests use `insta` directly; with `CI` set, insta neither writes nor accepts a
-//! new or changed snapshot, so a missing `.snap` fails the run (the test below keeps CI from
-//! turning that off).
+//! Snapshots: tests use `insta` directly (`tests/snapshots/*.snap` beside each test file, committed).
+//! With `CI` set, insta neither writes nor accepts a new or changed snapshot, so a missing or
+//! stale `.snap` fails the run (the test below keeps CI from turning that off). Locally a
+//! mismatch fails too and leaves a `.snap.new` to review; after checking the diff, accept with
+//! `cargo insta review` or `INSTA_UPDATE=always cargo test -p CRATE --test NAME`.
 
 pub mod git;
 pub mod redact;
