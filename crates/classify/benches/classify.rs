@@ -7,10 +7,10 @@
 //! assorted unknown files. Run: `cargo bench -p changegate-classify`. Target: classify ≤ 3× the
 //! git baseline and < 1 s on a 2-core machine.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use changegate_testkit::git::{BulkCommit, command, fast_import};
 
 const PACKAGES: usize = 3000;
 const MIGRATIONS: usize = 300;
@@ -104,40 +104,22 @@ fn files(head: bool) -> Vec<(String, String)> {
     out
 }
 
+/// The two commits, written with the test kit's `git fast-import` builder.
 fn generate(dir: &Path) {
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
+    let commit = |n: usize, branch: &str, head: bool| BulkCommit {
+        branch: branch.into(),
+        message: format!("rev{n}"),
+        on_previous: n > 0,
+        files: files(head),
     };
-    git(&["init", "-q", "-b", "main"]);
-    let mut fi = Command::new("git")
-        .args(["fast-import", "--quiet"])
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut w = std::io::BufWriter::new(fi.stdin.take().unwrap());
-    for (n, (branch, head)) in [("refs/heads/main", false), ("refs/heads/feature", true)]
-        .into_iter()
-        .enumerate()
-    {
-        writeln!(w, "commit {branch}\nmark :{}\ncommitter Bench <b@example.com> 1767607200 +0000\ndata 4\nrev{n}", n + 1).unwrap();
-        if n == 1 {
-            writeln!(w, "from :1").unwrap();
-        }
-        for (path, text) in files(head) {
-            writeln!(w, "M 100644 inline {path}\ndata {}\n{text}", text.len()).unwrap();
-        }
-        writeln!(w).unwrap();
-    }
-    drop(w);
-    assert!(fi.wait().unwrap().success());
-    git(&["symbolic-ref", "HEAD", "refs/heads/feature"]);
+    fast_import(
+        dir,
+        [
+            commit(0, "refs/heads/main", false),
+            commit(1, "refs/heads/feature", true),
+        ],
+        "feature",
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -170,11 +152,7 @@ fn main() {
     // which is the least any content-inspecting tool has to do (name-status reads no blob).
     let git = |args: &[&str]| {
         let t = Instant::now();
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
+        let out = command(dir).args(args).output().unwrap();
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10_000);
         t.elapsed()

@@ -5,11 +5,9 @@
 //! The scenario table is keyed by facet code and checked for completeness against the policy
 //! itself, so a row added to the policy without a scenario here fails the suite.
 
-use std::path::Path;
-use std::process::Command;
-
 use changegate_classify::{Classification, classify_repo};
 use changegate_policy::{Policy, RuleSource, load_default};
+use changegate_testkit::GitRepo;
 
 const SCHEMA: &str = r#"datasource db {
   provider = "postgresql"
@@ -266,55 +264,20 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@example.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_AUTHOR_DATE", "2025-03-01T10:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2025-03-01T10:00:00Z")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let p = dir.join(path);
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(p, text).expect("write");
-}
-
 /// Build the fixture repository, commit the scenario on top, and classify base..head.
 fn classify_scenario(sc: &Scenario) -> (Classification, Policy) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
-    git(dir, &["init", "-q", "-b", "main"]);
+    let repo = GitRepo::new();
     for (p, t) in base_files() {
-        write(dir, p, &t);
+        repo.write(p, &t);
     }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "base"]);
-    let base = git(dir, &["rev-parse", "HEAD"]);
+    let base = repo.commit("base");
     for (p, t) in &sc.edits {
-        write(dir, p, t);
+        repo.write(p, t);
     }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", sc.facet]);
+    repo.commit(sc.facet);
     let mut policy = load_default().policy;
     policy.classify.big_tables = sc.big_tables.iter().map(|t| (*t).to_string()).collect();
-    let c = classify_repo(dir, Some(&base), Some("HEAD"), &policy, None).expect("classify");
+    let c = classify_repo(repo.path(), Some(&base), Some("HEAD"), &policy, None).expect("classify");
     (c, policy)
 }
 

@@ -1,49 +1,28 @@
 //! `changegate classify` end to end: a real repository, the built binary, exit codes and the
 //! three output formats.
 
-use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Dev")
-        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
-        .env("GIT_COMMITTER_NAME", "Dev")
-        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
+use changegate_testkit::GitRepo;
 
 /// A repository whose `feature` branch bumps a dependency's major version and edits the README.
-fn repo() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let p = d.path();
-    git(p, &["init", "-q", "-b", "main"]);
-    std::fs::write(p.join("README.md"), "# svc\n").unwrap();
-    std::fs::write(
-        p.join("package.json"),
-        "{\n  \"dependencies\": {\n    \"express\": \"4.19.2\"\n  }\n}\n",
-    )
-    .unwrap();
-    git(p, &["add", "-A"]);
-    git(p, &["commit", "-q", "-m", "base"]);
-    git(p, &["checkout", "-q", "-b", "feature"]);
-    std::fs::write(p.join("README.md"), "# svc\n\nNow on express 5.\n").unwrap();
-    std::fs::write(
-        p.join("package.json"),
+fn repo() -> GitRepo {
+    let r = GitRepo::with_files(&[
+        ("README.md", "# svc\n"),
+        (
+            "package.json",
+            "{\n  \"dependencies\": {\n    \"express\": \"4.19.2\"\n  }\n}\n",
+        ),
+    ]);
+    r.branch("feature");
+    r.write("README.md", "# svc\n\nNow on express 5.\n");
+    r.write(
+        "package.json",
         "{\n  \"dependencies\": {\n    \"express\": \"5.0.0\"\n  }\n}\n",
-    )
-    .unwrap();
-    git(p, &["commit", "-q", "-am", "express 5"]);
-    d
+    );
+    r.commit("express 5");
+    r
 }
 
 fn changegate() -> Command {

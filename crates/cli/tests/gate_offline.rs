@@ -1,44 +1,22 @@
 //! `changegate gate --repo . --base A --head B`: the CI gate with no server, on real git repos.
 
 use std::path::Path;
-use std::process::Command as Proc;
 
 use assert_cmd::Command;
+use changegate_testkit::GitRepo;
 use predicates::prelude::*;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Proc::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "alice")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "alice")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A repository with one base commit; returns (dir, base sha).
-fn repo() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    git(p, &["init", "-q", "-b", "main"]);
-    std::fs::write(p.join("README.md"), "# chat\n").unwrap();
-    std::fs::write(
-        p.join("package.json"),
-        r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "4.19.2" } }"#,
-    )
-    .unwrap();
-    git(p, &["add", "-A"]);
-    git(p, &["commit", "-q", "-m", "base"]);
-    let base = git(p, &["rev-parse", "HEAD"]);
-    (dir, base)
+/// A repository with one base commit; returns it and the base sha.
+fn repo() -> (GitRepo, String) {
+    let r = GitRepo::with_files(&[
+        ("README.md", "# chat\n"),
+        (
+            "package.json",
+            r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "4.19.2" } }"#,
+        ),
+    ]);
+    let base = r.head();
+    (r, base)
 }
 
 fn gate(dir: &Path, base: &str, extra: &[&str]) -> Command {
@@ -54,8 +32,8 @@ fn gate(dir: &Path, base: &str, extra: &[&str]) -> Command {
 #[test]
 fn docs_change_passes_with_its_checklist_any_time() {
     let (dir, base) = repo();
-    std::fs::write(dir.path().join("README.md"), "# chat\n\nRunbook link.\n").unwrap();
-    git(dir.path(), &["commit", "-qam", "docs"]);
+    dir.write("README.md", "# chat\n\nRunbook link.\n");
+    dir.commit("docs");
     // Saturday night: category 1 ships 24/7.
     let at = ["--at", "2026-03-14T23:00:00Z"];
     gate(dir.path(), &base, &at)
@@ -78,12 +56,11 @@ fn docs_change_passes_with_its_checklist_any_time() {
 #[test]
 fn major_dependency_bump_needs_the_review_board_and_the_maintenance_window() {
     let (dir, base) = repo();
-    std::fs::write(
-        dir.path().join("package.json"),
+    dir.write(
+        "package.json",
         r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "5.0.0" } }"#,
-    )
-    .unwrap();
-    git(dir.path(), &["commit", "-qam", "express 5"]);
+    );
+    dir.commit("express 5");
     let out = gate(
         dir.path(),
         &base,

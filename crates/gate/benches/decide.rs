@@ -3,14 +3,11 @@
 //! the approvals for the head commit) and to the calendar's window check alone, so the numbers
 //! read as ratios rather than absolute times on a shared machine.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use changegate_gate::*;
-use common::*;
+use changegate_testkit::gate::*;
 
 fn rate(name: &str, mut f: impl FnMut() -> usize) -> f64 {
     // Warm up, then run for about a second.
@@ -33,62 +30,11 @@ fn rate(name: &str, mut f: impl FnMut() -> usize) -> f64 {
     per_sec
 }
 
-fn prepared(level: u8, facets: Vec<ClassifiedFacet>) -> (changegate_policy::Policy, ChangeState) {
-    let policy = policy();
-    let mut s = change(level, facets);
-    set_status(&mut s, Status::InReview, t("2026-02-16T09:00:00Z"));
-    set_status(&mut s, Status::Approved, t("2026-02-27T09:00:00Z"));
-    let holders = [
-        ("backend-lead", "bob"),
-        ("tech-architect", "tara"),
-        ("product-owner", "paula"),
-        ("dba-lead", "dana"),
-        ("sre-lead", "sam"),
-        ("qa", "quinn"),
-    ];
-    let req = requirements(&policy, &s).unwrap();
-    for r in &req.roles {
-        let who = holders
-            .iter()
-            .find(|(role, _)| role == r)
-            .map(|(_, p)| *p)
-            .unwrap();
-        approve(&mut s, who, r, t("2026-02-20T10:00:00Z"));
-    }
-    attest_all(&policy, &mut s, t("2026-02-27T10:00:00Z"));
-    s.lead_items.insert(
-        "rfc".into(),
-        Publication {
-            at: t("2026-02-20T09:00:00Z"),
-            link: None,
-            by: None,
-        },
-    );
-    s.lead_items.insert(
-        "stakeholder-notice".into(),
-        Publication {
-            at: t("2026-02-25T09:00:00Z"),
-            link: None,
-            by: None,
-        },
-    );
-    (policy, s)
-}
-
 fn main() {
-    let world = WorldState {
-        announcements: vec![Announcement {
-            id: "MW".into(),
-            window_start: t("2026-03-03T02:00:00Z"),
-            window_end: t("2026-03-03T06:00:00Z"),
-            announced_at: t("2026-02-10T09:00:00Z"),
-            channels: vec!["email".into(), "status-page".into()],
-            link: None,
-        }],
-        ..WorldState::default()
-    };
-    let (p2, s2) = prepared(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)]);
-    let (p3, s3) = prepared(
+    // The same prepared changes as the gate's rule tests (the kit's `ready`).
+    let world = world_with_announcement();
+    let (p2, s2) = ready(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)]);
+    let (p3, s3) = ready(
         3,
         vec![facet(
             "schema-column-dropped",
@@ -96,9 +42,7 @@ fn main() {
             3,
         )],
     );
-    let tue = t("2026-03-10T11:00:00Z");
-    let sat = t("2026-03-14T11:00:00Z");
-    let mw = t("2026-03-03T02:00:00Z");
+    let (tue, sat, mw) = (t(TUE), t(SAT), t(MW));
     assert!(decide(&p2, &s2, &world, tue).allowed);
     assert!(decide(&p3, &s3, &world, mw).allowed);
     assert!(!decide(&p2, &s2, &world, sat).allowed);

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use changegate_gate::Code;
 use changegate_gate::corpus::{Case, run};
-
-const PEOPLE: &str = include_str!("cases/_people.toml");
+use changegate_testkit::gate::PEOPLE;
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");

@@ -1,9 +1,7 @@
 //! Properties of the decision that hold for any order of the records and any subset of approvals.
 
-mod common;
-
 use changegate_gate::*;
-use common::*;
+use changegate_testkit::gate::*;
 use proptest::prelude::*;
 
 /// A category-2 schema change with many candidate approvals, some by people holding two roles.

@@ -4,74 +4,8 @@
 //! retrospective deadline — has a test here that fails if the rule is removed from (or weakened
 //! in) `crates/policy/default-policy.toml`.
 
-mod common;
-
 use changegate_gate::*;
-use common::*;
-
-/// Every roles, checklist item and lead time in place for a category-`level` change deployed at
-/// `at`, so a test can remove exactly one thing.
-fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (changegate_policy::Policy, ChangeState) {
-    let policy = policy();
-    let mut s = change(level, facets);
-    set_status(&mut s, Status::InReview, t("2026-02-16T09:00:00Z"));
-    set_status(&mut s, Status::Approved, t("2026-02-27T09:00:00Z"));
-    let req = requirements(&policy, &s).unwrap();
-    let holder = |r: &str| match r {
-        "backend-lead" => "bob",
-        "frontend-lead" => "fiona",
-        "tech-architect" => "tara",
-        "product-owner" => "paula",
-        "dba-lead" => "dana",
-        "sre-lead" => "sam",
-        "security-lead" => "sec",
-        "qa" => "quinn",
-        "legal" => "lee",
-        "cto" => "cleo",
-        "cfo" => "finn",
-        other => panic!("no holder for {other}"),
-    };
-    for r in &req.roles {
-        approve(&mut s, holder(r), r, t("2026-02-20T10:00:00Z"));
-    }
-    attest_all(&policy, &mut s, t("2026-02-27T10:00:00Z"));
-    s.lead_items.insert(
-        "rfc".into(),
-        Publication {
-            at: t("2026-02-20T09:00:00Z"),
-            link: None,
-            by: None,
-        },
-    );
-    s.lead_items.insert(
-        "stakeholder-notice".into(),
-        Publication {
-            at: t("2026-02-25T09:00:00Z"),
-            link: None,
-            by: None,
-        },
-    );
-    (policy, s)
-}
-
-fn world_with_announcement() -> WorldState {
-    WorldState {
-        announcements: vec![Announcement {
-            id: "MW".into(),
-            window_start: t("2026-03-03T02:00:00Z"),
-            window_end: t("2026-03-03T06:00:00Z"),
-            announced_at: t("2026-02-10T09:00:00Z"),
-            channels: vec!["email".into(), "status-page".into()],
-            link: None,
-        }],
-        ..WorldState::default()
-    }
-}
-
-/// Tuesday 10 March 2026, 11:00 UTC: inside the standard and preferred windows.
-const TUE: &str = "2026-03-10T11:00:00Z";
-/// First Tuesday of March 2026, 02:00 UTC: the maintenance window.
-const MW: &str = "2026-03-03T02:00:00Z";
+use changegate_testkit::gate::*;
 
 #[test]
 fn ready_changes_are_allowed_in_their_windows() {

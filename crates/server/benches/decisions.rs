@@ -6,15 +6,11 @@
 //! `cargo bench -p changegate-server --bench decisions` (CG_BENCH_REQUESTS, CG_BENCH_CONCURRENCY
 //! override the load; CG_BENCH_SKIP_PG=1 skips PostgreSQL).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use changegate_gate::{
-    Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange, ClassifiedFacet, Status,
-    WorldState,
-};
-use changegate_server::{AppState, Clock, Db};
-use changegate_store::StoreConfig;
+use changegate_gate::{ChangeState, WorldState};
+use changegate_testkit::gate::{facet, ready};
+use changegate_testkit::server::{Backend, TestServer};
 use jiff::Timestamp;
 
 fn env(name: &str, default: usize) -> usize {
@@ -24,64 +20,12 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn policy() -> changegate_policy::Policy {
-    let people = "[roles.backend-lead]\nholders = [\"bob\"]\n[roles.qa]\nholders = [\"quinn\"]\n";
-    changegate_policy::load(people, "bench.toml")
-        .unwrap()
-        .policy
-}
-
-fn state(at: Timestamp) -> ChangeState {
-    let mut s = ChangeState::new(ChangeRequest {
-        id: "CR-bench".into(),
-        repository: "acme/chat".into(),
-        pr_link: None,
-        ticket: None,
-        title: "bench".into(),
-        base_commit: "a".into(),
-        head_commit: "b".into(),
-        authors: vec!["alice".into()],
-        co_authors: vec![],
-        last_pusher: Some("alice".into()),
-        classification: ClassifiedChange {
-            category: 2,
-            facets: vec![ClassifiedFacet {
-                kind: "api-endpoint-added".into(),
-                roles: vec!["backend-lead".into()],
-                category: 2,
-            }],
-            required_roles: vec!["backend-lead".into()],
-        },
-        requested_deploy_at: None,
-        deploy_duration: None,
-        maintenance: Default::default(),
-    });
-    s.status = Status::Approved;
-    for (person, role) in [("bob", "backend-lead"), ("quinn", "qa")] {
-        s.approvals.push(Approval {
-            person: person.into(),
-            role: role.into(),
-            head_commit: "b".into(),
-            at,
-        });
-    }
-    for item in [
-        "tests-pass",
-        "staging-smoke",
-        "rollback-plan",
-        "feature-flags",
-        "dashboards",
-        "on-call-notified",
-    ] {
-        s.attestations.push(Attestation {
-            person: "ci".into(),
-            item: item.into(),
-            evidence: Some("https://ci/1".into()),
-            head_commit: "b".into(),
-            at,
-        });
-    }
-    s
+/// The change the bench decides on: a category-2 change with every approval, checklist item
+/// and lead time in place (the kit's `ready`, also the gate's tests' and bench's), as `CR-bench`.
+fn scenario() -> (changegate_policy::Policy, ChangeState) {
+    let (p, mut s) = ready(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)]);
+    s.change.id = "CR-bench".into();
+    (p, s)
 }
 
 struct Stats {
@@ -147,45 +91,13 @@ async fn load(url: String, token: Option<String>, total: usize, concurrency: usi
     }
 }
 
-async fn server(
-    pg: bool,
-    at: Timestamp,
-) -> (
-    String,
-    String,
-    tokio::task::JoinHandle<()>,
-    tempfile::TempDir,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = policy();
-    let mut cfg = StoreConfig::new(dir.path());
-    cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
-        &policy.audit.fields,
-    ));
-    if pg {
-        cfg.database_url = Some("postgres://postgres@127.0.0.1:5432/test".into());
-        cfg.pg_schema = Some(format!(
-            "bench_{}_{}",
-            std::process::id(),
-            Timestamp::now().as_second() % 100000
-        ));
-    }
-    let db = Db::open_with(cfg).await.unwrap();
-    let t = changegate_server::token::mint();
-    db.insert_token(&t, "admin", true).await.unwrap();
+/// A server (the kit's, as the API tests use) holding the scenario's change.
+async fn server(backend: Backend, at: Timestamp) -> TestServer {
+    let (policy, state) = scenario();
+    let srv = TestServer::start(backend, policy, at).await;
     let ev = changegate_audit::AuditEvent::new("change.imported", "bench").change("CR-bench");
-    db.create_change(&state(at), ev, None).await.unwrap();
-    let app = AppState {
-        policy: Arc::new(policy),
-        db,
-        clock: Clock::Manual(Arc::new(Mutex::new(at))),
-        repo_root: None,
-        github: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move { changegate_server::serve(app, listener).await.unwrap() });
-    (base, t.plaintext, task, dir)
+    srv.db.create_change(&state, ev, None).await.unwrap();
+    srv
 }
 
 fn main() {
@@ -199,7 +111,11 @@ fn main() {
         .unwrap();
 
     // In-process baseline: the pure decision alone.
-    let (p, s, w) = (policy(), state(at), WorldState::default());
+    let ((p, s), w) = (scenario(), WorldState::default());
+    assert!(
+        changegate_gate::decide(&p, &s, &w, at).allowed,
+        "the bench decides on an allowed change"
+    );
     let n = 20_000;
     let t0 = Instant::now();
     for _ in 0..n {
@@ -225,11 +141,16 @@ fn main() {
         }
         let name = if pg { "postgres" } else { "sqlite" };
         let (health, decision) = rt.block_on(async {
-            let (base, token, task, _dir) = server(pg, at).await;
+            let backend = if pg {
+                Backend::Postgres
+            } else {
+                Backend::Sqlite
+            };
+            let srv = server(backend, at).await;
+            let base = &srv.base;
             let health = load(format!("{base}/api/v1/health"), None, total, concurrency).await;
             let url = format!("{base}/api/v1/changes/CR-bench/decision?at=2026-03-10T11:00:00Z");
-            let decision = load(url, Some(token), total, concurrency).await;
-            task.abort();
+            let decision = load(url, Some(srv.admin.clone()), total, concurrency).await;
             (health, decision)
         });
         for (label, s) in [

@@ -1,9 +1,8 @@
 //! The HTTP API's contract: authentication, authorisation, bad input (4xx with what and where,
 //! nothing stored), idempotency, concurrency, and the OpenAPI document matching the routes.
 
-mod common;
-
-use common::{Backend, TestServer, people_policy};
+use changegate_testkit::GitRepo;
+use changegate_testkit::server::{Backend, TestServer, people_policy};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -383,32 +382,14 @@ fn openapi_document_lists_exactly_the_routes() {
     assert_eq!(doc["openapi"], "3.1.0");
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "alice")
-        .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-        .env("GIT_COMMITTER_NAME", "alice")
-        .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// A repository at `repo` whose one change moves express from 4.19.2 to `to`: (base, head).
 fn express_repo(repo: &std::path::Path, to: &str) -> (String, String) {
-    std::fs::create_dir_all(repo).unwrap();
-    git(repo, &["init", "-q", "-b", "main"]);
+    let r = GitRepo::init_at(repo);
     let manifest = |v: &str| format!(r#"{{ "dependencies": {{ "express": "{v}" }} }}"#);
-    std::fs::write(repo.join("package.json"), manifest("4.19.2")).unwrap();
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-qm", "base"]);
-    let base = git(repo, &["rev-parse", "HEAD"]);
-    std::fs::write(repo.join("package.json"), manifest(to)).unwrap();
-    git(repo, &["commit", "-qam", "bump express"]);
-    (base, git(repo, &["rev-parse", "HEAD"]))
+    r.write("package.json", &manifest("4.19.2"));
+    let base = r.commit("base");
+    r.write("package.json", &manifest(to));
+    (base, r.commit("bump express"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,10 @@
 //! real server on both SQLite and PostgreSQL: every command becomes a request, every expected
 //! decision is checked on the server's answer with the very same `Expect::check`.
 
-mod common;
-
 use changegate_gate::corpus::{Case, case_policy};
 use changegate_gate::ops::{ChangeOp, WorldOp};
 use changegate_gate::{Decision, Status};
-use common::{Backend, TestServer, people};
+use changegate_testkit::server::{Backend, TestServer, people};
 use serde_json::{Value, json};
 
 /// Whether a case's initial state can be built through the API: a change (fresh, or imported with

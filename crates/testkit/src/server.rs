@@ -1,6 +1,6 @@
 //! A real server on a loopback port over a real database (a temporary SQLite file, or a fresh
-//! schema in the local PostgreSQL), with a clock the test sets.
-#![allow(dead_code)]
+//! schema in the local PostgreSQL), with a clock the test sets. Used by the server's API and
+//! corpus tests and by its load bench.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,19 +10,27 @@ use changegate_store::StoreConfig;
 use jiff::Timestamp;
 use serde_json::Value;
 
+/// The local PostgreSQL the suite runs against (`scripts/services.sh` starts it).
 pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file in a temporary folder.
     Sqlite,
+    /// A fresh schema in [`PG_URL`].
     Postgres,
 }
 
 pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// An admin token's plaintext.
     pub admin: String,
+    /// The server's manual clock ([`TestServer::set_now`]).
     pub clock: Arc<Mutex<Timestamp>>,
+    /// The server's database, for setting up state directly.
     pub db: Db,
+    /// A client for [`TestServer::req`].
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
@@ -46,10 +54,13 @@ fn unique(prefix: &str) -> String {
 }
 
 impl TestServer {
+    /// A server for `policy` whose clock reads `at`.
     pub async fn start(backend: Backend, policy: Policy, at: Timestamp) -> TestServer {
         Self::start_with(backend, policy, at, None, None).await
     }
 
+    /// [`TestServer::start`] that may classify repositories under `repo_root` and read pull
+    /// requests from a GitHub API at `github_api`.
     pub async fn start_with(
         backend: Backend,
         policy: Policy,
@@ -97,6 +108,7 @@ impl TestServer {
         }
     }
 
+    /// Set the server's clock.
     pub fn set_now(&self, at: Timestamp) {
         *self.clock.lock().unwrap() = at;
     }
@@ -108,6 +120,7 @@ impl TestServer {
         t.plaintext
     }
 
+    /// A request; the body is JSON when it parses, else the text as a JSON string.
     pub async fn req(
         &self,
         method: reqwest::Method,
@@ -131,16 +144,19 @@ impl TestServer {
         )
     }
 
+    /// `GET path` with `token`.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.req(reqwest::Method::GET, path, Some(token), None)
             .await
     }
 
+    /// `POST path` with `token` and a JSON body.
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         self.req(reqwest::Method::POST, path, Some(token), Some(body))
             .await
     }
 
+    /// `PUT path` with `token` and a JSON body.
     pub async fn put(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         self.req(reqwest::Method::PUT, path, Some(token), Some(body))
             .await
@@ -149,11 +165,7 @@ impl TestServer {
 
 /// The people file of the gate corpus (role holders).
 pub fn people() -> String {
-    std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../gate/tests/cases/_people.toml"
-    ))
-    .unwrap()
+    crate::gate::PEOPLE.to_string()
 }
 
 /// The default policy with the corpus' role holders.
