@@ -13,16 +13,18 @@
 
 pub mod coverage;
 pub mod detectors;
+pub(crate) mod facet;
 mod git;
+pub(crate) mod parse;
 mod pipeline;
 mod render;
-pub(crate) mod structured;
 pub(crate) mod util;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use changegate_policy::ClassifySettings;
+pub use changegate_policy::facets::FacetCode;
 use serde::Serialize;
 
 pub use coverage::{Coverage, CoverageError};
@@ -96,8 +98,8 @@ pub struct Evidence {
 /// One detected aspect of the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Facet {
-    /// Facet code (see `changegate_policy::facets::FACETS`), e.g. `dep-major`.
-    pub kind: String,
+    /// Facet code, e.g. `dep-major` (serialized as that string).
+    pub kind: FacetCode,
     /// What changed, e.g. `express 4.19.2 → 5.0.0 (major, prod)`.
     pub details: String,
     /// Where.
@@ -178,8 +180,9 @@ pub trait Detector: Sync {
     fn id(&self) -> &'static str;
     /// One line for `changegate detectors list`.
     fn description(&self) -> &'static str;
-    /// Facet codes it may emit.
-    fn facets(&self) -> &'static [&'static str];
+    /// Facet codes it may emit. The pipeline turns any other facet it emits into `unparseable`
+    /// (fail closed), and a test checks that the registry declares every [`FacetCode`].
+    fn facets(&self) -> &'static [FacetCode];
     /// Inspect the change.
     fn detect(&self, change: &Change<'_>) -> Finding;
     /// Whether `detect` spreads its files over the thread pool (scheduling hint: such detectors

@@ -8,8 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::util::{evidence_at, ext, facet, texts};
+use crate::facet::{evidence_at, facet};
+use crate::util::{ext, texts};
 use crate::{Change, Detector, Finding, Side};
+use changegate_policy::facets::FacetCode;
 
 /// The Terraform provider/region detector.
 pub struct Cloud;
@@ -30,8 +32,11 @@ impl Detector for Cloud {
     fn description(&self) -> &'static str {
         "Terraform providers (AWS → GCP) and region/failover settings"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["cloud-provider-changed", "region-failover-changed"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[
+            FacetCode::CloudProviderChanged,
+            FacetCode::RegionFailoverChanged,
+        ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut out = Finding::default();
@@ -48,8 +53,8 @@ impl Detector for Cloud {
             if bp != hp {
                 let fmt = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
                 out.facets.push(facet(
-                    "cloud-provider-changed",
                     self.id(),
+                    FacetCode::CloudProviderChanged,
                     format!("providers [{}] → [{}] ({})", fmt(&bp), fmt(&hp), f.path),
                     vec![evidence_at(&f.path, Side::Head, Some(&h), &["provider"])],
                 ));
@@ -61,8 +66,8 @@ impl Detector for Cloud {
                     hr.iter().filter(|x| !br.contains(x)).collect();
                 let needle = changed.first().map(|(k, _)| k.as_str()).unwrap_or("region");
                 out.facets.push(facet(
-                    "region-failover-changed",
                     self.id(),
+                    FacetCode::RegionFailoverChanged,
                     format!("region settings changed in {}", f.path),
                     vec![evidence_at(&f.path, Side::Head, Some(&h), &[needle])],
                 ));

@@ -14,8 +14,10 @@
 
 use serde::Deserialize;
 
-use crate::util::{evidence_at, facet, globset, text_at, unparseable};
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::util::{globset, text_at};
 use crate::{Change, Detector, Finding, Side};
+use changegate_policy::facets::FacetCode;
 
 /// The Infracost report detector.
 pub struct Cost;
@@ -27,8 +29,8 @@ impl Detector for Cost {
     fn description(&self) -> &'static str {
         "Infracost JSON reports (policy classify.cost_report_paths): monthly cost increase above the cost-increase row's threshold"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["cost-increase", "unparseable"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[FacetCode::CostIncrease, FacetCode::Unparseable]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.cost_report_paths);
@@ -80,8 +82,8 @@ impl Detector for Cost {
                     format!("; projects: {}", head.projects.join(", "))
                 };
                 out.facets.push(facet(
-                    "cost-increase",
                     self.id(),
+                    FacetCode::CostIncrease,
                     format!(
                         "monthly cost +${increase:.2} (${before:.2} → ${:.2} USD, over the ${threshold:.2} threshold){projects} ({})",
                         head.total, f.path

@@ -7,9 +7,11 @@
 //! dropped): the file is explained only when the only changed instructions are `FROM` lines this
 //! detector understands; any other instruction change leaves it `unclassified`.
 
-use crate::detectors::infra::image_change;
-use crate::util::{evidence_at, facet, file_name, leading_major, texts};
+use crate::detectors::infra::k8s::image_change;
+use crate::facet::{evidence_at, facet};
+use crate::util::{file_name, leading_major, texts};
 use crate::{Change, Detector, Finding, Side};
+use changegate_policy::facets::FacetCode;
 
 /// The runtime version detector.
 pub struct Runtime;
@@ -21,8 +23,12 @@ impl Detector for Runtime {
     fn description(&self) -> &'static str {
         "Runtime upgrades: Dockerfile FROM images (Node.js, PostgreSQL, …), .nvmrc, .node-version"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["runtime-upgrade", "database-engine-upgrade", "docs-only"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[
+            FacetCode::RuntimeUpgrade,
+            FacetCode::DatabaseEngineUpgrade,
+            FacetCode::DocsOnly,
+        ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut out = Finding::default();
@@ -46,8 +52,8 @@ impl Detector for Runtime {
                 if let (Some(bm), Some(hm)) = (leading_major(bv), leading_major(hv)) {
                     if bm != hm {
                         out.facets.push(facet(
-                            "runtime-upgrade",
                             self.id(),
+                            FacetCode::RuntimeUpgrade,
                             format!("Node.js {bv} → {hv} ({})", f.path),
                             vec![evidence_at(&f.path, Side::Head, Some(&h), &[hv])],
                         ));
@@ -59,8 +65,8 @@ impl Detector for Runtime {
             let (bi, hi) = (instructions(&b), instructions(&h));
             if bi == hi {
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("{}: comments or formatting only", f.path),
                     vec![evidence_at(&f.path, Side::Head, None, &[])],
                 ));
@@ -81,8 +87,8 @@ impl Detector for Runtime {
                 }
                 match image_change(&from_image(x), &from_image(y)) {
                     Some((kind, details)) => out.facets.push(facet(
-                        kind,
                         self.id(),
+                        kind,
                         format!("{details} ({})", f.path),
                         vec![evidence_at(
                             &f.path,

@@ -5,7 +5,7 @@
 //! `@Get`, `@WebSocketGateway`, `@SubscribeMessage`), and the full route also depends on the
 //! bootstrap (`app.setGlobalPrefix`, `app.enableVersioning` with URI versioning and a
 //! `defaultVersion`). Each changed TypeScript file that mentions those is parsed on both sides
-//! with oxc ([`super::api_nest_ts`]); routes are assembled with the bootstrap found in the nearest
+//! with oxc ([`crate::parse::nest_ts`]); routes are assembled with the bootstrap found in the nearest
 //! `main.ts` (`<dir>/main.ts` or `<dir>/src/main.ts`, walking up from the file) of the same side,
 //! then compared as `METHOD /path` (and `namespace event`) multisets.
 //!
@@ -16,23 +16,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use super::api_nest_ts::{self as ts, NestFile, Route, Setting};
-use super::schema_util::{as_text, evidence, facet, unparseable};
+use crate::facet::{evidence_line, facet, unparseable_at};
+use crate::parse::nest_ts::{self as ts, NestFile, Route, Setting};
+use crate::util::as_text;
 use crate::{Change, Contents, Detector, Facet, FileStatus, Finding, Side};
+use changegate_policy::facets::FacetCode;
 
 /// The NestJS detector.
 pub struct NestJs;
 
 const ID: &str = "api-nestjs";
 
-const FACETS: &[&str] = &[
-    "api-endpoint-added",
-    "api-endpoint-removed",
-    "api-event-added",
-    "api-event-removed",
-    "api-rate-limit-changed",
-    "protocol-changed",
-    "unparseable",
+const FACETS: &[FacetCode] = &[
+    FacetCode::ApiEndpointAdded,
+    FacetCode::ApiEndpointRemoved,
+    FacetCode::ApiEventAdded,
+    FacetCode::ApiEventRemoved,
+    FacetCode::ApiRateLimitChanged,
+    FacetCode::ProtocolChanged,
+    FacetCode::Unparseable,
 ];
 
 fn is_ts_source(path: &str) -> bool {
@@ -162,7 +164,7 @@ impl Detector for NestJs {
         "NestJS source (oxc): routes and Socket.IO events added/removed, @Throttle and transports changes"
     }
 
-    fn facets(&self) -> &'static [&'static str] {
+    fn facets(&self) -> &'static [FacetCode] {
         FACETS
     }
 
@@ -209,7 +211,7 @@ impl Detector for NestJs {
                     None => sides.push((side, NestFile::default(), String::new())),
                     Some(Err(e)) => {
                         broken = true;
-                        finding.facets.push(unparseable(
+                        finding.facets.push(unparseable_at(
                             ID,
                             path,
                             side,
@@ -222,7 +224,7 @@ impl Detector for NestJs {
                         Ok(n) => sides.push((side, n, text)),
                         Err(e) => {
                             broken = true;
-                            finding.facets.push(unparseable(
+                            finding.facets.push(unparseable_at(
                                 ID,
                                 path,
                                 side,
@@ -260,14 +262,14 @@ impl Detector for NestJs {
             ctx.settings(
                 &base.transports,
                 &head.transports,
-                "protocol-changed",
+                FacetCode::ProtocolChanged,
                 "Socket.IO transports",
                 &mut finding.facets,
             );
             ctx.settings(
                 &base.rate_limits,
                 &head.rate_limits,
-                "api-rate-limit-changed",
+                FacetCode::ApiRateLimitChanged,
                 "rate limit",
                 &mut finding.facets,
             );
@@ -287,8 +289,8 @@ struct FileCtx<'a> {
 impl FileCtx<'_> {
     fn at(&self, side: Side, line: u32) -> crate::Evidence {
         match side {
-            Side::Base => evidence(self.bpath, side, Some(self.btext), Some(line)),
-            Side::Head => evidence(self.hpath, side, Some(self.htext), Some(line)),
+            Side::Base => evidence_line(self.bpath, side, Some(self.btext), Some(line)),
+            Side::Head => evidence_line(self.hpath, side, Some(self.htext), Some(line)),
         }
     }
 
@@ -315,9 +317,9 @@ impl FileCtx<'_> {
             for r in rs.iter().skip(have) {
                 out.push(facet(
                     ID,
-                    "api-endpoint-added",
+                    FacetCode::ApiEndpointAdded,
                     format!("{k} ({})", r.handler),
-                    self.at(Side::Head, r.line),
+                    vec![self.at(Side::Head, r.line)],
                 ));
             }
         }
@@ -326,9 +328,9 @@ impl FileCtx<'_> {
             for r in rs.iter().skip(have) {
                 out.push(facet(
                     ID,
-                    "api-endpoint-removed",
+                    FacetCode::ApiEndpointRemoved,
                     format!("{k} ({})", r.handler),
-                    self.at(Side::Base, r.line),
+                    vec![self.at(Side::Base, r.line)],
                 ));
             }
         }
@@ -343,9 +345,9 @@ impl FileCtx<'_> {
             if seen.insert(k.clone()) && count(base, &k) < count(head, &k) {
                 out.push(facet(
                     ID,
-                    "api-event-added",
+                    FacetCode::ApiEventAdded,
                     format!("Socket.IO {k} ({})", e.handler),
-                    self.at(Side::Head, e.line),
+                    vec![self.at(Side::Head, e.line)],
                 ));
             }
         }
@@ -355,9 +357,9 @@ impl FileCtx<'_> {
             if seen.insert(k.clone()) && count(head, &k) < count(base, &k) {
                 out.push(facet(
                     ID,
-                    "api-event-removed",
+                    FacetCode::ApiEventRemoved,
                     format!("Socket.IO {k} ({})", e.handler),
-                    self.at(Side::Base, e.line),
+                    vec![self.at(Side::Base, e.line)],
                 ));
             }
         }
@@ -367,7 +369,7 @@ impl FileCtx<'_> {
         &self,
         base: &[Setting],
         head: &[Setting],
-        kind: &str,
+        kind: FacetCode,
         what: &str,
         out: &mut Vec<Facet>,
     ) {
@@ -380,26 +382,26 @@ impl FileCtx<'_> {
                     ID,
                     kind,
                     format!("{k}: {what} {} → {}", b.value, h.value),
-                    self.at(Side::Head, h.line),
+                    vec![self.at(Side::Head, h.line)],
                 )),
                 // A new gateway brings its own transports: not a change of an existing protocol.
-                None if kind == "protocol-changed" => {}
+                None if kind == FacetCode::ProtocolChanged => {}
                 None => out.push(facet(
                     ID,
                     kind,
                     format!("{k}: {what} added: {}", h.value),
-                    self.at(Side::Head, h.line),
+                    vec![self.at(Side::Head, h.line)],
                 )),
             }
         }
-        if kind != "protocol-changed" {
+        if kind != FacetCode::ProtocolChanged {
             for (k, b) in &bm {
                 if !hm.contains_key(k) {
                     out.push(facet(
                         ID,
                         kind,
                         format!("{k}: {what} removed: {}", b.value),
-                        self.at(Side::Base, b.line),
+                        vec![self.at(Side::Base, b.line)],
                     ));
                 }
             }
@@ -431,13 +433,13 @@ impl FileCtx<'_> {
         };
         out.push(facet(
             ID,
-            "api-endpoint-removed",
+            FacetCode::ApiEndpointRemoved,
             format!(
                 "route base changed: {} → {}: every route of the application moves",
                 show(&bb),
                 show(&hb)
             ),
-            self.at(Side::Base, line),
+            vec![self.at(Side::Base, line)],
         ));
     }
 }
@@ -445,7 +447,7 @@ impl FileCtx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::schema_util::testing::{kinds, run};
+    use crate::detectors::testing::{kinds, run};
 
     const MAIN: &str = "src/main.ts";
     const MAIN_TS: &str = r#"import { NestFactory } from '@nestjs/core';
