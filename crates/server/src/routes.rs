@@ -992,7 +992,7 @@ async fn classify_on_server(
             .facets
             .iter()
             .map(|f| changegate_gate::ClassifiedFacet {
-                kind: f.facet.kind.clone(),
+                kind: f.facet.kind.to_string(),
                 roles: f.roles.clone(),
                 category: f.category,
             })

@@ -105,7 +105,7 @@ pub fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
             .facets
             .iter()
             .map(|f| ClassifiedFacet {
-                kind: f.facet.kind.clone(),
+                kind: f.facet.kind.to_string(),
                 roles: f.roles.clone(),
                 category: f.category,
             })
