@@ -351,24 +351,24 @@ mod tests {
             .map(|f| f.kind.as_str())
         };
         assert_eq!(
-            f(None, Some(d("1.0.0", false))).as_deref(),
+            f(None, Some(d("1.0.0", false))),
             Some("dep-added-prod")
         );
         assert_eq!(
-            f(None, Some(d("1.0.0", true))).as_deref(),
+            f(None, Some(d("1.0.0", true))),
             Some("dep-added-dev")
         );
         assert_eq!(
-            f(Some(d("1.0.0", false)), None).as_deref(),
+            f(Some(d("1.0.0", false)), None),
             Some("dep-removed")
         );
         assert_eq!(
-            f(Some(d("1.0.0", true)), Some(d("2.0.0", true))).as_deref(),
+            f(Some(d("1.0.0", true)), Some(d("2.0.0", true))),
             Some("dep-dev-changed")
         );
         assert_eq!(f(Some(d("1.0.0", false)), Some(d("1.0.0", false))), None);
         assert_eq!(
-            f(Some(d("git#abc", false)), Some(d("git#def", false))).as_deref(),
+            f(Some(d("git#abc", false)), Some(d("git#def", false))),
             Some("dep-major")
         );
     }
