@@ -13,14 +13,24 @@
 //! to the code/coverage detectors. A Socket.IO *major* upgrade is the dependency detector's job;
 //! here only a gateway's `transports` option counts as `protocol-changed`.
 
-use std::collections::{BTreeMap, HashMap};
+//!
+//! One file per rule family, each with its tests: [`routes`], [`events`] (events, rate limits,
+//! transports), [`bootstrap`] (the `main.ts` every route depends on).
+
+mod bootstrap;
+mod events;
+mod routes;
+
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::facet::{evidence_line, facet, unparseable_at};
-use crate::parse::nest_ts::{self as ts, NestFile, Route, Setting};
-use crate::util::as_text;
-use crate::{Change, Contents, Detector, Facet, FileStatus, Finding, Side};
 use changegate_policy::facets::FacetCode;
+
+use self::bootstrap::{Bootstrap, Bootstraps};
+use crate::facet::{evidence_line, unparseable_at};
+use crate::parse::nest_ts::{self as ts, NestFile};
+use crate::util::as_text;
+use crate::{Change, Detector, FileStatus, Finding, Side};
 
 /// The NestJS detector.
 pub struct NestJs;
@@ -43,116 +53,6 @@ fn is_ts_source(path: &str) -> bool {
         && !path.ends_with(".spec.ts")
         && !path.ends_with(".test.ts")
         && !path.contains("node_modules/")
-}
-
-/// Route-shaping settings of an application's bootstrap.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Bootstrap {
-    prefix: Option<String>,
-    uri_versioning: bool,
-    default_version: Option<String>,
-}
-
-impl Bootstrap {
-    fn of(f: &NestFile) -> Self {
-        let (uri_versioning, default_version) = match &f.versioning {
-            // URI is Nest's default versioning type.
-            Some((s, d)) => (s.value.is_empty() || s.value.ends_with("URI"), d.clone()),
-            None => (false, None),
-        };
-        Bootstrap {
-            prefix: f.global_prefix.as_ref().map(|s| s.value.clone()),
-            uri_versioning,
-            default_version,
-        }
-    }
-
-    /// The route keys (`METHOD /path`) a declaration serves: one per version when several.
-    fn routes(&self, r: &Route) -> Vec<String> {
-        let versions: Vec<Option<String>> =
-            match r.version.as_ref().or(self.default_version.as_ref()) {
-                Some(v) if self.uri_versioning && !v.contains("VERSION_NEUTRAL") => {
-                    v.split('|').map(|v| Some(format!("v{v}"))).collect()
-                }
-                _ => vec![None],
-            };
-        versions
-            .into_iter()
-            .map(|v| {
-                let segs = [
-                    self.prefix.clone(),
-                    v,
-                    Some(r.controller_path.clone()),
-                    Some(r.path.clone()),
-                ];
-                let parts: Vec<&str> = segs
-                    .iter()
-                    .flatten()
-                    .flat_map(|s| s.split('/'))
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                format!("{} /{}", r.method, parts.join("/"))
-            })
-            .collect()
-    }
-}
-
-fn parents(path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = path;
-    while let Some(i) = cur.rfind('/') {
-        cur = &cur[..i];
-        out.push(cur.to_string());
-    }
-    out.push(String::new());
-    out
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-/// The bootstrap that applies to `path` on `side`, cached per `main.ts`.
-struct Bootstraps<'c> {
-    contents: &'c dyn Contents,
-    cache: Mutex<HashMap<(bool, String), Option<Bootstrap>>>,
-}
-
-impl Bootstraps<'_> {
-    fn find(&self, side: Side, path: &str) -> Bootstrap {
-        for dir in parents(path) {
-            for cand in [join(&dir, "main.ts"), join(&dir, "src/main.ts")] {
-                if let Some(b) = self.load(side, &cand) {
-                    return b;
-                }
-            }
-        }
-        Bootstrap::default()
-    }
-
-    fn load(&self, side: Side, path: &str) -> Option<Bootstrap> {
-        let key = (side == Side::Head, path.to_string());
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(v) = cache.get(&key) {
-                return v.clone();
-            }
-        }
-        let bytes = match side {
-            Side::Base => self.contents.base(path),
-            Side::Head => self.contents.head(path),
-        };
-        let v = bytes
-            .and_then(|b| as_text(&b).ok().and_then(|t| ts::read(t).ok()))
-            .map(|f| Bootstrap::of(&f));
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, v.clone());
-        }
-        v
-    }
 }
 
 impl Detector for NestJs {
@@ -293,155 +193,6 @@ impl FileCtx<'_> {
             Side::Head => evidence_line(self.hpath, side, Some(self.htext), Some(line)),
         }
     }
-
-    fn routes(
-        &self,
-        base: &NestFile,
-        head: &NestFile,
-        bb: &Bootstrap,
-        hb: &Bootstrap,
-        out: &mut Vec<Facet>,
-    ) {
-        fn index<'f>(f: &'f NestFile, b: &Bootstrap) -> BTreeMap<String, Vec<&'f Route>> {
-            let mut m: BTreeMap<String, Vec<&Route>> = BTreeMap::new();
-            for r in &f.routes {
-                for k in b.routes(r) {
-                    m.entry(k).or_default().push(r);
-                }
-            }
-            m
-        }
-        let (bi, hi) = (index(base, bb), index(head, hb));
-        for (k, rs) in &hi {
-            let have = bi.get(k).map_or(0, Vec::len);
-            for r in rs.iter().skip(have) {
-                out.push(facet(
-                    ID,
-                    FacetCode::ApiEndpointAdded,
-                    format!("{k} ({})", r.handler),
-                    vec![self.at(Side::Head, r.line)],
-                ));
-            }
-        }
-        for (k, rs) in &bi {
-            let have = hi.get(k).map_or(0, Vec::len);
-            for r in rs.iter().skip(have) {
-                out.push(facet(
-                    ID,
-                    FacetCode::ApiEndpointRemoved,
-                    format!("{k} ({})", r.handler),
-                    vec![self.at(Side::Base, r.line)],
-                ));
-            }
-        }
-    }
-
-    fn events(&self, base: &NestFile, head: &NestFile, out: &mut Vec<Facet>) {
-        let key = |e: &ts::Event| format!("event {:?} on namespace {}", e.event, e.namespace);
-        let count = |f: &NestFile, k: &str| f.events.iter().filter(|e| key(e) == k).count();
-        let mut seen = std::collections::BTreeSet::new();
-        for e in &head.events {
-            let k = key(e);
-            if seen.insert(k.clone()) && count(base, &k) < count(head, &k) {
-                out.push(facet(
-                    ID,
-                    FacetCode::ApiEventAdded,
-                    format!("Socket.IO {k} ({})", e.handler),
-                    vec![self.at(Side::Head, e.line)],
-                ));
-            }
-        }
-        seen.clear();
-        for e in &base.events {
-            let k = key(e);
-            if seen.insert(k.clone()) && count(head, &k) < count(base, &k) {
-                out.push(facet(
-                    ID,
-                    FacetCode::ApiEventRemoved,
-                    format!("Socket.IO {k} ({})", e.handler),
-                    vec![self.at(Side::Base, e.line)],
-                ));
-            }
-        }
-    }
-
-    fn settings(
-        &self,
-        base: &[Setting],
-        head: &[Setting],
-        kind: FacetCode,
-        what: &str,
-        out: &mut Vec<Facet>,
-    ) {
-        let bm: BTreeMap<&str, &Setting> = base.iter().map(|s| (s.key.as_str(), s)).collect();
-        let hm: BTreeMap<&str, &Setting> = head.iter().map(|s| (s.key.as_str(), s)).collect();
-        for (k, h) in &hm {
-            match bm.get(k) {
-                Some(b) if b.value == h.value => {}
-                Some(b) => out.push(facet(
-                    ID,
-                    kind,
-                    format!("{k}: {what} {} → {}", b.value, h.value),
-                    vec![self.at(Side::Head, h.line)],
-                )),
-                // A new gateway brings its own transports: not a change of an existing protocol.
-                None if kind == FacetCode::ProtocolChanged => {}
-                None => out.push(facet(
-                    ID,
-                    kind,
-                    format!("{k}: {what} added: {}", h.value),
-                    vec![self.at(Side::Head, h.line)],
-                )),
-            }
-        }
-        if kind != FacetCode::ProtocolChanged {
-            for (k, b) in &bm {
-                if !hm.contains_key(k) {
-                    out.push(facet(
-                        ID,
-                        kind,
-                        format!("{k}: {what} removed: {}", b.value),
-                        vec![self.at(Side::Base, b.line)],
-                    ));
-                }
-            }
-        }
-    }
-
-    /// `main.ts` itself: a changed global prefix or versioning moves every route of the app.
-    fn bootstrap(&self, base: &NestFile, head: &NestFile, out: &mut Vec<Facet>) {
-        let (bb, hb) = (Bootstrap::of(base), Bootstrap::of(head));
-        if bb == hb || (base.global_prefix.is_none() && base.versioning.is_none()) {
-            return;
-        }
-        let line = base
-            .global_prefix
-            .as_ref()
-            .map(|s| s.line)
-            .or(base.versioning.as_ref().map(|v| v.0.line))
-            .unwrap_or(1);
-        let show = |b: &Bootstrap| {
-            let v = if b.uri_versioning {
-                format!(
-                    ", URI versioning default {}",
-                    b.default_version.as_deref().unwrap_or("none")
-                )
-            } else {
-                String::new()
-            };
-            format!("prefix {}{v}", b.prefix.as_deref().unwrap_or("(none)"))
-        };
-        out.push(facet(
-            ID,
-            FacetCode::ApiEndpointRemoved,
-            format!(
-                "route base changed: {} → {}: every route of the application moves",
-                show(&bb),
-                show(&hb)
-            ),
-            vec![self.at(Side::Base, line)],
-        ));
-    }
 }
 
 #[cfg(test)]
@@ -449,8 +200,8 @@ mod tests {
     use super::*;
     use crate::detectors::testing::{kinds, run};
 
-    const MAIN: &str = "src/main.ts";
-    const MAIN_TS: &str = r#"import { NestFactory } from '@nestjs/core';
+    pub(super) const MAIN: &str = "src/main.ts";
+    pub(super) const MAIN_TS: &str = r#"import { NestFactory } from '@nestjs/core';
 import { VersioningType } from '@nestjs/common';
 
 async function bootstrap() {
@@ -461,8 +212,8 @@ async function bootstrap() {
 }
 bootstrap();
 "#;
-    const CTRL: &str = "src/messages/messages.controller.ts";
-    const CTRL_TS: &str = r#"import { Body, Controller, Get, Post } from '@nestjs/common';
+    pub(super) const CTRL: &str = "src/messages/messages.controller.ts";
+    pub(super) const CTRL_TS: &str = r#"import { Body, Controller, Get, Post } from '@nestjs/common';
 
 @Controller('messages')
 export class MessagesController {
@@ -478,15 +229,15 @@ export class MessagesController {
   }
 }
 "#;
-    const GW: &str = "src/chat/chat.gateway.ts";
-    const GW_TS: &str = r#"@WebSocketGateway({ namespace: '/chat', transports: ['websocket', 'polling'] })
+    pub(super) const GW: &str = "src/chat/chat.gateway.ts";
+    pub(super) const GW_TS: &str = r#"@WebSocketGateway({ namespace: '/chat', transports: ['websocket', 'polling'] })
 export class ChatGateway {
   @SubscribeMessage('message:send')
   send() {}
 }
 "#;
 
-    fn ctrl(head: &str) -> Finding {
+    pub(super) fn ctrl(head: &str) -> Finding {
         run(
             &NestJs,
             &[
@@ -497,210 +248,7 @@ export class ChatGateway {
     }
 
     #[test]
-    fn endpoint_added_with_global_prefix_and_version() {
-        let head = CTRL_TS.replace(
-            "  @Throttle(",
-            "  @Delete(':id')\n  remove() {}\n\n  @Throttle(",
-        );
-        let f = ctrl(&head);
-        assert_eq!(kinds(&f), vec!["api-endpoint-added"]);
-        assert_eq!(
-            f.facets[0].details,
-            "DELETE /api/v1/messages/:id (MessagesController.remove)"
-        );
-        let e = &f.facets[0].evidence[0];
-        assert_eq!(
-            (e.path.as_str(), e.line, e.side),
-            (CTRL, Some(10), Side::Head)
-        );
-        assert!(
-            f.explained.is_empty(),
-            "controllers are code: never explained here"
-        );
-    }
-
-    #[test]
-    fn endpoint_removed_points_at_base() {
-        let head = CTRL_TS.replace("  @Get()\n  list() {\n    return [];\n  }\n\n", "");
-        let f = ctrl(&head);
-        assert_eq!(kinds(&f), vec!["api-endpoint-removed"]);
-        assert_eq!(
-            f.facets[0].details,
-            "GET /api/v1/messages (MessagesController.list)"
-        );
-        assert_eq!(f.facets[0].evidence[0].line, Some(5));
-        assert_eq!(f.facets[0].evidence[0].side, Side::Base);
-    }
-
-    #[test]
-    fn controller_version_object_and_method_version() {
-        let head = CTRL_TS.replace(
-            "@Controller('messages')",
-            "@Controller({ path: 'messages', version: '2' })",
-        );
-        let f = ctrl(&head);
-        let mut d: Vec<_> = f
-            .facets
-            .iter()
-            .map(|f| format!("{} {}", f.kind, f.details))
-            .collect();
-        d.sort();
-        assert_eq!(
-            d,
-            vec![
-                "api-endpoint-added GET /api/v2/messages (MessagesController.list)",
-                "api-endpoint-added POST /api/v2/messages (MessagesController.create)",
-                "api-endpoint-removed GET /api/v1/messages (MessagesController.list)",
-                "api-endpoint-removed POST /api/v1/messages (MessagesController.create)",
-            ]
-        );
-    }
-
-    #[test]
-    fn several_versions_and_version_neutral() {
-        let head = CTRL_TS.replace(
-            "@Controller('messages')",
-            "@Controller({ path: 'messages', version: ['1', '2'] })",
-        );
-        let f = ctrl(&head);
-        let d: Vec<_> = f.facets.iter().map(|f| f.details.as_str()).collect();
-        assert_eq!(
-            d,
-            vec![
-                "GET /api/v2/messages (MessagesController.list)",
-                "POST /api/v2/messages (MessagesController.create)"
-            ]
-        );
-        let head = CTRL_TS.replace(
-            "@Controller('messages')",
-            "@Controller({ path: 'messages', version: VERSION_NEUTRAL })",
-        );
-        let f = ctrl(&head);
-        assert_eq!(
-            kinds(&f),
-            vec![
-                "api-endpoint-added",
-                "api-endpoint-added",
-                "api-endpoint-removed",
-                "api-endpoint-removed"
-            ]
-        );
-        assert_eq!(
-            f.facets[0].details,
-            "GET /api/messages (MessagesController.list)"
-        );
-    }
-
-    #[test]
-    fn without_bootstrap_routes_have_no_prefix() {
-        let head = CTRL_TS.replace("  @Get()\n  list", "  @Get('all')\n  list");
-        let f = run(&NestJs, &[(CTRL, Some(CTRL_TS), Some(&head))]);
-        let d: Vec<_> = f.facets.iter().map(|f| f.details.as_str()).collect();
-        assert_eq!(
-            d,
-            vec![
-                "GET /messages/all (MessagesController.list)",
-                "GET /messages (MessagesController.list)"
-            ]
-        );
-    }
-
-    #[test]
-    fn rate_limit_changed() {
-        let f = ctrl(&CTRL_TS.replace("limit: 10", "limit: 100"));
-        assert_eq!(kinds(&f), vec!["api-rate-limit-changed"]);
-        assert!(
-            f.facets[0]
-                .details
-                .contains("limit: 10, ttl: 60000 } }) → @Throttle({ default: { limit: 100"),
-            "{}",
-            f.facets[0].details
-        );
-        assert_eq!(f.facets[0].evidence[0].line, Some(10));
-        let module = "@Module({ imports: [ThrottlerModule.forRoot([{ ttl: 60000, limit: 10 }])] })\nexport class AppModule {}\n";
-        let f = run(
-            &NestJs,
-            &[(
-                "src/app.module.ts",
-                Some(module),
-                Some(&module.replace("limit: 10", "limit: 20")),
-            )],
-        );
-        assert_eq!(kinds(&f), vec!["api-rate-limit-changed"]);
-        assert!(
-            f.facets[0]
-                .details
-                .starts_with("ThrottlerModule.forRoot: rate limit")
-        );
-    }
-
-    #[test]
-    fn events_added_removed_and_transports() {
-        let head = GW_TS.replace(
-            "  send() {}\n",
-            "  send() {}\n\n  @SubscribeMessage('typing')\n  typing() {}\n",
-        );
-        let f = run(&NestJs, &[(GW, Some(GW_TS), Some(&head))]);
-        assert_eq!(kinds(&f), vec!["api-event-added"]);
-        assert_eq!(
-            f.facets[0].details,
-            "Socket.IO event \"typing\" on namespace /chat (ChatGateway.typing)"
-        );
-        assert_eq!(f.facets[0].evidence[0].line, Some(6));
-        let f = run(&NestJs, &[(GW, Some(&head), Some(GW_TS))]);
-        assert_eq!(kinds(&f), vec!["api-event-removed"]);
-        let f = run(
-            &NestJs,
-            &[(GW, Some(GW_TS), Some(&GW_TS.replace(", 'polling'", "")))],
-        );
-        assert_eq!(kinds(&f), vec!["protocol-changed"]);
-        assert!(
-            f.facets[0]
-                .details
-                .contains("['websocket', 'polling'] → ['websocket']")
-        );
-    }
-
-    #[test]
-    fn global_prefix_change_in_main_moves_every_route() {
-        let f = run(
-            &NestJs,
-            &[(
-                MAIN,
-                Some(MAIN_TS),
-                Some(&MAIN_TS.replace("'api'", "'api/v2'")),
-            )],
-        );
-        assert_eq!(kinds(&f), vec!["api-endpoint-removed"]);
-        assert!(
-            f.facets[0]
-                .details
-                .contains("prefix api, URI versioning default 1 → prefix api/v2")
-        );
-        assert_eq!(f.facets[0].evidence[0].line, Some(6));
-    }
-
-    #[test]
-    fn new_controller_file_adds_its_routes() {
-        let f = run(
-            &NestJs,
-            &[
-                (MAIN, Some(MAIN_TS), Some(MAIN_TS)),
-                (CTRL, None, Some(CTRL_TS)),
-            ],
-        );
-        assert_eq!(
-            kinds(&f),
-            vec![
-                "api-endpoint-added",
-                "api-endpoint-added",
-                "api-rate-limit-changed"
-            ]
-        );
-    }
-
-    #[test]
-    fn unrelated_and_broken_sources() {
+    pub(super) fn unrelated_and_broken_sources() {
         let f = run(
             &NestJs,
             &[(

@@ -350,18 +350,9 @@ mod tests {
             )
             .map(|f| f.kind.as_str())
         };
-        assert_eq!(
-            f(None, Some(d("1.0.0", false))),
-            Some("dep-added-prod")
-        );
-        assert_eq!(
-            f(None, Some(d("1.0.0", true))),
-            Some("dep-added-dev")
-        );
-        assert_eq!(
-            f(Some(d("1.0.0", false)), None),
-            Some("dep-removed")
-        );
+        assert_eq!(f(None, Some(d("1.0.0", false))), Some("dep-added-prod"));
+        assert_eq!(f(None, Some(d("1.0.0", true))), Some("dep-added-dev"));
+        assert_eq!(f(Some(d("1.0.0", false)), None), Some("dep-removed"));
         assert_eq!(
             f(Some(d("1.0.0", true)), Some(d("2.0.0", true))),
             Some("dep-dev-changed")
