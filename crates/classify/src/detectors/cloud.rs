@@ -137,11 +137,14 @@ mod tests {
             .with_base("infra/main.tf", base)
             .with_head("infra/main.tf", head);
         let files = c.changed_files();
-        Cloud.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Cloud,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

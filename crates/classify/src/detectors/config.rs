@@ -188,11 +188,14 @@ mod tests {
             .with_base(path, base)
             .with_head(path, head);
         let files = c.changed_files();
-        Config.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Config,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

@@ -208,11 +208,14 @@ mod tests {
     fn run_on(c: &MapContents, files: &[crate::ChangedFile], threshold: Option<f64>) -> Finding {
         let mut settings = changegate_policy::load_default().policy.classify;
         settings.cost_threshold_usd_per_month = threshold;
-        Cost.detect(&Change {
-            files,
-            contents: c,
-            settings: &settings,
-        })
+        crate::detectors::testing::detect(
+            &Cost,
+            &Change {
+                files,
+                contents: c,
+                settings: &settings,
+            },
+        )
     }
 
     fn kinds(f: &Finding) -> Vec<&str> {

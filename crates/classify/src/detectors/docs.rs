@@ -174,11 +174,14 @@ mod tests {
     fn detect(c: &MapContents) -> Finding {
         let p = changegate_policy::load_default().policy;
         let files = c.changed_files();
-        Docs.detect(&Change {
-            files: &files,
-            contents: c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Docs,
+            &Change {
+                files: &files,
+                contents: c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

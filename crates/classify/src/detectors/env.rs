@@ -147,11 +147,14 @@ mod tests {
             .with_base(".env.example", base)
             .with_head(".env.example", head);
         let files = c.changed_files();
-        let f = EnvFiles.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        });
+        let f = crate::detectors::testing::detect(
+            &EnvFiles,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        );
         assert!(f.explained.contains(".env.example"));
         let mut k: Vec<String> = f.facets.into_iter().map(|f| f.kind.to_string()).collect();
         k.sort();

@@ -160,11 +160,14 @@ mod tests {
             .with_base(path, base)
             .with_head(path, head);
         let files = c.changed_files();
-        Runtime.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Runtime,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

@@ -46,7 +46,22 @@ pub(crate) fn run_with(
         contents: &contents,
         settings,
     };
-    detector.detect(&change)
+    detect(detector, &change)
+}
+
+/// `detector.detect(change)`, checking that it emits only the facet codes it declares (the
+/// pipeline would turn any other into `unparseable`): every detector unit test checks it.
+pub(crate) fn detect(detector: &dyn Detector, change: &Change<'_>) -> Finding {
+    let found = detector.detect(change);
+    for f in &found.facets {
+        assert!(
+            detector.facets().contains(&f.kind),
+            "detector `{}` emitted `{}`, which it does not declare in `facets()`",
+            detector.id(),
+            f.kind
+        );
+    }
+    found
 }
 
 /// [`run_with`] under the default policy's settings.

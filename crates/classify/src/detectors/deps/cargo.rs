@@ -359,11 +359,14 @@ mod tests {
     fn run(c: &MapContents) -> (Vec<String>, Finding) {
         let p = changegate_policy::load_default().policy;
         let files = c.changed_files();
-        let f = DepsCargo.detect(&Change {
-            files: &files,
-            contents: c,
-            settings: &p.classify,
-        });
+        let f = crate::detectors::testing::detect(
+            &DepsCargo,
+            &Change {
+                files: &files,
+                contents: c,
+                settings: &p.classify,
+            },
+        );
         let mut k: Vec<String> = f.facets.iter().map(|f| f.kind.to_string()).collect();
         k.sort();
         (k, f)

@@ -369,11 +369,14 @@ spec:
             .with_base("k8s/deploy.yaml", base)
             .with_head("k8s/deploy.yaml", head);
         let files = c.changed_files();
-        InfraK8s.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &InfraK8s,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]
