@@ -8,10 +8,11 @@
 
 use std::collections::BTreeSet;
 
+use changegate_policy::facets::FacetCode;
+
 use crate::facet::{evidence_at, facet};
 use crate::util::{ext, texts};
 use crate::{Change, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The Terraform provider/region detector.
 pub struct Cloud;

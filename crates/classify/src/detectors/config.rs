@@ -6,11 +6,12 @@
 //! changed key is a log-level key (`classify.log_level_keys`, dotted keys match nested tables) →
 //! `log-level`. YAML outside flag files is read by `infra-k8s`, manifests by the deps detectors.
 
+use changegate_policy::facets::FacetCode;
+
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::structured::{Format, Leaves, contains_seq, diff, flatten_docs, parse};
 use crate::util::{file_name, globset, text_at};
 use crate::{Change, ChangedFile, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The configuration detector.
 pub struct Config;

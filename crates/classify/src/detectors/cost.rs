@@ -12,12 +12,12 @@
 //! Fail closed: a report that does not parse, has no total, is not in USD (the policy's
 //! threshold is), or was deleted is not taken as "within budget".
 
+use changegate_policy::facets::FacetCode;
 use serde::Deserialize;
 
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::util::{globset, text_at};
 use crate::{Change, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The Infracost report detector.
 pub struct Cost;

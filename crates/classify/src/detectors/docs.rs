@@ -7,6 +7,7 @@
 //! token streams compared with comment and whitespace tokens removed. A regex over diff lines
 //! would call `x = 1; // note` → `x = 2; // note` a comment edit; tokens do not.
 
+use changegate_policy::facets::FacetCode;
 use oxc_allocator::Allocator;
 use oxc_span::{ContentEq, SourceType};
 use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
@@ -14,7 +15,6 @@ use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
 use crate::facet::{evidence_note, facet};
 use crate::util::{ext, globset, per_file};
 use crate::{Change, Detector, FileStatus, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The documentation detector.
 pub struct Docs;

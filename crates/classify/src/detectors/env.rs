@@ -9,10 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use changegate_policy::facets::FacetCode;
+
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::util::{globset, texts};
 use crate::{Change, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The env example detector.
 pub struct EnvFiles;

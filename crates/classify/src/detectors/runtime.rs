@@ -7,11 +7,12 @@
 //! dropped): the file is explained only when the only changed instructions are `FROM` lines this
 //! detector understands; any other instruction change leaves it `unclassified`.
 
+use changegate_policy::facets::FacetCode;
+
 use crate::detectors::infra::k8s::image_change;
 use crate::facet::{evidence_at, facet};
 use crate::util::{file_name, leading_major, texts};
 use crate::{Change, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The runtime version detector.
 pub struct Runtime;

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
 use semver::{Version, VersionReq};
 use toml::Value;
 
@@ -21,7 +22,6 @@ use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::structured::{Format, diff, flatten_docs, parse};
 use crate::util::{dir_of, file_name, join, text_at};
 use crate::{Change, Contents, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The Cargo dependency detector.
 pub struct DepsCargo;

@@ -13,12 +13,12 @@ pub mod npm;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
 use semver::Version;
 
 use crate::facet::facet;
 pub(crate) use crate::parse::lockfile::LockIndex;
 use crate::{Evidence, Facet, Side};
-use changegate_policy::facets::FacetCode;
 
 /// How big a version change is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

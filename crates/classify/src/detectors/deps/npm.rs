@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
 use serde_json::Value;
 
 use super::{
@@ -19,7 +20,6 @@ use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::npm_lock::{Lock, parse_lock};
 use crate::util::{dir_of, file_name, join, leading_major, text_at};
 use crate::{Change, Contents, Detector, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The npm dependency detector.
 pub struct DepsNpm;

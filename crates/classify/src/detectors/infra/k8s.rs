@@ -11,13 +11,14 @@
 
 use std::collections::BTreeMap;
 
+use changegate_policy::facets::FacetCode;
+
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::structured::{
     Format, LeafChange, Leaves, contains_seq, diff, flatten_docs, has_prefix, parse,
 };
 use crate::util::{globset, per_file, text_at};
 use crate::{Change, ChangedFile, Detector, Evidence, FileStatus, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The Kubernetes / Helm / Compose detector.
 pub struct InfraK8s;

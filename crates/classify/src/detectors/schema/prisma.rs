@@ -21,12 +21,13 @@ mod model;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
+
 use self::model::{db_name, is_column};
 use crate::facet::{evidence_line, facet, unparseable_at};
 use crate::parse::prisma::{self as parse, Block, BlockKind, Schema};
 use crate::util::{as_text, first_diff_line};
 use crate::{Change, Detector, Facet, FileStatus, Finding, Side};
-use changegate_policy::facets::FacetCode;
 
 /// The Prisma schema detector.
 pub struct Prisma;
