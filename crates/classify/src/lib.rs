@@ -1,8 +1,10 @@
 //! Classification: what kind of change is this, why, and who must approve it.
 //!
 //! A change is a list of [`ChangedFile`]s plus a [`Contents`] provider for the base and head
-//! versions. Each detector (one module per facet family under [`detectors`]) looks at the files it
-//! understands and returns [`Facet`]s with evidence, and the set of paths it fully explains.
+//! versions. Each detector (one file under [`detectors`], at the path its id names) looks at the
+//! files it understands and returns [`Facet`]s with evidence, and the set of paths it fully
+//! explains. Facet codes are [`FacetCode`] variants; a detector declares the ones it may emit, and
+//! an emission it did not declare fails closed as `unparseable`.
 //! Files no detector explains become `unclassified` facets; inputs a detector cannot parse become
 //! `unparseable` facets. Facets map to categories and roles through the policy only.
 //!
