@@ -1,8 +1,10 @@
 //! Classification: what kind of change is this, why, and who must approve it.
 //!
 //! A change is a list of [`ChangedFile`]s plus a [`Contents`] provider for the base and head
-//! versions. Each detector (one module per facet family under [`detectors`]) looks at the files it
-//! understands and returns [`Facet`]s with evidence, and the set of paths it fully explains.
+//! versions. Each detector (one file under [`detectors`], at the path its id names) looks at the
+//! files it understands and returns [`Facet`]s with evidence, and the set of paths it fully
+//! explains. Facet codes are [`FacetCode`] variants; a detector declares the ones it may emit, and
+//! an emission it did not declare fails closed as `unparseable`.
 //! Files no detector explains become `unclassified` facets; inputs a detector cannot parse become
 //! `unparseable` facets. Facets map to categories and roles through the policy only.
 //!
@@ -13,16 +15,18 @@
 
 pub mod coverage;
 pub mod detectors;
+pub(crate) mod facet;
 mod git;
+pub(crate) mod parse;
 mod pipeline;
 mod render;
-pub(crate) mod structured;
 pub(crate) mod util;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use changegate_policy::ClassifySettings;
+pub use changegate_policy::facets::FacetCode;
 use serde::Serialize;
 
 pub use coverage::{Coverage, CoverageError};
@@ -96,8 +100,8 @@ pub struct Evidence {
 /// One detected aspect of the change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Facet {
-    /// Facet code (see `changegate_policy::facets::FACETS`), e.g. `dep-major`.
-    pub kind: String,
+    /// Facet code, e.g. `dep-major` (serialized as that string).
+    pub kind: FacetCode,
     /// What changed, e.g. `express 4.19.2 → 5.0.0 (major, prod)`.
     pub details: String,
     /// Where.
@@ -178,8 +182,9 @@ pub trait Detector: Sync {
     fn id(&self) -> &'static str;
     /// One line for `changegate detectors list`.
     fn description(&self) -> &'static str;
-    /// Facet codes it may emit.
-    fn facets(&self) -> &'static [&'static str];
+    /// Facet codes it may emit. The pipeline turns any other facet it emits into `unparseable`
+    /// (fail closed), and a test checks that the registry declares every [`FacetCode`].
+    fn facets(&self) -> &'static [FacetCode];
     /// Inspect the change.
     fn detect(&self, change: &Change<'_>) -> Finding;
     /// Whether `detect` spreads its files over the thread pool (scheduling hint: such detectors

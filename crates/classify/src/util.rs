@@ -1,13 +1,10 @@
-//! Small helpers shared by detectors: glob sets, text decoding, locating evidence lines.
-//!
-//! Evidence must point at a line when it can, so reviewers jump straight to it; structured
-//! parsers (JSON, YAML, TOML) do not keep positions in their value trees, so lines are located
-//! afterwards by searching the text for the changed key.
+//! Small helpers shared by detectors: paths, glob sets, text decoding, locating lines, and
+//! spreading files over the thread pool. Facets and evidence are built in [`crate::facet`].
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
 
-use crate::{ChangedFile, Contents, Evidence, Facet, Finding, Side};
+use crate::{ChangedFile, Contents, Finding, Side};
 
 /// Run `each` on every changed file, in parallel (rayon's work-stealing pool, shared with the
 /// other detectors), and merge the findings in file order so the result does not depend on
@@ -138,7 +135,7 @@ pub(crate) fn find_line(text: &str, needles: &[&str]) -> Option<u32> {
     first
 }
 
-/// The trimmed text of a 1-based line.
+/// The trimmed text of a 1-based line (the snippet of evidence found by search).
 pub(crate) fn line_text(text: &str, line: Option<u32>) -> Option<String> {
     let n = line? as usize;
     text.lines()
@@ -146,87 +143,46 @@ pub(crate) fn line_text(text: &str, line: Option<u32>) -> Option<String> {
         .map(|l| l.trim().chars().take(200).collect())
 }
 
-/// Evidence pointing at a located line.
-pub(crate) fn evidence_at(
-    path: &str,
-    side: Side,
-    text: Option<&str>,
-    needles: &[&str],
-) -> Evidence {
-    let line = text.and_then(|t| find_line(t, needles));
-    Evidence {
-        path: path.to_string(),
-        line,
-        side,
-        snippet: text.and_then(|t| line_text(t, line)),
+/// Decode a file as UTF-8 text (a leading BOM is dropped).
+pub(crate) fn as_text(bytes: &[u8]) -> Result<&str, String> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
+}
+
+/// 1-based line of the first line that differs between two texts (on the `b` side).
+pub(crate) fn first_diff_line(a: &str, b: &str) -> u32 {
+    let mut n = 1u32;
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n = n.saturating_add(1),
+            _ => return n,
+        }
     }
 }
 
-/// Evidence with a free-form snippet and no line.
-pub(crate) fn evidence_note(path: &str, side: Side, note: impl Into<String>) -> Evidence {
-    Evidence {
-        path: path.to_string(),
-        line: None,
-        side,
-        snippet: Some(note.into()),
+/// The trimmed text of a 1-based line cut to a readable length, `None` when blank (the snippet
+/// of evidence at a known line).
+pub(crate) fn line_snippet(text: &str, line: u32) -> Option<String> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let t = l.trim();
+    if t.is_empty() {
+        return None;
     }
+    Some(truncate(t, 160))
 }
 
-/// Build a facet.
-pub(crate) fn facet(
-    kind: &str,
-    detector: &str,
-    details: impl Into<String>,
-    evidence: Vec<Evidence>,
-) -> Facet {
-    Facet {
-        kind: kind.to_string(),
-        details: details.into(),
-        evidence,
-        detector: detector.to_string(),
+/// Cut a string to at most `max` characters, marking the cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
     }
-}
-
-/// The fail-closed facet for an input a detector could not parse.
-pub(crate) fn unparseable(
-    detector: &str,
-    path: &str,
-    side: Side,
-    what: &str,
-    err: impl std::fmt::Display,
-) -> Facet {
-    let line = line_of_error(&err.to_string());
-    facet(
-        "unparseable",
-        detector,
-        format!("{what} could not be parsed ({} version)", side_name(side)),
-        vec![Evidence {
-            path: path.to_string(),
-            line,
-            side,
-            snippet: Some(err.to_string()),
-        }],
-    )
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Base => "base",
-        Side::Head => "head",
-    }
-}
-
-/// Parsers report positions as "line N" or "N:M"; pick the line when present.
-fn line_of_error(msg: &str) -> Option<u32> {
-    let lower = msg.to_ascii_lowercase();
-    if let Some(i) = lower.find("line ") {
-        let digits: String = lower[i + 5..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        return digits.parse().ok();
-    }
-    None
 }
 
 /// The first integer in a version-ish string (`>=18.2` → 18, `v20` → 20, `18-alpine` → 18).
@@ -260,6 +216,5 @@ mod tests {
         assert_eq!(leading_major("v20.1.0"), Some(20));
         assert_eq!(leading_major("lts/*"), None);
         assert_eq!(find_line("a\nb: 1\nc: b\n", &["c", "b"]), Some(3));
-        assert_eq!(line_of_error("expected value at line 4 column 2"), Some(4));
     }
 }

@@ -303,7 +303,7 @@ fn every_schema_and_api_matrix_row_is_reached_from_a_real_diff() {
                 let cf = c
                     .facets
                     .iter()
-                    .find(|f| f.facet.kind == *facet)
+                    .find(|f| f.facet.kind == facet.as_str())
                     .unwrap_or_else(|| {
                         let got: Vec<_> = c
                             .facets

@@ -145,7 +145,7 @@ pub fn classified_change(
             .facets
             .iter()
             .map(|f| changegate_gate::ClassifiedFacet {
-                kind: f.facet.kind.clone(),
+                kind: f.facet.kind.to_string(),
                 roles: f.roles.clone(),
                 category: f.category,
             })

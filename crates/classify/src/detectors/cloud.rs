@@ -8,7 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::util::{evidence_at, ext, facet, texts};
+use changegate_policy::facets::FacetCode;
+
+use crate::facet::{evidence_at, facet};
+use crate::util::{ext, texts};
 use crate::{Change, Detector, Finding, Side};
 
 /// The Terraform provider/region detector.
@@ -30,8 +33,11 @@ impl Detector for Cloud {
     fn description(&self) -> &'static str {
         "Terraform providers (AWS → GCP) and region/failover settings"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["cloud-provider-changed", "region-failover-changed"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[
+            FacetCode::CloudProviderChanged,
+            FacetCode::RegionFailoverChanged,
+        ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut out = Finding::default();
@@ -48,8 +54,8 @@ impl Detector for Cloud {
             if bp != hp {
                 let fmt = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
                 out.facets.push(facet(
-                    "cloud-provider-changed",
                     self.id(),
+                    FacetCode::CloudProviderChanged,
                     format!("providers [{}] → [{}] ({})", fmt(&bp), fmt(&hp), f.path),
                     vec![evidence_at(&f.path, Side::Head, Some(&h), &["provider"])],
                 ));
@@ -61,8 +67,8 @@ impl Detector for Cloud {
                     hr.iter().filter(|x| !br.contains(x)).collect();
                 let needle = changed.first().map(|(k, _)| k.as_str()).unwrap_or("region");
                 out.facets.push(facet(
-                    "region-failover-changed",
                     self.id(),
+                    FacetCode::RegionFailoverChanged,
                     format!("region settings changed in {}", f.path),
                     vec![evidence_at(&f.path, Side::Head, Some(&h), &[needle])],
                 ));
@@ -132,11 +138,14 @@ mod tests {
             .with_base("infra/main.tf", base)
             .with_head("infra/main.tf", head);
         let files = c.changed_files();
-        Cloud.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Cloud,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! changed key is a log-level key (`classify.log_level_keys`, dotted keys match nested tables) →
 //! `log-level`. YAML outside flag files is read by `infra-k8s`, manifests by the deps detectors.
 
-use crate::structured::{Format, Leaves, contains_seq, diff, flatten_docs, parse};
-use crate::util::{evidence_at, facet, file_name, globset, text_at, unparseable};
+use changegate_policy::facets::FacetCode;
+
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::parse::structured::{Format, Leaves, contains_seq, diff, flatten_docs, parse};
+use crate::util::{file_name, globset, text_at};
 use crate::{Change, ChangedFile, Detector, Finding, Side};
 
 /// The configuration detector.
@@ -27,12 +30,12 @@ impl Detector for Config {
     fn description(&self) -> &'static str {
         "Feature-flag files (policy classify.feature_flag_paths) and log-level-only edits of JSON/TOML config (classify.log_level_keys)"
     }
-    fn facets(&self) -> &'static [&'static str] {
+    fn facets(&self) -> &'static [FacetCode] {
         &[
-            "feature-flag-config",
-            "log-level",
-            "docs-only",
-            "unparseable",
+            FacetCode::FeatureFlagConfig,
+            FacetCode::LogLevel,
+            FacetCode::DocsOnly,
+            FacetCode::Unparseable,
         ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
@@ -69,8 +72,8 @@ impl Detector for Config {
                     String::new()
                 };
                 out.facets.push(facet(
-                    "feature-flag-config",
                     self.id(),
+                    FacetCode::FeatureFlagConfig,
                     format!(
                         "feature flags changed in {}: {}{more}",
                         f.path,
@@ -92,8 +95,8 @@ impl Detector for Config {
                     continue;
                 }
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("{}: formatting only (same values)", f.path),
                     vec![evidence_at(&f.path, Side::Head, None, &[])],
                 ));
@@ -108,8 +111,8 @@ impl Detector for Config {
             if all_log {
                 for c in &changes {
                     out.facets.push(facet(
-                        "log-level",
                         self.id(),
+                        FacetCode::LogLevel,
                         format!(
                             "{} {} → {} ({})",
                             c.dotted(),
@@ -186,11 +189,14 @@ mod tests {
             .with_base(path, base)
             .with_head(path, head);
         let files = c.changed_files();
-        Config.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Config,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

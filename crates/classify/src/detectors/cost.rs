@@ -12,9 +12,11 @@
 //! Fail closed: a report that does not parse, has no total, is not in USD (the policy's
 //! threshold is), or was deleted is not taken as "within budget".
 
+use changegate_policy::facets::FacetCode;
 use serde::Deserialize;
 
-use crate::util::{evidence_at, facet, globset, text_at, unparseable};
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::util::{globset, text_at};
 use crate::{Change, Detector, Finding, Side};
 
 /// The Infracost report detector.
@@ -27,8 +29,8 @@ impl Detector for Cost {
     fn description(&self) -> &'static str {
         "Infracost JSON reports (policy classify.cost_report_paths): monthly cost increase above the cost-increase row's threshold"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["cost-increase", "unparseable"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[FacetCode::CostIncrease, FacetCode::Unparseable]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.cost_report_paths);
@@ -80,8 +82,8 @@ impl Detector for Cost {
                     format!("; projects: {}", head.projects.join(", "))
                 };
                 out.facets.push(facet(
-                    "cost-increase",
                     self.id(),
+                    FacetCode::CostIncrease,
                     format!(
                         "monthly cost +${increase:.2} (${before:.2} → ${:.2} USD, over the ${threshold:.2} threshold){projects} ({})",
                         head.total, f.path
@@ -206,11 +208,14 @@ mod tests {
     fn run_on(c: &MapContents, files: &[crate::ChangedFile], threshold: Option<f64>) -> Finding {
         let mut settings = changegate_policy::load_default().policy.classify;
         settings.cost_threshold_usd_per_month = threshold;
-        Cost.detect(&Change {
-            files,
-            contents: c,
-            settings: &settings,
-        })
+        crate::detectors::testing::detect(
+            &Cost,
+            &Change {
+                files,
+                contents: c,
+                settings: &settings,
+            },
+        )
     }
 
     fn kinds(f: &Finding) -> Vec<&str> {

@@ -7,11 +7,13 @@
 //! token streams compared with comment and whitespace tokens removed. A regex over diff lines
 //! would call `x = 1; // note` → `x = 2; // note` a comment edit; tokens do not.
 
+use changegate_policy::facets::FacetCode;
 use oxc_allocator::Allocator;
 use oxc_span::{ContentEq, SourceType};
 use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
 
-use crate::util::{evidence_note, ext, facet, globset, per_file};
+use crate::facet::{evidence_note, facet};
+use crate::util::{ext, globset, per_file};
 use crate::{Change, Detector, FileStatus, Finding, Side};
 
 /// The documentation detector.
@@ -24,8 +26,8 @@ impl Detector for Docs {
     fn description(&self) -> &'static str {
         "Documentation files (policy classify.docs_paths) and comment-only edits in TS/JS and Rust"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["docs-only"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[FacetCode::DocsOnly]
     }
     fn splits_files(&self) -> bool {
         true
@@ -53,8 +55,8 @@ impl Detector for Docs {
                     Side::Head
                 };
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("documentation {}: {}", status(f.status), f.path),
                     vec![evidence_note(&f.path, side, "matches classify.docs_paths")],
                 ));
@@ -89,8 +91,8 @@ impl Detector for Docs {
             };
             if same == Some(true) {
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("comment-only edit: {}", f.path),
                     vec![evidence_note(
                         &f.path,
@@ -172,11 +174,14 @@ mod tests {
     fn detect(c: &MapContents) -> Finding {
         let p = changegate_policy::load_default().policy;
         let files = c.changed_files();
-        Docs.detect(&Change {
-            files: &files,
-            contents: c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Docs,
+            &Change {
+                files: &files,
+                contents: c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

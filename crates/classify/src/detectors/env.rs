@@ -9,7 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::util::{evidence_at, facet, globset, texts, unparseable};
+use changegate_policy::facets::FacetCode;
+
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::util::{globset, texts};
 use crate::{Change, Detector, Finding, Side};
 
 /// The env example detector.
@@ -22,14 +25,14 @@ impl Detector for EnvFiles {
     fn description(&self) -> &'static str {
         "Environment variables added, removed or changed in env example files (policy classify.env_files)"
     }
-    fn facets(&self) -> &'static [&'static str] {
+    fn facets(&self) -> &'static [FacetCode] {
         &[
-            "env-added",
-            "env-removed",
-            "env-changed",
-            "log-level",
-            "docs-only",
-            "unparseable",
+            FacetCode::EnvAdded,
+            FacetCode::EnvRemoved,
+            FacetCode::EnvChanged,
+            FacetCode::LogLevel,
+            FacetCode::DocsOnly,
+            FacetCode::Unparseable,
         ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
@@ -58,20 +61,20 @@ impl Detector for EnvFiles {
                     || evidence_at(&f.path, Side::Head, t.head.as_deref(), &[&format!("{k}=")]);
                 match b.get(k) {
                     None => out.facets.push(facet(
-                        "env-added",
                         self.id(),
+                        FacetCode::EnvAdded,
                         format!("{k} added ({})", f.path),
                         vec![ev()],
                     )),
                     Some(bv) if bv != hv => {
                         let kind = if change.settings.log_level_keys.iter().any(|l| l == k) {
-                            "log-level"
+                            FacetCode::LogLevel
                         } else {
-                            "env-changed"
+                            FacetCode::EnvChanged
                         };
                         out.facets.push(facet(
-                            kind,
                             self.id(),
+                            kind,
                             format!("{k} {bv:?} → {hv:?} ({})", f.path),
                             vec![ev()],
                         ));
@@ -83,8 +86,8 @@ impl Detector for EnvFiles {
             for k in b.keys().filter(|k| !h.contains_key(*k)) {
                 any = true;
                 out.facets.push(facet(
-                    "env-removed",
                     self.id(),
+                    FacetCode::EnvRemoved,
                     format!("{k} removed ({})", f.path),
                     vec![evidence_at(
                         f.base_path(),
@@ -96,8 +99,8 @@ impl Detector for EnvFiles {
             }
             if !any {
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("{}: comments only", f.path),
                     vec![evidence_at(&f.path, Side::Head, None, &[])],
                 ));
@@ -145,13 +148,16 @@ mod tests {
             .with_base(".env.example", base)
             .with_head(".env.example", head);
         let files = c.changed_files();
-        let f = EnvFiles.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        });
+        let f = crate::detectors::testing::detect(
+            &EnvFiles,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        );
         assert!(f.explained.contains(".env.example"));
-        let mut k: Vec<String> = f.facets.into_iter().map(|f| f.kind).collect();
+        let mut k: Vec<String> = f.facets.into_iter().map(|f| f.kind.to_string()).collect();
         k.sort();
         k
     }

@@ -7,8 +7,11 @@
 //! dropped): the file is explained only when the only changed instructions are `FROM` lines this
 //! detector understands; any other instruction change leaves it `unclassified`.
 
-use crate::detectors::infra::image_change;
-use crate::util::{evidence_at, facet, file_name, leading_major, texts};
+use changegate_policy::facets::FacetCode;
+
+use crate::detectors::infra::k8s::image_change;
+use crate::facet::{evidence_at, facet};
+use crate::util::{file_name, leading_major, texts};
 use crate::{Change, Detector, Finding, Side};
 
 /// The runtime version detector.
@@ -21,8 +24,12 @@ impl Detector for Runtime {
     fn description(&self) -> &'static str {
         "Runtime upgrades: Dockerfile FROM images (Node.js, PostgreSQL, …), .nvmrc, .node-version"
     }
-    fn facets(&self) -> &'static [&'static str] {
-        &["runtime-upgrade", "database-engine-upgrade", "docs-only"]
+    fn facets(&self) -> &'static [FacetCode] {
+        &[
+            FacetCode::RuntimeUpgrade,
+            FacetCode::DatabaseEngineUpgrade,
+            FacetCode::DocsOnly,
+        ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let mut out = Finding::default();
@@ -46,8 +53,8 @@ impl Detector for Runtime {
                 if let (Some(bm), Some(hm)) = (leading_major(bv), leading_major(hv)) {
                     if bm != hm {
                         out.facets.push(facet(
-                            "runtime-upgrade",
                             self.id(),
+                            FacetCode::RuntimeUpgrade,
                             format!("Node.js {bv} → {hv} ({})", f.path),
                             vec![evidence_at(&f.path, Side::Head, Some(&h), &[hv])],
                         ));
@@ -59,8 +66,8 @@ impl Detector for Runtime {
             let (bi, hi) = (instructions(&b), instructions(&h));
             if bi == hi {
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("{}: comments or formatting only", f.path),
                     vec![evidence_at(&f.path, Side::Head, None, &[])],
                 ));
@@ -81,8 +88,8 @@ impl Detector for Runtime {
                 }
                 match image_change(&from_image(x), &from_image(y)) {
                     Some((kind, details)) => out.facets.push(facet(
-                        kind,
                         self.id(),
+                        kind,
                         format!("{details} ({})", f.path),
                         vec![evidence_at(
                             &f.path,
@@ -154,11 +161,14 @@ mod tests {
             .with_base(path, base)
             .with_head(path, head);
         let files = c.changed_files();
-        Runtime.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &Runtime,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub fn run(global: &Global, cmd: DetectorsCmd) -> anyhow::Result<Outcome> {
                 for d in &catalogue {
                     t.add_row([
                         d.id.to_string(),
-                        d.facets.join(", "),
+                        d.facets
+                            .iter()
+                            .map(|f| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         d.description.to_string(),
                     ]);
                 }
@@ -49,7 +53,7 @@ pub fn run(global: &Global, cmd: DetectorsCmd) -> anyhow::Result<Outcome> {
             let req = policy.facet_requirement(f.code);
             let by: Vec<&str> = catalogue
                 .iter()
-                .filter(|d| d.facets.contains(&f.code))
+                .filter(|d| d.facets.contains(&f.facet))
                 .map(|d| d.id)
                 .collect();
             serde_json::json!({

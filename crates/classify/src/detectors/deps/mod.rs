@@ -5,12 +5,19 @@
 //! `0.0.3 → 0.0.4` are breaking (`dep-major`), as Cargo and npm's caret ranges treat them. A
 //! version that is not semver (git URL, tag, alias) cannot be graded and counts as major (fail
 //! closed).
+//!
+//! The detectors: [`npm`] (`deps-npm`) and [`cargo`] (`deps-cargo`).
+
+pub mod cargo;
+pub mod npm;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
 use semver::Version;
 
-use crate::util::facet;
+use crate::facet::facet;
+pub(crate) use crate::parse::lockfile::LockIndex;
 use crate::{Evidence, Facet, Side};
 
 /// How big a version change is.
@@ -29,11 +36,11 @@ impl Grade {
             Grade::Major => "major",
         }
     }
-    fn facet(self) -> &'static str {
+    fn facet(self) -> FacetCode {
         match self {
-            Grade::Patch => "dep-patch",
-            Grade::Minor => "dep-minor",
-            Grade::Major => "dep-major",
+            Grade::Patch => FacetCode::DepPatch,
+            Grade::Minor => FacetCode::DepMinor,
+            Grade::Major => FacetCode::DepMajor,
         }
     }
 }
@@ -122,30 +129,30 @@ pub(crate) fn direct_facet(detector: &str, c: DirectChange<'_>) -> Option<Facet>
     let (kind, details) = match (c.base, c.head) {
         (None, Some(h)) => (
             if h.dev {
-                "dep-added-dev"
+                FacetCode::DepAddedDev
             } else {
-                "dep-added-prod"
+                FacetCode::DepAddedProd
             },
             format!("{} {} added ({})", c.name, h.version, kind_of(h)),
         ),
         (Some(b), None) => (
             if b.dev {
-                "dep-dev-changed"
+                FacetCode::DepDevChanged
             } else {
-                "dep-removed"
+                FacetCode::DepRemoved
             },
             format!("{} {} removed ({})", c.name, b.version, kind_of(b)),
         ),
         (Some(b), Some(h)) if b == h => return None,
         (Some(b), Some(h)) if b.dev && !h.dev => (
-            "dep-added-prod",
+            FacetCode::DepAddedProd,
             format!(
                 "{} {} → {} moved from dev to prod",
                 c.name, b.version, h.version
             ),
         ),
         (Some(b), Some(h)) if !b.dev && h.dev => (
-            "dep-removed",
+            FacetCode::DepRemoved,
             format!(
                 "{} {} → {} moved from prod to dev",
                 c.name, b.version, h.version
@@ -154,7 +161,7 @@ pub(crate) fn direct_facet(detector: &str, c: DirectChange<'_>) -> Option<Facet>
         (Some(b), Some(h)) if b.version == h.version => return None,
         (Some(b), Some(h)) => match grade(&b.version, &h.version) {
             Some(g) if h.dev => (
-                "dep-dev-changed",
+                FacetCode::DepDevChanged,
                 format!("{} {} → {} {}, dev", c.name, b.version, h.version, g.word()),
             ),
             Some(g) => (
@@ -168,11 +175,11 @@ pub(crate) fn direct_facet(detector: &str, c: DirectChange<'_>) -> Option<Facet>
                 ),
             ),
             None if h.dev => (
-                "dep-dev-changed",
+                FacetCode::DepDevChanged,
                 format!("{} {} → {} (not semver), dev", c.name, b.version, h.version),
             ),
             None => (
-                "dep-major",
+                FacetCode::DepMajor,
                 format!(
                     "{} {} → {} (not semver: cannot grade, counted as major), prod",
                     c.name, b.version, h.version
@@ -181,39 +188,7 @@ pub(crate) fn direct_facet(detector: &str, c: DirectChange<'_>) -> Option<Facet>
         },
         (None, None) => return None,
     };
-    Some(facet(kind, detector, details, vec![c.evidence]))
-}
-
-/// Versions per package name on one side of a lockfile, with dev flags and licenses.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct LockIndex {
-    /// name → version → dev.
-    pub versions: BTreeMap<String, BTreeMap<String, bool>>,
-    /// name → license of its top-level (first seen) entry.
-    pub licenses: BTreeMap<String, String>,
-    /// name → line of its first entry in the lockfile text.
-    pub lines: BTreeMap<String, u32>,
-}
-
-impl LockIndex {
-    pub(crate) fn add(&mut self, name: &str, version: &str, dev: bool, license: Option<&str>) {
-        // Keys are copied only when new (thousands of entries per lockfile).
-        if !self.versions.contains_key(name) {
-            self.versions.insert(name.to_string(), BTreeMap::new());
-        }
-        let e = self.versions.get_mut(name).expect("inserted above");
-        match e.get_mut(version) {
-            Some(d) => *d = *d && dev, // prod wins when both
-            None => {
-                e.insert(version.to_string(), dev);
-            }
-        }
-        if let Some(l) = license {
-            if !self.licenses.contains_key(name) {
-                self.licenses.insert(name.to_string(), l.to_string());
-            }
-        }
-    }
+    Some(facet(detector, kind, details, vec![c.evidence]))
 }
 
 /// Facets for lockfile changes of packages that are not direct dependencies of a changed
@@ -225,7 +200,9 @@ pub(crate) fn transitive_facets(
     head: &LockIndex,
     direct: &BTreeSet<String>,
 ) -> Vec<Facet> {
-    let mut groups: BTreeMap<&'static str, Vec<(String, Evidence)>> = BTreeMap::new();
+    // Keyed by the code string: facets come out in the order they always have.
+    #[allow(clippy::type_complexity)]
+    let mut groups: BTreeMap<&'static str, (FacetCode, Vec<(String, Evidence)>)> = BTreeMap::new();
     let names: BTreeSet<&String> = base.versions.keys().chain(head.versions.keys()).collect();
     let empty = BTreeMap::new();
     let ev = |idx: &LockIndex, side: Side, name: &str, note: String| Evidence {
@@ -251,43 +228,46 @@ pub(crate) fn transitive_facets(
             let (hv, dev) = added[0];
             let text = format!("{name} {bv} → {hv}");
             let kind = match grade(bv, hv) {
-                _ if *dev => "dep-dev-changed",
+                _ if *dev => FacetCode::DepDevChanged,
                 Some(g) => g.facet(),
-                None => "dep-major",
+                None => FacetCode::DepMajor,
             };
             groups
-                .entry(kind)
-                .or_default()
+                .entry(kind.as_str())
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
                 .push((text.clone(), ev(head, Side::Head, name, text)));
             continue;
         }
         for (v, dev) in added {
             let text = format!("{name} {v} added");
             let kind = if *dev {
-                "dep-added-dev"
+                FacetCode::DepAddedDev
             } else {
-                "dep-added-prod"
+                FacetCode::DepAddedProd
             };
             groups
-                .entry(kind)
-                .or_default()
+                .entry(kind.as_str())
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
                 .push((text.clone(), ev(head, Side::Head, name, text)));
         }
         for (v, dev) in removed {
             let text = format!("{name} {v} removed");
             let kind = if *dev {
-                "dep-dev-changed"
+                FacetCode::DepDevChanged
             } else {
-                "dep-removed"
+                FacetCode::DepRemoved
             };
             groups
-                .entry(kind)
-                .or_default()
+                .entry(kind.as_str())
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
                 .push((text.clone(), ev(base, Side::Base, name, text)));
         }
     }
     let mut out = Vec::new();
-    for (kind, items) in groups {
+    for (kind, items) in groups.into_values() {
         let n = items.len();
         let sample: Vec<&str> = items.iter().take(5).map(|(t, _)| t.as_str()).collect();
         let more = if n > 5 {
@@ -296,8 +276,8 @@ pub(crate) fn transitive_facets(
             String::new()
         };
         out.push(facet(
-            kind,
             detector,
+            kind,
             format!(
                 "{n} transitive package change(s) in {lock_path}: {}{more}",
                 sample.join(", ")
@@ -309,8 +289,8 @@ pub(crate) fn transitive_facets(
         if let Some(hl) = head.licenses.get(name) {
             if !same_license(bl, hl) {
                 out.push(facet(
-                    "dep-license-changed",
                     detector,
+                    FacetCode::DepLicenseChanged,
                     format!("{name}: license {bl} → {hl}"),
                     vec![ev(head, Side::Head, name, format!("license {hl}"))],
                 ));
@@ -368,27 +348,18 @@ mod tests {
                     evidence: ev.clone(),
                 },
             )
-            .map(|f| f.kind)
+            .map(|f| f.kind.as_str())
         };
+        assert_eq!(f(None, Some(d("1.0.0", false))), Some("dep-added-prod"));
+        assert_eq!(f(None, Some(d("1.0.0", true))), Some("dep-added-dev"));
+        assert_eq!(f(Some(d("1.0.0", false)), None), Some("dep-removed"));
         assert_eq!(
-            f(None, Some(d("1.0.0", false))).as_deref(),
-            Some("dep-added-prod")
-        );
-        assert_eq!(
-            f(None, Some(d("1.0.0", true))).as_deref(),
-            Some("dep-added-dev")
-        );
-        assert_eq!(
-            f(Some(d("1.0.0", false)), None).as_deref(),
-            Some("dep-removed")
-        );
-        assert_eq!(
-            f(Some(d("1.0.0", true)), Some(d("2.0.0", true))).as_deref(),
+            f(Some(d("1.0.0", true)), Some(d("2.0.0", true))),
             Some("dep-dev-changed")
         );
         assert_eq!(f(Some(d("1.0.0", false)), Some(d("1.0.0", false))), None);
         assert_eq!(
-            f(Some(d("git#abc", false)), Some(d("git#def", false))).as_deref(),
+            f(Some(d("git#abc", false)), Some(d("git#def", false))),
             Some("dep-major")
         );
     }

@@ -16,7 +16,7 @@ use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType, Span};
 
-use super::schema_util::truncate;
+use crate::util::truncate;
 
 /// A REST route declared by a controller method.
 #[derive(Debug, Clone, PartialEq, Eq)]

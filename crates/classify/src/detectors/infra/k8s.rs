@@ -11,10 +11,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::structured::{
+use changegate_policy::facets::FacetCode;
+
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::parse::structured::{
     Format, LeafChange, Leaves, contains_seq, diff, flatten_docs, has_prefix, parse,
 };
-use crate::util::{evidence_at, facet, globset, per_file, text_at, unparseable};
+use crate::util::{globset, per_file, text_at};
 use crate::{Change, ChangedFile, Detector, Evidence, FileStatus, Finding, Side};
 
 /// The Kubernetes / Helm / Compose detector.
@@ -37,18 +40,18 @@ impl Detector for InfraK8s {
     fn description(&self) -> &'static str {
         "Kubernetes manifests, Helm values, Compose: scaling, env entries, secret references, runtime and database images, log level"
     }
-    fn facets(&self) -> &'static [&'static str] {
+    fn facets(&self) -> &'static [FacetCode] {
         &[
-            "infra-scaling",
-            "env-added",
-            "env-removed",
-            "env-changed",
-            "secret-rotated",
-            "runtime-upgrade",
-            "database-engine-upgrade",
-            "log-level",
-            "docs-only",
-            "unparseable",
+            FacetCode::InfraScaling,
+            FacetCode::EnvAdded,
+            FacetCode::EnvRemoved,
+            FacetCode::EnvChanged,
+            FacetCode::SecretRotated,
+            FacetCode::RuntimeUpgrade,
+            FacetCode::DatabaseEngineUpgrade,
+            FacetCode::LogLevel,
+            FacetCode::DocsOnly,
+            FacetCode::Unparseable,
         ]
     }
     fn splits_files(&self) -> bool {
@@ -93,7 +96,7 @@ impl InfraK8s {
                 continue;
             };
             // A Helm template is Go-template text, not YAML: not understood here (unclassified),
-            // and not "unparseable" either.
+            // and not FacetCode::Unparseable either.
             if t.as_ref().is_ok_and(|t| t.contains("{{")) {
                 return;
             }
@@ -126,8 +129,8 @@ impl InfraK8s {
         if changes.is_empty() {
             if f.status == FileStatus::Modified || f.status == FileStatus::Renamed {
                 out.facets.push(facet(
-                    "docs-only",
                     self.id(),
+                    FacetCode::DocsOnly,
                     format!("{}: comments or formatting only (same values)", f.path),
                     vec![evidence_at(&f.path, Side::Head, ht, &[])],
                 ));
@@ -136,7 +139,9 @@ impl InfraK8s {
             return;
         }
         let mut claimed = 0usize;
-        let mut facets: BTreeMap<(String, String), Vec<Evidence>> = BTreeMap::new();
+        // Keyed by the code string, then the details: the order they always came in.
+        let mut facets: BTreeMap<(&'static str, String), (FacetCode, Vec<Evidence>)> =
+            BTreeMap::new();
         let logs: Vec<Vec<&str>> = change
             .settings
             .log_level_keys
@@ -156,14 +161,15 @@ impl InfraK8s {
             let needle_val = c.head.as_deref().or(c.base.as_deref()).unwrap_or_default();
             let ev = evidence_at(&f.path, side, text, &[c.last(), needle_val]);
             facets
-                .entry((kind.to_string(), details))
-                .or_default()
+                .entry((kind.as_str(), details))
+                .or_insert_with(|| (kind, Vec::new()))
+                .1
                 .push(ev);
         }
-        for ((kind, details), ev) in facets {
+        for ((_, details), (kind, ev)) in facets {
             out.facets.push(facet(
-                &kind,
                 self.id(),
+                kind,
                 format!("{details} ({})", f.path),
                 ev,
             ));
@@ -184,12 +190,12 @@ fn claim(
     base: &Leaves,
     head: &Leaves,
     logs: &[Vec<&str>],
-) -> Option<(&'static str, String)> {
+) -> Option<(FacetCode, String)> {
     let p = &c.path;
     let val = |v: &Option<String>| v.clone().unwrap_or_else(|| "∅".into());
     if c.base.is_some() && c.head.is_some() && logs.iter().any(|k| contains_seq(p, k)) {
         return Some((
-            "log-level",
+            FacetCode::LogLevel,
             format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
         ));
     }
@@ -198,7 +204,7 @@ fn claim(
             && p.get(1).is_some_and(|s| s == "data" || s == "stringData")
     {
         return Some((
-            "secret-rotated",
+            FacetCode::SecretRotated,
             format!(
                 "secret reference {}: {} → {}",
                 c.dotted(),
@@ -212,16 +218,16 @@ fn claim(
             let prefix = p[..i + 2].to_vec();
             let (in_b, in_h) = (has_prefix(base, &prefix), has_prefix(head, &prefix));
             return Some(match (in_b, in_h) {
-                (false, true) => ("env-added", format!("env {var} added")),
-                (true, false) => ("env-removed", format!("env {var} removed")),
-                _ => ("env-changed", format!("env {var} changed")),
+                (false, true) => (FacetCode::EnvAdded, format!("env {var} added")),
+                (true, false) => (FacetCode::EnvRemoved, format!("env {var} removed")),
+                _ => (FacetCode::EnvChanged, format!("env {var} changed")),
             });
         }
     }
     let last = c.last();
     if SCALING_KEYS.contains(&last) {
         return Some((
-            "infra-scaling",
+            FacetCode::InfraScaling,
             format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
         ));
     }
@@ -231,7 +237,7 @@ fn claim(
             && matches!(last, "cpu" | "memory")
         {
             return Some((
-                "infra-scaling",
+                FacetCode::InfraScaling,
                 format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
             ));
         }
@@ -243,7 +249,7 @@ fn claim(
             | "targetMemoryUtilizationPercentage"
     ) {
         return Some((
-            "infra-scaling",
+            FacetCode::InfraScaling,
             format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
         ));
     }
@@ -267,7 +273,7 @@ fn claim(
 /// `runtime-upgrade` for a Node.js (or other runtime) base image major change,
 /// `database-engine-upgrade` for PostgreSQL; `None` for anything else (an application image tag
 /// bump is a deployment, not something this detector understands).
-pub(crate) fn image_change(base: &str, head: &str) -> Option<(&'static str, String)> {
+pub(crate) fn image_change(base: &str, head: &str) -> Option<(FacetCode, String)> {
     let split = |s: &str| -> (String, String) {
         let s = s.split('@').next().unwrap_or(s);
         let (repo, tag) = match s.rfind(':') {
@@ -300,17 +306,24 @@ pub(crate) fn image_change(base: &str, head: &str) -> Option<(&'static str, Stri
     if db(&br) && db(&hr) {
         return (bm != hm && bm.is_some() && hm.is_some()).then(|| {
             (
-                "database-engine-upgrade",
+                FacetCode::DatabaseEngineUpgrade,
                 format!("PostgreSQL image {base} → {head}"),
             )
         });
     }
     if runtime(&br) && runtime(&hr) {
         if br != hr {
-            return Some(("runtime-upgrade", format!("runtime image {base} → {head}")));
+            return Some((
+                FacetCode::RuntimeUpgrade,
+                format!("runtime image {base} → {head}"),
+            ));
         }
-        return (bm != hm && bm.is_some() && hm.is_some())
-            .then(|| ("runtime-upgrade", format!("runtime image {base} → {head}")));
+        return (bm != hm && bm.is_some() && hm.is_some()).then(|| {
+            (
+                FacetCode::RuntimeUpgrade,
+                format!("runtime image {base} → {head}"),
+            )
+        });
     }
     None
 }
@@ -357,11 +370,14 @@ spec:
             .with_base("k8s/deploy.yaml", base)
             .with_head("k8s/deploy.yaml", head);
         let files = c.changed_files();
-        InfraK8s.detect(&Change {
-            files: &files,
-            contents: &c,
-            settings: &p.classify,
-        })
+        crate::detectors::testing::detect(
+            &InfraK8s,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        )
     }
 
     #[test]
@@ -409,12 +425,12 @@ spec:
     #[test]
     fn images() {
         assert_eq!(
-            image_change("node:18-alpine", "node:20-alpine").map(|x| x.0),
+            image_change("node:18-alpine", "node:20-alpine").map(|x| x.0.as_str()),
             Some("runtime-upgrade")
         );
         assert_eq!(image_change("node:20.1", "node:20.2"), None);
         assert_eq!(
-            image_change("postgres:14", "postgres:15.2").map(|x| x.0),
+            image_change("postgres:14", "postgres:15.2").map(|x| x.0.as_str()),
             Some("database-engine-upgrade")
         );
         assert_eq!(

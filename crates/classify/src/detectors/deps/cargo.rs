@@ -11,14 +11,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use changegate_policy::facets::FacetCode;
 use semver::{Version, VersionReq};
 use toml::Value;
 
-use super::deps::{
+use super::{
     Dep, DirectChange, LockIndex, direct_facet, lenient_version, same_license, transitive_facets,
 };
-use crate::structured::{Format, diff, flatten_docs, parse};
-use crate::util::{dir_of, evidence_at, facet, file_name, join, text_at, unparseable};
+use crate::facet::{evidence_at, facet, unparseable};
+use crate::parse::structured::{Format, diff, flatten_docs, parse};
+use crate::util::{dir_of, file_name, join, text_at};
 use crate::{Change, Contents, Detector, Finding, Side};
 
 /// The Cargo dependency detector.
@@ -31,17 +33,17 @@ impl Detector for DepsCargo {
     fn description(&self) -> &'static str {
         "Cargo dependencies: Cargo.toml dependency tables and Cargo.lock (semver grade, prod/dev, package license)"
     }
-    fn facets(&self) -> &'static [&'static str] {
+    fn facets(&self) -> &'static [FacetCode] {
         &[
-            "dep-patch",
-            "dep-minor",
-            "dep-major",
-            "dep-added-prod",
-            "dep-added-dev",
-            "dep-dev-changed",
-            "dep-removed",
-            "dep-license-changed",
-            "unparseable",
+            FacetCode::DepPatch,
+            FacetCode::DepMinor,
+            FacetCode::DepMajor,
+            FacetCode::DepAddedProd,
+            FacetCode::DepAddedDev,
+            FacetCode::DepDevChanged,
+            FacetCode::DepRemoved,
+            FacetCode::DepLicenseChanged,
+            FacetCode::Unparseable,
         ]
     }
     fn detect(&self, change: &Change<'_>) -> Finding {
@@ -132,8 +134,8 @@ impl Detector for DepsCargo {
             let mut understood = true;
             match (&bl, &hl) {
                 (Some(b), Some(h)) if !same_license(b, h) => out.facets.push(facet(
-                    "dep-license-changed",
                     self.id(),
+                    FacetCode::DepLicenseChanged,
                     format!("crate license {b} → {h} ({})", f.path),
                     vec![evidence_at(
                         &f.path,
@@ -357,12 +359,15 @@ mod tests {
     fn run(c: &MapContents) -> (Vec<String>, Finding) {
         let p = changegate_policy::load_default().policy;
         let files = c.changed_files();
-        let f = DepsCargo.detect(&Change {
-            files: &files,
-            contents: c,
-            settings: &p.classify,
-        });
-        let mut k: Vec<String> = f.facets.iter().map(|f| f.kind.clone()).collect();
+        let f = crate::detectors::testing::detect(
+            &DepsCargo,
+            &Change {
+                files: &files,
+                contents: c,
+                settings: &p.classify,
+            },
+        );
+        let mut k: Vec<String> = f.facets.iter().map(|f| f.kind.to_string()).collect();
         k.sort();
         (k, f)
     }

@@ -1,0 +1,3 @@
+//! Infrastructure detectors: [`k8s`] (`infra-k8s`).
+
+pub mod k8s;
