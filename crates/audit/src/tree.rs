@@ -163,7 +163,7 @@ fn split(n: u64) -> u64 {
 /// Hash of leaves `[lo, hi)` (`hi > lo`) from perfect-subtree hashes given by `node`.
 pub fn range_hash(lo: u64, hi: u64, node: &mut impl FnMut(NodeId) -> Hash) -> Hash {
     let n = hi - lo;
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return node(NodeId {
             level,

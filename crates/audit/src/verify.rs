@@ -465,21 +465,21 @@ impl Verifier {
     /// Finish: compare checkpoints, judge missing records, report.
     pub fn finish(mut self) -> Report {
         let size = self.frontier.size();
-        if !self.broken {
-            if let Some(levels) = self.levels.take() {
-                for (l, v) in levels.iter().enumerate() {
-                    let seen = self.nodes_seen.get(l).copied().unwrap_or(0);
-                    if seen != v.len() as u64 {
-                        self.fail(
-                            Code::NodeMismatch,
-                            None,
-                            format!(
-                                "{} stored nodes at level {l}, the leaves make {}",
-                                seen,
-                                v.len()
-                            ),
-                        );
-                    }
+        if !self.broken
+            && let Some(levels) = self.levels.take()
+        {
+            for (l, v) in levels.iter().enumerate() {
+                let seen = self.nodes_seen.get(l).copied().unwrap_or(0);
+                if seen != v.len() as u64 {
+                    self.fail(
+                        Code::NodeMismatch,
+                        None,
+                        format!(
+                            "{} stored nodes at level {l}, the leaves make {}",
+                            seen,
+                            v.len()
+                        ),
+                    );
                 }
             }
         }
@@ -528,10 +528,11 @@ impl Verifier {
                 message,
             );
         }
-        if let Some((head, label)) = self.exact_size.clone() {
-            if !self.broken && size > head {
-                self.fail(Code::LeafUnexpected, Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
-            }
+        if let Some((head, label)) = self.exact_size.clone()
+            && !self.broken
+            && size > head
+        {
+            self.fail(Code::LeafUnexpected, Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
         }
         let cutoff = self.prune_cutoff_us;
         let mut pruned = 0;

@@ -45,7 +45,7 @@ fn package_json(minor: u32) -> String {
 }
 
 fn ts(i: usize, head: bool) -> String {
-    let comment = if head && i % 2 == 0 {
+    let comment = if head && i.is_multiple_of(2) {
         "// reviewed\n"
     } else {
         ""

@@ -489,10 +489,10 @@ fn default_branch(repo: &Repository, root: &Path) -> Result<(String, Oid), Class
             .ok()
             .flatten()
             .map(|s| s.trim_start_matches("refs/remotes/").to_string());
-        if let (Ok(res), Some(name)) = (r.resolve(), name) {
-            if let Some(oid) = res.target() {
-                return Ok((name, oid));
-            }
+        if let (Ok(res), Some(name)) = (r.resolve(), name)
+            && let Some(oid) = res.target()
+        {
+            return Ok((name, oid));
         }
     }
     for (name, full) in [

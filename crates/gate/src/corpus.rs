@@ -112,21 +112,21 @@ impl Expect {
                 return Err(format!("no non-denying `{c}` among {:?}", d.codes()));
             }
         }
-        if let Some(m) = &self.missing_roles {
-            if &d.missing_roles != m {
-                return Err(format!(
-                    "missing roles {:?}, expected {m:?}",
-                    d.missing_roles
-                ));
-            }
+        if let Some(m) = &self.missing_roles
+            && &d.missing_roles != m
+        {
+            return Err(format!(
+                "missing roles {:?}, expected {m:?}",
+                d.missing_roles
+            ));
         }
-        if let Some(m) = &self.required_roles {
-            if &d.required_roles != m {
-                return Err(format!(
-                    "required roles {:?}, expected {m:?}",
-                    d.required_roles
-                ));
-            }
+        if let Some(m) = &self.required_roles
+            && &d.required_roles != m
+        {
+            return Err(format!(
+                "required roles {:?}, expected {m:?}",
+                d.required_roles
+            ));
         }
         if self.next_slot.is_some() && d.next_slot != self.next_slot {
             return Err(format!(
@@ -209,13 +209,13 @@ pub fn run(case: &Case, people: &str, mut observe: impl FnMut(&Decision)) -> Res
             (None, Some(_)) => return Err(format!("{here}: `error` without a command")),
             _ => {}
         }
-        if let Some(want) = step.status {
-            if state.status != want {
-                return Err(format!(
-                    "{here}: status is {}, expected {want}",
-                    state.status
-                ));
-            }
+        if let Some(want) = step.status
+            && state.status != want
+        {
+            return Err(format!(
+                "{here}: status is {}, expected {want}",
+                state.status
+            ));
         }
         if let Some(exp) = &step.decide {
             let d = decide(&policy, &state, &world, step.at);

@@ -92,10 +92,10 @@ pub fn exception_grant(
                     ));
                 }
             }
-            if let Some(kind) = &r.requires_evidence {
-                if ex.evidence.as_deref().is_none_or(|e| e.trim().is_empty()) {
-                    problems.push(format!("reason `{}` requires evidence ({kind})", ex.reason));
-                }
+            if let Some(kind) = &r.requires_evidence
+                && ex.evidence.as_deref().is_none_or(|e| e.trim().is_empty())
+            {
+                problems.push(format!("reason `{}` requires evidence ({kind})", ex.reason));
             }
         }
     }

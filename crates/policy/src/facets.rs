@@ -5,7 +5,8 @@
 //!
 //! [`FacetCode`] is the one list: detectors emit its variants (a typo does not compile), each
 //! detector declares the variants it may emit, and a test in the classifier checks that every
-//! variant is declared by exactly one detector and that detectors emit only what they declare.
+//! variant is declared by at least one detector; the pipeline turns a facet a detector did not
+//! declare into `unparseable` (fail closed).
 
 changegate_codes::codes! {
     /// A facet code: one kind of change the classifier recognises.

@@ -171,7 +171,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     // Matrices and rules: roles, levels, facets mapped once and known.
     let mut mapped: HashMap<String, Vec<Seg>> = HashMap::new();
     let mut check_facet = |cx: &mut Ctx<'_>, facet: &str, path: Vec<Seg>| {
-        if crate::facets::find(facet).is_none() {
+        if facets::find(facet).is_none() {
             let hint = did_you_mean(facet, facets::all().map(|f| f.code))
                 .map(|s| {
                     format!("did you mean `{s}`? `changegate detectors list` shows every facet")
@@ -211,15 +211,15 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             cx.roles(&row.roles, [base.clone(), vec![k("roles")]].concat());
             cx.level(row.category, [base.clone(), vec![k("category")]].concat());
             // `nan` would make every comparison false: no increase would ever exceed it.
-            if let Some(t) = row.threshold_usd_per_month {
-                if !t.is_finite() || t < 0.0 {
-                    cx.report(
-                        DiagCode::BadThreshold,
-                        [base.clone(), vec![k("threshold_usd_per_month")]].concat(),
-                        format!("threshold_usd_per_month {t} is not an amount"),
-                        Some("a non-negative number of US dollars per month".into()),
-                    );
-                }
+            if let Some(t) = row.threshold_usd_per_month
+                && (!t.is_finite() || t < 0.0)
+            {
+                cx.report(
+                    DiagCode::BadThreshold,
+                    [base.clone(), vec![k("threshold_usd_per_month")]].concat(),
+                    format!("threshold_usd_per_month {t} is not an amount"),
+                    Some("a non-negative number of US dollars per month".into()),
+                );
             }
         }
     }

@@ -120,7 +120,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// timeout and body-limit layers.
 pub fn router(state: AppState) -> Router {
     routes::app()
-        .fallback(|| async { error::ApiError::not_found("route") })
+        .fallback(|| async { ApiError::not_found("route") })
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 fn ev(i: usize) -> AuditEvent {
     AuditEvent::new(
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             kinds::APPROVAL_GRANTED
         } else {
             kinds::DEPLOYMENT_STEP

@@ -50,16 +50,16 @@ impl Detector for Runtime {
             };
             if nvm {
                 let (bv, hv) = (b.trim(), h.trim());
-                if let (Some(bm), Some(hm)) = (leading_major(bv), leading_major(hv)) {
-                    if bm != hm {
-                        out.facets.push(facet(
-                            self.id(),
-                            FacetCode::RuntimeUpgrade,
-                            format!("Node.js {bv} → {hv} ({})", f.path),
-                            vec![evidence_at(&f.path, Side::Head, Some(&h), &[hv])],
-                        ));
-                        out.explained.insert(f.path.clone());
-                    }
+                if let (Some(bm), Some(hm)) = (leading_major(bv), leading_major(hv))
+                    && bm != hm
+                {
+                    out.facets.push(facet(
+                        self.id(),
+                        FacetCode::RuntimeUpgrade,
+                        format!("Node.js {bv} → {hv} ({})", f.path),
+                        vec![evidence_at(&f.path, Side::Head, Some(&h), &[hv])],
+                    ));
+                    out.explained.insert(f.path.clone());
                 }
                 continue;
             }

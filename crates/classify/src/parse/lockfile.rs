@@ -26,10 +26,10 @@ impl LockIndex {
                 e.insert(version.to_string(), dev);
             }
         }
-        if let Some(l) = license {
-            if !self.licenses.contains_key(name) {
-                self.licenses.insert(name.to_string(), l.to_string());
-            }
+        if let Some(l) = license
+            && !self.licenses.contains_key(name)
+        {
+            self.licenses.insert(name.to_string(), l.to_string());
         }
     }
 }

@@ -421,14 +421,14 @@ impl Collector<'_> {
                 ));
             }
             "forRoot" | "forRootAsync" => {
-                if let Expression::Identifier(obj) = &m.object {
-                    if obj.name.as_str() == "ThrottlerModule" {
-                        self.out.rate_limits.push(Setting {
-                            key: format!("ThrottlerModule.{method}"),
-                            value: truncate(&self.src(call.span), 400),
-                            line,
-                        });
-                    }
+                if let Expression::Identifier(obj) = &m.object
+                    && obj.name.as_str() == "ThrottlerModule"
+                {
+                    self.out.rate_limits.push(Setting {
+                        key: format!("ThrottlerModule.{method}"),
+                        value: truncate(&self.src(call.span), 400),
+                        line,
+                    });
                 }
             }
             _ => {}

@@ -106,7 +106,7 @@ struct LooseBool(bool);
 
 impl<'de> serde::Deserialize<'de> for LooseBool {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
+        let v = Value::deserialize(d)?;
         Ok(LooseBool(v.as_bool().unwrap_or(false)))
     }
 }
@@ -428,12 +428,12 @@ mod tests {
             let mut out = BTreeMap::new();
             for (n, line) in text.lines().enumerate() {
                 let t = line.trim_start();
-                if let Some(rest) = t.strip_prefix("\"node_modules/") {
-                    if let Some(end) = rest.find('"') {
-                        let key = &rest[..end];
-                        let name = key.rsplit("node_modules/").next().unwrap_or(key);
-                        out.entry(name.to_string()).or_insert(n as u32 + 1);
-                    }
+                if let Some(rest) = t.strip_prefix("\"node_modules/")
+                    && let Some(end) = rest.find('"')
+                {
+                    let key = &rest[..end];
+                    let name = key.rsplit("node_modules/").next().unwrap_or(key);
+                    out.entry(name.to_string()).or_insert(n as u32 + 1);
                 }
             }
             out

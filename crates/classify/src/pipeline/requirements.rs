@@ -168,10 +168,10 @@ pub(super) fn build(
             .unwrap_or(usize::MAX)
     });
     for f in &out {
-        if let Some(n) = &f.note {
-            if !notes.contains(n) {
-                notes.push(n.clone());
-            }
+        if let Some(n) = &f.note
+            && !notes.contains(n)
+        {
+            notes.push(n.clone());
         }
     }
     Classification {

@@ -34,16 +34,16 @@ pub(crate) fn start_verify(
     let key = &inner.verifier;
     let mut v = Verifier::new(true);
     let mut extra_failures = Vec::new();
-    if let Some((origin, ver)) = m.meta {
-        if ver != key.to_string() || origin != inner.origin {
-            extra_failures.push(Failure {
-                code: AuditCode::KeyMismatch,
-                position: None,
-                message: format!(
-                    "the database names log {origin} with key {ver}; the trusted key is {key}"
-                ),
-            });
-        }
+    if let Some((origin, ver)) = m.meta
+        && (ver != key.to_string() || origin != inner.origin)
+    {
+        extra_failures.push(Failure {
+            code: AuditCode::KeyMismatch,
+            position: None,
+            message: format!(
+                "the database names log {origin} with key {ver}; the trusted key is {key}"
+            ),
+        });
     }
     match m.head {
         Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),

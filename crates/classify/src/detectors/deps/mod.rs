@@ -286,15 +286,15 @@ pub(crate) fn transitive_facets(
         ));
     }
     for (name, bl) in &base.licenses {
-        if let Some(hl) = head.licenses.get(name) {
-            if !same_license(bl, hl) {
-                out.push(facet(
-                    detector,
-                    FacetCode::DepLicenseChanged,
-                    format!("{name}: license {bl} → {hl}"),
-                    vec![ev(head, Side::Head, name, format!("license {hl}"))],
-                ));
-            }
+        if let Some(hl) = head.licenses.get(name)
+            && !same_license(bl, hl)
+        {
+            out.push(facet(
+                detector,
+                FacetCode::DepLicenseChanged,
+                format!("{name}: license {bl} → {hl}"),
+                vec![ev(head, Side::Head, name, format!("license {hl}"))],
+            ));
         }
     }
     out

@@ -243,20 +243,20 @@ fn project(
             .extend(transitive_facets(id, lp, bi, hi, &direct));
         // Direct dependencies' licenses (transitive_facets skips direct names).
         for name in &direct {
-            if let (Some(bl), Some(hl)) = (bi.licenses.get(name), hi.licenses.get(name)) {
-                if !same_license(bl, hl) {
-                    out.facets.push(facet(
-                        id,
-                        FacetCode::DepLicenseChanged,
-                        format!("{name}: license {bl} → {hl}"),
-                        vec![crate::Evidence {
-                            path: lp.clone(),
-                            line: hi.lines.get(name).copied(),
-                            side: Side::Head,
-                            snippet: Some(format!("license {hl}")),
-                        }],
-                    ));
-                }
+            if let (Some(bl), Some(hl)) = (bi.licenses.get(name), hi.licenses.get(name))
+                && !same_license(bl, hl)
+            {
+                out.facets.push(facet(
+                    id,
+                    FacetCode::DepLicenseChanged,
+                    format!("{name}: license {bl} → {hl}"),
+                    vec![crate::Evidence {
+                        path: lp.clone(),
+                        line: hi.lines.get(name).copied(),
+                        side: Side::Head,
+                        snippet: Some(format!("license {hl}")),
+                    }],
+                ));
             }
         }
     }

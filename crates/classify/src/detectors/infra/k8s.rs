@@ -213,16 +213,16 @@ fn claim(
             ),
         ));
     }
-    if let Some(i) = pos(p, ENV_CONTAINERS) {
-        if let Some(var) = p.get(i + 1) {
-            let prefix = p[..i + 2].to_vec();
-            let (in_b, in_h) = (has_prefix(base, &prefix), has_prefix(head, &prefix));
-            return Some(match (in_b, in_h) {
-                (false, true) => (FacetCode::EnvAdded, format!("env {var} added")),
-                (true, false) => (FacetCode::EnvRemoved, format!("env {var} removed")),
-                _ => (FacetCode::EnvChanged, format!("env {var} changed")),
-            });
-        }
+    if let Some(i) = pos(p, ENV_CONTAINERS)
+        && let Some(var) = p.get(i + 1)
+    {
+        let prefix = p[..i + 2].to_vec();
+        let (in_b, in_h) = (has_prefix(base, &prefix), has_prefix(head, &prefix));
+        return Some(match (in_b, in_h) {
+            (false, true) => (FacetCode::EnvAdded, format!("env {var} added")),
+            (true, false) => (FacetCode::EnvRemoved, format!("env {var} removed")),
+            _ => (FacetCode::EnvChanged, format!("env {var} changed")),
+        });
     }
     let last = c.last();
     if SCALING_KEYS.contains(&last) {
@@ -231,16 +231,15 @@ fn claim(
             format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
         ));
     }
-    if let Some(i) = pos(p, &["resources"]) {
-        if p.get(i + 1)
+    if let Some(i) = pos(p, &["resources"])
+        && p.get(i + 1)
             .is_some_and(|s| s == "requests" || s == "limits")
-            && matches!(last, "cpu" | "memory")
-        {
-            return Some((
-                FacetCode::InfraScaling,
-                format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
-            ));
-        }
+        && matches!(last, "cpu" | "memory")
+    {
+        return Some((
+            FacetCode::InfraScaling,
+            format!("{} {} → {}", c.dotted(), val(&c.base), val(&c.head)),
+        ));
     }
     if matches!(
         last,

@@ -103,10 +103,10 @@ impl Bootstraps<'_> {
 
     pub(super) fn load(&self, side: Side, path: &str) -> Option<Bootstrap> {
         let key = (side == Side::Head, path.to_string());
-        if let Ok(cache) = self.cache.lock() {
-            if let Some(v) = cache.get(&key) {
-                return v.clone();
-            }
+        if let Ok(cache) = self.cache.lock()
+            && let Some(v) = cache.get(&key)
+        {
+            return v.clone();
         }
         let bytes = match side {
             Side::Base => self.contents.base(path),

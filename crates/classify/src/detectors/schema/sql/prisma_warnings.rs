@@ -35,11 +35,13 @@ pub(super) fn prisma_warnings(sql: &str) -> Vec<Warning> {
                 line,
                 text: text.to_string(),
             });
-        } else if !t.is_empty() && !t.starts_with("/*") && t != "Warnings:" {
-            if let Some(last) = out.last_mut() {
-                last.text.push(' ');
-                last.text.push_str(t);
-            }
+        } else if !t.is_empty()
+            && !t.starts_with("/*")
+            && t != "Warnings:"
+            && let Some(last) = out.last_mut()
+        {
+            last.text.push(' ');
+            last.text.push_str(t);
         }
     }
     out
