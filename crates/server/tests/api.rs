@@ -23,19 +23,40 @@ async fn audit_size(srv: &TestServer) -> u64 {
     srv.db.store().head().await.unwrap().size
 }
 
+/// Runs one scenario as two tests, on SQLite and on PostgreSQL: the API behaves the same on both.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    };
+}
+
 async fn server(backend: Backend) -> TestServer {
     TestServer::start(backend, people_policy(), at("2026-03-10T10:30:00Z")).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_needs_no_token_everything_else_does() {
-    let srv = server(Backend::Sqlite).await;
+both!(health_needs_no_token_everything_else_does);
+async fn health_needs_no_token_everything_else_does(backend: Backend) {
+    let srv = server(backend).await;
     let (st, body) = srv.req(Method::GET, "/api/v1/health", None, None).await;
     assert_eq!((st, body["status"].as_str()), (200, Some("ok")));
     let (st, body) = srv
         .req(Method::GET, "/api/v1/health/database", None, None)
         .await;
-    assert_eq!((st, body["backend"].as_str()), (200, Some("sqlite")));
+    let want = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!((st, body["backend"].as_str()), (200, Some(want)));
     let (st, _) = srv
         .req(Method::GET, "/api/v1/openapi.json", None, None)
         .await;
@@ -64,9 +85,9 @@ async fn health_needs_no_token_everything_else_does() {
     assert_eq!(st, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_a_4xx_that_says_what_and_where_and_stores_nothing() {
-    let srv = server(Backend::Sqlite).await;
+both!(bad_input_is_a_4xx_that_says_what_and_where_and_stores_nothing);
+async fn bad_input_is_a_4xx_that_says_what_and_where_and_stores_nothing(backend: Backend) {
+    let srv = server(backend).await;
     let admin = srv.admin.clone();
     let before = audit_size(&srv).await;
     // Not JSON.
@@ -211,9 +232,9 @@ async fn bad_input_is_a_4xx_that_says_what_and_where_and_stores_nothing() {
     assert_eq!(after["version"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn people_act_only_as_themselves_and_the_author_cannot_approve() {
-    let srv = server(Backend::Sqlite).await;
+both!(people_act_only_as_themselves_and_the_author_cannot_approve);
+async fn people_act_only_as_themselves_and_the_author_cannot_approve(backend: Backend) {
+    let srv = server(backend).await;
     let alice = srv.token("alice").await;
     let bob = srv.token("bob").await;
     let (st, created) = srv.post("/api/v1/changes", &alice, &cat2()).await;
@@ -285,9 +306,9 @@ async fn people_act_only_as_themselves_and_the_author_cannot_approve() {
     assert_eq!(st, 201);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idempotency_key_returns_the_first_change() {
-    let srv = server(Backend::Sqlite).await;
+both!(idempotency_key_returns_the_first_change);
+async fn idempotency_key_returns_the_first_change(backend: Backend) {
+    let srv = server(backend).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let resp = srv
@@ -392,12 +413,12 @@ fn express_repo(repo: &std::path::Path, to: &str) -> (String, String) {
     (base, r.commit("bump express"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_classifies_repositories_under_its_root_only() {
+both!(the_server_classifies_repositories_under_its_root_only);
+async fn the_server_classifies_repositories_under_its_root_only(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     let (base, head) = express_repo(&root.path().join("svc"), "4.21.0");
     let srv = TestServer::start_with(
-        Backend::Sqlite,
+        backend,
         people_policy(),
         at("2026-03-10T10:30:00Z"),
         Some(root.path().to_path_buf()),
@@ -429,7 +450,7 @@ async fn the_server_classifies_repositories_under_its_root_only() {
         "{b}"
     );
     // Without a repo root the classification is required.
-    let plain = server(Backend::Sqlite).await;
+    let plain = server(backend).await;
     let (st, b) = plain
         .post(
             "/api/v1/changes",
@@ -478,13 +499,13 @@ async fn fake_github(
     (url, seen)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_is_created_from_a_pull_request() {
+both!(a_change_is_created_from_a_pull_request);
+async fn a_change_is_created_from_a_pull_request(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     let (base, head) = express_repo(&root.path().join("acme/svc"), "5.0.0");
     let (api, seen) = fake_github(base.clone(), head.clone()).await;
     let srv = TestServer::start_with(
-        Backend::Sqlite,
+        backend,
         people_policy(),
         at("2026-03-10T10:30:00Z"),
         Some(root.path().to_path_buf()),
