@@ -20,6 +20,8 @@ changegate_codes::codes! {
         MigrationChanged = "migration-changed",
         /// An argument the store cannot use (schema name, database URL, proof sizes).
         InvalidArgument = "invalid-argument",
+        /// A change with this id already exists: a concurrent create with the same id won.
+        ChangeExists = "store-change-exists",
     }
 }
 
@@ -81,6 +83,10 @@ pub enum StoreError {
     /// A bad argument.
     #[error("{code}: {0}", code = StoreCode::InvalidArgument)]
     Invalid(String),
+    /// The change (its id) already exists: the insert lost to a concurrent create (the
+    /// database's unique key on the id decided, so exactly one create wins).
+    #[error("{code}: change {0} already exists", code = StoreCode::ChangeExists)]
+    ChangeExists(String),
 }
 
 impl StoreError {
@@ -99,6 +105,7 @@ impl StoreError {
             StoreError::RetentionRefused { .. } => Some(StoreCode::RetentionRefused),
             StoreError::Migration(_) => Some(StoreCode::MigrationChanged),
             StoreError::Invalid(_) => Some(StoreCode::InvalidArgument),
+            StoreError::ChangeExists(_) => Some(StoreCode::ChangeExists),
         }
     }
 
@@ -110,6 +117,12 @@ impl StoreError {
             StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
         )
     }
+}
+
+/// The database refused a write because it would duplicate a unique key (SQLite's
+/// `UNIQUE`/`PRIMARY KEY` constraint, PostgreSQL's `23505`).
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 #[cfg(test)]
@@ -132,6 +145,7 @@ mod tests {
             },
             StoreError::Migration("x".into()),
             StoreError::Invalid("x".into()),
+            StoreError::ChangeExists("chg-1".into()),
         ];
         for e in &cases {
             let code = e.code().expect("coded");

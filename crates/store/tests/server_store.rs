@@ -215,6 +215,54 @@ async fn concurrent_writers_one_wins(kind: Kind) {
     db.cleanup().await;
 }
 
+async fn concurrent_creates_of_one_id_one_wins_the_rest_are_told_it_exists(kind: Kind) {
+    let db = TestDb::new(kind);
+    let store = db.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let s: &dyn ServerStore = &store;
+            let c = change("chg-race", &format!("creator {i}"), 1);
+            s.create_change(&c, event("change.created", "chg-race"), None)
+                .await
+        }));
+    }
+    let (mut won, mut exists) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(v) => {
+                assert_eq!(v.version, 1);
+                won += 1;
+            }
+            Err(e) => {
+                assert!(matches!(&e, StoreError::ChangeExists(id) if id == "chg-race"), "{e}");
+                assert_eq!(e.code(), Some(StoreCode::ChangeExists));
+                exists += 1;
+            }
+        }
+    }
+    assert_eq!((won, exists), (1, 7));
+    let s: &dyn ServerStore = &store;
+    assert_eq!(s.change("chg-race").await.unwrap().unwrap().version, 1);
+    assert_eq!(log_size(s).await, 1, "only the winner's event is logged");
+    // Sequentially too, with an idempotency key: the key is not left behind.
+    let e = s
+        .create_change(
+            &change("chg-race", "again", 1),
+            event("change.created", "chg-race"),
+            Some(("alice", "k-race")),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::ChangeExists(_)), "{e}");
+    assert_eq!(s.idempotent("alice", "k-race").await.unwrap(), None);
+    assert_eq!(log_size(s).await, 1);
+    assert!(store.verify(None).await.unwrap().ok());
+    store.close().await;
+    db.cleanup().await;
+}
+
 async fn idempotency_keys_return_the_first_change(kind: Kind) {
     let db = TestDb::new(kind);
     let store = db.open().await;
@@ -321,6 +369,7 @@ both!(
     tokens_are_stored_as_digests_and_audited,
     changes_compare_and_swap,
     concurrent_writers_one_wins,
+    concurrent_creates_of_one_id_one_wins_the_rest_are_told_it_exists,
     idempotency_keys_return_the_first_change,
     world_compare_and_swap_and_records,
     a_corrupt_document_is_a_coded_error,

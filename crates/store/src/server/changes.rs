@@ -6,6 +6,7 @@ use changegate_gate::ChangeState;
 use sqlx::Row;
 
 use super::{ChangeAndWorld, ChangeSummary, Versioned, finish_cas, parse_doc, to_doc};
+use crate::error::is_unique_violation;
 use crate::{Result, Store, StoreError, on_conn, on_pool};
 
 impl Store {
@@ -87,11 +88,21 @@ impl Store {
                 });
             }
         }
-        on_conn!(tx.conn(), conn => {
-            sqlx::query("INSERT INTO server_change (id, version, status, category, title, state, created_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7)")
+        // The id's unique key decides a race of creates with the same id: the loser is told
+        // `ChangeExists` (a 409 for the API), never a database error.
+        let inserted = on_conn!(tx.conn(), conn => {
+            match sqlx::query("INSERT INTO server_change (id, version, status, category, title, state, created_at, updated_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7)")
                 .bind(&c.id).bind(state.status.as_str()).bind(i64::from(c.classification.category)).bind(&c.title).bind(&doc).bind(&now).bind(&now)
-                .execute(&mut *conn).await?;
+                .execute(&mut *conn).await {
+                Ok(_) => true,
+                Err(e) if is_unique_violation(&e) => false,
+                Err(e) => return Err(e.into()),
+            }
         });
+        if !inserted {
+            tx.rollback().await?;
+            return Err(StoreError::ChangeExists(c.id.clone()));
+        }
         tx.append_audit(event).await?;
         tx.commit().await?;
         Ok(Versioned {

@@ -115,7 +115,8 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// Insert a new change (version 1) with its audit event and, when given, its idempotency key
     /// `(person, key)`. When a concurrent request with the same key won, returns what it created
-    /// and writes nothing.
+    /// and writes nothing; when a change with this id exists (a concurrent create with the same
+    /// id won), fails with [`crate::StoreError::ChangeExists`] and writes nothing.
     fn create_change<'a>(
         &'a self,
         state: &'a ChangeState,
