@@ -21,7 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use git2::{Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository};
+use git2::{
+    Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository,
+    RepositoryOpenFlags,
+};
 use serde::Serialize;
 
 use crate::{ChangedFile, Contents, FileStatus};
@@ -32,10 +35,17 @@ pub const CACHE_MAX: u64 = 1024 * 1024;
 /// Why a repository change could not be classified. Every variant is an input error (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
-    /// The path is not inside a git repository.
+    /// The path is not inside a git repository (for [`open_change_within`]: is not itself one).
     #[error("{path} is not a git repository (or any parent up to the filesystem root)")]
     NotARepo {
         /// The path given.
+        path: PathBuf,
+    },
+    /// [`open_change_within`]: the repository's git directory or work tree is outside the root
+    /// (a `.git` file or symbolic link pointing elsewhere).
+    #[error("{path} is a repository whose git directory is outside the allowed root")]
+    OutsideRoot {
+        /// The path given, relative to the root.
         path: PathBuf,
     },
     /// A revision that does not resolve to a commit.
@@ -324,6 +334,54 @@ pub fn open_change(
         _ => ClassifyError::Git(e),
     })?;
     let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    change_of(repo, root, base, head, max_file_bytes)
+}
+
+/// [`open_change`] for a program that may read only repositories under `root` (the server's
+/// `--repo-root`): opens `root/rel` itself, never a parent directory (no discovery upwards, and
+/// git's environment variables such as `GIT_DIR` are ignored), and refuses a repository whose git
+/// directory or work tree lies outside `root` (a `.git` file or symbolic link pointing elsewhere).
+/// Errors name the repository by `rel`, never by an absolute path.
+pub fn open_change_within(
+    root: &Path,
+    rel: &Path,
+    base: Option<&str>,
+    head: Option<&str>,
+    max_file_bytes: u64,
+) -> Result<GitChange, ClassifyError> {
+    let not_a_repo = || ClassifyError::NotARepo {
+        path: rel.to_path_buf(),
+    };
+    let repo = Repository::open_ext(
+        root.join(rel),
+        RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .map_err(|e| match e.code() {
+        ErrorCode::NotFound => not_a_repo(),
+        _ => ClassifyError::Git(e),
+    })?;
+    let root = std::fs::canonicalize(root).map_err(|_| not_a_repo())?;
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|c| c.starts_with(&root));
+    if !inside(repo.path())
+        || !inside(repo.commondir())
+        || repo.workdir().is_some_and(|w| !inside(w))
+    {
+        return Err(ClassifyError::OutsideRoot {
+            path: rel.to_path_buf(),
+        });
+    }
+    change_of(repo, rel.to_path_buf(), base, head, max_file_bytes)
+}
+
+/// List the change `base..head` of an open repository; `root` names it in error messages.
+fn change_of(
+    repo: Repository,
+    root: PathBuf,
+    base: Option<&str>,
+    head: Option<&str>,
+    max_file_bytes: u64,
+) -> Result<GitChange, ClassifyError> {
     let head_rev = head.unwrap_or("HEAD").to_string();
     let head_commit = resolve(&repo, &root, &head_rev)?;
     let (base_rev, base_commit) = match base {

@@ -30,11 +30,11 @@ pub use changegate_policy::facets::FacetCode;
 use serde::Serialize;
 
 pub use coverage::{Coverage, CoverageError};
-pub use git::{ClassifyError, GitChange, GitContents, Revision, open_change};
+pub use git::{ClassifyError, GitChange, GitContents, Revision, open_change, open_change_within};
 pub use pipeline::{
     CategoryRef, Classification, ClassifiedFacet, ClassifyInput, DetectorInfo, FileSummary,
     Options, RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo, classify_repo_with,
-    detector_catalogue,
+    classify_repo_within, detector_catalogue,
 };
 pub use render::{render_markdown, render_text};
 

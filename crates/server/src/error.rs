@@ -17,7 +17,7 @@ changegate_codes::codes! {
         Unauthorized = "unauthorized",
         /// The route, change or other resource does not exist.
         NotFound = "not-found",
-        /// The database (or GitHub's API) cannot be reached right now.
+        /// The database cannot be reached right now.
         Unavailable = "unavailable",
         /// A bug or an infrastructure failure; details are in the server log under the request id.
         Internal = "internal",
@@ -65,6 +65,24 @@ changegate_codes::codes! {
         ConcurrentUpdate = "concurrent-update",
         /// Starting the deployment was refused because the gate denies it now.
         GateDenied = "gate-denied",
+        /// A string of the input (body, path or query) contains a NUL character (U+0000).
+        NulCharacter = "nul-character",
+        /// A path parameter could not be decoded (e.g. percent-encoding that is not UTF-8).
+        InvalidPath = "invalid-path",
+        /// The query string could not be decoded for this route.
+        InvalidQuery = "invalid-query",
+        /// The route exists, but not for this HTTP method (see the `Allow` header).
+        MethodNotAllowed = "method-not-allowed",
+        /// The request took longer than the server allows.
+        RequestTimeout = "request-timeout",
+        /// The request was refused before it reached a handler, for a reason no other code names.
+        BadRequest = "bad-request",
+        /// The path under the repo root is not itself a git repository (the server never looks in parent directories).
+        NotARepository = "not-a-repository",
+        /// GitHub's API cannot be reached (connection refused, DNS, timeout).
+        GithubUnreachable = "github-unreachable",
+        /// GitHub's API answered something the server cannot use (refused the server's token, an error status, an unexpected body).
+        GithubError = "github-error",
     }
 }
 
@@ -77,8 +95,8 @@ impl ErrorCode {
             C::NotFound => StatusCode::NOT_FOUND,
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            C::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType
-            | C::BodyTooLarge
             | C::BodyUnreadable
             | C::InvalidJson
             | C::InvalidBody
@@ -92,7 +110,15 @@ impl ErrorCode {
             | C::RepositoryOutsideRoot
             | C::ClassifyFailed
             | C::GithubNotConfigured
-            | C::PrNotFound => StatusCode::BAD_REQUEST,
+            | C::PrNotFound
+            | C::NulCharacter
+            | C::InvalidPath
+            | C::InvalidQuery
+            | C::BadRequest
+            | C::NotARepository => StatusCode::BAD_REQUEST,
+            C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            C::GithubUnreachable | C::GithubError => StatusCode::BAD_GATEWAY,
             C::ImpersonationForbidden | C::AdminRequired | C::IncidentForbidden => {
                 StatusCode::FORBIDDEN
             }
@@ -242,12 +268,122 @@ impl IntoResponse for ApiError {
 
 impl From<changegate_store::StoreError> for ApiError {
     fn from(e: changegate_store::StoreError) -> Self {
-        if e.is_unavailable() {
-            ApiError::unavailable()
-        } else {
-            ApiError::internal(e)
+        use changegate_store::StoreError;
+        match e {
+            // A concurrent create of the same id won (the database's unique key decided).
+            StoreError::ChangeExists(id) => ApiError::new(
+                ErrorCode::ChangeExists,
+                format!("change {id} already exists"),
+            ),
+            // PostgreSQL refuses NUL in text (`22021`); the extractors refuse it first, this
+            // is the backstop for a string that reached the store another way.
+            e if e.is_nul_refusal() => ApiError::new(
+                ErrorCode::NulCharacter,
+                "the input contains a NUL character (U+0000), which is not accepted",
+            ),
+            e if e.is_unavailable() => ApiError::unavailable(),
+            e => ApiError::internal(e),
         }
     }
+}
+
+/// The JSON error of a response that left the router without one (axum's and tower-http's own
+/// rejections answer plain text or nothing): its status says which, `text` is the rejection's
+/// plain-text body, if any. See [`crate::json_errors`].
+pub fn from_rejection(status: StatusCode, text: &str) -> ApiError {
+    let text = text.trim();
+    let said = |default: &str| {
+        if text.is_empty() {
+            default.to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    match status {
+        StatusCode::NOT_FOUND => ApiError::not_found("route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "this route does not accept this method (see the Allow header)",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!(
+                "the body is larger than the server accepts ({} bytes)",
+                crate::BODY_LIMIT
+            ),
+        )
+        .at("body"),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request took longer than the server allows",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            said("the body must be JSON with Content-Type: application/json"),
+        )
+        .at("header Content-Type"),
+        StatusCode::BAD_REQUEST if text.starts_with("Failed to deserialize query string") => {
+            ApiError::new(ErrorCode::InvalidQuery, text).at("query")
+        }
+        StatusCode::BAD_REQUEST
+            if text.starts_with("Invalid URL") || text.contains("path param") =>
+        {
+            ApiError::new(ErrorCode::InvalidPath, text).at("path")
+        }
+        s if s.is_client_error() => ApiError::new(
+            ErrorCode::BadRequest,
+            said(s.canonical_reason().unwrap_or("bad request")),
+        ),
+        s => ApiError::internal(format!("{s} without an error body: {text}")),
+    }
+}
+
+/// A failure to classify a repository under the repo root, as the API answers it:
+/// `not-a-repository` when the path is not itself a repository, `repository-outside-root` when
+/// its git directory lies outside the root, else `classify-failed`. The message names the
+/// repository as the client gave it (`shown`) and never the server's absolute paths: the repo
+/// root (as configured and canonical) is replaced by `<repo-root>`.
+pub fn classify_failed(
+    e: &changegate_classify::ClassifyError,
+    root: &std::path::Path,
+    shown: &str,
+) -> ApiError {
+    use changegate_classify::ClassifyError as E;
+    let location = "body `repository`, `base_commit`, `head_commit`";
+    match e {
+        E::NotARepo { .. } => ApiError::new(
+            ErrorCode::NotARepository,
+            format!(
+                "`{shown}` is not a git repository under the server's repo root (the server opens the directory itself, never a parent)"
+            ),
+        )
+        .at("body `repository`"),
+        E::OutsideRoot { .. } => ApiError::new(
+            ErrorCode::RepositoryOutsideRoot,
+            format!("`{shown}` is a repository whose git directory is outside the server's repo root"),
+        )
+        .at("body `repository`"),
+        e => ApiError::new(ErrorCode::ClassifyFailed, redact_root(&e.to_string(), root)).at(location),
+    }
+}
+
+/// `message` with every occurrence of `root` (as given and canonical) replaced by `<repo-root>`.
+pub fn redact_root(message: &str, root: &std::path::Path) -> String {
+    let mut out = message.to_string();
+    let mut forms = vec![root.to_path_buf()];
+    if let Ok(c) = std::fs::canonicalize(root) {
+        forms.push(c);
+    }
+    // Longest first, so a canonical form that extends the given one is replaced whole.
+    forms.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for f in forms {
+        let f = f.to_string_lossy();
+        let f = f.trim_end_matches('/');
+        if !f.is_empty() {
+            out = out.replace(f, "<repo-root>");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

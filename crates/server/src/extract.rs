@@ -59,7 +59,63 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 e.column()
             ))
         })?;
+        if let Some(path) = nul_path(&bytes) {
+            let location = if path.is_empty() {
+                "body".to_string()
+            } else {
+                format!("body `{path}`")
+            };
+            return Err(ApiError::new(
+                ErrorCode::NulCharacter,
+                "a string contains a NUL character (\\u0000), which is not accepted",
+            )
+            .at(location));
+        }
         Ok(JsonBody(value))
+    }
+}
+
+/// The JSON path (`classification.facets[0].kind`; empty for the root) of the first string or
+/// object key of a JSON body that contains NUL (U+0000). PostgreSQL refuses NUL in text and SQLite
+/// would store it, so every body is refused with it, whichever route and database. A raw NUL byte
+/// is not valid JSON, so only the escape `\u0000` can bring one: bodies without it are not parsed
+/// again.
+pub fn nul_path(json: &[u8]) -> Option<String> {
+    if !json.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let mut path = String::new();
+    find_nul(&value, &mut path).then_some(path)
+}
+
+fn find_nul(v: &serde_json::Value, path: &mut String) -> bool {
+    use serde_json::Value;
+    use std::fmt::Write as _;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
+            let len = path.len();
+            let _ = write!(path, "[{i}]");
+            let found = find_nul(x, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        Value::Object(fields) => fields.iter().any(|(k, x)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&k.replace('\0', "\\u0000"));
+            let found = k.contains('\0') || find_nul(x, path);
+            if !found {
+                path.truncate(len);
+            }
+            found
+        }),
+        _ => false,
     }
 }
 
@@ -101,5 +157,27 @@ impl FromRequestParts<AppState> for Caller {
             admin: row.admin,
             token_id: id.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nul_path;
+
+    #[test]
+    fn nul_is_found_with_its_json_path() {
+        let cases: [(&str, Option<&str>); 7] = [
+            (r#"{"title": "a\u0000b"}"#, Some("title")),
+            (r#"{"a": {"b": [1, "x", "y\u0000"]}}"#, Some("a.b[2]")),
+            (r#"{"k\u0000": 1}"#, Some("k\\u0000")),
+            (r#""\u0000""#, Some("")),
+            // An escaped backslash followed by `u0000` is no NUL.
+            (r#"{"title": "a\\u0000b"}"#, None),
+            (r#"{"title": "plain"}"#, None),
+            (r#"{"title": "\u0001"}"#, None),
+        ];
+        for (json, want) in cases {
+            assert_eq!(nul_path(json.as_bytes()).as_deref(), want, "{json}");
+        }
     }
 }

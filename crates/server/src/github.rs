@@ -117,15 +117,19 @@ impl GitHub {
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| {
+        let resp = req.timeout(GITHUB_TIMEOUT).send().await.map_err(|e| {
             tracing::warn!(error = %e, api = %self.api, "GitHub API unreachable");
-            ApiError::unavailable()
+            ApiError::new(
+                ErrorCode::GithubUnreachable,
+                "GitHub's API cannot be reached right now; try again later",
+            )
+            .at("body `pr`")
         })?;
-        match resp.status().as_u16() {
+        let status = resp.status();
+        match status.as_u16() {
             200 => resp.json::<PullRequest>().await.map_err(|e| {
-                ApiError::internal(format!(
-                    "GitHub answered an unexpected pull request body: {e}"
-                ))
+                tracing::warn!(error = %e, api = %self.api, "GitHub answered an unexpected pull request body");
+                github_error("GitHub answered an unexpected pull request body")
             }),
             404 => Err(ApiError::new(
                 ErrorCode::PrNotFound,
@@ -135,13 +139,26 @@ impl GitHub {
                 ),
             )
             .at("body `pr`")),
-            401 | 403 => Err(ApiError::internal(format!(
-                "GitHub refused the server's token ({})",
-                resp.status()
-            ))),
-            other => Err(ApiError::internal(format!("GitHub answered {other}"))),
+            401 | 403 => {
+                tracing::warn!(%status, api = %self.api, "GitHub refused the server's token");
+                Err(github_error(format!(
+                    "GitHub refused the server's token ({status})"
+                )))
+            }
+            _ => {
+                tracing::warn!(%status, api = %self.api, "GitHub answered an error");
+                Err(github_error(format!("GitHub answered {status}")))
+            }
         }
     }
+}
+
+/// How long the server waits for GitHub's answer before it reports GitHub unreachable.
+pub const GITHUB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A 502: GitHub answered, but not with something the server can use.
+fn github_error(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::GithubError, message).at("body `pr`")
 }
 
 #[cfg(test)]

@@ -118,19 +118,87 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,
 /// timeout and body-limit layers.
+///
+/// Every 4xx and 5xx carries the JSON error body (`{code, message, location}`): unknown routes
+/// answer the fallback's `not-found`, and [`json_errors`] rewrites what axum and tower-http answer
+/// in plain text or with no body (405, 408, 413, undecodable path parameters and query strings).
+/// [`refuse_nul`] refuses a NUL in the path or query before any handler sees it.
 pub fn router(state: AppState) -> Router {
     routes::app()
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(request_id::scope))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::make_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Refuse a request whose path or query string decodes to a NUL character (`%00`): path
+/// parameters (change ids, team names, aliases) are stored or looked up as text, which PostgreSQL
+/// refuses with NUL and SQLite would store. (Header values cannot carry NUL: HTTP forbids it.)
+pub async fn refuse_nul(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let nul = |s: &str| s.contains("%00");
+    let at = if nul(uri.path()) {
+        Some("path")
+    } else if uri.query().is_some_and(nul) {
+        Some("query")
+    } else {
+        None
+    };
+    match at {
+        Some(at) => ApiError::new(
+            ErrorCode::NulCharacter,
+            format!("the {at} contains a NUL character (%00), which is not accepted"),
+        )
+        .at(at)
+        .into_response(),
+        None => next.run(req).await,
+    }
+}
+
+/// Give every error response the JSON error body: a 4xx or 5xx that is not JSON (axum's
+/// rejections of path parameters and query strings answer plain text; 405, and tower-http's 408
+/// and 413, answer with no body or plain text) becomes [`error::from_rejection`]'s error, with the
+/// same status and the other headers kept (`Allow` of a 405).
+pub async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mut out = error::from_rejection(status, &text).into_response();
+    for (name, value) in &parts.headers {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// The gate's view of a classification: the category level, the facets with their roles and

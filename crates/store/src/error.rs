@@ -117,6 +117,12 @@ impl StoreError {
             StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
         )
     }
+
+    /// The database refused a string because it contains a NUL character (PostgreSQL's
+    /// SQLSTATE `22021`, "invalid byte sequence for encoding UTF8: 0x00"): bad input, not a bug.
+    pub fn is_nul_refusal(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(d)) if d.code().as_deref() == Some("22021"))
+    }
 }
 
 /// The database refused a write because it would duplicate a unique key (SQLite's

@@ -236,7 +236,10 @@ async fn concurrent_creates_of_one_id_one_wins_the_rest_are_told_it_exists(kind:
                 won += 1;
             }
             Err(e) => {
-                assert!(matches!(&e, StoreError::ChangeExists(id) if id == "chg-race"), "{e}");
+                assert!(
+                    matches!(&e, StoreError::ChangeExists(id) if id == "chg-race"),
+                    "{e}"
+                );
                 assert_eq!(e.code(), Some(StoreCode::ChangeExists));
                 exists += 1;
             }

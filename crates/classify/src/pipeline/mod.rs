@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use catalogue::{DetectorInfo, detector_catalogue};
 
 use crate::coverage::Coverage;
-use crate::git::{ClassifyError, Revision, open_change};
+use crate::git::{ClassifyError, Revision, open_change, open_change_within};
 use crate::{ChangedFile, Contents, Facet, detectors};
 
 /// Version of the JSON output schema (docs/classify.md). Bumped on any incompatible change.
@@ -248,7 +248,37 @@ pub fn classify_repo_with(
     coverage: Option<&Coverage>,
     options: &Options,
 ) -> Result<Classification, ClassifyError> {
-    let change = open_change(repo, base, head, options.max_file_bytes)?;
+    classify_git_change(
+        open_change(repo, base, head, options.max_file_bytes)?,
+        policy,
+        coverage,
+        options,
+    )
+}
+
+/// [`classify_repo`] for a program that may read only repositories under `root` (the server's
+/// `--repo-root`): the repository is `root/rel` itself, never a parent directory, and its git
+/// directory must be under `root` too (see [`crate::open_change_within`]). Errors name it by
+/// `rel`, never by an absolute path.
+pub fn classify_repo_within(
+    root: &Path,
+    rel: &Path,
+    base: Option<&str>,
+    head: Option<&str>,
+    policy: &Policy,
+    coverage: Option<&Coverage>,
+) -> Result<Classification, ClassifyError> {
+    let options = Options::default();
+    let change = open_change_within(root, rel, base, head, options.max_file_bytes)?;
+    classify_git_change(change, policy, coverage, &options)
+}
+
+fn classify_git_change(
+    change: crate::git::GitChange,
+    policy: &Policy,
+    coverage: Option<&Coverage>,
+    options: &Options,
+) -> Result<Classification, ClassifyError> {
     let none = BTreeMap::new();
     let input = ClassifyInput {
         files: &change.files,

@@ -264,15 +264,20 @@ async fn classify_on_server(
     }
     let policy = s.policy.clone();
     let (base, head) = (body.base_commit.clone(), body.head_commit.clone());
+    let (within, rel) = (root.clone(), rel.to_path_buf());
     let c = tokio::task::spawn_blocking(move || {
-        changegate_classify::classify_repo(&path, Some(&base), Some(&head), &policy, None)
+        changegate_classify::classify_repo_within(
+            &within,
+            &rel,
+            Some(&base),
+            Some(&head),
+            &policy,
+            None,
+        )
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(|e| {
-        ApiError::new(ErrorCode::ClassifyFailed, e.to_string())
-            .at("body `repository`, `base_commit`, `head_commit`")
-    })?;
+    .map_err(|e| crate::error::classify_failed(&e, &root, &body.repository))?;
     Ok(crate::classified_change(&c))
 }
 
