@@ -816,6 +816,89 @@ fn not_a_repository() {
     assert!(matches!(e, ClassifyError::NotARepo { .. }), "{e}");
 }
 
+/// `classify_repo_within` (the server's `--repo-root`) opens the directory named, never a parent
+/// repository, refuses a `.git` that points outside the root, and names the repository by the
+/// relative path it was given.
+#[test]
+fn within_a_root_no_parent_repository_is_opened() {
+    let parent = changegate_testkit::GitRepo::new();
+    parent.write("README.md", "one\n");
+    let base = parent.commit("base");
+    parent.write("README.md", "two\n");
+    parent.commit("docs");
+    let root = parent.path().join("root");
+    std::fs::create_dir_all(root.join("plain")).unwrap();
+    // `discover` (the CLI's way) finds the parent; the server's way does not.
+    assert!(
+        changegate_classify::classify_repo(&root.join("plain"), Some(&base), None, &policy(), None)
+            .is_ok()
+    );
+    let e = changegate_classify::classify_repo_within(
+        &root,
+        std::path::Path::new("plain"),
+        Some(&base),
+        None,
+        &policy(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ClassifyError::NotARepo { path } if path == std::path::Path::new("plain")),
+        "{e}"
+    );
+    assert!(
+        !e.to_string().contains(&*parent.path().to_string_lossy()),
+        "{e}"
+    );
+    std::fs::create_dir_all(root.join("linked")).unwrap();
+    std::fs::write(
+        root.join("linked/.git"),
+        format!("gitdir: {}\n", parent.path().join(".git").display()),
+    )
+    .unwrap();
+    let e = changegate_classify::classify_repo_within(
+        &root,
+        std::path::Path::new("linked"),
+        Some(&base),
+        None,
+        &policy(),
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ClassifyError::OutsideRoot { .. }), "{e}");
+    // A repository under the root is classified, and its errors name it relatively.
+    let inner = changegate_testkit::GitRepo::init_at(&root.join("svc"));
+    inner.write("README.md", "one\n");
+    let inner_base = inner.commit("base");
+    inner.write("README.md", "two\n");
+    inner.commit("docs");
+    let svc = std::path::Path::new("svc");
+    assert!(
+        changegate_classify::classify_repo_within(
+            &root,
+            svc,
+            Some(&inner_base),
+            Some("HEAD"),
+            &policy(),
+            None
+        )
+        .is_ok()
+    );
+    let e = changegate_classify::classify_repo_within(
+        &root,
+        svc,
+        Some("nope"),
+        Some("HEAD"),
+        &policy(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        !e.to_string().contains(&*parent.path().to_string_lossy()),
+        "{e}"
+    );
+}
+
 #[test]
 fn unknown_revision() {
     let r = Repo::service();
