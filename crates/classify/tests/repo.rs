@@ -821,7 +821,7 @@ fn not_a_repository() {
 /// relative path it was given.
 #[test]
 fn within_a_root_no_parent_repository_is_opened() {
-    let parent = changegate_testkit::GitRepo::new();
+    let parent = GitRepo::new();
     parent.write("README.md", "one\n");
     let base = parent.commit("base");
     parent.write("README.md", "two\n");
@@ -867,7 +867,7 @@ fn within_a_root_no_parent_repository_is_opened() {
     .unwrap_err();
     assert!(matches!(e, ClassifyError::OutsideRoot { .. }), "{e}");
     // A repository under the root is classified, and its errors name it relatively.
-    let inner = changegate_testkit::GitRepo::init_at(&root.join("svc"));
+    let inner = GitRepo::init_at(&root.join("svc"));
     inner.write("README.md", "one\n");
     let inner_base = inner.commit("base");
     inner.write("README.md", "two\n");
