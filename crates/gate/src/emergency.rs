@@ -42,6 +42,7 @@ pub fn evaluate(
         return (out, false);
     };
     let mut ok = true;
+    let mut eligible_as = None;
     match world.incident(&em.incident) {
         None => {
             ok = false;
@@ -60,6 +61,7 @@ pub fn evaluate(
             ));
         }
         Some(inc) => {
+            eligible_as = eligibility(policy, inc);
             if let Some(problem) = ineligible(policy, inc) {
                 ok = false;
                 out.push(problem);
@@ -91,7 +93,7 @@ pub fn evaluate(
         out.push(Reason::info(
             Code::EmergencyOverride,
             format!("emergency for incident {} in force: window restrictions overridden, the incident commander approves alone", em.incident),
-            json!({ "incident": em.incident, "declared_by": declarer, "declared_at": em.at, "declarer_roles": via, "unilateral": req.unilateral }),
+            json!({ "incident": em.incident, "eligible_as": eligible_as, "declared_by": declarer, "declared_at": em.at, "declarer_roles": via, "unilateral": req.unilateral }),
         ));
     }
     (out, ok)

@@ -544,6 +544,15 @@ fn seed_incident_commander_approves_emergencies_alone() {
     assert_eq!(d.category, Some(4));
     assert_eq!(d.required_roles, vec!["incident-commander"]);
     assert!(has(&d, "emergency-override"));
+    let over = d
+        .reasons
+        .iter()
+        .find(|r| r.code == Code::EmergencyOverride)
+        .unwrap();
+    assert_eq!(
+        over.details["eligible_as"], "p0-outage",
+        "which entry made it one"
+    );
     let present = d
         .reasons
         .iter()
