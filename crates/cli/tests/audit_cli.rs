@@ -111,6 +111,18 @@ fn append_verify_prove_check_tamper() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("audit-retention-refused"));
+    // Issue 13: a one-minute retention is not a policy (validation error with its location), so
+    // `audit prune` under it deletes nothing.
+    let short = d.join("short-retention.toml");
+    std::fs::write(&short, "[audit]\nretention = \"60s\"\n").unwrap();
+    cg(d)
+        .arg("--policy")
+        .arg(&short)
+        .args(["audit", "prune", "--before", "2026-01-01"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error[retention-below-minimum]"))
+        .stderr(predicate::str::contains("short-retention.toml:2:13"));
     // Tamper with record 2 behind the log's back: verify exits 1 naming position 2.
     let db = d.join("changegate.db");
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

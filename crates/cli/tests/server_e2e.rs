@@ -218,11 +218,11 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .assert()
         .code(1)
         .stdout(predicates::str::contains("approval-missing"));
-    // The author may not approve (alice holds no role; bob approves).
+    // The author may not approve (alice holds no role; bob approves): a policy refusal, exit 1.
     cg(&srv, &alice)
         .args(["change", "approve", &id, "--role", "backend-lead"])
         .assert()
-        .code(2);
+        .code(1);
     json_out(cg(&srv, &bob).args(["change", "approve", &id, "--role", "backend-lead"]));
     json_out(cg(&srv, &quinn).args(["change", "approve", &id, "--role", "qa"]));
     for item in [
@@ -317,7 +317,7 @@ fn category_2_lifecycle(db_url: Option<&str>) {
             r#"{"op":"push","commit":"c9","by":"alice"}"#,
         ])
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicates::str::contains("push-refused"));
 }
 

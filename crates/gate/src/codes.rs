@@ -64,6 +64,8 @@ changegate_codes::codes! {
         EmergencyNotDeclared = "emergency-not-declared",
         /// The emergency's incident is unknown or no longer active.
         EmergencyIncidentInvalid = "emergency-incident-invalid",
+        /// The emergency's incident is not one the policy makes eligible (emergency.eligible: P0 outages, critical vulnerabilities, data loss, cascading failures in the seed).
+        EmergencyIncidentIneligible = "emergency-incident-ineligible",
         /// Whoever declared the emergency holds none of the roles in emergency.declared_by.
         EmergencyDeclarerUnauthorized = "emergency-declarer-unauthorized",
         /// The retrospective of a deployed emergency change is past its deadline (a finding).
@@ -133,6 +135,7 @@ impl Code {
             | Code::MaintenanceAnnouncementIncomplete
             | Code::EmergencyNotDeclared
             | Code::EmergencyIncidentInvalid
+            | Code::EmergencyIncidentIneligible
             | Code::EmergencyDeclarerUnauthorized => Always,
             Code::ApprovalPresent
             | Code::ApprovalNotRequired
@@ -198,6 +201,10 @@ changegate_codes::codes! {
         IncidentDuplicate = "incident-duplicate",
         /// The severity is not one of `emergency.incident_severities`.
         IncidentSeverityInvalid = "incident-severity-invalid",
+        /// The kind is not one of `emergency.incident_kinds`.
+        IncidentKindInvalid = "incident-kind-invalid",
+        /// The incident matches none of `emergency.eligible`: no emergency may be declared against it.
+        EmergencyIncidentIneligible = "emergency-incident-ineligible",
         /// The declarer holds none of the roles in `emergency.declared_by`.
         EmergencyDeclarerUnauthorized = "emergency-declarer-unauthorized",
         /// An emergency command on a change without a declared emergency.
@@ -242,6 +249,7 @@ mod tests {
         "checklist-evidence-missing",
         "emergency-declarer-unauthorized",
         "emergency-not-declared",
+        "emergency-incident-ineligible",
     ];
 
     #[test]

@@ -2,8 +2,10 @@
 //! alone (the category's `unilateral` flag), exempt from window restrictions — and owed a
 //! retrospective and a follow-up PR afterwards.
 //!
-//! The override holds only while the declaration is sound: the incident exists and is active at
-//! the deploy instant, and whoever declared it holds one of `emergency.declared_by`. A change the
+//! The override holds only while the declaration is sound: the incident exists, is active at the
+//! deploy instant and is one the policy makes eligible (`emergency.eligible`: in the seed P0
+//! outages, security incidents above CVSS 9.0, data loss, cascading failures — never any open
+//! incident), and whoever declared it holds one of `emergency.declared_by`. A change the
 //! classifier put in the emergency category without a declaration is denied, never waved through.
 //! The retrospective clock (`emergency.retrospective_within`) starts when the change first started
 //! deploying: that is when the policy was bypassed.
@@ -14,7 +16,7 @@ use serde_json::json;
 
 use crate::approval::Requirements;
 use crate::codes::Code;
-use crate::model::{ChangeState, WorldState};
+use crate::model::{ChangeState, Incident, WorldState};
 use crate::people::{canonical, holding};
 use crate::reason::Reason;
 use crate::status::Status;
@@ -40,6 +42,7 @@ pub fn evaluate(
         return (out, false);
     };
     let mut ok = true;
+    let mut eligible_as = None;
     match world.incident(&em.incident) {
         None => {
             ok = false;
@@ -57,7 +60,13 @@ pub fn evaluate(
                 json!({ "incident": inc.id, "problem": "not-active", "opened_at": inc.opened_at, "resolved_at": inc.resolved_at }),
             ));
         }
-        Some(_) => {}
+        Some(inc) => {
+            eligible_as = eligibility(policy, inc);
+            if let Some(problem) = ineligible(policy, inc) {
+                ok = false;
+                out.push(problem);
+            }
+        }
     }
     let declarer = canonical(world, &em.declared_by);
     let via: Vec<_> = policy
@@ -84,10 +93,50 @@ pub fn evaluate(
         out.push(Reason::info(
             Code::EmergencyOverride,
             format!("emergency for incident {} in force: window restrictions overridden, the incident commander approves alone", em.incident),
-            json!({ "incident": em.incident, "declared_by": declarer, "declared_at": em.at, "declarer_roles": via, "unilateral": req.unilateral }),
+            json!({ "incident": em.incident, "eligible_as": eligible_as, "declared_by": declarer, "declared_at": em.at, "declarer_roles": via, "unilateral": req.unilateral }),
         ));
     }
     (out, ok)
+}
+
+/// The `emergency.eligible` entry the incident matches, if any.
+pub fn eligibility<'p>(policy: &'p Policy, inc: &Incident) -> Option<&'p str> {
+    policy.emergency.eligibility(
+        &inc.severity,
+        inc.kind.as_deref(),
+        inc.cvss.map(|c| c.score()),
+    )
+}
+
+/// The incident's severity, kind and CVSS score, for messages.
+pub fn summary(inc: &Incident) -> String {
+    let mut s = inc.severity.clone();
+    if let Some(k) = &inc.kind {
+        s.push_str(&format!(", {k}"));
+    }
+    if let Some(c) = inc.cvss {
+        s.push_str(&format!(", CVSS {c}"));
+    }
+    s
+}
+
+/// A denying `emergency-incident-ineligible` reason when the incident is not eligible.
+fn ineligible(policy: &Policy, inc: &Incident) -> Option<Reason> {
+    if eligibility(policy, inc).is_some() {
+        return None;
+    }
+    Some(Reason::deny(
+        Code::EmergencyIncidentIneligible,
+        format!(
+            "incident {} ({}) is not one an emergency may be declared for",
+            inc.id,
+            summary(inc)
+        ),
+        json!({
+            "incident": inc.id, "severity": inc.severity, "kind": inc.kind, "cvss": inc.cvss,
+            "eligible": policy.emergency.eligible.keys().collect::<Vec<_>>(),
+        }),
+    ))
 }
 
 /// Post-incident duties of an emergency change that are overdue at `now`: the retrospective

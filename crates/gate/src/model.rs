@@ -293,6 +293,55 @@ pub struct Incident {
     /// The incident commander assigned to it; holds the commander role for this incident.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commander: Option<Person>,
+    /// Kind, one of `emergency.incident_kinds` (`outage`, `security`, `data-loss`, …); none on
+    /// incidents recorded before kinds existed. Vouched for by whoever opened the incident (the
+    /// audit event of the opening records who).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// CVSS base score of the vulnerability behind a security incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<Cvss>,
+}
+
+/// A CVSS base score, 0.0 to 10.0 with one decimal (kept in tenths, so it compares exactly);
+/// written as a number (`9.8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cvss(u8);
+
+impl Cvss {
+    /// From a score; `None` unless it is 0.0 to 10.0 with at most one decimal.
+    pub fn new(score: f64) -> Option<Self> {
+        let tenths = (score * 10.0).round();
+        ((0.0..=100.0).contains(&tenths) && (score * 10.0 - tenths).abs() < 1e-6)
+            .then_some(Cvss(tenths as u8))
+    }
+    /// The score.
+    pub fn score(self) -> f64 {
+        f64::from(self.0) / 10.0
+    }
+}
+
+impl std::fmt::Display for Cvss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0 / 10, self.0 % 10)
+    }
+}
+
+impl Serialize for Cvss {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.score())
+    }
+}
+
+impl<'de> Deserialize<'de> for Cvss {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let score = f64::deserialize(d)?;
+        Cvss::new(score).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid CVSS score {score}: expected 0.0 to 10.0 with one decimal"
+            ))
+        })
+    }
 }
 
 impl Incident {

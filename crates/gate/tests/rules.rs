@@ -526,6 +526,8 @@ fn emergency_state(p: &changegate_policy::Policy) -> (ChangeState, WorldState) {
             opened_at: t("2026-03-14T00:30:00Z"),
             resolved_at: None,
             commander: Some("sam".into()),
+            kind: None,
+            cvss: None,
         }],
         ..WorldState::default()
     };
@@ -542,6 +544,15 @@ fn seed_incident_commander_approves_emergencies_alone() {
     assert_eq!(d.category, Some(4));
     assert_eq!(d.required_roles, vec!["incident-commander"]);
     assert!(has(&d, "emergency-override"));
+    let over = d
+        .reasons
+        .iter()
+        .find(|r| r.code == Code::EmergencyOverride)
+        .unwrap();
+    assert_eq!(
+        over.details["eligible_as"], "p0-outage",
+        "which entry made it one"
+    );
     let present = d
         .reasons
         .iter()
@@ -610,6 +621,119 @@ fn seed_retrospective_due_within_24_hours_of_the_deploy() {
     assert!(codes("2026-03-15T02:01:00Z", &s).is_empty());
 }
 
+/// Issue 13: an emergency declared against a P4 incident made a category-3 change category 4,
+/// window-free and approved by the commander alone. Only the incidents of category 4 qualify.
+#[test]
+fn seed_emergencies_only_against_eligible_incidents() {
+    let p = policy();
+    let saturday = t("2026-03-14T01:30:00Z");
+    let (declared, w) = emergency_state(&p);
+    let with_incident = |severity: &str, kind: Option<&str>, cvss: Option<f64>| {
+        let mut w = w.clone();
+        w.incidents[0].severity = severity.into();
+        w.incidents[0].kind = kind.map(String::from);
+        w.incidents[0].cvss = cvss.map(|c| Cvss::new(c).unwrap());
+        w
+    };
+    let p4 = with_incident("P4", Some("outage"), None);
+
+    // Declaring is refused, and nothing changes.
+    let mut fresh = declared.clone();
+    fresh.emergency = None;
+    let before = fresh.clone();
+    let declare = ops::ChangeOp::DeclareEmergency {
+        incident: "INC-1".into(),
+        by: "oscar".into(),
+    };
+    let err = ops::apply(&p, &mut fresh, &p4, &declare, saturday).unwrap_err();
+    assert_eq!(
+        err.code(),
+        RejectionCode::EmergencyIncidentIneligible,
+        "{err}"
+    );
+    assert_eq!(fresh, before);
+    // Without the emergency the change stays category 3: the full approvers and the window.
+    let d = decide(&p, &fresh, &p4, saturday);
+    assert!(!d.allowed);
+    assert_eq!(d.category, Some(3));
+    assert!(denies(&d).contains(&"window-closed"), "{:?}", denies(&d));
+    assert!(d.missing_roles.contains(&"dba-lead".to_string()) || !d.missing_roles.is_empty());
+    assert!(!has(&d, "emergency-override"));
+
+    // A declaration already on record against a P4 overrides nothing either.
+    let d = decide(&p, &declared, &p4, saturday);
+    assert!(!d.allowed);
+    assert!(
+        denies(&d).contains(&"emergency-incident-ineligible"),
+        "{:?}",
+        denies(&d)
+    );
+    assert!(!has(&d, "emergency-override"));
+
+    // The seed's category 4: P0 (any kind), security above CVSS 9.0, data loss, cascading failure.
+    for (sev, kind, cvss, eligible) in [
+        ("P0", None, None, true),
+        ("P0", Some("outage"), None, true),
+        ("P2", Some("security"), Some(9.8), true),
+        ("P2", Some("security"), Some(9.0), false),
+        ("P1", Some("outage"), None, false),
+        ("P3", Some("data-loss"), None, true),
+        ("P2", Some("cascading-failure"), None, true),
+        ("P4", None, None, false),
+    ] {
+        let w = with_incident(sev, kind, cvss);
+        let mut s = declared.clone();
+        s.emergency = None;
+        let r = ops::apply(&p, &mut s, &w, &declare, t("2026-03-14T01:05:00Z"));
+        assert_eq!(r.is_ok(), eligible, "{sev} {kind:?} {cvss:?}: {r:?}");
+        let d = decide(&p, &declared, &w, saturday);
+        assert_eq!(
+            d.allowed,
+            eligible,
+            "{sev} {kind:?} {cvss:?}: {:?}",
+            denies(&d)
+        );
+        assert_eq!(has(&d, "emergency-override"), eligible);
+    }
+}
+
+#[test]
+fn incidents_are_opened_with_a_known_kind_and_a_cvss_score() {
+    let p = policy();
+    let mut w = WorldState::default();
+    let at = t("2026-03-14T01:00:00Z");
+    let open = |kind: &str| ops::WorldOp::OpenIncident {
+        id: format!("INC-{kind}"),
+        severity: "P1".into(),
+        commander: None,
+        title: String::new(),
+        kind: Some(kind.into()),
+        cvss: Cvss::new(9.8),
+    };
+    let err = ops::apply_world(&p, &mut w, &open("outages"), at).unwrap_err();
+    assert_eq!(err.code(), RejectionCode::IncidentKindInvalid);
+    assert!(w.incidents.is_empty());
+    ops::apply_world(&p, &mut w, &open("security"), at).unwrap();
+    assert_eq!(
+        w.incidents[0].cvss.map(|c| c.to_string()),
+        Some("9.8".into())
+    );
+    // Stored incidents without kind or score keep loading; the score is a number on the wire.
+    let old: Incident = serde_json::from_str(
+        r#"{"id":"INC-1","severity":"P0","opened_at":"2026-03-14T00:00:00Z"}"#,
+    )
+    .unwrap();
+    assert_eq!((old.kind, old.cvss), (None, None));
+    let json = serde_json::to_value(&w.incidents[0]).unwrap();
+    assert_eq!(json["cvss"], serde_json::json!(9.8));
+    for bad in ["10.5", "-1", "9.85"] {
+        let text = format!(
+            r#"{{"id":"X","severity":"P0","opened_at":"2026-03-14T00:00:00Z","cvss":{bad}}}"#
+        );
+        assert!(serde_json::from_str::<Incident>(&text).is_err(), "{bad}");
+    }
+}
+
 #[test]
 fn emergency_classification_without_declaration_is_denied() {
     let p = policy();
@@ -634,6 +758,8 @@ fn seed_p0_p1_incidents_freeze_non_remediation_changes() {
                 opened_at: t("2026-03-10T10:00:00Z"),
                 resolved_at: None,
                 commander: None,
+                kind: None,
+                cvss: None,
             }],
             ..WorldState::default()
         };

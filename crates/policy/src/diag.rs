@@ -96,11 +96,11 @@ changegate_codes::codes! {
         BadPlan = "bad-plan",
         /// A count or sustained trigger has no window.
         TriggerNeedsWindow = "trigger-needs-window",
-        /// A threshold is negative or a percentage above 100.
+        /// A threshold is negative, a percentage above 100, or a CVSS score outside 0-10.
         BadThreshold = "bad-threshold",
         /// A report metric has an op without a target or the reverse.
         BadTarget = "bad-target",
-        /// A freeze names an incident severity the emergency section does not list.
+        /// A freeze or an emergency eligibility names an incident severity the emergency section does not list.
         UnknownSeverity = "unknown-severity",
         /// No category has kind = "emergency" and window = "emergency".
         NoEmergencyCategory = "no-emergency-category",
@@ -108,6 +108,12 @@ changegate_codes::codes! {
         UnusedRole = "unused-role",
         /// A rollback authority set lists no roles.
         EmptyAuthority = "empty-authority",
+        /// An emergency eligibility names an incident kind that `emergency.incident_kinds` does not list.
+        UnknownIncidentKind = "unknown-incident-kind",
+        /// No incident is eligible for an emergency, or an eligibility entry states no condition (it would match every incident).
+        EligibilityUnrestricted = "eligibility-unrestricted",
+        /// The audit retention is shorter than the 2-year compliance minimum without an acknowledgement of exactly that period.
+        RetentionBelowMinimum = "retention-below-minimum",
     }
 }
 
@@ -143,7 +149,10 @@ impl DiagCode {
             | C::BadTarget
             | C::UnknownSeverity
             | C::NoEmergencyCategory
-            | C::EmptyAuthority => Severity::Error,
+            | C::EmptyAuthority
+            | C::UnknownIncidentKind
+            | C::EligibilityUnrestricted
+            | C::RetentionBelowMinimum => Severity::Error,
         }
     }
 }

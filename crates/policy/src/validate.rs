@@ -11,6 +11,8 @@ use crate::model::{CategoryKind, Freeze, Level, Policy, TriggerKind, WindowClass
 use crate::source::{Locator, Seg, path_string};
 use crate::suggest::did_you_mean;
 
+mod emergency_audit;
+
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
 }
@@ -483,6 +485,10 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         &e.data_loss.restored_by,
         vec![k("emergency"), k("data_loss"), k("restored_by")],
     );
+    emergency_audit::emergency(&mut cx);
+
+    // Audit.
+    emergency_audit::retention(&mut cx);
 
     // Reports.
     cx.roles(

@@ -44,6 +44,9 @@ snapshot_invalid! {
     invalid_unknown_value => "unknown-value.toml",
     invalid_bad_date => "bad-date.toml",
     invalid_many_type_errors => "many-type-errors.toml",
+    invalid_retention_below_minimum => "retention-below-minimum.toml",
+    invalid_retention_acknowledgement_mismatch => "retention-acknowledgement-mismatch.toml",
+    invalid_emergency_eligibility => "emergency-eligibility.toml",
 }
 
 /// Each code of the raw pass has a file that shows it, first, with a location and help (the
@@ -308,5 +311,71 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// Issue 13: `[audit] retention = "60s"` used to validate. The retention is a floor now: below
+/// two years it is an error located at the value, unless acknowledged for exactly that period.
+#[test]
+fn retention_below_the_compliance_minimum_is_refused_unless_acknowledged() {
+    let codes = |d: &[Diagnostic]| -> Vec<DiagCode> { d.iter().map(|d| d.code).collect() };
+    let d = diagnostics("retention-below-minimum.toml");
+    assert_eq!(codes(&d), [DiagCode::RetentionBelowMinimum]);
+    let loc = d[0].location.as_ref().unwrap();
+    assert_eq!((loc.line, loc.column), (3, 13));
+    assert_eq!(d[0].path, "audit.retention");
+    assert!(d[0].help.as_ref().unwrap().contains("2y"));
+    for short in ["1y", "730d", "23mo", "104w"] {
+        let err = load(&format!("[audit]\nretention = \"{short}\"\n"), "p.toml").unwrap_err();
+        assert_eq!(
+            codes(err.diagnostics()),
+            [DiagCode::RetentionBelowMinimum],
+            "{short}"
+        );
+    }
+    for long in ["2y", "24mo", "731d", "7y"] {
+        assert!(
+            load(&format!("[audit]\nretention = \"{long}\"\n"), "p.toml").is_ok(),
+            "{long}"
+        );
+    }
+    let acked = "[audit]\nretention = \"60s\"\nretention_below_minimum_acknowledged = { retention = \"60s\", by = \"carol\", reason = \"test system\", date = \"2026-11-30\" }\n";
+    let policy = load(acked, "p.toml").unwrap().policy;
+    let ack = policy.audit.acknowledgement().expect("acknowledged");
+    assert_eq!(
+        (ack.by.as_str(), ack.date.to_string().as_str()),
+        ("carol", "2026-11-30")
+    );
+    let anonymous = acked.replace("\"carol\"", "\" \"");
+    let err = load(&anonymous, "p.toml").unwrap_err();
+    assert_eq!(
+        err.diagnostics()[0].path,
+        "audit.retention_below_minimum_acknowledged.by"
+    );
+    let d = diagnostics("retention-acknowledgement-mismatch.toml");
+    assert_eq!(codes(&d), [DiagCode::RetentionBelowMinimum]);
+    assert_eq!(
+        d[0].path,
+        "audit.retention_below_minimum_acknowledged.retention"
+    );
+}
+
+#[test]
+fn emergency_eligibility_names_known_kinds_and_severities() {
+    let d = diagnostics("emergency-eligibility.toml");
+    let got: Vec<(&str, &str)> = d
+        .iter()
+        .map(|d| (d.code.as_str(), d.path.as_str()))
+        .collect();
+    for want in [
+        ("unknown-incident-kind", "emergency.eligible.typo.kinds[0]"),
+        ("unknown-severity", "emergency.eligible.typo.severities[0]"),
+        ("eligibility-unrestricted", "emergency.eligible.anything"),
+        (
+            "bad-threshold",
+            "emergency.eligible.critical-vulnerability.min_cvss",
+        ),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
     }
 }

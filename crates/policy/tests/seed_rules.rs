@@ -810,6 +810,51 @@ fn emergency_declaration_commander_and_deadlines() {
     assert_eq!(e.executive_report_for, ["P0", "security"]);
     assert_eq!(e.incident_severities, ["P0", "P1", "P2", "P3", "P4"]);
 }
+/// Category 4: "CRITICAL security vulnerability patches (CVE with CVSS >9.0)", "Production outage
+/// hotfixes (P0 incidents)", "Data loss prevention", "Cascading failure mitigation" — and nothing
+/// else: a P4, a P1 outage or a CVSS 9.0 vulnerability is not an emergency.
+#[test]
+fn emergencies_only_for_the_incidents_of_category_4() {
+    let e = p().emergency;
+    let el = |sev: &str, kind: Option<&str>, cvss: Option<f64>| e.eligibility(sev, kind, cvss);
+    assert_eq!(el("P0", Some("outage"), None), Some("p0-outage"));
+    assert_eq!(
+        el("P0", None, None),
+        Some("p0-outage"),
+        "incidents without a kind"
+    );
+    assert_eq!(
+        el("P2", Some("security"), Some(9.8)),
+        Some("critical-vulnerability")
+    );
+    assert_eq!(el("P3", Some("data-loss"), None), Some("data-loss"));
+    assert_eq!(
+        el("P1", Some("cascading-failure"), None),
+        Some("cascading-failure")
+    );
+    for (sev, kind, cvss) in [
+        ("P4", None, None),
+        ("P4", Some("outage"), None),
+        ("P1", Some("outage"), None),
+        ("P1", Some("security"), Some(9.0)),
+        ("P1", Some("security"), None),
+        ("P2", Some("degradation"), Some(9.9)),
+    ] {
+        assert_eq!(el(sev, kind, cvss), None, "{sev} {kind:?} {cvss:?}");
+    }
+    assert!(e.incident_kinds.contains(&"security".to_string()));
+}
+/// "Retention: 2 years (compliance requirement)": the seed's value is the built-in floor.
+#[test]
+fn audit_retention_two_years_is_the_floor() {
+    let a = p().audit;
+    assert_eq!(
+        a.retention.to_string(),
+        changegate_policy::MINIMUM_RETENTION
+    );
+    assert!(!a.below_minimum());
+    assert!(a.retention_below_minimum_acknowledged.is_none());
+}
 #[test]
 fn security_incident_response_deadlines() {
     let s = p().emergency.security;

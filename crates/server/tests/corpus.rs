@@ -29,8 +29,8 @@ fn fresh(case: &Case) -> bool {
 async fn world_op(srv: &TestServer, op: &WorldOp) -> (u16, Value) {
     let a = &srv.admin;
     match op {
-        WorldOp::OpenIncident { id, severity, commander, title } => {
-            srv.post("/api/v1/incidents", a, &json!({"id": id, "severity": severity, "commander": commander, "title": title})).await
+        WorldOp::OpenIncident { id, severity, commander, title, kind, cvss } => {
+            srv.post("/api/v1/incidents", a, &json!({"id": id, "severity": severity, "commander": commander, "title": title, "kind": kind, "cvss": cvss})).await
         }
         WorldOp::ResolveIncident { id } => srv.post(&format!("/api/v1/incidents/{id}/resolve"), a, &json!({})).await,
         WorldOp::Announce { id, window_start, window_end, channels } => {
@@ -76,6 +76,8 @@ async fn replay(backend: Backend, name: &str, case: &Case) -> Result<(), String>
                 severity: inc.severity.clone(),
                 commander: inc.commander.clone(),
                 title: inc.title.clone(),
+                kind: inc.kind.clone(),
+                cvss: inc.cvss,
             },
         )
         .await;

@@ -9,7 +9,7 @@ use changegate_audit::tree::{
 use changegate_audit::{
     AuditEvent, Checkpoint, ConsistencyProofFile, InclusionProofFile, ProvenRecord, Record, kinds,
 };
-use jiff::{Span, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -365,16 +365,29 @@ impl Store {
             .collect()
     }
 
-    /// Retention: delete the records (not the leaves) recorded before `before`, refusing any
-    /// cutoff younger than `now - retention`. Logs an `audit.pruned` event in the same
-    /// transaction; verification uses it to tell pruned records from deleted ones.
+    /// Retention: delete the records (not the leaves) recorded before `before`, under the
+    /// policy's `[audit]` retention. The retention is a floor: under one shorter than the
+    /// compliance minimum (2 years) nothing is pruned unless the policy acknowledges exactly that
+    /// period (`audit-retention-below-minimum`), and no cutoff younger than `now - retention` is
+    /// accepted (`audit-retention-refused`). Logs an `audit.pruned` event (what was pruned, by
+    /// whom, under which retention and acknowledgement) in the same transaction; verification uses
+    /// it to tell pruned records from deleted ones.
     pub async fn prune(
         &self,
         before: Timestamp,
-        retention: Span,
+        audit: &changegate_policy::Audit,
         actor: &str,
     ) -> Result<PruneOutcome> {
         let now = self.now();
+        let retention = audit.retention.get();
+        let acknowledgement = audit.acknowledgement();
+        let below_minimum = audit.below_minimum_at(now);
+        if below_minimum && acknowledgement.is_none() {
+            return Err(StoreError::RetentionBelowMinimum {
+                retention: audit.retention.to_string(),
+                minimum: changegate_policy::MINIMUM_RETENTION.into(),
+            });
+        }
         let horizon = now
             .to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .checked_sub(retention)
@@ -383,19 +396,34 @@ impl Store {
         if before > horizon {
             return Err(StoreError::RetentionRefused {
                 before,
-                retention: retention.to_string(),
+                retention: audit.retention.to_string(),
                 horizon,
             });
         }
         let mut tx = self.begin().await?;
         let cutoff = before.as_microsecond();
-        let deleted = crate::on_conn!(tx.conn(), c => {
-            sqlx::query("DELETE FROM audit_record WHERE recorded_at < $1").bind(cutoff).execute(&mut *c).await?.rows_affected()
+        let (deleted, first, last) = crate::on_conn!(tx.conn(), c => {
+            let range = sqlx::query("SELECT MIN(seq), MAX(seq) FROM audit_record WHERE recorded_at < $1").bind(cutoff).fetch_one(&mut *c).await?;
+            let first: Option<i64> = range.try_get(0)?;
+            let last: Option<i64> = range.try_get(1)?;
+            let deleted = sqlx::query("DELETE FROM audit_record WHERE recorded_at < $1").bind(cutoff).execute(&mut *c).await?.rows_affected();
+            (deleted, first, last)
         });
         let ev = AuditEvent::new(kinds::AUDIT_PRUNED, actor).details(serde_json::json!({
             "before": before.to_string(),
             "deleted": deleted,
+            "first_seq": first,
+            "last_seq": last,
             "retention": retention.to_string(),
+            "policy_retention": audit.retention.to_string(),
+            "minimum_retention": changegate_policy::MINIMUM_RETENTION,
+            "horizon": horizon.to_string(),
+            "below_minimum_acknowledged": acknowledgement.filter(|_| below_minimum).map(|a| serde_json::json!({
+                "retention": a.retention.to_string(),
+                "by": a.by,
+                "reason": a.reason,
+                "date": a.date.to_string(),
+            })),
         }));
         // Internal event: not subject to the policy's field list.
         let a = tx.append_inner_unchecked(ev).await?;

@@ -16,6 +16,8 @@ changegate_codes::codes! {
         NotFound = "audit-not-found",
         /// Retention refused a cutoff younger than the policy's retention period.
         RetentionRefused = "audit-retention-refused",
+        /// Retention refused to prune at all: the policy's retention is shorter than the compliance minimum and not acknowledged.
+        RetentionBelowMinimum = "audit-retention-below-minimum",
         /// A migration that was applied has changed since.
         MigrationChanged = "migration-changed",
         /// An argument the store cannot use (schema name, database URL, proof sizes).
@@ -77,6 +79,17 @@ pub enum StoreError {
         /// now - retention.
         horizon: Timestamp,
     },
+    /// The retention is shorter than the compliance minimum without an acknowledgement.
+    #[error(
+        "{code}: the retention period {retention} is shorter than the compliance minimum {minimum} and the policy does not acknowledge it (audit.retention_below_minimum_acknowledged); nothing was pruned",
+        code = StoreCode::RetentionBelowMinimum
+    )]
+    RetentionBelowMinimum {
+        /// Policy retention.
+        retention: String,
+        /// The compliance minimum.
+        minimum: String,
+    },
     /// A migration that was applied has changed since.
     #[error("{code}: {0}", code = StoreCode::MigrationChanged)]
     Migration(String),
@@ -103,6 +116,7 @@ impl StoreError {
             StoreError::Corrupt(_) => Some(StoreCode::Corrupt),
             StoreError::NotFound(_) => Some(StoreCode::NotFound),
             StoreError::RetentionRefused { .. } => Some(StoreCode::RetentionRefused),
+            StoreError::RetentionBelowMinimum { .. } => Some(StoreCode::RetentionBelowMinimum),
             StoreError::Migration(_) => Some(StoreCode::MigrationChanged),
             StoreError::Invalid(_) => Some(StoreCode::InvalidArgument),
             StoreError::ChangeExists(_) => Some(StoreCode::ChangeExists),
@@ -148,6 +162,10 @@ mod tests {
                 before: Timestamp::UNIX_EPOCH,
                 retention: "P1Y".into(),
                 horizon: Timestamp::UNIX_EPOCH,
+            },
+            StoreError::RetentionBelowMinimum {
+                retention: "60s".into(),
+                minimum: "2y".into(),
             },
             StoreError::Migration("x".into()),
             StoreError::Invalid("x".into()),

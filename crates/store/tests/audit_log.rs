@@ -303,17 +303,17 @@ async fn retention_prunes_records_and_keeps_proofs(kind: Kind) {
     for i in 12..16 {
         store.append(ev(i)).await.unwrap();
     }
-    let two_years = jiff::Span::new().years(2);
+    let two_years = changegate_policy::load_default().policy.audit;
     // Refused: a cutoff younger than the retention period.
     let young: Timestamp = "2028-01-01T00:00:00Z".parse().unwrap();
-    let err = store.prune(young, two_years, "ops").await.unwrap_err();
+    let err = store.prune(young, &two_years, "ops").await.unwrap_err();
     assert!(
         err.to_string().starts_with("audit-retention-refused"),
         "{err}"
     );
     // Prune everything before 2027 (the first 12 records).
     let before: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
-    let out = store.prune(before, two_years, "ops").await.unwrap();
+    let out = store.prune(before, &two_years, "ops").await.unwrap();
     assert_eq!(out.deleted, 12);
     let report = store.verify(None).await.unwrap();
     assert!(report.ok(), "{:?}", report.failures);

@@ -134,7 +134,9 @@ pub enum AuditCmd {
         format: OutFormat,
     },
     /// Delete records older than DATE (keeping their leaves, so proofs of the rest hold).
-    /// Refuses any DATE younger than the policy's `audit.retention`.
+    /// Refuses any DATE younger than the policy's `audit.retention`, and refuses to prune at all
+    /// under a retention shorter than the 2-year compliance minimum that the policy does not
+    /// acknowledge. Every prune is logged as an `audit.pruned` event.
     Prune {
         #[command(flatten)]
         db: StoreArgs,
@@ -436,9 +438,16 @@ pub async fn run(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
         }
         AuditCmd::Prune { db, before, actor } => {
             let before = parse_time(&before)?;
-            let retention = policy(global)?.audit.retention.get();
+            let audit = policy(global)?.audit;
             let store = open(&db, true, None).await?;
-            let out = store.prune(before, retention, &actor).await?;
+            let out = store.prune(before, &audit, &actor).await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    store.close().await;
+                    return Err(e.into());
+                }
+            };
             store.close().await;
             println!(
                 "pruned {} record(s) recorded before {} (leaves kept; logged as event {})",

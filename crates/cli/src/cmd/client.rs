@@ -125,6 +125,14 @@ pub enum IncidentCmd {
         /// Incident commander.
         #[arg(long)]
         commander: Option<String>,
+        /// Kind, one of the policy's `emergency.incident_kinds` (outage, security, data-loss,
+        /// cascading-failure, …); it decides, with the severity, whether an emergency may be
+        /// declared against the incident.
+        #[arg(long)]
+        kind: Option<String>,
+        /// CVSS base score of the vulnerability (security incidents), 0.0-10.0.
+        #[arg(long)]
+        cvss: Option<f64>,
     },
     /// Resolve an incident.
     Resolve {
@@ -171,7 +179,11 @@ impl Client {
             .as_str()
             .map(|l| format!(" (at {l})"))
             .unwrap_or_default();
-        bail!("server answered {status}: [{code}] {message}{location}")
+        let text = format!("server answered {status}: [{code}] {message}{location}");
+        if is_policy_refusal(status) {
+            return Err(Refused(text).into());
+        }
+        bail!(text)
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -182,6 +194,36 @@ impl Client {
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await
+    }
+}
+
+/// The server refused the request on the policy's grounds: the caller lacks the authority (403),
+/// the request conflicts with the recorded state (409), or a rule of the policy refuses it (422).
+/// The command exits 1, like a denied gate; every other failure (bad input, 400/401/404, an
+/// unreachable server) stays an error, exit 2.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Refused {}
+
+/// 403, 409 and 422 are the server's policy refusals.
+fn is_policy_refusal(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 403 | 409 | 422)
+}
+
+/// A [`Refused`] request becomes [`Outcome::Denied`] (exit 1), its message printed as an error.
+fn refusal_is_denial(r: anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
+    match r {
+        Err(e) if e.downcast_ref::<Refused>().is_some() => {
+            crate::common::print_error(&e);
+            Ok(Outcome::Denied)
+        }
+        other => other,
     }
 }
 
@@ -221,8 +263,12 @@ fn classification_from(v: Value) -> anyhow::Result<Value> {
     Ok(json!({ "category": category, "facets": facets, "required_roles": roles }))
 }
 
-/// Run a `change` command.
+/// Run a `change` command; a policy refusal by the server is exit 1.
 pub async fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
+    refusal_is_denial(change_cmd(conn, cmd).await)
+}
+
+async fn change_cmd(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
     let v = match cmd {
         ChangeCmd::Create {
@@ -301,8 +347,12 @@ pub async fn change(conn: &Conn, cmd: ChangeCmd) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// Run an `incident` command.
+/// Run an `incident` command; a policy refusal by the server is exit 1.
 pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
+    refusal_is_denial(incident_cmd(conn, cmd).await)
+}
+
+async fn incident_cmd(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> {
     let c = Client::new(conn)?;
     let v = match cmd {
         IncidentCmd::Open {
@@ -310,12 +360,18 @@ pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> 
             severity,
             title,
             commander,
+            kind,
+            cvss,
         } => {
-            c.post(
-                "/api/v1/incidents",
-                &json!({ "id": id, "severity": severity, "title": title, "commander": commander }),
-            )
-            .await?
+            let mut body =
+                json!({ "id": id, "severity": severity, "title": title, "commander": commander });
+            if let Some(k) = kind {
+                body["kind"] = json!(k);
+            }
+            if let Some(score) = cvss {
+                body["cvss"] = json!(score);
+            }
+            c.post("/api/v1/incidents", &body).await?
         }
         IncidentCmd::Resolve { id } => {
             c.post(&format!("/api/v1/incidents/{id}/resolve"), &json!({}))
@@ -327,8 +383,18 @@ pub async fn incident(conn: &Conn, cmd: IncidentCmd) -> anyhow::Result<Outcome> 
     Ok(Outcome::Ok)
 }
 
-/// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied.
+/// `changegate gate --change ID`: ask the server, record the decision, exit 0 allowed / 1 denied
+/// (or refused by the server).
 pub async fn gate_remote(
+    conn: &Conn,
+    id: &str,
+    at: Option<&str>,
+    format: Format,
+) -> anyhow::Result<Outcome> {
+    refusal_is_denial(gate_remote_cmd(conn, id, at, format).await)
+}
+
+async fn gate_remote_cmd(
     conn: &Conn,
     id: &str,
     at: Option<&str>,

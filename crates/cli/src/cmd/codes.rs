@@ -104,6 +104,7 @@ pub const SHARED: &[&str] = &[
     "checklist-evidence-missing",
     "emergency-declarer-unauthorized",
     "emergency-not-declared",
+    "emergency-incident-ineligible",
     // input naming an unknown role or category: the same code in the policy file and the API
     "unknown-role",
     "unknown-category",

@@ -150,6 +150,8 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
             opened_at: at,
             resolved_at: None,
             commander: None,
+            kind: None,
+            cvss: None,
         });
     }
     let d = changegate_gate::decide(&policy, &state, &world, at);

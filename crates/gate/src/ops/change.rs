@@ -154,7 +154,7 @@ pub fn apply(
             Ok(())
         }
         ChangeOp::DeclareEmergency { incident, by } => {
-            world
+            let inc = world
                 .incident(incident)
                 .ok_or_else(|| OpError::UnknownIncident {
                     id: incident.clone(),
@@ -167,6 +167,18 @@ pub fn apply(
                 return Err(OpError::NotADeclarer {
                     person: canonical(world, by),
                     roles: roles.clone(),
+                });
+            }
+            if crate::emergency::eligibility(policy, inc).is_none() {
+                return Err(OpError::IneligibleIncident {
+                    incident: incident.clone(),
+                    incident_summary: crate::emergency::summary(inc),
+                    eligible: policy
+                        .emergency
+                        .eligible
+                        .values()
+                        .map(|e| e.description.clone())
+                        .collect(),
                 });
             }
             state.emergency = Some(EmergencyDeclaration {

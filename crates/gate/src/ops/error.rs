@@ -55,6 +55,24 @@ pub enum OpError {
         /// Allowed.
         allowed: Vec<String>,
     },
+    /// Kind not in `emergency.incident_kinds`.
+    #[error("invalid incident kind `{given}` (expected one of {})", .allowed.join(", "))]
+    InvalidIncidentKind {
+        /// Given.
+        given: String,
+        /// Allowed.
+        allowed: Vec<String>,
+    },
+    /// The incident matches none of `emergency.eligible`.
+    #[error("incident {incident} ({}) is not eligible for an emergency; eligible: {}", .incident_summary, .eligible.join("; "))]
+    IneligibleIncident {
+        /// Incident id.
+        incident: String,
+        /// Its severity, kind and CVSS score, for people.
+        incident_summary: String,
+        /// The policy's eligible incidents (their descriptions).
+        eligible: Vec<String>,
+    },
     /// The declarer holds none of `emergency.declared_by`.
     #[error("{person} may not declare an emergency (roles: {})", .roles.join(", "))]
     NotADeclarer {
@@ -98,6 +116,8 @@ impl OpError {
             OpError::UnknownIncident { .. } => C::IncidentUnknown,
             OpError::DuplicateIncident { .. } => C::IncidentDuplicate,
             OpError::InvalidSeverity { .. } => C::IncidentSeverityInvalid,
+            OpError::InvalidIncidentKind { .. } => C::IncidentKindInvalid,
+            OpError::IneligibleIncident { .. } => C::EmergencyIncidentIneligible,
             OpError::NotADeclarer { .. } => C::EmergencyDeclarerUnauthorized,
             OpError::NoEmergency => C::EmergencyNotDeclared,
             OpError::NoException => C::ExceptionNotRequested,

@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClassifiedChange, Person};
+use crate::model::{ClassifiedChange, Cvss, Person};
 use crate::status::Event;
 
 mod change;
@@ -146,6 +146,12 @@ pub enum WorldOp {
         /// Title.
         #[serde(default)]
         title: String,
+        /// Kind, one of `emergency.incident_kinds`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        /// CVSS base score (security incidents).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cvss: Option<Cvss>,
     },
     /// Resolve an incident.
     ResolveIncident {

@@ -19,12 +19,23 @@ pub fn apply_world(
             severity,
             commander,
             title,
+            kind,
+            cvss,
         } => {
             let allowed = &policy.emergency.incident_severities;
             if !allowed.contains(severity) {
                 return Err(OpError::InvalidSeverity {
                     severity: severity.clone(),
                     allowed: allowed.clone(),
+                });
+            }
+            let kinds = &policy.emergency.incident_kinds;
+            if let Some(k) = kind
+                && !kinds.contains(k)
+            {
+                return Err(OpError::InvalidIncidentKind {
+                    given: k.clone(),
+                    allowed: kinds.clone(),
                 });
             }
             if world.incident(id).is_some() {
@@ -37,6 +48,8 @@ pub fn apply_world(
                 opened_at: at,
                 resolved_at: None,
                 commander: commander.clone(),
+                kind: kind.clone(),
+                cvss: *cvss,
             });
             Ok(())
         }

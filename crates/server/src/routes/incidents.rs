@@ -40,6 +40,12 @@ pub struct OpenIncident {
     /// Incident commander.
     #[serde(default)]
     pub commander: Option<String>,
+    /// Kind, one of the policy's `emergency.incident_kinds` (`outage`, `security`, …).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// CVSS base score (security incidents), 0.0-10.0.
+    #[serde(default)]
+    pub cvss: Option<changegate_gate::Cvss>,
 }
 
 fn may_change_world(s: &AppState, caller: &Caller, op: &WorldOp) -> Result<(), ApiError> {
@@ -118,6 +124,8 @@ pub async fn open_incident(
         severity: b.severity,
         commander: b.commander,
         title: b.title,
+        kind: b.kind,
+        cvss: b.cvss,
     };
     let w = apply_world_op(&s, &caller, op).await?;
     Ok((
