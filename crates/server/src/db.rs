@@ -83,17 +83,20 @@ impl Db {
             subject,
             expires_at: None,
         };
-        self.store_token(t, &spec, self.store.now()).await
+        self.store_token(t, &spec, self.store.now(), "changegate")
+            .await
     }
 
-    /// Mint and store a token for `spec` (validated against `now`); its plaintext is shown once.
+    /// Mint and store a token for `spec` (validated against `now`), audited as issued by `by`;
+    /// its plaintext is shown once.
     pub async fn issue_token(
         &self,
         spec: &TokenSpec,
         now: Timestamp,
+        by: &str,
     ) -> Result<NewToken, TokenError> {
         let t = crate::token::mint();
-        self.store_token(&t, spec, now).await?;
+        self.store_token(&t, spec, now, by).await?;
         Ok(t)
     }
 
@@ -102,6 +105,7 @@ impl Db {
         t: &NewToken,
         spec: &TokenSpec,
         now: Timestamp,
+        by: &str,
     ) -> Result<(), TokenError> {
         let (kind, person, scopes) = spec.validate(now)?;
         self.store
@@ -112,6 +116,7 @@ impl Db {
                 person,
                 scopes: &scopes,
                 expires_at: spec.expires_at,
+                issued_by: by,
             })
             .await?;
         Ok(())

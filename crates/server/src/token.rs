@@ -148,6 +148,9 @@ pub enum TokenError {
     /// The expiry is malformed or not in the future.
     #[error("{code}: {0}", code = ErrorCode::InvalidExpiry)]
     InvalidExpiry(String),
+    /// The request's fields do not go together (person and integration, two expiries, …).
+    #[error("{code}: {0}", code = ErrorCode::InvalidBody)]
+    Conflicting(String),
     /// The store refused.
     #[error(transparent)]
     Store(#[from] changegate_store::StoreError),
@@ -162,6 +165,7 @@ impl TokenError {
             TokenError::UnknownScope(_) => Some(ErrorCode::UnknownScope),
             TokenError::InvalidScopes(_) => Some(ErrorCode::InvalidScopes),
             TokenError::InvalidExpiry(_) => Some(ErrorCode::InvalidExpiry),
+            TokenError::Conflicting(_) => Some(ErrorCode::InvalidBody),
             TokenError::Store(_) => None,
         }
     }
@@ -246,6 +250,81 @@ impl TokenSpec {
                 Ok((TokenKind::Integration, name, names))
             }
         }
+    }
+}
+
+/// A token as asked for on the command line (`token create`) or in `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest<'a> {
+    /// A person token for this person (an admin token with `admin`).
+    pub person: Option<&'a str>,
+    /// An integration token for this integration.
+    pub integration: Option<&'a str>,
+    /// An admin token (with `person`).
+    pub admin: bool,
+    /// Scope names (integration tokens).
+    pub scopes: &'a [String],
+    /// A lifetime (`90d`, see [`parse_lifetime`]).
+    pub expires_in: Option<&'a str>,
+    /// An instant (RFC 3339).
+    pub expires_at: Option<&'a str>,
+}
+
+impl TokenRequest<'_> {
+    /// The token it asks for, its expiry resolved against `now`; validated by
+    /// [`TokenSpec::validate`] when it is stored.
+    pub fn spec(&self, now: Timestamp) -> Result<TokenSpec, TokenError> {
+        let scopes = parse_scopes(self.scopes)?;
+        let subject = match (self.person, self.integration) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(TokenError::Conflicting(
+                    "name exactly one of a person or an integration".into(),
+                ));
+            }
+            (Some(p), None) => {
+                if !scopes.is_empty() {
+                    return Err(TokenError::InvalidScopes(
+                        "scopes are for integration tokens; a person token acts as its person \
+                         with the roles the policy grants"
+                            .into(),
+                    ));
+                }
+                if self.admin {
+                    Subject::Admin(p.to_string())
+                } else {
+                    Subject::Person(p.to_string())
+                }
+            }
+            (None, Some(name)) => {
+                if self.admin {
+                    return Err(TokenError::Conflicting(
+                        "an integration token cannot be an admin token".into(),
+                    ));
+                }
+                Subject::Integration {
+                    name: name.to_string(),
+                    scopes,
+                }
+            }
+        };
+        let expires_at = match (self.expires_in, self.expires_at) {
+            (Some(_), Some(_)) => {
+                return Err(TokenError::Conflicting(
+                    "give an expiry as a lifetime or as an instant, not both".into(),
+                ));
+            }
+            (Some(life), None) => Some(now.checked_add(parse_lifetime(life)?).map_err(|e| {
+                TokenError::InvalidExpiry(format!("lifetime `{life}` is out of range: {e}"))
+            })?),
+            (None, Some(at)) => Some(at.parse::<Timestamp>().map_err(|e| {
+                TokenError::InvalidExpiry(format!("expiry `{at}` is not an RFC 3339 instant: {e}"))
+            })?),
+            (None, None) => None,
+        };
+        Ok(TokenSpec {
+            subject,
+            expires_at,
+        })
     }
 }
 

@@ -63,6 +63,7 @@ async fn tokens_are_stored_as_digests_and_audited(kind: Kind) {
         person: "alice",
         scopes: &[],
         expires_at: None,
+        issued_by: "changegate",
     })
     .await
     .unwrap();
@@ -93,6 +94,7 @@ async fn tokens_are_stored_as_digests_and_audited(kind: Kind) {
             person: "bob",
             scopes: &[],
             expires_at: None,
+            issued_by: "changegate",
         })
         .await
         .is_err()
@@ -335,6 +337,7 @@ async fn token_kinds_scopes_expiry_list_and_revoke(kind: Kind) {
         person: "ci",
         scopes: &scopes,
         expires_at: Some(expiry),
+        issued_by: "admin",
     })
     .await
     .unwrap();
@@ -345,6 +348,7 @@ async fn token_kinds_scopes_expiry_list_and_revoke(kind: Kind) {
         person: "alice",
         scopes: &[],
         expires_at: None,
+        issued_by: "changegate",
     })
     .await
     .unwrap();
@@ -363,6 +367,7 @@ async fn token_kinds_scopes_expiry_list_and_revoke(kind: Kind) {
             person: "x",
             scopes: &["classify,incidents".to_string()],
             expires_at: None,
+            issued_by: "changegate",
         })
         .await
         .is_err()

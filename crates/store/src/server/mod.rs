@@ -139,6 +139,8 @@ pub struct NewTokenRow<'a> {
     pub scopes: &'a [String],
     /// When it stops working, if ever.
     pub expires_at: Option<Timestamp>,
+    /// Who issued it: the actor of its `token.created` event (`changegate` for the host's CLI).
+    pub issued_by: &'a str,
 }
 
 /// What [`ServerStore::revoke_token`] did.

@@ -64,7 +64,7 @@ impl Store {
                 .bind(t.kind.as_str()).bind(&scopes).bind(&expires)
                 .execute(&mut *c).await?;
         });
-        let event = AuditEvent::new("token.created", "changegate").details(serde_json::json!({
+        let event = AuditEvent::new("token.created", t.issued_by).details(serde_json::json!({
             "token_id": t.id,
             "person": t.person,
             "admin": admin,
