@@ -77,7 +77,8 @@ impl Store {
     }
 
     pub(crate) async fn select_token(&self, id: &str) -> Result<Option<TokenRow>> {
-        let row: Option<(String, String, bool, bool, String, String, Option<String>)> = on_pool!(&self.inner.db, p => {
+        type Raw = (String, String, bool, bool, String, String, Option<String>);
+        let row: Option<Raw> = on_pool!(&self.inner.db, p => {
             match sqlx::query("SELECT digest, person, admin, revoked, kind, scopes, expires_at FROM server_token WHERE id = $1").bind(id).fetch_optional(p).await? {
                 Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?)),
                 None => None,
