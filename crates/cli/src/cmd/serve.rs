@@ -232,26 +232,50 @@ pub async fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// `token list` for people: one line per token.
+/// `token list` for people: a header and one aligned line per token.
 fn token_table(tokens: &[changegate_store::TokenInfo]) -> String {
-    let mut out =
-        String::from("ID                KIND         NAME  SCOPES  CREATED  EXPIRES  REVOKED\n");
+    let mut rows = vec![[
+        "ID".to_string(),
+        "KIND".to_string(),
+        "NAME".to_string(),
+        "SCOPES".to_string(),
+        "CREATED".to_string(),
+        "EXPIRES".to_string(),
+        "REVOKED".to_string(),
+    ]];
     for t in tokens {
         let scopes = if t.scopes.is_empty() {
             "-".to_string()
         } else {
             t.scopes.join(",")
         };
-        let expires = t.expires_at.map_or("never".to_string(), |e| e.to_string());
         let revoked = match (&t.revoked_at, &t.revoked_by) {
             (Some(at), Some(by)) => format!("{at} by {by}"),
             (Some(at), None) => at.clone(),
             _ => "-".to_string(),
         };
-        out.push_str(&format!(
-            "{}  {:<11}  {}  {scopes}  {}  {expires}  {revoked}\n",
-            t.id, t.kind, t.name, t.created_at
-        ));
+        rows.push([
+            t.id.clone(),
+            t.kind.to_string(),
+            t.name.clone(),
+            scopes,
+            t.created_at.clone(),
+            t.expires_at.map_or("never".to_string(), |e| e.to_string()),
+            revoked,
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
     }
     out
 }
