@@ -1,27 +1,26 @@
 //! The server's handle on persistence: the store behind [`ServerStore`] (held as
-//! `Arc<dyn ServerStore>`) and a short-lived cache of looked-up tokens. No SQL here: every query
-//! is a [`ServerStore`] method in `changegate-store`, tested there on SQLite and PostgreSQL.
+//! `Arc<dyn ServerStore>`). No SQL here: every query is a [`ServerStore`] method in
+//! `changegate-store`, tested there on SQLite and PostgreSQL.
+//!
+//! Tokens are looked up on every request, not cached: a token revoked by `changegate token
+//! revoke` (another process), by another replica or by `DELETE /api/v1/tokens/{id}` stops
+//! working on the very next request. (An earlier 5 s cache could serve a revoked token, and no
+//! invalidation inside one process reaches the others.) The lookup is one primary-key read.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use changegate_store::{NewTokenRow, ServerStore, Store, StoreConfig, StoreError, TokenRow};
+use jiff::Timestamp;
 
-use crate::token::NewToken;
+use crate::token::{NewToken, Subject, TokenError, TokenSpec};
 
 pub use changegate_store::{ChangeSummary, Versioned};
-
-/// How long a looked-up token is trusted without asking the database again (a revoked token
-/// stops working within this time).
-pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Database handle (cheap to clone). Dereferences to the [`ServerStore`] it holds.
 #[derive(Clone, Debug)]
 pub struct Db {
     store: Arc<dyn ServerStore>,
-    tokens: Arc<Mutex<HashMap<String, (TokenRow, Instant)>>>,
 }
 
 impl std::ops::Deref for Db {
@@ -35,10 +34,7 @@ impl std::ops::Deref for Db {
 impl Db {
     /// Over any implementation of the server's persistence.
     pub fn new(store: Arc<dyn ServerStore>) -> Db {
-        Db {
-            store,
-            tokens: Default::default(),
-        }
+        Db { store }
     }
 
     /// Open the store (SQLite in `data_dir`, or PostgreSQL at `database_url`) and migrate it.
@@ -70,42 +66,64 @@ impl Db {
         self.store.backend().as_str()
     }
 
-    /// Store a new token (and audit its creation, without the secret).
+    /// Store a new person token (`admin`: an admin token) and audit its creation, without the
+    /// secret. The person must be a [`crate::token::valid_name`].
     pub async fn insert_token(
         &self,
         t: &NewToken,
         person: &str,
         admin: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), TokenError> {
+        let subject = if admin {
+            Subject::Admin(person.to_string())
+        } else {
+            Subject::Person(person.to_string())
+        };
+        let spec = TokenSpec {
+            subject,
+            expires_at: None,
+        };
+        self.store_token(t, &spec, self.store.now(), "changegate")
+            .await
+    }
+
+    /// Mint and store a token for `spec` (validated against `now`), audited as issued by `by`;
+    /// its plaintext is shown once.
+    pub async fn issue_token(
+        &self,
+        spec: &TokenSpec,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<NewToken, TokenError> {
+        let t = crate::token::mint();
+        self.store_token(&t, spec, now, by).await?;
+        Ok(t)
+    }
+
+    async fn store_token(
+        &self,
+        t: &NewToken,
+        spec: &TokenSpec,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<(), TokenError> {
+        let (kind, person, scopes) = spec.validate(now)?;
         self.store
             .create_token(NewTokenRow {
                 id: &t.id,
                 digest: &t.digest,
+                kind,
                 person,
-                admin,
+                scopes: &scopes,
+                expires_at: spec.expires_at,
+                issued_by: by,
             })
-            .await
+            .await?;
+        Ok(())
     }
 
-    /// Look a token up by id (cached for [`TOKEN_CACHE_TTL`]).
+    /// Look a token up by id (on every request: see the module documentation).
     pub async fn token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
-        if let Some((row, at)) = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            && at.elapsed() < TOKEN_CACHE_TTL
-        {
-            return Ok(Some(row.clone()));
-        }
-        let row = self.store.find_token(id).await?;
-        if let Some(r) = &row {
-            let mut cache = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.len() > 10_000 {
-                cache.clear();
-            }
-            cache.insert(id.to_string(), (r.clone(), Instant::now()));
-        }
-        Ok(row)
+        self.store.find_token(id).await
     }
 }

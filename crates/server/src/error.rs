@@ -15,6 +15,10 @@ changegate_codes::codes! {
     pub enum ErrorCode in "api-error" {
         /// No valid API token was presented.
         Unauthorized = "unauthorized",
+        /// The API token presented has expired.
+        TokenExpired = "token-expired",
+        /// The API token presented was revoked.
+        TokenRevoked = "token-revoked",
         /// The route, change or other resource does not exist.
         NotFound = "not-found",
         /// The database cannot be reached right now.
@@ -57,6 +61,18 @@ changegate_codes::codes! {
         ImpersonationForbidden = "impersonation-forbidden",
         /// Only admin tokens may do this.
         AdminRequired = "admin-required",
+        /// The token lacks the scope this needs (an integration token's named scopes).
+        ScopeRequired = "scope-required",
+        /// A person name is empty or not `[a-z0-9][a-z0-9._-]*` (at most 64 characters).
+        InvalidPersonName = "invalid-person-name",
+        /// An integration name is empty or not `[a-z0-9][a-z0-9._-]*` (at most 64 characters).
+        InvalidIntegrationName = "invalid-integration-name",
+        /// A token scope the server does not know.
+        UnknownScope = "unknown-scope",
+        /// Scopes given to a person or admin token, or none to an integration token.
+        InvalidScopes = "invalid-scopes",
+        /// A token expiry is malformed or not in the future.
+        InvalidExpiry = "invalid-expiry",
         /// The caller holds none of the roles that may record incidents or announcements.
         IncidentForbidden = "incident-forbidden",
         /// A change with this id already exists.
@@ -91,7 +107,7 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         use ErrorCode as C;
         match self {
-            C::Unauthorized => StatusCode::UNAUTHORIZED,
+            C::Unauthorized | C::TokenExpired | C::TokenRevoked => StatusCode::UNAUTHORIZED,
             C::NotFound => StatusCode::NOT_FOUND,
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,13 +131,19 @@ impl ErrorCode {
             | C::InvalidPath
             | C::InvalidQuery
             | C::BadRequest
-            | C::NotARepository => StatusCode::BAD_REQUEST,
+            | C::NotARepository
+            | C::InvalidPersonName
+            | C::InvalidIntegrationName
+            | C::UnknownScope
+            | C::InvalidScopes
+            | C::InvalidExpiry => StatusCode::BAD_REQUEST,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             C::GithubUnreachable | C::GithubError => StatusCode::BAD_GATEWAY,
-            C::ImpersonationForbidden | C::AdminRequired | C::IncidentForbidden => {
-                StatusCode::FORBIDDEN
-            }
+            C::ImpersonationForbidden
+            | C::AdminRequired
+            | C::ScopeRequired
+            | C::IncidentForbidden => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }

@@ -114,6 +114,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/overdue"),
     ("put", "/api/v1/teams/{name}"),
     ("put", "/api/v1/aliases/{alias}"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -10,8 +10,8 @@ use axum::http::{Request, StatusCode};
 use changegate_audit::AuditEvent;
 use changegate_gate::{ChangeState, WorldState};
 use changegate_store::{
-    Appended, Backend, BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, ServerStore, Store,
-    StoreConfig, StoreError, TokenRow, Versioned,
+    Appended, Backend, BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, Revocation,
+    ServerStore, Store, StoreConfig, StoreError, TokenInfo, TokenKind, TokenRow, Versioned,
 };
 use jiff::Timestamp;
 use tower::ServiceExt as _;
@@ -62,6 +62,16 @@ impl ServerStore for Broken {
     ) -> BoxFuture<'a, changegate_store::Result<Option<TokenRow>>> {
         let row = (id == self.token_id).then(|| self.token.clone());
         Box::pin(async move { Ok(row) })
+    }
+    fn list_tokens(&self) -> BoxFuture<'_, changegate_store::Result<Vec<TokenInfo>>> {
+        leak()
+    }
+    fn revoke_token<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, changegate_store::Result<Revocation>> {
+        leak()
     }
     fn change<'a>(
         &'a self,
@@ -175,6 +185,9 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
             person: "admin".into(),
             admin: true,
             revoked: false,
+            kind: TokenKind::Admin,
+            scopes: Vec::new(),
+            expires_at: None,
         },
         token_id: token.id.clone(),
     };

@@ -42,6 +42,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0100_server_domain.sql"),
         postgres: include_str!("../migrations/postgres/0100_server_domain.sql"),
     },
+    // Token kinds (person, integration, admin), scopes, expiry, revocation time and revoker.
+    Migration {
+        version: 110,
+        name: "token_scopes",
+        sqlite: include_str!("../migrations/sqlite/0110_token_scopes.sql"),
+        postgres: include_str!("../migrations/postgres/0110_token_scopes.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

@@ -7,7 +7,8 @@ mod common;
 use changegate_audit::AuditEvent;
 use changegate_gate::{ChangeRequest, ChangeState, ClassifiedChange, Status, WorldState};
 use changegate_store::{
-    Backend, EventFilter, NewTokenRow, ServerStore, Store, StoreCode, StoreError, Versioned,
+    Backend, EventFilter, NewTokenRow, Revocation, ServerStore, Store, StoreCode, StoreError,
+    TokenKind, Versioned,
 };
 use common::{Kind, TestDb};
 
@@ -58,8 +59,11 @@ async fn tokens_are_stored_as_digests_and_audited(kind: Kind) {
     s.create_token(NewTokenRow {
         id: "0123456789abcdef",
         digest: "d1gest",
+        kind: TokenKind::Admin,
         person: "alice",
-        admin: true,
+        scopes: &[],
+        expires_at: None,
+        issued_by: "changegate",
     })
     .await
     .unwrap();
@@ -86,8 +90,11 @@ async fn tokens_are_stored_as_digests_and_audited(kind: Kind) {
         s.create_token(NewTokenRow {
             id: "0123456789abcdef",
             digest: "other",
+            kind: TokenKind::Person,
             person: "bob",
-            admin: false,
+            scopes: &[],
+            expires_at: None,
+            issued_by: "changegate",
         })
         .await
         .is_err()
@@ -368,6 +375,157 @@ async fn a_corrupt_document_is_a_coded_error(kind: Kind) {
     db.cleanup().await;
 }
 
+async fn token_kinds_scopes_expiry_list_and_revoke(kind: Kind) {
+    let db = TestDb::new(kind);
+    let store: Store = db.open().await;
+    let s: &dyn ServerStore = &store;
+    let expiry: jiff::Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+    let scopes = vec!["ci-evidence".to_string(), "classify".to_string()];
+    s.create_token(NewTokenRow {
+        id: "1111111111111111",
+        digest: "d-ci",
+        kind: TokenKind::Integration,
+        person: "ci",
+        scopes: &scopes,
+        expires_at: Some(expiry),
+        issued_by: "admin",
+    })
+    .await
+    .unwrap();
+    s.create_token(NewTokenRow {
+        id: "2222222222222222",
+        digest: "d-alice",
+        kind: TokenKind::Person,
+        person: "alice",
+        scopes: &[],
+        expires_at: None,
+        issued_by: "changegate",
+    })
+    .await
+    .unwrap();
+    let ci = s.find_token("1111111111111111").await.unwrap().unwrap();
+    assert_eq!(
+        (ci.kind, ci.admin, ci.scopes.clone(), ci.expires_at),
+        (TokenKind::Integration, false, scopes.clone(), Some(expiry))
+    );
+    // A scope name with a comma would read back as two: refused, nothing written.
+    let size = log_size(s).await;
+    assert!(
+        s.create_token(NewTokenRow {
+            id: "3333333333333333",
+            digest: "d",
+            kind: TokenKind::Integration,
+            person: "x",
+            scopes: &["classify,incidents".to_string()],
+            expires_at: None,
+            issued_by: "changegate",
+        })
+        .await
+        .is_err()
+    );
+    assert_eq!(log_size(s).await, size);
+    // The listing never carries a digest.
+    let list = s.list_tokens().await.unwrap();
+    assert_eq!(
+        list.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["1111111111111111", "2222222222222222"]
+    );
+    assert_eq!(list[0].name, "ci");
+    assert_eq!(list[0].scopes, scopes);
+    assert_eq!(list[1].kind, TokenKind::Person);
+    assert!(list.iter().all(|t| t.revoked_at.is_none()));
+    assert!(!serde_json::to_string(&list).unwrap().contains("d-ci"));
+    // Revocation: once, audited with who; again or unknown: nothing written.
+    assert_eq!(
+        s.revoke_token("2222222222222222", "admin").await.unwrap(),
+        Revocation::Revoked
+    );
+    assert_eq!(log_size(s).await, size + 1);
+    assert_eq!(
+        s.revoke_token("2222222222222222", "admin").await.unwrap(),
+        Revocation::AlreadyRevoked
+    );
+    assert_eq!(
+        s.revoke_token("ffffffffffffffff", "admin").await.unwrap(),
+        Revocation::NotFound
+    );
+    assert_eq!(log_size(s).await, size + 1);
+    assert!(
+        s.find_token("2222222222222222")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !s.find_token("1111111111111111")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let alice = s.list_tokens().await.unwrap().remove(1);
+    assert!(alice.revoked_at.is_some());
+    assert_eq!(alice.revoked_by.as_deref(), Some("admin"));
+    let events = store.events(&EventFilter::default()).await.unwrap();
+    let last = serde_json::to_string(&events.last().unwrap().record).unwrap();
+    assert!(
+        last.contains("token.revoked") && last.contains("2222222222222222"),
+        "{last}"
+    );
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Tokens issued before migration 110 keep what they were: admin stays admin, person stays
+/// person, none expires, none is revoked.
+async fn tokens_from_before_the_scopes_migration_keep_working(kind: Kind) {
+    let db = TestDb::new(kind);
+    db.open().await.close().await;
+    // Back to the table of migration 100, with two tokens in it.
+    db.exec(
+        "DROP TABLE server_token;
+         CREATE TABLE server_token (
+             id TEXT PRIMARY KEY, digest TEXT NOT NULL, person TEXT NOT NULL,
+             admin BOOLEAN NOT NULL, revoked BOOLEAN NOT NULL DEFAULT FALSE, created_at TEXT NOT NULL);
+         INSERT INTO server_token (id, digest, person, admin, revoked, created_at) VALUES
+             ('aaaaaaaaaaaaaaaa', 'd-admin', 'admin', TRUE, FALSE, '2026-01-01T00:00:00Z'),
+             ('bbbbbbbbbbbbbbbb', 'd-bob', 'bob', FALSE, FALSE, '2026-01-02T00:00:00Z'),
+             ('cccccccccccccccc', 'd-old', 'carol', FALSE, TRUE, '2026-01-03T00:00:00Z');
+         DELETE FROM changegate_migrations WHERE version = 110;",
+    )
+    .await;
+    let store = db.open().await;
+    let s: &dyn ServerStore = &store;
+    let admin = s.find_token("aaaaaaaaaaaaaaaa").await.unwrap().unwrap();
+    assert_eq!(
+        (admin.kind, admin.admin, admin.revoked, admin.expires_at),
+        (TokenKind::Admin, true, false, None)
+    );
+    assert!(admin.scopes.is_empty());
+    let bob = s.find_token("bbbbbbbbbbbbbbbb").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            bob.kind,
+            bob.admin,
+            bob.revoked,
+            bob.expires_at,
+            bob.person.as_str()
+        ),
+        (TokenKind::Person, false, false, None, "bob")
+    );
+    assert!(
+        s.find_token("cccccccccccccccc")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(s.list_tokens().await.unwrap().len(), 3);
+    store.close().await;
+    db.cleanup().await;
+}
+
 both!(
     tokens_are_stored_as_digests_and_audited,
     changes_compare_and_swap,
@@ -376,4 +534,6 @@ both!(
     idempotency_keys_return_the_first_change,
     world_compare_and_swap_and_records,
     a_corrupt_document_is_a_coded_error,
+    token_kinds_scopes_expiry_list_and_revoke,
+    tokens_from_before_the_scopes_migration_keep_working,
 );

@@ -120,6 +120,32 @@ impl TestServer {
         t.plaintext
     }
 
+    /// A token for an integration with these scopes (the actor `integration:NAME`).
+    pub async fn integration_token(
+        &self,
+        name: &str,
+        scopes: &[changegate_server::token::Scope],
+    ) -> String {
+        let spec = changegate_server::token::TokenSpec {
+            subject: changegate_server::token::Subject::Integration {
+                name: name.into(),
+                scopes: scopes.to_vec(),
+            },
+            expires_at: None,
+        };
+        self.issue(&spec).await
+    }
+
+    /// A token for `spec` (validated against the server's clock).
+    pub async fn issue(&self, spec: &changegate_server::token::TokenSpec) -> String {
+        let now = *self.clock.lock().unwrap();
+        self.db
+            .issue_token(spec, now, "changegate")
+            .await
+            .unwrap()
+            .plaintext
+    }
+
     /// A request; the body is JSON when it parses, else the text as a JSON string.
     pub async fn req(
         &self,

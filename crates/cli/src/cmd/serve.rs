@@ -1,4 +1,5 @@
-//! `changegate serve` and `changegate token create`: the server and its credentials.
+//! `changegate serve` and `changegate token create | list | revoke`: the server and its
+//! credentials.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use changegate_server::{AppState, Clock, Db};
 
-use crate::common::{Global, Outcome, StoreArgs, policy};
+use changegate_server::token::TokenRequest;
+use changegate_store::Revocation;
+
+use crate::common::{Format, Global, Outcome, StoreArgs, policy};
 
 impl StoreArgs {
     /// Open (and migrate) the database.
@@ -51,14 +55,55 @@ pub struct ServeArgs {
 /// `changegate token …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCmd {
-    /// Issue an API token bound to a person (run on the server's host). Printed once.
+    /// Issue an API token (run on the server's host). Printed once. A person token acts only as
+    /// its person; `--admin` may act on behalf of others; `--integration NAME --scope S` stands
+    /// for a CI job or pipeline and may do what its scopes name. Names: 1-64 characters of
+    /// `a-z 0-9 . _ -`, starting with a letter or digit.
     Create {
         /// The person the token acts as (approvals are recorded under this name).
-        #[arg(long)]
-        person: String,
-        /// May act on behalf of others and record incidents.
-        #[arg(long)]
+        #[arg(
+            long,
+            conflicts_with = "integration",
+            required_unless_present = "integration"
+        )]
+        person: Option<String>,
+        /// May act on behalf of others and record incidents (with --person).
+        #[arg(long, conflicts_with = "integration")]
         admin: bool,
+        /// An integration token for this integration (acts as `integration:NAME`).
+        #[arg(long, value_name = "NAME")]
+        integration: Option<String>,
+        /// A scope of the integration token: classify, ci-evidence, incidents, deployments
+        /// (repeat, or separate with commas).
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            value_delimiter = ',',
+            requires = "integration"
+        )]
+        scopes: Vec<String>,
+        /// Stop working after this long: a number and m, h, d or w (e.g. 90d).
+        #[arg(long, value_name = "LIFETIME", conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// Stop working at this instant (RFC 3339).
+        #[arg(long, value_name = "RFC3339")]
+        expires_at: Option<String>,
+        #[command(flatten)]
+        db: StoreArgs,
+    },
+    /// List every token: id, kind, person or integration, scopes, created, expires, revoked.
+    /// Never the secret or its digest.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        #[command(flatten)]
+        db: StoreArgs,
+    },
+    /// Revoke a token by id (the part after `cg_`): refused from the next request on.
+    Revoke {
+        /// The token's id (16 hex digits).
+        id: String,
         #[command(flatten)]
         db: StoreArgs,
     },
@@ -131,13 +176,106 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
 
 /// Run a `token` command.
 pub async fn token(global: &Global, cmd: TokenCmd) -> anyhow::Result<Outcome> {
-    let TokenCmd::Create { person, admin, db } = cmd;
     let policy = policy(global)?;
-    let db = db.open(&policy).await?;
-    let t = changegate_server::token::mint();
-    db.insert_token(&t, &person, admin)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{}", t.plaintext);
+    match cmd {
+        TokenCmd::Create {
+            person,
+            admin,
+            integration,
+            scopes,
+            expires_in,
+            expires_at,
+            db,
+        } => {
+            let db = db.open(&policy).await?;
+            let now = db.now();
+            let spec = TokenRequest {
+                person: person.as_deref(),
+                integration: integration.as_deref(),
+                admin,
+                scopes: &scopes,
+                expires_in: expires_in.as_deref(),
+                expires_at: expires_at.as_deref(),
+            }
+            .spec(now)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let t = db
+                .issue_token(&spec, now, "changegate")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", t.plaintext);
+        }
+        TokenCmd::List { format, db } => {
+            let db = db.open(&policy).await?;
+            let tokens = db.list_tokens().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "tokens": tokens }))?
+                ),
+                Format::Text | Format::Markdown => print!("{}", token_table(&tokens)),
+            }
+        }
+        TokenCmd::Revoke { id, db } => {
+            let db = db.open(&policy).await?;
+            match db
+                .revoke_token(&id, "changegate")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                Revocation::Revoked => println!("revoked token {id}"),
+                Revocation::AlreadyRevoked => println!("token {id} was already revoked"),
+                Revocation::NotFound => anyhow::bail!("not-found: no token has the id {id}"),
+            }
+        }
+    }
     Ok(Outcome::Ok)
+}
+
+/// `token list` for people: a header and one aligned line per token.
+fn token_table(tokens: &[changegate_store::TokenInfo]) -> String {
+    let mut rows = vec![[
+        "ID".to_string(),
+        "KIND".to_string(),
+        "NAME".to_string(),
+        "SCOPES".to_string(),
+        "CREATED".to_string(),
+        "EXPIRES".to_string(),
+        "REVOKED".to_string(),
+    ]];
+    for t in tokens {
+        let scopes = if t.scopes.is_empty() {
+            "-".to_string()
+        } else {
+            t.scopes.join(",")
+        };
+        let revoked = match (&t.revoked_at, &t.revoked_by) {
+            (Some(at), Some(by)) => format!("{at} by {by}"),
+            (Some(at), None) => at.clone(),
+            _ => "-".to_string(),
+        };
+        rows.push([
+            t.id.clone(),
+            t.kind.to_string(),
+            t.name.clone(),
+            scopes,
+            t.created_at.clone(),
+            t.expires_at.map_or("never".to_string(), |e| e.to_string()),
+            revoked,
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

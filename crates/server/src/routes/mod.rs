@@ -14,6 +14,7 @@
 //! | [`approvals`] | `POST /changes/{id}/approvals`, `…/attestations`, `…/exceptions`, `…/ops`, `GET …/decision` |
 //! | [`incidents`] | `/incidents`, `/announcements`, and every write of the shared world |
 //! | [`admin`] | `POST /changes/import`, `PUT /teams/{name}`, `PUT /aliases/{alias}` |
+//! | [`tokens`] | `GET /tokens`, `POST /tokens`, `DELETE /tokens/{id}` |
 
 pub mod admin;
 pub mod approvals;
@@ -21,6 +22,7 @@ pub mod changes;
 pub mod create;
 pub mod health;
 pub mod incidents;
+pub mod tokens;
 
 use axum::Router;
 
@@ -40,6 +42,7 @@ pub fn app() -> Router<AppState> {
         .merge(approvals::router())
         .merge(incidents::router())
         .merge(admin::router())
+        .merge(tokens::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

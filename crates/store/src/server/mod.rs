@@ -48,17 +48,80 @@ pub struct ChangeSummary {
     pub updated_at: String,
 }
 
-/// A stored API token (only the digest of its secret).
+/// What a token stands for (column `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenKind {
+    /// Acts only as its person.
+    Person,
+    /// A named integration (a CI job, a deploy pipeline): may do what its scopes name.
+    Integration,
+    /// May act on behalf of anyone and change shared state.
+    Admin,
+}
+
+impl TokenKind {
+    /// The stored name: `person`, `integration`, `admin`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Person => "person",
+            TokenKind::Integration => "integration",
+            TokenKind::Admin => "admin",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        [TokenKind::Person, TokenKind::Integration, TokenKind::Admin]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored API token (only the digest of its secret), as authentication reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
     /// Digest of the secret.
     pub digest: String,
-    /// Person.
+    /// The person (person and admin tokens) or the integration's name.
     pub person: String,
-    /// Admin.
+    /// Admin (`kind == TokenKind::Admin`).
     pub admin: bool,
     /// Revoked.
     pub revoked: bool,
+    /// What it stands for.
+    pub kind: TokenKind,
+    /// Scope names (integration tokens), as stored.
+    pub scopes: Vec<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A token as `token list` shows it: never the secret or its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Public id.
+    pub id: String,
+    /// What it stands for.
+    pub kind: TokenKind,
+    /// The person, or the integration's name.
+    pub name: String,
+    /// Scope names.
+    pub scopes: Vec<String>,
+    /// When it was issued (RFC 3339).
+    pub created_at: String,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was revoked, if it was (RFC 3339).
+    pub revoked_at: Option<String>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
 }
 
 /// A token to store: its public id and the digest of its secret.
@@ -68,10 +131,27 @@ pub struct NewTokenRow<'a> {
     pub id: &'a str,
     /// Digest of the secret.
     pub digest: &'a str,
-    /// The person it acts as.
+    /// What it stands for.
+    pub kind: TokenKind,
+    /// The person it acts as, or the integration's name.
     pub person: &'a str,
-    /// May act on behalf of others.
-    pub admin: bool,
+    /// Scope names (integration tokens).
+    pub scopes: &'a [String],
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// Who issued it: the actor of its `token.created` event (`changegate` for the host's CLI).
+    pub issued_by: &'a str,
+}
+
+/// What [`ServerStore::revoke_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked now (audited as `token.revoked`).
+    Revoked,
+    /// It was revoked before; nothing written.
+    AlreadyRevoked,
+    /// No token has this id; nothing written.
+    NotFound,
 }
 
 /// Everything the server persists. Object safe (methods return boxed futures), so the server
@@ -98,6 +178,12 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// A token by id.
     fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>>;
+
+    /// Every token, oldest first (without secrets or digests).
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>>>;
+
+    /// Revoke a token, audited as `token.revoked` by `by`.
+    fn revoke_token<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, Result<Revocation>>;
 
     /// A change and its version.
     fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>>;
@@ -179,6 +265,14 @@ impl ServerStore for Store {
 
     fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>> {
         Box::pin(self.select_token(id))
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>>> {
+        Box::pin(self.select_tokens())
+    }
+
+    fn revoke_token<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, Result<Revocation>> {
+        Box::pin(self.update_token_revoked(id, by))
     }
 
     fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {

@@ -1,10 +1,35 @@
 //! API tokens (only digests) and the database's liveness.
+//!
+//! A token row carries its kind (`person`, `integration`, `admin`), the scope names of an
+//! integration (stored comma-separated), an optional expiry and its revocation (time and who).
+//! The store keeps what it is given; the server decides what is valid (names, scopes, expiry)
+//! and what a token may do.
 
 use changegate_audit::AuditEvent;
+use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{NewTokenRow, TokenRow};
-use crate::{Result, Store, on_conn, on_pool};
+use super::{NewTokenRow, Revocation, TokenInfo, TokenKind, TokenRow};
+use crate::{Result, Store, StoreError, on_conn, on_pool};
+
+fn kind(s: &str) -> Result<TokenKind> {
+    TokenKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("token kind `{s}` is unknown")))
+}
+
+fn scopes(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn time(s: Option<String>) -> Result<Option<Timestamp>> {
+    s.map(|t| {
+        t.parse::<Timestamp>()
+            .map_err(|e| StoreError::Corrupt(format!("token time `{t}` does not parse: {e}")))
+    })
+    .transpose()
+}
 
 impl Store {
     pub(crate) async fn ping_db(&self) -> Result<()> {
@@ -22,25 +47,110 @@ impl Store {
     }
 
     pub(crate) async fn insert_token(&self, t: NewTokenRow<'_>) -> Result<()> {
+        if t.scopes.iter().any(|s| s.is_empty() || s.contains(',')) {
+            return Err(StoreError::Invalid(format!(
+                "token scopes {:?} must be non-empty names without commas",
+                t.scopes
+            )));
+        }
         let mut tx = self.begin().await?;
         let now = self.now().to_string();
+        let admin = t.kind == TokenKind::Admin;
+        let scopes = t.scopes.join(",");
+        let expires = t.expires_at.map(|e| e.to_string());
         on_conn!(tx.conn(), c => {
-            sqlx::query("INSERT INTO server_token (id, digest, person, admin, revoked, created_at) VALUES ($1, $2, $3, $4, FALSE, $5)")
-                .bind(t.id).bind(t.digest).bind(t.person).bind(t.admin).bind(&now)
+            sqlx::query("INSERT INTO server_token (id, digest, person, admin, revoked, created_at, kind, scopes, expires_at) VALUES ($1, $2, $3, $4, FALSE, $5, $6, $7, $8)")
+                .bind(t.id).bind(t.digest).bind(t.person).bind(admin).bind(&now)
+                .bind(t.kind.as_str()).bind(&scopes).bind(&expires)
                 .execute(&mut *c).await?;
         });
-        let event = AuditEvent::new("token.created", "changegate")
-            .details(serde_json::json!({ "token_id": t.id, "person": t.person, "admin": t.admin }));
+        let event = AuditEvent::new("token.created", t.issued_by).details(serde_json::json!({
+            "token_id": t.id,
+            "person": t.person,
+            "admin": admin,
+            "kind": t.kind,
+            "scopes": t.scopes,
+            "expires_at": expires,
+        }));
         tx.append_audit(event).await?;
         tx.commit().await
     }
 
     pub(crate) async fn select_token(&self, id: &str) -> Result<Option<TokenRow>> {
-        Ok(on_pool!(&self.inner.db, p => {
-            match sqlx::query("SELECT digest, person, admin, revoked FROM server_token WHERE id = $1").bind(id).fetch_optional(p).await? {
-                Some(r) => Some(TokenRow { digest: r.try_get(0)?, person: r.try_get(1)?, admin: r.try_get(2)?, revoked: r.try_get(3)? }),
+        type Raw = (String, String, bool, bool, String, String, Option<String>);
+        let row: Option<Raw> = on_pool!(&self.inner.db, p => {
+            match sqlx::query("SELECT digest, person, admin, revoked, kind, scopes, expires_at FROM server_token WHERE id = $1").bind(id).fetch_optional(p).await? {
+                Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?)),
                 None => None,
             }
-        }))
+        });
+        row.map(|(digest, person, admin, revoked, k, s, expires)| {
+            Ok(TokenRow {
+                digest,
+                person,
+                admin,
+                revoked,
+                kind: kind(&k)?,
+                scopes: scopes(&s),
+                expires_at: time(expires)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn select_tokens(&self) -> Result<Vec<TokenInfo>> {
+        type Raw = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Raw> = on_pool!(&self.inner.db, p => {
+            let rows = sqlx::query("SELECT id, kind, person, scopes, created_at, expires_at, revoked_at, revoked_by FROM server_token ORDER BY created_at, id").fetch_all(p).await?;
+            rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?, r.try_get(7)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        rows.into_iter()
+            .map(
+                |(id, k, name, s, created_at, expires, revoked_at, revoked_by)| {
+                    Ok(TokenInfo {
+                        id,
+                        kind: kind(&k)?,
+                        name,
+                        scopes: scopes(&s),
+                        created_at,
+                        expires_at: time(expires)?,
+                        revoked_at,
+                        revoked_by,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    pub(crate) async fn update_token_revoked(&self, id: &str, by: &str) -> Result<Revocation> {
+        let now = self.now().to_string();
+        let mut tx = self.begin().await?;
+        let n = on_conn!(tx.conn(), c => {
+            sqlx::query("UPDATE server_token SET revoked = TRUE, revoked_at = $1, revoked_by = $2 WHERE id = $3 AND NOT revoked")
+                .bind(&now).bind(by).bind(id)
+                .execute(&mut *c).await?.rows_affected()
+        });
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(match self.select_token(id).await? {
+                Some(_) => Revocation::AlreadyRevoked,
+                None => Revocation::NotFound,
+            });
+        }
+        let event = AuditEvent::new("token.revoked", by)
+            .details(serde_json::json!({ "token_id": id, "revoked_at": now }));
+        tx.append_audit(event).await?;
+        tx.commit().await?;
+        Ok(Revocation::Revoked)
     }
 }
