@@ -8,7 +8,7 @@ use crate::approval::{ApprovalRejection, requirements, validate_approval};
 use crate::checklist::validate_attestation;
 use crate::model::{
     Approval, Attestation, ChangeState, EmergencyDeclaration, ExceptionApproval, ExceptionRequest,
-    Person, Publication, StatusChange, WorldState,
+    Observer, Person, Publication, Source, StatusChange, WorldState,
 };
 use crate::people::{canonical, holding};
 use crate::status::{Event, Status, transition};
@@ -102,7 +102,7 @@ pub fn apply(
             by,
             authors,
             co_authors,
-            classification,
+            observed,
         } => {
             if matches!(state.status, Status::Deploying)
                 || state.status.is_terminal()
@@ -120,8 +120,26 @@ pub fn apply(
             c.last_pusher = Some(by.clone());
             push_unique(&mut c.authors, authors);
             push_unique(&mut c.co_authors, co_authors);
-            if let Some(cls) = classification {
-                c.classification = cls.clone();
+            if let Some(obs) = observed {
+                push_unique(&mut c.authors, &obs.authors);
+                push_unique(&mut c.co_authors, &obs.co_authors);
+                if let Some(cls) = &obs.classification {
+                    // A classification a token vouched for was not the server's to drop: the new
+                    // observation may raise it, never lower it.
+                    c.classification = if c.provenance.classification.vouched.is_empty() {
+                        cls.clone()
+                    } else {
+                        cls.merge(&c.classification)
+                    };
+                    c.provenance.classification.observe(Observer::Repository);
+                }
+                if !obs.authors.is_empty() || !obs.co_authors.is_empty() {
+                    c.provenance.authors.observe(Observer::Repository);
+                }
+                if !authors.is_empty() || !co_authors.is_empty() {
+                    c.provenance.authors.vouch(&obs.token);
+                }
+                c.provenance.last_pusher = Source::vouched_by(&obs.token);
             }
             Ok(())
         }
