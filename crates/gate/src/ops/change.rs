@@ -251,3 +251,64 @@ pub fn apply(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClassifiedChange, Voucher};
+    use crate::ops::PushObservation;
+
+    fn state(vouched: bool) -> ChangeState {
+        let mut v = serde_json::json!({"change": {
+            "id": "CR-1", "repository": "svc", "base_commit": "b0", "head_commit": "h1",
+            "authors": ["alice"], "classification": {"category": 3, "facets": [], "required_roles": ["qa"]},
+            "provenance": {"classification": {"observed": ["repository"]}},
+        }, "status": "in-review"});
+        if vouched {
+            v["change"]["provenance"]["classification"]["vouched"] =
+                serde_json::json!([{"token": "t1", "person": "ci"}]);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn push(category: u8) -> ChangeOp {
+        ChangeOp::Push {
+            commit: "h2".into(),
+            by: "alice".into(),
+            authors: vec![],
+            co_authors: vec![],
+            observed: Some(PushObservation {
+                classification: Some(ClassifiedChange {
+                    category,
+                    facets: vec![],
+                    required_roles: vec![],
+                }),
+                authors: vec!["bob@example.com".into()],
+                co_authors: vec![],
+                token: Voucher {
+                    token: "t2".into(),
+                    person: "alice".into(),
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn an_observed_push_replaces_an_observed_classification_and_only_raises_a_vouched_one() {
+        let policy = crate::corpus::case_policy("", "").unwrap();
+        let world = WorldState::default();
+        let at: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
+        let mut s = state(false);
+        apply(&policy, &mut s, &world, &push(2), at).unwrap();
+        assert_eq!(s.change.classification.category, 2);
+        assert_eq!(s.change.authors, ["alice", "bob@example.com"]);
+        assert_eq!(s.change.provenance.last_pusher.vouched[0].token, "t2");
+        let mut s = state(true);
+        apply(&policy, &mut s, &world, &push(2), at).unwrap();
+        assert_eq!(s.change.classification.category, 3);
+        assert_eq!(s.change.classification.required_roles, ["qa"]);
+        let mut s = state(true);
+        apply(&policy, &mut s, &world, &push(4), at).unwrap();
+        assert_eq!(s.change.classification.category, 4);
+    }
+}
