@@ -509,6 +509,72 @@ fn change_of(
     })
 }
 
+/// A person as a commit records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GitIdentity {
+    /// Name, as written.
+    pub name: String,
+    /// E-mail, as written.
+    pub email: String,
+}
+
+/// Who a commit names: its author, its committer, and its message (whose `Co-authored-by`
+/// trailers name the co-authors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitPeople {
+    /// Commit id.
+    pub commit: String,
+    /// Author.
+    pub author: GitIdentity,
+    /// Committer.
+    pub committer: GitIdentity,
+    /// Full message.
+    pub message: String,
+}
+
+/// Every commit of `base..head` (reachable from `head`, not from `base`), newest first, with the
+/// people git records for it: what the server reads so that a request body never decides who
+/// wrote a change. Opens the repository at `repo_path` itself, never one above it.
+pub fn commit_people(
+    repo_path: &Path,
+    base: &str,
+    head: &str,
+) -> Result<Vec<CommitPeople>, ClassifyError> {
+    let repo = Repository::open_ext(
+        repo_path,
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )
+    .map_err(|e| match e.code() {
+        ErrorCode::NotFound => ClassifyError::NotARepo {
+            path: repo_path.to_path_buf(),
+        },
+        _ => ClassifyError::Git(e),
+    })?;
+    let root = repo.workdir().unwrap_or_else(|| repo.path()).to_path_buf();
+    let head = resolve(&repo, &root, head)?;
+    let base = resolve(&repo, &root, base)?;
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL)?;
+    walk.push(head)?;
+    walk.hide(base)?;
+    let identity = |s: git2::Signature<'_>| GitIdentity {
+        name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(s.email_bytes()).into_owned(),
+    };
+    let mut out = Vec::new();
+    for oid in walk {
+        let c = repo.find_commit(oid?)?;
+        out.push(CommitPeople {
+            commit: c.id().to_string(),
+            author: identity(c.author()),
+            committer: identity(c.committer()),
+            message: String::from_utf8_lossy(c.message_bytes()).into_owned(),
+        });
+    }
+    Ok(out)
+}
+
 fn resolve(repo: &Repository, root: &Path, rev: &str) -> Result<Oid, ClassifyError> {
     match repo.revparse_single(rev).and_then(|o| o.peel_to_commit()) {
         Ok(c) => Ok(c.id()),
@@ -566,4 +632,62 @@ fn default_branch(repo: &Repository, root: &Path) -> Result<(String, Oid), Class
     Err(ClassifyError::NoDefaultBranch {
         repo: root.to_path_buf(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use changegate_testkit::GitRepo;
+
+    use super::*;
+
+    #[test]
+    fn commit_people_reads_authors_committers_and_messages_of_base_to_head_only() {
+        let r = GitRepo::with_files(&[("a.txt", "1")]);
+        let base = r.head();
+        r.write("a.txt", "2");
+        r.git(&["add", "-A"]);
+        r.git(&[
+            "commit",
+            "-q",
+            "--author",
+            "Bob Builder <bob@example.com>",
+            "-m",
+            "change\n\nCo-authored-by: Carl <carl@example.com>",
+        ]);
+        r.write("a.txt", "3");
+        let head = r.commit("more");
+        let got = commit_people(r.path(), &base, &head).unwrap();
+        assert_eq!(
+            got.len(),
+            2,
+            "base itself is not part of the change: {got:?}"
+        );
+        assert_eq!(got[0].commit, head);
+        assert_eq!(got[0].author.email, changegate_testkit::git::EMAIL);
+        assert_eq!(
+            got[1].author,
+            GitIdentity {
+                name: "Bob Builder".into(),
+                email: "bob@example.com".into()
+            }
+        );
+        assert_eq!(got[1].committer.email, changegate_testkit::git::EMAIL);
+        assert!(
+            got[1]
+                .message
+                .contains("Co-authored-by: Carl <carl@example.com>")
+        );
+        assert!(commit_people(r.path(), &head, &head).unwrap().is_empty());
+        assert!(matches!(
+            commit_people(r.path(), "nope", &head),
+            Err(ClassifyError::UnknownRevision { .. })
+        ));
+        // Never a repository above the path given.
+        let sub = r.path().join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert!(matches!(
+            commit_people(&sub, &base, &head),
+            Err(ClassifyError::NotARepo { .. })
+        ));
+    }
 }

@@ -30,7 +30,10 @@ pub use changegate_policy::facets::FacetCode;
 use serde::Serialize;
 
 pub use coverage::{Coverage, CoverageError};
-pub use git::{ClassifyError, GitChange, GitContents, Revision, open_change, open_change_within};
+pub use git::{
+    ClassifyError, CommitPeople, GitChange, GitContents, GitIdentity, Revision, commit_people,
+    open_change, open_change_within,
+};
 pub use pipeline::{
     CategoryRef, Classification, ClassifiedFacet, ClassifyInput, DetectorInfo, FileSummary,
     Options, RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo, classify_repo_with,

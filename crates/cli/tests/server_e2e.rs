@@ -191,11 +191,14 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .to_string(),
     )
     .unwrap();
+    // Only a token allowed to classify may send a classification: the admin records alice's change.
     let created = json_out(
-        cg(&srv, &alice)
+        cg(&srv, &admin)
             .args([
                 "change",
                 "create",
+                "--author",
+                "alice",
                 "--repository",
                 "acme/chat",
                 "--base",

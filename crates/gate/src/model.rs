@@ -45,6 +45,112 @@ pub struct ClassifiedChange {
     pub required_roles: Vec<RoleId>,
 }
 
+impl ClassifiedChange {
+    /// Two verdicts on the same change combined: the higher category, and every facet and
+    /// required role of either (what the server observed joined with what a token vouched for, so
+    /// neither can lower the other).
+    pub fn merge(&self, other: &ClassifiedChange) -> ClassifiedChange {
+        let mut out = self.clone();
+        out.category = out.category.max(other.category);
+        for f in &other.facets {
+            if !out.facets.contains(f) {
+                out.facets.push(f.clone());
+            }
+        }
+        for r in &other.required_roles {
+            if !out.required_roles.contains(r) {
+                out.required_roles.push(r.clone());
+            }
+        }
+        out
+    }
+}
+
+/// What changegate reads an input from itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Observer {
+    /// The commits of the repository (a repository under the server's repo root).
+    Repository,
+    /// GitHub's API (the pull request).
+    Github,
+}
+
+/// An authenticated API token that vouched for an input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Voucher {
+    /// Token id (public; never the secret).
+    pub token: String,
+    /// The person the token is bound to.
+    pub person: Person,
+}
+
+/// How one input of a change is known: observed by changegate, vouched for by tokens, or both
+/// (the tokens then vouch for what changegate did not observe).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// What changegate observed it from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observer>,
+    /// The tokens that vouched for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vouched: Vec<Voucher>,
+}
+
+impl Source {
+    /// Nothing recorded (a change stored before provenance was kept).
+    pub fn is_empty(&self) -> bool {
+        self.observed.is_empty() && self.vouched.is_empty()
+    }
+
+    /// Vouched for by one token only.
+    pub fn vouched_by(v: &Voucher) -> Source {
+        Source {
+            observed: Vec::new(),
+            vouched: vec![v.clone()],
+        }
+    }
+
+    /// Add an observation (once).
+    pub fn observe(&mut self, by: Observer) {
+        if !self.observed.contains(&by) {
+            self.observed.push(by);
+        }
+    }
+
+    /// Add a voucher (once).
+    pub fn vouch(&mut self, v: &Voucher) {
+        if !self.vouched.contains(v) {
+            self.vouched.push(v.clone());
+        }
+    }
+}
+
+/// Where the inputs of a change came from: what changegate observed itself, and which
+/// authenticated tokens vouched for the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Of the classification.
+    #[serde(default, skip_serializing_if = "Source::is_empty")]
+    pub classification: Source,
+    /// Of the authors and co-authors.
+    #[serde(default, skip_serializing_if = "Source::is_empty")]
+    pub authors: Source,
+    /// Of the last pusher.
+    #[serde(default, skip_serializing_if = "Source::is_empty")]
+    pub last_pusher: Source,
+}
+
+impl Provenance {
+    /// Nothing recorded.
+    pub fn is_empty(&self) -> bool {
+        self.classification.is_empty() && self.authors.is_empty() && self.last_pusher.is_empty()
+    }
+}
+
 /// Which monthly maintenance occurrence a category-3 change targets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,6 +204,10 @@ pub struct ChangeRequest {
     /// Category 3: which maintenance occurrence the deploy targets.
     #[serde(default)]
     pub maintenance: MaintenanceOccurrence,
+    /// Where the classification, the authors and the last pusher came from (empty for changes
+    /// recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Provenance::is_empty")]
+    pub provenance: Provenance,
 }
 
 /// A person approving a change in a role, for one head commit.

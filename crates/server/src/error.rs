@@ -73,6 +73,12 @@ changegate_codes::codes! {
         InvalidScopes = "invalid-scopes",
         /// A token expiry is malformed or not in the future.
         InvalidExpiry = "invalid-expiry",
+        /// The token may not send a classification: the server classifies the commits itself and accepts one only from a token allowed to classify.
+        ClassificationNotAllowed = "classification-not-allowed",
+        /// Only the integration that observed the push (an admin or integration token) may name the last pusher.
+        LastPusherNotAllowed = "last-pusher-not-allowed",
+        /// The request carries what only the server observes (a push's `observed`).
+        ObservationNotAllowed = "observation-not-allowed",
         /// The caller holds none of the roles that may record incidents or announcements.
         IncidentForbidden = "incident-forbidden",
         /// A change with this id already exists.
@@ -143,6 +149,9 @@ impl ErrorCode {
             C::ImpersonationForbidden
             | C::AdminRequired
             | C::ScopeRequired
+            | C::ClassificationNotAllowed
+            | C::LastPusherNotAllowed
+            | C::ObservationNotAllowed
             | C::IncidentForbidden => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,

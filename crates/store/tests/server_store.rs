@@ -32,6 +32,7 @@ fn change(id: &str, title: &str, category: u8) -> ChangeState {
         requested_deploy_at: None,
         deploy_duration: None,
         maintenance: Default::default(),
+        provenance: Default::default(),
     })
 }
 

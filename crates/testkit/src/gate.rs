@@ -69,6 +69,7 @@ pub fn change(category: u8, facets: Vec<ClassifiedFacet>) -> ChangeState {
         requested_deploy_at: None,
         deploy_duration: None,
         maintenance: MaintenanceOccurrence::Primary,
+        provenance: Default::default(),
     })
 }
 

@@ -44,7 +44,8 @@ pub enum ChangeCmd {
         #[arg(long)]
         pr: Option<String>,
         /// Classification JSON file (`-` for stdin): the classifier's output, or {category, facets,
-        /// required_roles}. Without it the server classifies (needs --repo-root or --pr).
+        /// required_roles}; accepted only from a token allowed to classify. Without it the server
+        /// classifies (needs --repo-root or --pr).
         #[arg(long, value_name = "FILE")]
         classification: Option<PathBuf>,
         /// Title.
@@ -56,7 +57,8 @@ pub enum ChangeCmd {
         /// Ticket.
         #[arg(long)]
         ticket: Option<String>,
-        /// Commit authors (default: the token's person).
+        /// Authors to add to those the server reads from git (default, when it reads none: the
+        /// token's person).
         #[arg(long = "author")]
         authors: Vec<String>,
         /// Submit for review right away.

@@ -114,6 +114,7 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
         requested_deploy_at: None,
         deploy_duration: None,
         maintenance: Default::default(),
+        provenance: Default::default(),
     };
     let mut state = ChangeState::new(request);
     // Offline, approvals come from elsewhere (PR reviews): judge the change as if marked approved

@@ -8,7 +8,7 @@ use crate::approval::{ApprovalRejection, requirements, validate_approval};
 use crate::checklist::validate_attestation;
 use crate::model::{
     Approval, Attestation, ChangeState, EmergencyDeclaration, ExceptionApproval, ExceptionRequest,
-    Person, Publication, StatusChange, WorldState,
+    Observer, Person, Publication, Source, StatusChange, WorldState,
 };
 use crate::people::{canonical, holding};
 use crate::status::{Event, Status, transition};
@@ -102,7 +102,7 @@ pub fn apply(
             by,
             authors,
             co_authors,
-            classification,
+            observed,
         } => {
             if matches!(state.status, Status::Deploying)
                 || state.status.is_terminal()
@@ -120,8 +120,26 @@ pub fn apply(
             c.last_pusher = Some(by.clone());
             push_unique(&mut c.authors, authors);
             push_unique(&mut c.co_authors, co_authors);
-            if let Some(cls) = classification {
-                c.classification = cls.clone();
+            if let Some(obs) = observed {
+                push_unique(&mut c.authors, &obs.authors);
+                push_unique(&mut c.co_authors, &obs.co_authors);
+                if let Some(cls) = &obs.classification {
+                    // A classification a token vouched for was not the server's to drop: the new
+                    // observation may raise it, never lower it.
+                    c.classification = if c.provenance.classification.vouched.is_empty() {
+                        cls.clone()
+                    } else {
+                        cls.merge(&c.classification)
+                    };
+                    c.provenance.classification.observe(Observer::Repository);
+                }
+                if !obs.authors.is_empty() || !obs.co_authors.is_empty() {
+                    c.provenance.authors.observe(Observer::Repository);
+                }
+                if !authors.is_empty() || !co_authors.is_empty() {
+                    c.provenance.authors.vouch(&obs.token);
+                }
+                c.provenance.last_pusher = Source::vouched_by(&obs.token);
             }
             Ok(())
         }
@@ -243,5 +261,66 @@ pub fn apply(
             });
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ClassifiedChange, Voucher};
+    use crate::ops::PushObservation;
+
+    fn state(vouched: bool) -> ChangeState {
+        let mut v = serde_json::json!({"change": {
+            "id": "CR-1", "repository": "svc", "base_commit": "b0", "head_commit": "h1",
+            "authors": ["alice"], "classification": {"category": 3, "facets": [], "required_roles": ["qa"]},
+            "provenance": {"classification": {"observed": ["repository"]}},
+        }, "status": "in-review"});
+        if vouched {
+            v["change"]["provenance"]["classification"]["vouched"] =
+                serde_json::json!([{"token": "t1", "person": "ci"}]);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn push(category: u8) -> ChangeOp {
+        ChangeOp::Push {
+            commit: "h2".into(),
+            by: "alice".into(),
+            authors: vec![],
+            co_authors: vec![],
+            observed: Some(PushObservation {
+                classification: Some(ClassifiedChange {
+                    category,
+                    facets: vec![],
+                    required_roles: vec![],
+                }),
+                authors: vec!["bob@example.com".into()],
+                co_authors: vec![],
+                token: Voucher {
+                    token: "t2".into(),
+                    person: "alice".into(),
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn an_observed_push_replaces_an_observed_classification_and_only_raises_a_vouched_one() {
+        let policy = crate::corpus::case_policy("", "").unwrap();
+        let world = WorldState::default();
+        let at: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
+        let mut s = state(false);
+        apply(&policy, &mut s, &world, &push(2), at).unwrap();
+        assert_eq!(s.change.classification.category, 2);
+        assert_eq!(s.change.authors, ["alice", "bob@example.com"]);
+        assert_eq!(s.change.provenance.last_pusher.vouched[0].token, "t2");
+        let mut s = state(true);
+        apply(&policy, &mut s, &world, &push(2), at).unwrap();
+        assert_eq!(s.change.classification.category, 3);
+        assert_eq!(s.change.classification.required_roles, ["qa"]);
+        let mut s = state(true);
+        apply(&policy, &mut s, &world, &push(4), at).unwrap();
+        assert_eq!(s.change.classification.category, 4);
     }
 }

@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClassifiedChange, Cvss, Person};
+use crate::model::{ClassifiedChange, Cvss, Person, Voucher};
 use crate::status::Event;
 
 mod change;
@@ -59,21 +59,23 @@ pub enum ChangeOp {
         #[serde(default)]
         commit: Option<String>,
     },
-    /// A new head commit was pushed.
+    /// A new head commit was pushed. A push carries commits, never a classification: the server
+    /// reads the new commits itself and attaches what it saw as `observed`.
     Push {
         /// New head.
         commit: String,
         /// Pusher.
         by: Person,
-        /// Authors of the new commits.
+        /// Authors of the new commits (added to those recorded, never replacing them).
         #[serde(default)]
         authors: Vec<Person>,
-        /// Co-authors of the new commits.
+        /// Co-authors of the new commits (added, likewise).
         #[serde(default)]
         co_authors: Vec<Person>,
-        /// New classification, when it changed.
-        #[serde(default)]
-        classification: Option<ClassifiedChange>,
+        /// What the server observed of the push. Set by the server only: a request carrying it is
+        /// refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        observed: Option<PushObservation>,
     },
     /// Publish a lead-time item (`rfc`, `stakeholder-notice`).
     Publish {
@@ -128,6 +130,27 @@ pub enum ChangeOp {
         /// Role.
         role: String,
     },
+}
+
+/// What the server observed of a push, attached by the server to [`ChangeOp::Push`] (and so
+/// recorded in the push's audit event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushObservation {
+    /// The classification of `base..commit`, when the server could read the repository. It
+    /// replaces an observed classification; one a token vouched for is only ever raised by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassifiedChange>,
+    /// Commit authors and committers of `base..commit` (mapped to people; an unmapped identity as
+    /// its e-mail).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authors: Vec<Person>,
+    /// `Co-authored-by` trailers of those commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_authors: Vec<Person>,
+    /// The token that sent the push: it vouches for the pusher and for the authors the command
+    /// itself adds.
+    pub token: Voucher,
 }
 
 /// A command on the shared world.

@@ -287,19 +287,32 @@ pub async fn change_op(
             evidence,
             commit,
         },
+        // A push carries commits, never a classification: the server reads the new commits
+        // itself (classification, authors) and records the token that sent it.
         ChangeOp::Push {
             commit,
             by,
             authors,
             co_authors,
-            classification,
-        } => ChangeOp::Push {
-            commit,
-            by: acting_as(&caller, Some(by))?,
-            authors,
-            co_authors,
-            classification,
-        },
+            observed,
+        } => {
+            if observed.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::ObservationNotAllowed,
+                    "`observed` is what the server reads from the repository; a push carries commits only",
+                )
+                .at("body `observed`"));
+            }
+            let by = acting_as(&caller, Some(by))?;
+            let observed = Some(crate::observe::push(&s, &caller, &id, &commit).await?);
+            ChangeOp::Push {
+                commit,
+                by,
+                authors,
+                co_authors,
+                observed,
+            }
+        }
         ChangeOp::Publish { item, link, by } => ChangeOp::Publish {
             item,
             link,

@@ -1,5 +1,6 @@
 //! `POST /api/v1/changes`: record a change request from its body, from a GitHub pull request
-//! (`{"pr": "owner/repo#42"}`), and classified by the client or, under `--repo-root`, by the server.
+//! (`{"pr": "owner/repo#42"}`), classified and its authors read by the server under `--repo-root`
+//! (a client's classification only from a token allowed to classify; see [`create_change`]).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -7,16 +8,20 @@ use axum::routing::post;
 use axum::{Json, Router};
 use changegate_audit::{AuditEvent, kinds};
 use changegate_gate::ops::ChangeOp;
-use changegate_gate::{ChangeRequest, ChangeState, ClassifiedChange, Event, MaintenanceOccurrence};
+use changegate_gate::people::canonical;
+use changegate_gate::{
+    ChangeRequest, ChangeState, ClassifiedChange, Event, MaintenanceOccurrence, Observer,
+    Provenance, Source,
+};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::changes::{ChangeView, view};
 use super::{check_id, check_new};
-use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{Caller, JsonBody};
+use crate::{AppState, observe};
 
 /// `POST /api/v1/changes`.
 pub fn router() -> Router<AppState> {
@@ -28,8 +33,7 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateChange {
     /// A pull request (`owner/repo#42` or its URL): the server reads base, head, author, title and
-    /// link from GitHub, and classifies `owner/repo` under its repo root unless `classification`
-    /// is given.
+    /// link from GitHub, and classifies `owner/repo` under its repo root.
     #[serde(default)]
     pub pr: Option<String>,
     /// Repository (URL or owner/name; for server-side classification a path under the repo root).
@@ -50,17 +54,20 @@ pub struct CreateChange {
     /// Head commit (from the PR when `pr` is given).
     #[serde(default)]
     pub head_commit: String,
-    /// Commit authors (default: the caller).
+    /// Authors to add to those the server reads from git and GitHub (default, when it reads
+    /// none: the caller).
     #[serde(default)]
     pub authors: Vec<String>,
-    /// Co-authors.
+    /// Co-authors to add to the commits' `Co-authored-by` trailers.
     #[serde(default)]
     pub co_authors: Vec<String>,
-    /// Last pusher (default: the caller).
+    /// Last pusher (default: the caller). Naming someone else needs a token allowed to
+    /// ([`observe::may_name_last_pusher`]): `last-pusher-not-allowed` otherwise.
     #[serde(default)]
     pub last_pusher: Option<String>,
-    /// Classification (from `changegate classify --format json`). When absent, the server
-    /// classifies `repository` itself: a path relative to its `--repo-root`.
+    /// Classification (from `changegate classify --format json`), only from a token allowed to
+    /// classify (`classification-not-allowed` otherwise), joined with the server's own when it
+    /// can classify `repository` (a path relative to its `--repo-root`).
     #[serde(default)]
     pub classification: Option<ClassifiedChange>,
     /// Requested deploy time.
@@ -109,14 +116,24 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /api/v1/changes`.
+///
+/// What the server observes wins over what the body says: under `--repo-root` it classifies
+/// `base..head` itself and reads the commits' authors, committers and `Co-authored-by` trailers;
+/// for a pull request it reads GitHub. A body classification is accepted only from a token
+/// allowed to classify ([`observe::may_send_classification`]) and then joined with the server's
+/// (the higher category, every facet and role); a body may add authors, never remove them; only
+/// a token allowed to ([`observe::may_name_last_pusher`]) names a last pusher other than itself.
+/// The change and its audit event record which input was observed and which vouched for by
+/// which token.
 pub async fn create_change(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     JsonBody(mut body): JsonBody<CreateChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
+    let mut github_author = None;
     if let Some(pr) = body.pr.clone() {
-        from_pull_request(&s, &mut body, &pr).await?;
+        github_author = Some(from_pull_request(&s, &mut body, &pr).await?);
     }
     for (field, value) in [
         ("repository", &body.repository),
@@ -131,9 +148,68 @@ pub async fn create_change(
             .at(format!("body `{field}`")));
         }
     }
-    let classification = match body.classification.clone() {
-        Some(c) => c,
-        None => classify_on_server(&s, &body).await?,
+    if body.classification.is_some() && !observe::may_send_classification(&caller) {
+        return Err(ApiError::new(
+            ErrorCode::ClassificationNotAllowed,
+            format!(
+                "token {} ({}) may not send a classification: the server classifies the commits itself (a repository under its --repo-root, or `pr`); leave `classification` out",
+                caller.token_id, caller.person
+            ),
+        )
+        .at("body `classification`"));
+    }
+    let world = s.db.world().await?.value;
+    let voucher = observe::voucher(&caller);
+    let last_pusher = match body.last_pusher.take() {
+        None => caller.person.clone(),
+        Some(p) if canonical(&world, &p) == canonical(&world, &caller.person) => p,
+        Some(p) if observe::may_name_last_pusher(&caller) => p,
+        Some(p) => {
+            return Err(ApiError::new(
+                ErrorCode::LastPusherNotAllowed,
+                format!(
+                    "{} may not name {p} as the last pusher: only the integration that observed the push may (leave `last_pusher` out: it is the caller)",
+                    caller.person
+                ),
+            )
+            .at("body `last_pusher`"));
+        }
+    };
+    let mut provenance = Provenance {
+        last_pusher: Source::vouched_by(&voucher),
+        ..Provenance::default()
+    };
+    let observed = match observe::repository_path(&s, &body.repository) {
+        Some(path) => Some(
+            observe::observe(
+                &s,
+                path,
+                &body.repository,
+                &body.base_commit,
+                &body.head_commit,
+                "body `repository`, `base_commit`, `head_commit`",
+            )
+            .await?,
+        ),
+        None if body.classification.is_none() => return Err(cannot_classify(&s, &body)),
+        None => None,
+    };
+    let classification = match (&observed, body.classification.take()) {
+        (Some(o), vouched) => {
+            provenance.classification.observe(Observer::Repository);
+            match vouched {
+                Some(v) => {
+                    provenance.classification.vouch(&voucher);
+                    o.classification.merge(&v)
+                }
+                None => o.classification.clone(),
+            }
+        }
+        (None, Some(v)) => {
+            provenance.classification.vouch(&voucher);
+            v
+        }
+        (None, None) => return Err(cannot_classify(&s, &body)),
     };
     if s.policy.category(classification.category).is_none() {
         return Err(ApiError::new(
@@ -152,6 +228,38 @@ pub async fn create_change(
             }
         }
     }
+    // Authors: the pull request's author (GitHub) and the commits' people (git) first; the body
+    // may only add to them.
+    let (mut authors, mut co_authors) = (Vec::new(), Vec::new());
+    if let Some(login) = github_author {
+        observe::add(&mut authors, login);
+        provenance.authors.observe(Observer::Github);
+    }
+    if let Some(o) = &observed {
+        let (a, co) = observe::people(&world, &o.commits);
+        if !a.is_empty() || !co.is_empty() {
+            provenance.authors.observe(Observer::Repository);
+        }
+        for p in a {
+            observe::add(&mut authors, p);
+        }
+        for p in co {
+            observe::add(&mut co_authors, p);
+        }
+    }
+    let mut added = false;
+    for p in body.authors {
+        added |= observe::add(&mut authors, p);
+    }
+    for p in body.co_authors {
+        added |= observe::add(&mut co_authors, p);
+    }
+    if authors.is_empty() {
+        added |= observe::add(&mut authors, caller.person.clone());
+    }
+    if added {
+        provenance.authors.vouch(&voucher);
+    }
     if let Some(id) = &body.id {
         check_id(id, "body `id`")?;
         check_new(&s, id).await?;
@@ -167,11 +275,6 @@ pub async fn create_change(
         return Ok((StatusCode::OK, Json(view(existing))));
     }
     let now = s.now();
-    let authors = if body.authors.is_empty() {
-        vec![caller.person.clone()]
-    } else {
-        body.authors
-    };
     let request = ChangeRequest {
         id: body.id.clone().unwrap_or_else(new_id),
         repository: body.repository,
@@ -181,16 +284,16 @@ pub async fn create_change(
         base_commit: body.base_commit,
         head_commit: body.head_commit,
         authors,
-        co_authors: body.co_authors,
-        last_pusher: body.last_pusher.or_else(|| Some(caller.person.clone())),
+        co_authors,
+        last_pusher: Some(last_pusher),
         classification,
         requested_deploy_at: body.requested_deploy_at,
         deploy_duration: body.deploy_duration,
         maintenance: body.maintenance,
+        provenance,
     };
     let mut state = ChangeState::new(request);
     if body.submit {
-        let world = s.db.world().await?.value;
         changegate_gate::ops::apply(
             &s.policy,
             &mut state,
@@ -218,6 +321,11 @@ pub async fn create_change(
             "facets": c.classification.facets,
             "required_roles": c.classification.required_roles,
             "status": state.status,
+            "authors": c.authors,
+            "co_authors": c.co_authors,
+            "last_pusher": c.last_pusher,
+            "provenance": c.provenance,
+            "token": caller.token_id,
         }));
     let stored =
         s.db.create_change(
@@ -229,64 +337,32 @@ pub async fn create_change(
     Ok((StatusCode::CREATED, Json(view(stored))))
 }
 
-/// Classify `body.repository` (a path under the server's repo root) between the given commits.
-async fn classify_on_server(
-    s: &AppState,
-    body: &CreateChange,
-) -> Result<ClassifiedChange, ApiError> {
-    let Some(root) = s.repo_root.clone() else {
-        return Err(ApiError::new(
+/// Why the server cannot classify `body.repository` when no classification was given.
+fn cannot_classify(s: &AppState, body: &CreateChange) -> ApiError {
+    if s.repo_root.is_none() {
+        return ApiError::new(
             ErrorCode::ClassificationRequired,
-            "give `classification` (from `changegate classify --format json`); this server does not classify repositories (start it with --repo-root DIR)",
+            "give `classification` (from `changegate classify --format json`, with a token allowed to classify); this server does not classify repositories (start it with --repo-root DIR)",
         )
-        .at("body `classification`"));
-    };
-    let rel = std::path::Path::new(&body.repository);
-    let safe = !rel.is_absolute()
-        && rel
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)));
-    let path = root.join(rel);
-    let inside = safe
-        && std::fs::canonicalize(&path)
-            .ok()
-            .zip(std::fs::canonicalize(&root).ok())
-            .is_some_and(|(p, r)| p.starts_with(r));
-    if !inside {
-        return Err(ApiError::new(
-            ErrorCode::RepositoryOutsideRoot,
-            format!(
-                "`{}` is not a repository under the server's repo root",
-                body.repository
-            ),
-        )
-        .at("body `repository`"));
+        .at("body `classification`");
     }
-    let policy = s.policy.clone();
-    let (base, head) = (body.base_commit.clone(), body.head_commit.clone());
-    let (within, rel) = (root.clone(), rel.to_path_buf());
-    let c = tokio::task::spawn_blocking(move || {
-        changegate_classify::classify_repo_within(
-            &within,
-            &rel,
-            Some(&base),
-            Some(&head),
-            &policy,
-            None,
-        )
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| crate::error::classify_failed(&e, &root, &body.repository))?;
-    Ok(crate::classified_change(&c))
+    ApiError::new(
+        ErrorCode::RepositoryOutsideRoot,
+        format!(
+            "`{}` is not a repository under the server's repo root",
+            body.repository
+        ),
+    )
+    .at("body `repository`")
 }
 
-/// Fill a create request from a GitHub pull request.
+/// Fill a create request from a GitHub pull request; returns the pull request's author (as
+/// GitHub reports it: observed, not claimed).
 async fn from_pull_request(
     s: &AppState,
     body: &mut CreateChange,
     pr: &str,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let reference = crate::github::PrRef::parse(pr).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidPr,
@@ -311,8 +387,5 @@ async fn from_pull_request(
     if body.title.is_empty() {
         body.title = p.title;
     }
-    if body.authors.is_empty() {
-        body.authors = vec![p.user.login];
-    }
-    Ok(())
+    Ok(p.user.login)
 }

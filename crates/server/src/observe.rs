@@ -1,0 +1,229 @@
+//! What the server observes itself, so that a request body never decides what a change contains
+//! or who wrote it: a repository under its `--repo-root`, read between two commits for the
+//! classification and for the people git names (authors, committers, `Co-authored-by`
+//! trailers). And who may vouch for what the server cannot observe.
+//!
+//! The authority checks are one function each ([`may_send_classification`],
+//! [`may_name_last_pusher`]) so the token model can change in one place.
+
+use std::path::{Component, Path, PathBuf};
+
+use changegate_classify::CommitPeople;
+use changegate_gate::ops::PushObservation;
+use changegate_gate::people::{canonical, parse_co_authors};
+use changegate_gate::{ClassifiedChange, Person, Voucher, WorldState};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::Caller;
+
+/// Whether this token may send a classification (one a CI job computed with `changegate
+/// classify`): a token with the `classify` scope (admin tokens hold every scope).
+pub fn may_send_classification(caller: &Caller) -> bool {
+    caller.has_scope(crate::token::Scope::Classify)
+}
+
+/// Whether this token may name the last pusher (the integration that observed the push): a token
+/// with the `deployments` scope (admin tokens hold every scope).
+pub fn may_name_last_pusher(caller: &Caller) -> bool {
+    caller.has_scope(crate::token::Scope::Deployments)
+}
+
+/// The caller's token as a voucher (recorded in the change's provenance).
+pub fn voucher(caller: &Caller) -> Voucher {
+    Voucher {
+        token: caller.token_id.clone(),
+        person: caller.person.clone(),
+    }
+}
+
+/// The directory the server reads for `repository`: a relative path of plain components under
+/// its repo root that stays inside the root after resolving links. `None` when the server has no
+/// repo root or `repository` is not such a path.
+pub fn repository_path(s: &AppState, repository: &str) -> Option<PathBuf> {
+    let root = s.repo_root.as_ref()?;
+    let rel = Path::new(repository);
+    let plain = !repository.is_empty()
+        && !rel.is_absolute()
+        && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return None;
+    }
+    let path = root.join(rel);
+    let inside = std::fs::canonicalize(&path)
+        .ok()
+        .zip(std::fs::canonicalize(root).ok())
+        .is_some_and(|(p, r)| p.starts_with(r));
+    inside.then_some(path)
+}
+
+/// What the server read from a repository between two commits.
+#[derive(Debug)]
+pub struct Observed {
+    /// The classification of `base..head`.
+    pub classification: ClassifiedChange,
+    /// Every commit of `base..head` with its people.
+    pub commits: Vec<CommitPeople>,
+}
+
+/// Classify `base..head` in the repository at `path` and read its commits' people. Errors are
+/// `classify-failed`, located at `location`, with the server's paths replaced by `repository`.
+pub async fn observe(
+    s: &AppState,
+    path: PathBuf,
+    repository: &str,
+    base: &str,
+    head: &str,
+    location: &str,
+) -> Result<Observed, ApiError> {
+    let policy = s.policy.clone();
+    let (base, head) = (base.to_string(), head.to_string());
+    let dir = path.clone();
+    // Opened as a repository of its own, never a parent's (`classify_repo_within`, NO_SEARCH).
+    let root = s.repo_root.clone().unwrap_or_else(|| path.clone());
+    let rel = path
+        .strip_prefix(&root)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let within = root.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let c = changegate_classify::classify_repo_within(
+            &within,
+            &rel,
+            Some(&base),
+            Some(&head),
+            &policy,
+            None,
+        )?;
+        let commits = changegate_classify::commit_people(&dir, &base, &head)?;
+        Ok::<_, changegate_classify::ClassifyError>((c, commits))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (c, commits) = read.map_err(|e| {
+        use changegate_classify::ClassifyError as E;
+        if matches!(e, E::NotARepo { .. } | E::OutsideRoot { .. }) {
+            return crate::error::classify_failed(&e, &root, repository);
+        }
+        let mut msg = e.to_string();
+        for p in [Some(path.clone()), std::fs::canonicalize(&path).ok()]
+            .into_iter()
+            .flatten()
+        {
+            msg = msg.replace(&p.display().to_string(), repository);
+        }
+        ApiError::new(ErrorCode::ClassifyFailed, msg).at(location)
+    })?;
+    Ok(Observed {
+        classification: crate::classified_change(&c),
+        commits,
+    })
+}
+
+/// The person a git identity names: the person an alias maps its e-mail (or else its name) to;
+/// unmapped, the identity as it is (its e-mail, lowercase, or its name), so separation of duties
+/// still sees it and an alias added later still maps it. `None` for an empty identity.
+pub fn person_of(world: &WorldState, name: &str, email: &str) -> Option<Person> {
+    let (name, email) = (name.trim(), email.trim());
+    for key in [email, name] {
+        if !key.is_empty() && world.aliases.contains_key(&key.to_lowercase()) {
+            return Some(canonical(world, key));
+        }
+    }
+    [email, name]
+        .into_iter()
+        .find(|k| !k.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// The people of these commits: (authors and committers, `Co-authored-by` co-authors), each once,
+/// in commit order.
+pub fn people(world: &WorldState, commits: &[CommitPeople]) -> (Vec<Person>, Vec<Person>) {
+    let (mut authors, mut co_authors) = (Vec::new(), Vec::new());
+    for c in commits.iter().rev() {
+        for id in [&c.author, &c.committer] {
+            if let Some(p) = person_of(world, &id.name, &id.email) {
+                add(&mut authors, p);
+            }
+        }
+        for co in parse_co_authors(&c.message) {
+            if let Some(p) = person_of(world, &co.name, &co.email) {
+                add(&mut co_authors, p);
+            }
+        }
+    }
+    (authors, co_authors)
+}
+
+/// Push `p` unless it is there; whether it was added.
+pub fn add(v: &mut Vec<Person>, p: Person) -> bool {
+    if v.contains(&p) {
+        false
+    } else {
+        v.push(p);
+        true
+    }
+}
+
+/// What the server observes of a push of `commit` to change `id`: the classification and people
+/// of `base..commit` when the change's repository is under its repo root (an unknown commit there
+/// is `classify-failed`), and always the token that sent it.
+pub async fn push(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    commit: &str,
+) -> Result<PushObservation, ApiError> {
+    let mut obs = PushObservation {
+        classification: None,
+        authors: Vec::new(),
+        co_authors: Vec::new(),
+        token: voucher(caller),
+    };
+    let Some((current, world)) = s.db.change_and_world(id).await? else {
+        return Err(ApiError::not_found(format!("change {id}")));
+    };
+    let c = &current.value.change;
+    if let Some(path) = repository_path(s, &c.repository) {
+        let o = observe(
+            s,
+            path,
+            &c.repository,
+            &c.base_commit,
+            commit,
+            "body `commit`",
+        )
+        .await?;
+        let (authors, co_authors) = people(&world, &o.commits);
+        obs.classification = Some(o.classification);
+        obs.authors = authors;
+        obs.co_authors = co_authors;
+    }
+    Ok(obs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_identities_map_through_aliases_or_stay_as_they_are() {
+        let mut world = WorldState::default();
+        world.aliases.insert("bob@example.com".into(), "bob".into());
+        world.aliases.insert("carl builder".into(), "carl".into());
+        assert_eq!(
+            person_of(&world, "Bob B", " Bob@Example.com").as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            person_of(&world, "Carl Builder", "c@x").as_deref(),
+            Some("carl")
+        );
+        assert_eq!(
+            person_of(&world, "Dana", "Dana@Example.com").as_deref(),
+            Some("dana@example.com")
+        );
+        assert_eq!(person_of(&world, "Eve", "").as_deref(), Some("eve"));
+        assert_eq!(person_of(&world, " ", ""), None);
+    }
+}
