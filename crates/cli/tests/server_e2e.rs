@@ -225,8 +225,17 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .code(2);
     json_out(cg(&srv, &bob).args(["change", "approve", &id, "--role", "backend-lead"]));
     json_out(cg(&srv, &quinn).args(["change", "approve", &id, "--role", "qa"]));
-    for item in [
+    // `tests-pass` is CI evidence: only the CI job's (integration, here admin) token attests it.
+    json_out(cg(&srv, &admin).args([
+        "change",
+        "attest",
+        &id,
+        "--item",
         "tests-pass",
+        "--evidence",
+        "https://ci.example/1",
+    ]));
+    for item in [
         "staging-smoke",
         "rollback-plan",
         "feature-flags",

@@ -57,8 +57,6 @@ changegate_codes::codes! {
         ImpersonationForbidden = "impersonation-forbidden",
         /// Only admin tokens may do this.
         AdminRequired = "admin-required",
-        /// The caller holds none of the roles that may record incidents or announcements.
-        IncidentForbidden = "incident-forbidden",
         /// A change with this id already exists.
         ChangeExists = "change-exists",
         /// Others kept changing the same document; the request may be retried.
@@ -93,9 +91,7 @@ impl ErrorCode {
             | C::ClassifyFailed
             | C::GithubNotConfigured
             | C::PrNotFound => StatusCode::BAD_REQUEST,
-            C::ImpersonationForbidden | C::AdminRequired | C::IncidentForbidden => {
-                StatusCode::FORBIDDEN
-            }
+            C::ImpersonationForbidden | C::AdminRequired => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -204,6 +200,7 @@ fn op_status(e: &OpError) -> StatusCode {
         OpError::Transition(_)
         | OpError::DuplicateIncident { .. }
         | OpError::PushRefused { .. } => StatusCode::CONFLICT,
+        OpError::Unauthorized(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
