@@ -29,8 +29,8 @@ fn manual_rollbacks_are_audited_allowed_and_denied() {
     ])
     .args(["--audit", "--data-dir", data])
     .assert()
-    .success();
-    // Category 3 needs Backend Lead + SRE Lead: the backend lead alone is refused, and that is audited too.
+    .code(1);
+    // Offline no authority can be checked (issue 13): every request is refused and audited.
     cg().args([
         "rollout",
         "rollback",
@@ -51,6 +51,7 @@ fn manual_rollbacks_are_audited_allowed_and_denied() {
         .success()
         .stdout(predicate::str::contains("rollback.triggered"))
         .stdout(predicate::str::contains("CR-7"))
+        .stdout(predicate::str::contains("CR-8"))
         .stdout(predicate::str::contains("outcome.result=rollback-denied"));
     cg().args(["audit", "verify", "--data-dir", data])
         .assert()

@@ -228,8 +228,17 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .code(1);
     json_out(cg(&srv, &bob).args(["change", "approve", &id, "--role", "backend-lead"]));
     json_out(cg(&srv, &quinn).args(["change", "approve", &id, "--role", "qa"]));
-    for item in [
+    // `tests-pass` is CI evidence: only the CI job's (integration, here admin) token attests it.
+    json_out(cg(&srv, &admin).args([
+        "change",
+        "attest",
+        &id,
+        "--item",
         "tests-pass",
+        "--evidence",
+        "https://ci.example/1",
+    ]));
+    for item in [
         "staging-smoke",
         "rollback-plan",
         "feature-flags",
@@ -322,6 +331,32 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         .assert()
         .code(1)
         .stderr(predicates::str::contains("push-refused"));
+    // `rollout rollback` asks the server: the author holds no rollback authority, whatever
+    // `--by` says; the backend lead holds category 2's. Only then does the action run.
+    let marker = dir.path().join("rolled-back");
+    let log = dir.path().join("rollout.jsonl");
+    let rollback = |tok: &str| {
+        let mut c = cg(&srv, tok);
+        c.args([
+            "rollout", "rollback", "--change", &id, "--reason", "p95", "--by",
+        ])
+        .args(["backend-lead,sre-lead", "--rollback"])
+        .arg(format!("touch {}", marker.display()))
+        .arg("--log")
+        .arg(&log)
+        .arg("--policy")
+        .arg(&policy);
+        c
+    };
+    rollback(&alice)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("rollback-authority-required"));
+    assert!(!marker.exists());
+    rollback(&bob).assert().success();
+    assert!(marker.exists());
+    let after = json_out(cg(&srv, &bob).args(["change", "show", &id]));
+    assert_eq!(after["status"], "rolled-back");
 }
 
 #[test]

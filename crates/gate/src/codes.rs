@@ -215,6 +215,22 @@ changegate_codes::codes! {
         ExceptionApproverInvalid = "exception-approver-invalid",
         /// The change cannot take new commits in its state (deploying, deployed or terminal).
         PushRefused = "push-refused",
+        /// Authority (docs/authority.md): only a commit author, co-author or the last pusher of the change (or an integration or admin token, as the table says) may do this.
+        AuthorRequired = "author-required",
+        /// Authority: only an integration token (the CI job that observed it) may attest a checklist item whose evidence only CI sees (`tests-pass`).
+        IntegrationRequired = "integration-required",
+        /// Authority: the caller holds no whole set of the category's `rollback_authority` (the incident commander's set only during an active incident).
+        RollbackAuthorityRequired = "rollback-authority-required",
+        /// Authority: only the incident's assigned commander or an SRE lead may mark a change as its remediation.
+        RemediationAuthorityRequired = "remediation-authority-required",
+        /// Authority: only the commander of the emergency's incident, its declarer or an SRE lead may record its retrospective and follow-up.
+        EmergencyOwnerRequired = "emergency-owner-required",
+        /// Authority: only an author, the emergency's incident commander or a holder of a `deploy_approvers` role of the category (or an integration token) may start or complete the deployment.
+        DeployerRequired = "deployer-required",
+        /// Authority: the caller holds none of the roles that may record incidents or announcements (`emergency.declared_by`, `emergency.commander_from`), and is not the incident's commander.
+        IncidentForbidden = "incident-forbidden",
+        /// Authority: only admin tokens may do this (teams, aliases).
+        AdminRequired = "admin-required",
     }
 }
 

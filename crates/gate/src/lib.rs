@@ -12,11 +12,13 @@
 //! Modules, one rule family each: [`status`] (the life-cycle state machine), [`approval`]
 //! (required roles, role holders, separation of duties, invalidation on new commits),
 //! [`checklist`], [`lead_time`], [`emergency`], [`window`] (via the calendar crate) and
-//! [`ops`] (the commands a server applies to a state, each validated) and [`corpus`] (the
-//! scenario format shared by every front end's tests).
+//! [`ops`] (the commands a server applies to a state, each validated), [`authority`] (who may
+//! apply which command: the one authority table) and [`corpus`] (the scenario format shared by
+//! every front end's tests).
 #![deny(missing_docs)]
 
 pub mod approval;
+pub mod authority;
 pub mod checklist;
 pub mod codes;
 pub mod corpus;

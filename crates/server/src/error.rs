@@ -79,8 +79,6 @@ changegate_codes::codes! {
         LastPusherNotAllowed = "last-pusher-not-allowed",
         /// The request carries what only the server observes (a push's `observed`).
         ObservationNotAllowed = "observation-not-allowed",
-        /// The caller holds none of the roles that may record incidents or announcements.
-        IncidentForbidden = "incident-forbidden",
         /// A change with this id already exists.
         ChangeExists = "change-exists",
         /// Others kept changing the same document; the request may be retried.
@@ -151,8 +149,7 @@ impl ErrorCode {
             | C::ScopeRequired
             | C::ClassificationNotAllowed
             | C::LastPusherNotAllowed
-            | C::ObservationNotAllowed
-            | C::IncidentForbidden => StatusCode::FORBIDDEN,
+            | C::ObservationNotAllowed => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -261,6 +258,7 @@ fn op_status(e: &OpError) -> StatusCode {
         OpError::Transition(_)
         | OpError::DuplicateIncident { .. }
         | OpError::PushRefused { .. } => StatusCode::CONFLICT,
+        OpError::Unauthorized(_) => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -108,6 +108,8 @@ pub const SHARED: &[&str] = &[
     // input naming an unknown role or category: the same code in the policy file and the API
     "unknown-role",
     "unknown-category",
+    // an admin-only command: the gate's authority table and the API's admin routes
+    "admin-required",
 ];
 
 #[derive(Template)]

@@ -95,6 +95,9 @@ pub enum OpError {
         /// Role.
         role: String,
     },
+    /// The caller lacks the authority for the command ([`crate::authority`]).
+    #[error(transparent)]
+    Unauthorized(#[from] crate::authority::Refusal),
     /// The change cannot take new commits in its state.
     #[error("a change that is {status} cannot take new commits")]
     PushRefused {
@@ -123,6 +126,7 @@ impl OpError {
             OpError::NoException => C::ExceptionNotRequested,
             OpError::ExceptionApproverInvalid { .. } => C::ExceptionApproverInvalid,
             OpError::PushRefused { .. } => C::PushRefused,
+            OpError::Unauthorized(r) => r.code,
         }
     }
 }

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use changegate_audit::{AuditEvent, kinds};
-use changegate_gate::ops::ChangeOp;
+use changegate_gate::authority::{Actor, Authorized, authorize};
+use changegate_gate::ops::{ChangeOp, OpError};
 use changegate_gate::{ChangeState, Decision, Event};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -31,8 +32,31 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/changes/{id}/decision", get(decision))
 }
 
-/// Audit event for a change command.
-fn op_event(caller: &Caller, state: &ChangeState, op: &ChangeOp) -> AuditEvent {
+/// Whether the caller's token is an integration's (a CI job, the deploy pipeline, the rollout
+/// guard): an integration token with the `ci-evidence` or `deployments` scope, or an admin token
+/// (which holds every scope). The authority table's integration rows (CI evidence, automatic
+/// rollbacks, pipeline transitions) are granted to these.
+pub(super) fn is_integration(caller: &Caller) -> bool {
+    use crate::token::Scope;
+    caller.has_scope(Scope::CiEvidence) || caller.has_scope(Scope::Deployments)
+}
+
+/// The identity the authority table is checked for: the token's person and kind, never a body.
+pub(super) fn actor(caller: &Caller) -> Actor {
+    Actor {
+        person: caller.person.clone(),
+        admin: caller.admin,
+        integration: is_integration(caller),
+    }
+}
+
+/// Audit event for a change command, with the authority that allowed it.
+fn op_event(
+    caller: &Caller,
+    state: &ChangeState,
+    op: &ChangeOp,
+    authority: &Authorized,
+) -> AuditEvent {
     let kind = match op {
         ChangeOp::Transition { event, .. } => match event {
             Event::Start => kinds::DEPLOYMENT_START,
@@ -65,22 +89,29 @@ fn op_event(caller: &Caller, state: &ChangeState, op: &ChangeOp) -> AuditEvent {
             "pr-link",
             c.pr_link.clone().map_or(Value::Null, Value::from),
         )
-        .details(json!({ "op": op, "status": state.status, "token": caller.token_id }))
+        .details(json!({
+            "op": op, "status": state.status, "token": caller.token_id, "authority": authority,
+        }))
 }
 
-/// Load, apply, compare-and-swap; retry on a lost race.
+/// Authorise (the authority table, for the token's identity), load, apply, compare-and-swap;
+/// retry on a lost race. `dry_run` checks everything and stores nothing.
 async fn apply_change_op(
     s: &AppState,
     caller: &Caller,
     id: &str,
     op: ChangeOp,
+    dry_run: bool,
 ) -> Result<Versioned<ChangeState>, ApiError> {
+    let actor = actor(caller);
     for _ in 0..MAX_RETRIES {
         let (current, world) =
             s.db.change_and_world(id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
         let now = s.now();
+        let authority = authorize(&s.policy, &current.value, &world, &actor, &op, now)
+            .map_err(OpError::from)?;
         // Starting a deployment re-decides at "now": a start the gate denies is never recorded,
         // and the decision that allowed it goes into the audit event.
         let mut authorised_by = None;
@@ -104,7 +135,13 @@ async fn apply_change_op(
         }
         let mut next = current.value.clone();
         changegate_gate::ops::apply(&s.policy, &mut next, &world, &op, now)?;
-        let mut event = op_event(caller, &next, &op);
+        if dry_run {
+            return Ok(Versioned {
+                value: next,
+                version: current.version,
+            });
+        }
+        let mut event = op_event(caller, &next, &op, &authority);
         if let Some(d) = &authorised_by {
             event = event
                 .outcome("result", "allowed")
@@ -112,6 +149,7 @@ async fn apply_change_op(
                     "op": op,
                     "status": next.status,
                     "token": caller.token_id,
+                    "authority": authority,
                     "decision": d,
                 }));
         }
@@ -163,7 +201,7 @@ pub async fn approve(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op, false).await?)),
     ))
 }
 
@@ -200,7 +238,7 @@ pub async fn attest(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op, false).await?)),
     ))
 }
 
@@ -251,15 +289,27 @@ pub async fn exception(
     };
     Ok((
         StatusCode::CREATED,
-        Json(view(apply_change_op(&s, &caller, &id, op).await?)),
+        Json(view(apply_change_op(&s, &caller, &id, op, false).await?)),
     ))
 }
 
-/// `POST /api/v1/changes/{id}/ops`: any gate command (`{"op": "push", …}`, see the OpenAPI doc).
+/// Query of `POST /api/v1/changes/{id}/ops`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsQuery {
+    /// Check the command (authority, state, policy) and answer as if applied, storing nothing
+    /// (`changegate rollout rollback --dry-run` asks this way).
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /api/v1/changes/{id}/ops?dry_run=BOOL`: any gate command (`{"op": "push", …}`, see the
+/// OpenAPI doc).
 pub async fn change_op(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(q): Query<OpsQuery>,
     JsonBody(op): JsonBody<ChangeOp>,
 ) -> Result<Json<ChangeView>, ApiError> {
     let op = match op {
@@ -339,7 +389,9 @@ pub async fn change_op(
         },
         other => other,
     };
-    Ok(Json(view(apply_change_op(&s, &caller, &id, op).await?)))
+    Ok(Json(view(
+        apply_change_op(&s, &caller, &id, op, q.dry_run).await?,
+    )))
 }
 
 /// Query of `GET /api/v1/changes/{id}/decision`.

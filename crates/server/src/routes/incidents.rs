@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use changegate_audit::{AuditEvent, kinds};
 use changegate_gate::WorldState;
-use changegate_gate::ops::WorldOp;
+use changegate_gate::ops::{OpError, WorldOp};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,61 +48,24 @@ pub struct OpenIncident {
     pub cvss: Option<changegate_gate::Cvss>,
 }
 
-fn may_change_world(s: &AppState, caller: &Caller, op: &WorldOp) -> Result<(), ApiError> {
-    if caller.admin {
-        return Ok(());
-    }
-    let roles: Vec<&String> = s
-        .policy
-        .emergency
-        .declared_by
-        .iter()
-        .chain(s.policy.emergency.commander_from.iter())
-        .collect();
-    let holds = roles.iter().any(|r| {
-        s.policy
-            .roles
-            .get(*r)
-            .is_some_and(|role| role.holders.contains(&caller.person))
-    });
-    let people_op = matches!(op, WorldOp::SetTeam { .. } | WorldOp::SetAlias { .. });
-    if people_op {
-        return Err(ApiError::new(
-            ErrorCode::AdminRequired,
-            "only admin tokens may change teams and aliases",
-        ));
-    }
-    if holds {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::IncidentForbidden,
-            format!(
-                "{} may not record incidents or announcements; roles allowed: {}",
-                caller.person,
-                roles
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ))
-    }
-}
-
 /// Authorise, load, apply, compare-and-swap; retry on a lost race.
 pub(super) async fn apply_world_op(
     s: &AppState,
     caller: &Caller,
     op: WorldOp,
 ) -> Result<Versioned<WorldState>, ApiError> {
-    may_change_world(s, caller, &op)?;
+    let actor = super::approvals::actor(caller);
     for _ in 0..MAX_RETRIES {
         let current = s.db.world().await?;
+        // The authority table, for the token's identity (an incident's commander is read from
+        // the stored world, never from the request).
+        let authority =
+            changegate_gate::authority::authorize_world(&s.policy, &current.value, &actor, &op)
+                .map_err(OpError::from)?;
         let mut next = current.value.clone();
         changegate_gate::ops::apply_world(&s.policy, &mut next, &op, s.now())?;
         let event = AuditEvent::new(kinds::INCIDENT, &caller.person)
-            .details(json!({ "op": op, "token": caller.token_id }));
+            .details(json!({ "op": op, "token": caller.token_id, "authority": authority }));
         if let Some(stored) = s.db.update_world(current.version, &next, event).await? {
             return Ok(stored);
         }

@@ -2,8 +2,9 @@
 //!
 //! Exit codes: `run` 0 when the plan completed, 1 when it rolled back or never started;
 //! `replay` 0 when it would have completed, 1 otherwise (rolled back, never started, or the data
-//! ended first); `rollback` 0 when done, 1 when the roles lack the rollback authority. 2 is a usage
-//! or input error, as everywhere.
+//! ended first); `rollback` 0 when done, 1 when the server refuses the token's rollback authority
+//! or when it cannot be checked (offline: authority unverified). 2 is a usage or input error (or
+//! an unreachable server), as everywhere.
 //!
 //! One file per subcommand; `record.rs` is where events go (the JSON-lines log and, with
 //! `--audit`, the audit trail).

@@ -1,14 +1,25 @@
-//! `rollout rollback`: a manual rollback, checked against the category's rollback authority.
+//! `rollout rollback`: a manual rollback, only by someone who holds the category's rollback
+//! authority (docs/authority.md).
+//!
+//! Who holds it is the server's to say, not the command line's: typing `--by sre-lead` proves
+//! nothing. With `--server`, the server checks the token's identity against the authority table
+//! (`POST …/ops?dry_run=true`: the category's `rollback_authority`, the incident commander during
+//! an active incident, the on-call engineer where the policy says so); the action runs only when
+//! it answers yes, and the rollback is then recorded on the server too. Offline, changegate
+//! cannot check who is asking, so it claims no authority: it records the request as "authority
+//! unverified", runs nothing and exits 1. `--by` names the roles the requester claims; they are
+//! recorded, never trusted.
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use changegate_policy::Level;
 use changegate_rollout::action::{Action, ActionVars};
 use changegate_rollout::engine::Verdict;
 use changegate_rollout::recorder::{Event, EventKind, Recorder};
-use changegate_rollout::{ReasonCode, authority};
+use changegate_rollout::{Reason, ReasonCode};
 use jiff::Timestamp;
+use serde_json::{Value, json};
 
 use super::record::{AuditedRecorder, RecordArgs};
 use crate::common::{Format, Global, Outcome, policy};
@@ -22,26 +33,29 @@ pub struct RollbackArgs {
     /// Why (recorded).
     #[arg(long)]
     pub reason: String,
-    /// Roles of the people asking (repeat, or comma-separate), e.g. --by backend-lead,sre-lead.
-    #[arg(
-        long = "by",
-        required = true,
-        value_delimiter = ',',
-        value_name = "ROLE"
-    )]
+    /// Roles the requester claims (repeat, or comma-separate): recorded only, never trusted; the
+    /// server checks the token's own authority.
+    #[arg(long = "by", value_delimiter = ',', value_name = "ROLE")]
     pub by: Vec<String>,
-    /// The change's category level (until the server knows the change).
+    /// The change's category level (offline; with --server the server's record of the change
+    /// decides).
     #[arg(long)]
-    pub category: Level,
-    /// An incident is active (enables incident-only authorities, e.g. the incident commander).
+    pub category: Option<Level>,
+    /// An incident is active (recorded only; the server knows its incidents).
     #[arg(long)]
     pub active_incident: bool,
     /// Rollback action to run when allowed: a command or webhook URL.
     #[arg(long = "rollback", value_name = "CMD|URL")]
     pub action: Option<String>,
-    /// Check and record, but do not run the action.
+    /// Check and record, but do not run the action (nor record the rollback on the server).
     #[arg(long)]
     pub dry_run: bool,
+    /// The changegate server that checks the rollback authority of the token's person.
+    #[arg(long, env = "CHANGEGATE_SERVER")]
+    pub server: Option<String>,
+    /// API token (from `changegate token create`), with --server.
+    #[arg(long, env = "CHANGEGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(flatten)]
     pub log: RecordArgs,
     /// Output format.
@@ -49,24 +63,149 @@ pub struct RollbackArgs {
     pub format: Format,
 }
 
+/// What the server said.
+struct Answer {
+    allowed: bool,
+    category: Level,
+    message: String,
+}
+
+struct Server {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    fn new(base: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let token = token.context(
+            "--server needs an API token: pass --token or set CHANGEGATE_TOKEN (the server checks that token's rollback authority)",
+        )?;
+        Ok(Server {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// (status, body); an unreachable server is an error.
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<(u16, Value)> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    fn refusal(status: u16, body: &Value) -> String {
+        format!(
+            "server answered {status}: [{}] {}",
+            body["code"].as_str().unwrap_or("error"),
+            body["message"].as_str().unwrap_or("request failed")
+        )
+    }
+
+    /// Record (or, with `dry_run`, only check) the `roll-back` transition as the token's person.
+    async fn roll_back(&self, change: &str, dry_run: bool) -> anyhow::Result<(u16, Value)> {
+        let url = format!(
+            "{}/api/v1/changes/{change}/ops?dry_run={dry_run}",
+            self.base
+        );
+        self.send(
+            self.http
+                .post(url)
+                .json(&json!({"op": "transition", "event": "roll-back"})),
+        )
+        .await
+    }
+
+    /// Ask whether the token's person may roll the change back now.
+    async fn ask(&self, change: &str) -> anyhow::Result<Answer> {
+        let (status, body) = self
+            .send(
+                self.http
+                    .get(format!("{}/api/v1/changes/{change}", self.base)),
+            )
+            .await?;
+        if status >= 500 || status == 401 || status == 404 {
+            bail!("{}", Self::refusal(status, &body));
+        }
+        let category = body["change"]["classification"]["category"]
+            .as_u64()
+            .and_then(|c| Level::try_from(c).ok())
+            .context("the server's change has no category")?;
+        let (status, body) = self.roll_back(change, true).await?;
+        if status >= 500 {
+            bail!("{}", Self::refusal(status, &body));
+        }
+        let allowed = (200..300).contains(&status);
+        let message = if allowed {
+            format!(
+                "the server at {} granted the token's person the rollback authority",
+                self.base
+            )
+        } else {
+            Self::refusal(status, &body)
+        };
+        Ok(Answer {
+            allowed,
+            category,
+            message,
+        })
+    }
+}
+
 pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
     let policy = policy(global)?;
-    let decision = authority::check(&policy, a.category, &a.by, a.active_incident);
+    let server = match &a.server {
+        Some(url) => Some(Server::new(url, a.token.as_deref())?),
+        None => None,
+    };
+    let answer = match &server {
+        Some(s) => s.ask(&a.change).await?,
+        None => Answer {
+            allowed: false,
+            category: a.category.context(
+                "--category is required without --server (with --server the server knows the change)",
+            )?,
+            message: format!(
+                "authority unverified: offline, changegate cannot check who holds the rollback authority{}; nothing was run. Run with --server URL --token TOKEN so the server checks the token's authority",
+                if a.by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (requested as {})", a.by.join(", "))
+                }
+            ),
+        },
+    };
+    let category = answer.category;
     let plan = policy
-        .category(a.category)
+        .category(category)
         .map(|(_, c)| c.rollout_plan.clone())
         .unwrap_or_default();
     let log = a.log.path();
     let mut recorder = AuditedRecorder::open(&a.log, &policy).await?;
-    let mut reasons = decision.reasons.clone();
-    reasons.push(changegate_rollout::Reason {
+    let mut reasons = vec![Reason {
+        code: if answer.allowed {
+            ReasonCode::AuthorityGranted
+        } else {
+            ReasonCode::AuthorityDenied
+        },
+        trigger: None,
+        message: answer.message.clone(),
+        value: None,
+        limit: None,
+    }];
+    reasons.push(Reason {
         code: ReasonCode::ManualRollback,
         trigger: None,
         message: a.reason.clone(),
         value: None,
         limit: None,
     });
-    let action = match (&a.action, decision.allowed) {
+    let action = match (&a.action, answer.allowed) {
         (Some(cmd), true) => {
             let vars = ActionVars {
                 action: "rollback".into(),
@@ -84,15 +223,20 @@ pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outc
         }
         _ => None,
     };
+    let authority = match (&server, answer.allowed) {
+        (None, _) => "unverified",
+        (Some(_), true) => "granted-by-server",
+        (Some(_), false) => "refused-by-server",
+    };
     let event = Event {
         t: Timestamp::now(),
         kind: EventKind::ManualRollback,
         change: Some(a.change.clone()),
         plan,
-        category: a.category,
+        category,
         step: None,
         weight: None,
-        verdict: Some(if decision.allowed {
+        verdict: Some(if answer.allowed {
             Verdict::Rollback
         } else {
             Verdict::Hold
@@ -100,15 +244,29 @@ pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outc
         reasons: reasons.clone(),
         triggers: Vec::new(),
         action: action.clone(),
-        detail: serde_json::json!({ "by": a.by, "allowed": decision.allowed, "active_incident": a.active_incident }),
+        detail: json!({
+            "by": a.by, "allowed": answer.allowed, "authority": authority,
+            "server": a.server, "active_incident": a.active_incident,
+        }),
         dry_run: a.dry_run,
     };
     recorder.record(&event).await?;
+    let action_failed = action.as_ref().is_some_and(|r| !r.ok);
+    // The rollback happened: the server records it (and checks the authority again).
+    if let (Some(s), true, false, false) = (&server, answer.allowed, a.dry_run, action_failed) {
+        let (status, body) = s.roll_back(&a.change, false).await?;
+        if !(200..300).contains(&status) {
+            bail!(
+                "the rollback ran but the server did not record it: {}",
+                Server::refusal(status, &body)
+            );
+        }
+    }
     if a.format == Format::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "change": a.change, "allowed": decision.allowed, "granted_by": decision.granted_by,
+            serde_json::to_string_pretty(&json!({
+                "change": a.change, "allowed": answer.allowed, "authority": authority,
                 "reasons": reasons, "action": action, "log": log,
             }))?
         );
@@ -123,17 +281,20 @@ pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outc
                 res.ran,
                 res.detail
             ),
-            None if decision.allowed => {
+            None if answer.allowed => {
                 println!("allowed; no --rollback action given, recorded only")
             }
             None => println!("denied: nothing was run"),
         }
         println!("recorded in {}", log.display());
     }
-    if action.as_ref().is_some_and(|r| !r.ok) {
+    if !answer.allowed {
+        eprintln!("rollback refused: {}", answer.message);
+    }
+    if action_failed {
         bail!("the rollback action failed");
     }
-    Ok(if decision.allowed {
+    Ok(if answer.allowed {
         Outcome::Ok
     } else {
         Outcome::Denied
