@@ -266,8 +266,7 @@ impl AuditEvent {
             // Only the store's own writes of a document say what they stored; a caller that
             // could set it would vouch for a row it never wrote.
             return Err(RecordError::Invalid(
-                "state is recorded by the store with the write it proves, never by a caller"
-                    .into(),
+                "state is recorded by the store with the write it proves, never by a caller".into(),
             ));
         }
         if let Some(fp) = fields {

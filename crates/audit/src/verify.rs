@@ -39,8 +39,8 @@ use crate::tree::{Frontier, Hash, NodeId, leaf_hash};
 mod stack_str;
 mod state;
 
-pub use state::StateRow;
 use stack_str::StackStr;
+pub use state::StateRow;
 
 /// Kind of the event retention appends when it deletes records. Its `details.before` (RFC 3339)
 /// is the cutoff: records of leaves older than that may be missing.
@@ -89,7 +89,6 @@ pub struct LeafRow<'a> {
     /// Record, if stored.
     pub record: Option<RecordRow<'a>>,
 }
-
 
 /// Outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,7 +140,6 @@ struct LightRecord<'a> {
     state: Option<LightState<'a>>,
 }
 
-
 use state::{HeadColumns, LightState, Logged};
 
 struct Expected {
@@ -152,7 +150,6 @@ struct Expected {
 }
 
 const MAX_FAILURES: usize = 1000;
-
 
 /// Streaming verifier: register checkpoints, feed leaves in position order, then nodes, then
 /// [`Verifier::finish`].
@@ -220,7 +217,6 @@ impl Verifier {
             });
         }
     }
-
 
     /// Register a signed checkpoint kept by the store: its signature is checked now, its root
     /// once the leaves are read. With `is_head`, the log must also have exactly its size.

@@ -82,10 +82,14 @@ async fn setup_with(kind: Kind, changes: usize) -> (TestDb, Store) {
         resolved_at: None,
         commander: Some("carol".into()),
     });
-    s.update_world(w.version, &world, AuditEvent::new("incident.recorded", "carol"))
-        .await
-        .unwrap()
-        .expect("version 1");
+    s.update_world(
+        w.version,
+        &world,
+        AuditEvent::new("incident.recorded", "carol"),
+    )
+    .await
+    .unwrap()
+    .expect("version 1");
     let report = store.verify(None).await.unwrap();
     assert!(report.ok(), "{:#?}", report.failures);
     (db, store)
@@ -171,7 +175,8 @@ async fn change_row_inserted(kind: Kind) {
 
 async fn change_row_deleted(kind: Kind) {
     let (db, store) = setup(kind).await;
-    db.exec("DELETE FROM server_change WHERE id = 'chg-1'").await;
+    db.exec("DELETE FROM server_change WHERE id = 'chg-1'")
+        .await;
     expect(db, store, Code::StateDeleted, Some("change chg-1")).await;
 }
 
@@ -210,7 +215,8 @@ async fn stored_checkpoint_deleted(kind: Kind) {
     .unwrap();
     tx.commit().await.unwrap();
     assert!(store.verify(None).await.unwrap().ok());
-    db.exec("DELETE FROM audit_checkpoint WHERE size = 1024").await;
+    db.exec("DELETE FROM audit_checkpoint WHERE size = 1024")
+        .await;
     let report = expect(db, store, Code::CheckpointMissing, None).await;
     assert!(report.failures[0].message.contains("checkpoint 1024"));
 }

@@ -180,9 +180,8 @@ impl Verifier {
                     }
                 }
                 // The world row the migration seeds, never written since.
-                None if table == StateTable::World
-                    && version == 0
-                    && hash == state_hash(b"{}") => {}
+                None if table == StateTable::World && version == 0 && hash == state_hash(b"{}") => {
+                }
                 None => {
                     let hint = if pruned {
                         " (or retention deleted the record that proved it)"
