@@ -40,6 +40,16 @@ changegate_codes::codes! {
         KeyMismatch = "audit-key-mismatch",
         /// The log head row is gone.
         HeadMissing = "audit-head-missing",
+        /// The head's size, root or frontier columns differ from the log its leaves make.
+        HeadMismatch = "audit-head-mismatch",
+        /// A stored checkpoint the log must keep (one every `checkpoint_every` leaves) is gone.
+        CheckpointMissing = "audit-checkpoint-missing",
+        /// A stored change or world document is not the one its latest audit event recorded.
+        StateModified = "audit-state-modified",
+        /// A stored change or world document was written by no logged event.
+        StateUnlogged = "audit-state-unlogged",
+        /// A document the log records as stored is missing from the state tables.
+        StateDeleted = "audit-state-deleted",
         /// The note is not a well-formed checkpoint.
         CheckpointMalformed = "checkpoint-malformed",
         /// The checkpoint carries no valid signature by the trusted key.

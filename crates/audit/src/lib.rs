@@ -24,9 +24,12 @@ pub use codes::Code;
 pub use proof::{
     ConsistencyProofFile, InclusionProofFile, ProofCheck, ProofError, ProofFile, ProvenRecord,
 };
-pub use record::{AuditEvent, FieldPolicy, LeafData, Record, RecordError, Sealed, seal};
+pub use record::{
+    AuditEvent, FieldPolicy, LeafData, Record, RecordError, Sealed, StateRef, StateTable, WORLD_ID,
+    seal, state_hash,
+};
 pub use tree::{Frontier, Hash, NodeId};
-pub use verify::{Failure, LeafRow, PRUNED_KIND, RecordRow, Report, Verifier};
+pub use verify::{Failure, LeafRow, PRUNED_KIND, RecordRow, Report, StateRow, Verifier};
 
 /// Well-known event kinds. Kinds are free dotted strings; these are the ones changegate writes.
 pub mod kinds {

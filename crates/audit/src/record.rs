@@ -127,6 +127,75 @@ pub struct AuditEvent {
     /// Anything else the event needs (decision reasons, trigger metric values, ...).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub details: Value,
+    /// The stored document this event's write left behind (set by the store on the writes of
+    /// changes and of the world document, never by a caller: [`AuditEvent::validate`] refuses
+    /// it). `audit verify` checks every stored document against the latest of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateRef>,
+}
+
+/// Which kind of stored document a [`StateRef`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateTable {
+    /// A change request (`server_change`, by change id).
+    Change,
+    /// The world document (`server_world`: incidents, announcements, teams); id `world`.
+    World,
+}
+
+impl StateTable {
+    /// `change` or `world`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateTable::Change => "change",
+            StateTable::World => "world",
+        }
+    }
+
+    /// From [`StateTable::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "change" => Some(StateTable::Change),
+            "world" => Some(StateTable::World),
+            _ => None,
+        }
+    }
+}
+
+/// The id a [`StateRef`] of the world document carries.
+pub const WORLD_ID: &str = "world";
+
+/// What a state-changing event left in the state tables: the document's table, id, version and
+/// the SHA-256 of the document exactly as stored (its bytes, never re-serialised, like records).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateRef {
+    /// Which table.
+    pub table: StateTable,
+    /// Change id, or [`WORLD_ID`].
+    pub id: String,
+    /// The version the write stored.
+    pub version: i64,
+    /// SHA-256 of the stored document bytes, lowercase hex.
+    pub sha256: String,
+}
+
+impl StateRef {
+    /// The reference to `doc`, stored as `version` of `id` in `table`.
+    pub fn of(table: StateTable, id: impl Into<String>, version: i64, doc: &[u8]) -> Self {
+        StateRef {
+            table,
+            id: id.into(),
+            version,
+            sha256: hex::encode(state_hash(doc)),
+        }
+    }
+}
+
+/// SHA-256 of a stored document's bytes (what a [`StateRef`] records).
+pub fn state_hash(doc: &[u8]) -> Hash {
+    Sha256::digest(doc).into()
 }
 
 macro_rules! setter {
@@ -192,6 +261,13 @@ impl AuditEvent {
         }
         if !(self.details.is_null() || self.details.is_object()) {
             return Err(RecordError::Invalid("details must be a JSON object".into()));
+        }
+        if self.state.is_some() {
+            // Only the store's own writes of a document say what they stored; a caller that
+            // could set it would vouch for a row it never wrote.
+            return Err(RecordError::Invalid(
+                "state is recorded by the store with the write it proves, never by a caller".into(),
+            ));
         }
         if let Some(fp) = fields {
             for (group, map) in self.groups() {

@@ -16,18 +16,31 @@
 //!   (`checkpoint-root-mismatch`); the head also has the size of the log (`audit-log-truncated`,
 //!   `audit-leaf-unexpected`); a checkpoint the auditor brings (`--checkpoint`) likewise;
 //! - the stored interior nodes proofs are built from equal the recomputed ones
-//!   (`audit-node-mismatch`).
+//!   (`audit-node-mismatch`);
+//! - the head's size, root and frontier columns (what the next append builds on) equal the log
+//!   recomputed at the head's size (`audit-head-mismatch`), and a stored checkpoint exists at
+//!   every multiple of the log's checkpoint interval up to the head (`audit-checkpoint-missing`);
+//! - every stored change and world document is exactly the one the latest event about it
+//!   recorded, by version and SHA-256 of its stored bytes (`audit-state-modified`), no document
+//!   is stored that no event recorded (`audit-state-unlogged`), and none the log records is
+//!   gone (`audit-state-deleted`). The state tables are scanned once, beside the leaves.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::codes::Code;
-use crate::record::{LeafData, Record, commitment};
+use crate::record::{LeafData, Record, StateTable, commitment};
 use crate::tree::{Frontier, Hash, NodeId, leaf_hash};
+
+mod stack_str;
+mod state;
+
+use stack_str::StackStr;
+pub use state::StateRow;
 
 /// Kind of the event retention appends when it deletes records. Its `details.before` (RFC 3339)
 /// is the cutoff: records of leaves older than that may be missing.
@@ -42,6 +55,9 @@ pub struct Failure {
     pub position: Option<u64>,
     /// What is wrong, for people.
     pub message: String,
+    /// The stored document concerned, for state failures (`change CR-1`, `world`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// The record columns stored beside a leaf.
@@ -89,6 +105,8 @@ pub struct Report {
     pub checkpoints: u64,
     /// Stored nodes compared.
     pub nodes: u64,
+    /// Stored documents (changes, world) checked against the events that wrote them.
+    pub states: u64,
     /// Every failure found, first position first.
     pub failures: Vec<Failure>,
 }
@@ -118,7 +136,11 @@ struct LightRecord<'a> {
     actor: Cow<'a, str>,
     #[serde(borrow, default)]
     change_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    state: Option<LightState<'a>>,
 }
+
+use state::{HeadColumns, LightState, Logged};
 
 struct Expected {
     label: String,
@@ -128,41 +150,6 @@ struct Expected {
 }
 
 const MAX_FAILURES: usize = 1000;
-
-/// A short string formatted without allocating.
-struct StackStr {
-    buf: [u8; 64],
-    len: usize,
-    overflow: Option<String>,
-}
-
-impl StackStr {
-    fn new() -> Self {
-        StackStr {
-            buf: [0; 64],
-            len: 0,
-            overflow: None,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        match &self.overflow {
-            Some(s) => s,
-            // Only whole `&str`s are ever copied in, so this cannot fail.
-            None => std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default(),
-        }
-    }
-}
-
-impl std::fmt::Write for StackStr {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
 
 /// Streaming verifier: register checkpoints, feed leaves in position order, then nodes, then
 /// [`Verifier::finish`].
@@ -178,6 +165,11 @@ pub struct Verifier {
     nodes_seen: Vec<u64>,
     nodes_checked: u64,
     checkpoints: u64,
+    stored_checkpoints: BTreeSet<u64>,
+    checkpoint_every: Option<u64>,
+    head: Option<HeadColumns>,
+    logged: HashMap<(StateTable, String), Logged>,
+    rows: Vec<(StateTable, String, i64, Hash)>,
     failures: Vec<Failure>,
 }
 
@@ -196,16 +188,32 @@ impl Verifier {
             nodes_seen: Vec::new(),
             nodes_checked: 0,
             checkpoints: 0,
+            stored_checkpoints: BTreeSet::new(),
+            checkpoint_every: None,
+            head: None,
+            logged: HashMap::new(),
+            rows: Vec::new(),
             failures: Vec::new(),
         }
     }
 
     fn fail(&mut self, code: Code, position: Option<u64>, message: String) {
+        self.fail_about(code, position, message, None);
+    }
+
+    fn fail_about(
+        &mut self,
+        code: Code,
+        position: Option<u64>,
+        message: String,
+        subject: Option<String>,
+    ) {
         if self.failures.len() < MAX_FAILURES {
             self.failures.push(Failure {
                 code,
                 position,
                 message,
+                subject,
             });
         }
     }
@@ -258,6 +266,8 @@ impl Verifier {
                 self.checkpoints += 1;
                 if is_head {
                     self.exact_size = Some((cp.size, label.to_string()));
+                } else if !external {
+                    self.stored_checkpoints.insert(cp.size);
                 }
                 if cp.size > 0 {
                     self.expected.entry(cp.size).or_default().push(Expected {
@@ -337,6 +347,9 @@ impl Verifier {
             }),
             None => self.frontier.push_with(h, |_, _| {}),
         }
+        if self.head.is_some() {
+            self.check_head();
+        }
         let size = self.frontier.size();
         if let Some(list) = self.expected.get_mut(&size) {
             let root = self.frontier.root();
@@ -404,6 +417,9 @@ impl Verifier {
                 Some(pos),
                 format!("the search columns of record {pos} differ from the record itself"),
             );
+        }
+        if let Some(st) = light.state {
+            self.logged_state(pos, st);
         }
         if light.kind == PRUNED_KIND {
             let cutoff = Record::parse(r.record).ok().and_then(|rec| {
@@ -534,6 +550,8 @@ impl Verifier {
         {
             self.fail(Code::LeafUnexpected, Some(head), format!("{label} is signed for {head} leaves, the log has {size}: leaves from {head} on were added behind the log's back"));
         }
+        self.finish_head(size);
+        let states = self.finish_states();
         let cutoff = self.prune_cutoff_us;
         let mut pruned = 0;
         for (pos, at) in std::mem::take(&mut self.missing) {
@@ -556,6 +574,7 @@ impl Verifier {
             pruned,
             checkpoints: self.checkpoints,
             nodes: self.nodes_checked,
+            states,
             failures: self.failures,
         }
     }

@@ -1,11 +1,13 @@
 //! Change documents: one JSON document per change (the gate's `ChangeState`) with a version;
 //! every write is a compare-and-swap on (id, version) in the transaction of its audit event.
 
-use changegate_audit::AuditEvent;
+use changegate_audit::{AuditEvent, StateRef, StateTable};
 use changegate_gate::ChangeState;
 use sqlx::Row;
 
-use super::{ChangeAndWorld, ChangeSummary, Versioned, finish_cas, parse_doc, to_doc};
+use super::{
+    ChangeAndWorld, ChangeSummary, Versioned, append_with_state, finish_cas, parse_doc, to_doc,
+};
 use crate::error::is_unique_violation;
 use crate::{Result, Store, StoreError, on_conn, on_pool};
 
@@ -103,7 +105,8 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::ChangeExists(c.id.clone()));
         }
-        tx.append_audit(event).await?;
+        let stored = StateRef::of(StateTable::Change, &c.id, 1, doc.as_bytes());
+        append_with_state(&mut tx, event, stored).await?;
         tx.commit().await?;
         Ok(Versioned {
             value: state.clone(),
@@ -127,7 +130,8 @@ impl Store {
                 .bind(&state.change.title).bind(&doc).bind(&now).bind(id).bind(expected)
                 .execute(&mut *c).await?.rows_affected()
         });
-        finish_cas(tx, n, event, state, expected + 1).await
+        let stored = StateRef::of(StateTable::Change, id, expected + 1, doc.as_bytes());
+        finish_cas(tx, n, event, stored, state, expected + 1).await
     }
 
     pub(crate) async fn select_changes(&self) -> Result<Vec<ChangeSummary>> {

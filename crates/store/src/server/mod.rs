@@ -11,7 +11,7 @@ mod changes;
 mod tokens;
 mod world;
 
-use changegate_audit::AuditEvent;
+use changegate_audit::{AuditEvent, StateRef};
 use changegate_gate::{ChangeState, WorldState};
 pub use futures_util::future::BoxFuture;
 use jiff::Timestamp;
@@ -347,12 +347,27 @@ fn to_doc<T: Serialize>(what: &str, value: &T) -> Result<String> {
         .map_err(|e| crate::StoreError::Invalid(format!("{what} cannot be stored as JSON: {e}")))
 }
 
+/// Append the audit event of a document write, recording what it stored (`state`: table, id,
+/// version, SHA-256 of the stored bytes) so `audit verify` can prove the row. The event is
+/// checked against the policy's fields first; only here is `state` set.
+async fn append_with_state(
+    tx: &mut crate::Tx,
+    mut event: AuditEvent,
+    state: StateRef,
+) -> Result<Appended> {
+    event.validate(tx.store().inner.fields.as_ref())?;
+    event.state = Some(state);
+    tx.append_inner(event, None).await
+}
+
 /// End a compare-and-swap write: when exactly one row matched the expected version, append the
-/// audit event and commit both; otherwise roll back (`None`: another writer got there first).
+/// audit event (with the `state` it stored) and commit both; otherwise roll back (`None`:
+/// another writer got there first).
 async fn finish_cas<T: Clone>(
     mut tx: crate::Tx,
     rows: u64,
     event: AuditEvent,
+    state: StateRef,
     value: &T,
     version: i64,
 ) -> Result<Option<Versioned<T>>> {
@@ -360,7 +375,7 @@ async fn finish_cas<T: Clone>(
         tx.rollback().await?;
         return Ok(None);
     }
-    tx.append_audit(event).await?;
+    append_with_state(&mut tx, event, state).await?;
     tx.commit().await?;
     Ok(Some(Versioned {
         value: value.clone(),

@@ -1,6 +1,6 @@
 //! The shared world document: one versioned row.
 
-use changegate_audit::AuditEvent;
+use changegate_audit::{AuditEvent, StateRef, StateTable, WORLD_ID};
 use changegate_gate::WorldState;
 use sqlx::Row;
 
@@ -32,6 +32,7 @@ impl Store {
                 .bind(expected + 1).bind(&doc).bind(expected)
                 .execute(&mut *c).await?.rows_affected()
         });
-        finish_cas(tx, n, event, world, expected + 1).await
+        let stored = StateRef::of(StateTable::World, WORLD_ID, expected + 1, doc.as_bytes());
+        finish_cas(tx, n, event, stored, world, expected + 1).await
     }
 }

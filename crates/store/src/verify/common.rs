@@ -7,21 +7,38 @@ use changegate_audit::tree::Hash;
 use changegate_audit::{Checkpoint, Failure, Report, Verifier};
 
 pub(crate) const VERIFY_META: &str = "SELECT origin, verifier FROM audit_meta WHERE id = 1";
-pub(crate) const VERIFY_HEAD: &str = "SELECT checkpoint FROM audit_head WHERE id = 1";
+pub(crate) const VERIFY_HEAD: &str =
+    "SELECT size, root, frontier, checkpoint FROM audit_head WHERE id = 1";
 pub(crate) const VERIFY_CHECKPOINTS: &str = "SELECT size, note FROM audit_checkpoint ORDER BY size";
 pub(crate) const LEAF_SCAN: &str = "SELECT l.seq, l.leaf, r.event_id, r.kind, r.actor, r.change_id, r.recorded_at, r.salt, r.record \
     FROM audit_leaf l LEFT JOIN audit_record r ON r.seq = l.seq ORDER BY l.seq";
 pub(crate) const ORPHAN_RECORD: &str = "SELECT MIN(seq) FROM audit_record r WHERE NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.seq = r.seq)";
 pub(crate) const NODE_SCAN: &str = "SELECT id, hash FROM audit_node ORDER BY id";
+/// The state tables, each scanned once in the snapshot of the leaves (documents hashed as read).
+pub(crate) const STATE_CHANGES: &str = "SELECT id, version, state FROM server_change";
+pub(crate) const STATE_WORLD: &str = "SELECT version, state FROM server_world WHERE id = 1";
+
+/// Every writer keeps a signed checkpoint at each multiple of this size (besides its own
+/// `checkpoint_every` and published ones), so a deleted one is found: a property of the log,
+/// not of a process's configuration.
+pub(crate) const KEPT_CHECKPOINT_EVERY: u64 = 1024;
 
 /// The rows `verify` reads before the leaves.
 pub(crate) struct VerifyMeta {
     /// `audit_meta`: origin, verifier key.
     pub(crate) meta: Option<(String, String)>,
-    /// The head's checkpoint note.
-    pub(crate) head: Option<String>,
+    /// The head: size, root and frontier columns, checkpoint note.
+    pub(crate) head: Option<HeadRow>,
     /// Stored checkpoints: size column, note.
     pub(crate) checkpoints: Vec<(i64, String)>,
+}
+
+/// The head row's columns.
+pub(crate) struct HeadRow {
+    pub(crate) size: i64,
+    pub(crate) root: Vec<u8>,
+    pub(crate) frontier: Vec<u8>,
+    pub(crate) checkpoint: String,
 }
 
 /// A verifier with every checkpoint registered (before any leaf), and the failures found on
@@ -43,14 +60,20 @@ pub(crate) fn start_verify(
             message: format!(
                 "the database names log {origin} with key {ver}; the trusted key is {key}"
             ),
+            subject: None,
         });
     }
+    v.checkpoints_every(KEPT_CHECKPOINT_EVERY);
     match m.head {
-        Some(note) => v.checkpoint(&note, key, &inner.origin, "log head", true),
+        Some(h) => {
+            v.head_columns(h.size, &h.root, &h.frontier);
+            v.checkpoint(&h.checkpoint, key, &inner.origin, "log head", true);
+        }
         None => extra_failures.push(Failure {
             code: AuditCode::HeadMissing,
             position: None,
             message: "the log head row is missing".into(),
+            subject: None,
         }),
     }
     for (size, note) in m.checkpoints {
@@ -70,6 +93,7 @@ pub(crate) fn start_verify(
                 code: AuditCode::CheckpointMalformed,
                 position: None,
                 message: format!("stored checkpoint row {size} holds a note for another size"),
+                subject: None,
             });
         }
     }
@@ -96,6 +120,7 @@ pub(crate) fn finish_verify(
             code: AuditCode::RecordOrphan,
             position: Some(o as u64),
             message: format!("record {o} has no leaf: it was inserted behind the log's back"),
+            subject: None,
         });
     }
     for (id, h) in stored_nodes {

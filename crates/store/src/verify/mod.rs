@@ -5,16 +5,17 @@
 //! feed the same [`Verifier`](changegate_audit::Verifier) through [`common`].
 
 mod common;
+pub(crate) use common::KEPT_CHECKPOINT_EVERY;
 mod scan;
 
-use changegate_audit::{LeafRow, RecordRow, Report};
+use changegate_audit::{LeafRow, RecordRow, Report, StateRow, StateTable, WORLD_ID};
 use futures_util::TryStreamExt as _;
 use sqlx::Row;
 
 use crate::{Result, Store, StoreError, on_pool};
 use common::{
-    LEAF_SCAN, NODE_SCAN, ORPHAN_RECORD, VERIFY_CHECKPOINTS, VERIFY_HEAD, VERIFY_META, VerifyMeta,
-    finish_verify, node_hash_or_ones, start_verify,
+    HeadRow, LEAF_SCAN, NODE_SCAN, ORPHAN_RECORD, STATE_CHANGES, STATE_WORLD, VERIFY_CHECKPOINTS,
+    VERIFY_HEAD, VERIFY_META, VerifyMeta, finish_verify, node_hash_or_ones, start_verify,
 };
 
 impl Store {
@@ -45,7 +46,7 @@ impl Store {
                 None => None,
             };
             let head = match sqlx::query(VERIFY_HEAD).fetch_optional(&mut *rtx).await? {
-                Some(r) => Some(r.try_get(0)?),
+                Some(r) => Some(HeadRow { size: r.try_get(0)?, root: r.try_get(1)?, frontier: r.try_get(2)?, checkpoint: r.try_get(3)? }),
                 None => None,
             };
             let mut checkpoints = Vec::new();
@@ -93,6 +94,18 @@ impl Store {
             let nodes_done = node_scan.await.map_err(|e| StoreError::Corrupt(format!("node scan task: {e}")))?;
             leaves_done?;
             let orphan = sqlx::query(ORPHAN_RECORD).fetch_one(&mut *rtx).await?.try_get::<Option<i64>, _>(0)?;
+            // The state tables, once each, in the same snapshot.
+            {
+                let mut rows = sqlx::query(STATE_CHANGES).fetch(&mut *rtx);
+                while let Some(r) = rows.try_next().await? {
+                    let doc: &str = r.try_get(2)?;
+                    v.state_row(StateRow { table: StateTable::Change, id: r.try_get(0)?, version: r.try_get(1)?, doc: doc.as_bytes() });
+                }
+            }
+            if let Some(r) = sqlx::query(STATE_WORLD).fetch_optional(&mut *rtx).await? {
+                let doc: &str = r.try_get(1)?;
+                v.state_row(StateRow { table: StateTable::World, id: WORLD_ID, version: r.try_get(0)?, doc: doc.as_bytes() });
+            }
             rtx.rollback().await?;
             (v, extra_failures, orphan, nodes_done?)
         });

@@ -20,14 +20,14 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use changegate_audit::tree::Hash;
-use changegate_audit::{LeafRow, RecordRow, Report, Verifier};
+use changegate_audit::{LeafRow, RecordRow, Report, StateRow, StateTable, Verifier, WORLD_ID};
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator as _;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
 
 use super::common::{
-    NODE_SCAN, VERIFY_CHECKPOINTS, VERIFY_HEAD, VERIFY_META, VerifyMeta, finish_verify,
-    node_hash_or_ones, start_verify,
+    HeadRow, NODE_SCAN, STATE_CHANGES, STATE_WORLD, VERIFY_CHECKPOINTS, VERIFY_HEAD, VERIFY_META,
+    VerifyMeta, finish_verify, node_hash_or_ones, start_verify,
 };
 use crate::{Inner, Result, StoreError};
 
@@ -65,6 +65,8 @@ pub(crate) fn verify(inner: &Inner, file: &Path, extra_checkpoint: Option<&str>)
     conn.execute_batch("BEGIN").map_err(db_err)?;
     let meta = read_meta(&conn)?;
     let (mut v, extra_failures) = start_verify(inner, meta, extra_checkpoint);
+    // The state tables, in the same read transaction, before the leaves take the connection.
+    read_states(&conn, &mut v)?;
     let (full_tx, full_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     let (free_tx, free_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
     let (orphan, nodes) = std::thread::scope(|s| {
@@ -128,7 +130,12 @@ fn read_meta(conn: &Connection) -> Result<VerifyMeta> {
     let mut st = conn.prepare(VERIFY_HEAD).map_err(db_err)?;
     let mut rows = st.query([]).map_err(db_err)?;
     let head = match rows.next().map_err(db_err)? {
-        Some(r) => Some(r.get(0).map_err(db_err)?),
+        Some(r) => Some(HeadRow {
+            size: r.get(0).map_err(db_err)?,
+            root: bytes(r.get_ref(1).map_err(db_err)?, "audit_head.root", 1)?.to_vec(),
+            frontier: bytes(r.get_ref(2).map_err(db_err)?, "audit_head.frontier", 1)?.to_vec(),
+            checkpoint: r.get(3).map_err(db_err)?,
+        }),
         None => None,
     };
     let mut st = conn.prepare(VERIFY_CHECKPOINTS).map_err(db_err)?;
@@ -142,6 +149,32 @@ fn read_meta(conn: &Connection) -> Result<VerifyMeta> {
         head,
         checkpoints,
     })
+}
+
+/// Feed every change row and the world row to the verifier (each document hashed as read).
+fn read_states(conn: &Connection, v: &mut Verifier) -> Result<()> {
+    let mut st = conn.prepare(STATE_CHANGES).map_err(db_err)?;
+    let mut rows = st.query([]).map_err(db_err)?;
+    while let Some(r) = rows.next().map_err(db_err)? {
+        let id = text(r.get_ref(0).map_err(db_err)?, "server_change.id", 0)?;
+        v.state_row(StateRow {
+            table: StateTable::Change,
+            id,
+            version: r.get(1).map_err(db_err)?,
+            doc: bytes(r.get_ref(2).map_err(db_err)?, "server_change.state", 0)?,
+        });
+    }
+    let mut st = conn.prepare(STATE_WORLD).map_err(db_err)?;
+    let mut rows = st.query([]).map_err(db_err)?;
+    if let Some(r) = rows.next().map_err(db_err)? {
+        v.state_row(StateRow {
+            table: StateTable::World,
+            id: WORLD_ID,
+            version: r.get(0).map_err(db_err)?,
+            doc: bytes(r.get_ref(1).map_err(db_err)?, "server_world.state", 1)?,
+        });
+    }
+    Ok(())
 }
 
 fn read_nodes(file: &Path) -> Result<Vec<(i64, Hash)>> {
