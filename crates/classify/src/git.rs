@@ -542,7 +542,7 @@ pub fn commit_people(
 ) -> Result<Vec<CommitPeople>, ClassifyError> {
     let repo = Repository::open_ext(
         repo_path,
-        git2::RepositoryOpenFlags::NO_SEARCH,
+        RepositoryOpenFlags::NO_SEARCH,
         std::iter::empty::<&std::ffi::OsStr>(),
     )
     .map_err(|e| match e.code() {
