@@ -341,7 +341,9 @@ async fn an_integration_token_never_acts_as_the_person_it_is_named_after(backend
     let alice = srv.token("alice").await;
     // The change is recorded by the admin token, which may vouch for its classification (a person
     // token may not: classification-not-allowed).
-    let (st, _) = srv.post("/api/v1/changes", &srv.admin, &cat2("chg-1")).await;
+    let (st, _) = srv
+        .post("/api/v1/changes", &srv.admin, &cat2("chg-1"))
+        .await;
     assert_eq!(st, 201);
     // An integration named like bob, the backend lead.
     let (st, issued) = srv
