@@ -8,12 +8,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::Command as Proc;
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 
 const POLICY: &str = r#"
 [rollout.plans.standard]
@@ -157,40 +154,6 @@ fn rollout_run_audit_on_sqlite() {
 
 #[test]
 fn rollout_run_audit_on_postgres() {
-    let db = PgDb::create();
+    let db = changegate_testkit::pg::TempDb::create("cg_rollout");
     run_audited(Some(&db.url()));
-}
-
-/// A fresh database on the local PostgreSQL, dropped at the end.
-struct PgDb(String);
-
-impl PgDb {
-    fn create() -> PgDb {
-        let name = format!(
-            "cg_rollout_{}_{}",
-            std::process::id(),
-            jiff::Timestamp::now().as_microsecond() % 100_000_000
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-
-    fn url(&self) -> String {
-        format!("{PG}/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-fn psql(sql: &str) {
-    let ok = Proc::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test"])
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .status()
-        .expect("psql (PostgreSQL client) must be installed");
-    assert!(ok.success(), "psql failed: {sql}");
 }

@@ -8,8 +8,6 @@ use std::process::{Child, Command as Proc, Stdio};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
-
 const PEOPLE: &str = r#"
 [roles.backend-lead]
 holders = ["bob"]
@@ -120,49 +118,6 @@ fn json_out(c: &mut Command) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-struct PgDb(String);
-
-impl PgDb {
-    fn create() -> PgDb {
-        let name = format!(
-            "cg_e2e_{}_{}",
-            std::process::id(),
-            jiff::Timestamp::now().as_microsecond() % 100_000_000
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-    fn url(&self) -> String {
-        format!("{PG}/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-fn psql(sql: &str) {
-    let ok = Proc::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .status()
-        .expect("psql (PostgreSQL client) must be installed");
-    assert!(ok.success(), "psql failed: {sql}");
 }
 
 /// A category-2 change through its whole life with the CLI: create, approve (author refused),
@@ -366,7 +321,7 @@ fn lifecycle_through_cli_and_server_on_sqlite() {
 
 #[test]
 fn lifecycle_through_cli_and_server_on_postgres() {
-    let db = PgDb::create();
+    let db = changegate_testkit::pg::TempDb::create("cg_e2e");
     category_2_lifecycle(Some(&db.url()));
 }
 
@@ -375,7 +330,7 @@ fn lifecycle_through_cli_and_server_on_postgres() {
 /// counts exactly the successful writes; nothing is lost or doubled.
 #[test]
 fn two_replicas_on_one_postgres_never_lose_or_double_an_approval() {
-    let db = PgDb::create();
+    let db = changegate_testkit::pg::TempDb::create("cg_e2e");
     let url = db.url();
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");

@@ -10,8 +10,6 @@ use std::process::{Child, Command as Proc, Stdio};
 use assert_cmd::Command;
 use serde_json::Value;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
-
 struct Server {
     child: Child,
     url: String,
@@ -51,49 +49,6 @@ fn serve(data: &Path, db_url: Option<&str>) -> Server {
             };
         }
     }
-}
-
-struct PgDb(String);
-
-impl PgDb {
-    fn create() -> PgDb {
-        let name = format!(
-            "cg_tok_{}_{}",
-            std::process::id(),
-            jiff::Timestamp::now().as_microsecond() % 100_000_000
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        PgDb(name)
-    }
-    fn url(&self) -> String {
-        format!("{PG}/{}", self.0)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-fn psql(sql: &str) {
-    let ok = Proc::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .status()
-        .expect("psql (PostgreSQL client) must be installed");
-    assert!(ok.success(), "psql failed: {sql}");
 }
 
 /// `changegate token ARGS…` against this store: (exit code, stdout, stderr).
@@ -235,7 +190,7 @@ fn token_commands_on_sqlite() {
 
 #[test]
 fn token_commands_on_postgres() {
-    let db = PgDb::create();
+    let db = changegate_testkit::pg::TempDb::create("cg_tok");
     let dir = tempfile::tempdir().unwrap();
     scenario(&dir.path().join("data"), Some(&db.url()));
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`git`]: real git repositories (the `git` CLI with a pinned environment, fixed dates so commit
 //!   ids are stable) and a `fast-import` builder for bench-sized histories.
+//! - [`pg`]: a throwaway PostgreSQL database for tests that run a real process against it.
 //! - [`redact`]: placeholders for commit ids and temporary paths in `insta` snapshots.
 //! - [`gate`] (feature `gate`): change-request scenarios for the pure decision.
 //! - [`server`] (feature `server`): a real server on loopback over SQLite or PostgreSQL.
@@ -14,6 +15,7 @@
 //! `cargo insta review` or `INSTA_UPDATE=always cargo test -p CRATE --test NAME`.
 
 pub mod git;
+pub mod pg;
 pub mod redact;
 
 #[cfg(feature = "gate")]
