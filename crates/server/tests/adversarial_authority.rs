@@ -4,26 +4,10 @@
 //! its version and the audit log); the allowed side of each row still works.
 
 use changegate_gate::{ChangeState, EmergencyDeclaration, Status};
+use changegate_testkit::both;
 use changegate_testkit::gate::{TUE, change, facet, ready, set_status, t};
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use serde_json::{Value, json};
-
-/// Runs one scenario as two tests, on SQLite and on PostgreSQL.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
-}
 
 async fn server(backend: Backend) -> TestServer {
     TestServer::start(backend, people_policy(), t(TUE)).await

@@ -4,28 +4,12 @@
 //! Each attack is refused (its code) and leaves nothing stored, on SQLite and PostgreSQL.
 
 use changegate_testkit::GitRepo;
+use changegate_testkit::both;
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use serde_json::{Value, json};
 
 fn at(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
-}
-
-/// Runs one scenario as two tests, on SQLite and on PostgreSQL.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
 }
 
 fn manifest(v: &str) -> String {

@@ -6,6 +6,7 @@
 //! `--repo-root` never opens a repository above the directory named, nor says where the root is.
 
 use changegate_testkit::GitRepo;
+use changegate_testkit::both;
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -20,23 +21,6 @@ fn cat2() -> Value {
         "authors": ["alice"], "last_pusher": "alice",
         "classification": {"category": 2, "facets": [{"kind": "api-endpoint-added", "roles": ["backend-lead"], "category": 2}], "required_roles": ["backend-lead"]},
     })
-}
-
-/// Runs one scenario as two tests, on SQLite and on PostgreSQL.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
 }
 
 async fn server(backend: Backend) -> TestServer {

@@ -5,24 +5,9 @@
 //! validation and by the store itself: crates/policy/tests/loading.rs,
 //! crates/store/tests/retention_floor.rs.)
 
+use changegate_testkit::both;
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use serde_json::{Value, json};
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
-}
 
 const SATURDAY_NIGHT: &str = "2026-03-14T01:00:00Z";
 

@@ -5,6 +5,7 @@
 //! `Bearer` scheme is read in any case; a listing never shows a secret or its digest.
 
 use changegate_server::token::{Scope, Subject, TokenSpec};
+use changegate_testkit::both;
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,22 +15,6 @@ fn at(s: &str) -> jiff::Timestamp {
 }
 
 const NOW: &str = "2026-03-10T10:30:00Z";
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
-}
 
 async fn server(backend: Backend) -> TestServer {
     TestServer::start(backend, people_policy(), at(NOW)).await

@@ -2,6 +2,7 @@
 //! nothing stored), idempotency, concurrency, and the OpenAPI document matching the routes.
 
 use changegate_testkit::GitRepo;
+use changegate_testkit::both;
 use changegate_testkit::server::{Backend, TestServer, people_policy};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,23 +22,6 @@ fn cat2() -> Value {
 
 async fn audit_size(srv: &TestServer) -> u64 {
     srv.db.store().head().await.unwrap().size
-}
-
-/// Runs one scenario as two tests, on SQLite and on PostgreSQL: the API behaves the same on both.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
 }
 
 async fn server(backend: Backend) -> TestServer {

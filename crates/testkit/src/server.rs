@@ -198,3 +198,22 @@ pub fn people() -> String {
 pub fn people_policy() -> Policy {
     changegate_gate::corpus::case_policy(&people(), "").unwrap()
 }
+
+/// Runs one async scenario `async fn NAME(backend: Backend)` as two tests, `NAME::sqlite` and
+/// `NAME::postgres`: the API behaves the same on both databases.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::server::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::server::Backend::Postgres).await
+            }
+        }
+    };
+}
