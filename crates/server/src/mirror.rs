@@ -718,7 +718,9 @@ impl Mirrors {
     async fn has_all(&self, path: &Path, want: &[String]) -> bool {
         for w in want {
             let ok = git(path)
-                .args(["cat-file", "-e", &format!("{w}^{{commit}}")])
+                .arg("cat-file")
+                .arg("-e")
+                .arg(format!("{w}^{{commit}}"))
                 .output()
                 .await
                 .is_ok_and(|o| o.status.success());
@@ -809,7 +811,7 @@ pub struct FetchPlan {
     pub args: Vec<String>,
     /// Environment variables (the credential, when any).
     pub env: Vec<(String, String)>,
-    secret: Option<String>,
+    secrets: Vec<String>,
 }
 
 impl FetchPlan {
@@ -836,14 +838,12 @@ impl FetchPlan {
                         use base64::Engine as _;
                         let b = base64::engine::general_purpose::STANDARD
                             .encode(format!("{u}:{token}"));
-                        plan.secret = Some(b.clone());
+                        plan.secrets.push(b.clone());
                         format!("Authorization: Basic {b}")
                     }
                     None => format!("Authorization: Bearer {token}"),
                 };
-                if username.is_none() {
-                    plan.secret = Some(token);
-                }
+                plan.secrets.push(token);
                 config.push(("http.extraHeader".into(), header));
             }
             Credential::SshKey { key, known_hosts } => {
@@ -891,8 +891,8 @@ impl FetchPlan {
     /// `text` without the secret or the mirror directory.
     fn redact(&self, text: &str, dir: &Path) -> String {
         let mut out = text.to_string();
-        if let Some(s) = &self.secret {
-            out = out.replace(s, "***");
+        for s in &self.secrets {
+            out = out.replace(s.as_str(), "***");
         }
         crate::error::redact_root(&out, dir).replace("<repo-root>", "<mirror-dir>")
     }
@@ -905,6 +905,7 @@ fn classify_failure(url: &str, stderr: &str) -> FetchError {
     let url = url.to_string();
     if has(&[
         "repository not found",
+        "no such repository",
         "not exported",
         "does not appear to be a git repository",
         "returned error: 404",
@@ -1043,7 +1044,7 @@ mod tests {
                 },
             };
             let plan = FetchPlan::new(&repo, &["+refs/heads/*:refs/heads/*".into()], Duration::from_secs(5)).unwrap();
-            let secret = plan.secret.clone().unwrap();
+            let secret = plan.secrets[0].clone();
             assert!(plan.args.iter().all(|a| !a.contains("s3cret") && !a.contains(&secret)));
             assert!(plan.env.iter().any(|(_, v)| v.contains(&secret)));
             assert_eq!(plan.redact(&format!("x {secret} y"), dir.path()), "x *** y");

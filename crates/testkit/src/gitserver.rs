@@ -220,7 +220,7 @@ fn serve_one(
         reader.read_exact(&mut body)?;
         body
     };
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     let mut cgi = Command::new("git");
     cgi.arg("http-backend")
         .env("GIT_CONFIG_NOSYSTEM", "1")
