@@ -513,7 +513,10 @@ impl Mirrors {
                         return Err(bad("ssh_key_file is for ssh:// remotes"));
                     }
                     readable(key, "ssh_key_file")?;
-                    for p in [Some(key), r.known_hosts_file.as_ref()].into_iter().flatten() {
+                    for p in [Some(key), r.known_hosts_file.as_ref()]
+                        .into_iter()
+                        .flatten()
+                    {
                         if p.to_string_lossy().contains('\'') {
                             return Err(bad("key and known_hosts paths may not contain `'`"));
                         }
@@ -821,7 +824,10 @@ impl FetchPlan {
         let mut config: Vec<(String, String)> = vec![
             ("http.followRedirects".into(), "false".into()),
             ("http.lowSpeedLimit".into(), "1000".into()),
-            ("http.lowSpeedTime".into(), timeout.as_secs().max(5).to_string()),
+            (
+                "http.lowSpeedTime".into(),
+                timeout.as_secs().max(5).to_string(),
+            ),
             ("gc.autoDetach".into(), "false".into()),
             ("maintenance.autoDetach".into(), "false".into()),
             ("protocol.version".into(), "2".into()),
@@ -831,7 +837,9 @@ impl FetchPlan {
             Credential::Token { file, username } => {
                 let token = std::fs::read_to_string(file)?.trim().to_string();
                 if token.is_empty() || token.contains(['\n', '\r']) {
-                    return Err(std::io::Error::other("the token file is empty or multi-line"));
+                    return Err(std::io::Error::other(
+                        "the token file is empty or multi-line",
+                    ));
                 }
                 let header = match username {
                     Some(u) => {
@@ -868,10 +876,8 @@ impl FetchPlan {
             plan.env.push((format!("GIT_CONFIG_KEY_{i}"), k));
             plan.env.push((format!("GIT_CONFIG_VALUE_{i}"), v));
         }
-        plan.env.push((
-            "GIT_ALLOW_PROTOCOL".into(),
-            repo.url.scheme.as_str().into(),
-        ));
+        plan.env
+            .push(("GIT_ALLOW_PROTOCOL".into(), repo.url.scheme.as_str().into()));
         plan.args = [
             "fetch",
             "--quiet",
@@ -1043,9 +1049,18 @@ mod tests {
                     username: username.clone(),
                 },
             };
-            let plan = FetchPlan::new(&repo, &["+refs/heads/*:refs/heads/*".into()], Duration::from_secs(5)).unwrap();
+            let plan = FetchPlan::new(
+                &repo,
+                &["+refs/heads/*:refs/heads/*".into()],
+                Duration::from_secs(5),
+            )
+            .unwrap();
             let secret = plan.secrets[0].clone();
-            assert!(plan.args.iter().all(|a| !a.contains("s3cret") && !a.contains(&secret)));
+            assert!(
+                plan.args
+                    .iter()
+                    .all(|a| !a.contains("s3cret") && !a.contains(&secret))
+            );
             assert!(plan.env.iter().any(|(_, v)| v.contains(&secret)));
             assert_eq!(plan.redact(&format!("x {secret} y"), dir.path()), "x *** y");
             assert!(!format!("{:?}", repo.credential).contains("s3cret"));
@@ -1056,15 +1071,24 @@ mod tests {
     fn failures_are_classified() {
         let u = "git://h/x.git";
         assert!(matches!(
-            classify_failure(u, "fatal: unable to connect to 127.0.0.1:\nConnection refused"),
+            classify_failure(
+                u,
+                "fatal: unable to connect to 127.0.0.1:\nConnection refused"
+            ),
             FetchError::Unreachable { .. }
         ));
         assert!(matches!(
-            classify_failure(u, "fatal: could not read Username for 'http://h': terminal prompts disabled"),
+            classify_failure(
+                u,
+                "fatal: could not read Username for 'http://h': terminal prompts disabled"
+            ),
             FetchError::Auth { .. }
         ));
         assert!(matches!(
-            classify_failure(u, "fatal: remote error: access denied or repository not exported: /x.git"),
+            classify_failure(
+                u,
+                "fatal: remote error: access denied or repository not exported: /x.git"
+            ),
             FetchError::Failed { .. }
         ));
     }

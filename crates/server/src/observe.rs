@@ -85,14 +85,17 @@ pub fn locate(s: &AppState, repository: &str, refs: Vec<String>) -> Result<Locat
     if let Some(path) = repository_path(s, repository)
         && let Some(root) = &s.repo_root
     {
-        let rel = path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
+        let rel = path
+            .strip_prefix(root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         return Ok(Located::Local {
             root: root.clone(),
             rel,
         });
     }
-    let looks_remote = repository.contains("://")
-        || (repository.contains('@') && repository.contains(':'));
+    let looks_remote =
+        repository.contains("://") || (repository.contains('@') && repository.contains(':'));
     if let Some(m) = &s.mirrors {
         let url = match m.named(repository) {
             Some(u) => Some(u.clone()),
@@ -100,7 +103,10 @@ pub fn locate(s: &AppState, repository: &str, refs: Vec<String>) -> Result<Locat
                 crate::mirror::RemoteUrl::parse(repository, false).map_err(|why| {
                     ApiError::new(
                         ErrorCode::InvalidRepositoryUrl,
-                        format!("`{}` is not a repository URL the server fetches: {why}", shown(repository)),
+                        format!(
+                            "`{}` is not a repository URL the server fetches: {why}",
+                            shown(repository)
+                        ),
                     )
                     .at("body `repository`")
                 })?,
@@ -236,8 +242,11 @@ pub async fn observe(
         if matches!(at, Located::Mirror { .. }) && !rel_shown.is_empty() {
             msg = msg.replace(&rel_shown, repository);
         }
-        ApiError::new(ErrorCode::ClassifyFailed, crate::error::redact_root(&msg, &root))
-            .at(location)
+        ApiError::new(
+            ErrorCode::ClassifyFailed,
+            crate::error::redact_root(&msg, &root),
+        )
+        .at(location)
     })?;
     Ok(Observed {
         classification: crate::classified_change(&c),

@@ -54,11 +54,11 @@ fn work_repo() -> (GitRepo, String, String) {
 /// Drop a column on `feature` (by Dana): the new head.
 fn drop_column(r: &GitRepo) -> String {
     r.checkout("feature");
+    r.write("prisma/schema.prisma", &SCHEMA.replace("  age  Int\n", ""));
     r.write(
-        "prisma/schema.prisma",
-        &SCHEMA.replace("  age  Int\n", ""),
+        "prisma/migrations/20260301000000_drop_age/migration.sql",
+        DROP,
     );
-    r.write("prisma/migrations/20260301000000_drop_age/migration.sql", DROP);
     r.git(&["add", "-A"]);
     r.git(&[
         "commit",
@@ -213,7 +213,11 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
     // Not on the remote yet: the fetch cannot find it, nothing changes.
     let size = audit_size(&srv).await;
     let (st, b) = srv
-        .post(&ops, &alice, &json!({"op": "push", "commit": head2, "by": "alice"}))
+        .post(
+            &ops,
+            &alice,
+            &json!({"op": "push", "commit": head2, "by": "alice"}),
+        )
         .await;
     assert_eq!(
         (st, b["code"].as_str()),
@@ -228,7 +232,11 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
     assert_eq!(audit_size(&srv).await, size);
     gitserver::push_all(work.path(), &bare);
     let (st, b) = srv
-        .post(&ops, &alice, &json!({"op": "push", "commit": head2, "by": "alice"}))
+        .post(
+            &ops,
+            &alice,
+            &json!({"op": "push", "commit": head2, "by": "alice"}),
+        )
         .await;
     assert_eq!(st, 200, "{b}");
     let c = &b["change"];
@@ -252,16 +260,14 @@ async fn an_unreachable_remote_is_a_502_naming_it_and_nothing_is_stored(backend:
     let mdir = tempfile::tempdir().unwrap();
     let srv = server(
         backend,
-        mirrors(
-            mdir.path(),
-            vec![remote(&prefix), remote(&daemon.prefix())],
-        ),
+        mirrors(mdir.path(), vec![remote(&prefix), remote(&daemon.prefix())]),
         None,
     )
     .await;
     let before = audit_size(&srv).await;
     let url = format!("{prefix}acme/svc.git");
-    let body = json!({"repository": url, "base_commit": "a".repeat(40), "head_commit": "b".repeat(40)});
+    let body =
+        json!({"repository": url, "base_commit": "a".repeat(40), "head_commit": "b".repeat(40)});
     let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
     assert_eq!(
         (st, b["code"].as_str(), b["location"].as_str()),
@@ -304,24 +310,62 @@ async fn a_url_outside_the_allow_list_is_refused_before_any_fetch(backend: Backe
     for (repo, code) in [
         (daemon.url("acme/svc.git"), "repository-not-allowed"),
         (daemon.url("other-evil/svc.git"), "repository-not-allowed"),
-        (format!("git://localhost:{p}/other/svc.git"), "repository-not-allowed"),
-        (format!("http://127.0.0.1:{p}/other/svc.git"), "repository-not-allowed"),
-        (format!("git://127.0.0.1:{p}/other/../acme/svc.git"), "invalid-repository-url"),
-        (format!("git://127.0.0.1:{p}/other/%2e%2e/acme/svc.git"), "invalid-repository-url"),
-        (format!("git://127.0.0.1:{p}/other/..%2f..%2fetc"), "invalid-repository-url"),
-        (format!("git://127.0.0.1:{p}/other//svc.git"), "invalid-repository-url"),
-        (format!("git://127.0.0.1:{p}/other/svc.git?x=1"), "invalid-repository-url"),
+        (
+            format!("git://localhost:{p}/other/svc.git"),
+            "repository-not-allowed",
+        ),
+        (
+            format!("http://127.0.0.1:{p}/other/svc.git"),
+            "repository-not-allowed",
+        ),
+        (
+            format!("git://127.0.0.1:{p}/other/../acme/svc.git"),
+            "invalid-repository-url",
+        ),
+        (
+            format!("git://127.0.0.1:{p}/other/%2e%2e/acme/svc.git"),
+            "invalid-repository-url",
+        ),
+        (
+            format!("git://127.0.0.1:{p}/other/..%2f..%2fetc"),
+            "invalid-repository-url",
+        ),
+        (
+            format!("git://127.0.0.1:{p}/other//svc.git"),
+            "invalid-repository-url",
+        ),
+        (
+            format!("git://127.0.0.1:{p}/other/svc.git?x=1"),
+            "invalid-repository-url",
+        ),
         ("file:///etc/passwd".to_string(), "invalid-repository-url"),
-        (format!("https://user:hunter2@127.0.0.1:{p}/other/svc.git"), "invalid-repository-url"),
-        ("git@github.com:acme/svc.git".to_string(), "invalid-repository-url"),
-        ("ext::sh -c touch% /tmp/pwned".to_string(), "classification-required"),
+        (
+            format!("https://user:hunter2@127.0.0.1:{p}/other/svc.git"),
+            "invalid-repository-url",
+        ),
+        (
+            "git@github.com:acme/svc.git".to_string(),
+            "invalid-repository-url",
+        ),
+        (
+            "ext::sh -c touch% /tmp/pwned".to_string(),
+            "classification-required",
+        ),
         ("../../etc".to_string(), "classification-required"),
     ] {
         let body = json!({"repository": repo, "base_commit": base, "head_commit": head});
         let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
         assert_eq!(
             (st, b["code"].as_str(), b["location"].as_str()),
-            (400, Some(code), Some(if code == "classification-required" { "body `classification`" } else { "body `repository`" })),
+            (
+                400,
+                Some(code),
+                Some(if code == "classification-required" {
+                    "body `classification`"
+                } else {
+                    "body `repository`"
+                })
+            ),
             "{repo}: {b}"
         );
         assert!(!b["message"].as_str().unwrap().contains("hunter2"), "{b}");
@@ -339,9 +383,16 @@ async fn a_url_outside_the_allow_list_is_refused_before_any_fetch(backend: Backe
             &json!({"repository": odd, "base_commit": base, "head_commit": head}),
         )
         .await;
-    assert_eq!((st, b["code"].as_str()), (502, Some("remote-fetch-failed")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (502, Some("remote-fetch-failed")),
+        "{b}"
+    );
     for e in entries(mdir.path()) {
-        assert!(!e.starts_with('.') && e.starts_with("other-") && !e.contains('/'), "{e}");
+        assert!(
+            !e.starts_with('.') && e.starts_with("other-") && !e.contains('/'),
+            "{e}"
+        );
     }
     assert!(!served.path().join("other").exists());
 }
@@ -425,12 +476,17 @@ async fn https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502(backend
     let msg = b["message"].as_str().unwrap();
     assert!(msg.contains(&url), "{msg}");
     assert!(
-        !msg.contains("wrong-t0ken") && !msg.contains("eC1hY2Nlc3MtdG9rZW46") && !msg.contains(&secrets.path().display().to_string()),
+        !msg.contains("wrong-t0ken")
+            && !msg.contains("eC1hY2Nlc3MtdG9rZW46")
+            && !msg.contains(&secrets.path().display().to_string()),
         "no credential in {msg}"
     );
     assert_eq!(audit_size(&srv).await, before, "nothing stored");
     let seen = http.authorizations();
-    assert!(!seen.is_empty() && seen.iter().all(|a| a.starts_with("Basic ") && *a != want), "{seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a.starts_with("Basic ") && *a != want),
+        "{seen:?}"
+    );
     // The token file is read at each fetch: the right token now.
     std::fs::write(&token_file, "s3cret-t0ken\n").unwrap();
     let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
@@ -493,7 +549,12 @@ async fn a_pull_request_is_fetched_from_its_clone_url_and_classified_by_the_serv
     changegate_testkit::git_in(work.path(), &["branch", "-q", "-D", "feature"]);
     changegate_testkit::git_in(
         work.path(),
-        &["push", "-q", &bare.display().to_string(), &format!("{head}:refs/pull/7/head")],
+        &[
+            "push",
+            "-q",
+            &bare.display().to_string(),
+            &format!("{head}:refs/pull/7/head"),
+        ],
     );
     let daemon = GitDaemon::start(served.path());
     let clone_url = daemon.url("acme/svc.git");
@@ -507,7 +568,11 @@ async fn a_pull_request_is_fetched_from_its_clone_url_and_classified_by_the_serv
     .await;
     let alice = srv.token("alice").await;
     let (st, b) = srv
-        .post("/api/v1/changes", &alice, &json!({"pr": "acme/svc#7", "submit": true}))
+        .post(
+            "/api/v1/changes",
+            &alice,
+            &json!({"pr": "acme/svc#7", "submit": true}),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     let c = &b["change"];
@@ -525,7 +590,12 @@ async fn a_pull_request_is_fetched_from_its_clone_url_and_classified_by_the_serv
     // The PR's author (GitHub), then every commit's author and committer (git).
     assert_eq!(
         c["authors"],
-        json!(["alice", "bob@example.com", "dev@example.com", "dana@example.com"]),
+        json!([
+            "alice",
+            "bob@example.com",
+            "dev@example.com",
+            "dana@example.com"
+        ]),
         "{c}"
     );
     assert_eq!(c["co_authors"], json!(["carl@example.com"]));

@@ -260,7 +260,10 @@ fn serve_one(
         .map(|i| (i, 4))
         .or_else(|| find(&output, b"\n\n").map(|i| (i, 2)));
     let (head, rest) = match split {
-        Some((i, n)) => (String::from_utf8_lossy(&output[..i]).into_owned(), &output[i + n..]),
+        Some((i, n)) => (
+            String::from_utf8_lossy(&output[..i]).into_owned(),
+            &output[i + n..],
+        ),
         None => (String::new(), &output[..]),
     };
     let mut status = "200 OK".to_string();
