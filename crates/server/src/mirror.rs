@@ -1068,6 +1068,81 @@ mod tests {
     }
 
     #[test]
+    fn ssh_keys_go_through_git_ssh_command_with_strict_host_keys() {
+        let repo = Allowed {
+            url: RemoteUrl::parse("ssh://git@h/acme/svc.git", false).unwrap(),
+            credential: Credential::SshKey {
+                key: "/keys/id_ed25519".into(),
+                known_hosts: Some("/keys/known_hosts".into()),
+            },
+        };
+        let plan = FetchPlan::new(&repo, &[], Duration::from_secs(5)).unwrap();
+        let ssh = plan
+            .env
+            .iter()
+            .find(|(k, _)| k == "GIT_SSH_COMMAND")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        for part in [
+            "-i '/keys/id_ed25519'",
+            "BatchMode=yes",
+            "StrictHostKeyChecking=yes",
+            "UserKnownHostsFile='/keys/known_hosts'",
+            "-F /dev/null",
+        ] {
+            assert!(ssh.contains(part), "{ssh}");
+        }
+        assert!(
+            plan.env
+                .contains(&("GIT_ALLOW_PROTOCOL".into(), "ssh".into()))
+        );
+        let dash = plan.args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(plan.args[dash + 1], "ssh://git@h/acme/svc.git");
+    }
+
+    #[test]
+    fn configs_are_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "k").unwrap();
+        let m = Mirrors::from_toml(
+            &dir.path().join("m"),
+            "[[remote]]\nprefix = \"https://h/acme/\"\n[repositories]\nsvc = \"https://h/acme/svc.git\"\n",
+        )
+        .unwrap();
+        assert!(m.named("svc").is_some() && dir.path().join("m").is_dir());
+        for (text, want) in [
+            ("bogus = 1", "unknown field"),
+            ("[[remote]]\nprefix = \"file:///x\"", "scheme"),
+            (
+                "[[remote]]\nprefix = \"https://h/acme/\"\n[repositories]\nx = \"https://h/other/x.git\"",
+                "under no [[remote]] prefix",
+            ),
+            (
+                "[[remote]]\nprefix = \"git://h/\"\ntoken_file = \"/nonexistent\"",
+                "token_file is for https",
+            ),
+            (
+                "[[remote]]\nprefix = \"https://h/\"\ntoken_file = \"/nonexistent\"",
+                "cannot be read",
+            ),
+        ] {
+            let e = Mirrors::from_toml(dir.path(), text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let text = format!(
+            "[[remote]]\nprefix = \"https://h/\"\nssh_key_file = \"{}\"",
+            key.display()
+        );
+        let e = Mirrors::from_toml(dir.path(), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ssh_key_file is for ssh"), "{e}");
+    }
+
+    #[test]
     fn failures_are_classified() {
         let u = "git://h/x.git";
         assert!(matches!(

@@ -15,6 +15,35 @@ use changegate_testkit::gitserver::{self, GitDaemon, HttpGitServer};
 use changegate_testkit::server::{Backend, Options, TestServer, people_policy};
 use serde_json::{Value, json};
 
+/// Every log line of this test binary (a global subscriber, set once): the tests check that no
+/// credential reaches the server's log.
+fn logs() -> String {
+    use std::sync::{Mutex, OnceLock};
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    #[derive(Clone)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let w = Capture(buf.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .try_init();
+        buf
+    });
+    String::from_utf8_lossy(&buf.lock().unwrap()).into_owned()
+}
+
 fn at(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
@@ -440,6 +469,7 @@ async fn concurrent_creates_on_one_repository_share_one_sound_mirror(backend: Ba
 
 both!(https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502);
 async fn https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502(backend: Backend) {
+    logs();
     let (work, base, head) = work_repo();
     let served = tempfile::tempdir().unwrap();
     gitserver::publish(work.path(), served.path(), "acme/svc.git");
@@ -494,6 +524,17 @@ async fn https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502(backend
     assert_eq!(b["change"]["classification"]["category"], 2);
     let seen = http.authorizations();
     assert!(seen.last() == Some(&want), "{seen:?}");
+    // The server logged the refused fetch (git's redacted stderr), never a credential.
+    let log = logs();
+    assert!(log.contains("git fetch failed"), "{log}");
+    for secret in [
+        "wrong-t0ken",
+        "s3cret-t0ken",
+        "eC1hY2Nlc3MtdG9rZW46",
+        "Authorization",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
 }
 
 /// A stand-in for GitHub's REST API (it cannot run offline): `GET /repos/acme/svc/pulls/7`
