@@ -694,3 +694,94 @@ async fn a_pull_request_whose_clone_url_is_not_allowed_is_refused(backend: Backe
     assert!(entries(mdir.path()).is_empty());
     assert_eq!(audit_size(&srv).await, before);
 }
+
+both!(a_repository_name_of_the_config_is_fetched_from_its_url);
+async fn a_repository_name_of_the_config_is_fetched_from_its_url(backend: Backend) {
+    let (work, base, head) = work_repo();
+    let served = tempfile::tempdir().unwrap();
+    let bare = gitserver::publish(work.path(), served.path(), "acme/svc.git");
+    let daemon = GitDaemon::start(served.path());
+    let mdir = tempfile::tempdir().unwrap();
+    let config = MirrorConfig {
+        remotes: vec![remote(&daemon.prefix())],
+        repositories: [("svc".to_string(), daemon.url("acme/svc.git"))].into(),
+        ..MirrorConfig::default()
+    };
+    let m = Arc::new(Mirrors::new(mdir.path(), &config).unwrap());
+    let srv = server(backend, m, None).await;
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &srv.admin,
+            &json!({"repository": "svc", "base_commit": base, "head_commit": head}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["change"]["repository"], "svc");
+    assert_eq!(b["change"]["classification"]["category"], 2);
+    // A push is fetched through the name as well.
+    let head2 = drop_column(&work);
+    gitserver::push_all(work.path(), &bare);
+    let id = b["id"].as_str().unwrap();
+    let (st, b) = srv
+        .post(
+            &format!("/api/v1/changes/{id}/ops"),
+            &srv.admin,
+            &json!({"op": "push", "commit": head2, "by": "admin"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["change"]["classification"]["category"], 3);
+    // Another name is no URL and not under a repo root.
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &srv.admin,
+            &json!({"repository": "other", "base_commit": base, "head_commit": head}),
+        )
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("classification-required")),
+        "{b}"
+    );
+}
+
+both!(a_remote_that_never_answers_is_cut_off_by_the_fetch_timeout);
+async fn a_remote_that_never_answers_is_cut_off_by_the_fetch_timeout(backend: Backend) {
+    // Accepts connections (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let prefix = format!("git://{}/", silent.local_addr().unwrap());
+    let mdir = tempfile::tempdir().unwrap();
+    let config = MirrorConfig {
+        remotes: vec![remote(&prefix)],
+        fetch_timeout_secs: Some(1),
+        ..MirrorConfig::default()
+    };
+    let srv = server(
+        backend,
+        Arc::new(Mirrors::new(mdir.path(), &config).unwrap()),
+        None,
+    )
+    .await;
+    let before = audit_size(&srv).await;
+    let started = std::time::Instant::now();
+    let body = json!({"repository": format!("{prefix}acme/svc.git"), "base_commit": "a".repeat(40), "head_commit": "b".repeat(40)});
+    let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (502, Some("remote-unreachable")),
+        "{b}"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 1s"),
+        "{b}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert_eq!(audit_size(&srv).await, before);
+    drop(silent);
+}
