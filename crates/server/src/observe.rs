@@ -1,5 +1,6 @@
 //! What the server observes itself, so that a request body never decides what a change contains
-//! or who wrote it: a repository under its `--repo-root`, read between two commits for the
+//! or who wrote it: a repository under its `--repo-root` or a mirror it fetches from the
+//! repository's remote (`--mirror-dir`, [`crate::mirror`]; [`locate`]), read between two commits for the
 //! classification and for the people git names (authors, committers, `Co-authored-by`
 //! trailers). And who may vouch for what the server cannot observe.
 //!
