@@ -175,6 +175,7 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
     .await;
     let alice = srv.token("alice").await;
     let url = daemon.url("acme/svc.git");
+    let started = std::time::Instant::now();
     let (st, b) = srv
         .post(
             "/api/v1/changes",
@@ -182,6 +183,7 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
             &json!({"repository": url, "base_commit": base, "head_commit": head, "submit": true}),
         )
         .await;
+    let first = started.elapsed();
     assert_eq!(st, 201, "{b}");
     let id = b["id"].as_str().unwrap().to_string();
     let c = &b["change"];
@@ -208,6 +210,7 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
         "true"
     );
     // A token allowed to classify adds to the server's verdict (the existing merge rule).
+    let again = std::time::Instant::now();
     let (st, b) = srv
         .post(
             "/api/v1/changes",
@@ -217,6 +220,11 @@ async fn a_change_by_url_is_classified_from_the_mirror_on_create_and_push(backen
         )
         .await;
     assert_eq!(st, 201, "{b}");
+    eprintln!(
+        "create by URL: {} ms with the first fetch, {} ms from the mirror",
+        first.as_millis(),
+        again.elapsed().as_millis()
+    );
     assert_eq!(b["change"]["classification"]["category"], 2);
     let roles = b["change"]["classification"]["required_roles"]
         .as_array()
@@ -476,24 +484,48 @@ async fn https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502(backend
     // Basic x-access-token:s3cret-t0ken, as GitHub wants for git over HTTPS.
     let want = "Basic eC1hY2Nlc3MtdG9rZW46czNjcmV0LXQwa2Vu".to_string();
     let http = HttpGitServer::start(served.path(), Some(want.clone()));
+    // And a server that wants `Bearer <token>` (no username in the config).
+    let bearer = HttpGitServer::start(served.path(), Some("Bearer b34rer-t0ken".into()));
     let secrets = tempfile::tempdir().unwrap();
     let token_file = secrets.path().join("git-token");
     std::fs::write(&token_file, "wrong-t0ken\n").unwrap();
+    let bearer_file = secrets.path().join("bearer-token");
+    std::fs::write(&bearer_file, "b34rer-t0ken").unwrap();
     let mdir = tempfile::tempdir().unwrap();
     let srv = server(
         backend,
         mirrors(
             mdir.path(),
-            vec![RemoteConfig {
-                prefix: http.prefix(),
-                token_file: Some(token_file.clone()),
-                username: Some("x-access-token".into()),
-                ..RemoteConfig::default()
-            }],
+            vec![
+                RemoteConfig {
+                    prefix: http.prefix(),
+                    token_file: Some(token_file.clone()),
+                    username: Some("x-access-token".into()),
+                    ..RemoteConfig::default()
+                },
+                RemoteConfig {
+                    prefix: bearer.prefix(),
+                    token_file: Some(bearer_file),
+                    ..RemoteConfig::default()
+                },
+            ],
         ),
         None,
     )
     .await;
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &srv.admin,
+            &json!({"repository": bearer.url("acme/svc.git"), "base_commit": base, "head_commit": head}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let seen = bearer.authorizations();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a == "Bearer b34rer-t0ken"),
+        "{seen:?}"
+    );
     let url = http.url("acme/svc.git");
     let body = json!({"repository": url, "base_commit": base, "head_commit": head});
     let before = audit_size(&srv).await;
@@ -528,6 +560,7 @@ async fn https_style_credentials_are_sent_and_a_wrong_one_is_a_clear_502(backend
     let log = logs();
     assert!(log.contains("git fetch failed"), "{log}");
     for secret in [
+        "b34rer-t0ken",
         "wrong-t0ken",
         "s3cret-t0ken",
         "eC1hY2Nlc3MtdG9rZW46",
