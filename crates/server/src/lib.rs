@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod mirror;
 pub mod observe;
 pub mod request_id;
 pub mod routes;
@@ -85,6 +86,9 @@ pub struct AppState {
     pub repo_root: Option<std::path::PathBuf>,
     /// GitHub's API, for changes created from a pull request (`{"pr": "owner/repo#42"}`).
     pub github: Option<github::GitHub>,
+    /// Bare mirrors of remote repositories (`serve --mirror-dir`): a change whose `repository`
+    /// is an allowed URL (or a configured name) is classified from them. `None` disables it.
+    pub mirrors: Option<Arc<mirror::Mirrors>>,
 }
 
 impl AppState {

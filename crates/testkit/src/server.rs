@@ -21,6 +21,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// What a [`TestServer`] may read besides its database.
+#[derive(Default)]
+pub struct Options {
+    /// Classify repositories under this directory (`serve --repo-root`).
+    pub repo_root: Option<std::path::PathBuf>,
+    /// GitHub's API (a fake on loopback).
+    pub github_api: Option<String>,
+    /// Mirrors of remote repositories (`serve --mirror-dir`).
+    pub mirrors: Option<Arc<changegate_server::mirror::Mirrors>>,
+}
+
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -68,6 +79,31 @@ impl TestServer {
         repo_root: Option<std::path::PathBuf>,
         github_api: Option<String>,
     ) -> TestServer {
+        Self::start_opts(
+            backend,
+            policy,
+            at,
+            Options {
+                repo_root,
+                github_api,
+                mirrors: None,
+            },
+        )
+        .await
+    }
+
+    /// [`TestServer::start`] with every option ([`Options`]).
+    pub async fn start_opts(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        options: Options,
+    ) -> TestServer {
+        let Options {
+            repo_root,
+            github_api,
+            mirrors,
+        } = options;
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
         cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
@@ -91,6 +127,7 @@ impl TestServer {
                 token: Some("ghp_test".into()),
                 http: reqwest::Client::new(),
             }),
+            mirrors,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
