@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod github_runs;
 pub mod observe;
 pub mod request_id;
 pub mod routes;
