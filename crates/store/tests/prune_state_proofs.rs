@@ -36,8 +36,8 @@ fn change(id: &str) -> ChangeState {
 }
 
 /// Three changes written three times each, decisions about them, the world written twice, a
-/// token issued and one revoked; then three years pass. Returns the prune cutoff (a year after
-/// all of it, a year before the 2-year retention horizon).
+/// token issued and one revoked; then three years pass. Returns the prune cutoff (180 days after
+/// all of it, well before the 2-year retention horizon).
 async fn old_rows(kind: Kind) -> (TestDb, Store, Timestamp) {
     let db = TestDb::new(kind);
     let store = db.open().await;
@@ -89,7 +89,7 @@ async fn old_rows(kind: Kind) -> (TestDb, Store, Timestamp) {
     s.revoke_token("tok_b", "carol").await.unwrap();
     let t0 = Timestamp::from_microsecond(common::T0_US).unwrap();
     db.set_time(t0 + SignedDuration::from_hours(3 * 365 * 24));
-    let before = t0 + SignedDuration::from_hours(365 * 24);
+    let before = t0 + SignedDuration::from_hours(180 * 24);
     (db, store, before)
 }
 
