@@ -138,17 +138,11 @@ fn refuse(code: ErrorCode, message: String) -> ApiError {
 
 /// Verify `link` as a successful run of `commit` in `change`'s repository; what the server saw.
 pub async fn verify_run(
-    gh: Option<&GitHub>,
+    gh: &GitHub,
     link: &str,
     change: &ChangeRequest,
     commit: &str,
 ) -> Result<VerifiedLink, ApiError> {
-    let Some(gh) = gh else {
-        return Err(refuse(
-            ErrorCode::GithubNotConfigured,
-            "this server has no GitHub API configured, so it cannot verify a CI run link; CI evidence must come from an integration token".into(),
-        ));
-    };
     let host = web_host(&gh.api);
     let Some(run) = RunLink::parse(link, &host) else {
         return Err(refuse(

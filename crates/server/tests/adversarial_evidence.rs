@@ -23,8 +23,7 @@ fn in_review() -> ChangeState {
 }
 
 async fn server(backend: Backend, api: String) -> (TestServer, String) {
-    let srv =
-        TestServer::start_with(backend, people_policy(), t(TUE), None, Some(api)).await;
+    let srv = TestServer::start_with(backend, people_policy(), t(TUE), None, Some(api)).await;
     let (st, b) = srv
         .post(
             "/api/v1/changes/import",
@@ -59,7 +58,11 @@ async fn refused(
 ) -> Value {
     let before = snapshot(srv, id).await;
     let (st, b) = srv.post(path, token, &body).await;
-    assert_eq!((st, b["code"].as_str()), (status, Some(code)), "{body}: {b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (status, Some(code)),
+        "{body}: {b}"
+    );
     assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
     assert_eq!(snapshot(srv, id).await, before, "nothing may be stored");
     b
@@ -77,7 +80,11 @@ async fn a_verified_run_link_counts_and_records_its_provenance(backend: Backend)
     let mallory = srv.token("mallory").await;
     let link = gh.link(REPO, 4242);
     let (st, b) = srv
-        .post(&attestations("attestations", &id), &mallory, &attest(Some(&link)))
+        .post(
+            &attestations("attestations", &id),
+            &mallory,
+            &attest(Some(&link)),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(gh.requests(), 1);
@@ -129,14 +136,30 @@ async fn every_unverified_ci_claim_is_refused_and_stores_nothing(backend: Backen
     gh.add_run(
         REPO,
         5,
-        workflow_run(&gh.api, "mallory/fork", 5, HEAD, "completed", Some("success")),
+        workflow_run(
+            &gh.api,
+            "mallory/fork",
+            5,
+            HEAD,
+            "completed",
+            Some("success"),
+        ),
     );
     gh.add("acme/other", 6, HEAD, "completed", Some("success"));
     let (srv, id) = server(backend, gh.api.clone()).await;
     let mallory = srv.token("mallory").await;
     let path = attestations("attestations", &id);
     // No link: only an integration may.
-    let b = refused(&srv, &mallory, &id, &path, attest(None), 403, "integration-required").await;
+    let b = refused(
+        &srv,
+        &mallory,
+        &id,
+        &path,
+        attest(None),
+        403,
+        "integration-required",
+    )
+    .await;
     assert!(b["message"].as_str().unwrap().contains("verified"), "{b}");
     // Links the server cannot verify are never followed.
     for link in [
@@ -145,28 +168,82 @@ async fn every_unverified_ci_claim_is_refused_and_stores_nothing(backend: Backen
         format!("{}/acme/chat-backend/pull/1", gh.api),
         format!("{}/acme/chat-backend/actions/runs/1/jobs/9", gh.api),
     ] {
-        refused(&srv, &mallory, &id, &path, attest(Some(&link)), 403, "ci-link-unverifiable").await;
+        refused(
+            &srv,
+            &mallory,
+            &id,
+            &path,
+            attest(Some(&link)),
+            403,
+            "ci-link-unverifiable",
+        )
+        .await;
     }
     // A run link of another repository than the change's: refused before asking GitHub.
-    refused(&srv, &mallory, &id, &path, attest(Some(&gh.link("acme/other", 6))), 403, "ci-run-mismatch").await;
+    refused(
+        &srv,
+        &mallory,
+        &id,
+        &path,
+        attest(Some(&gh.link("acme/other", 6))),
+        403,
+        "ci-run-mismatch",
+    )
+    .await;
     assert_eq!(gh.requests(), 0);
     // Wrong commit; GitHub's run of another repository.
     for run in [1, 5] {
-        refused(&srv, &mallory, &id, &path, attest(Some(&gh.link(REPO, run))), 403, "ci-run-mismatch").await;
+        refused(
+            &srv,
+            &mallory,
+            &id,
+            &path,
+            attest(Some(&gh.link(REPO, run))),
+            403,
+            "ci-run-mismatch",
+        )
+        .await;
     }
     // Failed, still running, cancelled.
     for run in [2, 3, 4] {
-        refused(&srv, &mallory, &id, &path, attest(Some(&gh.link(REPO, run))), 403, "ci-run-not-successful").await;
+        refused(
+            &srv,
+            &mallory,
+            &id,
+            &path,
+            attest(Some(&gh.link(REPO, run))),
+            403,
+            "ci-run-not-successful",
+        )
+        .await;
     }
     // GitHub knows no such run.
-    refused(&srv, &mallory, &id, &path, attest(Some(&gh.link(REPO, 99))), 403, "ci-run-not-found").await;
+    refused(
+        &srv,
+        &mallory,
+        &id,
+        &path,
+        attest(Some(&gh.link(REPO, 99))),
+        403,
+        "ci-run-not-found",
+    )
+    .await;
     // A body claiming the verification itself.
     let forged = json!({
         "op": "attest", "person": "mallory", "item": "tests-pass", "evidence": "https://ci.example/1",
         "verified": {"via": "verified-link", "provider": "github-actions", "repository": REPO, "run_id": 7,
                      "head_sha": HEAD, "status": "completed", "conclusion": "success", "url": "https://ci.example/1"},
     });
-    refused(&srv, &mallory, &id, &attestations("ops", &id), forged, 403, "verification-not-allowed").await;
+    refused(
+        &srv,
+        &mallory,
+        &id,
+        &attestations("ops", &id),
+        forged,
+        403,
+        "verification-not-allowed",
+    )
+    .await;
     // An integration with `ci-evidence` needs no link check (it observed the run itself).
     let before = gh.requests();
     let ci = srv

@@ -419,8 +419,11 @@ impl Store {
             crate::TxConn::Sqlite(_) => KEEP_STATE_SQLITE,
             crate::TxConn::Postgres(_) => KEEP_STATE_POSTGRES,
         };
-        let range_sql = format!("SELECT MIN(seq), MAX(seq) FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})");
-        let delete_sql = format!("DELETE FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})");
+        let range_sql = format!(
+            "SELECT MIN(seq), MAX(seq) FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})"
+        );
+        let delete_sql =
+            format!("DELETE FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})");
         let (deleted, first, last, kept) = crate::on_conn!(tx.conn(), c => {
             let range = sqlx::query(sqlx::AssertSqlSafe(range_sql.as_str())).bind(cutoff).fetch_one(&mut *c).await?;
             let first: Option<i64> = range.try_get(0)?;

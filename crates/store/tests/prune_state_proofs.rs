@@ -45,19 +45,33 @@ async fn old_rows(kind: Kind) -> (TestDb, Store, Timestamp) {
     for i in 0..3 {
         let id = format!("chg-{i}");
         let mut c = change(&id);
-        s.create_change(&c, AuditEvent::new("change.created", "alice").change(&id), None)
-            .await
-            .unwrap();
+        s.create_change(
+            &c,
+            AuditEvent::new("change.created", "alice").change(&id),
+            None,
+        )
+        .await
+        .unwrap();
         c.status = Status::InReview;
-        s.update_change(&id, 1, &c, AuditEvent::new("change.state", "alice").change(&id))
-            .await
-            .unwrap()
-            .unwrap();
+        s.update_change(
+            &id,
+            1,
+            &c,
+            AuditEvent::new("change.state", "alice").change(&id),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         c.change.title = format!("retitled {i}");
-        s.update_change(&id, 2, &c, AuditEvent::new("change.state", "alice").change(&id))
-            .await
-            .unwrap()
-            .unwrap();
+        s.update_change(
+            &id,
+            2,
+            &c,
+            AuditEvent::new("change.state", "alice").change(&id),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         s.record(AuditEvent::new("gate.decision", "ci").change(&id))
             .await
             .unwrap();

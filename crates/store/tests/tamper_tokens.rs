@@ -208,8 +208,10 @@ async fn idempotency_rows_are_not_state(kind: Kind) {
     // (ADR 0016), so verify does not scan it: a forged row is not a verify failure, and the
     // change it points at stays proven.
     let (db, store) = setup(kind).await;
-    db.exec("INSERT INTO server_idempotency (person, key, change_id) VALUES ('mallory', 'k', 'chg-1')")
-        .await;
+    db.exec(
+        "INSERT INTO server_idempotency (person, key, change_id) VALUES ('mallory', 'k', 'chg-1')",
+    )
+    .await;
     let s: &dyn ServerStore = &store;
     assert_eq!(
         s.idempotent("mallory", "k").await.unwrap().as_deref(),
@@ -254,7 +256,10 @@ async fn adopt_logs_unlogged_rows_once(kind: Kind) {
     );
     // A dry run and a missing reason write nothing.
     let size = store.head().await.unwrap().size;
-    let listed = store.adopt_unlogged("carol", "pre-0.2 rows", true).await.unwrap();
+    let listed = store
+        .adopt_unlogged("carol", "pre-0.2 rows", true)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 2);
     let e = store.adopt_unlogged("carol", " ", false).await.unwrap_err();
     assert!(e.to_string().starts_with("audit-adopt-refused"), "{e}");

@@ -275,15 +275,16 @@ async fn verify_ci_link(
     let person_attests_ci = changegate_gate::authority::is_ci_evidence(&s.policy, &item)
         && !caller.admin
         && !is_integration(caller);
-    let verified = match (&evidence, person_attests_ci) {
-        (Some(link), true) => {
+    // A server with no GitHub configured verifies no link: the authority table then refuses.
+    let verified = match (&evidence, person_attests_ci, s.github.as_ref()) {
+        (Some(link), true, Some(gh)) => {
             let current =
                 s.db.change(id)
                     .await?
                     .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
             let c = &current.value.change;
             let at = commit.as_deref().unwrap_or(&c.head_commit);
-            Some(crate::github_runs::verify_run(s.github.as_ref(), link, c, at).await?)
+            Some(crate::github_runs::verify_run(gh, link, c, at).await?)
         }
         _ => None,
     };
