@@ -29,7 +29,9 @@ pub use record::{
     seal, state_hash,
 };
 pub use tree::{Frontier, Hash, NodeId};
-pub use verify::{Failure, LeafRow, PRUNED_KIND, RecordRow, Report, StateRow, Verifier};
+pub use verify::{
+    Failure, LeafRow, PRUNED_KIND, RecordRow, Report, StateRow, Verifier, parse_subject,
+};
 
 /// Well-known event kinds. Kinds are free dotted strings; these are the ones changegate writes.
 pub mod kinds {
@@ -61,4 +63,7 @@ pub mod kinds {
     pub const ROLLBACK: &str = "rollback.triggered";
     /// Retention deleted records (details.before).
     pub const AUDIT_PRUNED: &str = crate::verify::PRUNED_KIND;
+    /// An operator adopted a stored row no event had logged (`changegate audit adopt`): its
+    /// `state` is the row as found, `details` say who and why.
+    pub const AUDIT_ADOPTED: &str = "audit.adopted";
 }

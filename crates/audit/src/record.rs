@@ -142,14 +142,19 @@ pub enum StateTable {
     Change,
     /// The world document (`server_world`: incidents, announcements, teams); id `world`.
     World,
+    /// An API token row (`server_token`, by token id). Its document is the row's columns in a
+    /// fixed JSON form (the store's `token_doc`), digest included: a token whose digest, person,
+    /// kind, scopes, expiry or revocation was edited is found like an edited change.
+    Token,
 }
 
 impl StateTable {
-    /// `change` or `world`.
+    /// `change`, `world` or `token`.
     pub fn as_str(self) -> &'static str {
         match self {
             StateTable::Change => "change",
             StateTable::World => "world",
+            StateTable::Token => "token",
         }
     }
 
@@ -158,6 +163,7 @@ impl StateTable {
         match s {
             "change" => Some(StateTable::Change),
             "world" => Some(StateTable::World),
+            "token" => Some(StateTable::Token),
             _ => None,
         }
     }

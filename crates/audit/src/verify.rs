@@ -40,7 +40,7 @@ mod stack_str;
 mod state;
 
 use stack_str::StackStr;
-pub use state::StateRow;
+pub use state::{StateRow, parse_subject};
 
 /// Kind of the event retention appends when it deletes records. Its `details.before` (RFC 3339)
 /// is the cutoff: records of leaves older than that may be missing.

@@ -27,11 +27,9 @@ use crate::ops::{ChangeOp, WorldOp};
 use crate::people::{Holding, Relation, canonical, holding, relations};
 use crate::status::Event;
 
-/// The role of an SRE lead (remediation, emergency retrospective and follow-up).
-pub const SRE_LEAD: &str = "sre-lead";
-
 /// Evidence kinds of checklist items that only CI observes (`evidence = "ci-run"`, the seed's
-/// `tests-pass`): such an item is attested only by an integration token.
+/// `tests-pass`): such an item is attested only by an integration token, or by a person with a
+/// link to a CI run the server verified ([`crate::model::VerifiedLink`]).
 pub const CI_EVIDENCE: &[&str] = &["ci-run"];
 
 /// Who is asking: the identity the API token is bound to, and what kind of token it is.
@@ -193,9 +191,11 @@ pub enum Grant {
     /// `during_active_incident` only while an incident is active, whose assigned commander then
     /// holds the commander role).
     RollbackAuthority,
-    /// The assigned commander of the incident named, or an SRE lead.
+    /// The assigned commander of the incident named, or a holder of a role in
+    /// `emergency.remediation_by`.
     Remediator,
-    /// The commander of the emergency's incident, whoever declared the emergency, or an SRE lead.
+    /// The commander of the emergency's incident, whoever declared the emergency, or a holder of
+    /// a role in `emergency.retrospective_by`.
     EmergencyOwner,
     /// A holder of a role in `emergency.declared_by`.
     Declarer,
@@ -205,6 +205,10 @@ pub enum Grant {
     IncidentOwner,
     /// An integration token only.
     Integration,
+    /// An integration token (the CI job that observed it), or a person whose evidence link the
+    /// server verified: a successful, completed CI run of the change's head commit in its
+    /// repository.
+    CiObserved,
     /// An admin token only.
     Admin,
 }
@@ -224,9 +228,11 @@ impl Grant {
             Grant::RollbackAuthority => {
                 "every role of one set of the category's `rollback_authority`; a set marked `during_active_incident` only while an incident is active, when that incident's assigned commander holds the commander role"
             }
-            Grant::Remediator => "the incident's assigned commander, or an SRE lead (`sre-lead`)",
+            Grant::Remediator => {
+                "the incident's assigned commander, or a holder of a role in `emergency.remediation_by` (the seed: `sre-lead`)"
+            }
             Grant::EmergencyOwner => {
-                "the commander of the emergency's incident, whoever declared it, or an SRE lead (`sre-lead`)"
+                "the commander of the emergency's incident, whoever declared it, or a holder of a role in `emergency.retrospective_by` (the seed: `sre-lead`)"
             }
             Grant::Declarer => "a holder of a role in `emergency.declared_by`",
             Grant::IncidentResponder => {
@@ -234,6 +240,9 @@ impl Grant {
             }
             Grant::IncidentOwner => "the incident's assigned commander, or an incident responder",
             Grant::Integration => "an integration token (the CI job that observed it)",
+            Grant::CiObserved => {
+                "an integration token (the CI job that observed it), or a person with a link to a CI run the server verified (GitHub Actions: completed, successful, of the change's head commit and repository)"
+            }
             Grant::Admin => "an admin token",
         }
     }
@@ -295,7 +304,7 @@ pub const TABLE: [Row; 25] = {
         open(O::Attest, G::Anyone),
         row(
             O::AttestCiEvidence,
-            G::Integration,
+            G::CiObserved,
             true,
             C::IntegrationRequired,
         ),
@@ -379,6 +388,13 @@ pub enum Via {
     },
     /// The person declared the change's emergency.
     Declarer,
+    /// The person linked a CI run the server verified (GitHub Actions run id).
+    VerifiedLink {
+        /// The run id.
+        run_id: u64,
+        /// Its conclusion (`success`).
+        conclusion: String,
+    },
 }
 
 /// A granted authority.
@@ -564,6 +580,23 @@ fn rollback(
     ))
 }
 
+/// A CI-evidence attestation carrying a run the server verified for the commit attested.
+fn verified_link(state: &ChangeState, op: &ChangeOp) -> Option<Via> {
+    let ChangeOp::Attest {
+        commit,
+        verified: Some(v),
+        ..
+    } = op
+    else {
+        return None;
+    };
+    let commit = commit.as_deref().unwrap_or(&state.change.head_commit);
+    v.proves(commit).then(|| Via::VerifiedLink {
+        run_id: v.run_id,
+        conclusion: v.conclusion.clone(),
+    })
+}
+
 /// May `actor` apply `op` to the change `state` at `at`? The answer says how the authority is
 /// held, or why not (a [`Refusal`] whose code names the missing authority).
 pub fn authorize(
@@ -590,11 +623,7 @@ pub fn authorize(
             incident: em.incident.clone(),
         })
     };
-    let sre_lead = || {
-        holds(policy, world, me, SRE_LEAD).then(|| Via::Roles {
-            roles: vec![SRE_LEAD.to_string()],
-        })
-    };
+    let any_role = |roles: &[RoleId]| first_role(roles, |r| holds(policy, world, me, r));
     let granted = match row.grant {
         Grant::Anyone => Some(Via::Anyone),
         Grant::RoleHolder => Some(Via::RoleRules),
@@ -622,17 +651,18 @@ pub fn authorize(
                 .then(|| Via::IncidentCommander {
                     incident: incident.to_string(),
                 })
-                .or_else(sre_lead)
+                .or_else(|| any_role(&policy.emergency.remediation_by))
         }
         Grant::EmergencyOwner => emergency_commander()
             .or_else(|| {
                 let em = state.emergency.as_ref()?;
                 (canonical(world, &em.declared_by) == canonical(world, me)).then_some(Via::Declarer)
             })
-            .or_else(sre_lead),
+            .or_else(|| any_role(&policy.emergency.retrospective_by)),
         Grant::Declarer => first_role(&policy.emergency.declared_by, |r| {
             holding(policy, world, state, me, r).is_some()
         }),
+        Grant::CiObserved => verified_link(state, op),
         Grant::IncidentResponder | Grant::IncidentOwner | Grant::Integration | Grant::Admin => None,
     };
     match granted {

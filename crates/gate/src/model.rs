@@ -239,6 +239,47 @@ pub struct Attestation {
     pub head_commit: String,
     /// When.
     pub at: Timestamp,
+    /// The CI run the server verified behind the evidence link (a person's attestation of a
+    /// CI-evidence item); absent for every other attestation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<VerifiedLink>,
+}
+
+/// A CI run the server itself looked up behind an evidence link (GitHub Actions: `GET
+/// /repos/{owner}/{repo}/actions/runs/{id}`), and what it saw: recorded with the attestation as
+/// its provenance (`"via": "verified-link"`). Never accepted from a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifiedLink {
+    /// Always `verified-link`: the server verified it (the provenance kind).
+    pub via: String,
+    /// Which CI: `github-actions`.
+    pub provider: String,
+    /// The run's repository as the CI reports it (`owner/name`).
+    pub repository: String,
+    /// The run id.
+    pub run_id: u64,
+    /// The commit the run ran on.
+    pub head_sha: String,
+    /// Its status (`completed`).
+    pub status: String,
+    /// Its conclusion (`success`).
+    pub conclusion: String,
+    /// The link as given.
+    pub url: String,
+}
+
+impl VerifiedLink {
+    /// The provenance kind every verified link carries.
+    pub const VIA: &'static str = "verified-link";
+
+    /// Whether it proves a successful, completed run of `commit`.
+    pub fn proves(&self, commit: &str) -> bool {
+        self.via == Self::VIA
+            && self.head_sha == commit
+            && self.status == "completed"
+            && self.conclusion == "success"
+    }
 }
 
 /// Something published at a time (an RFC, a stakeholder notice, a retrospective).

@@ -462,6 +462,7 @@ fn attestation_validation() {
         evidence: ev.map(Into::into),
         head_commit: commit.into(),
         at: t(TUE),
+        verified: None,
     };
     assert_eq!(
         validate_attestation(&p, &s, &mk("tests-pass", Some("https://ci/1"), "h1")),

@@ -477,6 +477,11 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     cx.roles(&e.declared_by, vec![k("emergency"), k("declared_by")]);
     cx.roles(&e.commander_from, vec![k("emergency"), k("commander_from")]);
     cx.role(&e.commander_role, vec![k("emergency"), k("commander_role")]);
+    cx.roles(&e.remediation_by, vec![k("emergency"), k("remediation_by")]);
+    cx.roles(
+        &e.retrospective_by,
+        vec![k("emergency"), k("retrospective_by")],
+    );
     cx.role(
         &e.security.declared_by,
         vec![k("emergency"), k("security"), k("declared_by")],

@@ -113,6 +113,16 @@ changegate_codes::codes! {
         RemoteAuthFailed = "remote-auth-failed",
         /// The repository's remote answered, but fetching the commits failed (it does not have or serve the repository, or git failed).
         RemoteFetchFailed = "remote-fetch-failed",
+        /// A person attested a CI-evidence item with a link that is not a GitHub Actions workflow run of the server's GitHub (`https://HOST/OWNER/REPO/actions/runs/ID`): it cannot be verified, so it does not count.
+        CiLinkUnverifiable = "ci-link-unverifiable",
+        /// The linked workflow run is of another repository or another commit than the change's head.
+        CiRunMismatch = "ci-run-mismatch",
+        /// The linked workflow run has not completed, or did not conclude `success`.
+        CiRunNotSuccessful = "ci-run-not-successful",
+        /// GitHub knows no such workflow run.
+        CiRunNotFound = "ci-run-not-found",
+        /// The request carries a verified CI run (`verified`), which only the server records.
+        VerificationNotAllowed = "verification-not-allowed",
     }
 }
 
@@ -165,7 +175,12 @@ impl ErrorCode {
             | C::ScopeRequired
             | C::ClassificationNotAllowed
             | C::LastPusherNotAllowed
-            | C::ObservationNotAllowed => StatusCode::FORBIDDEN,
+            | C::ObservationNotAllowed
+            | C::CiLinkUnverifiable
+            | C::CiRunMismatch
+            | C::CiRunNotSuccessful
+            | C::CiRunNotFound
+            | C::VerificationNotAllowed => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod github;
 pub mod mirror;
+pub mod github_runs;
 pub mod observe;
 pub mod request_id;
 pub mod routes;

@@ -56,6 +56,12 @@ pub struct StoredEvent {
     pub record: Record,
 }
 
+/// The records retention never deletes: for each document a record's `state` names (table, id),
+/// the latest one. `LIKE` only narrows the rows whose JSON is parsed.
+const KEEP_STATE_SQLITE: &str = "SELECT MAX(k.seq) FROM audit_record k WHERE k.record LIKE '%\"state\"%' AND json_extract(k.record, '$.state.table') IS NOT NULL GROUP BY json_extract(k.record, '$.state.table'), json_extract(k.record, '$.state.id')";
+/// [`KEEP_STATE_SQLITE`] for PostgreSQL.
+const KEEP_STATE_POSTGRES: &str = "SELECT MAX(k.seq) FROM audit_record k WHERE k.record LIKE '%\"state\"%' AND (k.record::jsonb) -> 'state' ->> 'table' IS NOT NULL GROUP BY (k.record::jsonb) -> 'state' ->> 'table', (k.record::jsonb) -> 'state' ->> 'id'";
+
 /// What a retention run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PruneOutcome {
@@ -63,6 +69,9 @@ pub struct PruneOutcome {
     pub before: Timestamp,
     /// Records deleted.
     pub deleted: u64,
+    /// Records older than the cutoff kept because each is the latest proof of a stored
+    /// document's state.
+    pub kept: u64,
     /// The `audit.pruned` event that records the run.
     pub event_id: String,
 }
@@ -365,7 +374,8 @@ impl Store {
             .collect()
     }
 
-    /// Retention: delete the records (not the leaves) recorded before `before`, under the
+    /// Retention: delete the records (not the leaves) recorded before `before`, except the latest
+    /// record carrying the state of each stored document (change, world, token), under the
     /// policy's `[audit]` retention. The retention is a floor: under one shorter than the
     /// compliance minimum (2 years) nothing is pruned unless the policy acknowledges exactly that
     /// period (`audit-retention-below-minimum`), and no cutoff younger than `now - retention` is
@@ -402,18 +412,32 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let cutoff = before.as_microsecond();
-        let (deleted, first, last) = crate::on_conn!(tx.conn(), c => {
-            let range = sqlx::query("SELECT MIN(seq), MAX(seq) FROM audit_record WHERE recorded_at < $1").bind(cutoff).fetch_one(&mut *c).await?;
+        // Never the record that proves a stored row's current state: for every document a
+        // record's `state` names, the latest such record is kept, however old (its leaf and the
+        // checkpoints over it are never deleted, so verify still checks it).
+        let keep = match tx.conn() {
+            crate::TxConn::Sqlite(_) => KEEP_STATE_SQLITE,
+            crate::TxConn::Postgres(_) => KEEP_STATE_POSTGRES,
+        };
+        let range_sql = format!(
+            "SELECT MIN(seq), MAX(seq) FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})"
+        );
+        let delete_sql =
+            format!("DELETE FROM audit_record WHERE recorded_at < $1 AND seq NOT IN ({keep})");
+        let (deleted, first, last, kept) = crate::on_conn!(tx.conn(), c => {
+            let range = sqlx::query(sqlx::AssertSqlSafe(range_sql.as_str())).bind(cutoff).fetch_one(&mut *c).await?;
             let first: Option<i64> = range.try_get(0)?;
             let last: Option<i64> = range.try_get(1)?;
-            let deleted = sqlx::query("DELETE FROM audit_record WHERE recorded_at < $1").bind(cutoff).execute(&mut *c).await?.rows_affected();
-            (deleted, first, last)
+            let deleted = sqlx::query(sqlx::AssertSqlSafe(delete_sql.as_str())).bind(cutoff).execute(&mut *c).await?.rows_affected();
+            let kept: i64 = sqlx::query("SELECT COUNT(*) FROM audit_record WHERE recorded_at < $1").bind(cutoff).fetch_one(&mut *c).await?.try_get(0)?;
+            (deleted, first, last, kept)
         });
         let ev = AuditEvent::new(kinds::AUDIT_PRUNED, actor).details(serde_json::json!({
             "before": before.to_string(),
             "deleted": deleted,
             "first_seq": first,
             "last_seq": last,
+            "kept_state_records": kept,
             "retention": retention.to_string(),
             "policy_retention": audit.retention.to_string(),
             "minimum_retention": changegate_policy::MINIMUM_RETENTION,
@@ -431,6 +455,7 @@ impl Store {
         Ok(PruneOutcome {
             before,
             deleted,
+            kept: kept as u64,
             event_id: a.id,
         })
     }

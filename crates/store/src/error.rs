@@ -24,6 +24,8 @@ changegate_codes::codes! {
         InvalidArgument = "invalid-argument",
         /// A change with this id already exists: a concurrent create with the same id won.
         ChangeExists = "store-change-exists",
+        /// `audit adopt` refused: the log has failures other than rows no event logged (adopting would launder them), or no reason was given.
+        AdoptRefused = "audit-adopt-refused",
     }
 }
 
@@ -100,6 +102,9 @@ pub enum StoreError {
     /// database's unique key on the id decided, so exactly one create wins).
     #[error("{code}: change {0} already exists", code = StoreCode::ChangeExists)]
     ChangeExists(String),
+    /// `audit adopt` refused (the log must verify but for unlogged rows; a reason is required).
+    #[error("{code}: {0}", code = StoreCode::AdoptRefused)]
+    AdoptRefused(String),
 }
 
 impl StoreError {
@@ -120,6 +125,7 @@ impl StoreError {
             StoreError::Migration(_) => Some(StoreCode::MigrationChanged),
             StoreError::Invalid(_) => Some(StoreCode::InvalidArgument),
             StoreError::ChangeExists(_) => Some(StoreCode::ChangeExists),
+            StoreError::AdoptRefused(_) => Some(StoreCode::AdoptRefused),
         }
     }
 
@@ -170,6 +176,7 @@ mod tests {
             StoreError::Migration("x".into()),
             StoreError::Invalid("x".into()),
             StoreError::ChangeExists("chg-1".into()),
+            StoreError::AdoptRefused("x".into()),
         ];
         for e in &cases {
             let code = e.code().expect("coded");

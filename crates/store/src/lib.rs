@@ -49,6 +49,7 @@ pub use server::{
     TokenKind, TokenRow, Versioned,
 };
 pub use tx::{Appended, Tx, TxConn};
+pub use verify::Adopted;
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "changegate.db";

@@ -49,6 +49,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0110_token_scopes.sql"),
         postgres: include_str!("../migrations/postgres/0110_token_scopes.sql"),
     },
+    // Token rows carry a version; their writes log the row's state (audit verify proves them).
+    Migration {
+        version: 120,
+        name: "token_state",
+        sqlite: include_str!("../migrations/sqlite/0120_token_state.sql"),
+        postgres: include_str!("../migrations/postgres/0120_token_state.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

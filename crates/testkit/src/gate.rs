@@ -112,6 +112,7 @@ pub fn attest_all(policy: &Policy, state: &mut ChangeState, at: Timestamp) {
             evidence: ev.map(|k| format!("https://example.invalid/{k}/{item}")),
             head_commit: head,
             at,
+            verified: None,
         });
     }
 }

@@ -9,6 +9,7 @@
 //! - [`redact`]: placeholders for commit ids and temporary paths in `insta` snapshots.
 //! - [`gate`] (feature `gate`): change-request scenarios for the pure decision.
 //! - [`server`] (feature `server`): a real server on loopback over SQLite or PostgreSQL.
+//! - [`fake_github`] (feature `server`): a fake GitHub REST API on loopback (workflow runs).
 //!
 //! Snapshots: tests use `insta` directly (`tests/snapshots/*.snap` beside each test file, committed).
 //! With `CI` set, insta neither writes nor accepts a new or changed snapshot, so a missing or
@@ -26,6 +27,9 @@ pub mod gate;
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "server")]
+pub mod fake_github;
 
 pub use git::{GitRepo, git_in};
 pub use redact::Redactions;

@@ -217,11 +217,26 @@ impl Verifier {
     }
 }
 
-/// How a failure names a stored document: `change CR-1`, `world`.
+/// How a failure names a stored document: `change CR-1`, `world`, `token tok_…` (a token by its
+/// id only: never its digest).
 fn subject(table: StateTable, id: &str) -> String {
     match table {
         StateTable::Change => format!("change {id}"),
         StateTable::World => "world".to_string(),
+        StateTable::Token => format!("token {id}"),
+    }
+}
+
+/// The stored document a state failure's `subject` names, as (table, id): the inverse of how
+/// failures name them (`change CR-1`, `world`, `token tok_1`). `None` for any other text.
+pub fn parse_subject(subject: &str) -> Option<(StateTable, String)> {
+    if subject == "world" {
+        return Some((StateTable::World, crate::record::WORLD_ID.to_string()));
+    }
+    let (table, id) = subject.split_once(' ')?;
+    match StateTable::parse(table)? {
+        StateTable::World => None,
+        t => Some((t, id.to_string())),
     }
 }
 
@@ -313,6 +328,19 @@ mod tests {
         // Put back to the seed: the log says version 1 was stored.
         let r = verify(&refs, &[(w, WORLD_ID, 0, b"{}")]);
         assert_eq!(codes(&r), [(Code::StateModified, Some("world"))]);
+    }
+
+    #[test]
+    fn subjects_parse_back() {
+        for (t, id) in [
+            (StateTable::Change, "CR-1"),
+            (StateTable::World, WORLD_ID),
+            (StateTable::Token, "tok_x"),
+        ] {
+            assert_eq!(parse_subject(&subject(t, id)), Some((t, id.to_string())));
+        }
+        assert_eq!(parse_subject("world x"), None);
+        assert_eq!(parse_subject("index 3"), None);
     }
 
     #[test]

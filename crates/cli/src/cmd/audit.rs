@@ -1,5 +1,5 @@
 //! `changegate audit verify | prove | consistency | check-proof | checkpoint | export | log |
-//! prune | append | key`: the tamper-evident audit trail (docs/audit.md).
+//! prune | adopt | append | key`: the tamper-evident audit trail (docs/audit.md).
 //!
 //! Exit codes: 0 ok; 1 verification or proof check failed (the first bad position is printed);
 //! 2 usage or input error.
@@ -146,6 +146,22 @@ pub enum AuditCmd {
         /// Who runs it (recorded in the `audit.pruned` event).
         #[arg(long, env = "USER", default_value = "operator")]
         actor: String,
+    },
+    /// Log the state of stored rows no event recorded (rows written before state proofs:
+    /// `audit-state-unlogged`), one audited `audit.adopted` event per row, naming who and why.
+    /// Refused when the log fails any other check (adopting would hide it).
+    Adopt {
+        #[command(flatten)]
+        db: StoreArgs,
+        /// Who adopts (recorded in each event).
+        #[arg(long, env = "USER", default_value = "operator")]
+        actor: String,
+        /// Why (recorded in each event), e.g. "rows written before changegate 0.x logged state".
+        #[arg(long)]
+        reason: String,
+        /// List what would be adopted; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Append an event (operations and tests). Fields are checked against `policy.audit.fields`.
     Append {
@@ -450,8 +466,38 @@ pub async fn run(global: &Global, cmd: AuditCmd) -> anyhow::Result<Outcome> {
             };
             store.close().await;
             println!(
-                "pruned {} record(s) recorded before {} (leaves kept; logged as event {})",
-                out.deleted, out.before, out.event_id
+                "pruned {} record(s) recorded before {} (leaves kept; {} older record(s) kept as the latest proof of a stored row's state; logged as event {})",
+                out.deleted, out.before, out.kept, out.event_id
+            );
+            Ok(Outcome::Ok)
+        }
+        AuditCmd::Adopt {
+            db,
+            actor,
+            reason,
+            dry_run,
+        } => {
+            let store = open(&db, !dry_run, None).await?;
+            let out = store.adopt_unlogged(&actor, &reason, dry_run).await;
+            store.close().await;
+            let out = out?;
+            for a in &out {
+                if dry_run {
+                    println!("would adopt {} {}", a.table.as_str(), a.id);
+                } else {
+                    println!(
+                        "adopted {} {} version {} (event {})",
+                        a.table.as_str(),
+                        a.id,
+                        a.version,
+                        a.event_id
+                    );
+                }
+            }
+            println!(
+                "{} row(s) {}",
+                out.len(),
+                if dry_run { "to adopt" } else { "adopted" }
             );
             Ok(Outcome::Ok)
         }

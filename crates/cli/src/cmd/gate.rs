@@ -140,6 +140,7 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
             evidence,
             head_commit: head.clone(),
             at,
+            verified: None,
         });
     }
     let mut world = WorldState::default();

@@ -236,6 +236,7 @@ fn ci_evidence_only_from_integrations_and_publishing_only_by_authors() {
         item: item.into(),
         evidence: Some("https://ci/1".into()),
         commit: None,
+        verified: None,
     };
     assert_eq!(
         check(&s, &w, &person("alice"), attest("tests-pass")),

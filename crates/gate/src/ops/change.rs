@@ -83,6 +83,7 @@ pub fn apply(
             item,
             evidence,
             commit,
+            verified,
         } => {
             let a = Attestation {
                 person: person.clone(),
@@ -92,6 +93,7 @@ pub fn apply(
                     .clone()
                     .unwrap_or_else(|| state.change.head_commit.clone()),
                 at,
+                verified: verified.clone(),
             };
             validate_attestation(policy, state, &a)?;
             state.attestations.push(a);

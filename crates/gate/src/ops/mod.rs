@@ -58,6 +58,10 @@ pub enum ChangeOp {
         /// Commit attested; default the current head.
         #[serde(default)]
         commit: Option<String>,
+        /// The CI run the server verified behind `evidence` (set by the server only; a request
+        /// carrying it is refused).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verified: Option<crate::model::VerifiedLink>,
     },
     /// A new head commit was pushed. A push carries commits, never a classification: the server
     /// reads the new commits itself and attaches what it saw as `observed`.

@@ -18,6 +18,12 @@ pub struct Emergency {
     pub commander_from: Vec<RoleId>,
     /// The incident commander role.
     pub commander_role: RoleId,
+    /// Roles that may record that a change remediates an incident (which lifts the incident
+    /// freeze for it), besides the incident's assigned commander. The seed: `sre-lead`.
+    pub remediation_by: Vec<RoleId>,
+    /// Roles that may record an emergency's retrospective and follow-up, besides the commander
+    /// of its incident and whoever declared it. The seed: `sre-lead`.
+    pub retrospective_by: Vec<RoleId>,
     /// Real-time updates channel.
     pub channel: String,
     /// Staging may be bypassed.

@@ -235,11 +235,66 @@ pub async fn attest(
         item: b.item,
         evidence: b.evidence,
         commit: b.commit,
+        verified: None,
     };
+    let op = verify_ci_link(&s, &caller, &id, op).await?;
     Ok((
         StatusCode::CREATED,
         Json(view(apply_change_op(&s, &caller, &id, op, false).await?)),
     ))
+}
+
+/// A person's attestation of a CI-evidence item with a link: the server looks the CI run up
+/// itself ([`crate::github_runs::verify_run`]) and attaches what it saw, which the authority
+/// table then requires to be a successful run of the commit attested. A `verified` sent in a
+/// body is refused: only the server records it. Integration and admin tokens need no link; any
+/// other attestation passes unchanged.
+async fn verify_ci_link(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    op: ChangeOp,
+) -> Result<ChangeOp, ApiError> {
+    let ChangeOp::Attest {
+        person,
+        item,
+        evidence,
+        commit,
+        verified,
+    } = op
+    else {
+        return Ok(op);
+    };
+    if verified.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::VerificationNotAllowed,
+            "`verified` is what the server records after looking the CI run up itself; send the run link as `evidence`",
+        )
+        .at("body `verified`"));
+    }
+    let person_attests_ci = changegate_gate::authority::is_ci_evidence(&s.policy, &item)
+        && !caller.admin
+        && !is_integration(caller);
+    // A server with no GitHub configured verifies no link: the authority table then refuses.
+    let verified = match (&evidence, person_attests_ci, s.github.as_ref()) {
+        (Some(link), true, Some(gh)) => {
+            let current =
+                s.db.change(id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
+            let c = &current.value.change;
+            let at = commit.as_deref().unwrap_or(&c.head_commit);
+            Some(crate::github_runs::verify_run(gh, link, c, at).await?)
+        }
+        _ => None,
+    };
+    Ok(ChangeOp::Attest {
+        person,
+        item,
+        evidence,
+        commit,
+        verified,
+    })
 }
 
 /// Body of `POST /api/v1/changes/{id}/exceptions`.
@@ -331,12 +386,17 @@ pub async fn change_op(
             item,
             evidence,
             commit,
-        } => ChangeOp::Attest {
-            person: acting_as(&caller, Some(person))?,
-            item,
-            evidence,
-            commit,
-        },
+            verified,
+        } => {
+            let op = ChangeOp::Attest {
+                person: acting_as(&caller, Some(person))?,
+                item,
+                evidence,
+                commit,
+                verified,
+            };
+            verify_ci_link(&s, &caller, &id, op).await?
+        }
         // A push carries commits, never a classification: the server reads the new commits
         // itself (classification, authors) and records the token that sent it.
         ChangeOp::Push {

@@ -9,6 +9,7 @@
 
 mod changes;
 mod tokens;
+pub(crate) use tokens::token_state;
 mod world;
 
 use changegate_audit::{AuditEvent, StateRef};

@@ -5,12 +5,29 @@
 //! The store keeps what it is given; the server decides what is valid (names, scopes, expiry)
 //! and what a token may do.
 
-use changegate_audit::AuditEvent;
+use changegate_audit::{AuditEvent, StateRef, StateTable};
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{NewTokenRow, Revocation, TokenInfo, TokenKind, TokenRow};
+use super::{NewTokenRow, Revocation, TokenInfo, TokenKind, TokenRow, append_with_state};
+use crate::verify::{STATE_TOKENS, token_doc_from_sqlx};
 use crate::{Result, Store, StoreError, on_conn, on_pool};
+
+/// The token row `id` as this transaction wrote it, as the state its audit event records (the
+/// row read back, so the hash is of exactly what `audit verify` will read).
+pub(crate) async fn token_state(tx: &mut crate::Tx, id: &str) -> Result<StateRef> {
+    let sql = format!("{STATE_TOKENS} WHERE id = $1");
+    let t = on_conn!(tx.conn(), c => {
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_one(&mut *c).await?;
+        token_doc_from_sqlx!(&r)
+    });
+    Ok(StateRef::of(
+        StateTable::Token,
+        id,
+        t.version,
+        t.doc().as_bytes(),
+    ))
+}
 
 fn kind(s: &str) -> Result<TokenKind> {
     TokenKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("token kind `{s}` is unknown")))
@@ -72,7 +89,8 @@ impl Store {
             "scopes": t.scopes,
             "expires_at": expires,
         }));
-        tx.append_audit(event).await?;
+        let stored = token_state(&mut tx, t.id).await?;
+        append_with_state(&mut tx, event, stored).await?;
         tx.commit().await
     }
 
@@ -136,7 +154,7 @@ impl Store {
         let now = self.now().to_string();
         let mut tx = self.begin().await?;
         let n = on_conn!(tx.conn(), c => {
-            sqlx::query("UPDATE server_token SET revoked = TRUE, revoked_at = $1, revoked_by = $2 WHERE id = $3 AND NOT revoked")
+            sqlx::query("UPDATE server_token SET version = version + 1, revoked = TRUE, revoked_at = $1, revoked_by = $2 WHERE id = $3 AND NOT revoked")
                 .bind(&now).bind(by).bind(id)
                 .execute(&mut *c).await?.rows_affected()
         });
@@ -149,7 +167,8 @@ impl Store {
         }
         let event = AuditEvent::new("token.revoked", by)
             .details(serde_json::json!({ "token_id": id, "revoked_at": now }));
-        tx.append_audit(event).await?;
+        let stored = token_state(&mut tx, id).await?;
+        append_with_state(&mut tx, event, stored).await?;
         tx.commit().await?;
         Ok(Revocation::Revoked)
     }

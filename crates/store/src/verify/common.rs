@@ -17,6 +17,57 @@ pub(crate) const NODE_SCAN: &str = "SELECT id, hash FROM audit_node ORDER BY id"
 /// The state tables, each scanned once in the snapshot of the leaves (documents hashed as read).
 pub(crate) const STATE_CHANGES: &str = "SELECT id, version, state FROM server_change";
 pub(crate) const STATE_WORLD: &str = "SELECT version, state FROM server_world WHERE id = 1";
+/// Token rows, columns in [`TokenDoc`]'s order. Idempotency rows are not state a decision reads
+/// (docs/adr/0016-state-proof-of-every-table-and-verified-ci-links.md): not scanned.
+pub(crate) const STATE_TOKENS: &str = "SELECT id, version, digest, person, admin, revoked, kind, scopes, created_at, expires_at, revoked_at, revoked_by FROM server_token";
+
+/// A token row's columns (as [`STATE_TOKENS`] and the token writes read them): its document is
+/// their fixed JSON form ([`TokenDoc::doc`]), hashed like a change's stored document.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct TokenDoc {
+    pub(crate) id: String,
+    pub(crate) version: i64,
+    pub(crate) digest: String,
+    pub(crate) person: String,
+    pub(crate) admin: bool,
+    pub(crate) revoked: bool,
+    pub(crate) kind: String,
+    pub(crate) scopes: String,
+    pub(crate) created_at: String,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) revoked_at: Option<String>,
+    pub(crate) revoked_by: Option<String>,
+}
+
+impl TokenDoc {
+    /// The row as one JSON document, fields in declaration order (never depends on a map's
+    /// order): the bytes a token write's `state` hashes and `audit verify` recomputes.
+    pub(crate) fn doc(&self) -> String {
+        serde_json::to_string(self).expect("a token row serialises")
+    }
+}
+
+/// A [`TokenDoc`] from a sqlx row of [`STATE_TOKENS`] (either backend: used inside `on_pool!`).
+macro_rules! token_doc_from_sqlx {
+    ($r:expr) => {{
+        let r = $r;
+        $crate::verify::TokenDoc {
+            id: r.try_get(0)?,
+            version: r.try_get(1)?,
+            digest: r.try_get(2)?,
+            person: r.try_get(3)?,
+            admin: r.try_get(4)?,
+            revoked: r.try_get(5)?,
+            kind: r.try_get(6)?,
+            scopes: r.try_get(7)?,
+            created_at: r.try_get(8)?,
+            expires_at: r.try_get(9)?,
+            revoked_at: r.try_get(10)?,
+            revoked_by: r.try_get(11)?,
+        }
+    }};
+}
+pub(crate) use token_doc_from_sqlx;
 
 /// Every writer keeps a signed checkpoint at each multiple of this size (besides its own
 /// `checkpoint_every` and published ones), so a deleted one is found: a property of the log,

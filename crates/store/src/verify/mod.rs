@@ -4,8 +4,10 @@
 //! docs/adr/0011-audit-verify-scan.md); PostgreSQL and in-memory SQLite through sqlx, here. Both
 //! feed the same [`Verifier`](changegate_audit::Verifier) through [`common`].
 
+mod adopt;
 mod common;
-pub(crate) use common::KEPT_CHECKPOINT_EVERY;
+pub use adopt::Adopted;
+pub(crate) use common::{KEPT_CHECKPOINT_EVERY, STATE_TOKENS, TokenDoc, token_doc_from_sqlx};
 mod scan;
 
 use changegate_audit::{LeafRow, RecordRow, Report, StateRow, StateTable, WORLD_ID};
@@ -105,6 +107,14 @@ impl Store {
             if let Some(r) = sqlx::query(STATE_WORLD).fetch_optional(&mut *rtx).await? {
                 let doc: &str = r.try_get(1)?;
                 v.state_row(StateRow { table: StateTable::World, id: WORLD_ID, version: r.try_get(0)?, doc: doc.as_bytes() });
+            }
+            {
+                let mut rows = sqlx::query(STATE_TOKENS).fetch(&mut *rtx);
+                while let Some(r) = rows.try_next().await? {
+                    let t = token_doc_from_sqlx!(&r);
+                    let doc = t.doc();
+                    v.state_row(StateRow { table: StateTable::Token, id: &t.id, version: t.version, doc: doc.as_bytes() });
+                }
             }
             rtx.rollback().await?;
             (v, extra_failures, orphan, nodes_done?)

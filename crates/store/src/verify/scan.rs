@@ -26,8 +26,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Statement};
 
 use super::common::{
-    HeadRow, NODE_SCAN, STATE_CHANGES, STATE_WORLD, VERIFY_CHECKPOINTS, VERIFY_HEAD, VERIFY_META,
-    VerifyMeta, finish_verify, node_hash_or_ones, start_verify,
+    HeadRow, NODE_SCAN, STATE_CHANGES, STATE_TOKENS, STATE_WORLD, TokenDoc, VERIFY_CHECKPOINTS,
+    VERIFY_HEAD, VERIFY_META, VerifyMeta, finish_verify, node_hash_or_ones, start_verify,
 };
 use crate::{Inner, Result, StoreError};
 
@@ -151,7 +151,7 @@ fn read_meta(conn: &Connection) -> Result<VerifyMeta> {
     })
 }
 
-/// Feed every change row and the world row to the verifier (each document hashed as read).
+/// Feed every change row, the world row and every token row to the verifier (each document hashed as read).
 fn read_states(conn: &Connection, v: &mut Verifier) -> Result<()> {
     let mut st = conn.prepare(STATE_CHANGES).map_err(db_err)?;
     let mut rows = st.query([]).map_err(db_err)?;
@@ -172,6 +172,31 @@ fn read_states(conn: &Connection, v: &mut Verifier) -> Result<()> {
             id: WORLD_ID,
             version: r.get(0).map_err(db_err)?,
             doc: bytes(r.get_ref(1).map_err(db_err)?, "server_world.state", 1)?,
+        });
+    }
+    let mut st = conn.prepare(STATE_TOKENS).map_err(db_err)?;
+    let mut rows = st.query([]).map_err(db_err)?;
+    while let Some(r) = rows.next().map_err(db_err)? {
+        let t = TokenDoc {
+            id: r.get(0).map_err(db_err)?,
+            version: r.get(1).map_err(db_err)?,
+            digest: r.get(2).map_err(db_err)?,
+            person: r.get(3).map_err(db_err)?,
+            admin: r.get(4).map_err(db_err)?,
+            revoked: r.get(5).map_err(db_err)?,
+            kind: r.get(6).map_err(db_err)?,
+            scopes: r.get(7).map_err(db_err)?,
+            created_at: r.get(8).map_err(db_err)?,
+            expires_at: r.get(9).map_err(db_err)?,
+            revoked_at: r.get(10).map_err(db_err)?,
+            revoked_by: r.get(11).map_err(db_err)?,
+        };
+        let doc = t.doc();
+        v.state_row(StateRow {
+            table: StateTable::Token,
+            id: &t.id,
+            version: t.version,
+            doc: doc.as_bytes(),
         });
     }
     Ok(())
