@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::codes::Code;
 use crate::model::ChangeState;
 use crate::reason::Reason;
+use crate::window::EmergencyLift;
 use crate::status::Status;
 
 /// The reason code for a before-deploy lead time key.
@@ -33,7 +34,23 @@ pub fn evaluate(
     level: Level,
     deploy_at: Timestamp,
 ) -> Vec<Reason> {
+    evaluate_lifted(policy, state, level, deploy_at, None)
+}
+
+/// [`evaluate`], with the change's emergency lift: a before-deploy lead time it lifts that is
+/// not met is an `emergency-exception-lift` finding instead of a denial.
+pub fn evaluate_lifted(
+    policy: &Policy,
+    state: &ChangeState,
+    level: Level,
+    deploy_at: Timestamp,
+    lift: Option<&EmergencyLift>,
+) -> Vec<Reason> {
     let mut out = Vec::new();
+    let mut push = |key: &str, r: Reason| match lift.filter(|l| l.lifts(key)) {
+        Some(l) if r.denies => out.push(l.reason(level, key, r.code, r.message)),
+        _ => out.push(r),
+    };
     for (key, lt) in &policy.lead_times {
         if !lt.applies_to.contains(&level) {
             continue;
@@ -43,7 +60,7 @@ pub fn evaluate(
             LeadKind::BeforeDeploy => {
                 let base = json!({ "lead_time": key, "description": lt.description, "required_business_days": n, "deploy_at": deploy_at });
                 match state.lead_items.get(key) {
-                    None => out.push(Reason::deny(
+                    None => push(key, Reason::deny(
                         code_for(key),
                         format!(
                             "{}: nothing on record; needed {n} business days before the deploy",
@@ -62,13 +79,13 @@ pub fn evaluate(
                             json!({ "published_at": p.at, "link": p.link, "business_days": days }),
                         );
                         if days >= n {
-                            out.push(Reason::info(
+                            push(key, Reason::info(
                                 Code::LeadTimeMet,
                                 format!("{}: {days} business days ahead (≥ {n})", lt.description),
                                 details,
                             ));
                         } else {
-                            out.push(Reason::deny(
+                            push(key, Reason::deny(
                                 code_for(key),
                                 format!("{}: published {days} business days before the deploy, {n} required", lt.description),
                                 details,
@@ -96,7 +113,7 @@ pub fn evaluate(
                 let end = reviewed.unwrap_or(deploy_at).max(start);
                 let days = changegate_calendar::business_days_between(policy, start, end);
                 if days > n {
-                    out.push(Reason::info(
+                    push(key, Reason::info(
                         Code::ReviewSlaBreached,
                         format!("{}: review took {days} business days (SLA {n})", lt.description),
                         json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),

@@ -4,7 +4,7 @@
 //! ([`ready`]) from which a test or bench removes exactly one thing.
 
 use changegate_gate::{
-    Announcement, Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange,
+    Announcement, Approval, ApprovalStage, Attestation, ChangeRequest, ChangeState, ClassifiedChange,
     ClassifiedFacet, Decision, MaintenanceOccurrence, Publication, Status, StatusChange,
     WorldState, requirements,
 };
@@ -92,6 +92,19 @@ pub fn approve(state: &mut ChangeState, person: &str, role: &str, at: Timestamp)
         role: role.into(),
         head_commit: head,
         at,
+        stage: Default::default(),
+    });
+}
+
+/// Record a deploy-stage approval without validation (the production-deployment gate).
+pub fn approve_deploy(state: &mut ChangeState, person: &str, role: &str, at: Timestamp) {
+    let head = state.change.head_commit.clone();
+    state.approvals.push(Approval {
+        person: person.into(),
+        role: role.into(),
+        head_commit: head,
+        at,
+        stage: ApprovalStage::Deploy,
     });
 }
 
@@ -147,6 +160,9 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
         approve(&mut s, holder(r), r, t("2026-02-20T10:00:00Z"));
     }
     attest_all(&policy, &mut s, t("2026-02-27T10:00:00Z"));
+    for r in &req.deploy_roles {
+        approve_deploy(&mut s, holder(r), r, t("2026-02-27T10:30:00Z"));
+    }
     s.lead_items.insert(
         "rfc".into(),
         Publication {

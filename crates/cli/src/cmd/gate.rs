@@ -127,6 +127,7 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
             role: role.into(),
             head_commit: head.clone(),
             at,
+            stage: Default::default(),
         });
     }
     for item in &args.attestations {
