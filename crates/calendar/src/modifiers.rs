@@ -8,8 +8,6 @@ use jiff::Timestamp;
 use crate::codes::{Code, ReasonCode};
 use crate::{Calendar, MaintenanceSlot, Reason, WindowRequest, ivs, reason};
 
-use reason as reason_;
-
 /// What the modifiers (category, exception, incidents) make of a request.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
@@ -170,13 +168,11 @@ impl Calendar<'_> {
                         false,
                         format!("{what}; this change is its remediation, which the freeze allows"),
                     ));
-                } else if let Some(reason) =
-                    ctx.exception.as_ref().filter(|r| lifted_by.contains(r))
-                {
-                    inc.push(reason_(
+                } else if let Some(why) = ctx.exception.as_ref().filter(|r| lifted_by.contains(r)) {
+                    inc.push(reason(
                         ReasonCode::freeze(key.as_str()),
                         false,
-                        format!("{what}; lifted by the approved exception `{reason}`"),
+                        format!("{what}; lifted by the approved exception `{why}`"),
                     ));
                 } else {
                     ctx.blocked = true;

@@ -196,10 +196,7 @@ pub enum ApprovalRejection {
     },
     /// A deploy-stage approval before the staging item was attested for the head commit, or for a
     /// category without a deploy stage.
-    #[error("{}", match .after {
-        Some(item) => format!("the production deployment is approved after `{item}` is attested for the head commit; it is not yet"),
-        None => "this change's category has no deploy-stage approval; approve in the review stage".to_string(),
-    })]
+    #[error("{}", early(.after))]
     DeployApprovalEarly {
         /// Role.
         role: RoleId,
@@ -212,6 +209,16 @@ fn did_you_mean(s: &Option<RoleId>) -> String {
     s.as_ref()
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default()
+}
+
+fn early(after: &Option<String>) -> String {
+    match after {
+        Some(item) => format!(
+            "the production deployment is approved after `{item}` is attested for the head commit; it is not yet"
+        ),
+        None => "this change's category has no deploy-stage approval; approve in the review stage"
+            .to_string(),
+    }
 }
 
 fn rels(r: &[Relation]) -> String {

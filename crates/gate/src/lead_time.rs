@@ -60,7 +60,7 @@ pub fn evaluate_lifted(
             LeadKind::BeforeDeploy => {
                 let base = json!({ "lead_time": key, "description": lt.description, "required_business_days": n, "deploy_at": deploy_at });
                 match state.lead_items.get(key) {
-                    None => push(key, Reason::deny(
+                    None => push(key.as_str(), Reason::deny(
                         code_for(key),
                         format!(
                             "{}: nothing on record; needed {n} business days before the deploy",
@@ -79,13 +79,13 @@ pub fn evaluate_lifted(
                             json!({ "published_at": p.at, "link": p.link, "business_days": days }),
                         );
                         if days >= n {
-                            push(key, Reason::info(
+                            push(key.as_str(), Reason::info(
                                 Code::LeadTimeMet,
                                 format!("{}: {days} business days ahead (≥ {n})", lt.description),
                                 details,
                             ));
                         } else {
-                            push(key, Reason::deny(
+                            push(key.as_str(), Reason::deny(
                                 code_for(key),
                                 format!("{}: published {days} business days before the deploy, {n} required", lt.description),
                                 details,
@@ -113,7 +113,7 @@ pub fn evaluate_lifted(
                 let end = reviewed.unwrap_or(deploy_at).max(start);
                 let days = changegate_calendar::business_days_between(policy, start, end);
                 if days > n {
-                    push(key, Reason::info(
+                    push(key.as_str(), Reason::info(
                         Code::ReviewSlaBreached,
                         format!("{}: review took {days} business days (SLA {n})", lt.description),
                         json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),

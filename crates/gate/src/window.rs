@@ -250,7 +250,10 @@ pub fn deploy_span(
                 ));
             }
             if let Some(min) = &want.soak {
-                let got = have.soak.as_ref().map(|s| s.get()).unwrap_or_default();
+                let got = have
+                    .soak
+                    .as_ref()
+                    .map_or(SignedDuration::ZERO, |s| s.get());
                 if got < min.get() {
                     problems.push(format!(
                         "step {} ({} %): soak {:#} shorter than the plan's {min}",

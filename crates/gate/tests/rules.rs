@@ -469,7 +469,6 @@ fn attestation_validation() {
         evidence: ev.map(Into::into),
         head_commit: commit.into(),
         at: t(TUE),
-        stage: Default::default(),
     };
     assert_eq!(
         validate_attestation(&p, &s, &mk("tests-pass", Some("https://ci/1"), "h1")),
