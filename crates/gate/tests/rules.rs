@@ -431,9 +431,15 @@ fn seed_each_checklist_item_denies_when_missing() {
             let mut s2 = s.clone();
             s2.attestations.retain(|a| a.item != att.item);
             let d = decide(&p, &s2, &w, t(at));
+            // Category 3's production gate follows the staging validation (ADR 0019).
+            let expected = if level == 3 && att.item == "staging-smoke" {
+                vec!["checklist-missing", "deploy-approval-missing"]
+            } else {
+                vec!["checklist-missing"]
+            };
             assert_eq!(
                 denies(&d),
-                vec!["checklist-missing"],
+                expected,
                 "category {level} without {}",
                 att.item
             );
