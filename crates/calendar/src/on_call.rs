@@ -68,10 +68,7 @@ pub fn on_call(
     if instant(&tz, handoff, time) > at {
         handoff = add_days(handoff, -7);
     }
-    let days = first
-        .until((jiff::Unit::Day, handoff))
-        .ok()?
-        .get_days();
+    let days = first.until((jiff::Unit::Day, handoff)).ok()?.get_days();
     let turn = usize::try_from(days / 7).ok()? % members.len();
     Some(OnCallShift {
         rotation: rotation.to_string(),

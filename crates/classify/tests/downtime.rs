@@ -16,7 +16,8 @@ fn classify(sql: &str) -> changegate_classify::Classification {
 
 #[test]
 fn a_declared_downtime_over_five_minutes_is_the_downtime_row() {
-    let c = classify("-- changegate: downtime=10m\nALTER TABLE \"User\" ADD COLUMN \"bio\" TEXT;\n");
+    let c =
+        classify("-- changegate: downtime=10m\nALTER TABLE \"User\" ADD COLUMN \"bio\" TEXT;\n");
     assert!(codes(&c).contains(&"schema-downtime"), "{:?}", codes(&c));
     assert_eq!(c.category.level, 3);
     for role in ["tech-architect", "dba-lead", "product-owner"] {

@@ -299,7 +299,11 @@ pub fn validate_approval(
         });
     }
     let deploy = approval.stage == ApprovalStage::Deploy;
-    let stage_roles = if deploy { &req.deploy_roles } else { &req.roles };
+    let stage_roles = if deploy {
+        &req.deploy_roles
+    } else {
+        &req.roles
+    };
     if deploy && req.deploy_after.is_none() {
         return Err(ApprovalRejection::DeployApprovalEarly {
             role: role.clone(),

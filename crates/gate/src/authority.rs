@@ -690,12 +690,14 @@ fn authorize_world_inner(
         first_role(e.declared_by.iter().chain(&e.commander_from), |r| {
             holds(policy, world, me, r)
         })
-        .or_else(|| match crate::emergency::commander_eligible(policy, world, me, at?)? {
-            crate::emergency::CommanderBasis::OnCall { shift } => Some(Via::OnCall {
-                rotation: shift.rotation,
-            }),
-            _ => None,
-        })
+        .or_else(
+            || match crate::emergency::commander_eligible(policy, world, me, at?)? {
+                crate::emergency::CommanderBasis::OnCall { shift } => Some(Via::OnCall {
+                    rotation: shift.rotation,
+                }),
+                _ => None,
+            },
+        )
     };
     let granted = match (row.grant, op) {
         (Grant::IncidentResponder, _) => responder(),

@@ -144,8 +144,8 @@ pub fn decide_with(
     let approvals = approval::evaluate(policy, state, world, &req);
     decision.missing_roles = approvals.missing.clone();
     let deploy_approvals = approval::evaluate_deploy(policy, state, world, &req);
-    let approvals_ok = !approvals.reasons.iter().any(|r| r.denies)
-        && !deploy_approvals.iter().any(|r| r.denies);
+    let approvals_ok =
+        !approvals.reasons.iter().any(|r| r.denies) && !deploy_approvals.iter().any(|r| r.denies);
     reasons.extend(approvals.reasons);
     reasons.extend(deploy_approvals);
 

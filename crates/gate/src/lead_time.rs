@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::codes::Code;
 use crate::model::ChangeState;
 use crate::reason::Reason;
-use crate::window::EmergencyLift;
 use crate::status::Status;
+use crate::window::EmergencyLift;
 
 /// The reason code for a before-deploy lead time key.
 pub fn code_for(key: &str) -> Code {
@@ -60,14 +60,17 @@ pub fn evaluate_lifted(
             LeadKind::BeforeDeploy => {
                 let base = json!({ "lead_time": key, "description": lt.description, "required_business_days": n, "deploy_at": deploy_at });
                 match state.lead_items.get(key) {
-                    None => push(key.as_str(), Reason::deny(
-                        code_for(key),
-                        format!(
-                            "{}: nothing on record; needed {n} business days before the deploy",
-                            lt.description
+                    None => push(
+                        key.as_str(),
+                        Reason::deny(
+                            code_for(key),
+                            format!(
+                                "{}: nothing on record; needed {n} business days before the deploy",
+                                lt.description
+                            ),
+                            crate::approval::with(base, json!({ "published_at": null })),
                         ),
-                        crate::approval::with(base, json!({ "published_at": null })),
-                    )),
+                    ),
                     Some(p) => {
                         let days = if p.at > deploy_at {
                             0
@@ -79,17 +82,29 @@ pub fn evaluate_lifted(
                             json!({ "published_at": p.at, "link": p.link, "business_days": days }),
                         );
                         if days >= n {
-                            push(key.as_str(), Reason::info(
-                                Code::LeadTimeMet,
-                                format!("{}: {days} business days ahead (≥ {n})", lt.description),
-                                details,
-                            ));
+                            push(
+                                key.as_str(),
+                                Reason::info(
+                                    Code::LeadTimeMet,
+                                    format!(
+                                        "{}: {days} business days ahead (≥ {n})",
+                                        lt.description
+                                    ),
+                                    details,
+                                ),
+                            );
                         } else {
-                            push(key.as_str(), Reason::deny(
-                                code_for(key),
-                                format!("{}: published {days} business days before the deploy, {n} required", lt.description),
-                                details,
-                            ));
+                            push(
+                                key.as_str(),
+                                Reason::deny(
+                                    code_for(key),
+                                    format!(
+                                        "{}: published {days} business days before the deploy, {n} required",
+                                        lt.description
+                                    ),
+                                    details,
+                                ),
+                            );
                         }
                     }
                 }
@@ -113,11 +128,17 @@ pub fn evaluate_lifted(
                 let end = reviewed.unwrap_or(deploy_at).max(start);
                 let days = changegate_calendar::business_days_between(policy, start, end);
                 if days > n {
-                    push(key.as_str(), Reason::info(
-                        Code::ReviewSlaBreached,
-                        format!("{}: review took {days} business days (SLA {n})", lt.description),
-                        json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),
-                    ));
+                    push(
+                        key.as_str(),
+                        Reason::info(
+                            Code::ReviewSlaBreached,
+                            format!(
+                                "{}: review took {days} business days (SLA {n})",
+                                lt.description
+                            ),
+                            json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),
+                        ),
+                    );
                 }
             }
         }

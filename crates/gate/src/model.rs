@@ -212,7 +212,9 @@ pub struct ChangeRequest {
 
 /// Which approval an approval is: the review sign-off, or the production-deployment gate of a
 /// category with `deploy_approval_after` (the Tech Architect after staging, high-risk step 5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ApprovalStage {
     /// The review (the default).

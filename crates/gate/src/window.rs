@@ -250,10 +250,7 @@ pub fn deploy_span(
                 ));
             }
             if let Some(min) = &want.soak {
-                let got = have
-                    .soak
-                    .as_ref()
-                    .map_or(SignedDuration::ZERO, |s| s.get());
+                let got = have.soak.as_ref().map_or(SignedDuration::ZERO, |s| s.get());
                 if got < min.get() {
                     problems.push(format!(
                         "step {} ({} %): soak {:#} shorter than the plan's {min}",

@@ -154,7 +154,10 @@ fn c2_what_the_cto_emergency_lifts_is_policy_data() {
     let d = decide(&p, &s, &WorldState::default(), t(WED));
     assert!(denies(&d).contains(&"lead-time-notice"), "{:?}", denies(&d));
     assert!(denies(&d).contains(&"maintenance-not-announced"));
-    assert!(!denies(&d).contains(&"window-closed"), "the window closure is still lifted");
+    assert!(
+        !denies(&d).contains(&"window-closed"),
+        "the window closure is still lifted"
+    );
 }
 
 // --- 3. high-risk step 5: the Tech Architect approves the production deployment --------------
@@ -240,7 +243,11 @@ fn c3_a_deploy_approval_is_refused_before_staging() {
 
 // --- 4. which exception lifts which freeze --------------------------------------------------
 
-fn cat2_with_exception(reason: &str, severity: Option<&str>, evidence: Option<&str>) -> (Policy, ChangeState) {
+fn cat2_with_exception(
+    reason: &str,
+    severity: Option<&str>,
+    evidence: Option<&str>,
+) -> (Policy, ChangeState) {
     let (p, mut s) = ready(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)]);
     s.exception = Some(ExceptionRequest {
         reason: reason.into(),
@@ -266,7 +273,12 @@ fn c4_the_weekend_freeze_is_lifted_only_for_critical_bug_fixes_and_high_security
     for (reason, severity, evidence, lifted) in [
         ("critical-bugfix", None, None, true),
         ("security-patch", Some("high"), None, true),
-        ("performance", None, Some("https://grafana.example/plan"), false),
+        (
+            "performance",
+            None,
+            Some("https://grafana.example/plan"),
+            false,
+        ),
     ] {
         let (p, s) = cat2_with_exception(reason, severity, evidence);
         let d = decide(&p, &s, &w, t(SAT));

@@ -69,7 +69,11 @@ fn explicit_shifts_override_the_turns() {
     assert_eq!(who(&p, &w, "2026-03-10T08:59:00Z").as_deref(), Some("b"));
     assert_eq!(who(&p, &w, "2026-03-10T09:00:00Z").as_deref(), Some("carl"));
     assert_eq!(who(&p, &w, "2026-03-12T09:00:00Z").as_deref(), Some("b"));
-    assert!(on_call_at(&p, &w, "sre", t("2026-03-11T00:00:00Z")).unwrap().explicit);
+    assert!(
+        on_call_at(&p, &w, "sre", t("2026-03-11T00:00:00Z"))
+            .unwrap()
+            .explicit
+    );
 }
 
 #[test]

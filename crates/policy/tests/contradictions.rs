@@ -20,7 +20,11 @@ fn seed_incident_commander_is_the_on_call_sre_or_a_lead() {
     assert_eq!(r.members, ["team:sre"]);
     assert_eq!(r.handoff.day.as_str(), "mon");
     assert_eq!(r.handoff.time.to_string(), "09:00");
-    assert!(p.emergency.commander_from.contains(&"backend-lead".to_string()));
+    assert!(
+        p.emergency
+            .commander_from
+            .contains(&"backend-lead".to_string())
+    );
 }
 
 #[test]
@@ -28,9 +32,15 @@ fn seed_cto_emergency_lifts_the_announcement_and_the_stakeholder_notice() {
     let p = load_default().policy;
     let (_, cat) = p.category(3).unwrap();
     assert_eq!(cat.emergency_approvers, ["cto"]);
-    let ex = cat.emergency_exception.as_ref().expect("emergency_exception");
+    let ex = cat
+        .emergency_exception
+        .as_ref()
+        .expect("emergency_exception");
     assert_eq!(ex.lifts, ["maintenance-announcement", "stakeholder-notice"]);
-    assert!(!ex.lifts.contains(&"rfc".to_string()), "the RFC is not lifted");
+    assert!(
+        !ex.lifts.contains(&"rfc".to_string()),
+        "the RFC is not lifted"
+    );
 }
 
 #[test]
@@ -57,7 +67,10 @@ fn seed_high_risk_window_holds_the_first_production_step() {
     let plan = &p.rollout.plans["high-risk"];
     assert_eq!(plan.window_holds, WindowHolds::FirstProductionStep);
     assert_eq!(plan.span().as_hours(), 24);
-    assert_eq!(p.rollout.plans["standard"].window_holds, WindowHolds::WholeRollout);
+    assert_eq!(
+        p.rollout.plans["standard"].window_holds,
+        WindowHolds::WholeRollout
+    );
 }
 
 #[test]
@@ -106,7 +119,9 @@ shifts = [{ member = "a", from = "2026-03-10", to = "2026-03-09" }]
         "{got:?}"
     );
     assert_eq!(
-        got.iter().filter(|(c, _)| *c == DiagCode::BadRotation).count(),
+        got.iter()
+            .filter(|(c, _)| *c == DiagCode::BadRotation)
+            .count(),
         2,
         "{got:?}"
     );

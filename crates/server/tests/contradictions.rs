@@ -53,19 +53,35 @@ async fn team_members_of_a_responder_role_record_incidents_and_announcements(bac
     let srv = TestServer::start(backend, people_policy(), t(TUE)).await;
     let sue = srv.token("sue").await;
     let size = audit_size(&srv).await;
-    let (st, b) = srv.post("/api/v1/incidents", &sue, &incident("INC-1")).await;
-    assert_eq!((st, b["code"].as_str()), (403, Some("incident-forbidden")), "{b}");
+    let (st, b) = srv
+        .post("/api/v1/incidents", &sue, &incident("INC-1"))
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("incident-forbidden")),
+        "{b}"
+    );
     let (st, b) = srv
         .post("/api/v1/announcements", &sue, &announcement("MW-1"))
         .await;
-    assert_eq!((st, b["code"].as_str()), (403, Some("incident-forbidden")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("incident-forbidden")),
+        "{b}"
+    );
     assert_eq!(audit_size(&srv).await, size, "nothing stored");
     // The admin puts sue in the team: she now holds the role through it.
     let (st, b) = srv
-        .put("/api/v1/teams/sre", &srv.admin, &json!({ "members": ["sue"] }))
+        .put(
+            "/api/v1/teams/sre",
+            &srv.admin,
+            &json!({ "members": ["sue"] }),
+        )
         .await;
     assert_eq!(st, 200, "{b}");
-    let (st, b) = srv.post("/api/v1/incidents", &sue, &incident("INC-1")).await;
+    let (st, b) = srv
+        .post("/api/v1/incidents", &sue, &incident("INC-1"))
+        .await;
     assert_eq!(st, 201, "{b}");
     let (st, b) = srv
         .post("/api/v1/announcements", &sue, &announcement("MW-1"))
@@ -84,8 +100,14 @@ async fn the_on_call_sre_of_a_team_rotation_records_incidents(backend: Backend) 
     let srv = TestServer::start(backend, policy, t(TUE)).await;
     let omar = srv.token("omar").await;
     let size = audit_size(&srv).await;
-    let (st, b) = srv.post("/api/v1/incidents", &omar, &incident("INC-2")).await;
-    assert_eq!((st, b["code"].as_str()), (403, Some("incident-forbidden")), "{b}");
+    let (st, b) = srv
+        .post("/api/v1/incidents", &omar, &incident("INC-2"))
+        .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("incident-forbidden")),
+        "{b}"
+    );
     assert_eq!(audit_size(&srv).await, size, "nothing stored");
     let (st, _) = srv
         .put(
@@ -95,7 +117,9 @@ async fn the_on_call_sre_of_a_team_rotation_records_incidents(backend: Backend) 
         )
         .await;
     assert_eq!(st, 200);
-    let (st, b) = srv.post("/api/v1/incidents", &omar, &incident("INC-2")).await;
+    let (st, b) = srv
+        .post("/api/v1/incidents", &omar, &incident("INC-2"))
+        .await;
     assert_eq!(st, 201, "{b}");
     let text = last_event(&srv).await;
     assert!(text.contains("on-call"), "the audit event says how: {text}");
@@ -125,7 +149,11 @@ async fn the_production_gate_is_a_deploy_stage_approval_after_staging(backend: B
     let size = audit_size(&srv).await;
     let (_, before) = srv.get(&format!("/api/v1/changes/{id}"), &srv.admin).await;
     let (st, b) = srv.post(&path, &tara, &body).await;
-    assert_eq!((st, b["code"].as_str()), (422, Some("deploy-approval-early")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (422, Some("deploy-approval-early")),
+        "{b}"
+    );
     assert_eq!(audit_size(&srv).await, size);
     let (_, after) = srv.get(&format!("/api/v1/changes/{id}"), &srv.admin).await;
     assert_eq!(after, before, "nothing stored");

@@ -4,9 +4,9 @@
 //! ([`ready`]) from which a test or bench removes exactly one thing.
 
 use changegate_gate::{
-    Announcement, Approval, ApprovalStage, Attestation, ChangeRequest, ChangeState, ClassifiedChange,
-    ClassifiedFacet, Decision, MaintenanceOccurrence, Publication, Status, StatusChange,
-    WorldState, requirements,
+    Announcement, Approval, ApprovalStage, Attestation, ChangeRequest, ChangeState,
+    ClassifiedChange, ClassifiedFacet, Decision, MaintenanceOccurrence, Publication, Status,
+    StatusChange, WorldState, requirements,
 };
 use changegate_policy::Policy;
 use jiff::Timestamp;

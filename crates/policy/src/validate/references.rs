@@ -44,14 +44,25 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 cx.report(
                     DiagCode::UnknownReference,
                     base.clone(),
-                    format!("category `{key}` has an emergency exception but no emergency_approvers"),
-                    Some("name the roles that approve it, e.g. emergency_approvers = [\"cto\"]".into()),
+                    format!(
+                        "category `{key}` has an emergency exception but no emergency_approvers"
+                    ),
+                    Some(
+                        "name the roles that approve it, e.g. emergency_approvers = [\"cto\"]"
+                            .into(),
+                    ),
                 );
             }
             for (n, l) in ex.lifts.iter().enumerate() {
                 if !lifts.contains(&l.as_str()) {
                     let path = [base.clone(), vec![k("lifts"), i(n)]].concat();
-                    unknown(cx, "lift (maintenance-announcement or a lead time)", l, &lifts, path);
+                    unknown(
+                        cx,
+                        "lift (maintenance-announcement or a lead time)",
+                        l,
+                        &lifts,
+                        path,
+                    );
                 }
             }
         }
@@ -84,7 +95,10 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
                 cx.report(
                     DiagCode::BadRotation,
                     [base.clone(), vec![k("shifts"), i(n), k("to")]].concat(),
-                    format!("shift of {} ends {} at or before it starts {}", s.member, s.to, s.from),
+                    format!(
+                        "shift of {} ends {} at or before it starts {}",
+                        s.member, s.to, s.from
+                    ),
                     Some("a shift runs from the handoff on `from` to the handoff on `to`".into()),
                 );
             }

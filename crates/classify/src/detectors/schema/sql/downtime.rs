@@ -85,7 +85,11 @@ mod tests {
         );
         assert_eq!(with(sql, Some("15m")), ["schema-column-added-nullable"]);
         let at = "-- changegate: downtime=5m\nALTER TABLE users ADD COLUMN bio TEXT;\n";
-        assert_eq!(with(at, Some("5m")), ["schema-column-added-nullable"], "> 5 min, not >=");
+        assert_eq!(
+            with(at, Some("5m")),
+            ["schema-column-added-nullable"],
+            "> 5 min, not >="
+        );
     }
 
     #[test]
