@@ -213,6 +213,8 @@ pub(crate) struct CalFreeze {
     pub key: String,
     pub name: String,
     pub applies_to: Vec<u8>,
+    /// Exception reasons that lift it.
+    pub lifted_by: Vec<String>,
     pub tz: TimeZone,
     pub rule: FreezeRule,
 }
@@ -296,6 +298,7 @@ impl CalFreeze {
                 key: key.clone(),
                 name: f.name().to_string(),
                 applies_to: f.applies_to().to_vec(),
+                lifted_by: f.lifted_by().to_vec(),
                 tz,
                 rule,
             });

@@ -19,8 +19,10 @@ mod ivs;
 mod maintenance;
 mod modifiers;
 pub mod month;
+mod on_call;
 
 pub use codes::{Code, ReasonCode};
+pub use on_call::{OnCallShift, on_call};
 
 use changegate_policy::{Level, Policy, WindowClass};
 use jiff::tz::TimeZone;
@@ -204,7 +206,9 @@ impl<'p> Calendar<'p> {
         if ctx.open {
             return vec![Iv { s: a, e: b }];
         }
+        // An approved exception lifts the window closure; the freezes it does not lift still cut.
         let base = match ctx.class {
+            _ if ctx.exception.is_some() => vec![Iv { s: a, e: b }],
             WindowClass::AnyTime | WindowClass::Emergency => vec![Iv { s: a, e: b }],
             WindowClass::Standard => self.standard.intervals(a, b),
             WindowClass::Maintenance => match ctx.nth {
@@ -218,16 +222,16 @@ impl<'p> Calendar<'p> {
                     .collect(),
             },
         };
-        let cuts = self.freeze_cuts(ctx.level, a, b);
+        let cuts = self.freeze_cuts(ctx, a, b);
         ivs::clip(&ivs::subtract(&base, &cuts), a, b)
     }
 
-    fn freeze_cuts(&self, level: Level, a: Timestamp, b: Timestamp) -> Vec<Iv> {
+    fn freeze_cuts(&self, ctx: &Ctx, a: Timestamp, b: Timestamp) -> Vec<Iv> {
         let mut cuts = Vec::new();
         for f in self
             .freezes
             .iter()
-            .filter(|f| f.applies_to.contains(&level))
+            .filter(|f| f.applies_to.contains(&ctx.level) && !ctx.lifts(&f.lifted_by))
         {
             cuts.extend(f.intervals(a, b));
         }
@@ -266,6 +270,7 @@ impl<'p> Calendar<'p> {
         }
         if ctx.class == WindowClass::Maintenance
             && !ctx.open
+            && ctx.exception.is_none()
             && req.duration > self.policy.windows.maintenance.max_duration.get()
         {
             return None;
@@ -419,9 +424,28 @@ impl<'p> Calendar<'p> {
         if exception_applies {
             let mut overridden = 0;
             for r in cal.iter_mut().filter(|r| r.denies) {
-                r.denies = false;
-                r.message.push_str(" (overridden by the exception)");
-                overridden += 1;
+                let freeze = r
+                    .code
+                    .freeze_key()
+                    .and_then(|k| self.freezes.iter().find(|f| f.key == k));
+                match freeze {
+                    Some(f) if !ctx.lifts(&f.lifted_by) => {
+                        let by = if f.lifted_by.is_empty() {
+                            "only an emergency lifts it".to_string()
+                        } else {
+                            format!("only {} lift it", f.lifted_by.join(", "))
+                        };
+                        r.message.push_str(&format!(
+                            " (not lifted by the exception `{}`: {by})",
+                            ctx.exception.as_deref().unwrap_or_default()
+                        ));
+                    }
+                    _ => {
+                        r.denies = false;
+                        r.message.push_str(" (overridden by the exception)");
+                        overridden += 1;
+                    }
+                }
             }
             if overridden == 0 {
                 for r in exc.iter_mut() {

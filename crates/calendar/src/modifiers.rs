@@ -9,7 +9,7 @@ use crate::codes::{Code, ReasonCode};
 use crate::{Calendar, MaintenanceSlot, Reason, WindowRequest, ivs, reason};
 
 /// What the modifiers (category, exception, incidents) make of a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     pub(crate) level: Level,
     pub(crate) class: WindowClass,
@@ -17,10 +17,22 @@ pub(crate) struct Ctx {
     pub(crate) nth: Option<u8>,
     /// A maintenance occurrence must start at or after this instant (announcement lead).
     pub(crate) earliest_occurrence: Option<Timestamp>,
-    /// Every calendar restriction is lifted (emergency, or a valid exception).
+    /// Every calendar restriction is lifted (emergency).
     pub(crate) open: bool,
+    /// The reason of an approved exception: it lifts the window closure, and the freezes whose
+    /// `lifted_by` lists it.
+    pub(crate) exception: Option<String>,
     /// An incident freeze holds for as long as the incident is active.
     pub(crate) blocked: bool,
+}
+
+impl Ctx {
+    /// Whether the approved exception lifts the freeze `key` (its `lifted_by` lists the reason).
+    pub(crate) fn lifts(&self, lifted_by: &[String]) -> bool {
+        self.exception
+            .as_ref()
+            .is_some_and(|r| lifted_by.contains(r))
+    }
 }
 
 impl Calendar<'_> {
@@ -46,6 +58,7 @@ impl Calendar<'_> {
                 .announced_at
                 .map(|at| ivs::add(at, m.announce_lead.get())),
             open: emergency,
+            exception: None,
             blocked: false,
         };
 
@@ -84,7 +97,7 @@ impl Calendar<'_> {
                     if let Some(ev) = &r.requires_evidence {
                         note.push_str(&format!("; requires evidence `{ev}`"));
                     }
-                    ctx.open = true;
+                    ctx.exception = Some(g.reason.clone());
                     exc.push(reason(
                         Code::ExceptionApplied,
                         false,
@@ -127,6 +140,7 @@ impl Calendar<'_> {
                     severities,
                     except_remediation,
                     applies_to,
+                    lifted_by,
                 } = f
                 else {
                     continue;
@@ -153,6 +167,12 @@ impl Calendar<'_> {
                         Code::IncidentRemediation,
                         false,
                         format!("{what}; this change is its remediation, which the freeze allows"),
+                    ));
+                } else if let Some(why) = ctx.exception.as_ref().filter(|r| lifted_by.contains(r)) {
+                    inc.push(reason(
+                        ReasonCode::freeze(key.as_str()),
+                        false,
+                        format!("{what}; lifted by the approved exception `{why}`"),
                     ));
                 } else {
                     ctx.blocked = true;

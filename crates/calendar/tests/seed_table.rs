@@ -386,7 +386,13 @@ fn cases() -> Vec<Case> {
         .exception("because", BOTH)
         .deny(&["freeze-weekend"])
         .info(&["exception-unknown-reason"]),
+        // ADR 0019: the holiday freeze is lifted only by an emergency (its `lifted_by` is empty);
+        // the exception still lifts the window closure and the weekend freeze.
         c("critical bugfix on the holiday", 2, "2026-12-25T20:00:00Z")
+            .exception("critical-bugfix", BOTH)
+            .deny(&["freeze-holiday"])
+            .info(&["exception-applied"]),
+        c("critical bugfix on a weekend", 2, "2026-03-14T11:00:00Z")
             .exception("critical-bugfix", BOTH)
             .allow(&["exception-applied"]),
         c(

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::codes::{Code, RejectionCode};
-use crate::model::{Approval, ChangeState, Person, WorldState};
+use crate::model::{Approval, ApprovalStage, ChangeState, Person, WorldState};
 use crate::people::{Holding, Relation, canonical, holding, relations, sod_inputs};
 use crate::reason::Reason;
 use crate::status::Status;
@@ -37,6 +37,11 @@ pub struct Requirements {
     pub emergency: bool,
     /// One role alone satisfies every approval requirement.
     pub unilateral: bool,
+    /// Roles that approve the production deployment in the separate `deploy` stage (the
+    /// category's `deploy_approvers` when it sets `deploy_approval_after`), sorted.
+    pub deploy_roles: Vec<RoleId>,
+    /// The checklist item the deploy-stage approvals must follow (`staging-smoke`).
+    pub deploy_after: Option<String>,
 }
 
 /// The category level that governs the change: the policy's emergency category while an
@@ -84,10 +89,21 @@ pub fn requirements(policy: &Policy, state: &ChangeState) -> Result<Requirements
         for r in &cat.approvers {
             add(r, "category-approvers".into());
         }
-        for r in &cat.deploy_approvers {
-            add(r, "deploy-approvers".into());
+        if cat.deploy_approval_after.is_none() {
+            for r in &cat.deploy_approvers {
+                add(r, "deploy-approvers".into());
+            }
         }
     }
+    let (deploy_roles, deploy_after) = match (&cat.deploy_approval_after, unilateral) {
+        (Some(after), false) => {
+            let mut v = cat.deploy_approvers.clone();
+            v.sort();
+            v.dedup();
+            (v, Some(after.clone()))
+        }
+        _ => (Vec::new(), None),
+    };
     Ok(Requirements {
         level,
         category: key.to_string(),
@@ -95,6 +111,8 @@ pub fn requirements(policy: &Policy, state: &ChangeState) -> Result<Requirements
         sources,
         emergency: cat.kind == CategoryKind::Emergency,
         unilateral,
+        deploy_roles,
+        deploy_after,
     })
 }
 
@@ -176,12 +194,31 @@ pub enum ApprovalRejection {
         /// Role.
         role: RoleId,
     },
+    /// A deploy-stage approval before the staging item was attested for the head commit, or for a
+    /// category without a deploy stage.
+    #[error("{}", early(.after))]
+    DeployApprovalEarly {
+        /// Role.
+        role: RoleId,
+        /// The checklist item the approval must follow (`None`: no deploy stage).
+        after: Option<String>,
+    },
 }
 
 fn did_you_mean(s: &Option<RoleId>) -> String {
     s.as_ref()
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default()
+}
+
+fn early(after: &Option<String>) -> String {
+    match after {
+        Some(item) => format!(
+            "the production deployment is approved after `{item}` is attested for the head commit; it is not yet"
+        ),
+        None => "this change's category has no deploy-stage approval; approve in the review stage"
+            .to_string(),
+    }
 }
 
 fn rels(r: &[Relation]) -> String {
@@ -202,6 +239,7 @@ impl ApprovalRejection {
             ApprovalRejection::SelfApproval { .. } => C::ApprovalSelf,
             ApprovalRejection::SecondRole { .. } => C::ApprovalSecondRole,
             ApprovalRejection::AlreadyApproved { .. } => C::ApprovalDuplicate,
+            ApprovalRejection::DeployApprovalEarly { .. } => C::DeployApprovalEarly,
         }
     }
 }
@@ -260,10 +298,22 @@ pub fn validate_approval(
             suggestion: suggest(role, policy.roles.keys()),
         });
     }
-    if !req.roles.contains(role) {
+    let deploy = approval.stage == ApprovalStage::Deploy;
+    let stage_roles = if deploy {
+        &req.deploy_roles
+    } else {
+        &req.roles
+    };
+    if deploy && req.deploy_after.is_none() {
+        return Err(ApprovalRejection::DeployApprovalEarly {
+            role: role.clone(),
+            after: None,
+        });
+    }
+    if !stage_roles.contains(role) {
         return Err(ApprovalRejection::RoleNotRequired {
             role: role.clone(),
-            required: req.roles.clone(),
+            required: stage_roles.clone(),
         });
     }
     let head = &state.change.head_commit;
@@ -289,7 +339,18 @@ pub fn validate_approval(
             });
         }
     }
-    let current = |a: &&Approval| a.head_commit == *head || !invalidated(policy, &a.role);
+    if let (true, Some(after)) = (deploy, &req.deploy_after)
+        && staging_attested(state, after).is_none()
+    {
+        return Err(ApprovalRejection::DeployApprovalEarly {
+            role: role.clone(),
+            after: Some(after.clone()),
+        });
+    }
+    let current = |a: &&Approval| {
+        a.stage == approval.stage
+            && (a.head_commit == *head || (!deploy && !invalidated(policy, &a.role)))
+    };
     let mine: Vec<&Approval> = state
         .approvals
         .iter()
@@ -302,7 +363,7 @@ pub fn validate_approval(
             role: role.clone(),
         });
     }
-    let other = mine.iter().find(|a| req.roles.contains(&a.role));
+    let other = mine.iter().find(|a| stage_roles.contains(&a.role));
     match other {
         Some(other) if !policy.separation_of_duties.one_person_many_roles => {
             Err(ApprovalRejection::SecondRole {
@@ -362,7 +423,7 @@ pub fn evaluate(
     let mut sorted: Vec<&Approval> = state
         .approvals
         .iter()
-        .filter(|a| req.roles.contains(&a.role))
+        .filter(|a| a.stage == ApprovalStage::Review && req.roles.contains(&a.role))
         .collect();
     sorted.sort_by(|a, b| {
         (a.at, &a.role, &a.person, &a.head_commit).cmp(&(b.at, &b.role, &b.person, &b.head_commit))
@@ -550,6 +611,82 @@ pub(crate) fn with(a: serde_json::Value, b: serde_json::Value) -> serde_json::Va
     let mut out = a;
     if let (Some(o), serde_json::Value::Object(extra)) = (out.as_object_mut(), b) {
         o.extend(extra);
+    }
+    out
+}
+
+/// When the checklist item `item` was first attested for the head commit.
+pub fn staging_attested(state: &ChangeState, item: &str) -> Option<jiff::Timestamp> {
+    state
+        .attestations
+        .iter()
+        .filter(|a| a.item == item && a.head_commit == state.change.head_commit)
+        .map(|a| a.at)
+        .min()
+}
+
+/// The deploy-stage approvals (high-risk step 5: the Tech Architect approves the production
+/// deployment after staging): for each of `req.deploy_roles`, a `deploy` approval for the head
+/// commit by a holder who did not write the change, recorded at or after the first attestation of
+/// `req.deploy_after`. A review-stage approval never counts for it.
+pub fn evaluate_deploy(
+    policy: &Policy,
+    state: &ChangeState,
+    world: &WorldState,
+    req: &Requirements,
+) -> Vec<Reason> {
+    let mut out = Vec::new();
+    let Some(after) = &req.deploy_after else {
+        return out;
+    };
+    let head = &state.change.head_commit;
+    let staged = staging_attested(state, after);
+    for role in &req.deploy_roles {
+        let mut rejected = Vec::new();
+        let mut found = None;
+        let mut list: Vec<&Approval> = state
+            .approvals
+            .iter()
+            .filter(|a| a.stage == ApprovalStage::Deploy && a.role == *role)
+            .collect();
+        list.sort_by(|a, b| (a.at, &a.person).cmp(&(b.at, &b.person)));
+        for a in list {
+            let person = canonical(world, &a.person);
+            let problem = if a.head_commit != *head {
+                Some(format!("for {} but the head is {head}", a.head_commit))
+            } else if holding(policy, world, state, &a.person, role).is_none() {
+                Some(format!("{person} does not hold `{role}`"))
+            } else if !policy.separation_of_duties.author_may_approve
+                && !relations(world, state, &a.person).is_empty()
+            {
+                Some(format!("{person} wrote the change"))
+            } else if staged.is_none_or(|t| a.at < t) {
+                Some(format!("recorded before `{after}` was attested"))
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => rejected.push(json!({ "person": person, "at": a.at, "problem": p })),
+                None => {
+                    found = Some((person, a.at));
+                    break;
+                }
+            }
+        }
+        match found {
+            Some((person, at)) => out.push(Reason::info(
+                Code::DeployApprovalPresent,
+                format!("`{role}` approved the production deployment ({person}, after `{after}`)"),
+                json!({ "role": role, "person": person, "at": at, "after": after, "staging_attested_at": staged, "head_commit": head }),
+            )),
+            None => out.push(Reason::deny(
+                Code::DeployApprovalMissing,
+                format!(
+                    "no deploy-stage approval by `{role}` after `{after}` for {head}; the review sign-off does not count for it"
+                ),
+                json!({ "role": role, "after": after, "staging_attested_at": staged, "head_commit": head, "rejected": rejected }),
+            )),
+        }
     }
     out
 }

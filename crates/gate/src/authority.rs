@@ -236,7 +236,7 @@ impl Grant {
             }
             Grant::Declarer => "a holder of a role in `emergency.declared_by`",
             Grant::IncidentResponder => {
-                "a holder of a role in `emergency.declared_by` or `emergency.commander_from`"
+                "a holder of a role in `emergency.declared_by` or `emergency.commander_from` (directly or through a team), or whoever is on call in a rotation of `emergency.commander_on_call`"
             }
             Grant::IncidentOwner => "the incident's assigned commander, or an incident responder",
             Grant::Integration => "an integration token (the CI job that observed it)",
@@ -394,6 +394,11 @@ pub enum Via {
         run_id: u64,
         /// Its conclusion (`success`).
         conclusion: String,
+    },
+    /// The person is on call in this rotation (an incident-commander candidate).
+    OnCall {
+        /// Rotation name.
+        rotation: String,
     },
 }
 
@@ -671,12 +676,38 @@ pub fn authorize(
     }
 }
 
-/// May `actor` apply `op` to the shared world?
+/// May `actor` apply `op` to the shared world? Role holders only: whoever is on call in a
+/// rotation of `emergency.commander_on_call` counts only through [`authorize_world_at`], which
+/// the server calls.
 pub fn authorize_world(
     policy: &Policy,
     world: &WorldState,
     actor: &Actor,
     op: &WorldOp,
+) -> Result<Authorized, Refusal> {
+    authorize_world_inner(policy, world, actor, op, None)
+}
+
+/// May `actor` apply `op` to the shared world at `at`? Incident responders are the holders of
+/// `emergency.declared_by` and everyone [`crate::emergency::commander_eligible`] at `at` (a
+/// `commander_from` role held directly or through a team, or on call in a `commander_on_call`
+/// rotation).
+pub fn authorize_world_at(
+    policy: &Policy,
+    world: &WorldState,
+    actor: &Actor,
+    op: &WorldOp,
+    at: Timestamp,
+) -> Result<Authorized, Refusal> {
+    authorize_world_inner(policy, world, actor, op, Some(at))
+}
+
+fn authorize_world_inner(
+    policy: &Policy,
+    world: &WorldState,
+    actor: &Actor,
+    op: &WorldOp,
+    at: Option<Timestamp>,
 ) -> Result<Authorized, Refusal> {
     let operation = world_operation(op);
     let row = operation.row();
@@ -689,6 +720,14 @@ pub fn authorize_world(
         first_role(e.declared_by.iter().chain(&e.commander_from), |r| {
             holds(policy, world, me, r)
         })
+        .or_else(
+            || match crate::emergency::commander_eligible(policy, world, me, at?)? {
+                crate::emergency::CommanderBasis::OnCall { shift } => Some(Via::OnCall {
+                    rotation: shift.rotation,
+                }),
+                _ => None,
+            },
+        )
     };
     let granted = match (row.grant, op) {
         (Grant::IncidentResponder, _) => responder(),

@@ -76,6 +76,16 @@ changegate_codes::codes! {
         ExceptionApplied = "exception-applied",
         /// An exception was requested but is not valid (unknown reason, missing approvers, SoD); it is ignored, so the window check decides.
         ExceptionInvalid = "exception-invalid",
+        /// An emergency exception approved by the category's emergency approvers (category 3: the CTO) lifted a requirement its `emergency_exception.lifts` names (the maintenance announcement, a lead time); details.lift names it. Counted in reports.
+        EmergencyExceptionLift = "emergency-exception-lift",
+        /// The category's deploy-stage approval (`deploy_approvers` after `deploy_approval_after`: the Tech Architect's production gate after staging) is not on record for the head commit.
+        DeployApprovalMissing = "deploy-approval-missing",
+        /// A deploy-stage approval is on record for the head commit, after the staging item was attested.
+        DeployApprovalPresent = "deploy-approval-present",
+        /// The change's declared flag rollout does not follow its category's rollout plan (weights in order, soaks at least the plan's).
+        RolloutPlanMismatch = "rollout-plan-mismatch",
+        /// The flag rollout follows the category's plan; the window held only the production deployment up to its first production step.
+        RolloutPlanFollowed = "rollout-plan-followed",
     }
 }
 
@@ -136,7 +146,9 @@ impl Code {
             | Code::EmergencyNotDeclared
             | Code::EmergencyIncidentInvalid
             | Code::EmergencyIncidentIneligible
-            | Code::EmergencyDeclarerUnauthorized => Always,
+            | Code::EmergencyDeclarerUnauthorized
+            | Code::DeployApprovalMissing
+            | Code::RolloutPlanMismatch => Always,
             Code::ApprovalPresent
             | Code::ApprovalNotRequired
             | Code::ChecklistAttested
@@ -148,7 +160,10 @@ impl Code {
             | Code::EmergencyRetrospectiveOverdue
             | Code::EmergencyFollowUpMissing
             | Code::ExceptionApplied
-            | Code::ExceptionInvalid => Never,
+            | Code::ExceptionInvalid
+            | Code::EmergencyExceptionLift
+            | Code::DeployApprovalPresent
+            | Code::RolloutPlanFollowed => Never,
             Code::ApprovalStale | Code::ApprovalUnauthorized | Code::ApprovalSodViolation => {
                 Conditional
             }
@@ -231,6 +246,8 @@ changegate_codes::codes! {
         IncidentForbidden = "incident-forbidden",
         /// Authority: only admin tokens may do this (teams, aliases).
         AdminRequired = "admin-required",
+        /// A deploy-stage approval before the category's staging item (`deploy_approval_after`) was attested for the head commit, or for a category without a deploy stage.
+        DeployApprovalEarly = "deploy-approval-early",
     }
 }
 

@@ -69,6 +69,15 @@ impl Decision {
         v.dedup();
         v
     }
+    /// What emergency exceptions lifted (`emergency-exception-lift` reasons: `maintenance-announcement`,
+    /// lead-time ids), in reason order: what reports count.
+    pub fn emergency_lifts(&self) -> Vec<&str> {
+        self.reasons
+            .iter()
+            .filter(|r| r.code == Code::EmergencyExceptionLift)
+            .filter_map(|r| r.details["lift"].as_str())
+            .collect()
+    }
     /// Codes of all reasons, sorted and de-duplicated.
     pub fn codes(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
@@ -134,20 +143,37 @@ pub fn decide_with(
 
     let approvals = approval::evaluate(policy, state, world, &req);
     decision.missing_roles = approvals.missing.clone();
-    let approvals_ok = !approvals.reasons.iter().any(|r| r.denies);
+    let deploy_approvals = approval::evaluate_deploy(policy, state, world, &req);
+    let approvals_ok =
+        !approvals.reasons.iter().any(|r| r.denies) && !deploy_approvals.iter().any(|r| r.denies);
     reasons.extend(approvals.reasons);
+    reasons.extend(deploy_approvals);
 
     let (em, _override) = emergency::evaluate(policy, state, world, &req, now);
     reasons.extend(em);
-    reasons.extend(lead_time::evaluate(policy, state, req.level, now));
+    // An emergency exception (category 3: approved by the CTO) keeps the category and lifts what
+    // the category's `emergency_exception.lifts` names; each lift is a reason.
+    let lift = window::emergency_lift(policy, state, world, req.level);
+    reasons.extend(lead_time::evaluate_lifted(
+        policy,
+        state,
+        req.level,
+        now,
+        lift.as_ref(),
+    ));
 
-    let duration = state
-        .change
-        .deploy_duration
-        .as_ref()
-        .map(|d| d.get())
-        .unwrap_or(settings.default_deploy_duration);
-    let win = window::evaluate(policy, state, world, req.level, now, duration);
+    let (duration, rollout) =
+        window::deploy_span(policy, state, req.level, settings.default_deploy_duration);
+    reasons.extend(rollout);
+    let win = window::evaluate(
+        policy,
+        state,
+        world,
+        req.level,
+        now,
+        duration,
+        lift.as_ref(),
+    );
     let window_ok = win.allowed && !win.reasons.iter().any(|r| r.denies);
     decision.next_slot = win.next_slot;
     reasons.extend(win.reasons);

@@ -10,14 +10,15 @@
 //! The retrospective clock (`emergency.retrospective_within`) starts when the change first started
 //! deploying: that is when the policy was bypassed.
 
-use changegate_policy::Policy;
+use changegate_calendar::OnCallShift;
+use changegate_policy::{Policy, RoleId};
 use jiff::Timestamp;
 use serde_json::json;
 
 use crate::approval::Requirements;
 use crate::codes::Code;
 use crate::model::{ChangeState, Incident, WorldState};
-use crate::people::{canonical, holding};
+use crate::people::{canonical, holding, holds_directly, on_call_at};
 use crate::reason::Reason;
 use crate::status::Status;
 
@@ -97,6 +98,55 @@ pub fn evaluate(
         ));
     }
     (out, ok)
+}
+
+/// Why someone may be an incident commander (recorded in reasons and audit events).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "via", rename_all = "kebab-case")]
+pub enum CommanderBasis {
+    /// Holds a role of `emergency.commander_from` (directly or through a team).
+    Role {
+        /// The role.
+        role: RoleId,
+    },
+    /// On call in a rotation of `emergency.commander_on_call` at the instant asked about.
+    OnCall {
+        /// The shift.
+        shift: OnCallShift,
+    },
+    /// The policy names neither roles nor rotations: anyone qualifies.
+    Unrestricted,
+}
+
+/// Whether `person` may be an incident commander at `at`: "the on-call SRE or a Backend Lead",
+/// as the policy says it — a holder of a role of `emergency.commander_from` (never through an
+/// incident), or whoever is on call at `at` in a rotation of `emergency.commander_on_call`. The
+/// one function every commander check calls (the commander role's holding, incident authority,
+/// rollbacks, incidents from PagerDuty).
+pub fn commander_eligible(
+    policy: &Policy,
+    world: &WorldState,
+    person: &str,
+    at: Timestamp,
+) -> Option<CommanderBasis> {
+    let e = &policy.emergency;
+    if e.commander_from.is_empty() && e.commander_on_call.is_empty() {
+        return Some(CommanderBasis::Unrestricted);
+    }
+    if let Some(role) = e
+        .commander_from
+        .iter()
+        .filter(|r| **r != e.commander_role)
+        .find(|r| holds_directly(policy, world, person, r))
+    {
+        return Some(CommanderBasis::Role { role: role.clone() });
+    }
+    let me = canonical(world, person);
+    e.commander_on_call.iter().find_map(|rotation| {
+        on_call_at(policy, world, rotation, at)
+            .filter(|s| s.person == me)
+            .map(|shift| CommanderBasis::OnCall { shift })
+    })
 }
 
 /// The `emergency.eligible` entry the incident matches, if any.

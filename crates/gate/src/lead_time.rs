@@ -16,6 +16,7 @@ use crate::codes::Code;
 use crate::model::ChangeState;
 use crate::reason::Reason;
 use crate::status::Status;
+use crate::window::EmergencyLift;
 
 /// The reason code for a before-deploy lead time key.
 pub fn code_for(key: &str) -> Code {
@@ -33,7 +34,23 @@ pub fn evaluate(
     level: Level,
     deploy_at: Timestamp,
 ) -> Vec<Reason> {
+    evaluate_lifted(policy, state, level, deploy_at, None)
+}
+
+/// [`evaluate`], with the change's emergency lift: a before-deploy lead time it lifts that is
+/// not met is an `emergency-exception-lift` finding instead of a denial.
+pub fn evaluate_lifted(
+    policy: &Policy,
+    state: &ChangeState,
+    level: Level,
+    deploy_at: Timestamp,
+    lift: Option<&EmergencyLift>,
+) -> Vec<Reason> {
     let mut out = Vec::new();
+    let mut push = |key: &str, r: Reason| match lift.filter(|l| l.lifts(key)) {
+        Some(l) if r.denies => out.push(l.reason(level, key, r.code, r.message)),
+        _ => out.push(r),
+    };
     for (key, lt) in &policy.lead_times {
         if !lt.applies_to.contains(&level) {
             continue;
@@ -43,14 +60,17 @@ pub fn evaluate(
             LeadKind::BeforeDeploy => {
                 let base = json!({ "lead_time": key, "description": lt.description, "required_business_days": n, "deploy_at": deploy_at });
                 match state.lead_items.get(key) {
-                    None => out.push(Reason::deny(
-                        code_for(key),
-                        format!(
-                            "{}: nothing on record; needed {n} business days before the deploy",
-                            lt.description
+                    None => push(
+                        key.as_str(),
+                        Reason::deny(
+                            code_for(key),
+                            format!(
+                                "{}: nothing on record; needed {n} business days before the deploy",
+                                lt.description
+                            ),
+                            crate::approval::with(base, json!({ "published_at": null })),
                         ),
-                        crate::approval::with(base, json!({ "published_at": null })),
-                    )),
+                    ),
                     Some(p) => {
                         let days = if p.at > deploy_at {
                             0
@@ -62,17 +82,29 @@ pub fn evaluate(
                             json!({ "published_at": p.at, "link": p.link, "business_days": days }),
                         );
                         if days >= n {
-                            out.push(Reason::info(
-                                Code::LeadTimeMet,
-                                format!("{}: {days} business days ahead (≥ {n})", lt.description),
-                                details,
-                            ));
+                            push(
+                                key.as_str(),
+                                Reason::info(
+                                    Code::LeadTimeMet,
+                                    format!(
+                                        "{}: {days} business days ahead (≥ {n})",
+                                        lt.description
+                                    ),
+                                    details,
+                                ),
+                            );
                         } else {
-                            out.push(Reason::deny(
-                                code_for(key),
-                                format!("{}: published {days} business days before the deploy, {n} required", lt.description),
-                                details,
-                            ));
+                            push(
+                                key.as_str(),
+                                Reason::deny(
+                                    code_for(key),
+                                    format!(
+                                        "{}: published {days} business days before the deploy, {n} required",
+                                        lt.description
+                                    ),
+                                    details,
+                                ),
+                            );
                         }
                     }
                 }
@@ -96,11 +128,17 @@ pub fn evaluate(
                 let end = reviewed.unwrap_or(deploy_at).max(start);
                 let days = changegate_calendar::business_days_between(policy, start, end);
                 if days > n {
-                    out.push(Reason::info(
-                        Code::ReviewSlaBreached,
-                        format!("{}: review took {days} business days (SLA {n})", lt.description),
-                        json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),
-                    ));
+                    push(
+                        key.as_str(),
+                        Reason::info(
+                            Code::ReviewSlaBreached,
+                            format!(
+                                "{}: review took {days} business days (SLA {n})",
+                                lt.description
+                            ),
+                            json!({ "lead_time": key, "sla_business_days": n, "review_started_at": start, "reviewed_at": reviewed, "business_days": days, "reviewer_roles": approvers }),
+                        ),
+                    );
                 }
             }
         }

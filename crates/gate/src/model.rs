@@ -210,6 +210,27 @@ pub struct ChangeRequest {
     pub provenance: Provenance,
 }
 
+/// Which approval an approval is: the review sign-off, or the production-deployment gate of a
+/// category with `deploy_approval_after` (the Tech Architect after staging, high-risk step 5).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalStage {
+    /// The review (the default).
+    #[default]
+    Review,
+    /// The production deployment, after the staging validation.
+    Deploy,
+}
+
+impl ApprovalStage {
+    /// The default stage (`review`).
+    pub fn is_review(&self) -> bool {
+        *self == ApprovalStage::Review
+    }
+}
+
 /// A person approving a change in a role, for one head commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +243,20 @@ pub struct Approval {
     pub head_commit: String,
     /// When.
     pub at: Timestamp,
+    /// Review sign-off (default) or production-deployment gate.
+    #[serde(default, skip_serializing_if = "ApprovalStage::is_review")]
+    pub stage: ApprovalStage,
+}
+
+/// One step of the feature-flag rollout a change declares (checked against its category's plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagStep {
+    /// Percentage of users (1-100).
+    pub weight: u8,
+    /// Soak before the next step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<Dur>,
 }
 
 /// A person attesting one pre-deployment checklist item, for one head commit.
@@ -392,6 +427,10 @@ pub struct ChangeState {
     /// Out-of-window exception.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionRequest>,
+    /// The feature-flag rollout the change will run, when it declares one (production steps in
+    /// order); checked against the category's rollout plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_rollout: Option<Vec<FlagStep>>,
 }
 
 impl ChangeState {
@@ -407,6 +446,7 @@ impl ChangeState {
             remediates: Vec::new(),
             emergency: None,
             exception: None,
+            flag_rollout: None,
         }
     }
 

@@ -105,16 +105,62 @@ pub fn holding(
     if commander != me {
         return None;
     }
-    // The commander is drawn from `emergency.commander_from` (on-call SRE or backend lead).
-    let from = &policy.emergency.commander_from;
-    let eligible = from.is_empty()
-        || from
-            .iter()
-            .filter(|r| **r != policy.emergency.commander_role)
-            .any(|r| holding(policy, world, state, person, r).is_some());
-    eligible.then(|| Holding::IncidentCommander {
-        incident: inc.id.clone(),
+    // The commander is drawn from `emergency.commander_from` and the on-call rotations of
+    // `emergency.commander_on_call` (on-call SRE or backend lead), as of the incident's opening:
+    // that is when the commander was assigned.
+    crate::emergency::commander_eligible(policy, world, person, inc.opened_at).map(|_| {
+        Holding::IncidentCommander {
+            incident: inc.id.clone(),
+        }
     })
+}
+
+/// The person holds `role` directly or through a team (never through an incident).
+pub fn holds_directly(policy: &Policy, world: &WorldState, person: &str, role: &str) -> bool {
+    let me = canonical(world, person);
+    policy.roles.get(role).is_some_and(|def| {
+        def.holders.iter().any(|h| match h.strip_prefix("team:") {
+            Some(team) => world
+                .teams
+                .get(team)
+                .is_some_and(|ms| ms.iter().any(|m| canonical(world, m) == me)),
+            None => canonical(world, h) == me,
+        })
+    })
+}
+
+/// Members of a list of people and `team:NAME` entries, teams expanded in the order their members
+/// were set, each person once (canonical ids).
+pub fn expand(world: &WorldState, members: &[String]) -> Vec<Person> {
+    let mut out: Vec<Person> = Vec::new();
+    for m in members {
+        let people: Vec<&String> = match m.strip_prefix("team:") {
+            Some(team) => world.teams.get(team).into_iter().flatten().collect(),
+            None => vec![m],
+        };
+        for p in people {
+            let c = canonical(world, p);
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Who is on call in the policy's rotation `rotation` at `at` (teams expanded through
+/// [`WorldState::teams`]); `None` when nobody is.
+pub fn on_call_at(
+    policy: &Policy,
+    world: &WorldState,
+    rotation: &str,
+    at: jiff::Timestamp,
+) -> Option<changegate_calendar::OnCallShift> {
+    let r = policy.on_call.rotations.get(rotation)?;
+    let members = expand(world, &r.members);
+    let mut shift = changegate_calendar::on_call(policy, rotation, &members, at)?;
+    shift.person = canonical(world, &shift.person);
+    Some(shift)
 }
 
 /// How someone is involved in writing the change (the separation-of-duties relations).

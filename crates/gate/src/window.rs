@@ -14,7 +14,7 @@
 use changegate_calendar::{
     ActiveIncident, Code as CalCode, ExceptionGrant, MaintenanceSlot, ReasonCode, WindowRequest,
 };
-use changegate_policy::{Level, Policy, WindowClass};
+use changegate_policy::{LIFT_MAINTENANCE_ANNOUNCEMENT, Level, Policy, WindowClass, WindowHolds};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -65,7 +65,7 @@ pub fn exception_grant(
         ));
     }
     match policy.exceptions.reasons.get(&ex.reason) {
-        None if policy.exceptions.applies_to.contains(&level) => problems.push(format!(
+        None => problems.push(format!(
             "unknown exception reason `{}` (known: {})",
             ex.reason,
             policy
@@ -76,7 +76,6 @@ pub fn exception_grant(
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        None => {}
         Some(r) => {
             if let Some(min) = &r.min_severity {
                 let rank = |s: &str| SEVERITIES.iter().position(|x| *x == s.to_ascii_lowercase());
@@ -139,6 +138,161 @@ pub fn exception_grant(
     }
 }
 
+/// What an approved emergency exception lifts (the category's `emergency_exception.lifts`), with
+/// the exception that lifts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyLift {
+    /// Requirements lifted (`maintenance-announcement`, lead-time ids).
+    pub lifts: Vec<String>,
+    /// The exception's reason.
+    pub reason: String,
+    /// Roles that approved it (the category's `emergency_approvers`: the CTO).
+    pub approved_roles: Vec<String>,
+}
+
+impl EmergencyLift {
+    /// Whether `what` is lifted.
+    pub fn lifts(&self, what: &str) -> bool {
+        self.lifts.iter().any(|l| l == what)
+    }
+
+    /// The audited reason for lifting `what`, which would otherwise have denied with `would_deny`.
+    pub fn reason(&self, level: Level, what: &str, would_deny: Code, message: String) -> Reason {
+        Reason::info(
+            Code::EmergencyExceptionLift,
+            format!(
+                "{message}: lifted by the emergency exception `{}` approved by {}",
+                self.reason,
+                self.approved_roles.join(" + ")
+            ),
+            json!({ "lift": what, "would_deny": would_deny, "exception_reason": self.reason, "approved_roles": self.approved_roles, "category": level }),
+        )
+    }
+}
+
+/// The emergency lift of the change's exception: `Some` when the exception is valid, every role of
+/// the category's `emergency_approvers` approved it and the category has an `emergency_exception`.
+/// The change keeps its category (an emergency exception is not an emergency declaration).
+pub fn emergency_lift(
+    policy: &Policy,
+    state: &ChangeState,
+    world: &WorldState,
+    level: Level,
+) -> Option<EmergencyLift> {
+    let (_, cat) = policy.category(level)?;
+    let ex = cat.emergency_exception.as_ref()?;
+    let grant = exception_grant(policy, state, world, level).ok()??;
+    let all = !cat.emergency_approvers.is_empty()
+        && cat
+            .emergency_approvers
+            .iter()
+            .all(|r| grant.approved_roles.contains(r));
+    all.then(|| EmergencyLift {
+        lifts: ex.lifts.clone(),
+        reason: grant.reason.clone(),
+        approved_roles: cat.emergency_approvers.clone(),
+    })
+}
+
+/// How long the change window must hold the deployment, and the rollout-plan reasons. A plan
+/// whose `window_holds` is `first-production-step` (the high-risk feature-flag rollout) has the
+/// window hold the production deployment up to its first production step — the change's
+/// `deploy_duration`, default `default` — while the flag promotions that follow over hours or days
+/// are checked against the plan's steps (`rollout-plan-followed` / `rollout-plan-mismatch`), not
+/// against the window. A `whole-rollout` plan has the window hold the change's `deploy_duration`
+/// (default `default`), as before.
+pub fn deploy_span(
+    policy: &Policy,
+    state: &ChangeState,
+    level: Level,
+    default: SignedDuration,
+) -> (SignedDuration, Vec<Reason>) {
+    let mut out = Vec::new();
+    let duration = state
+        .change
+        .deploy_duration
+        .as_ref()
+        .map(|d| d.get())
+        .unwrap_or(default);
+    let Some((_, cat)) = policy.category(level) else {
+        return (duration, out);
+    };
+    let Some(plan) = policy.rollout.plans.get(&cat.rollout_plan) else {
+        return (duration, out);
+    };
+    let steps: Vec<&changegate_policy::Step> = plan
+        .steps
+        .iter()
+        .filter(|s| s.environment == "production")
+        .collect();
+    let expected: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| json!({ "weight": s.weight, "soak": s.soak.as_ref().map(|d| d.to_string()) }))
+        .collect();
+    let declared = state.flag_rollout.as_ref();
+    let mut problems = Vec::new();
+    if let Some(d) = declared {
+        if d.len() != steps.len() {
+            problems.push(format!(
+                "{} steps declared, the `{}` plan has {}",
+                d.len(),
+                cat.rollout_plan,
+                steps.len()
+            ));
+        }
+        for (n, (have, want)) in d.iter().zip(&steps).enumerate() {
+            if have.weight != want.weight {
+                problems.push(format!(
+                    "step {}: {} % where the plan has {} %",
+                    n + 1,
+                    have.weight,
+                    want.weight
+                ));
+            }
+            if let Some(min) = &want.soak {
+                let got = have.soak.as_ref().map_or(SignedDuration::ZERO, |s| s.get());
+                if got < min.get() {
+                    problems.push(format!(
+                        "step {} ({} %): soak {:#} shorter than the plan's {min}",
+                        n + 1,
+                        have.weight,
+                        got
+                    ));
+                }
+            }
+        }
+    }
+    let first_step = plan.window_holds == WindowHolds::FirstProductionStep;
+    let details = json!({
+        "plan": cat.rollout_plan, "window_holds": plan.window_holds, "plan_steps": expected,
+        "declared": declared, "window_duration_secs": duration.as_secs(),
+        "rollout_span_secs": plan.span().as_secs(),
+    });
+    if !problems.is_empty() {
+        out.push(Reason::deny(
+            Code::RolloutPlanMismatch,
+            format!(
+                "the declared flag rollout does not follow the `{}` plan ({}): {}",
+                cat.rollout_plan,
+                plan.description,
+                problems.join("; ")
+            ),
+            crate::approval::with(details, json!({ "problems": problems })),
+        ));
+    } else if first_step {
+        out.push(Reason::info(
+            Code::RolloutPlanFollowed,
+            format!(
+                "the window holds the production deployment up to its first production step ({duration:#}); the flag rollout follows the `{}` plan over {:#}",
+                cat.rollout_plan,
+                plan.span()
+            ),
+            details,
+        ));
+    }
+    (duration, out)
+}
+
 /// Whether a calendar reason says a valid-looking exception was not applied (an exception reason
 /// other than applied or not needed). Exhaustive, so a new calendar code must be sorted here.
 fn is_exception_problem(code: &ReasonCode) -> bool {
@@ -168,7 +322,8 @@ fn is_exception_problem(code: &ReasonCode) -> bool {
     }
 }
 
-/// Check the deploy window at `start` for `duration`.
+/// Check the deploy window at `start` for `duration`; `lift` is the change's emergency lift
+/// ([`emergency_lift`]), if any.
 pub fn evaluate(
     policy: &Policy,
     state: &ChangeState,
@@ -176,6 +331,7 @@ pub fn evaluate(
     level: Level,
     start: Timestamp,
     duration: SignedDuration,
+    lift: Option<&EmergencyLift>,
 ) -> WindowOutcome {
     let mut reasons = Vec::new();
     let remediates = |id: &str| {
@@ -209,6 +365,8 @@ pub fn evaluate(
         .category(level)
         .is_some_and(|(_, c)| c.window == WindowClass::Maintenance);
     let mut announced_at = None;
+    let lift_announcement = lift.filter(|l| l.lifts(LIFT_MAINTENANCE_ANNOUNCEMENT));
+    let mut announcement = Vec::new();
     if maintenance {
         let end = start.checked_add(duration).unwrap_or(start);
         let ann = world
@@ -217,7 +375,7 @@ pub fn evaluate(
             .filter(|a| a.window_start <= start && end <= a.window_end)
             .min_by_key(|a| (a.announced_at, a.id.clone()));
         match ann {
-            None => reasons.push(Reason::deny(
+            None => announcement.push(Reason::deny(
                 Code::MaintenanceNotAnnounced,
                 "no maintenance announcement covers the deploy",
                 json!({ "deploy_start": start, "deploy_end": end }),
@@ -232,7 +390,7 @@ pub fn evaluate(
                     .filter(|c| !a.channels.contains(c))
                     .collect();
                 if !missing.is_empty() {
-                    reasons.push(Reason::deny(
+                    announcement.push(Reason::deny(
                         Code::MaintenanceAnnouncementIncomplete,
                         format!(
                             "announcement {} did not go out via {}",
@@ -248,6 +406,16 @@ pub fn evaluate(
                 }
             }
         }
+    }
+
+    match lift_announcement {
+        Some(l) if !announcement.is_empty() => {
+            for r in announcement {
+                reasons.push(l.reason(level, LIFT_MAINTENANCE_ANNOUNCEMENT, r.code, r.message));
+            }
+            announced_at = None;
+        }
+        _ => reasons.extend(announcement),
     }
 
     let req = WindowRequest {

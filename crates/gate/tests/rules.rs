@@ -57,6 +57,7 @@ fn seed_sod_author_co_author_and_last_pusher_may_not_approve() {
             role: "backend-lead".into(),
             head_commit: "h1".into(),
             at: t(TUE),
+            stage: Default::default(),
         };
         let err = validate_approval(&p, &s2, &WorldState::default(), &a).unwrap_err();
         assert_eq!(err.code(), "approval-self", "{relation}: {err}");
@@ -96,6 +97,7 @@ fn seed_sod_one_person_may_not_fill_two_required_roles() {
         role: "backend-lead".into(),
         head_commit: "h1".into(),
         at: t(TUE),
+        stage: Default::default(),
     };
     let err = validate_approval(&p, &s, &w, &second).unwrap_err();
     assert_eq!(err.code(), "approval-second-role", "{err}");
@@ -183,8 +185,12 @@ fn seed_deploy_approvers_are_required() {
     let p = policy();
     let req = requirements(&p, &change(2, vec![])).unwrap();
     assert_eq!(req.sources["qa"], vec!["deploy-approvers"]);
+    // Category 3: the Tech Architect's production gate is its own deploy stage (high-risk step 5),
+    // not the review sign-off (tests/contradictions.rs).
     let req = requirements(&p, &change(3, vec![])).unwrap();
-    assert!(req.sources["tech-architect"].contains(&"deploy-approvers".to_string()));
+    assert_eq!(req.deploy_roles, ["tech-architect"]);
+    assert_eq!(req.deploy_after.as_deref(), Some("staging-smoke"));
+    assert!(!req.sources["tech-architect"].contains(&"deploy-approvers".to_string()));
 
     // Without QA's approval a ready category-2 change is denied.
     let (p, mut s) = ready(2, vec![facet("dep-minor", &["backend-lead"], 2)]);
@@ -225,6 +231,7 @@ fn approval_validation_rejections() {
         role: role.into(),
         head_commit: commit.into(),
         at: t(TUE),
+        stage: Default::default(),
     };
     assert_eq!(
         validate_approval(&p, &s, &w, &mk("bob", "backend-lead", "h1"))
@@ -424,9 +431,15 @@ fn seed_each_checklist_item_denies_when_missing() {
             let mut s2 = s.clone();
             s2.attestations.retain(|a| a.item != att.item);
             let d = decide(&p, &s2, &w, t(at));
+            // Category 3's production gate follows the staging validation (ADR 0019).
+            let expected = if level == 3 && att.item == "staging-smoke" {
+                vec!["checklist-missing", "deploy-approval-missing"]
+            } else {
+                vec!["checklist-missing"]
+            };
             assert_eq!(
                 denies(&d),
-                vec!["checklist-missing"],
+                expected,
                 "category {level} without {}",
                 att.item
             );

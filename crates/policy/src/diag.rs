@@ -114,6 +114,10 @@ changegate_codes::codes! {
         EligibilityUnrestricted = "eligibility-unrestricted",
         /// The audit retention is shorter than the 2-year compliance minimum without an acknowledgement of exactly that period.
         RetentionBelowMinimum = "retention-below-minimum",
+        /// A name that refers to another part of the policy (an exception reason, a lead time, a checklist item, an on-call rotation) that it does not declare.
+        UnknownReference = "unknown-reference",
+        /// An on-call rotation lists no members, or one of its shifts ends at or before its start.
+        BadRotation = "bad-rotation",
     }
 }
 
@@ -152,7 +156,9 @@ impl DiagCode {
             | C::EmptyAuthority
             | C::UnknownIncidentKind
             | C::EligibilityUnrestricted
-            | C::RetentionBelowMinimum => Severity::Error,
+            | C::RetentionBelowMinimum
+            | C::UnknownReference
+            | C::BadRotation => Severity::Error,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::source::{Locator, Seg, path_string};
 use crate::suggest::did_you_mean;
 
 mod emergency_audit;
+mod references;
 
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
@@ -491,6 +492,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         vec![k("emergency"), k("data_loss"), k("restored_by")],
     );
     emergency_audit::emergency(&mut cx);
+    references::references(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

@@ -4,9 +4,9 @@
 //! ([`ready`]) from which a test or bench removes exactly one thing.
 
 use changegate_gate::{
-    Announcement, Approval, Attestation, ChangeRequest, ChangeState, ClassifiedChange,
-    ClassifiedFacet, Decision, MaintenanceOccurrence, Publication, Status, StatusChange,
-    WorldState, requirements,
+    Announcement, Approval, ApprovalStage, Attestation, ChangeRequest, ChangeState,
+    ClassifiedChange, ClassifiedFacet, Decision, MaintenanceOccurrence, Publication, Status,
+    StatusChange, WorldState, requirements,
 };
 use changegate_policy::Policy;
 use jiff::Timestamp;
@@ -92,6 +92,19 @@ pub fn approve(state: &mut ChangeState, person: &str, role: &str, at: Timestamp)
         role: role.into(),
         head_commit: head,
         at,
+        stage: Default::default(),
+    });
+}
+
+/// Record a deploy-stage approval without validation (the production-deployment gate).
+pub fn approve_deploy(state: &mut ChangeState, person: &str, role: &str, at: Timestamp) {
+    let head = state.change.head_commit.clone();
+    state.approvals.push(Approval {
+        person: person.into(),
+        role: role.into(),
+        head_commit: head,
+        at,
+        stage: ApprovalStage::Deploy,
     });
 }
 
@@ -148,6 +161,9 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
         approve(&mut s, holder(r), r, t("2026-02-20T10:00:00Z"));
     }
     attest_all(&policy, &mut s, t("2026-02-27T10:00:00Z"));
+    for r in &req.deploy_roles {
+        approve_deploy(&mut s, holder(r), r, t("2026-02-27T10:30:00Z"));
+    }
     s.lead_items.insert(
         "rfc".into(),
         Publication {

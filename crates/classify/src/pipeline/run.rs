@@ -44,8 +44,23 @@ pub(super) fn classify_once(
         })
         .map(|r| r.threshold_usd_per_month)
         .collect();
+    // Declared migration downtime is compared against the `downtime_threshold` of the row for
+    // `schema-downtime` ("Migration requiring downtime (>5 min)"); the lowest, should several
+    // rows list it.
+    let downtime_threshold = policy
+        .matrices
+        .values()
+        .flat_map(|m| &m.rows)
+        .filter(|r| {
+            r.facets
+                .iter()
+                .any(|f| f == FacetCode::SchemaDowntime.as_str())
+        })
+        .filter_map(|r| r.downtime_threshold.clone())
+        .min_by_key(|d| d.get());
     let settings = changegate_policy::ClassifySettings {
         cost_threshold_usd_per_month: thresholds.and_then(|t| t.into_iter().reduce(f64::min)),
+        downtime_threshold,
         ..policy.classify.clone()
     };
     let mut facets: Vec<Facet> = Vec::new();

@@ -32,8 +32,9 @@ pub struct GateArgs {
     /// Offline: coverage report (lcov or Cobertura) for the bug-fix rule.
     #[arg(long)]
     pub coverage: Option<PathBuf>,
-    /// Offline: an approval given elsewhere (e.g. PR reviews), as ROLE=PERSON. Repeatable.
-    #[arg(long = "approval", value_name = "ROLE=PERSON")]
+    /// Offline: an approval given elsewhere (e.g. PR reviews), as ROLE=PERSON; `deploy:ROLE=PERSON`
+    /// is a deploy-stage approval (the production gate after staging, category 3). Repeatable.
+    #[arg(long = "approval", value_name = "[deploy:]ROLE=PERSON")]
     pub approvals: Vec<String>,
     /// Offline: an attested checklist item, as ITEM or ITEM=EVIDENCE-URL. Repeatable.
     #[arg(long = "attest", value_name = "ITEM[=URL]")]
@@ -122,11 +123,16 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     state.status = Status::Approved;
     for a in &args.approvals {
         let (role, person) = split_pair(a, "--approval")?;
+        let (role, stage) = match role.strip_prefix("deploy:") {
+            Some(r) => (r, changegate_gate::ApprovalStage::Deploy),
+            None => (role, changegate_gate::ApprovalStage::Review),
+        };
         state.approvals.push(Approval {
             person: person.into(),
             role: role.into(),
             head_commit: head.clone(),
             at,
+            stage,
         });
     }
     for item in &args.attestations {

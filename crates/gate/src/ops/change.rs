@@ -65,6 +65,7 @@ pub fn apply(
             person,
             role,
             commit,
+            stage,
         } => {
             let a = Approval {
                 person: person.clone(),
@@ -73,6 +74,7 @@ pub fn apply(
                     .clone()
                     .unwrap_or_else(|| state.change.head_commit.clone()),
                 at,
+                stage: *stage,
             };
             validate_approval(policy, state, world, &a)?;
             state.approvals.push(a);

@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ClassifiedChange, Cvss, Person, Voucher};
+use crate::model::{ApprovalStage, ClassifiedChange, Cvss, Person, Voucher};
 use crate::status::Event;
 
 mod change;
@@ -45,6 +45,9 @@ pub enum ChangeOp {
         /// Commit approved; default the current head.
         #[serde(default)]
         commit: Option<String>,
+        /// `review` (default) or `deploy` (the production-deployment gate after staging).
+        #[serde(default, skip_serializing_if = "ApprovalStage::is_review")]
+        stage: ApprovalStage,
     },
     /// Attest a checklist item (for `commit`, default the head).
     Attest {

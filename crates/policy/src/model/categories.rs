@@ -71,6 +71,12 @@ pub struct Category {
     /// Roles that approve the production deployment itself (after staging).
     #[serde(default)]
     pub deploy_approvers: Vec<RoleId>,
+    /// When set (a `[checklist.pre]` item id, `staging-smoke`), the `deploy_approvers` approve in
+    /// a separate `deploy` stage, recorded after that item was attested for the head commit; a
+    /// review-stage approval in the same role does not count for it. Unset: a deploy approver's
+    /// approval is an ordinary one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deploy_approval_after: Option<String>,
     /// When true, the first role in `approvers` alone satisfies every approval requirement.
     #[serde(default, skip_serializing_if = "is_false")]
     pub unilateral: bool,
@@ -89,6 +95,10 @@ pub struct Category {
     /// Roles that approve an emergency (out-of-window) exception for this category.
     #[serde(default)]
     pub emergency_approvers: Vec<RoleId>,
+    /// What an exception approved by `emergency_approvers` lifts besides the window closure
+    /// (category 3: "Emergency: CTO approval required").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_exception: Option<EmergencyException>,
     /// High-risk changes must include a tested rollback plan.
     #[serde(default, skip_serializing_if = "is_false")]
     pub requires_tested_rollback: bool,
@@ -120,3 +130,18 @@ pub struct Monitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_status_days: Option<u32>,
 }
+
+/// What an emergency exception (approved by the category's `emergency_approvers`) lifts. The
+/// change keeps its category: its approvers, checklist and rollout plan still apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyException {
+    /// Requirements lifted: `maintenance-announcement` (the announcement of the maintenance
+    /// window) and lead-time ids under `[lead_times]` (`stakeholder-notice`). Each lift is a
+    /// reason of the decision (`emergency-exception-lift`).
+    #[serde(default)]
+    pub lifts: Vec<String>,
+}
+
+/// The `lifts` entry for the maintenance-window announcement.
+pub const LIFT_MAINTENANCE_ANNOUNCEMENT: &str = "maintenance-announcement";

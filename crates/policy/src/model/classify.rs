@@ -35,4 +35,10 @@ pub struct ClassifySettings {
     #[serde(skip)]
     #[schemars(skip)]
     pub cost_threshold_usd_per_month: Option<f64>,
+    /// Declared downtime above which a migration requires downtime (`schema-downtime`): not
+    /// written in the file, but taken from the `downtime_threshold` of the matrix row that lists
+    /// `schema-downtime` when a change is classified. `None`: any declared downtime counts.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub downtime_threshold: Option<crate::types::Dur>,
 }

@@ -14,8 +14,12 @@ pub struct Emergency {
     pub declared_by: Vec<RoleId>,
     /// How it is declared.
     pub declaration_via: String,
-    /// Roles an incident commander is drawn from.
+    /// Roles an incident commander is drawn from: any holder qualifies.
     pub commander_from: Vec<RoleId>,
+    /// On-call rotations (under `[on_call.rotations]`) an incident commander is drawn from: whoever
+    /// is on call in one of them qualifies ("the on-call SRE").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commander_on_call: Vec<String>,
     /// The incident commander role.
     pub commander_role: RoleId,
     /// Roles that may record that a change remediates an incident (which lifts the incident

@@ -23,6 +23,10 @@ pub enum Freeze {
         /// Time zone; defaults to `windows.timezone`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<Tz>,
+        /// Exception reasons (under `[exceptions.reasons]`) whose approved exception lifts this
+        /// freeze; empty: only an emergency does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lifted_by: Vec<String>,
     },
     /// Every year, whole days from `start` to `end` inclusive (may wrap over the year end).
     Annual {
@@ -37,6 +41,10 @@ pub enum Freeze {
         /// Time zone; defaults to `windows.timezone`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<Tz>,
+        /// Exception reasons (under `[exceptions.reasons]`) whose approved exception lifts this
+        /// freeze; empty: only an emergency does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lifted_by: Vec<String>,
     },
     /// Once, whole days from `start` to `end` inclusive.
     Dates {
@@ -51,6 +59,10 @@ pub enum Freeze {
         /// Time zone; defaults to `windows.timezone`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timezone: Option<Tz>,
+        /// Exception reasons (under `[exceptions.reasons]`) whose approved exception lifts this
+        /// freeze; empty: only an emergency does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lifted_by: Vec<String>,
     },
     /// While an incident of one of these severities is active.
     Incident {
@@ -62,6 +74,10 @@ pub enum Freeze {
         except_remediation: bool,
         /// Category levels the freeze applies to.
         applies_to: Vec<Level>,
+        /// Exception reasons (under `[exceptions.reasons]`) whose approved exception lifts this
+        /// freeze; empty: only an emergency (or the incident's remediation) does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lifted_by: Vec<String>,
     },
 }
 
@@ -73,6 +89,15 @@ impl Freeze {
             | Freeze::Annual { name, .. }
             | Freeze::Dates { name, .. }
             | Freeze::Incident { name, .. } => name,
+        }
+    }
+    /// Exception reasons whose approved exception lifts the freeze.
+    pub fn lifted_by(&self) -> &[String] {
+        match self {
+            Freeze::Weekly { lifted_by, .. }
+            | Freeze::Annual { lifted_by, .. }
+            | Freeze::Dates { lifted_by, .. }
+            | Freeze::Incident { lifted_by, .. } => lifted_by,
         }
     }
     /// Category levels the freeze applies to.

@@ -17,6 +17,7 @@ mod emergency;
 mod freezes;
 mod matrices;
 mod meta;
+mod on_call;
 mod reports;
 mod roles;
 mod rollback;
@@ -32,6 +33,7 @@ pub use emergency::*;
 pub use freezes::*;
 pub use matrices::*;
 pub use meta::*;
+pub use on_call::*;
 pub use reports::*;
 pub use roles::*;
 pub use rollback::*;
@@ -103,6 +105,9 @@ pub struct Policy {
     pub checklist: Checklist,
     /// Emergency procedure.
     pub emergency: Emergency,
+    /// On-call rotations (who is on call at an instant).
+    #[serde(default)]
+    pub on_call: OnCall,
     /// Audit trail fields and retention.
     pub audit: Audit,
     /// Reports, metrics and reviews.

@@ -178,6 +178,10 @@ pub struct ApproveBody {
     /// Admin tokens only: approve on behalf of this person.
     #[serde(default)]
     pub person: Option<String>,
+    /// `review` (default) or `deploy`: the production-deployment gate of a category with
+    /// `deploy_approval_after` (the Tech Architect after staging), recorded after that item.
+    #[serde(default)]
+    pub stage: changegate_gate::ApprovalStage,
 }
 
 /// `POST /api/v1/changes/{id}/approvals`.
@@ -198,6 +202,7 @@ pub async fn approve(
         person,
         role: b.role,
         commit: b.commit,
+        stage: b.stage,
     };
     Ok((
         StatusCode::CREATED,
@@ -376,10 +381,12 @@ pub async fn change_op(
             person,
             role,
             commit,
+            stage,
         } => ChangeOp::Approve {
             person: acting_as(&caller, Some(person))?,
             role,
             commit,
+            stage,
         },
         ChangeOp::Attest {
             person,

@@ -57,13 +57,20 @@ pub(super) async fn apply_world_op(
     let actor = super::approvals::actor(caller);
     for _ in 0..MAX_RETRIES {
         let current = s.db.world().await?;
+        let now = s.now();
         // The authority table, for the token's identity (an incident's commander is read from
-        // the stored world, never from the request).
-        let authority =
-            changegate_gate::authority::authorize_world(&s.policy, &current.value, &actor, &op)
-                .map_err(OpError::from)?;
+        // the stored world, never from the request; who is on call, from the policy's rotations
+        // and the stored teams at this instant).
+        let authority = changegate_gate::authority::authorize_world_at(
+            &s.policy,
+            &current.value,
+            &actor,
+            &op,
+            now,
+        )
+        .map_err(OpError::from)?;
         let mut next = current.value.clone();
-        changegate_gate::ops::apply_world(&s.policy, &mut next, &op, s.now())?;
+        changegate_gate::ops::apply_world(&s.policy, &mut next, &op, now)?;
         let event = AuditEvent::new(kinds::INCIDENT, &caller.person)
             .details(json!({ "op": op, "token": caller.token_id, "authority": authority }));
         if let Some(stored) = s.db.update_world(current.version, &next, event).await? {

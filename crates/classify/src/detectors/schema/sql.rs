@@ -12,7 +12,8 @@
 //! Those lines are attached as evidence to the matching facets; a `DROP COLUMN` paired with an
 //! `ADD COLUMN` of the same type on the same table is called out as a likely rename without `@map`
 //! (Prisma Migrate never renames). Statements on a table listed in `classify.big_tables` that lock
-//! it for the length of a scan or rewrite add `schema-downtime` with the lock they take.
+//! it for the length of a scan or rewrite add `schema-downtime` with the lock they take; so does a
+//! declared downtime (`-- changegate: downtime=10m`) above the policy's threshold ([`downtime`]).
 //!
 //! A migration file is "explained" only when every new statement maps to a facet or is a known
 //! companion of one (a foreign key or an index on a table created in the same file, an enum type);
@@ -25,6 +26,7 @@
 //! [`prisma_warnings`] (Prisma's data-loss warnings, renames without `@map`).
 
 mod alter;
+mod downtime;
 mod index;
 mod prisma_warnings;
 mod statement;
@@ -160,7 +162,8 @@ impl Detector for Sql {
                         .base(f.base_path())
                         .and_then(|b| as_text(&b).ok().map(str::to_string)),
                 };
-                let out = analyze(&f.path, base.as_deref(), &head, &big);
+                let threshold = change.settings.downtime_threshold.as_ref();
+                let out = analyze(&f.path, base.as_deref(), &head, &big, threshold);
                 if out.explained {
                     finding.explained.insert(f.path.clone());
                 }
@@ -241,7 +244,13 @@ fn error_line(msg: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-fn analyze(path: &str, base: Option<&str>, head: &str, big: &BTreeSet<String>) -> Outcome {
+fn analyze(
+    path: &str,
+    base: Option<&str>,
+    head: &str,
+    big: &BTreeSet<String>,
+    threshold: Option<&changegate_policy::Dur>,
+) -> Outcome {
     let chunks = match split(head) {
         Ok(c) => c,
         Err((line, msg)) => {
@@ -324,6 +333,7 @@ fn analyze(path: &str, base: Option<&str>, head: &str, big: &BTreeSet<String>) -
     }
     ctx.finish();
     let mut facets = ctx.facets;
+    facets.extend(downtime::declared(path, head, threshold));
     let explained = !broken && ctx.residual.is_empty() && (!facets.is_empty() || statements == 0);
     if explained && facets.is_empty() && statements == 0 {
         facets.push(facet(
@@ -437,12 +447,12 @@ mod tests {
         #[test]
         fn never_panics_on_random_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let text = String::from_utf8_lossy(&bytes);
-            let _ = analyze(M, None, &text, &BTreeSet::new());
+            let _ = analyze(M, None, &text, &BTreeSet::new(), None);
         }
 
         #[test]
         fn never_panics_on_sql_like_text(s in "(ALTER TABLE|CREATE|DROP|INDEX|ADD COLUMN|x|\"y\"|\\(|\\)|;|,|NOT NULL|DEFAULT|'|\\$\\$| |\n){0,40}") {
-            let _ = analyze(M, None, &s, &BTreeSet::new());
+            let _ = analyze(M, None, &s, &BTreeSet::new(), None);
         }
     }
 }
