@@ -76,6 +76,20 @@ changegate_codes::codes! {
         ExceptionApplied = "exception-applied",
         /// An exception was requested but is not valid (unknown reason, missing approvers, SoD); it is ignored, so the window check decides.
         ExceptionInvalid = "exception-invalid",
+        /// `[rollback.testing]`: the rollback-plan item of a high-risk change has no staging rollback test for the head commit.
+        RollbackTestMissing = "rollback-test-missing",
+        /// `[rollback.testing]`: the latest staging rollback test took `max_duration` (5 minutes) or longer.
+        RollbackTestTooSlow = "rollback-test-too-slow",
+        /// `[rollback.testing]`: the application was not healthy after the latest staging rollback test.
+        RollbackTestUnhealthy = "rollback-test-unhealthy",
+        /// `[rollback.testing]`: the latest rollback test did not run in staging.
+        RollbackTestNotStaging = "rollback-test-not-staging",
+        /// `[rollback.testing]`: the rollback was tested in staging, fast enough and healthy afterwards.
+        RollbackTestPassed = "rollback-test-passed",
+        /// The post-mortem of a manual rollback is past `[rollback] post_mortem_within` (a finding).
+        PostMortemOverdue = "post-mortem-overdue",
+        /// A duty of a deployment (Incident Commander standby report, daily status update) is past its due time (a finding).
+        DutyOverdue = "duty-overdue",
     }
 }
 
@@ -136,7 +150,11 @@ impl Code {
             | Code::EmergencyNotDeclared
             | Code::EmergencyIncidentInvalid
             | Code::EmergencyIncidentIneligible
-            | Code::EmergencyDeclarerUnauthorized => Always,
+            | Code::EmergencyDeclarerUnauthorized
+            | Code::RollbackTestMissing
+            | Code::RollbackTestTooSlow
+            | Code::RollbackTestUnhealthy
+            | Code::RollbackTestNotStaging => Always,
             Code::ApprovalPresent
             | Code::ApprovalNotRequired
             | Code::ChecklistAttested
@@ -148,7 +166,10 @@ impl Code {
             | Code::EmergencyRetrospectiveOverdue
             | Code::EmergencyFollowUpMissing
             | Code::ExceptionApplied
-            | Code::ExceptionInvalid => Never,
+            | Code::ExceptionInvalid
+            | Code::RollbackTestPassed
+            | Code::PostMortemOverdue
+            | Code::DutyOverdue => Never,
             Code::ApprovalStale | Code::ApprovalUnauthorized | Code::ApprovalSodViolation => {
                 Conditional
             }
@@ -231,6 +252,12 @@ changegate_codes::codes! {
         IncidentForbidden = "incident-forbidden",
         /// Authority: only admin tokens may do this (teams, aliases).
         AdminRequired = "admin-required",
+        /// Authority: only an on-call engineer, the commander of an active incident or a holder of a role of the category's `rollback_authority` (or an integration token) may open a rollback request.
+        RollbackTriggerRequired = "rollback-trigger-required",
+        /// Authority: only whoever opened or approved the rollback, the commander of an active incident or an SRE lead may record its post-mortem.
+        PostMortemOwnerRequired = "post-mortem-owner-required",
+        /// Authority: only the duty's owner or an SRE lead may record it.
+        DutyOwnerRequired = "duty-owner-required",
     }
 }
 

@@ -351,6 +351,12 @@ pub struct ChangeState {
     /// Out-of-window exception.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionRequest>,
+    /// Manual rollback requests and staging rollback tests ([`crate::rollback`]).
+    #[serde(default, skip_serializing_if = "crate::rollback::RollbackState::is_empty")]
+    pub rollback: crate::rollback::RollbackState,
+    /// Duties the deployment left (standby, daily status updates), with owners and due times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duties: Vec<crate::rollback::Duty>,
 }
 
 impl ChangeState {
@@ -366,6 +372,8 @@ impl ChangeState {
             remediates: Vec::new(),
             emergency: None,
             exception: None,
+            rollback: Default::default(),
+            duties: Vec::new(),
         }
     }
 
