@@ -68,6 +68,19 @@ impl TestServer {
         repo_root: Option<std::path::PathBuf>,
         github_api: Option<String>,
     ) -> TestServer {
+        Self::start_configured(backend, policy, at, repo_root, github_api, |_| {}).await
+    }
+
+    /// [`TestServer::start_with`], the state adjusted by `configure` before the server starts
+    /// (rollback actions, …).
+    pub async fn start_configured(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        repo_root: Option<std::path::PathBuf>,
+        github_api: Option<String>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
         cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
@@ -81,7 +94,7 @@ impl TestServer {
         let t = changegate_server::token::mint();
         db.insert_token(&t, "admin", true).await.unwrap();
         let clock = Arc::new(Mutex::new(at));
-        let state = AppState {
+        let mut state = AppState {
             policy: Arc::new(policy),
             db: db.clone(),
             clock: Clock::Manual(clock.clone()),
@@ -91,7 +104,9 @@ impl TestServer {
                 token: Some("ghp_test".into()),
                 http: reqwest::Client::new(),
             }),
+            rollback: Default::default(),
         };
+        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
