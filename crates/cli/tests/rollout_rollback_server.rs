@@ -4,11 +4,11 @@
 //! command writing a marker file) runs once, after the second approval only. A refusal is exit 1.
 
 use assert_cmd::Command;
+use changegate_gate::Status;
 use changegate_rollout::action::Action;
 use changegate_testkit::both;
 use changegate_testkit::gate::{TUE, facet, ready, set_status, t};
 use changegate_testkit::server::{Backend, TestServer, people_policy};
-use changegate_gate::Status;
 
 /// Run the CLI with `args` as `token`'s person against `srv`: (exit code, stdout, stderr).
 async fn cli(srv: &TestServer, token: &str, args: &[&str]) -> (i32, String, String) {
@@ -16,7 +16,9 @@ async fn cli(srv: &TestServer, token: &str, args: &[&str]) -> (i32, String, Stri
     c.env_remove("CHANGEGATE_POLICY")
         .env_remove("CHANGEGATE_SERVER")
         .env_remove("CHANGEGATE_TOKEN")
-        .args(["rollout", "rollback", "--server", &srv.base, "--token", token])
+        .args([
+            "rollout", "rollback", "--server", &srv.base, "--token", token,
+        ])
         .args(args);
     let out = tokio::task::spawn_blocking(move || c.output().unwrap())
         .await
@@ -33,15 +35,23 @@ async fn rollout_rollback_collects_two_approvals_through_the_cli(backend: Backen
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("rolled-back");
     let m = marker.clone();
-    let srv = TestServer::start_configured(backend, people_policy(), t(TUE), None, None, move |s| {
-        s.rollback.application = Some(Action::parse(&format!("echo {{change}} >> {}", m.display())));
-    })
-    .await;
+    let srv =
+        TestServer::start_configured(backend, people_policy(), t(TUE), None, None, move |s| {
+            s.rollback.application = Some(Action::parse(&format!(
+                "echo {{change}} >> {}",
+                m.display()
+            )));
+        })
+        .await;
     let mut s = ready(3, vec![facet("schema-column-dropped", &[], 3)]).1;
     s.change.id = "CR-CLI".into();
     set_status(&mut s, Status::Deploying, t("2026-03-10T10:00:00Z"));
     let (st, b) = srv
-        .post("/api/v1/changes/import", &srv.admin, &serde_json::to_value(&s).unwrap())
+        .post(
+            "/api/v1/changes/import",
+            &srv.admin,
+            &serde_json::to_value(&s).unwrap(),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     let (oscar, bob, sam, mallory) = (
@@ -58,9 +68,17 @@ async fn rollout_rollback_collects_two_approvals_through_the_cli(backend: Backen
     // Approving needs a request first; opening needs a reason (a usage error, exit 2).
     let (code, _, err) = cli(&srv, &oscar, &change).await;
     assert_eq!(code, 2, "{err}");
-    let (code, out, err) = cli(&srv, &oscar, &[&change[..], &["--reason", "p95 regression"]].concat()).await;
+    let (code, out, err) = cli(
+        &srv,
+        &oscar,
+        &[&change[..], &["--reason", "p95 regression"]].concat(),
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("pending") && out.contains("still missing: backend-lead + sre-lead"), "{out}");
+    assert!(
+        out.contains("pending") && out.contains("still missing: backend-lead + sre-lead"),
+        "{out}"
+    );
     let (code, out, err) = cli(&srv, &bob, &change).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("still missing: sre-lead"), "{out}");
@@ -71,7 +89,10 @@ async fn rollout_rollback_collects_two_approvals_through_the_cli(backend: Backen
     assert!(err.contains("rollback-role-not-held"), "{err}");
     let (code, out, err) = cli(&srv, &sam, &change).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(": done") && out.contains("rolled-back"), "{out}");
+    assert!(
+        out.contains(": done") && out.contains("rolled-back"),
+        "{out}"
+    );
     assert!(out.contains("rollback action ran"), "{out}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "CR-CLI\n");
     // The JSON answer, and a refusal once done (no request pending, the change is rolled back).

@@ -390,7 +390,12 @@ pub const TABLE: [Row; 30] = {
         ),
         open(O::ApproveRollback, G::RoleHolder),
         open(O::RecordRollbackTest, G::Anyone),
-        row(O::PostMortem, G::PostMortemOwner, false, C::PostMortemOwnerRequired),
+        row(
+            O::PostMortem,
+            G::PostMortemOwner,
+            false,
+            C::PostMortemOwnerRequired,
+        ),
         row(O::RecordDuty, G::DutyOwner, false, C::DutyOwnerRequired),
     ]
 };

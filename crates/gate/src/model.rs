@@ -352,7 +352,10 @@ pub struct ChangeState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionRequest>,
     /// Manual rollback requests and staging rollback tests ([`crate::rollback`]).
-    #[serde(default, skip_serializing_if = "crate::rollback::RollbackState::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::rollback::RollbackState::is_empty"
+    )]
     pub rollback: crate::rollback::RollbackState,
     /// Duties the deployment left (standby, daily status updates), with owners and due times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

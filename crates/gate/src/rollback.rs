@@ -520,7 +520,10 @@ fn refusal(world: &WorldState, actor: &Actor, op: Operation, needs: String) -> R
     Refusal {
         operation: op,
         person: canonical(world, &actor.person),
-        code: op.row().code.unwrap_or(RejectionCode::RollbackAuthorityRequired),
+        code: op
+            .row()
+            .code
+            .unwrap_or(RejectionCode::RollbackAuthorityRequired),
         needs,
     }
 }
@@ -587,13 +590,22 @@ pub fn authorize(
                 .request(request)
                 .and_then(|r| {
                     let involved = canonical(world, &r.opened_by) == me_c
-                        || r.approvals.iter().any(|a| canonical(world, &a.person) == me_c);
+                        || r.approvals
+                            .iter()
+                            .any(|a| canonical(world, &a.person) == me_c);
                     involved.then_some(Via::RoleRules)
                 })
                 .or_else(|| {
-                    holds_role(policy, world, state, me, &policy.emergency.commander_role, at)
-                        .flatten()
-                        .map(|incident| Via::IncidentCommander { incident })
+                    holds_role(
+                        policy,
+                        world,
+                        state,
+                        me,
+                        &policy.emergency.commander_role,
+                        at,
+                    )
+                    .flatten()
+                    .map(|incident| Via::IncidentCommander { incident })
                 })
                 .or_else(sre)
         }
@@ -652,9 +664,14 @@ fn trigger(
             roles: vec![ON_CALL_ROLE.to_string()],
         });
     }
-    if let Some(Some(incident)) =
-        holds_role(policy, world, state, me, &policy.emergency.commander_role, at)
-    {
+    if let Some(Some(incident)) = holds_role(
+        policy,
+        world,
+        state,
+        me,
+        &policy.emergency.commander_role,
+        at,
+    ) {
         return Some(Via::IncidentCommander { incident });
     }
     required_sets(policy, world, state, kind, downtime, at)
@@ -734,7 +751,10 @@ fn approve(
             RollbackCode::RollbackApprovalDuplicate,
             format!(
                 "{me} already approved this rollback (as {}); one person counts once, so another person must approve in `{role}`",
-                mine.iter().map(|a| a.role.as_str()).collect::<Vec<_>>().join(", ")
+                mine.iter()
+                    .map(|a| a.role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -768,7 +788,12 @@ fn index(state: &ChangeState, id: &str) -> Result<usize, RollbackError> {
         .requests
         .iter()
         .position(|r| r.id == id)
-        .ok_or_else(|| err(RollbackCode::RollbackUnknown, format!("no rollback request {id}")))
+        .ok_or_else(|| {
+            err(
+                RollbackCode::RollbackUnknown,
+                format!("no rollback request {id}"),
+            )
+        })
 }
 
 /// Apply a rollback command at `at` (after [`authorize`]). Nothing changes when it is refused.
@@ -845,7 +870,10 @@ fn apply_inner(
                         )
                         .at("body `downtime`"));
                     }
-                    Some(d) if d.get() > db.max_downtime.get() && db.long_downtime_approvers.is_empty() => {
+                    Some(d)
+                        if d.get() > db.max_downtime.get()
+                            && db.long_downtime_approvers.is_empty() =>
+                    {
                         return Err(err(
                             RollbackCode::RollbackDowntimeExceeded,
                             format!(
@@ -1084,15 +1112,24 @@ fn apply_inner(
                 .iter_mut()
                 .find(|d| d.id == *duty)
                 .ok_or_else(|| {
-                    err(RollbackCode::DutyUnknown, format!("no duty {duty} on this change"))
-                        .at("path `duty`")
+                    err(
+                        RollbackCode::DutyUnknown,
+                        format!("no duty {duty} on this change"),
+                    )
+                    .at("path `duty`")
                 })?;
             if d.done.is_some() {
-                return Err(err(RollbackCode::DutyDone, format!("duty {duty} is already done")));
+                return Err(err(
+                    RollbackCode::DutyDone,
+                    format!("duty {duty} is already done"),
+                ));
             }
             if note.trim().is_empty() {
-                return Err(err(RollbackCode::RollbackTestInvalid, "a duty record needs a note")
-                    .at("body `note`"));
+                return Err(err(
+                    RollbackCode::RollbackTestInvalid,
+                    "a duty record needs a note",
+                )
+                .at("body `note`"));
             }
             d.done = Some(DutyRecord {
                 by: canonical(world, by),
@@ -1112,7 +1149,14 @@ pub fn still_missing(
     request: &RollbackRequest,
     at: Timestamp,
 ) -> Vec<Vec<RoleId>> {
-    let sets = required_sets(policy, world, state, request.kind, request.downtime.as_ref(), at);
+    let sets = required_sets(
+        policy,
+        world,
+        state,
+        request.kind,
+        request.downtime.as_ref(),
+        at,
+    );
     missing(&sets, &request.approvals)
 }
 

@@ -65,7 +65,9 @@ both!(flagger_confirm_hooks_answer_the_gate);
 async fn flagger_confirm_hooks_answer_the_gate(backend: Backend) {
     let srv = server(backend).await;
     let id = import(&srv, &approved("CR-F1")).await;
-    let ci = srv.integration_token("flagger", &[Scope::Deployments]).await;
+    let ci = srv
+        .integration_token("flagger", &[Scope::Deployments])
+        .await;
     let size = audit_size(&srv).await;
     for h in ["confirm-rollout", "confirm-promotion"] {
         let path = format!("/api/v1/gates/flagger/{h}");
@@ -88,7 +90,11 @@ async fn flagger_confirm_hooks_answer_the_gate(backend: Backend) {
     // Saturday: the weekend freeze holds the rollout.
     srv.set_now(t(SAT));
     let (st, b) = srv
-        .post("/api/v1/gates/flagger/confirm-rollout", &ci, &hook(Some(&id), None))
+        .post(
+            "/api/v1/gates/flagger/confirm-rollout",
+            &ci,
+            &hook(Some(&id), None),
+        )
         .await;
     assert_eq!(st, 403, "{b}");
     assert_eq!(b["allowed"], false);
@@ -99,7 +105,10 @@ async fn flagger_confirm_hooks_answer_the_gate(backend: Backend) {
         .map(|r| r["code"].as_str().unwrap())
         .collect();
     assert_eq!(codes[0], "gate-denies");
-    assert!(codes.contains(&"freeze-active") || codes.contains(&"window-closed"), "{codes:?}");
+    assert!(
+        codes.contains(&"freeze-active") || codes.contains(&"window-closed"),
+        "{codes:?}"
+    );
     assert_eq!(audit_size(&srv).await, size, "asking stores nothing");
 }
 
@@ -109,16 +118,27 @@ async fn flagger_hooks_need_a_deployments_token_and_a_change(backend: Backend) {
     let id = import(&srv, &approved("CR-F2")).await;
     let path = "/api/v1/gates/flagger/confirm-rollout";
     let (st, b) = srv
-        .req(reqwest::Method::POST, path, None, Some(&hook(Some(&id), None)))
+        .req(
+            reqwest::Method::POST,
+            path,
+            None,
+            Some(&hook(Some(&id), None)),
+        )
         .await;
     assert_eq!((st, b["code"].as_str()), (401, Some("unauthorized")));
     let bob = srv.token("bob").await;
     let (st, b) = srv.post(path, &bob, &hook(Some(&id), None)).await;
-    assert_eq!((st, b["code"].as_str()), (403, Some("scope-required")), "{b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("scope-required")),
+        "{b}"
+    );
     let ci = srv.integration_token("ci", &[Scope::CiEvidence]).await;
     let (st, b) = srv.post(path, &ci, &hook(Some(&id), None)).await;
     assert_eq!((st, b["code"].as_str()), (403, Some("scope-required")));
-    let flagger = srv.integration_token("flagger", &[Scope::Deployments]).await;
+    let flagger = srv
+        .integration_token("flagger", &[Scope::Deployments])
+        .await;
     let (st, b) = srv.post(path, &flagger, &hook(None, None)).await;
     assert_eq!((st, b["code"].as_str()), (400, Some("invalid-body")), "{b}");
     assert_eq!(b["location"], "body `metadata.changegate_change`");
@@ -137,52 +157,98 @@ async fn flagger_rollback_and_promotion_follow_the_rollback_request(backend: Bac
     s.change.id = "CR-F3".into();
     set_status(&mut s, Status::Deploying, t("2026-03-03T02:10:00Z"));
     let id = import(&srv, &s).await;
-    let flagger = srv.integration_token("flagger", &[Scope::Deployments]).await;
+    let flagger = srv
+        .integration_token("flagger", &[Scope::Deployments])
+        .await;
     let (oscar, bob, sam) = (
         srv.token("oscar").await,
         srv.token("bob").await,
         srv.token("sam").await,
     );
     let rollback = || async {
-        srv.post("/api/v1/gates/flagger/rollback", &flagger, &hook(Some(&id), None))
-            .await
+        srv.post(
+            "/api/v1/gates/flagger/rollback",
+            &flagger,
+            &hook(Some(&id), None),
+        )
+        .await
     };
     let (st, b) = rollback().await;
-    assert_eq!((st, b["reasons"][0]["code"].as_str()), (403, Some("rollback-not-authorised")));
+    assert_eq!(
+        (st, b["reasons"][0]["code"].as_str()),
+        (403, Some("rollback-not-authorised"))
+    );
     // A pending rollback request holds the promotion, and does not yet roll back.
     let (st, b) = srv
-        .post(&format!("/api/v1/changes/{id}/rollbacks"), &oscar, &json!({"reason": "p95"}))
+        .post(
+            &format!("/api/v1/changes/{id}/rollbacks"),
+            &oscar,
+            &json!({"reason": "p95"}),
+        )
         .await;
     assert_eq!(st, 201, "{b}");
     let rid = b["request"]["id"].as_str().unwrap().to_string();
     srv.set_now(t("2026-03-03T03:00:00Z"));
     let (st, b) = srv
-        .post("/api/v1/gates/flagger/confirm-promotion", &flagger, &hook(Some(&id), None))
+        .post(
+            "/api/v1/gates/flagger/confirm-promotion",
+            &flagger,
+            &hook(Some(&id), None),
+        )
         .await;
     assert_eq!(st, 403, "{b}");
-    assert!(b["reasons"].as_array().unwrap().iter().any(|r| r["code"] == "rollback-pending"), "{b}");
+    assert!(
+        b["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "rollback-pending"),
+        "{b}"
+    );
     let (st, _) = rollback().await;
     assert_eq!(st, 403);
-    let (_, a) = srv.get(&format!("/api/v1/gates/argo/changes/{id}"), &flagger).await;
-    assert_eq!((a["allowed"].as_bool(), a["rollback"].as_bool()), (Some(false), Some(false)), "{a}");
+    let (_, a) = srv
+        .get(&format!("/api/v1/gates/argo/changes/{id}"), &flagger)
+        .await;
+    assert_eq!(
+        (a["allowed"].as_bool(), a["rollback"].as_bool()),
+        (Some(false), Some(false)),
+        "{a}"
+    );
     // Both leads approve: the rollback is authorised; Flagger's rollback hook now says go.
     for tok in [&bob, &sam] {
         let (st, b) = srv
-            .post(&format!("/api/v1/changes/{id}/rollbacks/{rid}/approvals"), tok, &json!({}))
+            .post(
+                &format!("/api/v1/changes/{id}/rollbacks/{rid}/approvals"),
+                tok,
+                &json!({}),
+            )
             .await;
         assert_eq!(st, 200, "{b}");
     }
     let (st, b) = rollback().await;
-    assert_eq!((st, b["reasons"][0]["code"].as_str()), (200, Some("rollback-authorised")), "{b}");
-    let (_, a) = srv.get(&format!("/api/v1/gates/argo/changes/{id}"), &flagger).await;
-    assert_eq!((a["allowed"].as_bool(), a["rollback"].as_bool()), (Some(false), Some(true)), "{a}");
+    assert_eq!(
+        (st, b["reasons"][0]["code"].as_str()),
+        (200, Some("rollback-authorised")),
+        "{b}"
+    );
+    let (_, a) = srv
+        .get(&format!("/api/v1/gates/argo/changes/{id}"), &flagger)
+        .await;
+    assert_eq!(
+        (a["allowed"].as_bool(), a["rollback"].as_bool()),
+        (Some(false), Some(true)),
+        "{a}"
+    );
 }
 
 both!(argo_web_metric_reads_the_decision);
 async fn argo_web_metric_reads_the_decision(backend: Backend) {
     let srv = server(backend).await;
     let id = import(&srv, &approved("CR-A1")).await;
-    let argo = srv.integration_token("argo-rollouts", &[Scope::Deployments]).await;
+    let argo = srv
+        .integration_token("argo-rollouts", &[Scope::Deployments])
+        .await;
     let path = format!("/api/v1/gates/argo/changes/{id}");
     let (st, a) = srv.get(&path, &argo).await;
     assert_eq!(st, 200, "{a}");

@@ -112,10 +112,21 @@ async fn snapshot(srv: &TestServer, id: &str) -> (u64, Value) {
 }
 
 /// `POST path` is refused with (`status`, `code`), and nothing stored changed.
-async fn refused(srv: &TestServer, token: &str, id: &str, path: &str, body: Value, want: (u16, &str)) {
+async fn refused(
+    srv: &TestServer,
+    token: &str,
+    id: &str,
+    path: &str,
+    body: Value,
+    want: (u16, &str),
+) {
     let before = snapshot(srv, id).await;
     let (st, b) = srv.post(path, token, &body).await;
-    assert_eq!((st, b["code"].as_str()), (want.0, Some(want.1)), "{path} {body}: {b}");
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (want.0, Some(want.1)),
+        "{path} {body}: {b}"
+    );
     assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
     assert_eq!(snapshot(srv, id).await, before, "nothing may be stored");
 }
@@ -146,9 +157,18 @@ async fn dual_approval_collects_both_leads_before_the_action_runs_once(backend: 
     );
     // The on-call engineer opens the request; they hold no role of the category-3 set.
     let size = audit_size(srv).await;
-    let b = post_ok(srv, &rollbacks(&id), &oscar, json!({"reason": "p95 regression"})).await;
+    let b = post_ok(
+        srv,
+        &rollbacks(&id),
+        &oscar,
+        json!({"reason": "p95 regression"}),
+    )
+    .await;
     assert_eq!(b["request"]["status"], "pending", "{b}");
-    assert_eq!(b["request"]["opened_via"]["roles"], json!(["on-call-engineer"]));
+    assert_eq!(
+        b["request"]["opened_via"]["roles"],
+        json!(["on-call-engineer"])
+    );
     assert_eq!(b["missing"], json!([["backend-lead", "sre-lead"]]));
     assert_eq!(audit_size(srv).await, size + 1, "rollback.requested");
     let rid = b["request"]["id"].as_str().unwrap().to_string();
@@ -157,28 +177,84 @@ async fn dual_approval_collects_both_leads_before_the_action_runs_once(backend: 
     assert_eq!(b["request"]["status"], "pending");
     assert_eq!(b["missing"], json!([["sre-lead"]]));
     assert_eq!(b["change_status"], "deploying");
-    assert_eq!(e.runs(&id), 0, "the action must not run after the first approval");
+    assert_eq!(
+        e.runs(&id),
+        0,
+        "the action must not run after the first approval"
+    );
     // One person counts once.
-    refused(srv, &bob, &id, &approvals(&id, &rid), json!({"role": "sre-lead"}), (403, "rollback-role-not-held")).await;
-    refused(srv, &bob, &id, &approvals(&id, &rid), json!({}), (403, "rollback-role-not-held")).await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &approvals(&id, &rid),
+        json!({"role": "sre-lead"}),
+        (403, "rollback-role-not-held"),
+    )
+    .await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &approvals(&id, &rid),
+        json!({}),
+        (403, "rollback-role-not-held"),
+    )
+    .await;
     // Opening a second request is refused while this one is open.
-    refused(srv, &oscar, &id, &rollbacks(&id), json!({"reason": "again"}), (409, "rollback-already-open")).await;
+    refused(
+        srv,
+        &oscar,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": "again"}),
+        (409, "rollback-already-open"),
+    )
+    .await;
     // The SRE lead completes the authority: the action runs once and the change is rolled back.
     let size = audit_size(srv).await;
+    let clock = std::time::Instant::now();
     let b = post_ok(srv, &approvals(&id, &rid), &sam, json!({})).await;
+    let total = clock.elapsed().as_secs_f64();
     assert_eq!(b["request"]["status"], "done", "{b}");
     assert_eq!(b["change_status"], "rolled-back");
-    assert_eq!(b["request"]["granted_by"], json!(["backend-lead", "sre-lead"]));
+    assert_eq!(
+        b["request"]["granted_by"],
+        json!(["backend-lead", "sre-lead"])
+    );
     assert_eq!(e.runs(&id), 1);
     let secs = b["request"]["execution"]["seconds"].as_f64().unwrap();
     assert!(secs > 0.0 && secs < 30.0, "{secs}");
+    eprintln!(
+        "measured ({}): rollback action {secs:.4} s; completing approval -> rolled back (claim, action, record) {total:.4} s",
+        srv.db.backend()
+    );
     assert_eq!(b["request"]["execution"]["within_limit"], true);
-    assert_eq!(b["request"]["incident_notice"]["channel"], "slack:#incidents");
+    assert_eq!(
+        b["request"]["incident_notice"]["channel"],
+        "slack:#incidents"
+    );
     assert_eq!(b["request"]["verification"]["status"], "pending");
-    assert_eq!(b["request"]["post_mortem"]["due_at"].as_str().is_some(), true);
-    assert_eq!(audit_size(srv).await, size + 2, "rollback.approved, rollback.triggered");
+    assert_eq!(
+        b["request"]["post_mortem"]["due_at"].as_str(),
+        Some("2026-03-11T11:00:00Z"),
+        "due 24 h after the rollback"
+    );
+    assert_eq!(
+        audit_size(srv).await,
+        size + 2,
+        "rollback.approved, rollback.triggered"
+    );
     // Later approvals are refused; the action never runs again.
-    refused(srv, &sam, &id, &approvals(&id, &rid), json!({}), (409, "rollback-not-pending")).await;
+    refused(
+        srv,
+        &sam,
+        &id,
+        &approvals(&id, &rid),
+        json!({}),
+        (409, "rollback-not-pending"),
+    )
+    .await;
     assert_eq!(e.runs(&id), 1);
     // The audit trail has every step, and the rollback's duration.
     let events = srv
@@ -190,8 +266,15 @@ async fn dual_approval_collects_both_leads_before_the_action_runs_once(backend: 
         })
         .await
         .unwrap();
-    let kinds: Vec<&str> = events.iter().map(|e| e.record.event.kind.as_str()).collect();
-    for k in ["rollback.requested", "rollback.approved", "rollback.triggered"] {
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e.record.event.kind.as_str())
+        .collect();
+    for k in [
+        "rollback.requested",
+        "rollback.approved",
+        "rollback.triggered",
+    ] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
     let done = events
@@ -218,10 +301,7 @@ async fn concurrent_approvals_run_the_action_exactly_once(backend: Backend) {
         let rid = b["request"]["id"].as_str().unwrap().to_string();
         let path = approvals(&id, &rid);
         let empty = json!({});
-        let (a, b) = tokio::join!(
-            srv.post(&path, &bob, &empty),
-            srv.post(&path, &sam, &empty)
-        );
+        let (a, b) = tokio::join!(srv.post(&path, &bob, &empty), srv.post(&path, &sam, &empty));
         assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
         let done = [&a.1, &b.1]
             .iter()
@@ -261,7 +341,15 @@ async fn a_single_backend_lead_cannot_roll_back_category_3_outside_an_incident(b
     // Nobody without a trigger authority opens one.
     let other = import(srv, &state("CR-33", 3, Status::Deploying)).await;
     let mallory = srv.token("mallory").await;
-    refused(srv, &mallory, &other, &rollbacks(&other), json!({"reason": "x"}), (403, "rollback-trigger-required")).await;
+    refused(
+        srv,
+        &mallory,
+        &other,
+        &rollbacks(&other),
+        json!({"reason": "x"}),
+        (403, "rollback-trigger-required"),
+    )
+    .await;
     // A role that is not in the set: refused with its code.
     refused(
         srv,
@@ -294,7 +382,15 @@ async fn one_person_holding_both_leads_is_not_two_approvals(backend: Backend) {
     let bob = srv.token("bob").await;
     let b = post_ok(&srv, &rollbacks(&id), &bob, json!({"reason": "errors"})).await;
     let rid = b["request"]["id"].as_str().unwrap().to_string();
-    refused(&srv, &bob, &id, &approvals(&id, &rid), json!({"role": "sre-lead"}), (403, "rollback-approval-duplicate")).await;
+    refused(
+        &srv,
+        &bob,
+        &id,
+        &approvals(&id, &rid),
+        json!({"role": "sre-lead"}),
+        (403, "rollback-approval-duplicate"),
+    )
+    .await;
     refused(
         &srv,
         &bob,
@@ -322,7 +418,13 @@ async fn the_incident_commander_rolls_back_alone_during_an_active_incident(backe
         )
         .await;
     assert_eq!(st, 201, "{b}");
-    let b = post_ok(srv, &rollbacks(&id), &sam, json!({"reason": "incident INC-7", "role": "incident-commander"})).await;
+    let b = post_ok(
+        srv,
+        &rollbacks(&id),
+        &sam,
+        json!({"reason": "incident INC-7", "role": "incident-commander"}),
+    )
+    .await;
     assert_eq!(b["request"]["status"], "done", "{b}");
     assert_eq!(b["request"]["approvals"][0]["incident"], "INC-7");
     assert_eq!(b["request"]["granted_by"], json!(["incident-commander"]));
@@ -341,27 +443,80 @@ async fn database_rollback_needs_the_dba_lead_and_a_downtime_estimate(backend: B
         srv.token("mallory").await,
         srv.token("paula").await,
     );
-    refused(srv, &bob, &id, &rollbacks(&id), json!({"reason": "bad migration", "kind": "database"}), (422, "rollback-downtime-required")).await;
-    refused(srv, &bob, &id, &rollbacks(&id), json!({"reason": "bad migration", "kind": "database", "downtime": "soon"}), (400, "invalid-body")).await;
-    let b = post_ok(srv, &rollbacks(&id), &bob, json!({"reason": "bad migration", "kind": "database", "downtime": "3m"})).await;
-    assert_eq!(b["request"]["status"], "pending", "the backend lead alone does not roll a database back: {b}");
+    refused(
+        srv,
+        &bob,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": "bad migration", "kind": "database"}),
+        (422, "rollback-downtime-required"),
+    )
+    .await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": "bad migration", "kind": "database", "downtime": "soon"}),
+        (400, "invalid-body"),
+    )
+    .await;
+    let b = post_ok(
+        srv,
+        &rollbacks(&id),
+        &bob,
+        json!({"reason": "bad migration", "kind": "database", "downtime": "3m"}),
+    )
+    .await;
+    assert_eq!(
+        b["request"]["status"], "pending",
+        "the backend lead alone does not roll a database back: {b}"
+    );
     assert_eq!(b["missing"], json!([["dba-lead"]]));
     let rid = b["request"]["id"].as_str().unwrap().to_string();
     assert_eq!(e.db_runs(), 0);
-    refused(srv, &mallory, &id, &approvals(&id, &rid), json!({}), (403, "rollback-role-not-held")).await;
-    refused(srv, &bob, &id, &approvals(&id, &rid), json!({"role": "dba-lead"}), (403, "rollback-role-not-held")).await;
+    refused(
+        srv,
+        &mallory,
+        &id,
+        &approvals(&id, &rid),
+        json!({}),
+        (403, "rollback-role-not-held"),
+    )
+    .await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &approvals(&id, &rid),
+        json!({"role": "dba-lead"}),
+        (403, "rollback-role-not-held"),
+    )
+    .await;
     let b = post_ok(srv, &approvals(&id, &rid), &dana, json!({})).await;
     assert_eq!(b["request"]["status"], "done", "{b}");
     assert_eq!(b["request"]["executor"], "dana");
     assert_eq!(b["request"]["downtime"], "3m");
-    assert_eq!(e.db_runs(), 1, "the policy's migration-rollback command ran");
+    assert_eq!(
+        e.db_runs(),
+        1,
+        "the policy's migration-rollback command ran"
+    );
     assert_eq!(e.runs(&id), 0, "not the application action");
     assert!(
-        std::fs::read_to_string(e.db_marker()).unwrap().contains("database-rollback CR-21"),
+        std::fs::read_to_string(e.db_marker())
+            .unwrap()
+            .contains("database-rollback CR-21"),
     );
     // Above max_downtime (5m) the Product Owner approves too.
     let id = import(srv, &state("CR-22", 2, Status::Deployed)).await;
-    let b = post_ok(srv, &rollbacks(&id), &bob, json!({"reason": "bad migration", "kind": "database", "downtime": "20m"})).await;
+    let b = post_ok(
+        srv,
+        &rollbacks(&id),
+        &bob,
+        json!({"reason": "bad migration", "kind": "database", "downtime": "20m"}),
+    )
+    .await;
     let rid = b["request"]["id"].as_str().unwrap().to_string();
     assert_eq!(b["missing"], json!([["dba-lead", "product-owner"]]));
     let b = post_ok(srv, &approvals(&id, &rid), &dana, json!({})).await;
@@ -378,13 +533,37 @@ async fn a_rollback_without_a_configured_action_is_refused(backend: Backend) {
     let srv = &e.srv;
     let id = import(srv, &state("CR-23", 2, Status::Deployed)).await;
     let bob = srv.token("bob").await;
-    refused(srv, &bob, &id, &rollbacks(&id), json!({"reason": "x"}), (409, "rollback-action-not-configured")).await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": "x"}),
+        (409, "rollback-action-not-configured"),
+    )
+    .await;
     // A change that is not deployed has nothing to roll back.
     let e2 = env(backend).await;
     let id = import(&e2.srv, &state("CR-24", 2, Status::Approved)).await;
     let bob = e2.srv.token("bob").await;
-    refused(&e2.srv, &bob, &id, &rollbacks(&id), json!({"reason": "x"}), (409, "rollback-state-invalid")).await;
-    refused(&e2.srv, &bob, &id, &rollbacks(&id), json!({"reason": " "}), (422, "rollback-reason-required")).await;
+    refused(
+        &e2.srv,
+        &bob,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": "x"}),
+        (409, "rollback-state-invalid"),
+    )
+    .await;
+    refused(
+        &e2.srv,
+        &bob,
+        &id,
+        &rollbacks(&id),
+        json!({"reason": " "}),
+        (422, "rollback-reason-required"),
+    )
+    .await;
 }
 
 both!(the_post_mortem_is_due_within_24_hours_and_answers_the_three_questions);
@@ -394,12 +573,19 @@ async fn the_post_mortem_is_due_within_24_hours_and_answers_the_three_questions(
     let id = import(srv, &state("CR-25", 2, Status::Deployed)).await;
     let (bob, mallory) = (srv.token("bob").await, srv.token("mallory").await);
     let b = post_ok(srv, &rollbacks(&id), &bob, json!({"reason": "errors up"})).await;
-    assert_eq!(b["request"]["status"], "done", "category 2: the backend lead alone");
+    assert_eq!(
+        b["request"]["status"], "done",
+        "category 2: the backend lead alone"
+    );
     let rid = b["request"]["id"].as_str().unwrap().to_string();
     let overdue = |v: &Value| -> Vec<String> {
         v["overdue"][&id]
             .as_array()
-            .map(|a| a.iter().map(|r| r["code"].as_str().unwrap().to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["code"].as_str().unwrap().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (_, o) = srv.get("/api/v1/overdue", &bob).await;
@@ -408,9 +594,33 @@ async fn the_post_mortem_is_due_within_24_hours_and_answers_the_three_questions(
     let (_, o) = srv.get("/api/v1/overdue", &bob).await;
     assert_eq!(overdue(&o), ["post-mortem-overdue"], "{o}");
     let pm = format!("/api/v1/changes/{id}/rollbacks/{rid}/post-mortem");
-    refused(srv, &bob, &id, &pm, json!({"answers": ["yes", "yes"]}), (422, "post-mortem-incomplete")).await;
-    refused(srv, &bob, &id, &pm, json!({"answers": ["yes", "", "yes"]}), (422, "post-mortem-incomplete")).await;
-    refused(srv, &mallory, &id, &pm, json!({"answers": ["a", "b", "c"]}), (403, "post-mortem-owner-required")).await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &pm,
+        json!({"answers": ["yes", "yes"]}),
+        (422, "post-mortem-incomplete"),
+    )
+    .await;
+    refused(
+        srv,
+        &bob,
+        &id,
+        &pm,
+        json!({"answers": ["yes", "", "yes"]}),
+        (422, "post-mortem-incomplete"),
+    )
+    .await;
+    refused(
+        srv,
+        &mallory,
+        &id,
+        &pm,
+        json!({"answers": ["a", "b", "c"]}),
+        (403, "post-mortem-owner-required"),
+    )
+    .await;
     let b = post_ok(
         srv,
         &pm,
@@ -418,7 +628,10 @@ async fn the_post_mortem_is_due_within_24_hours_and_answers_the_three_questions(
         json!({"answers": ["No: the canary missed it; add a p95 trigger", "Yes", "Yes, 40 s"], "link": "https://wiki.example/pm/25"}),
     )
     .await;
-    assert_eq!(b["request"]["post_mortem"]["answers"][2]["question"], "Was rollback plan adequate?");
+    assert_eq!(
+        b["request"]["post_mortem"]["answers"][2]["question"],
+        "Was rollback plan adequate?"
+    );
     let (_, o) = srv.get("/api/v1/overdue", &bob).await;
     assert!(overdue(&o).is_empty(), "{o}");
 }
@@ -434,7 +647,10 @@ async fn rollback_testing_evidence_of_more_than_five_minutes_is_refused(backend:
     let tests = format!("/api/v1/changes/{id}/rollback-tests");
     let decision = || async {
         let (st, d) = srv
-            .get(&format!("/api/v1/changes/{id}/decision?at=2026-03-03T02:30:00Z"), &quinn)
+            .get(
+                &format!("/api/v1/changes/{id}/decision?at=2026-03-03T02:30:00Z"),
+                &quinn,
+            )
             .await;
         assert_eq!(st, 200, "{d}");
         d["reasons"]
@@ -442,19 +658,64 @@ async fn rollback_testing_evidence_of_more_than_five_minutes_is_refused(backend:
             .unwrap()
             .iter()
             .filter(|r| r["code"].as_str().unwrap().starts_with("rollback-test"))
-            .map(|r| (r["code"].as_str().unwrap().to_string(), r["denies"].as_bool().unwrap()))
+            .map(|r| {
+                (
+                    r["code"].as_str().unwrap().to_string(),
+                    r["denies"].as_bool().unwrap(),
+                )
+            })
             .collect::<Vec<_>>()
     };
-    assert_eq!(decision().await, [("rollback-test-missing".to_string(), true)]);
-    let b = post_ok(srv, &tests, &quinn, json!({"environment": "staging", "duration": "6m", "health": "ok"})).await;
+    assert_eq!(
+        decision().await,
+        [("rollback-test-missing".to_string(), true)]
+    );
+    let b = post_ok(
+        srv,
+        &tests,
+        &quinn,
+        json!({"environment": "staging", "duration": "6m", "health": "ok"}),
+    )
+    .await;
     assert_eq!(b["checklist"]["code"], "rollback-test-too-slow");
-    assert_eq!(decision().await, [("rollback-test-too-slow".to_string(), true)]);
-    post_ok(srv, &tests, &quinn, json!({"environment": "staging", "duration_seconds": 120, "health": "failed"})).await;
-    assert_eq!(decision().await, [("rollback-test-unhealthy".to_string(), true)]);
-    refused(srv, &quinn, &id, &tests, json!({"environment": "staging", "duration": "2m", "health": "maybe"}), (400, "invalid-body")).await;
-    refused(srv, &quinn, &id, &tests, json!({"environment": " ", "duration": "2m", "health": "ok"}), (422, "rollback-test-invalid")).await;
+    assert_eq!(
+        decision().await,
+        [("rollback-test-too-slow".to_string(), true)]
+    );
+    post_ok(
+        srv,
+        &tests,
+        &quinn,
+        json!({"environment": "staging", "duration_seconds": 120, "health": "failed"}),
+    )
+    .await;
+    assert_eq!(
+        decision().await,
+        [("rollback-test-unhealthy".to_string(), true)]
+    );
+    refused(
+        srv,
+        &quinn,
+        &id,
+        &tests,
+        json!({"environment": "staging", "duration": "2m", "health": "maybe"}),
+        (400, "invalid-body"),
+    )
+    .await;
+    refused(
+        srv,
+        &quinn,
+        &id,
+        &tests,
+        json!({"environment": " ", "duration": "2m", "health": "ok"}),
+        (422, "rollback-test-invalid"),
+    )
+    .await;
     post_ok(srv, &tests, &quinn, json!({"environment": "staging", "duration": "4m 30s", "health": "ok", "evidence": "https://ci.example/rb/36"})).await;
-    assert_eq!(decision().await, [("rollback-test-passed".to_string(), false)]);
+    assert_eq!(
+        decision().await,
+        [("rollback-test-passed".to_string(), false)]
+    );
 }
 
 both!(a_category_3_deploy_leaves_standby_and_daily_status_duties);
@@ -476,8 +737,19 @@ async fn a_category_3_deploy_leaves_standby_and_daily_status_duties(backend: Bac
     .await;
     let duties = b["duties"].as_array().unwrap();
     let ids: Vec<&str> = duties.iter().map(|d| d["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["standby", "status-update-1", "status-update-2", "status-update-3"]);
-    assert_eq!(duties[0]["owner"], "sam", "the SRE lead who signed off stands by");
+    assert_eq!(
+        ids,
+        [
+            "standby",
+            "status-update-1",
+            "status-update-2",
+            "status-update-3"
+        ]
+    );
+    assert_eq!(
+        duties[0]["owner"], "sam",
+        "the SRE lead who signed off stands by"
+    );
     assert_eq!(duties[0]["due_at"], "2026-03-10T15:00:00Z");
     assert_eq!(duties[1]["owner"], "alice");
     srv.set_now(t("2026-03-10T15:00:01Z"));
@@ -485,11 +757,47 @@ async fn a_category_3_deploy_leaves_standby_and_daily_status_duties(backend: Bac
     assert_eq!(o["overdue"][&id][0]["code"], "duty-overdue", "{o}");
     assert_eq!(o["overdue"][&id][0]["details"]["duty"], "standby");
     let standby = format!("/api/v1/changes/{id}/duties/standby");
-    refused(srv, &mallory, &id, &standby, json!({"note": "quiet"}), (403, "duty-owner-required")).await;
-    refused(srv, &sam, &id, &format!("/api/v1/changes/{id}/duties/nope"), json!({"note": "x"}), (404, "duty-unknown")).await;
-    post_ok(srv, &standby, &sam, json!({"note": "4 h on standby, no incident"})).await;
-    refused(srv, &sam, &id, &standby, json!({"note": "again"}), (409, "duty-done")).await;
-    post_ok(srv, &format!("/api/v1/changes/{id}/duties/status-update-1"), &alice, json!({"note": "day 1: error rate 0.1 %"})).await;
+    refused(
+        srv,
+        &mallory,
+        &id,
+        &standby,
+        json!({"note": "quiet"}),
+        (403, "duty-owner-required"),
+    )
+    .await;
+    refused(
+        srv,
+        &sam,
+        &id,
+        &format!("/api/v1/changes/{id}/duties/nope"),
+        json!({"note": "x"}),
+        (404, "duty-unknown"),
+    )
+    .await;
+    post_ok(
+        srv,
+        &standby,
+        &sam,
+        json!({"note": "4 h on standby, no incident"}),
+    )
+    .await;
+    refused(
+        srv,
+        &sam,
+        &id,
+        &standby,
+        json!({"note": "again"}),
+        (409, "duty-done"),
+    )
+    .await;
+    post_ok(
+        srv,
+        &format!("/api/v1/changes/{id}/duties/status-update-1"),
+        &alice,
+        json!({"note": "day 1: error rate 0.1 %"}),
+    )
+    .await;
     let (_, o) = srv.get("/api/v1/overdue", &alice).await;
     assert!(o["overdue"].get(&id).is_none(), "{o}");
 }

@@ -55,7 +55,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CHANGEGATE_ROLLBACK_ACTION", value_name = "CMD|URL")]
     pub rollback_action: Option<String>,
     /// The database rollback action; default: the policy's `[rollback.database] command`.
-    #[arg(long, env = "CHANGEGATE_DATABASE_ROLLBACK_ACTION", value_name = "CMD|URL")]
+    #[arg(
+        long,
+        env = "CHANGEGATE_DATABASE_ROLLBACK_ACTION",
+        value_name = "CMD|URL"
+    )]
     pub database_rollback_action: Option<String>,
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]

@@ -198,7 +198,11 @@ pub fn testing_reason(
             Code::RollbackTestMissing,
             format!(
                 "`{item}`: a category-{level} change needs a tested rollback: record a staging rollback test for {head} (its measured duration, under {max}, and the health after it){}",
-                if older > 0 { " — the tests on record are for older commits" } else { "" }
+                if older > 0 {
+                    " — the tests on record are for older commits"
+                } else {
+                    ""
+                }
             ),
             crate::approval::with(base, json!({ "head_commit": head, "older_tests": older })),
         ));

@@ -73,7 +73,8 @@ fn run(
     op: RollbackOp,
 ) -> Result<Applied, RollbackCode> {
     let p = policy();
-    authorize(&p, s, w, &person(who), &op, t(NOW)).map_err(|_| RollbackCode::RollbackRoleNotHeld)?;
+    authorize(&p, s, w, &person(who), &op, t(NOW))
+        .map_err(|_| RollbackCode::RollbackRoleNotHeld)?;
     apply(&p, s, w, &person(who), &op, t(NOW)).map_err(|e| e.code)
 }
 
@@ -162,7 +163,10 @@ fn the_commander_alone_during_an_incident_and_nobody_without_authority() {
         cvss: None,
     });
     let a = run(&mut s, &w, "carl", open("carl")).unwrap();
-    assert!(a.claimed, "the commander's set is complete with one approval");
+    assert!(
+        a.claimed,
+        "the commander's set is complete with one approval"
+    );
     let r = &s.rollback.requests[0];
     assert_eq!(r.approvals[0].incident.as_deref(), Some("INC-1"));
     assert_eq!(r.granted_by, Some(vec!["incident-commander".to_string()]));
@@ -192,8 +196,16 @@ fn database_rollbacks_need_the_dba_lead_and_a_downtime_estimate() {
     // Above max_downtime the product owner approves too.
     let mut s = change(2, Status::Deployed);
     run(&mut s, &w, "bob", db(Some("20m"))).unwrap();
-    assert!(!run(&mut s, &w, "dana", approve("dana", None)).unwrap().claimed);
-    assert!(run(&mut s, &w, "paula", approve("paula", None)).unwrap().claimed);
+    assert!(
+        !run(&mut s, &w, "dana", approve("dana", None))
+            .unwrap()
+            .claimed
+    );
+    assert!(
+        run(&mut s, &w, "paula", approve("paula", None))
+            .unwrap()
+            .claimed
+    );
 }
 
 #[test]
@@ -218,7 +230,10 @@ fn finish_rolls_the_change_back_and_owes_a_post_mortem() {
     assert_eq!(s.status, Status::RolledBack);
     let r = &s.rollback.requests[0];
     assert_eq!(r.status, RequestStatus::Done);
-    assert_eq!(r.incident_notice.as_ref().unwrap().channel, INCIDENT_CHANNEL);
+    assert_eq!(
+        r.incident_notice.as_ref().unwrap().channel,
+        INCIDENT_CHANNEL
+    );
     assert_eq!(r.verification.as_ref().unwrap().status, "pending");
     assert!(overdue(&s, t("2026-03-11T09:00:00Z")).is_empty());
     let late = overdue(&s, t("2026-03-11T10:00:01Z"));
@@ -262,7 +277,10 @@ fn rollback_testing_needs_a_fast_healthy_staging_test_for_category_3() {
     s.rollback.tests.push(test("staging", "4m 30s", true));
     assert_eq!(code(&s), Some(Code::RollbackTestPassed));
     // Category 2 is not in [rollback.testing] applies_to.
-    assert_eq!(testing_reason(&p, &change(2, Status::InReview), 2, "x"), None);
+    assert_eq!(
+        testing_reason(&p, &change(2, Status::InReview), 2, "x"),
+        None
+    );
 }
 
 #[test]
@@ -280,7 +298,12 @@ fn a_completed_category_3_deploy_leaves_standby_and_status_duties() {
     let ids: Vec<&str> = s.duties.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(
         ids,
-        ["standby", "status-update-1", "status-update-2", "status-update-3"]
+        [
+            "standby",
+            "status-update-1",
+            "status-update-2",
+            "status-update-3"
+        ]
     );
     assert_eq!(s.duties[0].owner, "sam");
     assert_eq!(s.duties[0].due_at, t("2026-03-10T14:00:00Z"));

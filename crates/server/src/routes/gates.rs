@@ -51,7 +51,10 @@ changegate_codes::codes! {
 /// `POST /api/v1/gates/flagger/{hook}`, `GET /api/v1/gates/argo/changes/{id}`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/gates/flagger/confirm-rollout", post(confirm_rollout))
+        .route(
+            "/api/v1/gates/flagger/confirm-rollout",
+            post(confirm_rollout),
+        )
         .route(
             "/api/v1/gates/flagger/confirm-promotion",
             post(confirm_promotion),

@@ -25,8 +25,8 @@ use changegate_gate::ChangeState;
 use changegate_gate::authority::{Authorized, Refusal};
 use changegate_gate::ops::OpError;
 use changegate_gate::rollback::{
-    self, Applied, Execution, RequestStatus, RollbackCode, RollbackError, RollbackKind,
-    RollbackOp, RollbackRequest,
+    self, Applied, Execution, RequestStatus, RollbackCode, RollbackError, RollbackKind, RollbackOp,
+    RollbackRequest,
 };
 use changegate_policy::Dur;
 use changegate_rollout::action::{Action, ActionVars};
@@ -51,7 +51,11 @@ pub struct RollbackActions {
 
 impl RollbackActions {
     /// The action for `kind` under `policy`.
-    pub fn for_kind(&self, policy: &changegate_policy::Policy, kind: RollbackKind) -> Option<Action> {
+    pub fn for_kind(
+        &self,
+        policy: &changegate_policy::Policy,
+        kind: RollbackKind,
+    ) -> Option<Action> {
         match kind {
             RollbackKind::Application => self.application.clone(),
             RollbackKind::Database => self.database.clone().or_else(|| {
@@ -509,11 +513,15 @@ pub async fn show(
         s.db.change_and_world(&id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("change {id}")))?;
-    let r = c.value.rollback.request(&rid).ok_or_else(|| RollbackError {
-        code: RollbackCode::RollbackUnknown,
-        message: format!("no rollback request {rid}"),
-        location: Some("path `rid`".into()),
-    })?;
+    let r = c
+        .value
+        .rollback
+        .request(&rid)
+        .ok_or_else(|| RollbackError {
+            code: RollbackCode::RollbackUnknown,
+            message: format!("no rollback request {rid}"),
+            location: Some("path `rid`".into()),
+        })?;
     Ok(Json(request_view(&s, &c.value, &world, r, c.version)))
 }
 
@@ -575,7 +583,7 @@ pub async fn record_test(
     let bad = |m: String, at: &str| RbError::Api(ApiError::new(ErrorCode::InvalidBody, m).at(at));
     let duration: Dur = match (b.duration.as_deref(), b.duration_seconds) {
         (Some(d), None) => d.parse().map_err(|e| bad(e, "body `duration`"))?,
-        (None, Some(secs)) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => {
+        (None, Some(secs)) if (0.0..1e9).contains(&secs) => {
             format!("{}ms", (secs * 1000.0).round() as i64)
                 .parse()
                 .map_err(|e| bad(e, "body `duration_seconds`"))?
