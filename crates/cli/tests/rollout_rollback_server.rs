@@ -106,3 +106,79 @@ async fn rollout_rollback_collects_two_approvals_through_the_cli(backend: Backen
     assert!(err.contains("rollback-state-invalid"), "{err}");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "CR-CLI\n");
 }
+
+/// The real `changegate serve --rollback-action CMD`: the flag is the action the server runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_rollback_action_it_was_given() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("rolled-back");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[roles.backend-lead]\nholders = [\"bob\"]\n").unwrap();
+    let data = dir.path().join("data");
+    let bin = assert_cmd::cargo::cargo_bin("changegate");
+    let mut child = std::process::Command::new(&bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--test-clock", TUE])
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--rollback-action")
+        .arg(format!("echo {{change}} >> {}", marker.display()))
+        .env_remove("CHANGEGATE_POLICY")
+        .env_remove("CHANGEGATE_ROLLBACK_ACTION")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin = None;
+    let url = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if line.starts_with("cg_") {
+            admin = Some(line.trim().to_string());
+        }
+        if let Some(a) = line.strip_prefix("listening on ") {
+            break a.trim().to_string();
+        }
+    };
+    let admin = admin.expect("first start prints an admin token");
+    let out = std::process::Command::new(&bin)
+        .args(["token", "create", "--person", "bob", "--policy"])
+        .arg(&policy)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let bob = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut s = ready(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)]).1;
+    s.change.id = "CR-SERVE".into();
+    set_status(&mut s, Status::Deploying, t("2026-03-10T10:00:00Z"));
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/v1/changes/import"))
+        .bearer_auth(&admin)
+        .json(&s)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let mut c = Command::cargo_bin("changegate").unwrap();
+    c.env_remove("CHANGEGATE_POLICY")
+        .args(["rollout", "rollback", "--server", &url, "--token", &bob])
+        .args(["--change", "CR-SERVE", "--reason", "errors"]);
+    let out = tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("rolled-back"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "CR-SERVE\n");
+}
