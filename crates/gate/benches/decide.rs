@@ -30,6 +30,19 @@ fn rate(name: &str, mut f: impl FnMut() -> usize) -> f64 {
     per_sec
 }
 
+/// Calls per second of `f` over about 150 ms (for interleaved comparisons).
+fn quick(mut f: impl FnMut() -> usize) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_millis(150) {
+        for _ in 0..16 {
+            black_box(f());
+        }
+        n += 16;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     // The same prepared changes as the gate's rule tests (the kit's `ready`).
     let world = world_with_announcement();
@@ -78,6 +91,62 @@ fn main() {
     let d3 = rate("decide: category 3, allowed", || {
         decide(black_box(&p3), &s3, &world, mw).reasons.len()
     });
+    // The authority check the server runs before every write (issue 13: it must cost no more
+    // than 10 % of decision throughput). Each row decides with and without `authorize` first, for
+    // the table's cheapest and dearest paths: an author (found in the change's authors), a
+    // deploy approver (QA) found through the policy's role holders, and a category-3 roll-back that is
+    // refused (every rollback set resolved and described).
+    let start = ops::ChangeOp::Transition {
+        event: Event::Start,
+        by: None,
+    };
+    let roll_back = ops::ChangeOp::Transition {
+        event: Event::RollBack,
+        by: None,
+    };
+    let actor = |person: &str| authority::Actor {
+        person: person.into(),
+        admin: false,
+        integration: false,
+    };
+    let (alice, quinn, bob) = (actor("alice"), actor("quinn"), actor("bob"));
+    assert!(authority::authorize(&p2, &s2, &world, &alice, &start, tue).is_ok());
+    assert!(authority::authorize(&p2, &s2, &world, &quinn, &start, tue).is_ok());
+    assert!(authority::authorize(&p3, &s3, &world, &bob, &roll_back, mw).is_err());
+    println!();
+    println!("authority check cost, as a share of decision throughput (issue 13: at most 10 %);");
+    println!("decide and authorize measured alternately in 7 rounds of 150 ms each, median:");
+    let paths: [(&str, &_, &_, &_, jiff::Timestamp); 3] = [
+        ("start by the author (cat 2)", &p2, &s2, &alice, tue),
+        ("start by a role holder (cat 2)", &p2, &s2, &quinn, tue),
+        ("roll-back refused (cat 3)", &p3, &s3, &bob, mw),
+    ];
+    for (name, p, s, who, at) in paths {
+        let op = if name.starts_with("roll-back") {
+            &roll_back
+        } else {
+            &start
+        };
+        // Interleaved rounds: decide alone, authorize alone; the share is the authority's part
+        // of one authorised decision, t(authorize) / (t(decide) + t(authorize)), median of 7.
+        let mut shares = Vec::new();
+        let mut auth_us = Vec::new();
+        for _ in 0..7 {
+            let d = quick(|| decide(black_box(p), s, &world, at).reasons.len());
+            let a = quick(|| {
+                usize::from(authority::authorize(black_box(p), s, &world, who, op, at).is_ok())
+            });
+            shares.push((1.0 / a) / (1.0 / d + 1.0 / a));
+            auth_us.push(1e6 / a);
+        }
+        shares.sort_by(f64::total_cmp);
+        auth_us.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<34} {:>6.2} % of an authorised decision (authorize: {:.2} µs)",
+            shares[3] * 100.0,
+            auth_us[3]
+        );
+    }
     println!();
     println!(
         "ratio baseline / decide (cat 2 allowed): {:>8.1}x",

@@ -35,14 +35,26 @@ struct Stats {
     errors: usize,
 }
 
-async fn load(url: String, token: Option<String>, total: usize, concurrency: usize) -> Stats {
+/// `total` requests over `concurrency` keep-alive clients: a GET, or a POST of `body`.
+async fn load(
+    url: String,
+    token: Option<String>,
+    body: Option<serde_json::Value>,
+    total: usize,
+    concurrency: usize,
+) -> Stats {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .unwrap();
     // Warm up connections.
+    let request = |client: &reqwest::Client, url: &str, body: &Option<serde_json::Value>| match body
+    {
+        Some(b) => client.post(url).json(b),
+        None => client.get(url),
+    };
     for _ in 0..concurrency {
-        let mut r = client.get(&url);
+        let mut r = request(&client, &url, &body);
         if let Some(t) = &token {
             r = r.bearer_auth(t);
         }
@@ -55,12 +67,13 @@ async fn load(url: String, token: Option<String>, total: usize, concurrency: usi
         let client = client.clone();
         let url = url.clone();
         let token = token.clone();
+        let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
             let mut errors = 0;
             for _ in 0..per {
                 let t0 = Instant::now();
-                let mut r = client.get(&url);
+                let mut r = request(&client, &url, &body);
                 if let Some(t) = &token {
                     r = r.bearer_auth(t);
                 }
@@ -135,12 +148,13 @@ fn main() {
         "baseline: decide() in-process", pure, "-", "-", 0
     );
     let mut rows = Vec::new();
+    let mut authority = Vec::new();
     for pg in [false, true] {
         if pg && std::env::var("CG_BENCH_SKIP_PG").is_ok() {
             continue;
         }
         let name = if pg { "postgres" } else { "sqlite" };
-        let (health, decision) = rt.block_on(async {
+        let (health, decision, admin, person) = rt.block_on(async {
             let backend = if pg {
                 Backend::Postgres
             } else {
@@ -148,14 +162,26 @@ fn main() {
             };
             let srv = server(backend, at).await;
             let base = &srv.base;
-            let health = load(format!("{base}/api/v1/health"), None, total, concurrency).await;
+            let health = load(format!("{base}/api/v1/health"), None, None, total, concurrency).await;
             let url = format!("{base}/api/v1/changes/CR-bench/decision?at=2026-03-10T11:00:00Z");
-            let decision = load(url, Some(srv.admin.clone()), total, concurrency).await;
-            (health, decision)
+            let decision = load(url, Some(srv.admin.clone()), None, total, concurrency).await;
+            // The authority A/B: the same dry-run start (authorise, decide, apply, store
+            // nothing) with an admin token, whose authority needs no resolution, and with the
+            // token of the QA lead (category 2's deploy approver) who is not an author, resolved through the policy's role
+            // holders (the table's longest granting path for `start`).
+            let url = format!("{base}/api/v1/changes/CR-bench/ops?dry_run=true");
+            let start = serde_json::json!({"op": "transition", "event": "start"});
+            let quinn = srv.token("quinn").await;
+            let admin = load(url.clone(), Some(srv.admin.clone()), Some(start.clone()), total, concurrency).await;
+            let person = load(url, Some(quinn), Some(start), total, concurrency).await;
+            (health, decision, admin, person)
         });
+        let (health, decision, admin, person) = (health, decision, admin, person);
         for (label, s) in [
             (format!("baseline: GET /health ({name})"), &health),
             (format!("GET decision ({name})"), &decision),
+            (format!("dry-run start, admin ({name})"), &admin),
+            (format!("dry-run start, role holder ({name})"), &person),
         ] {
             println!(
                 "{:<34} {:>12.0} {:>9.2}ms {:>9.2}ms {:>8}",
@@ -167,6 +193,7 @@ fn main() {
             );
         }
         rows.push((name, decision.rps, health.rps, decision.p99));
+        authority.push((name, admin.rps, person.rps));
     }
     for (name, d, h, p99) in rows {
         println!(
@@ -174,6 +201,12 @@ fn main() {
             d / h,
             d / pure,
             p99.as_secs_f64() * 1e3
+        );
+    }
+    for (name, admin, person) in authority {
+        println!(
+            "{name}: authority check cost = {:.1} % of decision throughput ({person:.0} vs {admin:.0} dry-run starts/s; issue 13 goal: at most 10 %)",
+            (1.0 - person / admin) * 100.0
         );
     }
 }

@@ -103,6 +103,16 @@ changegate_codes::codes! {
         GithubUnreachable = "github-unreachable",
         /// GitHub's API answered something the server cannot use (refused the server's token, an error status, an unexpected body).
         GithubError = "github-error",
+        /// The repository URL is not one the server fetches: a scheme other than https, http, ssh or git, credentials in the URL, a query, or a path with `.`, `..` or percent-encoding.
+        InvalidRepositoryUrl = "invalid-repository-url",
+        /// The repository URL matches no remote of the server's mirror allow-list (`serve --mirror-config`); nothing is fetched.
+        RepositoryNotAllowed = "repository-not-allowed",
+        /// The repository's remote cannot be reached (connection refused, DNS, timeout).
+        RemoteUnreachable = "remote-unreachable",
+        /// The repository's remote refused the server's credentials (or asked for credentials the server has none for).
+        RemoteAuthFailed = "remote-auth-failed",
+        /// The repository's remote answered, but fetching the commits failed (it does not have or serve the repository, or git failed).
+        RemoteFetchFailed = "remote-fetch-failed",
     }
 }
 
@@ -140,10 +150,16 @@ impl ErrorCode {
             | C::InvalidIntegrationName
             | C::UnknownScope
             | C::InvalidScopes
-            | C::InvalidExpiry => StatusCode::BAD_REQUEST,
+            | C::InvalidExpiry
+            | C::InvalidRepositoryUrl
+            | C::RepositoryNotAllowed => StatusCode::BAD_REQUEST,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            C::GithubUnreachable | C::GithubError => StatusCode::BAD_GATEWAY,
+            C::GithubUnreachable
+            | C::GithubError
+            | C::RemoteUnreachable
+            | C::RemoteAuthFailed
+            | C::RemoteFetchFailed => StatusCode::BAD_GATEWAY,
             C::ImpersonationForbidden
             | C::AdminRequired
             | C::ScopeRequired

@@ -1,5 +1,7 @@
 //! The smallest GitHub client the server needs: read a pull request's base and head commits,
-//! author, title and link, so `POST /api/v1/changes {"pr": "owner/repo#42"}` records the change.
+//! author, title, link and clone URL, so `POST /api/v1/changes {"pr": "owner/repo#42"}` records
+//! the change (and, with mirrors, the server fetches `refs/pull/N/head` from the clone URL and
+//! classifies the commits itself: [`crate::mirror`]).
 //! The token (`CHANGEGATE_GITHUB_TOKEN`) is sent only to the configured API and never logged.
 
 use serde::Deserialize;
@@ -92,11 +94,28 @@ pub struct User {
     pub login: String,
 }
 
-/// A branch tip.
+/// A branch tip (GitHub's `base` and `head`: `label`, `ref`, `repo`, `sha`, `user`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Commit {
     /// Commit SHA.
     pub sha: String,
+    /// Branch name.
+    #[serde(rename = "ref", default)]
+    pub branch: Option<String>,
+    /// The repository (`null` for the head of a deleted fork).
+    #[serde(default)]
+    pub repo: Option<Repo>,
+}
+
+/// A repository as a pull request names it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repo {
+    /// `owner/name`.
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// HTTPS clone URL (`https://github.com/owner/name.git`).
+    #[serde(default)]
+    pub clone_url: Option<String>,
 }
 
 impl GitHub {

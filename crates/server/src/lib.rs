@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod mirror;
 pub mod observe;
 pub mod request_id;
 pub mod routes;
@@ -87,6 +88,9 @@ pub struct AppState {
     pub github: Option<github::GitHub>,
     /// The manual rollback actions (`serve --rollback-action`, `--database-rollback-action`).
     pub rollback: routes::rollbacks::RollbackActions,
+    /// Bare mirrors of remote repositories (`serve --mirror-dir`): a change whose `repository`
+    /// is an allowed URL (or a configured name) is classified from them. `None` disables it.
+    pub mirrors: Option<Arc<mirror::Mirrors>>,
 }
 
 impl AppState {

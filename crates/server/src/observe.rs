@@ -1,5 +1,6 @@
 //! What the server observes itself, so that a request body never decides what a change contains
-//! or who wrote it: a repository under its `--repo-root`, read between two commits for the
+//! or who wrote it: a repository under its `--repo-root` or a mirror it fetches from the
+//! repository's remote (`--mirror-dir`, [`crate::mirror`]; [`locate`]), read between two commits for the
 //! classification and for the people git names (authors, committers, `Co-authored-by`
 //! trailers). And who may vouch for what the server cannot observe.
 //!
@@ -57,6 +58,120 @@ pub fn repository_path(s: &AppState, repository: &str) -> Option<PathBuf> {
     inside.then_some(path)
 }
 
+/// Where the server reads a change's repository.
+#[derive(Debug, Clone)]
+pub enum Located {
+    /// A repository under `--repo-root`: `root/rel`.
+    Local {
+        /// The repo root.
+        root: PathBuf,
+        /// The repository, relative to it.
+        rel: PathBuf,
+    },
+    /// A remote repository the server mirrors (`--mirror-dir`), fetched before it is read.
+    Mirror {
+        /// The remote.
+        remote: crate::mirror::Allowed,
+        /// Refs to fetch besides its branches (`refs/pull/N/head`).
+        refs: Vec<String>,
+    },
+}
+
+/// Where the server reads `repository`: under its repo root; else, with mirrors, a configured
+/// repository name or a URL under an allowed remote prefix (with `refs` to fetch besides the
+/// branches). Otherwise the error says why the server cannot classify it (`repository-outside-root`,
+/// `classification-required`, `invalid-repository-url`, `repository-not-allowed`): the caller
+/// answers it unless a token allowed to classify sent a classification.
+pub fn locate(s: &AppState, repository: &str, refs: Vec<String>) -> Result<Located, ApiError> {
+    if let Some(path) = repository_path(s, repository)
+        && let Some(root) = &s.repo_root
+    {
+        let rel = path
+            .strip_prefix(root)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        return Ok(Located::Local {
+            root: root.clone(),
+            rel,
+        });
+    }
+    let looks_remote =
+        repository.contains("://") || (repository.contains('@') && repository.contains(':'));
+    if let Some(m) = &s.mirrors {
+        let url = match m.named(repository) {
+            Some(u) => Some(u.clone()),
+            None if looks_remote => Some(
+                crate::mirror::RemoteUrl::parse(repository, false).map_err(|why| {
+                    ApiError::new(
+                        ErrorCode::InvalidRepositoryUrl,
+                        format!(
+                            "`{}` is not a repository URL the server fetches: {why}",
+                            shown(repository)
+                        ),
+                    )
+                    .at("body `repository`")
+                })?,
+            ),
+            None => None,
+        };
+        if let Some(url) = url {
+            let remote = m.allowed(&url).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::RepositoryNotAllowed,
+                    format!(
+                        "the server does not fetch from `{url}`: it matches no remote of its mirror allow-list (serve --mirror-config)"
+                    ),
+                )
+                .at("body `repository`")
+            })?;
+            return Ok(Located::Mirror { remote, refs });
+        }
+    }
+    Err(cannot_classify(s, repository, looks_remote))
+}
+
+/// `repository` as an error message may show it: a URL's user information (which could be a
+/// credential) replaced by `***`.
+fn shown(repository: &str) -> String {
+    if let Some((scheme, rest)) = repository.split_once("://") {
+        let end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            return format!("{scheme}://***@{}", &rest[at + 1..]);
+        }
+    }
+    repository.to_string()
+}
+
+/// Why the server cannot classify `repository` when no classification was given.
+fn cannot_classify(s: &AppState, repository: &str, looks_remote: bool) -> ApiError {
+    if looks_remote {
+        return ApiError::new(
+            ErrorCode::ClassificationRequired,
+            "give `classification` (from `changegate classify --format json`, with a token allowed to classify); this server keeps no mirrors of remote repositories (start it with --mirror-dir DIR --mirror-config FILE)",
+        )
+        .at("body `classification`");
+    }
+    if s.repo_root.is_none() {
+        let mirrors = if s.mirrors.is_some() {
+            ", and `repository` is neither a URL nor a repository name of its mirror config"
+        } else {
+            ""
+        };
+        return ApiError::new(
+            ErrorCode::ClassificationRequired,
+            format!(
+                "give `classification` (from `changegate classify --format json`, with a token allowed to classify); this server does not classify repositories by path (start it with --repo-root DIR){mirrors}"
+            ),
+        )
+        .at("body `classification`");
+    }
+    ApiError::new(
+        ErrorCode::RepositoryOutsideRoot,
+        format!("`{repository}` is not a repository under the server's repo root"),
+    )
+    .at("body `repository`")
+}
+
 /// What the server read from a repository between two commits.
 #[derive(Debug)]
 pub struct Observed {
@@ -66,26 +181,39 @@ pub struct Observed {
     pub commits: Vec<CommitPeople>,
 }
 
-/// Classify `base..head` in the repository at `path` and read its commits' people. Errors are
-/// `classify-failed`, located at `location`, with the server's paths replaced by `repository`.
+/// Classify `base..head` of the repository `at` (a mirror is fetched first: a 502 when its
+/// remote fails) and read its commits' people. Errors are `classify-failed`, located at
+/// `location`, with the server's paths replaced by `repository`.
 pub async fn observe(
     s: &AppState,
-    path: PathBuf,
+    at: &Located,
     repository: &str,
     base: &str,
     head: &str,
     location: &str,
 ) -> Result<Observed, ApiError> {
+    let (root, rel) = match at {
+        Located::Local { root, rel } => (root.clone(), rel.clone()),
+        Located::Mirror { remote, refs } => {
+            let m = s
+                .mirrors
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("a mirror located without mirrors"))?;
+            let want = [base.to_string(), head.to_string()];
+            let name = m
+                .fetch(remote, refs, &want)
+                .await
+                .map_err(|e| fetch_error(&e))?;
+            (m.dir().to_path_buf(), PathBuf::from(name))
+        }
+    };
     let policy = s.policy.clone();
     let (base, head) = (base.to_string(), head.to_string());
+    let path = root.join(&rel);
     let dir = path.clone();
     // Opened as a repository of its own, never a parent's (`classify_repo_within`, NO_SEARCH).
-    let root = s.repo_root.clone().unwrap_or_else(|| path.clone());
-    let rel = path
-        .strip_prefix(&root)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     let within = root.clone();
+    let rel_shown = rel.display().to_string();
     let read = tokio::task::spawn_blocking(move || {
         let c = changegate_classify::classify_repo_within(
             &within,
@@ -112,12 +240,30 @@ pub async fn observe(
         {
             msg = msg.replace(&p.display().to_string(), repository);
         }
-        ApiError::new(ErrorCode::ClassifyFailed, msg).at(location)
+        if matches!(at, Located::Mirror { .. }) && !rel_shown.is_empty() {
+            msg = msg.replace(&rel_shown, repository);
+        }
+        ApiError::new(
+            ErrorCode::ClassifyFailed,
+            crate::error::redact_root(&msg, &root),
+        )
+        .at(location)
     })?;
     Ok(Observed {
         classification: crate::classified_change(&c),
         commits,
     })
+}
+
+/// A failed mirror fetch as the API answers it: a 502 naming the remote.
+fn fetch_error(e: &crate::mirror::FetchError) -> ApiError {
+    use crate::mirror::FetchError as F;
+    let code = match e {
+        F::Unreachable { .. } => ErrorCode::RemoteUnreachable,
+        F::Auth { .. } => ErrorCode::RemoteAuthFailed,
+        F::Failed { .. } => ErrorCode::RemoteFetchFailed,
+    };
+    ApiError::new(code, e.to_string()).at("body `repository`")
 }
 
 /// The person a git identity names: the person an alias maps its e-mail (or else its name) to;
@@ -184,10 +330,11 @@ pub async fn push(
         return Err(ApiError::not_found(format!("change {id}")));
     };
     let c = &current.value.change;
-    if let Some(path) = repository_path(s, &c.repository) {
+    let refs = pr_refs(c.pr_link.as_deref());
+    if let Ok(at) = locate(s, &c.repository, refs) {
         let o = observe(
             s,
-            path,
+            &at,
             &c.repository,
             &c.base_commit,
             commit,
@@ -200,6 +347,15 @@ pub async fn push(
         obs.co_authors = co_authors;
     }
     Ok(obs)
+}
+
+/// The refs to fetch for a pull request's change besides the branches: `refs/pull/N/head` of
+/// the pull request its link names.
+pub fn pr_refs(pr_link: Option<&str>) -> Vec<String> {
+    pr_link
+        .and_then(crate::github::PrRef::parse)
+        .map(|p| vec![format!("refs/pull/{}/head", p.number)])
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -198,6 +198,7 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
         repo_root: None,
         github: None,
         rollback: Default::default(),
+        mirrors: None,
     });
     let logs = Captured::default();
     let writer = logs.clone();

@@ -3,6 +3,8 @@
 //!
 //! - [`git`]: real git repositories (the `git` CLI with a pinned environment, fixed dates so commit
 //!   ids are stable) and a `fast-import` builder for bench-sized histories.
+//! - [`gitserver`]: real git servers on loopback (`git daemon`, `git http-backend` behind an
+//!   HTTP shim that may require a token) for code that fetches over the network.
 //! - [`pg`]: a throwaway PostgreSQL database for tests that run a real process against it.
 //! - [`redact`]: placeholders for commit ids and temporary paths in `insta` snapshots.
 //! - [`gate`] (feature `gate`): change-request scenarios for the pure decision.
@@ -15,6 +17,7 @@
 //! `cargo insta review` or `INSTA_UPDATE=always cargo test -p CRATE --test NAME`.
 
 pub mod git;
+pub mod gitserver;
 pub mod pg;
 pub mod redact;
 

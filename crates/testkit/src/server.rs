@@ -21,6 +21,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// What a [`TestServer`] may read besides its database.
+#[derive(Default)]
+pub struct Options {
+    /// Classify repositories under this directory (`serve --repo-root`).
+    pub repo_root: Option<std::path::PathBuf>,
+    /// GitHub's API (a fake on loopback).
+    pub github_api: Option<String>,
+    /// Mirrors of remote repositories (`serve --mirror-dir`).
+    pub mirrors: Option<Arc<changegate_server::mirror::Mirrors>>,
+}
+
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -68,7 +79,27 @@ impl TestServer {
         repo_root: Option<std::path::PathBuf>,
         github_api: Option<String>,
     ) -> TestServer {
-        Self::start_configured(backend, policy, at, repo_root, github_api, |_| {}).await
+        Self::start_opts(
+            backend,
+            policy,
+            at,
+            Options {
+                repo_root,
+                github_api,
+                mirrors: None,
+            },
+        )
+        .await
+    }
+
+    /// [`TestServer::start`] with every option ([`Options`]).
+    pub async fn start_opts(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        options: Options,
+    ) -> TestServer {
+        Self::start_full(backend, policy, at, options, |_| {}).await
     }
 
     /// [`TestServer::start_with`], the state adjusted by `configure` before the server starts
@@ -81,6 +112,27 @@ impl TestServer {
         github_api: Option<String>,
         configure: impl FnOnce(&mut AppState),
     ) -> TestServer {
+        let options = Options {
+            repo_root,
+            github_api,
+            mirrors: None,
+        };
+        Self::start_full(backend, policy, at, options, configure).await
+    }
+
+    /// [`TestServer::start_opts`], the state adjusted by `configure` before the server starts.
+    pub async fn start_full(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        options: Options,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
+        let Options {
+            repo_root,
+            github_api,
+            mirrors,
+        } = options;
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = StoreConfig::new(dir.path());
         cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
@@ -105,6 +157,7 @@ impl TestServer {
                 http: reqwest::Client::new(),
             }),
             rollback: Default::default(),
+            mirrors,
         };
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

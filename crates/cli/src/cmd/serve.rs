@@ -39,6 +39,22 @@ pub struct ServeArgs {
     /// `repository` path relative to DIR and no `classification`).
     #[arg(long, value_name = "DIR")]
     pub repo_root: Option<PathBuf>,
+    /// Keep bare mirrors of remote repositories in DIR, so the server classifies a change whose
+    /// `repository` is a URL (https, http, ssh or git) or a name of the mirror config, and a
+    /// change created from a pull request: it fetches the commits from the remote on create and
+    /// on push. Only URLs under a `[[remote]]` prefix of --mirror-config are fetched.
+    #[arg(long, env = "CHANGEGATE_MIRROR_DIR", value_name = "DIR")]
+    pub mirror_dir: Option<PathBuf>,
+    /// The mirror config (TOML): the allow-list of remote prefixes with their credentials
+    /// (`token_file`, `username`, `ssh_key_file`, `known_hosts_file`), `[repositories]` names,
+    /// `max_concurrent_fetches`, `fetch_timeout_secs`, `[github] clone_base`. See docs/api.md.
+    #[arg(
+        long,
+        env = "CHANGEGATE_MIRROR_CONFIG",
+        value_name = "FILE",
+        requires = "mirror_dir"
+    )]
+    pub mirror_config: Option<PathBuf>,
     /// GitHub REST API for changes created from a pull request (token: CHANGEGATE_GITHUB_TOKEN).
     #[arg(
         long,
@@ -175,6 +191,25 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
             .filter(|t| !t.is_empty()),
         http: reqwest::Client::new(),
     };
+    let mirrors = match &args.mirror_dir {
+        None => None,
+        Some(dir) => {
+            let text = match &args.mirror_config {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read the mirror config {}", f.display()))?,
+                None => String::new(),
+            };
+            let m = changegate_server::mirror::Mirrors::from_toml(dir, &text)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if args.mirror_config.is_none() {
+                tracing::warn!(
+                    "--mirror-dir without --mirror-config: no remote is allowed, every repository URL is refused"
+                );
+            }
+            println!("mirrors: {} ({m:?})", dir.display());
+            Some(Arc::new(m))
+        }
+    };
     let state = AppState {
         policy: Arc::new(policy),
         db,
@@ -191,6 +226,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
                 .as_deref()
                 .map(changegate_rollout::action::Action::parse),
         },
+        mirrors,
     };
     changegate_server::serve(state, listener)
         .await

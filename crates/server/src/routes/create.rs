@@ -1,6 +1,8 @@
 //! `POST /api/v1/changes`: record a change request from its body, from a GitHub pull request
 //! (`{"pr": "owner/repo#42"}`), classified and its authors read by the server under `--repo-root`
-//! (a client's classification only from a token allowed to classify; see [`create_change`]).
+//! or from a mirror it fetches from the repository's remote (`--mirror-dir`; see
+//! [`crate::mirror`]); a client's classification only from a token allowed to classify (see
+//! [`create_change`]).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -36,7 +38,8 @@ pub struct CreateChange {
     /// link from GitHub, and classifies `owner/repo` under its repo root.
     #[serde(default)]
     pub pr: Option<String>,
-    /// Repository (URL or owner/name; for server-side classification a path under the repo root).
+    /// Repository: for server-side classification a path under the repo root, or (with mirrors)
+    /// a URL under an allowed remote prefix or a repository name of the mirror config.
     #[serde(default)]
     pub repository: String,
     /// Pull request link.
@@ -132,8 +135,11 @@ pub async fn create_change(
     JsonBody(mut body): JsonBody<CreateChange>,
 ) -> Result<(StatusCode, Json<ChangeView>), ApiError> {
     let mut github_author = None;
+    let mut refs = observe::pr_refs(body.pr_link.as_deref());
     if let Some(pr) = body.pr.clone() {
-        github_author = Some(from_pull_request(&s, &mut body, &pr).await?);
+        let (author, number) = from_pull_request(&s, &mut body, &pr).await?;
+        github_author = Some(author);
+        refs = vec![format!("refs/pull/{number}/head")];
     }
     for (field, value) in [
         ("repository", &body.repository),
@@ -179,11 +185,13 @@ pub async fn create_change(
         last_pusher: Source::vouched_by(&voucher),
         ..Provenance::default()
     };
-    let observed = match observe::repository_path(&s, &body.repository) {
-        Some(path) => Some(
+    // Under the repo root, or (with mirrors) fetched from the repository's remote: the server
+    // reads the commits itself. Where it cannot, only a vouched classification will do.
+    let observed = match observe::locate(&s, &body.repository, refs) {
+        Ok(at) => Some(
             observe::observe(
                 &s,
-                path,
+                &at,
                 &body.repository,
                 &body.base_commit,
                 &body.head_commit,
@@ -191,8 +199,8 @@ pub async fn create_change(
             )
             .await?,
         ),
-        None if body.classification.is_none() => return Err(cannot_classify(&s, &body)),
-        None => None,
+        Err(why) if body.classification.is_none() => return Err(why),
+        Err(_) => None,
     };
     let classification = match (&observed, body.classification.take()) {
         (Some(o), vouched) => {
@@ -209,7 +217,7 @@ pub async fn create_change(
             provenance.classification.vouch(&voucher);
             v
         }
-        (None, None) => return Err(cannot_classify(&s, &body)),
+        (None, None) => return Err(ApiError::internal("neither observed nor vouched")),
     };
     if s.policy.category(classification.category).is_none() {
         return Err(ApiError::new(
@@ -337,32 +345,16 @@ pub async fn create_change(
     Ok((StatusCode::CREATED, Json(view(stored))))
 }
 
-/// Why the server cannot classify `body.repository` when no classification was given.
-fn cannot_classify(s: &AppState, body: &CreateChange) -> ApiError {
-    if s.repo_root.is_none() {
-        return ApiError::new(
-            ErrorCode::ClassificationRequired,
-            "give `classification` (from `changegate classify --format json`, with a token allowed to classify); this server does not classify repositories (start it with --repo-root DIR)",
-        )
-        .at("body `classification`");
-    }
-    ApiError::new(
-        ErrorCode::RepositoryOutsideRoot,
-        format!(
-            "`{}` is not a repository under the server's repo root",
-            body.repository
-        ),
-    )
-    .at("body `repository`")
-}
-
 /// Fill a create request from a GitHub pull request; returns the pull request's author (as
-/// GitHub reports it: observed, not claimed).
+/// GitHub reports it: observed, not claimed) and number. The repository is `owner/repo` (under
+/// the repo root), or, when the server keeps mirrors and the repo root has no `owner/repo`, the
+/// URL it clones the pull request from (the configured clone base, else GitHub's
+/// `base.repo.clone_url`), so the server fetches `refs/pull/N/head` and classifies it itself.
 async fn from_pull_request(
     s: &AppState,
     body: &mut CreateChange,
     pr: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, u64), ApiError> {
     let reference = crate::github::PrRef::parse(pr).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidPr,
@@ -379,7 +371,15 @@ async fn from_pull_request(
     })?;
     let p = gh.pull_request(&reference).await?;
     if body.repository.is_empty() {
-        body.repository = format!("{}/{}", reference.owner, reference.repo);
+        let name = format!("{}/{}", reference.owner, reference.repo);
+        let clone = s.mirrors.as_ref().and_then(|m| {
+            let from_github = p.base.repo.as_ref().and_then(|r| r.clone_url.as_deref());
+            m.pr_clone_url(&reference.owner, &reference.repo, from_github)
+        });
+        body.repository = match clone {
+            Some(url) if observe::repository_path(s, &name).is_none() => url,
+            _ => name,
+        };
     }
     body.base_commit = p.base.sha;
     body.head_commit = p.head.sha;
@@ -387,5 +387,5 @@ async fn from_pull_request(
     if body.title.is_empty() {
         body.title = p.title;
     }
-    Ok(p.user.login)
+    Ok((p.user.login, reference.number))
 }
