@@ -98,11 +98,21 @@ pub enum Operation {
     SetTeam,
     /// Map an alias (e-mail, git name) to a person.
     SetAlias,
+    /// Open a manual rollback request (`POST /api/v1/changes/{id}/rollbacks`).
+    OpenRollback,
+    /// Approve a rollback request in a role the caller holds.
+    ApproveRollback,
+    /// Record a staging rollback test (the rollback-plan evidence of a high-risk change).
+    RecordRollbackTest,
+    /// Record the post-mortem of a manual rollback.
+    PostMortem,
+    /// Record a duty as done (standby report, daily status update).
+    RecordDuty,
 }
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 30] = [
         Operation::Create,
         Operation::Submit,
         Operation::MarkApproved,
@@ -128,6 +138,11 @@ impl Operation {
         Operation::Announce,
         Operation::SetTeam,
         Operation::SetAlias,
+        Operation::OpenRollback,
+        Operation::ApproveRollback,
+        Operation::RecordRollbackTest,
+        Operation::PostMortem,
+        Operation::RecordDuty,
     ];
 
     /// How the API names it (the op, or the transition event).
@@ -158,6 +173,11 @@ impl Operation {
             Operation::Announce => "announce",
             Operation::SetTeam => "set-team",
             Operation::SetAlias => "set-alias",
+            Operation::OpenRollback => "open-rollback",
+            Operation::ApproveRollback => "approve-rollback",
+            Operation::RecordRollbackTest => "record-rollback-test",
+            Operation::PostMortem => "post-mortem",
+            Operation::RecordDuty => "record-duty",
         }
     }
 
@@ -211,6 +231,14 @@ pub enum Grant {
     CiObserved,
     /// An admin token only.
     Admin,
+    /// An on-call engineer ([`crate::rollback::on_call`]), the commander of an active incident,
+    /// or a holder of a role of one of the sets the rollback needs.
+    RollbackTrigger,
+    /// Whoever opened or approved the rollback, the commander of an active incident, or an SRE
+    /// lead.
+    PostMortemOwner,
+    /// The duty's owner, or an SRE lead.
+    DutyOwner,
 }
 
 impl Grant {
@@ -226,7 +254,7 @@ impl Grant {
                 "an author, the emergency's incident commander, or a holder of a `deploy_approvers` role of the category"
             }
             Grant::RollbackAuthority => {
-                "every role of one set of the category's `rollback_authority`; a set marked `during_active_incident` only while an incident is active, when that incident's assigned commander holds the commander role"
+                "one set of the category's `rollback_authority` held alone (a set of several roles only where the policy lets one person fill many roles; else through a rollback request's approvals); a set marked `during_active_incident` only while an incident is active, when that incident's assigned commander holds the commander role"
             }
             Grant::Remediator => {
                 "the incident's assigned commander, or a holder of a role in `emergency.remediation_by` (the seed: `sre-lead`)"
@@ -244,6 +272,13 @@ impl Grant {
                 "an integration token (the CI job that observed it), or a person with a link to a CI run the server verified (GitHub Actions: completed, successful, of the change's head commit and repository)"
             }
             Grant::Admin => "an admin token",
+            Grant::RollbackTrigger => {
+                "an on-call engineer (holder of `on-call-engineer`), the commander of an active incident, or a holder of a role of the category's `rollback_authority` (database rollbacks: also of `[rollback.database]` approver and executor)"
+            }
+            Grant::PostMortemOwner => {
+                "whoever opened or approved the rollback, the commander of an active incident, or an SRE lead (`sre-lead`)"
+            }
+            Grant::DutyOwner => "the duty's owner, or an SRE lead (`sre-lead`)",
         }
     }
 }
@@ -281,7 +316,7 @@ const fn open(op: Operation, grant: Grant) -> Row {
 
 /// The authority table: one row per [`Operation`], in [`Operation::ALL`] order. Admin tokens hold
 /// every row.
-pub const TABLE: [Row; 25] = {
+pub const TABLE: [Row; 30] = {
     use Grant as G;
     use Operation as O;
     use RejectionCode as C;
@@ -356,6 +391,21 @@ pub const TABLE: [Row; 25] = {
         ),
         row(O::SetTeam, G::Admin, false, C::AdminRequired),
         row(O::SetAlias, G::Admin, false, C::AdminRequired),
+        row(
+            O::OpenRollback,
+            G::RollbackTrigger,
+            true,
+            C::RollbackTriggerRequired,
+        ),
+        open(O::ApproveRollback, G::RoleHolder),
+        open(O::RecordRollbackTest, G::Anyone),
+        row(
+            O::PostMortem,
+            G::PostMortemOwner,
+            false,
+            C::PostMortemOwnerRequired,
+        ),
+        row(O::RecordDuty, G::DutyOwner, false, C::DutyOwnerRequired),
     ]
 };
 
@@ -563,7 +613,10 @@ fn rollback(
         if set.during_active_incident && active.is_empty() {
             continue;
         }
-        if !set.all_of.is_empty() && set.all_of.iter().all(|r| holds_role(r)) {
+        // One person fills one role of a set (dual approval is two people) unless the policy
+        // lets one person fill many roles; a two-role set is collected by a rollback request.
+        let alone = set.all_of.len() == 1 || policy.separation_of_duties.one_person_many_roles;
+        if alone && !set.all_of.is_empty() && set.all_of.iter().all(|r| holds_role(r)) {
             return Ok(set.all_of.clone());
         }
     }
@@ -668,7 +721,13 @@ pub fn authorize(
             holding(policy, world, state, me, r).is_some()
         }),
         Grant::CiObserved => verified_link(state, op),
-        Grant::IncidentResponder | Grant::IncidentOwner | Grant::Integration | Grant::Admin => None,
+        Grant::IncidentResponder
+        | Grant::IncidentOwner
+        | Grant::Integration
+        | Grant::Admin
+        | Grant::RollbackTrigger
+        | Grant::PostMortemOwner
+        | Grant::DutyOwner => None,
     };
     match granted {
         Some(via) => Ok(Authorized { operation, via }),

@@ -247,6 +247,10 @@ pub fn evaluate(
                 base,
             ));
         }
+        // High-risk changes: the rollback plan must also be tested (`[rollback.testing]`).
+        if item.evidence.as_deref() == Some(crate::rollback::ROLLBACK_PLAN_EVIDENCE) {
+            out.extend(crate::rollback::testing_reason(policy, state, level, id));
+        }
     }
     out
 }

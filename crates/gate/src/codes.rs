@@ -86,6 +86,20 @@ changegate_codes::codes! {
         RolloutPlanMismatch = "rollout-plan-mismatch",
         /// The flag rollout follows the category's plan; the window held only the production deployment up to its first production step.
         RolloutPlanFollowed = "rollout-plan-followed",
+        /// `[rollback.testing]`: the rollback-plan item of a high-risk change has no staging rollback test for the head commit.
+        RollbackTestMissing = "rollback-test-missing",
+        /// `[rollback.testing]`: the latest staging rollback test took `max_duration` (5 minutes) or longer.
+        RollbackTestTooSlow = "rollback-test-too-slow",
+        /// `[rollback.testing]`: the application was not healthy after the latest staging rollback test.
+        RollbackTestUnhealthy = "rollback-test-unhealthy",
+        /// `[rollback.testing]`: the latest rollback test did not run in staging.
+        RollbackTestNotStaging = "rollback-test-not-staging",
+        /// `[rollback.testing]`: the rollback was tested in staging, fast enough and healthy afterwards.
+        RollbackTestPassed = "rollback-test-passed",
+        /// The post-mortem of a manual rollback is past `[rollback] post_mortem_within` (a finding).
+        PostMortemOverdue = "post-mortem-overdue",
+        /// A duty of a deployment (Incident Commander standby report, daily status update) is past its due time (a finding).
+        DutyOverdue = "duty-overdue",
     }
 }
 
@@ -148,7 +162,11 @@ impl Code {
             | Code::EmergencyIncidentIneligible
             | Code::EmergencyDeclarerUnauthorized
             | Code::DeployApprovalMissing
-            | Code::RolloutPlanMismatch => Always,
+            | Code::RolloutPlanMismatch
+            | Code::RollbackTestMissing
+            | Code::RollbackTestTooSlow
+            | Code::RollbackTestUnhealthy
+            | Code::RollbackTestNotStaging => Always,
             Code::ApprovalPresent
             | Code::ApprovalNotRequired
             | Code::ChecklistAttested
@@ -163,7 +181,10 @@ impl Code {
             | Code::ExceptionInvalid
             | Code::EmergencyExceptionLift
             | Code::DeployApprovalPresent
-            | Code::RolloutPlanFollowed => Never,
+            | Code::RolloutPlanFollowed
+            | Code::RollbackTestPassed
+            | Code::PostMortemOverdue
+            | Code::DutyOverdue => Never,
             Code::ApprovalStale | Code::ApprovalUnauthorized | Code::ApprovalSodViolation => {
                 Conditional
             }
@@ -248,6 +269,12 @@ changegate_codes::codes! {
         AdminRequired = "admin-required",
         /// A deploy-stage approval before the category's staging item (`deploy_approval_after`) was attested for the head commit, or for a category without a deploy stage.
         DeployApprovalEarly = "deploy-approval-early",
+        /// Authority: only an on-call engineer, the commander of an active incident or a holder of a role of the category's `rollback_authority` (or an integration token) may open a rollback request.
+        RollbackTriggerRequired = "rollback-trigger-required",
+        /// Authority: only whoever opened or approved the rollback, the commander of an active incident or an SRE lead may record its post-mortem.
+        PostMortemOwnerRequired = "post-mortem-owner-required",
+        /// Authority: only the duty's owner or an SRE lead may record it.
+        DutyOwnerRequired = "duty-owner-required",
     }
 }
 

@@ -232,7 +232,8 @@ pub fn run(case: &Case, people: &str, mut observe: impl FnMut(&Decision)) -> Res
             })?;
         }
         if let Some(want) = &step.overdue {
-            let found = crate::emergency::overdue(&policy, &state, step.at);
+            let mut found = crate::emergency::overdue(&policy, &state, step.at);
+            found.extend(crate::rollback::overdue(&state, step.at));
             let got: Vec<Code> = found.iter().map(|r| r.code).collect();
             if got != *want {
                 return Err(format!("{here}: overdue {got:?}, expected {want:?}"));

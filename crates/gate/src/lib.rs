@@ -29,6 +29,7 @@ mod model;
 pub mod ops;
 pub mod people;
 mod reason;
+pub mod rollback;
 pub mod status;
 pub mod window;
 

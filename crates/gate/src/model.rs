@@ -431,6 +431,15 @@ pub struct ChangeState {
     /// order); checked against the category's rollout plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flag_rollout: Option<Vec<FlagStep>>,
+    /// Manual rollback requests and staging rollback tests ([`crate::rollback`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::rollback::RollbackState::is_empty"
+    )]
+    pub rollback: crate::rollback::RollbackState,
+    /// Duties the deployment left (standby, daily status updates), with owners and due times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duties: Vec<crate::rollback::Duty>,
 }
 
 impl ChangeState {
@@ -447,6 +456,8 @@ impl ChangeState {
             emergency: None,
             exception: None,
             flag_rollout: None,
+            rollback: Default::default(),
+            duties: Vec::new(),
         }
     }
 

@@ -455,6 +455,10 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         &policy.rollback.database.executor,
         vec![k("rollback"), k("database"), k("executor")],
     );
+    cx.roles(
+        &policy.rollback.database.long_downtime_approvers,
+        vec![k("rollback"), k("database"), k("long_downtime_approvers")],
+    );
     cx.levels(
         &policy.rollback.testing.applies_to,
         vec![k("rollback"), k("testing"), k("applies_to")],

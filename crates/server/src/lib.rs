@@ -87,6 +87,8 @@ pub struct AppState {
     pub repo_root: Option<std::path::PathBuf>,
     /// GitHub's API, for changes created from a pull request (`{"pr": "owner/repo#42"}`).
     pub github: Option<github::GitHub>,
+    /// The manual rollback actions (`serve --rollback-action`, `--database-rollback-action`).
+    pub rollback: routes::rollbacks::RollbackActions,
     /// Bare mirrors of remote repositories (`serve --mirror-dir`): a change whose `repository`
     /// is an allowed URL (or a configured name) is classified from them. `None` disables it.
     pub mirrors: Option<Arc<mirror::Mirrors>>,
@@ -123,6 +125,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
+    ("get", "/api/v1/changes/{id}/rollbacks"),
+    ("post", "/api/v1/changes/{id}/rollbacks"),
+    ("get", "/api/v1/changes/{id}/rollbacks/{rid}"),
+    ("post", "/api/v1/changes/{id}/rollbacks/{rid}/approvals"),
+    ("post", "/api/v1/changes/{id}/rollbacks/{rid}/post-mortem"),
+    ("post", "/api/v1/changes/{id}/rollback-tests"),
+    ("post", "/api/v1/changes/{id}/duties/{duty}"),
+    ("post", "/api/v1/gates/flagger/confirm-rollout"),
+    ("post", "/api/v1/gates/flagger/confirm-promotion"),
+    ("post", "/api/v1/gates/flagger/rollback"),
+    ("get", "/api/v1/gates/argo/changes/{id}"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -24,6 +24,8 @@ fn fresh(case: &Case) -> bool {
         && s.remediates.is_empty()
         && s.emergency.is_none()
         && s.exception.is_none()
+        && s.rollback.is_empty()
+        && s.duties.is_empty()
 }
 
 async fn world_op(srv: &TestServer, op: &WorldOp) -> (u16, Value) {

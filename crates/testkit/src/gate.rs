@@ -164,6 +164,9 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
     for r in &req.deploy_roles {
         approve_deploy(&mut s, holder(r), r, t("2026-02-27T10:30:00Z"));
     }
+    if policy.rollback.testing.applies_to.contains(&level) {
+        tested_rollback(&mut s, t("2026-02-27T10:00:00Z"));
+    }
     s.lead_items.insert(
         "rfc".into(),
         Publication {
@@ -181,6 +184,24 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
         },
     );
     (policy, s)
+}
+
+/// Record a passing staging rollback test for the head commit (`[rollback.testing]`: 2 minutes,
+/// healthy afterwards).
+pub fn tested_rollback(state: &mut ChangeState, at: Timestamp) {
+    let head = state.change.head_commit.clone();
+    state
+        .rollback
+        .tests
+        .push(changegate_gate::rollback::RollbackTest {
+            by: "quinn".into(),
+            environment: "staging".into(),
+            duration: "2m".parse().expect("a duration"),
+            health_ok: true,
+            evidence: Some("https://example.invalid/rollback-test".into()),
+            head_commit: head,
+            at,
+        });
 }
 
 /// The world with the March 2026 maintenance window (at [`MW`]) announced on 10 February.

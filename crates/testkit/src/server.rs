@@ -99,6 +99,35 @@ impl TestServer {
         at: Timestamp,
         options: Options,
     ) -> TestServer {
+        Self::start_full(backend, policy, at, options, |_| {}).await
+    }
+
+    /// [`TestServer::start_with`], the state adjusted by `configure` before the server starts
+    /// (rollback actions, …).
+    pub async fn start_configured(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        repo_root: Option<std::path::PathBuf>,
+        github_api: Option<String>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
+        let options = Options {
+            repo_root,
+            github_api,
+            mirrors: None,
+        };
+        Self::start_full(backend, policy, at, options, configure).await
+    }
+
+    /// [`TestServer::start_opts`], the state adjusted by `configure` before the server starts.
+    pub async fn start_full(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        options: Options,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let Options {
             repo_root,
             github_api,
@@ -117,7 +146,7 @@ impl TestServer {
         let t = changegate_server::token::mint();
         db.insert_token(&t, "admin", true).await.unwrap();
         let clock = Arc::new(Mutex::new(at));
-        let state = AppState {
+        let mut state = AppState {
             policy: Arc::new(policy),
             db: db.clone(),
             clock: Clock::Manual(clock.clone()),
@@ -127,8 +156,10 @@ impl TestServer {
                 token: Some("ghp_test".into()),
                 http: reqwest::Client::new(),
             }),
+            rollback: Default::default(),
             mirrors,
         };
+        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {

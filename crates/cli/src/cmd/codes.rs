@@ -84,6 +84,14 @@ pub fn registry() -> Vec<Set> {
             "changegate_server::ErrorCode",
             "The `code` of an HTTP API error body (docs/api.md gives each one's status).",
         ),
+        set::<changegate_gate::rollback::RollbackCode>(
+            "changegate_gate::rollback::RollbackCode",
+            "Why a rollback command was refused (`POST …/rollbacks`, its approvals, post-mortem, rollback tests, duties; docs/api.md \"Rollbacks\").",
+        ),
+        set::<changegate_server::routes::gates::EngineCode>(
+            "changegate_server::routes::gates::EngineCode",
+            "Reasons of an engine gate's answer (Flagger webhooks, the Argo Rollouts decision; docs/api.md \"Engine gates\").",
+        ),
     ]
 }
 

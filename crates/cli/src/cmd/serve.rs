@@ -63,6 +63,20 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     pub github_api: String,
+    /// The manual rollback action the server runs once a rollback request's authority is complete
+    /// (`POST /api/v1/changes/{id}/rollbacks`): a command (`sh -c`, `{change}` `{plan}`
+    /// substituted, `CHANGEGATE_*` variables) or a webhook URL, e.g. `kubectl rollout undo
+    /// deployment/chat-backend -n production`. Without it, application rollbacks are refused
+    /// (`rollback-action-not-configured`).
+    #[arg(long, env = "CHANGEGATE_ROLLBACK_ACTION", value_name = "CMD|URL")]
+    pub rollback_action: Option<String>,
+    /// The database rollback action; default: the policy's `[rollback.database] command`.
+    #[arg(
+        long,
+        env = "CHANGEGATE_DATABASE_ROLLBACK_ACTION",
+        value_name = "CMD|URL"
+    )]
+    pub database_rollback_action: Option<String>,
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
@@ -202,6 +216,16 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         clock,
         repo_root: args.repo_root.clone(),
         github: Some(github),
+        rollback: changegate_server::routes::rollbacks::RollbackActions {
+            application: args
+                .rollback_action
+                .as_deref()
+                .map(changegate_rollout::action::Action::parse),
+            database: args
+                .database_rollback_action
+                .as_deref()
+                .map(changegate_rollout::action::Action::parse),
+        },
         mirrors,
     };
     changegate_server::serve(state, listener)

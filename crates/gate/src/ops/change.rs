@@ -59,7 +59,12 @@ pub fn apply(
                     });
                 }
             }
-            move_to(state, *event, at, by.clone())
+            move_to(state, *event, at, by.clone())?;
+            if *event == Event::Complete {
+                // Category 3: Incident Commander standby and daily status updates.
+                crate::rollback::record_duties(policy, state, world, by.as_deref(), at);
+            }
+            Ok(())
         }
         ChangeOp::Approve {
             person,

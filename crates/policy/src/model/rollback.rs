@@ -122,8 +122,18 @@ pub struct DatabaseRollback {
     pub approver: RoleId,
     /// Role that executes.
     pub executor: RoleId,
-    /// Maximum downtime.
+    /// Maximum downtime of a database rollback approved by the usual authority ("may require
+    /// brief downtime (<5 min)").
     pub max_downtime: Dur,
+    /// The migration-rollback command the server runs for a database rollback (unless the server
+    /// is given `--database-rollback-action`), e.g. `npm run prisma:migrate:rollback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Roles that must also approve a database rollback whose downtime estimate is above
+    /// `max_downtime` (the seed: the Product Owner, who approves customer-visible downtime). Empty:
+    /// such a rollback is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub long_downtime_approvers: Vec<RoleId>,
 }
 
 /// Rollback testing.

@@ -1,4 +1,5 @@
-//! Reading changes: the listing, one change with its version, and the overdue emergency changes.
+//! Reading changes: the listing, one change with its version, and what is overdue (emergency
+//! retrospectives and follow-ups, post-mortems of manual rollbacks, category-3 duties).
 
 use std::collections::BTreeMap;
 
@@ -71,7 +72,9 @@ pub async fn overdue(State(s): State<AppState>, _caller: Caller) -> Result<Json<
     let mut out = BTreeMap::new();
     for summary in s.db.list_changes().await? {
         if let Some(c) = s.db.change(&summary.id).await? {
-            let reasons = changegate_gate::overdue(&s.policy, &c.value, now);
+            let mut reasons = changegate_gate::overdue(&s.policy, &c.value, now);
+            // Manual rollbacks' post-mortems and category-3 duties (changegate_gate::rollback).
+            reasons.extend(changegate_gate::rollback::overdue(&c.value, now));
             if !reasons.is_empty() {
                 out.insert(summary.id.clone(), reasons);
             }

@@ -15,13 +15,17 @@
 //! | [`incidents`] | `/incidents`, `/announcements`, and every write of the shared world |
 //! | [`admin`] | `POST /changes/import`, `PUT /teams/{name}`, `PUT /aliases/{alias}` |
 //! | [`tokens`] | `GET /tokens`, `POST /tokens`, `DELETE /tokens/{id}` |
+//! | [`rollbacks`] | `/changes/{id}/rollbacks…`, `…/rollback-tests`, `…/duties/{duty}` |
+//! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
 
 pub mod admin;
 pub mod approvals;
 pub mod changes;
 pub mod create;
+pub mod gates;
 pub mod health;
 pub mod incidents;
+pub mod rollbacks;
 pub mod tokens;
 
 use axum::Router;
@@ -43,6 +47,8 @@ pub fn app() -> Router<AppState> {
         .merge(incidents::router())
         .merge(admin::router())
         .merge(tokens::router())
+        .merge(rollbacks::router())
+        .merge(gates::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

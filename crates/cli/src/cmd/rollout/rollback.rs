@@ -1,6 +1,17 @@
 //! `rollout rollback`: a manual rollback, only by someone who holds the category's rollback
 //! authority (docs/authority.md).
 //!
+//! With `--server` and no `--rollback` action, the rollback is the server's (ADR 0018): the
+//! command opens a rollback request for the change (`POST …/rollbacks` with the reason, the kind
+//! and, for a database rollback, the downtime estimate) or, when one is pending, approves it in a
+//! role the token's person holds (`POST …/rollbacks/{rid}/approvals`). It prints what is still
+//! missing; once the category's authority is complete the server runs its rollback action and
+//! marks the change rolled back. Exit 0 when the request was accepted (pending or done), 1 when the
+//! server refuses it or the action failed ([`server_request`]).
+//!
+//! The older flow below (`--server` with `--rollback CMD`: the server checks, the CLI runs the
+//! action) stays for single-person authorities.
+//!
 //! Who holds it is the server's to say, not the command line's: typing `--by sre-lead` proves
 //! nothing. With `--server`, the server checks the token's identity against the authority table
 //! (`POST …/ops?dry_run=true`: the category's `rollback_authority`, the incident commander during
@@ -30,9 +41,20 @@ pub struct RollbackArgs {
     /// Change id.
     #[arg(long)]
     pub change: String,
-    /// Why (recorded).
+    /// Why (recorded; required to open a rollback request).
     #[arg(long)]
-    pub reason: String,
+    pub reason: Option<String>,
+    /// With --server: `application` (default) or `database` (the DBA Lead approves and executes).
+    #[arg(long, value_parser = ["application", "database"], default_value = "application")]
+    pub kind: String,
+    /// With --server, database rollbacks: the downtime estimate (`3m`; above the policy's
+    /// max_downtime more approvers are needed).
+    #[arg(long, value_name = "DURATION")]
+    pub downtime: Option<String>,
+    /// With --server: approve in this role (default: the first role still missing that the
+    /// token's person holds).
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
     /// Roles the requester claims (repeat, or comma-separate): recorded only, never trusted; the
     /// server checks the token's own authority.
     #[arg(long = "by", value_delimiter = ',', value_name = "ROLE")]
@@ -158,11 +180,19 @@ impl Server {
 }
 
 pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outcome> {
+    if let (Some(url), None, false) = (&a.server, &a.action, a.dry_run) {
+        let server = Server::new(url, a.token.as_deref())?;
+        return server_request(&server, &a).await;
+    }
     let policy = policy(global)?;
     let server = match &a.server {
         Some(url) => Some(Server::new(url, a.token.as_deref())?),
         None => None,
     };
+    let reason = a
+        .reason
+        .clone()
+        .context("--reason is required (why the change is rolled back)")?;
     let answer = match &server {
         Some(s) => s.ask(&a.change).await?,
         None => Answer {
@@ -201,7 +231,7 @@ pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outc
     reasons.push(Reason {
         code: ReasonCode::ManualRollback,
         trigger: None,
-        message: a.reason.clone(),
+        message: reason.clone(),
         value: None,
         limit: None,
     });
@@ -299,4 +329,114 @@ pub(super) async fn run(global: &Global, a: RollbackArgs) -> anyhow::Result<Outc
     } else {
         Outcome::Denied
     })
+}
+
+/// The server-run rollback: open a request for the change, or approve the pending one; print what
+/// the server answered and what is still missing. 0: accepted (pending or done); 1: refused by the
+/// server (403, 409, 422) or the action failed.
+async fn server_request(server: &Server, a: &RollbackArgs) -> anyhow::Result<Outcome> {
+    let base = format!("{}/api/v1/changes/{}/rollbacks", server.base, a.change);
+    let (status, list) = server.send(server.http.get(&base)).await?;
+    if !(200..300).contains(&status) {
+        bail!("{}", Server::refusal(status, &list));
+    }
+    let pending = list["rollbacks"].as_array().and_then(|rs| {
+        rs.iter()
+            .find(|r| r["request"]["status"] == "pending")
+            .and_then(|r| r["request"]["id"].as_str().map(str::to_string))
+    });
+    let (action, (status, body)) = match &pending {
+        Some(rid) => {
+            let mut b = json!({});
+            if let Some(r) = &a.role {
+                b["role"] = json!(r);
+            }
+            (
+                format!("approved rollback request {rid}"),
+                server
+                    .send(server.http.post(format!("{base}/{rid}/approvals")).json(&b))
+                    .await?,
+            )
+        }
+        None => {
+            let reason = a.reason.clone().context(
+                "no rollback request is pending for this change: --reason is required to open one",
+            )?;
+            let mut b = json!({"reason": reason, "kind": a.kind});
+            if let Some(d) = &a.downtime {
+                b["downtime"] = json!(d);
+            }
+            if let Some(r) = &a.role {
+                b["role"] = json!(r);
+            }
+            (
+                "opened a rollback request".to_string(),
+                server.send(server.http.post(&base).json(&b)).await?,
+            )
+        }
+    };
+    if matches!(status, 403 | 409 | 422) {
+        eprintln!("rollback refused: {}", Server::refusal(status, &body));
+        if a.format == Format::Json {
+            println!("{}", serde_json::to_string_pretty(&body)?);
+        }
+        return Ok(Outcome::Denied);
+    }
+    if !(200..300).contains(&status) {
+        bail!("{}", Server::refusal(status, &body));
+    }
+    let req = &body["request"];
+    let state = req["status"].as_str().unwrap_or("unknown");
+    if a.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        println!(
+            "{action} {} for {} ({} rollback): {state}",
+            req["id"].as_str().unwrap_or("?"),
+            a.change,
+            req["kind"].as_str().unwrap_or("application")
+        );
+        for ap in req["approvals"].as_array().into_iter().flatten() {
+            println!(
+                "  approved by {} as {}",
+                ap["person"].as_str().unwrap_or("?"),
+                ap["role"].as_str().unwrap_or("?")
+            );
+        }
+        if state == "pending" {
+            let sets: Vec<String> = body["missing"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    s.as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                })
+                .collect();
+            println!("still missing: {}", sets.join(", or: "));
+        }
+        if let Some(ex) = req.get("execution").filter(|e| !e.is_null()) {
+            println!(
+                "rollback action {}: {} in {:.3}s ({})",
+                if ex["ok"] == true { "ran" } else { "FAILED" },
+                ex["ran"].as_str().unwrap_or(""),
+                ex["seconds"].as_f64().unwrap_or(0.0),
+                ex["detail"].as_str().unwrap_or("")
+            );
+        }
+        println!(
+            "change {} is {}",
+            a.change,
+            body["change_status"].as_str().unwrap_or("?")
+        );
+    }
+    if state == "failed" {
+        eprintln!("the rollback action failed; the change is not rolled back");
+        return Ok(Outcome::Denied);
+    }
+    Ok(Outcome::Ok)
 }
