@@ -12,6 +12,7 @@ use crate::source::{Locator, Seg, path_string};
 use crate::suggest::did_you_mean;
 
 mod emergency_audit;
+mod integrations;
 
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
@@ -486,6 +487,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
         vec![k("emergency"), k("data_loss"), k("restored_by")],
     );
     emergency_audit::emergency(&mut cx);
+
+    integrations::integrations(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

@@ -103,6 +103,12 @@ changegate_codes::codes! {
         GithubUnreachable = "github-unreachable",
         /// GitHub's API answered something the server cannot use (refused the server's token, an error status, an unexpected body).
         GithubError = "github-error",
+        /// This server has no secret for the webhook's source (PagerDuty: `serve --pagerduty-webhook-secret-file`).
+        WebhookNotConfigured = "webhook-not-configured",
+        /// The webhook's signature is missing or matches no configured secret; nothing was stored.
+        WebhookSignatureInvalid = "webhook-signature-invalid",
+        /// The webhook's body is JSON but not the payload its source sends (a required field missing, an unknown status, a payload version not supported).
+        WebhookPayloadInvalid = "webhook-payload-invalid",
     }
 }
 
@@ -112,7 +118,7 @@ impl ErrorCode {
         use ErrorCode as C;
         match self {
             C::Unauthorized | C::TokenExpired | C::TokenRevoked => StatusCode::UNAUTHORIZED,
-            C::NotFound => StatusCode::NOT_FOUND,
+            C::NotFound | C::WebhookNotConfigured => StatusCode::NOT_FOUND,
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             C::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -140,7 +146,8 @@ impl ErrorCode {
             | C::InvalidIntegrationName
             | C::UnknownScope
             | C::InvalidScopes
-            | C::InvalidExpiry => StatusCode::BAD_REQUEST,
+            | C::InvalidExpiry
+            | C::WebhookPayloadInvalid => StatusCode::BAD_REQUEST,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             C::GithubUnreachable | C::GithubError => StatusCode::BAD_GATEWAY,
@@ -149,7 +156,8 @@ impl ErrorCode {
             | C::ScopeRequired
             | C::ClassificationNotAllowed
             | C::LastPusherNotAllowed
-            | C::ObservationNotAllowed => StatusCode::FORBIDDEN,
+            | C::ObservationNotAllowed
+            | C::WebhookSignatureInvalid => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }

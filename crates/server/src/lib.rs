@@ -10,12 +10,14 @@
 #![deny(missing_docs)]
 
 pub mod db;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod github;
 pub mod observe;
 pub mod request_id;
 pub mod routes;
+pub mod signature;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -85,6 +87,8 @@ pub struct AppState {
     pub repo_root: Option<std::path::PathBuf>,
     /// GitHub's API, for changes created from a pull request (`{"pr": "owner/repo#42"}`).
     pub github: Option<github::GitHub>,
+    /// Incoming webhooks: PagerDuty secrets, the delivery worker's wake-up.
+    pub webhooks: routes::webhooks::Webhooks,
 }
 
 impl AppState {
@@ -118,6 +122,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
+    ("post", "/api/v1/webhooks/pagerduty"),
+    ("post", "/api/v1/webhooks/alertmanager"),
+    ("get", "/api/v1/deliveries"),
+    ("post", "/api/v1/deliveries/{row}/retry"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -15,6 +15,7 @@
 //! | [`incidents`] | `/incidents`, `/announcements`, and every write of the shared world |
 //! | [`admin`] | `POST /changes/import`, `PUT /teams/{name}`, `PUT /aliases/{alias}` |
 //! | [`tokens`] | `GET /tokens`, `POST /tokens`, `DELETE /tokens/{id}` |
+//! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
 
 pub mod admin;
 pub mod approvals;
@@ -23,6 +24,7 @@ pub mod create;
 pub mod health;
 pub mod incidents;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -43,6 +45,7 @@ pub fn app() -> Router<AppState> {
         .merge(incidents::router())
         .merge(admin::router())
         .merge(tokens::router())
+        .merge(webhooks::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.
