@@ -140,9 +140,17 @@ pub async fn process(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Proc
     let recorded = match &result {
         Processed::Retry(e) => {
             let at = now.checked_add(cfg.delay(d.attempts)).unwrap_or(now);
-            state.db.fail_delivery(d.row, &cfg.owner, e, now, Some(at)).await
+            state
+                .db
+                .fail_delivery(d.row, &cfg.owner, e, now, Some(at))
+                .await
         }
-        Processed::Failed(e) => state.db.fail_delivery(d.row, &cfg.owner, e, now, None).await,
+        Processed::Failed(e) => {
+            state
+                .db
+                .fail_delivery(d.row, &cfg.owner, e, now, None)
+                .await
+        }
         _ => Ok(true),
     };
     if let Err(e) = recorded {
@@ -182,11 +190,13 @@ async fn attempt(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Result<C
                 .map_err(|r| format!("{}: {r}", r.code))?;
                 changegate_gate::ops::apply_world(&state.policy, &mut next, op, now)
                     .map_err(|e| format!("{}: {e}", e.code()))?;
-                Some(AuditEvent::new(kinds::INCIDENT, &plan.actor.person).details(json!({
-                    "op": op,
-                    "authority": authority,
-                    "delivery": { "source": d.source, "id": d.delivery_id, "row": d.row },
-                })))
+                Some(
+                    AuditEvent::new(kinds::INCIDENT, &plan.actor.person).details(json!({
+                        "op": op,
+                        "authority": authority,
+                        "delivery": { "source": d.source, "id": d.delivery_id, "row": d.row },
+                    })),
+                )
             }
         };
         let mut outcome = plan.outcome.clone();

@@ -25,9 +25,7 @@ impl Secret {
 
     /// Every secret of a text with one per line, or separated by commas (blank lines skipped).
     pub fn parse_list(text: &str) -> Vec<Secret> {
-        text.split(['\n', ','])
-            .filter_map(Secret::new)
-            .collect()
+        text.split(['\n', ',']).filter_map(Secret::new).collect()
     }
 
     /// The hex HMAC-SHA256 of `body` under this secret (tests sign with it).
@@ -65,7 +63,11 @@ pub enum SignatureError {
 /// Verify a PagerDuty-style header: comma-separated `v1=<hex>` values (other versions ignored),
 /// accepted when any value is the HMAC-SHA256 of `body` under any of `secrets`. Every pair is
 /// compared (in constant time each), so the time taken does not say which one matched.
-pub fn verify_v1(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+pub fn verify_v1(
+    secrets: &[Secret],
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), SignatureError> {
     let sigs: Vec<Vec<u8>> = header
         .unwrap_or("")
         .split(',')
@@ -82,7 +84,11 @@ pub fn verify_v1(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Resul
             ok |= secret.verifies(body, sig);
         }
     }
-    if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// Verify a header `PREFIX<hex>` (GitHub: `sha256=`) against any of `secrets`.
@@ -100,7 +106,11 @@ pub fn verify_prefixed(
     for secret in secrets {
         ok |= secret.verifies(body, &sig);
     }
-    if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +124,10 @@ mod tests {
         let body = br#"{"event":{"id":"1"}}"#;
         let good = old.sign_hex(body);
         let header = format!("v1={},v1={}", "00".repeat(32), good);
-        assert_eq!(verify_v1(&[new.clone(), old.clone()], Some(&header), body), Ok(()));
+        assert_eq!(
+            verify_v1(&[new.clone(), old.clone()], Some(&header), body),
+            Ok(())
+        );
         assert_eq!(
             verify_v1(&[new.clone()], Some(&header), body),
             Err(SignatureError::Mismatch)
@@ -136,7 +149,10 @@ mod tests {
             verify_v1(&[old.clone()], Some(&format!("v1={good}")), b"other"),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(verify_v1(&[], Some(&header), body), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify_v1(&[], Some(&header), body),
+            Err(SignatureError::Mismatch)
+        );
         let gh = format!("sha256={}", new.sign_hex(body));
         assert_eq!(verify_prefixed(&[new], "sha256=", Some(&gh), body), Ok(()));
     }

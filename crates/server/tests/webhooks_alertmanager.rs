@@ -73,15 +73,40 @@ async fn authentication_and_malformed_payloads(backend: Backend) {
     let ci = h.integration_token("ci", &[Scope::Classify]).await;
     for token in [&person, &ci] {
         let (st, b) = send(&h, token, &firing).await;
-        assert_eq!((st, b["code"].as_str()), (403, Some("scope-required")), "{b}");
+        assert_eq!(
+            (st, b["code"].as_str()),
+            (403, Some("scope-required")),
+            "{b}"
+        );
     }
-    assert!(h.deliveries().await.is_empty(), "nothing stored for a refused request");
-    let am = h.integration_token("alertmanager", &[Scope::Incidents]).await;
+    assert!(
+        h.deliveries().await.is_empty(),
+        "nothing stored for a refused request"
+    );
+    let am = h
+        .integration_token("alertmanager", &[Scope::Incidents])
+        .await;
     for (body, code, location) in [
-        (json!({"version": "3", "groupKey": "g", "status": "firing", "alerts": []}), "webhook-payload-invalid", "body `version`"),
-        (json!({"version": "4", "groupKey": "g", "status": "burning", "alerts": []}), "webhook-payload-invalid", "body `status`"),
-        (json!({"version": "4", "status": "firing", "alerts": []}), "webhook-payload-invalid", "body line 1 column 45"),
-        (json!({"version": "4", "groupKey": "g", "status": "firing", "alerts": [{"status": "x"}]}), "webhook-payload-invalid", "body `alerts[0].status`"),
+        (
+            json!({"version": "3", "groupKey": "g", "status": "firing", "alerts": []}),
+            "webhook-payload-invalid",
+            "body `version`",
+        ),
+        (
+            json!({"version": "4", "groupKey": "g", "status": "burning", "alerts": []}),
+            "webhook-payload-invalid",
+            "body `status`",
+        ),
+        (
+            json!({"version": "4", "status": "firing", "alerts": []}),
+            "webhook-payload-invalid",
+            "body line 1 column 45",
+        ),
+        (
+            json!({"version": "4", "groupKey": "g", "status": "firing", "alerts": [{"status": "x"}]}),
+            "webhook-payload-invalid",
+            "body `alerts[0].status`",
+        ),
     ] {
         let (st, b) = send(&h, &am, &body).await;
         assert_eq!((st, b["code"].as_str()), (400, Some(code)), "{b}");
@@ -90,7 +115,11 @@ async fn authentication_and_malformed_payloads(backend: Backend) {
         }
     }
     let (st, b) = h
-        .post_raw(PATH, &[("authorization", format!("Bearer {am}"))], b"{\"version\": ")
+        .post_raw(
+            PATH,
+            &[("authorization", format!("Bearer {am}"))],
+            b"{\"version\": ",
+        )
         .await;
     assert_eq!((st, b["code"].as_str()), (400, Some("invalid-json")), "{b}");
     assert!(h.deliveries().await.is_empty());
@@ -108,25 +137,63 @@ both!(authentication_and_malformed_payloads);
 
 async fn severity_follows_the_label_table(backend: Backend) {
     let h = Harness::start(backend, policy(), t(TUE), &[], true).await;
-    let am = h.integration_token("alertmanager", &[Scope::Incidents]).await;
+    let am = h
+        .integration_token("alertmanager", &[Scope::Incidents])
+        .await;
     let id = incident_id();
-    send(&h, &am, &notification("firing", &[("a1", "firing", Some("warning"))])).await;
+    send(
+        &h,
+        &am,
+        &notification("firing", &[("a1", "firing", Some("warning"))]),
+    )
+    .await;
     h.settle().await;
     let inc = h.incident(&id).await.unwrap();
-    assert_eq!((inc["severity"].as_str(), inc["title"].as_str()), (Some("P3"), Some("5xx above 1%")), "{inc}");
+    assert_eq!(
+        (inc["severity"].as_str(), inc["title"].as_str()),
+        (Some("P3"), Some("5xx above 1%")),
+        "{inc}"
+    );
     // A second alert of the group fires critical: the incident takes the most severe.
-    send(&h, &am, &notification("firing", &[("a1", "firing", Some("warning")), ("a2", "firing", Some("critical"))])).await;
+    send(
+        &h,
+        &am,
+        &notification(
+            "firing",
+            &[
+                ("a1", "firing", Some("warning")),
+                ("a2", "firing", Some("critical")),
+            ],
+        ),
+    )
+    .await;
     h.settle().await;
     assert_eq!(h.incident(&id).await.unwrap()["severity"], "P1");
     // The critical one resolves: back to P3 (still firing).
-    send(&h, &am, &notification("firing", &[("a1", "firing", Some("warning")), ("a2", "resolved", Some("critical"))])).await;
+    send(
+        &h,
+        &am,
+        &notification(
+            "firing",
+            &[
+                ("a1", "firing", Some("warning")),
+                ("a2", "resolved", Some("critical")),
+            ],
+        ),
+    )
+    .await;
     h.settle().await;
     assert_eq!(h.incident(&id).await.unwrap()["severity"], "P3");
     // An alert without the label: `unmapped` (P1, which freezes).
     send(&h, &am, &notification("firing", &[("a3", "firing", None)])).await;
     h.settle().await;
     assert_eq!(h.incident(&id).await.unwrap()["severity"], "P1");
-    send(&h, &am, &notification("resolved", &[("a3", "resolved", None)])).await;
+    send(
+        &h,
+        &am,
+        &notification("resolved", &[("a3", "resolved", None)]),
+    )
+    .await;
     h.settle().await;
     assert!(h.incident(&id).await.unwrap()["resolved_at"].is_string());
     assert_eq!(h.incident_events().await, 5);
@@ -135,7 +202,9 @@ both!(severity_follows_the_label_table);
 
 async fn repeated_notifications_change_nothing(backend: Backend) {
     let h = Harness::start(backend, policy(), t(TUE), &[], true).await;
-    let am = h.integration_token("alertmanager", &[Scope::Incidents]).await;
+    let am = h
+        .integration_token("alertmanager", &[Scope::Incidents])
+        .await;
     let firing = notification("firing", &[("a1", "firing", Some("critical"))]);
     let (st, _) = send(&h, &am, &firing).await;
     assert_eq!(st, 202);
@@ -143,7 +212,11 @@ async fn repeated_notifications_change_nothing(backend: Backend) {
     // repeat_interval: the same group state again, answered 200 and not stored.
     for _ in 0..3 {
         let (st, b) = send(&h, &am, &firing).await;
-        assert_eq!((st, b["delivery"]["duplicate"].as_bool()), (200, Some(true)), "{b}");
+        assert_eq!(
+            (st, b["delivery"]["duplicate"].as_bool()),
+            (200, Some(true)),
+            "{b}"
+        );
     }
     // The same state in another shape (a changed annotation, a different receiver): stored, and
     // processing finds nothing to change.
@@ -155,7 +228,11 @@ async fn repeated_notifications_change_nothing(backend: Backend) {
     h.settle().await;
     assert_eq!(h.deliveries().await.len(), 2);
     assert_eq!(h.deliveries().await[0]["outcome"]["result"], "unchanged");
-    assert_eq!(h.incident_events().await, 1, "one audit event for one state");
+    assert_eq!(
+        h.incident_events().await,
+        1,
+        "one audit event for one state"
+    );
 }
 both!(repeated_notifications_change_nothing);
 
@@ -206,7 +283,10 @@ receivers:
     let port = free_port();
     let child = std::process::Command::new("/usr/bin/prometheus-alertmanager")
         .arg(format!("--config.file={}", path.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .arg("--log.level=warn")
@@ -226,7 +306,10 @@ receivers:
         if ready.is_ok_and(|r| r.status().is_success()) {
             return am;
         }
-        assert!(Instant::now() < deadline, "Alertmanager did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -252,12 +335,19 @@ async fn the_real_alertmanager_freezes_and_unfreezes(backend: Backend) {
     let started = Instant::now();
     let h = Harness::start(backend, policy(), t(TUE), &[], true).await;
     h.import(&ready_change()).await;
-    assert!(h.denying("CR-1").await.is_empty(), "allowed before the alert");
-    let token = h.integration_token("alertmanager", &[Scope::Incidents]).await;
+    assert!(
+        h.denying("CR-1").await.is_empty(),
+        "allowed before the alert"
+    );
+    let token = h
+        .integration_token("alertmanager", &[Scope::Incidents])
+        .await;
     let am = alertmanager(&format!("{}{PATH}", h.base), &token).await;
     let http = reqwest::Client::new();
     let now = jiff::Timestamp::now();
-    let starts = now.checked_sub(jiff::SignedDuration::from_secs(60)).unwrap();
+    let starts = now
+        .checked_sub(jiff::SignedDuration::from_secs(60))
+        .unwrap();
     let alert = |ends: Option<jiff::Timestamp>| {
         let mut a = json!({
             "labels": {"alertname": "HighErrorRate", "severity": "critical", "service": "chat"},
@@ -279,12 +369,22 @@ async fn the_real_alertmanager_freezes_and_unfreezes(backend: Backend) {
     assert!(r.status().is_success(), "{:?}", r.text().await);
     let id = incident_id();
     wait_for(&h, "the incident opens", |is| {
-        is.iter().any(|i| i["id"] == id.as_str() && i["severity"] == "P1" && i.get("resolved_at").is_none_or(Value::is_null))
+        is.iter().any(|i| {
+            i["id"] == id.as_str()
+                && i["severity"] == "P1"
+                && i.get("resolved_at").is_none_or(Value::is_null)
+        })
     })
     .await;
-    assert_eq!(h.denying("CR-1").await, ["freeze-active"], "the freeze denies a category-2 change");
+    assert_eq!(
+        h.denying("CR-1").await,
+        ["freeze-active"],
+        "the freeze denies a category-2 change"
+    );
     // Resolve: the same alert with an end in the past.
-    let past = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(1)).unwrap();
+    let past = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap();
     let r = http
         .post(format!("{}/api/v2/alerts", am.url))
         .json(&alert(Some(past)))
@@ -293,14 +393,19 @@ async fn the_real_alertmanager_freezes_and_unfreezes(backend: Backend) {
         .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text().await);
     wait_for(&h, "the incident resolves", |is| {
-        is.iter().any(|i| i["id"] == id.as_str() && i["resolved_at"].is_string())
+        is.iter()
+            .any(|i| i["id"] == id.as_str() && i["resolved_at"].is_string())
     })
     .await;
     assert!(h.denying("CR-1").await.is_empty(), "the freeze lifted");
     h.settle().await;
     assert_eq!(h.incident_events().await, 2, "opened once, resolved once");
     let ds = h.deliveries().await;
-    assert!(ds.iter().all(|d| d["received_by"] == "integration:alertmanager"), "{ds:#?}");
+    assert!(
+        ds.iter()
+            .all(|d| d["received_by"] == "integration:alertmanager"),
+        "{ds:#?}"
+    );
     let took = started.elapsed();
     eprintln!("real Alertmanager scenario on {backend:?}: {took:?}");
     assert!(took < Duration::from_secs(30), "{took:?}");

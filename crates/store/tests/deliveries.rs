@@ -66,7 +66,12 @@ async fn dedupe_order_and_leases(kind: Kind) {
     assert_eq!(ids, ["e1", "e1"]);
     assert_eq!(a[0].attempts, 1);
     // Leased: nobody else gets them until the lease expires.
-    assert!(s.claim_deliveries("b", now, LEASE, 10).await.unwrap().is_empty());
+    assert!(
+        s.claim_deliveries("b", now, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let later = now.checked_add(SignedDuration::from_secs(61)).unwrap();
     let b = s.claim_deliveries("b", later, LEASE, 10).await.unwrap();
     assert_eq!(b.len(), 2, "taken over after the lease");
@@ -96,9 +101,15 @@ async fn dedupe_order_and_leases(kind: Kind) {
         Completion::WorldConflict
     );
     assert_eq!(
-        s.complete_delivery(r1, "b", &json!({"result": "opened"}), later, Some(write(version)))
-            .await
-            .unwrap(),
+        s.complete_delivery(
+            r1,
+            "b",
+            &json!({"result": "opened"}),
+            later,
+            Some(write(version))
+        )
+        .await
+        .unwrap(),
         Completion::Done
     );
     assert_eq!(s.world().await.unwrap().version, version + 1);
@@ -108,11 +119,25 @@ async fn dedupe_order_and_leases(kind: Kind) {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].delivery_id, "e2");
     let retry_at = later.checked_add(SignedDuration::from_secs(5)).unwrap();
-    assert!(s.fail_delivery(c[0].row, "c", "boom", later, Some(retry_at)).await.unwrap());
-    assert!(s.claim_deliveries("c", later, LEASE, 10).await.unwrap().is_empty(), "not yet due");
+    assert!(
+        s.fail_delivery(c[0].row, "c", "boom", later, Some(retry_at))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_deliveries("c", later, LEASE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet due"
+    );
     let d = s.claim_deliveries("c", retry_at, LEASE, 10).await.unwrap();
     assert_eq!(d.len(), 1);
-    assert!(s.fail_delivery(d[0].row, "c", "boom again", retry_at, None).await.unwrap());
+    assert!(
+        s.fail_delivery(d[0].row, "c", "boom again", retry_at, None)
+            .await
+            .unwrap()
+    );
     let failed = s
         .list_deliveries(Some(DeliveryStatus::Failed), None, 10)
         .await
@@ -122,10 +147,22 @@ async fn dedupe_order_and_leases(kind: Kind) {
         (failed[0].attempts, failed[0].last_error.as_deref()),
         (2, Some("boom again"))
     );
-    assert!(s.retry_delivery(failed[0].row, "root", retry_at).await.unwrap());
-    assert!(!s.retry_delivery(failed[0].row, "root", retry_at).await.unwrap());
+    assert!(
+        s.retry_delivery(failed[0].row, "root", retry_at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.retry_delivery(failed[0].row, "root", retry_at)
+            .await
+            .unwrap()
+    );
     let done = s
-        .list_deliveries(Some(DeliveryStatus::Done), Some(DeliverySource::Pagerduty), 10)
+        .list_deliveries(
+            Some(DeliveryStatus::Done),
+            Some(DeliverySource::Pagerduty),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(done.len(), 1);
@@ -144,7 +181,10 @@ async fn concurrent_workers_never_share_a_delivery(kind: Kind) {
     for i in 0..n {
         let id = format!("e{i}");
         let subject = format!("PD-{i}");
-        store.insert_delivery(new(&id, &subject, now)).await.unwrap();
+        store
+            .insert_delivery(new(&id, &subject, now))
+            .await
+            .unwrap();
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -154,7 +194,10 @@ async fn concurrent_workers_never_share_a_delivery(kind: Kind) {
             let owner = format!("w{w}");
             let mut got = Vec::new();
             loop {
-                let batch = replica.claim_deliveries(&owner, now, LEASE, 8).await.unwrap();
+                let batch = replica
+                    .claim_deliveries(&owner, now, LEASE, 8)
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     break;
                 }

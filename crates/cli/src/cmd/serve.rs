@@ -74,7 +74,10 @@ impl WebhookArgs {
         let mut secrets = Vec::new();
         if let Some(path) = &self.pagerduty_webhook_secret_file {
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the PagerDuty webhook secret file {}", path.display())
+                format!(
+                    "cannot read the PagerDuty webhook secret file {}",
+                    path.display()
+                )
             })?;
             let found = Secret::parse_list(&text);
             anyhow::ensure!(

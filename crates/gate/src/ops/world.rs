@@ -155,7 +155,13 @@ mod people_ops_tests {
             cvss: None,
         };
         apply_world(&policy, &mut w, &open, at).unwrap();
-        apply_world(&policy, &mut w, &WorldOp::ResolveIncident { id: "PD-1".into() }, at).unwrap();
+        apply_world(
+            &policy,
+            &mut w,
+            &WorldOp::ResolveIncident { id: "PD-1".into() },
+            at,
+        )
+        .unwrap();
         let update = WorldOp::UpdateIncident {
             id: "PD-1".into(),
             severity: Some("P1".into()),
@@ -166,7 +172,10 @@ mod people_ops_tests {
         };
         apply_world(&policy, &mut w, &update, at).unwrap();
         let inc = w.incident("PD-1").unwrap();
-        assert_eq!((inc.severity.as_str(), inc.commander.as_deref()), ("P1", None));
+        assert_eq!(
+            (inc.severity.as_str(), inc.commander.as_deref()),
+            ("P1", None)
+        );
         assert!(inc.active_at(at));
         let bad = WorldOp::UpdateIncident {
             id: "PD-1".into(),

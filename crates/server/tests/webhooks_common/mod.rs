@@ -122,7 +122,9 @@ impl Harness {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let serve_state = state.clone();
         let task = tokio::spawn(async move {
-            changegate_server::serve(serve_state, listener).await.unwrap();
+            changegate_server::serve(serve_state, listener)
+                .await
+                .unwrap();
         });
         let worker_cfg = test_worker();
         let worker =
@@ -220,7 +222,10 @@ impl Harness {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn req(
@@ -240,11 +245,15 @@ impl Harness {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        self.req(reqwest::Method::GET, path, &self.admin, None).await
+        self.req(reqwest::Method::GET, path, &self.admin, None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -303,7 +312,10 @@ impl Harness {
     /// Import a change state (admin).
     pub async fn import(&self, state: &changegate_gate::ChangeState) {
         let (st, body) = self
-            .post("/api/v1/changes/import", &serde_json::to_value(state).unwrap())
+            .post(
+                "/api/v1/changes/import",
+                &serde_json::to_value(state).unwrap(),
+            )
             .await;
         assert_eq!(st, 201, "{body}");
     }

@@ -313,10 +313,7 @@ impl Store {
             rows.iter().map(|r| Ok(raw!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?
         });
         tx.commit().await?;
-        let mut out = rows
-            .into_iter()
-            .map(delivery)
-            .collect::<Result<Vec<_>>>()?;
+        let mut out = rows.into_iter().map(delivery).collect::<Result<Vec<_>>>()?;
         out.sort_by_key(|d| d.row);
         Ok(out)
     }

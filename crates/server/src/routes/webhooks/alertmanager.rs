@@ -17,10 +17,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use changegate_gate::WorldState;
 use changegate_policy::Policy;
 use changegate_store::{Delivery, DeliverySource};
@@ -109,7 +109,10 @@ fn check(p: &Payload) -> Result<(), ApiError> {
 
 /// The incident of a group: `AM-` and the first 16 hex digits of SHA-256 of its key.
 pub fn incident_of(group_key: &str) -> String {
-    format!("AM-{}", &hex::encode(Sha256::digest(group_key.as_bytes()))[..16])
+    format!(
+        "AM-{}",
+        &hex::encode(Sha256::digest(group_key.as_bytes()))[..16]
+    )
 }
 
 /// The dedupe key: a digest of the group's state, so a repeat of an unchanged group is the same.
@@ -142,7 +145,11 @@ pub async fn receive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_scope(Scope::Incidents, "an Alertmanager webhook")?;
     let text = std::str::from_utf8(&body).map_err(|_| {
-        ApiError::new(crate::error::ErrorCode::InvalidJson, "the body is not UTF-8").at("body")
+        ApiError::new(
+            crate::error::ErrorCode::InvalidJson,
+            "the body is not UTF-8",
+        )
+        .at("body")
     })?;
     let p: Payload = parse_json(&body)?;
     check(&p)?;

@@ -113,9 +113,8 @@ pub(crate) async fn store(
     received_by: &str,
     body: &str,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let received = s
-        .db
-        .insert_delivery(NewDelivery {
+    let received =
+        s.db.insert_delivery(NewDelivery {
             source,
             delivery_id,
             subject,
@@ -302,10 +301,17 @@ pub(crate) struct Target {
 
 /// The command that makes the world say what `t` says, or `None` when it already does; and a
 /// note saying which.
-pub(crate) fn reconcile(world: &WorldState, t: &Target, at: Timestamp) -> (Option<WorldOp>, &'static str) {
+pub(crate) fn reconcile(
+    world: &WorldState,
+    t: &Target,
+    at: Timestamp,
+) -> (Option<WorldOp>, &'static str) {
     let Some(inc) = world.incident(&t.id) else {
         if !t.active {
-            return (None, "resolved before changegate saw it open: nothing to do");
+            return (
+                None,
+                "resolved before changegate saw it open: nothing to do",
+            );
         }
         return (
             Some(WorldOp::OpenIncident {
@@ -322,7 +328,10 @@ pub(crate) fn reconcile(world: &WorldState, t: &Target, at: Timestamp) -> (Optio
     let active_now = inc.resolved_at.is_none_or(|r| r > at);
     if !t.active {
         return if active_now {
-            (Some(WorldOp::ResolveIncident { id: t.id.clone() }), "resolved")
+            (
+                Some(WorldOp::ResolveIncident { id: t.id.clone() }),
+                "resolved",
+            )
         } else {
             (None, "already resolved")
         };
@@ -335,8 +344,7 @@ pub(crate) fn reconcile(world: &WorldState, t: &Target, at: Timestamp) -> (Optio
         _ => (None, false),
     };
     let reopen = !active_now;
-    if severity.is_none() && title.is_none() && commander.is_none() && !clear_commander && !reopen
-    {
+    if severity.is_none() && title.is_none() && commander.is_none() && !clear_commander && !reopen {
         return (None, "unchanged");
     }
     (
@@ -380,7 +388,10 @@ mod tests {
         assert_eq!(note, "updated");
         assert!(matches!(
             op,
-            Some(WorldOp::UpdateIncident { clear_commander: true, .. })
+            Some(WorldOp::UpdateIncident {
+                clear_commander: true,
+                ..
+            })
         ));
         let done = target(false, "P1", None);
         let (op, _) = reconcile(&w, &done, at);

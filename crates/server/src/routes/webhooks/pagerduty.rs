@@ -11,10 +11,10 @@
 //! reopened, resolved. An event that changes nothing changegate records writes nothing. Other
 //! event types (notes, status updates, services, `pagey.ping`) are answered 202 and not stored.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use changegate_gate::WorldState;
 use changegate_gate::people::canonical;
 use changegate_policy::Policy;
@@ -110,8 +110,12 @@ fn incident(data: Option<&Value>) -> Result<IncidentData, ApiError> {
             "body `event.data`",
         )
     })?;
-    let inc: IncidentData = serde_json::from_value(data.clone())
-        .map_err(|e| invalid(format!("`event.data` is not an incident: {e}"), "body `event.data`"))?;
+    let inc: IncidentData = serde_json::from_value(data.clone()).map_err(|e| {
+        invalid(
+            format!("`event.data` is not an incident: {e}"),
+            "body `event.data`",
+        )
+    })?;
     if inc.kind != "incident" {
         return Err(invalid(
             format!("`event.data.type` is `{}`, not `incident`", inc.kind),
