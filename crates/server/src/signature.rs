@@ -129,24 +129,28 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            verify_v1(&[new.clone()], Some(&header), body),
+            verify_v1(std::slice::from_ref(&new), Some(&header), body),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify_v1(&[old.clone()], Some(&good), body),
+            verify_v1(std::slice::from_ref(&old), Some(&good), body),
             Err(SignatureError::Missing("v1")),
             "a bare hex value is not a v1 signature"
         );
         assert_eq!(
-            verify_v1(&[old.clone()], None, body),
+            verify_v1(std::slice::from_ref(&old), None, body),
             Err(SignatureError::Missing("v1"))
         );
         assert_eq!(
-            verify_v1(&[old.clone()], Some("v1=zz"), body),
+            verify_v1(std::slice::from_ref(&old), Some("v1=zz"), body),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify_v1(&[old.clone()], Some(&format!("v1={good}")), b"other"),
+            verify_v1(
+                std::slice::from_ref(&old),
+                Some(&format!("v1={good}")),
+                b"other"
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
