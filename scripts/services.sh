@@ -28,3 +28,23 @@ if ! command -v prometheus >/dev/null 2>&1; then
   [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
   rm -f "$apt_log"
 fi
+
+# Prometheus Alertmanager (Debian package) for the incident webhook tests: they start their own
+# Alertmanager on a free loopback port with a temporary config whose webhook receiver is the test
+# server, so only the binary (/usr/bin/prometheus-alertmanager) is needed. Same rules as above:
+# never start the system service.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  apt_log="$(mktemp)"
+  own_policy_rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
+  fi
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    echo "services.sh: installing prometheus-alertmanager failed (the incident webhook tests need it)" >&2
+    exit 1
+  fi
+  [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
+fi

@@ -67,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         cmd: cmd::client::IncidentCmd,
     },
+    /// Incoming webhook deliveries on a server (admin): list, retry a failed one.
+    Deliveries {
+        #[command(flatten)]
+        conn: cmd::client::Conn,
+        #[command(subcommand)]
+        cmd: cmd::client::DeliveriesCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Token(c) => cmd::serve::token(global, c).await,
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,
         Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
+        Command::Deliveries { conn, cmd } => cmd::client::deliveries(&conn, cmd).await,
     }
 }
 

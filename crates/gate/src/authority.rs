@@ -92,6 +92,8 @@ pub enum Operation {
     OpenIncident,
     /// Resolve an incident.
     ResolveIncident,
+    /// Change an incident's severity, title or commander, or reopen it.
+    UpdateIncident,
     /// Record a maintenance-window announcement.
     Announce,
     /// Set a team's members.
@@ -112,7 +114,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 30] = [
+    pub const ALL: [Operation; 31] = [
         Operation::Create,
         Operation::Submit,
         Operation::MarkApproved,
@@ -135,6 +137,7 @@ impl Operation {
         Operation::ApproveException,
         Operation::OpenIncident,
         Operation::ResolveIncident,
+        Operation::UpdateIncident,
         Operation::Announce,
         Operation::SetTeam,
         Operation::SetAlias,
@@ -170,6 +173,7 @@ impl Operation {
             Operation::ApproveException => "approve-exception",
             Operation::OpenIncident => "open-incident",
             Operation::ResolveIncident => "resolve-incident",
+            Operation::UpdateIncident => "update-incident",
             Operation::Announce => "announce",
             Operation::SetTeam => "set-team",
             Operation::SetAlias => "set-alias",
@@ -316,7 +320,7 @@ const fn open(op: Operation, grant: Grant) -> Row {
 
 /// The authority table: one row per [`Operation`], in [`Operation::ALL`] order. Admin tokens hold
 /// every row.
-pub const TABLE: [Row; 30] = {
+pub const TABLE: [Row; 31] = {
     use Grant as G;
     use Operation as O;
     use RejectionCode as C;
@@ -379,6 +383,12 @@ pub const TABLE: [Row; 30] = {
         ),
         row(
             O::ResolveIncident,
+            G::IncidentOwner,
+            true,
+            C::IncidentForbidden,
+        ),
+        row(
+            O::UpdateIncident,
             G::IncidentOwner,
             true,
             C::IncidentForbidden,
@@ -520,6 +530,7 @@ pub fn world_operation(op: &WorldOp) -> Operation {
     match op {
         WorldOp::OpenIncident { .. } => Operation::OpenIncident,
         WorldOp::ResolveIncident { .. } => Operation::ResolveIncident,
+        WorldOp::UpdateIncident { .. } => Operation::UpdateIncident,
         WorldOp::Announce { .. } => Operation::Announce,
         WorldOp::SetTeam { .. } => Operation::SetTeam,
         WorldOp::SetAlias { .. } => Operation::SetAlias,
@@ -790,7 +801,10 @@ fn authorize_world_inner(
     };
     let granted = match (row.grant, op) {
         (Grant::IncidentResponder, _) => responder(),
-        (Grant::IncidentOwner, WorldOp::ResolveIncident { id }) => is_commander(world, id, me)
+        (
+            Grant::IncidentOwner,
+            WorldOp::ResolveIncident { id } | WorldOp::UpdateIncident { id, .. },
+        ) => is_commander(world, id, me)
             .then(|| Via::IncidentCommander {
                 incident: id.clone(),
             })

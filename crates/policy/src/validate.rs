@@ -13,6 +13,7 @@ use crate::suggest::did_you_mean;
 
 mod emergency_audit;
 mod references;
+mod integrations;
 
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
@@ -497,6 +498,8 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     );
     emergency_audit::emergency(&mut cx);
     references::references(&mut cx);
+
+    integrations::integrations(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

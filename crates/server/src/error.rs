@@ -123,6 +123,12 @@ changegate_codes::codes! {
         CiRunNotFound = "ci-run-not-found",
         /// The request carries a verified CI run (`verified`), which only the server records.
         VerificationNotAllowed = "verification-not-allowed",
+        /// This server has no secret for the webhook's source (PagerDuty: `serve --pagerduty-webhook-secret-file`).
+        WebhookNotConfigured = "webhook-not-configured",
+        /// The webhook's signature is missing or matches no configured secret; nothing was stored.
+        WebhookSignatureInvalid = "webhook-signature-invalid",
+        /// The webhook's body is JSON but not the payload its source sends (a required field missing, an unknown status, a payload version not supported).
+        WebhookPayloadInvalid = "webhook-payload-invalid",
     }
 }
 
@@ -132,7 +138,7 @@ impl ErrorCode {
         use ErrorCode as C;
         match self {
             C::Unauthorized | C::TokenExpired | C::TokenRevoked => StatusCode::UNAUTHORIZED,
-            C::NotFound => StatusCode::NOT_FOUND,
+            C::NotFound | C::WebhookNotConfigured => StatusCode::NOT_FOUND,
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             C::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -162,7 +168,8 @@ impl ErrorCode {
             | C::InvalidScopes
             | C::InvalidExpiry
             | C::InvalidRepositoryUrl
-            | C::RepositoryNotAllowed => StatusCode::BAD_REQUEST,
+            | C::RepositoryNotAllowed
+            | C::WebhookPayloadInvalid => StatusCode::BAD_REQUEST,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             C::GithubUnreachable
@@ -180,7 +187,8 @@ impl ErrorCode {
             | C::CiRunMismatch
             | C::CiRunNotSuccessful
             | C::CiRunNotFound
-            | C::VerificationNotAllowed => StatusCode::FORBIDDEN,
+            | C::VerificationNotAllowed
+            | C::WebhookSignatureInvalid => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
         }

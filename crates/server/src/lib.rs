@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod db;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod github;
@@ -18,6 +19,7 @@ pub mod github_runs;
 pub mod observe;
 pub mod request_id;
 pub mod routes;
+pub mod signature;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -92,6 +94,8 @@ pub struct AppState {
     /// Bare mirrors of remote repositories (`serve --mirror-dir`): a change whose `repository`
     /// is an allowed URL (or a configured name) is classified from them. `None` disables it.
     pub mirrors: Option<Arc<mirror::Mirrors>>,
+    /// Incoming webhooks: PagerDuty secrets, the delivery worker's wake-up.
+    pub webhooks: routes::webhooks::Webhooks,
 }
 
 impl AppState {
@@ -136,6 +140,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/gates/flagger/confirm-promotion"),
     ("post", "/api/v1/gates/flagger/rollback"),
     ("get", "/api/v1/gates/argo/changes/{id}"),
+    ("post", "/api/v1/webhooks/pagerduty"),
+    ("post", "/api/v1/webhooks/alertmanager"),
+    ("get", "/api/v1/deliveries"),
+    ("post", "/api/v1/deliveries/{row}/retry"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

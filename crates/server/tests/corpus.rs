@@ -35,6 +35,8 @@ async fn world_op(srv: &TestServer, op: &WorldOp) -> (u16, Value) {
             srv.post("/api/v1/incidents", a, &json!({"id": id, "severity": severity, "commander": commander, "title": title, "kind": kind, "cvss": cvss})).await
         }
         WorldOp::ResolveIncident { id } => srv.post(&format!("/api/v1/incidents/{id}/resolve"), a, &json!({})).await,
+        // Only the webhook worker updates incidents (no route does): no case may use it.
+        WorldOp::UpdateIncident { .. } => panic!("update-incident has no route; the corpus cannot replay it"),
         WorldOp::Announce { id, window_start, window_end, channels } => {
             srv.post(
                 "/api/v1/announcements",

@@ -199,6 +199,7 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
         github: None,
         rollback: Default::default(),
         mirrors: None,
+        webhooks: Default::default(),
     });
     let logs = Captured::default();
     let writer = logs.clone();

@@ -48,6 +48,9 @@ pub use server::{
     BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, Revocation, ServerStore, TokenInfo,
     TokenKind, TokenRow, Versioned,
 };
+pub use server::{
+    Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
+};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 

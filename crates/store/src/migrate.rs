@@ -56,6 +56,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0120_token_state.sql"),
         postgres: include_str!("../migrations/postgres/0120_token_state.sql"),
     },
+    // Incoming webhook deliveries (PagerDuty, Alertmanager), processed by a background worker.
+    Migration {
+        version: 170,
+        name: "deliveries",
+        sqlite: include_str!("../migrations/sqlite/0170_deliveries.sql"),
+        postgres: include_str!("../migrations/postgres/0170_deliveries.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

@@ -158,6 +158,7 @@ impl TestServer {
             }),
             rollback: Default::default(),
             mirrors,
+            webhooks: Default::default(),
         };
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -145,6 +145,68 @@ pub enum IncidentCmd {
     List,
 }
 
+/// `changegate deliveries …`: incoming webhook deliveries (admin token).
+#[derive(Debug, clap::Subcommand)]
+pub enum DeliveriesCmd {
+    /// List deliveries, newest first: source, delivery id, subject, status, attempts, last error,
+    /// outcome.
+    List {
+        /// Only this status: pending, done, failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this source: pagerduty, alertmanager, github.
+        #[arg(long)]
+        source: Option<String>,
+        /// At most this many (default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Make a failed delivery pending again.
+    Retry {
+        /// The delivery's row id (from `deliveries list`).
+        row: i64,
+    },
+}
+
+/// Run a `deliveries` command.
+pub async fn deliveries(conn: &Conn, cmd: DeliveriesCmd) -> anyhow::Result<Outcome> {
+    refusal_is_denial(deliveries_cmd(conn, cmd).await)
+}
+
+async fn deliveries_cmd(conn: &Conn, cmd: DeliveriesCmd) -> anyhow::Result<Outcome> {
+    let c = Client::new(conn)?;
+    let v = match cmd {
+        DeliveriesCmd::List {
+            status,
+            source,
+            limit,
+        } => {
+            let mut q = Vec::new();
+            if let Some(s) = status {
+                q.push(format!("status={}", urlencode(&s)));
+            }
+            if let Some(s) = source {
+                q.push(format!("source={}", urlencode(&s)));
+            }
+            if let Some(n) = limit {
+                q.push(format!("limit={n}"));
+            }
+            let query = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            c.get(&format!("/api/v1/deliveries{query}")).await?
+        }
+        DeliveriesCmd::Retry { row } => {
+            c.post(&format!("/api/v1/deliveries/{row}/retry"), &json!({}))
+                .await?
+        }
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
+}
+
 struct Client {
     base: String,
     token: String,

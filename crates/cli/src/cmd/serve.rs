@@ -80,6 +80,51 @@ pub struct ServeArgs {
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Incoming webhooks (`POST /api/v1/webhooks/…`) and their delivery worker.
+#[derive(Debug, clap::Args)]
+pub struct WebhookArgs {
+    /// PagerDuty V3 webhook signing secrets, one per line (two during a rotation). Without it
+    /// (or CHANGEGATE_PAGERDUTY_WEBHOOK_SECRET) the PagerDuty route answers 404.
+    #[arg(long, value_name = "FILE")]
+    pub pagerduty_webhook_secret_file: Option<PathBuf>,
+    /// Do not process stored webhook deliveries in this process (another replica does).
+    #[arg(long)]
+    pub no_delivery_worker: bool,
+}
+
+impl WebhookArgs {
+    /// The webhook configuration: the secrets from the file and from
+    /// CHANGEGATE_PAGERDUTY_WEBHOOK_SECRET (comma-separated for several).
+    pub fn load(&self) -> anyhow::Result<changegate_server::routes::webhooks::Webhooks> {
+        use changegate_server::signature::Secret;
+        let mut secrets = Vec::new();
+        if let Some(path) = &self.pagerduty_webhook_secret_file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the PagerDuty webhook secret file {}",
+                    path.display()
+                )
+            })?;
+            let found = Secret::parse_list(&text);
+            anyhow::ensure!(
+                !found.is_empty(),
+                "the PagerDuty webhook secret file {} holds no secret",
+                path.display()
+            );
+            secrets.extend(found);
+        }
+        if let Ok(text) = std::env::var("CHANGEGATE_PAGERDUTY_WEBHOOK_SECRET") {
+            secrets.extend(Secret::parse_list(&text));
+        }
+        Ok(changegate_server::routes::webhooks::Webhooks {
+            pagerduty_secrets: Arc::new(secrets),
+            ..Default::default()
+        })
+    }
 }
 
 /// `changegate token …`.
@@ -210,6 +255,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
             Some(Arc::new(m))
         }
     };
+    let webhooks = args.webhooks.load()?;
     let state = AppState {
         policy: Arc::new(policy),
         db,
@@ -227,7 +273,15 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
                 .map(changegate_rollout::action::Action::parse),
         },
         mirrors,
+        webhooks,
     };
+    // Incoming webhooks: the worker that processes stored deliveries (every replica may run one).
+    let _worker = (!args.webhooks.no_delivery_worker).then(|| {
+        changegate_server::deliveries::spawn(
+            state.clone(),
+            changegate_server::deliveries::WorkerConfig::default(),
+        )
+    });
     changegate_server::serve(state, listener)
         .await
         .context("server failed")?;

@@ -188,6 +188,28 @@ pub enum WorldOp {
         /// Id.
         id: String,
     },
+    /// Change an incident as its source reports it (a paging tool's priority, assignee or
+    /// reopening): only the fields given change.
+    UpdateIncident {
+        /// Id.
+        id: String,
+        /// New severity (`P0` … `P4`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        severity: Option<String>,
+        /// New title.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// New assigned commander.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commander: Option<Person>,
+        /// Remove the assigned commander (the incident was reassigned to nobody eligible).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clear_commander: bool,
+        /// Reopen a resolved incident: it is active again from now on, as one incident (its
+        /// `resolved_at` is cleared).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reopen: bool,
+    },
     /// Announce a maintenance window.
     Announce {
         /// Id.

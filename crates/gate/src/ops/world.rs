@@ -62,6 +62,45 @@ pub fn apply_world(
             inc.resolved_at.get_or_insert(at);
             Ok(())
         }
+        WorldOp::UpdateIncident {
+            id,
+            severity,
+            title,
+            commander,
+            clear_commander,
+            reopen,
+        } => {
+            if let Some(severity) = severity {
+                let allowed = &policy.emergency.incident_severities;
+                if !allowed.contains(severity) {
+                    return Err(OpError::InvalidSeverity {
+                        severity: severity.clone(),
+                        allowed: allowed.clone(),
+                    });
+                }
+            }
+            let inc = world
+                .incidents
+                .iter_mut()
+                .find(|i| i.id == *id)
+                .ok_or_else(|| OpError::UnknownIncident { id: id.clone() })?;
+            if let Some(s) = severity {
+                inc.severity = s.clone();
+            }
+            if let Some(t) = title {
+                inc.title = t.clone();
+            }
+            if *clear_commander {
+                inc.commander = None;
+            }
+            if let Some(c) = commander {
+                inc.commander = Some(c.clone());
+            }
+            if *reopen {
+                inc.resolved_at = None;
+            }
+            Ok(())
+        }
         WorldOp::Announce {
             id,
             window_start,
@@ -101,6 +140,68 @@ pub fn apply_world(
 #[cfg(test)]
 mod people_ops_tests {
     use super::*;
+
+    #[test]
+    fn incidents_are_updated_and_reopened() {
+        let policy = changegate_policy::load_default().policy;
+        let mut w = WorldState::default();
+        let at: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
+        let open = WorldOp::OpenIncident {
+            id: "PD-1".into(),
+            severity: "P3".into(),
+            commander: Some("dave".into()),
+            title: "slow".into(),
+            kind: None,
+            cvss: None,
+        };
+        apply_world(&policy, &mut w, &open, at).unwrap();
+        apply_world(
+            &policy,
+            &mut w,
+            &WorldOp::ResolveIncident { id: "PD-1".into() },
+            at,
+        )
+        .unwrap();
+        let update = WorldOp::UpdateIncident {
+            id: "PD-1".into(),
+            severity: Some("P1".into()),
+            title: None,
+            commander: None,
+            clear_commander: true,
+            reopen: true,
+        };
+        apply_world(&policy, &mut w, &update, at).unwrap();
+        let inc = w.incident("PD-1").unwrap();
+        assert_eq!(
+            (inc.severity.as_str(), inc.commander.as_deref()),
+            ("P1", None)
+        );
+        assert!(inc.active_at(at));
+        let bad = WorldOp::UpdateIncident {
+            id: "PD-1".into(),
+            severity: Some("SEV1".into()),
+            title: None,
+            commander: None,
+            clear_commander: false,
+            reopen: false,
+        };
+        assert!(matches!(
+            apply_world(&policy, &mut w, &bad, at),
+            Err(OpError::InvalidSeverity { .. })
+        ));
+        let unknown = WorldOp::UpdateIncident {
+            id: "PD-2".into(),
+            severity: None,
+            title: None,
+            commander: None,
+            clear_commander: false,
+            reopen: true,
+        };
+        assert!(matches!(
+            apply_world(&policy, &mut w, &unknown, at),
+            Err(OpError::UnknownIncident { .. })
+        ));
+    }
 
     #[test]
     fn teams_and_aliases_are_set_and_removed() {

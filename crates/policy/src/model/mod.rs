@@ -15,6 +15,7 @@ mod checklist;
 mod classify;
 mod emergency;
 mod freezes;
+mod integrations;
 mod matrices;
 mod meta;
 mod on_call;
@@ -31,6 +32,7 @@ pub use checklist::*;
 pub use classify::*;
 pub use emergency::*;
 pub use freezes::*;
+pub use integrations::*;
 pub use matrices::*;
 pub use meta::*;
 pub use on_call::*;
@@ -112,6 +114,10 @@ pub struct Policy {
     pub audit: Audit,
     /// Reports, metrics and reviews.
     pub reports: Reports,
+    /// Incidents from PagerDuty and Alertmanager: how their priorities and labels map to
+    /// incident severities.
+    #[serde(default)]
+    pub integrations: Integrations,
 }
 
 impl Policy {

@@ -17,6 +17,7 @@
 //! | [`tokens`] | `GET /tokens`, `POST /tokens`, `DELETE /tokens/{id}` |
 //! | [`rollbacks`] | `/changes/{id}/rollbacks…`, `…/rollback-tests`, `…/duties/{duty}` |
 //! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
+//! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
 
 pub mod admin;
 pub mod approvals;
@@ -27,6 +28,7 @@ pub mod health;
 pub mod incidents;
 pub mod rollbacks;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::Router;
 
@@ -49,6 +51,7 @@ pub fn app() -> Router<AppState> {
         .merge(tokens::router())
         .merge(rollbacks::router())
         .merge(gates::router())
+        .merge(webhooks::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

@@ -8,14 +8,19 @@
 //! `tests/server_store.rs` that runs on SQLite and PostgreSQL. [`Store`] implements it.
 
 mod changes;
+mod deliveries;
 mod tokens;
 pub(crate) use tokens::token_state;
 mod world;
 
+pub use deliveries::{
+    Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
+};
+
 use changegate_audit::{AuditEvent, StateRef};
 use changegate_gate::{ChangeState, WorldState};
 pub use futures_util::future::BoxFuture;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::{Appended, Backend, Result, Store};
@@ -237,6 +242,80 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// Append an event on its own (a recorded gate decision).
     fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>>;
+
+    // Webhook deliveries. Default bodies refuse, so a store that does not keep deliveries (a test
+    // stand-in) need not implement them.
+
+    /// Store an incoming webhook delivery (pending), unless one with the same source and
+    /// delivery id exists: then nothing is stored and the earlier row is named.
+    fn insert_delivery<'a>(&'a self, d: NewDelivery<'a>) -> BoxFuture<'a, Result<Received>> {
+        let _ = d;
+        unsupported()
+    }
+
+    /// Lease up to `limit` due pending deliveries to `owner` until `now + lease` (oldest first;
+    /// never one with an older pending delivery of the same subject), counting an attempt each.
+    fn claim_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        let _ = (owner, now, lease, limit);
+        unsupported()
+    }
+
+    /// Mark a leased delivery done with what it did, and commit the world write it causes (with
+    /// its audit event) in the same transaction.
+    fn complete_delivery<'a>(
+        &'a self,
+        row: i64,
+        owner: &'a str,
+        outcome: &'a serde_json::Value,
+        at: Timestamp,
+        write: Option<WorldWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        let _ = (row, owner, outcome, at, write);
+        unsupported()
+    }
+
+    /// Record a failed attempt of a leased delivery: due again at `retry_at`, or `failed` when
+    /// `None`. False when the worker no longer holds it.
+    fn fail_delivery<'a>(
+        &'a self,
+        row: i64,
+        owner: &'a str,
+        error: &'a str,
+        at: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = (row, owner, error, at, retry_at);
+        unsupported()
+    }
+
+    /// Deliveries, newest first, optionally of one status and source.
+    fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        source: Option<DeliverySource>,
+        limit: i64,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>>> {
+        let _ = (status, source, limit);
+        unsupported()
+    }
+
+    /// Make a failed delivery pending again (due at `at`), audited as `delivery.retried` by
+    /// `by`. False when no failed delivery has this row id.
+    fn retry_delivery<'a>(
+        &'a self,
+        row: i64,
+        by: &'a str,
+        at: Timestamp,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = (row, by, at);
+        unsupported()
+    }
 }
 
 impl ServerStore for Store {
@@ -334,6 +413,69 @@ impl ServerStore for Store {
     fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>> {
         Box::pin(self.append(event))
     }
+
+    fn insert_delivery<'a>(&'a self, d: NewDelivery<'a>) -> BoxFuture<'a, Result<Received>> {
+        Box::pin(self.insert_delivery_row(d))
+    }
+
+    fn claim_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        Box::pin(self.claim_delivery_rows(owner, now, lease, limit))
+    }
+
+    fn complete_delivery<'a>(
+        &'a self,
+        row: i64,
+        owner: &'a str,
+        outcome: &'a serde_json::Value,
+        at: Timestamp,
+        write: Option<WorldWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        Box::pin(self.complete_delivery_row(row, owner, outcome, at, write))
+    }
+
+    fn fail_delivery<'a>(
+        &'a self,
+        row: i64,
+        owner: &'a str,
+        error: &'a str,
+        at: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.fail_delivery_row(row, owner, error, at, retry_at))
+    }
+
+    fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        source: Option<DeliverySource>,
+        limit: i64,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>>> {
+        Box::pin(self.select_deliveries(status, source, limit))
+    }
+
+    fn retry_delivery<'a>(
+        &'a self,
+        row: i64,
+        by: &'a str,
+        at: Timestamp,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.retry_delivery_row(row, by, at))
+    }
+}
+
+/// The answer of a store that does not implement an optional method.
+fn unsupported<T: Send + 'static>() -> BoxFuture<'static, Result<T>> {
+    Box::pin(async {
+        Err(crate::StoreError::Invalid(
+            "this store does not keep webhook deliveries".into(),
+        ))
+    })
 }
 
 /// A stored JSON document, parsed.

@@ -1,0 +1,108 @@
+//! Incidents from paging and alerting tools (`[integrations]`): how a PagerDuty incident's
+//! priority and an Alertmanager alert's labels become a changegate incident severity.
+//!
+//! Why tables in the policy: the severity decides the incident freeze (`[freezes.incident]`) and
+//! emergency eligibility, so the mapping is policy, reviewed like the rest. Every value is one of
+//! `emergency.incident_severities` (checked at load). A priority, urgency or label value the
+//! tables do not name maps to `unmapped`, which the seed sets to a severity that freezes: an
+//! alert changegate cannot read never lets changes through unnoticed.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Incident sources.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Integrations {
+    /// PagerDuty V3 webhooks (`POST /api/v1/webhooks/pagerduty`).
+    #[serde(default)]
+    pub pagerduty: PagerDutyIntegration,
+    /// Prometheus Alertmanager webhooks (`POST /api/v1/webhooks/alertmanager`).
+    #[serde(default)]
+    pub alertmanager: AlertmanagerIntegration,
+}
+
+fn table(pairs: &[(&str, &str)]) -> IndexMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// PagerDuty incidents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyIntegration {
+    /// PagerDuty priority name (the incident's `priority.summary`, `P1` … `P5`) → incident
+    /// severity (`P0` … `P4`).
+    pub severity: IndexMap<String, String>,
+    /// Urgency (`high`, `low`) → severity, for an incident without a priority or with one
+    /// `severity` does not name.
+    pub urgency: IndexMap<String, String>,
+    /// The severity of an incident neither table maps.
+    pub unmapped: String,
+}
+
+impl Default for PagerDutyIntegration {
+    fn default() -> Self {
+        PagerDutyIntegration {
+            severity: table(&[
+                ("P1", "P0"),
+                ("P2", "P1"),
+                ("P3", "P2"),
+                ("P4", "P3"),
+                ("P5", "P4"),
+            ]),
+            urgency: table(&[("high", "P1"), ("low", "P3")]),
+            unmapped: "P1".into(),
+        }
+    }
+}
+
+impl PagerDutyIntegration {
+    /// The severity of an incident with this priority name and urgency.
+    pub fn severity_of(&self, priority: Option<&str>, urgency: Option<&str>) -> &str {
+        priority
+            .and_then(|p| self.severity.get(p))
+            .or_else(|| urgency.and_then(|u| self.urgency.get(u)))
+            .unwrap_or(&self.unmapped)
+    }
+}
+
+/// Alertmanager alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerIntegration {
+    /// The alert label whose value picks the severity.
+    pub severity_label: String,
+    /// Label value → incident severity. An incident (one per Alertmanager group) takes the most
+    /// severe of its firing alerts.
+    pub severity: IndexMap<String, String>,
+    /// The severity of an alert without the label, or with a value `severity` does not name.
+    pub unmapped: String,
+}
+
+impl Default for AlertmanagerIntegration {
+    fn default() -> Self {
+        AlertmanagerIntegration {
+            severity_label: "severity".into(),
+            severity: table(&[
+                ("critical", "P1"),
+                ("error", "P2"),
+                ("warning", "P3"),
+                ("info", "P4"),
+            ]),
+            unmapped: "P1".into(),
+        }
+    }
+}
+
+impl AlertmanagerIntegration {
+    /// The severity of an alert with these labels.
+    pub fn severity_of<'a>(&'a self, label: impl FnOnce(&str) -> Option<&'a str>) -> &'a str {
+        label(&self.severity_label)
+            .and_then(|v| self.severity.get(v))
+            .map_or(self.unmapped.as_str(), String::as_str)
+    }
+}
