@@ -114,6 +114,8 @@ changegate_codes::codes! {
         EligibilityUnrestricted = "eligibility-unrestricted",
         /// The audit retention is shorter than the 2-year compliance minimum without an acknowledgement of exactly that period.
         RetentionBelowMinimum = "retention-below-minimum",
+        /// A verification check names no `[checklist.post]` item, has no limit (`below`, `at_least` or `rollout_weight`), or an empty query.
+        BadVerificationCheck = "bad-verification-check",
     }
 }
 

@@ -103,6 +103,12 @@ changegate_codes::codes! {
         GithubUnreachable = "github-unreachable",
         /// GitHub's API answered something the server cannot use (refused the server's token, an error status, an unexpected body).
         GithubError = "github-error",
+        /// The server runs no rollouts (`serve --rollout-config FILE` not given).
+        RolloutsNotConfigured = "rollouts-not-configured",
+        /// The change already has an active server-run rollout.
+        RolloutActive = "rollout-active",
+        /// A rollout start named a plan: the plan is the one the category requires by the policy.
+        PlanNotSelectable = "plan-not-selectable",
     }
 }
 
@@ -151,7 +157,9 @@ impl ErrorCode {
             | C::LastPusherNotAllowed
             | C::ObservationNotAllowed => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
-            C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
+            C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
+            C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            C::RolloutActive => StatusCode::CONFLICT,
         }
     }
 }

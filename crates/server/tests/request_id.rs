@@ -197,6 +197,7 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
         clock: Clock::System,
         repo_root: None,
         github: None,
+        rollouts: None,
     });
     let logs = Captured::default();
     let writer = logs.clone();

@@ -49,6 +49,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0110_token_scopes.sql"),
         postgres: include_str!("../migrations/postgres/0110_token_scopes.sql"),
     },
+    // Server-run rollouts: guard state, due time and lease per rollout (issue 14).
+    Migration {
+        version: 130,
+        name: "server_rollouts",
+        sqlite: include_str!("../migrations/sqlite/0130_server_rollouts.sql"),
+        postgres: include_str!("../migrations/postgres/0130_server_rollouts.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

@@ -91,6 +91,7 @@ impl TestServer {
                 token: Some("ghp_test".into()),
                 http: reqwest::Client::new(),
             }),
+            rollouts: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
+    /// Run rollouts (`POST /api/v1/changes/{id}/rollouts`): Prometheus, actions and the deployed
+    /// service's base URL, in a TOML file (docs/rollout.md, "Server-run rollouts").
+    #[arg(long, env = "CHANGEGATE_ROLLOUT_CONFIG", value_name = "FILE")]
+    pub rollout_config: Option<PathBuf>,
 }
 
 /// `changegate token …`.
@@ -161,12 +165,20 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
             .filter(|t| !t.is_empty()),
         http: reqwest::Client::new(),
     };
+    let rollouts = match &args.rollout_config {
+        Some(path) => Some(Arc::new(
+            changegate_server::rollouts::Runtime::from_file(path, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        None => None,
+    };
     let state = AppState {
         policy: Arc::new(policy),
         db,
         clock,
         repo_root: args.repo_root.clone(),
         github: Some(github),
+        rollouts,
     };
     changegate_server::serve(state, listener)
         .await

@@ -15,6 +15,7 @@
 //! | [`incidents`] | `/incidents`, `/announcements`, and every write of the shared world |
 //! | [`admin`] | `POST /changes/import`, `PUT /teams/{name}`, `PUT /aliases/{alias}` |
 //! | [`tokens`] | `GET /tokens`, `POST /tokens`, `DELETE /tokens/{id}` |
+//! | [`crate::rollouts::routes`] | `POST /changes/{id}/rollouts`, `GET /changes/{id}/rollouts` |
 
 pub mod admin;
 pub mod approvals;
@@ -43,6 +44,7 @@ pub fn app() -> Router<AppState> {
         .merge(incidents::router())
         .merge(admin::router())
         .merge(tokens::router())
+        .merge(crate::rollouts::routes::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

@@ -8,8 +8,11 @@
 //! `tests/server_store.rs` that runs on SQLite and PostgreSQL. [`Store`] implements it.
 
 mod changes;
+mod rollouts;
 mod tokens;
 mod world;
+
+pub use rollouts::{NewRollout, RolloutRow, RolloutSaved, RolloutStart, RolloutWrite};
 
 use changegate_audit::{AuditEvent, StateRef};
 use changegate_gate::{ChangeState, WorldState};
@@ -236,103 +239,77 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// Append an event on its own (a recorded gate decision).
     fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>>;
+
+    /// Start a rollout: the change's compare-and-swap (`expected` version → `state`, its `start`
+    /// transition), the new rollout row and the audit event, in one transaction. (The default:
+    /// a store without rollouts refuses.)
+    fn start_rollout<'a>(
+        &'a self,
+        _rollout: NewRollout<'a>,
+        _expected: i64,
+        _state: &'a ChangeState,
+        _event: AuditEvent,
+    ) -> BoxFuture<'a, Result<RolloutStart>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// A rollout by id.
+    fn rollout<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<RolloutRow>>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// Every rollout of a change, oldest first.
+    fn change_rollouts<'a>(
+        &'a self,
+        _change_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// Ids of active rollouts due at `now_us` whose lease is free, expired or `owner`'s (at most
+    /// `limit`).
+    fn due_rollouts<'a>(
+        &'a self,
+        _now_us: i64,
+        _owner: &'a str,
+        _limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// Take or renew the lease of an active rollout until `until_us`: granted when it is free,
+    /// expired (`lease_until < now_us`) or already `owner`'s.
+    fn lease_rollout<'a>(
+        &'a self,
+        _id: &'a str,
+        _owner: &'a str,
+        _now_us: i64,
+        _until_us: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// Give the lease up (another replica may take the rollout at once).
+    fn release_rollout<'a>(&'a self, _id: &'a str, _owner: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(unsupported()) })
+    }
+
+    /// Write a rollout row (if still at its version and `owner` holds the lease), with its audit
+    /// event and, when given, the change's compare-and-swap `(id, expected, state)`, in one
+    /// transaction.
+    fn save_rollout<'a>(
+        &'a self,
+        _write: RolloutWrite<'a>,
+        _event: Option<AuditEvent>,
+        _change: Option<(&'a str, i64, &'a ChangeState)>,
+    ) -> BoxFuture<'a, Result<RolloutSaved>> {
+        Box::pin(async { Err(unsupported()) })
+    }
 }
 
-impl ServerStore for Store {
-    fn backend(&self) -> Backend {
-        Store::backend(self)
-    }
-
-    fn now(&self) -> Timestamp {
-        Store::now(self)
-    }
-
-    fn audit_log(&self) -> &Store {
-        self
-    }
-
-    fn ping(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(self.ping_db())
-    }
-
-    fn token_count(&self) -> BoxFuture<'_, Result<i64>> {
-        Box::pin(self.count_tokens())
-    }
-
-    fn create_token<'a>(&'a self, token: NewTokenRow<'a>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.insert_token(token))
-    }
-
-    fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>> {
-        Box::pin(self.select_token(id))
-    }
-
-    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>>> {
-        Box::pin(self.select_tokens())
-    }
-
-    fn revoke_token<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, Result<Revocation>> {
-        Box::pin(self.update_token_revoked(id, by))
-    }
-
-    fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
-        Box::pin(self.select_change(id))
-    }
-
-    fn change_and_world<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<ChangeAndWorld>>> {
-        Box::pin(self.select_change_and_world(id))
-    }
-
-    fn idempotent<'a>(
-        &'a self,
-        person: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(self.select_idempotent(person, key))
-    }
-
-    fn create_change<'a>(
-        &'a self,
-        state: &'a ChangeState,
-        event: AuditEvent,
-        idempotency: Option<(&'a str, &'a str)>,
-    ) -> BoxFuture<'a, Result<Versioned<ChangeState>>> {
-        Box::pin(self.insert_change(state, event, idempotency))
-    }
-
-    fn update_change<'a>(
-        &'a self,
-        id: &'a str,
-        expected: i64,
-        state: &'a ChangeState,
-        event: AuditEvent,
-    ) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
-        Box::pin(self.cas_change(id, expected, state, event))
-    }
-
-    fn list_changes(&self) -> BoxFuture<'_, Result<Vec<ChangeSummary>>> {
-        Box::pin(self.select_changes())
-    }
-
-    fn world(&self) -> BoxFuture<'_, Result<Versioned<WorldState>>> {
-        Box::pin(self.select_world())
-    }
-
-    fn update_world<'a>(
-        &'a self,
-        expected: i64,
-        world: &'a WorldState,
-        event: AuditEvent,
-    ) -> BoxFuture<'a, Result<Option<Versioned<WorldState>>>> {
-        Box::pin(self.cas_world(expected, world, event))
-    }
-
-    fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>> {
-        Box::pin(self.append(event))
-    }
+/// What a store without server-run rollouts answers to their methods.
+fn unsupported() -> crate::StoreError {
+    crate::StoreError::Invalid("this store does not keep server-run rollouts".into())
 }
 
 /// A stored JSON document, parsed.
