@@ -154,7 +154,8 @@ impl DiagCode {
             | C::EmptyAuthority
             | C::UnknownIncidentKind
             | C::EligibilityUnrestricted
-            | C::RetentionBelowMinimum => Severity::Error,
+            | C::RetentionBelowMinimum
+            | C::BadVerificationCheck => Severity::Error,
         }
     }
 }

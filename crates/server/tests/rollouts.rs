@@ -328,8 +328,10 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
     import(&r, &admin, &ready_change(2, "CR-2")).await;
 
     // Refused: no authority (403, nothing stored), a plan chosen (422), no deployments scope.
-    let size = r.db.store().head().await.unwrap().size;
     let mallory = token(&r.db, "mallory", false).await;
+    let ci = integration(&r.db, "ci", &[changegate_server::token::Scope::CiEvidence]).await;
+    let alice = token(&r.db, "alice", false).await;
+    let size = r.db.store().head().await.unwrap().size;
     let (st, b) = req(
         &r.base,
         reqwest::Method::POST,
@@ -343,7 +345,6 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
         (403, Some("deployer-required")),
         "{b}"
     );
-    let ci = integration(&r.db, "ci", &[changegate_server::token::Scope::CiEvidence]).await;
     let (st, b) = req(
         &r.base,
         reqwest::Method::POST,
@@ -357,7 +358,6 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
         (403, Some("deployer-required")),
         "{b}"
     );
-    let alice = token(&r.db, "alice", false).await;
     let (st, b) = req(
         &r.base,
         reqwest::Method::POST,
@@ -373,8 +373,9 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
     );
     assert!(rollouts(&r, &admin, "CR-2").await.is_empty());
     assert_eq!(status_of(&r, "CR-2").await, Status::Approved);
-    assert!(
-        r.db.store().head().await.unwrap().size >= size,
+    assert_eq!(
+        r.db.store().head().await.unwrap().size,
+        size,
         "refusals store nothing"
     );
 
@@ -775,4 +776,25 @@ async fn a_server_without_rollouts_refuses_to_start_one() {
     )
     .await;
     assert_eq!((st, b["code"].as_str()), (404, Some("not-found")), "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_denies_a_start_outside_the_window_and_nothing_starts() {
+    let spot = DbSpot::new(Backend::Sqlite);
+    // Saturday: the weekend freeze. No Prometheus is needed: nothing may start.
+    let cfg = RolloutConfig::from_toml(
+        "prometheus = \"http://127.0.0.1:9\"\n[actions]\nrollback = \"true\"\n",
+    )
+    .unwrap();
+    let r = replica(&spot, &clock_at(changegate_testkit::gate::SAT), Some(cfg), "x").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-W")).await;
+    let alice = token(&r.db, "alice", false).await;
+    let size = r.db.store().head().await.unwrap().size;
+    let (st, b) = req(&r.base, reqwest::Method::POST, "/api/v1/changes/CR-W/rollouts", &alice, None).await;
+    assert_eq!((st, b["code"].as_str()), (422, Some("gate-denied")), "{b}");
+    assert!(b["message"].as_str().unwrap().contains("window"), "the gate's reasons: {b}");
+    assert!(rollouts(&r, &admin, "CR-W").await.is_empty());
+    assert_eq!(status_of(&r, "CR-W").await, Status::Approved);
+    assert_eq!(r.db.store().head().await.unwrap().size, size, "nothing stored");
 }

@@ -24,7 +24,6 @@ pub mod verify;
 pub mod worker;
 
 use changegate_rollout::engine::GuardSnapshot;
-use changegate_rollout::{Reason, TriggerStatus};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -130,12 +129,12 @@ pub struct RolloutDoc {
     /// The rollback, once it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<rollback::RollbackRecord>,
-    /// The last decision's reasons and trigger values.
+    /// The last decision's reasons (code, message, value, limit), as JSON.
     #[serde(default)]
-    pub last_reasons: Vec<Reason>,
-    /// The last decision's trigger states.
+    pub last_reasons: serde_json::Value,
+    /// The last decision's trigger states, as JSON.
     #[serde(default)]
-    pub last_triggers: Vec<TriggerStatus>,
+    pub last_triggers: serde_json::Value,
     /// Evaluations run.
     #[serde(default)]
     pub evaluations: u64,
@@ -173,6 +172,33 @@ pub struct RolloutView {
     /// The document.
     #[serde(flatten)]
     pub doc: serde_json::Value,
+}
+
+/// Round every float of an event's details and outcome to 6 decimals. Metric values are long
+/// binary fractions (`0.10344827586206896`), which serde_json's default float parser does not
+/// always read back to the same bits, and the audit log refuses a record that does not re-encode
+/// byte for byte (`audit-record-malformed`). Six decimals are far below any threshold's precision.
+pub fn tidy(mut e: changegate_audit::AuditEvent) -> changegate_audit::AuditEvent {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                if let Some(f) = n.as_f64() {
+                    let r = (f * 1e6).round() / 1e6;
+                    if let Some(x) = serde_json::Number::from_f64(r) {
+                        *n = x;
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            serde_json::Value::Object(o) => o.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut e.details);
+    for group in [&mut e.what, &mut e.who, &mut e.when, &mut e.why, &mut e.outcome] {
+        group.values_mut().for_each(walk);
+    }
+    e
 }
 
 /// Microseconds since the Unix epoch.

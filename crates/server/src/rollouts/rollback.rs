@@ -16,7 +16,7 @@ use changegate_gate::ops::ChangeOp;
 use changegate_gate::{Event, Status};
 use changegate_rollout::action::{ActionResult, ActionVars};
 use changegate_rollout::prom::Sample;
-use changegate_rollout::{Reason, ReasonCode, TriggerStatus};
+use changegate_rollout::{Reason, ReasonCode};
 use changegate_store::{RolloutRow, RolloutSaved, RolloutWrite};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -64,11 +64,11 @@ pub struct RollbackRecord {
     pub trigger: String,
     /// Who (the automatic trigger, or the person of a manual rollback).
     pub by: String,
-    /// Reasons with the values that caused it.
-    pub reasons: Vec<Reason>,
+    /// Reasons with the values that caused it (code, message, value, limit).
+    pub reasons: Value,
     /// Trigger states at the time.
     #[serde(default)]
-    pub triggers: Vec<TriggerStatus>,
+    pub triggers: Value,
     /// The rollback action's result.
     pub action: Value,
     /// The switch time.
@@ -86,8 +86,8 @@ pub(crate) struct Cause {
     pub by: String,
     /// Reasons.
     pub reasons: Vec<Reason>,
-    /// Trigger states.
-    pub triggers: Vec<TriggerStatus>,
+    /// Trigger states (JSON array of `TriggerStatus`).
+    pub triggers: Value,
     /// The authority recorded.
     pub authority: Value,
     /// Detected (monotonic) and its wall time.
@@ -189,7 +189,7 @@ pub(crate) async fn execute(
         at: detected_at,
         trigger: cause.trigger.into(),
         by: cause.by.clone(),
-        reasons: cause.reasons.clone(),
+        reasons: serde_json::to_value(&cause.reasons).unwrap_or(Value::Null),
         triggers: cause.triggers.clone(),
         action: serde_json::to_value(&result).unwrap_or(Value::Null),
         timing: timing.clone(),
@@ -246,7 +246,7 @@ pub(crate) async fn execute(
             due_at: micros(s.now()),
         };
         let change_write = transition.then_some((row.change_id.as_str(), change.version, &next));
-        match s.db.save_rollout(write, Some(event), change_write).await? {
+        match s.db.save_rollout(write, Some(super::tidy(event)), change_write).await? {
             RolloutSaved::Saved(_) => return Ok(timing),
             RolloutSaved::ChangeMoved => continue,
             RolloutSaved::LeaseLost => {

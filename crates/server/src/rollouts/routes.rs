@@ -137,8 +137,8 @@ pub async fn start(
             holds: 0,
             verification: None,
             rollback: None,
-            last_reasons: Vec::new(),
-            last_triggers: Vec::new(),
+            last_reasons: Value::Array(Vec::new()),
+            last_triggers: Value::Array(Vec::new()),
             evaluations: 0,
         };
         let doc_text = serde_json::to_string(&doc).map_err(ApiError::internal)?;
@@ -165,7 +165,7 @@ pub async fn start(
         };
         match s
             .db
-            .start_rollout(new, current.version, &next, event)
+            .start_rollout(new, current.version, &next, super::tidy(event))
             .await?
         {
             RolloutStart::Started(row) => return Ok((StatusCode::CREATED, Json(view(&row)))),

@@ -131,7 +131,6 @@ pub async fn run_checks(
             continue;
         }
         out.push(match rt.prom.instant(&c.query, None).await {
-            Ok(Sample::Value(v)) if v.is_finite() => judge(name, c, v, final_weight),
             Ok(Sample::Value(v)) => judge(name, c, v, final_weight),
             Ok(Sample::Empty) => result(
                 name.clone(),

@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 use changegate_audit::{AuditEvent, kinds};
 use changegate_gate::ops::ChangeOp;
 use changegate_gate::{ChangeState, Event, Status};
-use changegate_policy::Metric;
 use changegate_rollout::action::ActionVars;
 use changegate_rollout::runner::PromSource;
-use changegate_rollout::{Guard, Reason, ReasonCode, TriggerStatus, Verdict};
+use changegate_rollout::{Guard, Reason, ReasonCode, Verdict};
 use changegate_store::{RolloutRow, RolloutSaved, RolloutWrite};
 use serde_json::{Value, json};
 
@@ -40,7 +39,7 @@ pub(crate) fn event(
     row: &RolloutRow,
     change: &ChangeState,
     result: &str,
-    triggers: &[TriggerStatus],
+    triggers: &Value,
 ) -> AuditEvent {
     let mut e = AuditEvent::new(kind, ACTOR)
         .change(&row.change_id)
@@ -48,17 +47,19 @@ pub(crate) fn event(
         .what("commit-sha", change.change.head_commit.clone())
         .who("deployer", row.started_by.clone())
         .outcome("result", result);
-    let worst = |m: Metric| {
+    let worst = |m: &str| {
         triggers
-            .iter()
-            .filter(|t| t.metric == m)
-            .filter_map(|t| t.value)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["metric"] == m)
+            .filter_map(|t| t["value"].as_f64())
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
     };
-    if let Some(v) = worst(Metric::ErrorRate) {
+    if let Some(v) = worst("error-rate") {
         e = e.outcome("error-rate", v);
     }
-    if let Some(v) = worst(Metric::P95Latency) {
+    if let Some(v) = worst("p95-latency") {
         e = e.outcome("latency-impact", v);
     }
     e
@@ -124,7 +125,9 @@ pub(crate) async fn save(
         due_at,
     };
     let change = change.map(|(v, c)| (row.change_id.as_str(), v, c));
-    Ok(s.db.save_rollout(write, event, change).await?)
+    Ok(s.db
+        .save_rollout(write, event.map(super::tidy), change)
+        .await?)
 }
 
 fn codes(reasons: &[Reason]) -> Vec<String> {
@@ -208,8 +211,9 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
     let now = s.now();
     let d = guard.observe(now, &obs);
     doc.evaluations += 1;
-    doc.last_reasons = d.reasons.clone();
-    doc.last_triggers = d.triggers.clone();
+    doc.last_reasons = json!(d.reasons);
+    doc.last_triggers = json!(d.triggers);
+    let triggers = doc.last_triggers.clone();
     let next_due = due(s, rt.interval);
     match d.verdict {
         Verdict::Rollback => {
@@ -219,7 +223,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 trigger: "automatic",
                 by: ACTOR.into(),
                 reasons: d.reasons.clone(),
-                triggers: d.triggers.clone(),
+                triggers: triggers.clone(),
                 authority: automatic_authority("automatic"),
                 detected,
             };
@@ -233,7 +237,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 by: Some(ACTOR.into()),
             };
             changegate_gate::ops::apply(&s.policy, &mut next, &world, &op, now)?;
-            let ev = event(kinds::ROLLBACK, &row, &next, "abort", &d.triggers).details(json!({
+            let ev = event(kinds::ROLLBACK, &row, &next, "abort", &triggers).details(json!({
                 "rollout": row.id, "plan": row.plan, "decision": d,
                 "message": "no baseline: the rollout never started; nothing was moved",
                 "authority": automatic_authority("abort"),
@@ -264,13 +268,14 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                     gate.denying_codes().iter().map(|c| c.to_string()).collect();
                 let changed = doc.held.as_ref().is_none_or(|h| h.codes != denying);
                 let ev = changed.then(|| {
-                    event(kinds::DEPLOYMENT_STEP, &row, &change.value, "held", &d.triggers).details(json!({
+                    event(kinds::DEPLOYMENT_STEP, &row, &change.value, "held", &triggers).details(json!({
                         "rollout": row.id, "plan": row.plan, "step": before.step,
                         "message": format!("the gate denies the next promotion now ({}); the rollout holds at its step and resumes when the gate allows", denying.join(", ")),
                         "gate": gate, "decision": d,
                     }))
                 });
-                doc.last_reasons.push(Reason {
+                let mut reasons = d.reasons.clone();
+                reasons.push(Reason {
                     code: ReasonCode::GateHold,
                     trigger: None,
                     message: format!(
@@ -280,6 +285,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                     value: None,
                     limit: None,
                 });
+                doc.last_reasons = json!(reasons);
                 if changed {
                     doc.holds += 1;
                     doc.held = Some(Hold {
@@ -324,7 +330,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                         value: None,
                         limit: None,
                     }],
-                    triggers: d.triggers.clone(),
+                    triggers: triggers.clone(),
                     authority: automatic_authority("set-weight-failed"),
                     detected,
                 };
@@ -345,7 +351,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 &row,
                 &change.value,
                 "promote",
-                &d.triggers,
+                &triggers,
             )
             .details(json!({
                 "rollout": row.id, "plan": row.plan, "step": step, "weight": weight,
@@ -375,7 +381,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                     &row,
                     &change.value,
                     "hold",
-                    &d.triggers,
+                    &triggers,
                 )
                 .details(json!({"rollout": row.id, "plan": row.plan, "decision": d}))
             });
@@ -407,7 +413,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 &row,
                 &next,
                 "complete",
-                &d.triggers,
+                &triggers,
             )
             .details(json!({
                 "rollout": row.id, "plan": row.plan, "decision": d, "steps": doc.steps,

@@ -307,6 +307,156 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     }
 }
 
+impl ServerStore for Store {
+    fn backend(&self) -> Backend {
+        Store::backend(self)
+    }
+
+    fn now(&self) -> Timestamp {
+        Store::now(self)
+    }
+
+    fn audit_log(&self) -> &Store {
+        self
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.ping_db())
+    }
+
+    fn token_count(&self) -> BoxFuture<'_, Result<i64>> {
+        Box::pin(self.count_tokens())
+    }
+
+    fn create_token<'a>(&'a self, token: NewTokenRow<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.insert_token(token))
+    }
+
+    fn find_token<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<TokenRow>>> {
+        Box::pin(self.select_token(id))
+    }
+
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<TokenInfo>>> {
+        Box::pin(self.select_tokens())
+    }
+
+    fn revoke_token<'a>(&'a self, id: &'a str, by: &'a str) -> BoxFuture<'a, Result<Revocation>> {
+        Box::pin(self.update_token_revoked(id, by))
+    }
+
+    fn change<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
+        Box::pin(self.select_change(id))
+    }
+
+    fn change_and_world<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ChangeAndWorld>>> {
+        Box::pin(self.select_change_and_world(id))
+    }
+
+    fn idempotent<'a>(
+        &'a self,
+        person: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(self.select_idempotent(person, key))
+    }
+
+    fn create_change<'a>(
+        &'a self,
+        state: &'a ChangeState,
+        event: AuditEvent,
+        idempotency: Option<(&'a str, &'a str)>,
+    ) -> BoxFuture<'a, Result<Versioned<ChangeState>>> {
+        Box::pin(self.insert_change(state, event, idempotency))
+    }
+
+    fn update_change<'a>(
+        &'a self,
+        id: &'a str,
+        expected: i64,
+        state: &'a ChangeState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<ChangeState>>>> {
+        Box::pin(self.cas_change(id, expected, state, event))
+    }
+
+    fn list_changes(&self) -> BoxFuture<'_, Result<Vec<ChangeSummary>>> {
+        Box::pin(self.select_changes())
+    }
+
+    fn world(&self) -> BoxFuture<'_, Result<Versioned<WorldState>>> {
+        Box::pin(self.select_world())
+    }
+
+    fn update_world<'a>(
+        &'a self,
+        expected: i64,
+        world: &'a WorldState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<Option<Versioned<WorldState>>>> {
+        Box::pin(self.cas_world(expected, world, event))
+    }
+
+    fn record(&self, event: AuditEvent) -> BoxFuture<'_, Result<Appended>> {
+        Box::pin(self.append(event))
+    }
+
+    fn start_rollout<'a>(
+        &'a self,
+        rollout: NewRollout<'a>,
+        expected: i64,
+        state: &'a ChangeState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<RolloutStart>> {
+        Box::pin(self.insert_rollout_row(rollout, (expected, state), event))
+    }
+
+    fn rollout<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RolloutRow>>> {
+        Box::pin(self.select_rollout_row(id))
+    }
+
+    fn change_rollouts<'a>(
+        &'a self,
+        change_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
+        Box::pin(self.select_change_rollouts(change_id))
+    }
+
+    fn due_rollouts<'a>(
+        &'a self,
+        now_us: i64,
+        owner: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(self.select_due_rollouts(now_us, owner, limit))
+    }
+
+    fn lease_rollout<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+        now_us: i64,
+        until_us: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.update_rollout_lease(id, owner, now_us, until_us))
+    }
+
+    fn release_rollout<'a>(&'a self, id: &'a str, owner: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.clear_rollout_lease(id, owner))
+    }
+
+    fn save_rollout<'a>(
+        &'a self,
+        write: RolloutWrite<'a>,
+        event: Option<AuditEvent>,
+        change: Option<(&'a str, i64, &'a ChangeState)>,
+    ) -> BoxFuture<'a, Result<RolloutSaved>> {
+        Box::pin(self.save_rollout_row(write, event, change))
+    }
+}
+
 /// What a store without server-run rollouts answers to their methods.
 fn unsupported() -> crate::StoreError {
     crate::StoreError::Invalid("this store does not keep server-run rollouts".into())

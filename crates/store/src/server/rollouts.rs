@@ -116,7 +116,12 @@ pub enum RolloutSaved {
     ChangeMoved,
 }
 
-const COLUMNS: &str = "id, change_id, plan, category, phase, step, active, version, state, due_at, lease_owner, lease_until, started_by, created_at, updated_at";
+/// The columns every read selects, in `row_of!`'s order (a macro: SQL stays literal).
+macro_rules! columns {
+    () => {
+        "id, change_id, plan, category, phase, step, active, version, state, due_at, lease_owner, lease_until, started_by, created_at, updated_at"
+    };
+}
 
 macro_rules! row_of {
     ($r:expr) => {{
@@ -204,9 +209,8 @@ impl Store {
     }
 
     pub(crate) async fn select_rollout_row(&self, id: &str) -> Result<Option<RolloutRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM server_rollout WHERE id = $1");
         Ok(on_pool!(&self.inner.db, p => {
-            match sqlx::query(&sql).bind(id).fetch_optional(p).await? {
+            match sqlx::query(concat!("SELECT ", columns!(), " FROM server_rollout WHERE id = $1")).bind(id).fetch_optional(p).await? {
                 Some(r) => Some(row_of!(&r)),
                 None => None,
             }
@@ -214,11 +218,8 @@ impl Store {
     }
 
     pub(crate) async fn select_change_rollouts(&self, change_id: &str) -> Result<Vec<RolloutRow>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM server_rollout WHERE change_id = $1 ORDER BY created_at, id"
-        );
         Ok(on_pool!(&self.inner.db, p => {
-            let rows = sqlx::query(&sql).bind(change_id).fetch_all(p).await?;
+            let rows = sqlx::query(concat!("SELECT ", columns!(), " FROM server_rollout WHERE change_id = $1 ORDER BY created_at, id")).bind(change_id).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {
                 out.push(row_of!(r));
