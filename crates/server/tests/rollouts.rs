@@ -786,15 +786,35 @@ async fn the_gate_denies_a_start_outside_the_window_and_nothing_starts() {
         "prometheus = \"http://127.0.0.1:9\"\n[actions]\nrollback = \"true\"\n",
     )
     .unwrap();
-    let r = replica(&spot, &clock_at(changegate_testkit::gate::SAT), Some(cfg), "x").await;
+    let r = replica(
+        &spot,
+        &clock_at(changegate_testkit::gate::SAT),
+        Some(cfg),
+        "x",
+    )
+    .await;
     let admin = token(&r.db, "admin", true).await;
     import(&r, &admin, &ready_change(2, "CR-W")).await;
     let alice = token(&r.db, "alice", false).await;
     let size = r.db.store().head().await.unwrap().size;
-    let (st, b) = req(&r.base, reqwest::Method::POST, "/api/v1/changes/CR-W/rollouts", &alice, None).await;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-W/rollouts",
+        &alice,
+        None,
+    )
+    .await;
     assert_eq!((st, b["code"].as_str()), (422, Some("gate-denied")), "{b}");
-    assert!(b["message"].as_str().unwrap().contains("window"), "the gate's reasons: {b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("window"),
+        "the gate's reasons: {b}"
+    );
     assert!(rollouts(&r, &admin, "CR-W").await.is_empty());
     assert_eq!(status_of(&r, "CR-W").await, Status::Approved);
-    assert_eq!(r.db.store().head().await.unwrap().size, size, "nothing stored");
+    assert_eq!(
+        r.db.store().head().await.unwrap().size,
+        size,
+        "nothing stored"
+    );
 }

@@ -195,7 +195,13 @@ pub fn tidy(mut e: changegate_audit::AuditEvent) -> changegate_audit::AuditEvent
         }
     }
     walk(&mut e.details);
-    for group in [&mut e.what, &mut e.who, &mut e.when, &mut e.why, &mut e.outcome] {
+    for group in [
+        &mut e.what,
+        &mut e.who,
+        &mut e.when,
+        &mut e.why,
+        &mut e.outcome,
+    ] {
         group.values_mut().for_each(walk);
     }
     e

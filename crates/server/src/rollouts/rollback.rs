@@ -246,7 +246,11 @@ pub(crate) async fn execute(
             due_at: micros(s.now()),
         };
         let change_write = transition.then_some((row.change_id.as_str(), change.version, &next));
-        match s.db.save_rollout(write, Some(super::tidy(event)), change_write).await? {
+        match s
+            .db
+            .save_rollout(write, Some(super::tidy(event)), change_write)
+            .await?
+        {
             RolloutSaved::Saved(_) => return Ok(timing),
             RolloutSaved::ChangeMoved => continue,
             RolloutSaved::LeaseLost => {

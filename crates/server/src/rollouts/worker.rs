@@ -408,18 +408,13 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 result: "running".into(),
                 checks: Vec::new(),
             });
-            let ev = event(
-                kinds::DEPLOYMENT_FINISH,
-                &row,
-                &next,
-                "complete",
-                &triggers,
-            )
-            .details(json!({
-                "rollout": row.id, "plan": row.plan, "decision": d, "steps": doc.steps,
-                "authority": {"operation": "complete", "via": "integration", "actor": ACTOR},
-                "message": "the plan completed; post-deployment verification starts",
-            }));
+            let ev = event(kinds::DEPLOYMENT_FINISH, &row, &next, "complete", &triggers).details(
+                json!({
+                    "rollout": row.id, "plan": row.plan, "decision": d, "steps": doc.steps,
+                    "authority": {"operation": "complete", "via": "integration", "actor": ACTOR},
+                    "message": "the plan completed; post-deployment verification starts",
+                }),
+            );
             save(
                 s,
                 rt,

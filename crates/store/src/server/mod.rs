@@ -417,10 +417,7 @@ impl ServerStore for Store {
         Box::pin(self.select_rollout_row(id))
     }
 
-    fn change_rollouts<'a>(
-        &'a self,
-        change_id: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
+    fn change_rollouts<'a>(&'a self, change_id: &'a str) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
         Box::pin(self.select_change_rollouts(change_id))
     }
 
