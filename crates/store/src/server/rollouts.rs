@@ -77,7 +77,7 @@ pub struct NewRollout<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RolloutStart {
     /// Inserted with the change's `start` transition and its audit event.
-    Started(RolloutRow),
+    Started(Box<RolloutRow>),
     /// The change moved since it was read (compare-and-swap lost); nothing written.
     ChangeMoved,
     /// The change already has an active rollout; nothing written.
@@ -205,7 +205,9 @@ impl Store {
         Ok(self
             .select_rollout_row(new.id)
             .await?
-            .map_or(RolloutStart::ChangeMoved, RolloutStart::Started))
+            .map_or(RolloutStart::ChangeMoved, |r| {
+                RolloutStart::Started(Box::new(r))
+            }))
     }
 
     pub(crate) async fn select_rollout_row(&self, id: &str) -> Result<Option<RolloutRow>> {
