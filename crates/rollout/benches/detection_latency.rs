@@ -123,14 +123,14 @@ fn main() {
     );
     println!("\nrollback switch time — breach → action → switched (metric-confirmed)");
     println!(
-        "{:>4} {:>12} {:>9} {:>13} {:>16}",
+        "{:>4} {:>13} {:>9} {:>13} {:>16}",
         "run", "breach→act", "action", "act→switched", "breach→switched"
     );
     for (i, s) in samples.iter().enumerate() {
         println!(
-            "{:>4} {:>11.3}s {:>8.3}s {:>12.3}s {:>15.3}s",
+            "{:>4} {:>11.2}ms {:>8.3}s {:>12.3}s {:>15.3}s",
             i + 1,
-            s.to_action,
+            s.to_action * 1000.0,
             s.action,
             s.to_switched,
             s.breach_switched
