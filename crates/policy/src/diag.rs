@@ -118,6 +118,8 @@ changegate_codes::codes! {
         UnknownReference = "unknown-reference",
         /// An on-call rotation lists no members, or one of its shifts ends at or before its start.
         BadRotation = "bad-rotation",
+        /// A verification check names no `[checklist.post]` item, has no limit (`below`, `at_least` or `rollout_weight`), or an empty query.
+        BadVerificationCheck = "bad-verification-check",
     }
 }
 
@@ -158,7 +160,8 @@ impl DiagCode {
             | C::EligibilityUnrestricted
             | C::RetentionBelowMinimum
             | C::UnknownReference
-            | C::BadRotation => Severity::Error,
+            | C::BadRotation
+            | C::BadVerificationCheck => Severity::Error,
         }
     }
 }

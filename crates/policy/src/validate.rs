@@ -12,8 +12,8 @@ use crate::source::{Locator, Seg, path_string};
 use crate::suggest::did_you_mean;
 
 mod emergency_audit;
-mod references;
 mod integrations;
+mod references;
 
 fn k(s: &str) -> Seg {
     Seg::Key(s.to_string())
@@ -474,6 +474,43 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
             cx.levels(
                 &item.applies_to,
                 vec![k("checklist"), k(list_name), k(key), k("applies_to")],
+            );
+        }
+    }
+
+    // Post-deployment verification.
+    for (key, c) in &policy.verification.checks {
+        let base = vec![k("verification"), k("checks"), k(key)];
+        cx.levels(
+            &c.applies_to,
+            [base.clone(), vec![k("applies_to")]].concat(),
+        );
+        if !policy.checklist.post.contains_key(&c.item) {
+            let known: Vec<&str> = policy.checklist.post.keys().map(String::as_str).collect();
+            cx.report(
+                DiagCode::BadVerificationCheck,
+                [base.clone(), vec![k("item")]].concat(),
+                format!("no [checklist.post] item `{}`", c.item),
+                Some(match did_you_mean(&c.item, known.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("items: {}", known.join(", ")),
+                }),
+            );
+        }
+        if c.below.is_none() && c.at_least.is_none() && !c.rollout_weight {
+            cx.report(
+                DiagCode::BadVerificationCheck,
+                base.clone(),
+                format!("verification check `{key}` has no limit"),
+                Some("set `below`, `at_least` or `rollout_weight = true`".into()),
+            );
+        }
+        if c.query.trim().is_empty() {
+            cx.report(
+                DiagCode::BadVerificationCheck,
+                [base.clone(), vec![k("query")]].concat(),
+                format!("verification check `{key}` has an empty query"),
+                Some("a PromQL expression returning one value".into()),
             );
         }
     }

@@ -12,6 +12,11 @@
 //! The result is compared with the sum of the two intervals (the expected worst case, the
 //! baseline of this run), the goal (15 s) and the seed policy's requirement (30 s).
 //!
+//! Then the rollback's switch time, as the server records it: breach detected (the engine's
+//! decision) → rollback action invoked → action returned → traffic switched (Prometheus confirms
+//! the feature flag's percentage is back at 0, read every 100 ms), with the ratios to this run's
+//! baseline (one scrape interval: the best a metric can confirm) and to the policy's 30 s.
+//!
 //! Run: `cargo bench -p changegate-rollout --bench detection_latency` (needs `prometheus`,
 //! installed by scripts/services.sh). `RUNS=n` changes the number of runs (default 5).
 
@@ -46,6 +51,12 @@ struct Sample {
     evaluate: f64,
     action: f64,
     total: f64,
+    /// Breach detected → rollback action invoked.
+    to_action: f64,
+    /// Action returned → Prometheus confirms the switch.
+    to_switched: f64,
+    /// Breach detected → switched.
+    breach_switched: f64,
 }
 
 fn main() {
@@ -110,6 +121,33 @@ fn main() {
             "OVER the 15 s goal"
         }
     );
+    println!("\nrollback switch time — breach → action → switched (metric-confirmed)");
+    println!(
+        "{:>4} {:>13} {:>9} {:>13} {:>16}",
+        "run", "breach→act", "action", "act→switched", "breach→switched"
+    );
+    for (i, s) in samples.iter().enumerate() {
+        println!(
+            "{:>4} {:>11.2}ms {:>8.3}s {:>12.3}s {:>15.3}s",
+            i + 1,
+            s.to_action * 1000.0,
+            s.action,
+            s.to_switched,
+            s.breach_switched
+        );
+    }
+    let worst = samples
+        .iter()
+        .map(|s| s.breach_switched)
+        .fold(0.0, f64::max);
+    println!(
+        "mean breach→switched {:.3}s, max {worst:.3}s; ratio max / scrape interval ({}s, this run's baseline): {:.2}; ratio max / rollback deadline 30s: {:.2} ({})",
+        mean(|s| s.breach_switched),
+        SCRAPE.as_secs(),
+        worst / SCRAPE.as_secs_f64(),
+        worst / 30.0,
+        if worst <= 30.0 { "within" } else { "EXCEEDED" }
+    );
 }
 
 async fn bench(runs: usize) -> Vec<Sample> {
@@ -173,6 +211,26 @@ async fn bench(runs: usize) -> Vec<Sample> {
             outcome.last
         );
         let rb = outcome.rollback.unwrap();
+        // Traffic switched: Prometheus sees the flag back at 0 %.
+        let q = format!(
+            "max(feature_flag_rollout_percent{{service=\"{}\"}})",
+            names[i]
+        );
+        let confirm =
+            changegate_rollout::prom::Prometheus::new(&prom.url, Duration::from_secs(2)).unwrap();
+        let give_up = Instant::now() + Duration::from_secs(60);
+        let switched = loop {
+            if let Ok(changegate_rollout::prom::Sample::Value(v)) = confirm.instant(&q, None).await
+                && v <= 0.0
+            {
+                break Instant::now();
+            }
+            assert!(
+                Instant::now() < give_up,
+                "run {i}: the switch was never confirmed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let sim = svc.sim.lock().unwrap();
         let first_scrape = sim
             .scrapes
@@ -185,12 +243,17 @@ async fn bench(runs: usize) -> Vec<Sample> {
         let scrape = first_scrape.duration_since(t0).as_secs_f64();
         let scrape_wall =
             t0_wall + jiff::SignedDuration::try_from(first_scrape.duration_since(t0)).unwrap();
+        let to_action = secs(rb.decided, rb.action.started).max(0.0);
+        let to_switched = switched.duration_since(done).as_secs_f64();
         let sample = Sample {
             scrape,
             wait: secs(scrape_wall, rb.evaluation_started),
             evaluate: secs(rb.evaluation_started, rb.decided),
             action: rb.action.seconds,
             total: done.duration_since(t0).as_secs_f64(),
+            to_action,
+            to_switched,
+            breach_switched: to_action + rb.action.seconds + to_switched,
         };
         eprintln!(
             "run {}: degraded at +{:.1}s into step 1, rolled back after {:.3}s",

@@ -56,6 +56,10 @@ changegate_codes::codes! {
         DataEnded = "data-ended",
         /// A non-relative trigger before the first step: it is judged from the first step on.
         NotStarted = "not-started",
+        /// The post-deployment verification failed (a check failed, or did not pass in time), so the server rolls back.
+        VerificationFailed = "verification-failed",
+        /// The gate denies the next promotion (a freeze began): the server holds the rollout at its step.
+        GateHold = "gate-hold",
     }
 }
 

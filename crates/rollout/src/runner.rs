@@ -75,13 +75,21 @@ impl PromSource {
 
 impl MetricSource for PromSource {
     async fn observe(&self, at: Timestamp) -> Observation {
+        self.observe_at(Some(at)).await
+    }
+}
+
+impl PromSource {
+    /// Read every query as of `at`, or as of Prometheus's own "now" when `None` (the server's
+    /// guard: its clock may be a test's, Prometheus's samples are real).
+    pub async fn observe_at(&self, at: Option<Timestamp>) -> Observation {
         let mut set = JoinSet::new();
         for (i, (_, q)) in self.queries.iter().enumerate() {
             let (prom, q) = (self.prom.clone(), q.clone());
-            set.spawn(async move { (Some(i), prom.instant(&q, Some(at)).await) });
+            set.spawn(async move { (Some(i), prom.instant(&q, at).await) });
         }
         let (prom, q) = (self.prom.clone(), self.traffic.clone());
-        set.spawn(async move { (None, prom.instant(&q, Some(at)).await) });
+        set.spawn(async move { (None, prom.instant(&q, at).await) });
         let mut readings = vec![None; self.queries.len()];
         let mut traffic = None;
         while let Some(joined) = set.join_next().await {

@@ -162,7 +162,14 @@ fn main() {
             };
             let srv = server(backend, at).await;
             let base = &srv.base;
-            let health = load(format!("{base}/api/v1/health"), None, None, total, concurrency).await;
+            let health = load(
+                format!("{base}/api/v1/health"),
+                None,
+                None,
+                total,
+                concurrency,
+            )
+            .await;
             let url = format!("{base}/api/v1/changes/CR-bench/decision?at=2026-03-10T11:00:00Z");
             let decision = load(url, Some(srv.admin.clone()), None, total, concurrency).await;
             // The authority A/B: the same dry-run start (authorise, decide, apply, store
@@ -172,7 +179,14 @@ fn main() {
             let url = format!("{base}/api/v1/changes/CR-bench/ops?dry_run=true");
             let start = serde_json::json!({"op": "transition", "event": "start"});
             let quinn = srv.token("quinn").await;
-            let admin = load(url.clone(), Some(srv.admin.clone()), Some(start.clone()), total, concurrency).await;
+            let admin = load(
+                url.clone(),
+                Some(srv.admin.clone()),
+                Some(start.clone()),
+                total,
+                concurrency,
+            )
+            .await;
             let person = load(url, Some(quinn), Some(start), total, concurrency).await;
             (health, decision, admin, person)
         });

@@ -129,6 +129,12 @@ changegate_codes::codes! {
         WebhookSignatureInvalid = "webhook-signature-invalid",
         /// The webhook's body is JSON but not the payload its source sends (a required field missing, an unknown status, a payload version not supported).
         WebhookPayloadInvalid = "webhook-payload-invalid",
+        /// The server runs no rollouts (`serve --rollout-config FILE` not given).
+        RolloutsNotConfigured = "rollouts-not-configured",
+        /// The change already has an active server-run rollout.
+        RolloutActive = "rollout-active",
+        /// A rollout start named a plan: the plan is the one the category requires by the policy.
+        PlanNotSelectable = "plan-not-selectable",
     }
 }
 
@@ -190,7 +196,9 @@ impl ErrorCode {
             | C::VerificationNotAllowed
             | C::WebhookSignatureInvalid => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
-            C::GateDenied => StatusCode::UNPROCESSABLE_ENTITY,
+            C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
+            C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            C::RolloutActive => StatusCode::CONFLICT,
         }
     }
 }

@@ -14,10 +14,11 @@ pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod github;
-pub mod mirror;
 pub mod github_runs;
+pub mod mirror;
 pub mod observe;
 pub mod request_id;
+pub mod rollouts;
 pub mod routes;
 pub mod signature;
 pub mod token;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub mirrors: Option<Arc<mirror::Mirrors>>,
     /// Incoming webhooks: PagerDuty secrets, the delivery worker's wake-up.
     pub webhooks: routes::webhooks::Webhooks,
+    /// Server-run rollouts (`serve --rollout-config FILE`); `None`: starting one is refused.
+    pub rollouts: Option<Arc<rollouts::Runtime>>,
 }
 
 impl AppState {
@@ -119,6 +122,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/changes/{id}/exceptions"),
     ("post", "/api/v1/changes/{id}/ops"),
     ("get", "/api/v1/changes/{id}/decision"),
+    ("get", "/api/v1/changes/{id}/rollouts"),
+    ("post", "/api/v1/changes/{id}/rollouts"),
     ("get", "/api/v1/incidents"),
     ("post", "/api/v1/incidents"),
     ("post", "/api/v1/incidents/{id}/resolve"),
@@ -252,13 +257,30 @@ pub fn classified_change(
     }
 }
 
-/// Serve until ctrl-c / SIGTERM, then finish in-flight requests.
+/// Serve until ctrl-c / SIGTERM, then finish in-flight requests. With rollouts configured, the
+/// rollout worker ([`rollouts::worker::run`]) runs beside the listener and stops with it.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let addr: SocketAddr = listener.local_addr()?;
     tracing::info!(%addr, "changegate server listening");
+    let worker = state
+        .rollouts
+        .clone()
+        .map(|rt| tokio::spawn(rollouts::worker::run(state.clone(), rt)));
+    let _stop = AbortOnDrop(worker);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
+}
+
+/// Aborts the worker when `serve` returns or its future is dropped (a killed server task).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
 }
 
 async fn shutdown_signal() {

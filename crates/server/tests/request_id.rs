@@ -200,6 +200,7 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
         rollback: Default::default(),
         mirrors: None,
         webhooks: Default::default(),
+        rollouts: None,
     });
     let logs = Captured::default();
     let writer = logs.clone();

@@ -45,8 +45,9 @@ pub use audit::{EventFilter, Head, PruneOutcome, StoredEvent};
 pub use error::{StoreCode, StoreError};
 pub use rollout::{RolloutEvent, RolloutPhase};
 pub use server::{
-    BoxFuture, ChangeAndWorld, ChangeSummary, NewTokenRow, Revocation, ServerStore, TokenInfo,
-    TokenKind, TokenRow, Versioned,
+    BoxFuture, ChangeAndWorld, ChangeSummary, NewRollout, NewTokenRow, Revocation, RolloutRow,
+    RolloutSaved, RolloutStart, RolloutWrite, ServerStore, TokenInfo, TokenKind, TokenRow,
+    Versioned,
 };
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,

@@ -56,6 +56,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0120_token_state.sql"),
         postgres: include_str!("../migrations/postgres/0120_token_state.sql"),
     },
+    // Server-run rollouts: guard state, due time and lease per rollout (issue 14).
+    Migration {
+        version: 130,
+        name: "server_rollouts",
+        sqlite: include_str!("../migrations/sqlite/0130_server_rollouts.sql"),
+        postgres: include_str!("../migrations/postgres/0130_server_rollouts.sql"),
+    },
     // Incoming webhook deliveries (PagerDuty, Alertmanager), processed by a background worker.
     Migration {
         version: 170,

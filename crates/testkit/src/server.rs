@@ -159,6 +159,7 @@ impl TestServer {
             rollback: Default::default(),
             mirrors,
             webhooks: Default::default(),
+            rollouts: None,
         };
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Testing only: start the server's clock at this instant (it then advances in real time).
     #[arg(long, hide = true, value_name = "RFC3339")]
     pub test_clock: Option<jiff::Timestamp>,
+    /// Run rollouts (`POST /api/v1/changes/{id}/rollouts`): Prometheus, actions and the deployed
+    /// service's base URL, in a TOML file (docs/rollout.md, "Server-run rollouts").
+    #[arg(long, env = "CHANGEGATE_ROLLOUT_CONFIG", value_name = "FILE")]
+    pub rollout_config: Option<PathBuf>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 }
@@ -256,6 +260,13 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         }
     };
     let webhooks = args.webhooks.load()?;
+    let rollouts = match &args.rollout_config {
+        Some(path) => Some(Arc::new(
+            changegate_server::rollouts::Runtime::from_file(path, None)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        None => None,
+    };
     let state = AppState {
         policy: Arc::new(policy),
         db,
@@ -274,6 +285,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         },
         mirrors,
         webhooks,
+        rollouts,
     };
     // Incoming webhooks: the worker that processes stored deliveries (every replica may run one).
     let _worker = (!args.webhooks.no_delivery_worker).then(|| {

@@ -23,6 +23,7 @@ mod reports;
 mod roles;
 mod rollback;
 mod rollout;
+mod verification;
 mod windows;
 
 pub use audit::*;
@@ -40,6 +41,7 @@ pub use reports::*;
 pub use roles::*;
 pub use rollback::*;
 pub use rollout::*;
+pub use verification::*;
 pub use windows::*;
 
 /// A role id, such as `backend-lead`; declared under `[roles]`.
@@ -105,6 +107,10 @@ pub struct Policy {
     pub rollback: Rollback,
     /// Pre-deployment checklist and post-deployment verification.
     pub checklist: Checklist,
+    /// How the post-deployment verification is run after a server-run rollout: its deadline,
+    /// polling interval and the Prometheus checks of the `[checklist.post]` items.
+    #[serde(default)]
+    pub verification: Verification,
     /// Emergency procedure.
     pub emergency: Emergency,
     /// On-call rotations (who is on call at an instant).

@@ -12,6 +12,18 @@ use crate::codes::ReasonCode;
 use crate::spec::{GuardSpec, NoDataPolicy};
 use changegate_policy::{TriggerKind, TriggerMode};
 
+/// Everything a [`Guard`] remembers between observations, so a guard restored from it (after a
+/// restart, on another replica) decides exactly as the original would have.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GuardSnapshot {
+    /// Phase.
+    pub phase: Phase,
+    /// Step reached.
+    pub step: Option<usize>,
+    /// Per-trigger state, in the spec's trigger order.
+    pub triggers: Vec<TrigState>,
+}
+
 /// The rollout guard's state machine.
 #[derive(Debug, Clone)]
 pub struct Guard {
@@ -32,6 +44,33 @@ impl Guard {
             step: None,
             states,
         }
+    }
+
+    /// Its state, to store.
+    pub fn snapshot(&self) -> GuardSnapshot {
+        GuardSnapshot {
+            phase: self.phase,
+            step: self.step,
+            triggers: self.states.clone(),
+        }
+    }
+
+    /// A guard that continues from `snap` (trigger states are matched by position; a snapshot
+    /// of another spec's length starts those triggers afresh).
+    pub fn restore(spec: GuardSpec, snap: GuardSnapshot) -> Self {
+        let mut states = snap.triggers;
+        states.resize(spec.triggers.len(), TrigState::default());
+        Guard {
+            spec,
+            phase: snap.phase,
+            step: snap.step,
+            states,
+        }
+    }
+
+    /// The step the guard is at (or ended at), if it started.
+    pub fn step_index(&self) -> Option<usize> {
+        self.step
     }
 
     /// The spec.

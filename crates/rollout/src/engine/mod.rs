@@ -32,7 +32,8 @@ use serde::Serialize;
 
 use crate::codes::ReasonCode;
 
-pub use guard::Guard;
+pub use guard::{Guard, GuardSnapshot};
+pub use trigger::TrigState;
 
 /// One reading of one trigger's metric.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +95,7 @@ pub enum Verdict {
 }
 
 /// Where the rollout is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "phase", rename_all = "kebab-case")]
 pub enum Phase {
     /// Measuring baselines before the first step.

@@ -10,12 +10,24 @@ use crate::codes::ReasonCode;
 use crate::spec::{Condition, NoDataPolicy, TriggerSpec};
 use changegate_policy::TriggerKind;
 
-#[derive(Debug, Clone, Default)]
-pub(super) struct TrigState {
+/// The evaluation state of one trigger (kept across evaluations; part of a
+/// [`GuardSnapshot`](super::GuardSnapshot) so a guard resumes where it was).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrigState {
+    /// Baseline of a relative trigger.
+    #[serde(default)]
     pub(super) baseline: Option<f64>,
+    /// Consecutive breaching evaluations.
+    #[serde(default)]
     pub(super) consecutive: u32,
+    /// Breaching evaluations inside the sliding window.
+    #[serde(default)]
     pub(super) breaches: VecDeque<Timestamp>,
+    /// Start of a continuous breach (sustained triggers).
+    #[serde(default)]
     pub(super) breach_since: Option<Timestamp>,
+    /// Start of missing data.
+    #[serde(default)]
     pub(super) no_data_since: Option<Timestamp>,
 }
 

@@ -73,6 +73,19 @@ pub struct Sim {
     pub weights: Vec<u8>,
     /// When the rollback webhook was called.
     pub rolled_back: Option<Instant>,
+    /// Queries slower than 1 s per second (`db_slow_queries_total`).
+    pub slow_queries_per_s: f64,
+    slow_queries: f64,
+    /// Socket.IO disconnects per second (`socketio_disconnects_total`).
+    pub disconnects_per_s: f64,
+    disconnects: f64,
+    /// The feature flag's rollout percentage (`feature_flag_rollout_percent`): the weight last
+    /// set, 0 after a rollback.
+    pub flag_percent: f64,
+    /// `/api/v1/health/database` answers 503 while true.
+    pub database_down: bool,
+    /// Rollback webhook calls.
+    pub rollbacks: u32,
 }
 
 impl Sim {
@@ -91,6 +104,8 @@ impl Sim {
         if p.unhealthy {
             self.health_failures += dt;
         }
+        self.slow_queries += self.slow_queries_per_s * dt;
+        self.disconnects += self.disconnects_per_s * dt;
     }
 
     /// Switch profile (the counters keep their history).
@@ -144,6 +159,21 @@ impl Sim {
             self.profile.pool_busy
         ));
         s.push_str("prisma_pool_connections_open 20\n");
+        s.push_str("# TYPE db_slow_queries_total counter\n");
+        s.push_str(&format!(
+            "db_slow_queries_total {}\n",
+            self.slow_queries.floor()
+        ));
+        s.push_str("# TYPE socketio_disconnects_total counter\n");
+        s.push_str(&format!(
+            "socketio_disconnects_total {}\n",
+            self.disconnects.floor()
+        ));
+        s.push_str("# TYPE feature_flag_rollout_percent gauge\n");
+        s.push_str(&format!(
+            "feature_flag_rollout_percent {}\n",
+            self.flag_percent
+        ));
         s
     }
 }
@@ -166,6 +196,7 @@ async fn weight(
     let w = body.get("weight").and_then(|w| w.as_u64()).unwrap_or(0) as u8;
     let mut s = sim.lock().unwrap();
     s.weights.push(w);
+    s.flag_percent = f64::from(w);
     if let Some((at, profile)) = s.degrade_at.clone()
         && at == w
     {
@@ -177,8 +208,24 @@ async fn weight(
 async fn rollback(State(sim): State<Arc<Mutex<Sim>>>) -> &'static str {
     let mut s = sim.lock().unwrap();
     s.rolled_back = Some(Instant::now());
+    s.rollbacks += 1;
+    s.flag_percent = 0.0;
     s.set(Profile::healthy());
     "rolled back"
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn health_database(
+    State(sim): State<Arc<Mutex<Sim>>>,
+) -> (axum::http::StatusCode, &'static str) {
+    if sim.lock().unwrap().database_down {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database down")
+    } else {
+        (axum::http::StatusCode::OK, "ok")
+    }
 }
 
 impl TestService {
@@ -197,11 +244,20 @@ impl TestService {
             scrapes: Vec::new(),
             weights: Vec::new(),
             rolled_back: None,
+            slow_queries_per_s: 0.0,
+            slow_queries: 0.0,
+            disconnects_per_s: 0.0,
+            disconnects: 0.0,
+            flag_percent: 0.0,
+            database_down: false,
+            rollbacks: 0,
         }));
         let app = Router::new()
             .route("/metrics", get(metrics))
             .route("/ctl/weight", post(weight))
             .route("/ctl/rollback", post(rollback))
+            .route("/api/v1/health", get(health))
+            .route("/api/v1/health/database", get(health_database))
             .with_state(sim.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -222,6 +278,11 @@ impl TestService {
     /// Set-weight webhook URL.
     pub fn weight_hook(&self) -> String {
         format!("http://{}/ctl/weight", self.addr)
+    }
+
+    /// Base URL (`http://127.0.0.1:PORT`).
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Rollback webhook URL.

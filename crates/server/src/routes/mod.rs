@@ -18,6 +18,7 @@
 //! | [`rollbacks`] | `/changes/{id}/rollbacks…`, `…/rollback-tests`, `…/duties/{duty}` |
 //! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
 //! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
+//! | [`crate::rollouts::routes`] | `POST /changes/{id}/rollouts`, `GET /changes/{id}/rollouts` |
 
 pub mod admin;
 pub mod approvals;
@@ -52,6 +53,7 @@ pub fn app() -> Router<AppState> {
         .merge(rollbacks::router())
         .merge(gates::router())
         .merge(webhooks::router())
+        .merge(crate::rollouts::routes::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

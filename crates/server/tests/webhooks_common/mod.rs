@@ -119,6 +119,7 @@ impl Harness {
             webhooks,
             rollback: Default::default(),
             mirrors: None,
+            rollouts: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

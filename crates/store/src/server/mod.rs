@@ -9,6 +9,7 @@
 
 mod changes;
 mod deliveries;
+mod rollouts;
 mod tokens;
 pub(crate) use tokens::token_state;
 mod world;
@@ -16,6 +17,7 @@ mod world;
 pub use deliveries::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
+pub use rollouts::{NewRollout, RolloutRow, RolloutSaved, RolloutStart, RolloutWrite};
 
 use changegate_audit::{AuditEvent, StateRef};
 use changegate_gate::{ChangeState, WorldState};
@@ -316,6 +318,72 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         let _ = (row, by, at);
         unsupported()
     }
+
+    /// Start a rollout: the change's compare-and-swap (`expected` version → `state`, its `start`
+    /// transition), the new rollout row and the audit event, in one transaction. (The default:
+    /// a store without rollouts refuses.)
+    fn start_rollout<'a>(
+        &'a self,
+        _rollout: NewRollout<'a>,
+        _expected: i64,
+        _state: &'a ChangeState,
+        _event: AuditEvent,
+    ) -> BoxFuture<'a, Result<RolloutStart>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// A rollout by id.
+    fn rollout<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<RolloutRow>>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// Every rollout of a change, oldest first.
+    fn change_rollouts<'a>(
+        &'a self,
+        _change_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// Ids of active rollouts due at `now_us` whose lease is free, expired or `owner`'s (at most
+    /// `limit`).
+    fn due_rollouts<'a>(
+        &'a self,
+        _now_us: i64,
+        _owner: &'a str,
+        _limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// Take or renew the lease of an active rollout until `until_us`: granted when it is free,
+    /// expired (`lease_until < now_us`) or already `owner`'s.
+    fn lease_rollout<'a>(
+        &'a self,
+        _id: &'a str,
+        _owner: &'a str,
+        _now_us: i64,
+        _until_us: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// Give the lease up (another replica may take the rollout at once).
+    fn release_rollout<'a>(&'a self, _id: &'a str, _owner: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
+
+    /// Write a rollout row (if still at its version and `owner` holds the lease), with its audit
+    /// event and, when given, the change's compare-and-swap `(id, expected, state)`, in one
+    /// transaction.
+    fn save_rollout<'a>(
+        &'a self,
+        _write: RolloutWrite<'a>,
+        _event: Option<AuditEvent>,
+        _change: Option<(&'a str, i64, &'a ChangeState)>,
+    ) -> BoxFuture<'a, Result<RolloutSaved>> {
+        Box::pin(async { Err(no_rollouts()) })
+    }
 }
 
 impl ServerStore for Store {
@@ -467,6 +535,61 @@ impl ServerStore for Store {
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(self.retry_delivery_row(row, by, at))
     }
+
+    fn start_rollout<'a>(
+        &'a self,
+        rollout: NewRollout<'a>,
+        expected: i64,
+        state: &'a ChangeState,
+        event: AuditEvent,
+    ) -> BoxFuture<'a, Result<RolloutStart>> {
+        Box::pin(self.insert_rollout_row(rollout, (expected, state), event))
+    }
+
+    fn rollout<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RolloutRow>>> {
+        Box::pin(self.select_rollout_row(id))
+    }
+
+    fn change_rollouts<'a>(&'a self, change_id: &'a str) -> BoxFuture<'a, Result<Vec<RolloutRow>>> {
+        Box::pin(self.select_change_rollouts(change_id))
+    }
+
+    fn due_rollouts<'a>(
+        &'a self,
+        now_us: i64,
+        owner: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(self.select_due_rollouts(now_us, owner, limit))
+    }
+
+    fn lease_rollout<'a>(
+        &'a self,
+        id: &'a str,
+        owner: &'a str,
+        now_us: i64,
+        until_us: i64,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.update_rollout_lease(id, owner, now_us, until_us))
+    }
+
+    fn release_rollout<'a>(&'a self, id: &'a str, owner: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.clear_rollout_lease(id, owner))
+    }
+
+    fn save_rollout<'a>(
+        &'a self,
+        write: RolloutWrite<'a>,
+        event: Option<AuditEvent>,
+        change: Option<(&'a str, i64, &'a ChangeState)>,
+    ) -> BoxFuture<'a, Result<RolloutSaved>> {
+        Box::pin(self.save_rollout_row(write, event, change))
+    }
+}
+
+/// What a store without server-run rollouts answers to their methods.
+fn no_rollouts() -> crate::StoreError {
+    crate::StoreError::Invalid("this store does not keep server-run rollouts".into())
 }
 
 /// The answer of a store that does not implement an optional method.

@@ -1,4 +1,5 @@
-//! `changegate rollout run | replay | rollback | triggers`: the rollout guard (crates/rollout).
+//! `changegate rollout run | replay | rollback | triggers | start | status`: the rollout guard
+//! (crates/rollout); `start` and `status` talk to the server that runs rollouts (`server.rs`).
 //!
 //! Exit codes: `run` 0 when the plan completed, 1 when it rolled back or never started;
 //! `replay` 0 when it would have completed, 1 otherwise (rolled back, never started, or the data
@@ -13,6 +14,7 @@ mod record;
 mod replay;
 mod rollback;
 mod run;
+mod server;
 mod triggers;
 
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use crate::common::{Global, Outcome, policy};
 pub use replay::ReplayArgs;
 pub use rollback::RollbackArgs;
 pub use run::RunArgs;
+pub use server::ServerArgs;
 pub use triggers::TriggersArgs;
 
 /// Rollout commands.
@@ -40,6 +43,11 @@ pub enum RolloutCmd {
     Rollback(RollbackArgs),
     /// Show the plan and the triggers a rollout would enforce, with the PromQL each one runs.
     Triggers(TriggersArgs),
+    /// Ask the server to start the rollout of an allowed change (the plan its category requires;
+    /// the server's worker runs it).
+    Start(ServerArgs),
+    /// Show a change's server-run rollouts (phase, step, holds, verification, rollback timing).
+    Status(ServerArgs),
 }
 
 /// Which plan, which triggers.
@@ -68,6 +76,8 @@ pub async fn run(global: &Global, cmd: RolloutCmd) -> anyhow::Result<Outcome> {
         RolloutCmd::Replay(a) => replay::run(global, a).await,
         RolloutCmd::Rollback(a) => rollback::run(global, a).await,
         RolloutCmd::Triggers(a) => triggers::run(global, a),
+        RolloutCmd::Start(a) => server::start(a).await,
+        RolloutCmd::Status(a) => server::status(a).await,
     }
 }
 

@@ -1,0 +1,823 @@
+//! Issue 14, "rollouts bound to changes, run by the server": real servers over real SQLite and
+//! PostgreSQL, a real Prometheus (Debian package, `scripts/services.sh`) scraping a small service
+//! whose traffic, errors, latency, slow queries, Socket.IO disconnects and feature-flag percentage
+//! the test controls, and the set-weight / rollback actions as webhooks into that service.
+//!
+//! The policy is the seed's with soaks of seconds (the server's clock starts inside the change
+//! window and runs in real time), so a whole plan runs in a few seconds.
+
+#[path = "../../rollout/tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use changegate_audit::AuditEvent;
+use changegate_gate::{ChangeState, Status};
+use changegate_server::rollouts::{RolloutConfig, Runtime};
+use changegate_server::{AppState, Clock, Db};
+use changegate_store::{EventFilter, StoreConfig};
+use changegate_testkit::both;
+use changegate_testkit::gate::{MW, TUE, facet, ready, set_status, t, world_with_announcement};
+use changegate_testkit::server::{Backend, PG_URL};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use support::{Profile, Prometheus, TestService};
+
+/// The seed with the plans' soaks cut to seconds and a short verification.
+const FAST: &str = r#"
+[rollout.plans.standard]
+description = "test: 5% -> 50% -> 100%, 2 s soaks"
+steps = [
+  { environment = "production", weight = 5, soak = "2s" },
+  { environment = "production", weight = 50, soak = "2s" },
+  { environment = "production", weight = 100 },
+]
+monitor_after = "2s"
+
+[rollout.plans.high-risk]
+description = "test: 5% -> 25% -> 50% -> 100%, 2 s soaks"
+steps = [
+  { environment = "production", weight = 5, soak = "2s" },
+  { environment = "production", weight = 25, soak = "2s" },
+  { environment = "production", weight = 50, soak = "2s" },
+  { environment = "production", weight = 100 },
+]
+monitor_after = "2s"
+
+[verification]
+within = "20s"
+interval = "1s"
+"#;
+
+fn policy() -> changegate_policy::Policy {
+    changegate_testkit::gate::policy_with(FAST)
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        Timestamp::now().as_microsecond() % 1_000_000
+    )
+}
+
+/// Prometheus + the service it scrapes (1 s scrape).
+struct Metrics {
+    svc: TestService,
+    prom: Prometheus,
+}
+
+async fn metrics() -> Metrics {
+    let svc = TestService::start(Profile::healthy()).await;
+    let prom = Prometheus::start(&[("chat", svc.addr)], Duration::from_secs(1)).await;
+    prom.wait_for_samples(r#"service="chat""#, 3).await;
+    Metrics { svc, prom }
+}
+
+fn config(m: &Metrics, lease: &str) -> RolloutConfig {
+    RolloutConfig::from_toml(&format!(
+        r#"
+prometheus = "{prom}"
+service_url = "{base}"
+selector = 'service="chat"'
+interval = "500ms"
+poll = "200ms"
+lease = "{lease}"
+[actions]
+set_weight = "{weight}"
+rollback = "{rollback}"
+switched_query = 'max(feature_flag_rollout_percent{{service="chat"}})'
+switched_at_most = 0.0
+[guard]
+rate_window = "15s"
+"#,
+        prom = m.prom.url,
+        base = m.svc.base(),
+        weight = m.svc.weight_hook(),
+        rollback = m.svc.rollback_hook(),
+    ))
+    .unwrap()
+}
+
+/// Where a replica's database is.
+#[derive(Clone)]
+struct DbSpot {
+    dir: Arc<tempfile::TempDir>,
+    schema: Option<String>,
+}
+
+impl DbSpot {
+    fn new(backend: Backend) -> Self {
+        DbSpot {
+            dir: Arc::new(tempfile::tempdir().unwrap()),
+            schema: (backend == Backend::Postgres).then(|| unique("ro")),
+        }
+    }
+
+    async fn open(&self, policy: &changegate_policy::Policy) -> Db {
+        let mut cfg = StoreConfig::new(self.dir.path());
+        cfg.fields = Some(changegate_audit::FieldPolicy::from_policy(
+            &policy.audit.fields,
+        ));
+        if let Some(s) = &self.schema {
+            cfg.database_url = Some(PG_URL.into());
+            cfg.pg_schema = Some(s.clone());
+        }
+        Db::open_with(cfg).await.expect("open store")
+    }
+}
+
+/// One server replica.
+struct Replica {
+    base: String,
+    db: Db,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn replica(spot: &DbSpot, clock: &Clock, cfg: Option<RolloutConfig>, owner: &str) -> Replica {
+    let policy = policy();
+    let db = spot.open(&policy).await;
+    let state = AppState {
+        policy: Arc::new(policy),
+        db: db.clone(),
+        clock: clock.clone(),
+        repo_root: None,
+        github: None,
+        rollback: Default::default(),
+        mirrors: None,
+        webhooks: Default::default(),
+        rollouts: cfg.map(|c| Arc::new(Runtime::new(c, Some(owner.into())).unwrap())),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        changegate_server::serve(state, listener).await.unwrap();
+    });
+    Replica { base, db, task }
+}
+
+fn clock_at(at: &str) -> Clock {
+    Clock::From {
+        start: t(at),
+        since: Instant::now(),
+    }
+}
+
+async fn token(db: &Db, person: &str, admin: bool) -> String {
+    let tk = changegate_server::token::mint();
+    db.insert_token(&tk, person, admin).await.unwrap();
+    tk.plaintext
+}
+
+async fn integration(db: &Db, name: &str, scopes: &[changegate_server::token::Scope]) -> String {
+    let spec = changegate_server::token::TokenSpec {
+        subject: changegate_server::token::Subject::Integration {
+            name: name.into(),
+            scopes: scopes.to_vec(),
+        },
+        expires_at: None,
+    };
+    db.issue_token(&spec, t(TUE), "changegate")
+        .await
+        .unwrap()
+        .plaintext
+}
+
+async fn req(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    tok: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(tok);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let st = resp.status().as_u16();
+    (st, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A category-2 (or 3) change by alice, ready to deploy (every approval and item in place).
+fn ready_change(level: u8, id: &str) -> ChangeState {
+    let facets = match level {
+        2 => vec![facet("api-endpoint-added", &["backend-lead"], 2)],
+        _ => vec![facet("schema-column-dropped", &[], 3)],
+    };
+    let mut s = ready(level, facets).1;
+    s.change.id = id.into();
+    if s.status != Status::Approved {
+        set_status(&mut s, Status::Approved, t("2026-03-01T10:00:00Z"));
+    }
+    s
+}
+
+async fn import(r: &Replica, admin: &str, state: &ChangeState) {
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/import",
+        admin,
+        Some(serde_json::to_value(state).unwrap()),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+}
+
+async fn announce(db: &Db) {
+    let w = db.world().await.unwrap();
+    db.update_world(
+        w.version,
+        &world_with_announcement(),
+        AuditEvent::new("incident.recorded", "test-setup"),
+    )
+    .await
+    .unwrap()
+    .expect("world written");
+}
+
+async fn rollouts(r: &Replica, tok: &str, id: &str) -> Vec<Value> {
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::GET,
+        &format!("/api/v1/changes/{id}/rollouts"),
+        tok,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    b["rollouts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Wait until the change's last rollout satisfies `done`; panics after `secs`.
+async fn wait_for(
+    r: &Replica,
+    tok: &str,
+    id: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let all = rollouts(r, tok, id).await;
+        if let Some(last) = all.last()
+            && done(last)
+        {
+            return last.clone();
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}: {:#}", json!(all));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn status_of(r: &Replica, id: &str) -> Status {
+    r.db.change(id).await.unwrap().unwrap().value.status
+}
+
+async fn events(db: &Db, id: &str) -> Vec<AuditEvent> {
+    let filter = EventFilter {
+        change_id: Some(id.into()),
+        ..Default::default()
+    };
+    db.store()
+        .events(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record.event)
+        .collect()
+}
+
+fn results(evs: &[AuditEvent], kind: &str) -> Vec<String> {
+    evs.iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| {
+            e.outcome
+                .get("result")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+fn weights(m: &Metrics) -> Vec<u8> {
+    m.svc.sim.lock().unwrap().weights.clone()
+}
+
+both!(category_2_change_completes_and_is_verified);
+async fn category_2_change_completes_and_is_verified(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-2")).await;
+
+    // Refused: no authority (403, nothing stored), a plan chosen (422), no deployments scope.
+    let mallory = token(&r.db, "mallory", false).await;
+    let ci = integration(&r.db, "ci", &[changegate_server::token::Scope::CiEvidence]).await;
+    let alice = token(&r.db, "alice", false).await;
+    let size = r.db.store().head().await.unwrap().size;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2/rollouts",
+        &mallory,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("deployer-required")),
+        "{b}"
+    );
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2/rollouts",
+        &ci,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("deployer-required")),
+        "{b}"
+    );
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2/rollouts",
+        &alice,
+        Some(json!({"plan": "emergency"})),
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str(), b["location"].as_str()),
+        (422, Some("plan-not-selectable"), Some("body `plan`")),
+        "{b}"
+    );
+    assert!(rollouts(&r, &admin, "CR-2").await.is_empty());
+    assert_eq!(status_of(&r, "CR-2").await, Status::Approved);
+    assert_eq!(
+        r.db.store().head().await.unwrap().size,
+        size,
+        "refusals store nothing"
+    );
+
+    // The deploy pipeline starts it (integration token with the deployments scope).
+    let deployer = integration(
+        &r.db,
+        "deploy",
+        &[changegate_server::token::Scope::Deployments],
+    )
+    .await;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2/rollouts",
+        &deployer,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["plan"], "standard", "the category's plan: {b}");
+    assert_eq!(status_of(&r, "CR-2").await, Status::Deploying);
+    // A second start while one runs is refused.
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2/rollouts",
+        &deployer,
+        None,
+    )
+    .await;
+    assert_eq!(st, 409, "{b}");
+
+    let done = wait_for(&r, &admin, "CR-2", 90, "completion", |v| {
+        v["phase"] == "completed"
+    })
+    .await;
+    assert_eq!(weights(&m), [5, 50, 100], "each step's weight set once");
+    assert_eq!(status_of(&r, "CR-2").await, Status::Deployed);
+    assert_eq!(done["verification"]["result"], "passed", "{done:#}");
+    let checks = done["verification"]["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for n in [
+        "health:/api/v1/health",
+        "health:/api/v1/health/database",
+        "error-rate",
+        "p95-latency",
+        "slow-queries",
+        "socket-disconnects",
+        "feature-flag-rollout",
+    ] {
+        assert!(names.contains(&n), "{n} verified: {names:?}");
+    }
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["state"] == "passed" && !c["value"].is_null()),
+        "{checks:#?}"
+    );
+    assert!(done["rollback"].is_null());
+
+    let evs = events(&r.db, "CR-2").await;
+    assert_eq!(results(&evs, "deployment.start"), ["allowed"]);
+    let steps = results(&evs, "deployment.step");
+    assert_eq!(
+        steps.iter().filter(|s| *s == "promote").count(),
+        3,
+        "{steps:?}"
+    );
+    assert_eq!(results(&evs, "deployment.finish"), ["complete"]);
+    assert_eq!(results(&evs, "deployment.verification"), ["verified"]);
+    let promote = evs.iter().find(|e| e.kind == "deployment.step").unwrap();
+    assert!(
+        promote.outcome.contains_key("error-rate"),
+        "the metric values that decided it: {promote:?}"
+    );
+    assert!(
+        promote.details["decision"]["triggers"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+}
+
+both!(category_3_change_rolls_back_with_its_switch_time);
+async fn category_3_change_rolls_back_with_its_switch_time(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at("2026-03-03T02:05:00Z");
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    announce(&r.db).await;
+    import(&r, &admin, &ready_change(3, "CR-3")).await;
+    // At 25 % the new version answers 5 % errors: error-rate-increase (+0.3 points) fires.
+    m.svc.degrade_at(
+        25,
+        Profile {
+            error_share: 0.05,
+            ..Profile::healthy()
+        },
+    );
+    let tara = token(&r.db, "tara", false).await; // the category's deploy approver
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-3/rollouts",
+        &tara,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["plan"], "high-risk");
+    let _ = MW;
+
+    let done = wait_for(&r, &admin, "CR-3", 90, "rollback", |v| {
+        v["phase"] == "rolled-back"
+    })
+    .await;
+    assert_eq!(status_of(&r, "CR-3").await, Status::RolledBack);
+    assert_eq!(weights(&m), [5, 25]);
+    assert_eq!(m.svc.sim.lock().unwrap().rollbacks, 1);
+    let rb = &done["rollback"];
+    assert_eq!(rb["trigger"], "automatic", "{rb:#}");
+    assert!(
+        rb["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "baseline-exceeded" && r["value"].as_f64().is_some()),
+        "{rb:#}"
+    );
+    let timing = &rb["timing"];
+    assert_eq!(timing["confirmed_by"], "metric", "{timing:#}");
+    let switched = timing["detect_to_switched_ms"]
+        .as_f64()
+        .expect("switch measured");
+    assert!(timing["detect_to_action_ms"].as_f64().unwrap() <= switched);
+    assert_eq!(timing["deadline_ms"].as_f64(), Some(30_000.0));
+    assert_eq!(
+        timing["exceeded"], false,
+        "switched within 30 s: {timing:#}"
+    );
+    println!(
+        "category 3 breach → action {:.1} ms, action {:.1} ms, breach → switched {switched:.1} ms",
+        timing["detect_to_action_ms"].as_f64().unwrap(),
+        timing["action_ms"].as_f64().unwrap()
+    );
+
+    let evs = events(&r.db, "CR-3").await;
+    let rollback: Vec<&AuditEvent> = evs
+        .iter()
+        .filter(|e| e.kind == "rollback.triggered")
+        .collect();
+    assert_eq!(rollback.len(), 1);
+    assert_eq!(rollback[0].outcome["result"], "rollback");
+    assert!(rollback[0].details["rollback"]["timing"]["detect_to_switched_ms"].is_number());
+    assert_eq!(rollback[0].details["authority"]["via"], "integration");
+    assert!(rollback[0].outcome.contains_key("error-rate"));
+}
+
+both!(a_freeze_that_begins_mid_rollout_holds_it);
+async fn a_freeze_that_begins_mid_rollout_holds_it(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-F")).await;
+    let alice = token(&r.db, "alice", false).await;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-F/rollouts",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    wait_for(&r, &admin, "CR-F", 60, "step 1", |v| {
+        v["steps"].as_array().is_some_and(|s| s.len() == 1)
+    })
+    .await;
+    // A P1 incident: the incident freeze begins.
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/incidents",
+        &admin,
+        Some(json!({"id": "INC-1", "severity": "P1", "commander": "sam"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let held = wait_for(&r, &admin, "CR-F", 60, "hold", |v| v["phase"] == "held").await;
+    assert!(
+        held["held"]["codes"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{held:#}"
+    );
+    // Held: no promotion, no rollback, however long the freeze lasts.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(weights(&m), [5]);
+    assert_eq!(m.svc.sim.lock().unwrap().rollbacks, 0);
+    assert_eq!(status_of(&r, "CR-F").await, Status::Deploying);
+    let still = rollouts(&r, &admin, "CR-F").await.pop().unwrap();
+    assert_eq!(still["phase"], "held");
+    // The freeze ends: the rollout resumes from its step and completes.
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/incidents/INC-1/resolve",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    wait_for(&r, &admin, "CR-F", 90, "completion", |v| {
+        v["phase"] == "completed"
+    })
+    .await;
+    assert_eq!(weights(&m), [5, 50, 100]);
+    let evs = events(&r.db, "CR-F").await;
+    let steps = results(&evs, "deployment.step");
+    assert_eq!(
+        steps.iter().filter(|s| *s == "held").count(),
+        1,
+        "{steps:?}"
+    );
+    let resumed = evs
+        .iter()
+        .find(|e| e.kind == "deployment.step" && e.details["resumed_after_hold"].is_object());
+    assert!(
+        resumed.is_some(),
+        "the resumed promotion names the hold it ended"
+    );
+}
+
+both!(a_failing_verification_rolls_back);
+async fn a_failing_verification_rolls_back(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-V")).await;
+    // Slow queries are no rollback trigger: the plan completes, the verification fails.
+    m.svc.sim.lock().unwrap().slow_queries_per_s = 2.0;
+    let alice = token(&r.db, "alice", false).await;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-V/rollouts",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let done = wait_for(&r, &admin, "CR-V", 90, "rollback", |v| {
+        !v["active"].as_bool().unwrap_or(true)
+    })
+    .await;
+    assert_eq!(done["phase"], "rolled-back", "{done:#}");
+    assert_eq!(done["verification"]["result"], "failed");
+    let slow = done["verification"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "slow-queries")
+        .unwrap()
+        .clone();
+    assert_eq!(slow["state"], "failed", "{slow}");
+    assert!(slow["value"].as_f64().unwrap() >= 1.0);
+    assert_eq!(done["rollback"]["trigger"], "verification-failed");
+    assert_eq!(status_of(&r, "CR-V").await, Status::RolledBack);
+    assert_eq!(m.svc.sim.lock().unwrap().rollbacks, 1);
+    let evs = events(&r.db, "CR-V").await;
+    assert_eq!(results(&evs, "deployment.finish"), ["complete"]);
+    assert_eq!(
+        results(&evs, "deployment.verification"),
+        ["verification-failed"]
+    );
+    assert_eq!(results(&evs, "rollback.triggered"), ["rollback"]);
+}
+
+both!(a_restarted_server_continues_the_rollout_from_its_step);
+async fn a_restarted_server_continues_the_rollout_from_its_step(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let first = replica(&spot, &clock, Some(config(&m, "2s")), "first").await;
+    let admin = token(&first.db, "admin", true).await;
+    import(&first, &admin, &ready_change(2, "CR-R")).await;
+    let alice = token(&first.db, "alice", false).await;
+    let (st, b) = req(
+        &first.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-R/rollouts",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    wait_for(&first, &admin, "CR-R", 60, "step 1", |v| {
+        v["steps"].as_array().is_some_and(|s| s.len() == 1)
+    })
+    .await;
+    // Killed mid-soak: the task (listener and worker) is gone, its lease still stands.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(weights(&m), [5]);
+    let second = replica(&spot, &clock, Some(config(&m, "2s")), "second").await;
+    let done = wait_for(&second, &admin, "CR-R", 90, "completion", |v| {
+        v["phase"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        weights(&m),
+        [5, 50, 100],
+        "continued from its step: no step repeated"
+    );
+    assert_eq!(done["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(status_of(&second, "CR-R").await, Status::Deployed);
+    let evs = events(&second.db, "CR-R").await;
+    assert_eq!(
+        results(&evs, "deployment.step")
+            .iter()
+            .filter(|s| *s == "promote")
+            .count(),
+        3
+    );
+}
+
+both!(two_replicas_on_one_database_act_once_per_step);
+async fn two_replicas_on_one_database_act_once_per_step(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let one = replica(&spot, &clock, Some(config(&m, "3s")), "one").await;
+    let two = replica(&spot, &clock, Some(config(&m, "3s")), "two").await;
+    let admin = token(&one.db, "admin", true).await;
+    import(&one, &admin, &ready_change(2, "CR-2R")).await;
+    let alice = token(&one.db, "alice", false).await;
+    let (st, b) = req(
+        &two.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-2R/rollouts",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    wait_for(&one, &admin, "CR-2R", 90, "completion", |v| {
+        v["phase"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        weights(&m),
+        [5, 50, 100],
+        "every set-weight action ran exactly once"
+    );
+    assert_eq!(m.svc.sim.lock().unwrap().rollbacks, 0);
+    let evs = events(&one.db, "CR-2R").await;
+    assert_eq!(
+        results(&evs, "deployment.step")
+            .iter()
+            .filter(|s| *s == "promote")
+            .count(),
+        3
+    );
+    assert_eq!(results(&evs, "deployment.finish"), ["complete"]);
+    assert_eq!(results(&evs, "deployment.verification"), ["verified"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_rollouts_refuses_to_start_one() {
+    let spot = DbSpot::new(Backend::Sqlite);
+    let r = replica(&spot, &clock_at(TUE), None, "x").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-N")).await;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-N/rollouts",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (503, Some("rollouts-not-configured")),
+        "{b}"
+    );
+    assert_eq!(status_of(&r, "CR-N").await, Status::Approved);
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::GET,
+        "/api/v1/changes/NOPE/rollouts",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!((st, b["code"].as_str()), (404, Some("not-found")), "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_denies_a_start_outside_the_window_and_nothing_starts() {
+    let spot = DbSpot::new(Backend::Sqlite);
+    // Saturday: the weekend freeze. No Prometheus is needed: nothing may start.
+    let cfg = RolloutConfig::from_toml(
+        "prometheus = \"http://127.0.0.1:9\"\n[actions]\nrollback = \"true\"\n",
+    )
+    .unwrap();
+    let r = replica(
+        &spot,
+        &clock_at(changegate_testkit::gate::SAT),
+        Some(cfg),
+        "x",
+    )
+    .await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-W")).await;
+    let alice = token(&r.db, "alice", false).await;
+    let size = r.db.store().head().await.unwrap().size;
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-W/rollouts",
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!((st, b["code"].as_str()), (422, Some("gate-denied")), "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("window"),
+        "the gate's reasons: {b}"
+    );
+    assert!(rollouts(&r, &admin, "CR-W").await.is_empty());
+    assert_eq!(status_of(&r, "CR-W").await, Status::Approved);
+    assert_eq!(
+        r.db.store().head().await.unwrap().size,
+        size,
+        "nothing stored"
+    );
+}
