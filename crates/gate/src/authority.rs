@@ -280,9 +280,11 @@ impl Grant {
                 "an on-call engineer (holder of `on-call-engineer`), the commander of an active incident, or a holder of a role of the category's `rollback_authority` (database rollbacks: also of `[rollback.database]` approver and executor)"
             }
             Grant::PostMortemOwner => {
-                "whoever opened or approved the rollback, the commander of an active incident, or an SRE lead (`sre-lead`)"
+                "whoever opened or approved the rollback, the commander of an active incident, or a holder of a role in `emergency.retrospective_by` (the seed: `sre-lead`)"
             }
-            Grant::DutyOwner => "the duty's owner, or an SRE lead (`sre-lead`)",
+            Grant::DutyOwner => {
+                "the duty's owner, or a holder of a role in `emergency.retrospective_by` (the seed: `sre-lead`)"
+            }
         }
     }
 }
