@@ -211,6 +211,18 @@ async fn req(
     (st, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `POST /api/v1/changes/{id}/rollouts` with `tok`.
+async fn start(base: &str, tok: &str, id: &str, body: Option<Value>) -> (u16, Value) {
+    req(
+        base,
+        reqwest::Method::POST,
+        &format!("/api/v1/changes/{id}/rollouts"),
+        tok,
+        body,
+    )
+    .await
+}
+
 /// A category-2 (or 3) change by alice, ready to deploy (every approval and item in place).
 fn ready_change(level: u8, id: &str) -> ChangeState {
     let facets = match level {
@@ -335,40 +347,19 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
     let ci = integration(&r.db, "ci", &[changegate_server::token::Scope::CiEvidence]).await;
     let alice = token(&r.db, "alice", false).await;
     let size = r.db.store().head().await.unwrap().size;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2/rollouts",
-        &mallory,
-        Some(json!({})),
-    )
-    .await;
+    let (st, b) = start(&r.base, &mallory, "CR-2", Some(json!({}))).await;
     assert_eq!(
         (st, b["code"].as_str()),
         (403, Some("deployer-required")),
         "{b}"
     );
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2/rollouts",
-        &ci,
-        Some(json!({})),
-    )
-    .await;
+    let (st, b) = start(&r.base, &ci, "CR-2", Some(json!({}))).await;
     assert_eq!(
         (st, b["code"].as_str()),
         (403, Some("deployer-required")),
         "{b}"
     );
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2/rollouts",
-        &alice,
-        Some(json!({"plan": "emergency"})),
-    )
-    .await;
+    let (st, b) = start(&r.base, &alice, "CR-2", Some(json!({"plan": "emergency"}))).await;
     assert_eq!(
         (st, b["code"].as_str(), b["location"].as_str()),
         (422, Some("plan-not-selectable"), Some("body `plan`")),
@@ -389,26 +380,12 @@ async fn category_2_change_completes_and_is_verified(backend: Backend) {
         &[changegate_server::token::Scope::Deployments],
     )
     .await;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2/rollouts",
-        &deployer,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &deployer, "CR-2", None).await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(b["plan"], "standard", "the category's plan: {b}");
     assert_eq!(status_of(&r, "CR-2").await, Status::Deploying);
     // A second start while one runs is refused.
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2/rollouts",
-        &deployer,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &deployer, "CR-2", None).await;
     assert_eq!(st, 409, "{b}");
 
     let done = wait_for(&r, &admin, "CR-2", 90, "completion", |v| {
@@ -479,14 +456,7 @@ async fn category_3_change_rolls_back_with_its_switch_time(backend: Backend) {
         },
     );
     let tara = token(&r.db, "tara", false).await; // the category's deploy approver
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-3/rollouts",
-        &tara,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &tara, "CR-3", None).await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(b["plan"], "high-risk");
     let _ = MW;
@@ -546,14 +516,7 @@ async fn a_freeze_that_begins_mid_rollout_holds_it(backend: Backend) {
     let admin = token(&r.db, "admin", true).await;
     import(&r, &admin, &ready_change(2, "CR-F")).await;
     let alice = token(&r.db, "alice", false).await;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-F/rollouts",
-        &alice,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &alice, "CR-F", None).await;
     assert_eq!(st, 201, "{b}");
     wait_for(&r, &admin, "CR-F", 60, "step 1", |v| {
         v["steps"].as_array().is_some_and(|s| s.len() == 1)
@@ -625,14 +588,7 @@ async fn a_failing_verification_rolls_back(backend: Backend) {
     // Slow queries are no rollback trigger: the plan completes, the verification fails.
     m.svc.sim.lock().unwrap().slow_queries_per_s = 2.0;
     let alice = token(&r.db, "alice", false).await;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-V/rollouts",
-        &alice,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &alice, "CR-V", None).await;
     assert_eq!(st, 201, "{b}");
     let done = wait_for(&r, &admin, "CR-V", 90, "rollback", |v| {
         !v["active"].as_bool().unwrap_or(true)
@@ -670,14 +626,7 @@ async fn a_restarted_server_continues_the_rollout_from_its_step(backend: Backend
     let admin = token(&first.db, "admin", true).await;
     import(&first, &admin, &ready_change(2, "CR-R")).await;
     let alice = token(&first.db, "alice", false).await;
-    let (st, b) = req(
-        &first.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-R/rollouts",
-        &alice,
-        None,
-    )
-    .await;
+    let (st, b) = start(&first.base, &alice, "CR-R", None).await;
     assert_eq!(st, 201, "{b}");
     wait_for(&first, &admin, "CR-R", 60, "step 1", |v| {
         v["steps"].as_array().is_some_and(|s| s.len() == 1)
@@ -719,14 +668,7 @@ async fn two_replicas_on_one_database_act_once_per_step(backend: Backend) {
     let admin = token(&one.db, "admin", true).await;
     import(&one, &admin, &ready_change(2, "CR-2R")).await;
     let alice = token(&one.db, "alice", false).await;
-    let (st, b) = req(
-        &two.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-2R/rollouts",
-        &alice,
-        None,
-    )
-    .await;
+    let (st, b) = start(&two.base, &alice, "CR-2R", None).await;
     assert_eq!(st, 201, "{b}");
     wait_for(&one, &admin, "CR-2R", 90, "completion", |v| {
         v["phase"] == "completed"
@@ -756,14 +698,7 @@ async fn a_server_without_rollouts_refuses_to_start_one() {
     let r = replica(&spot, &clock_at(TUE), None, "x").await;
     let admin = token(&r.db, "admin", true).await;
     import(&r, &admin, &ready_change(2, "CR-N")).await;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-N/rollouts",
-        &admin,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &admin, "CR-N", None).await;
     assert_eq!(
         (st, b["code"].as_str()),
         (503, Some("rollouts-not-configured")),
@@ -800,14 +735,7 @@ async fn the_gate_denies_a_start_outside_the_window_and_nothing_starts() {
     import(&r, &admin, &ready_change(2, "CR-W")).await;
     let alice = token(&r.db, "alice", false).await;
     let size = r.db.store().head().await.unwrap().size;
-    let (st, b) = req(
-        &r.base,
-        reqwest::Method::POST,
-        "/api/v1/changes/CR-W/rollouts",
-        &alice,
-        None,
-    )
-    .await;
+    let (st, b) = start(&r.base, &alice, "CR-W", None).await;
     assert_eq!((st, b["code"].as_str()), (422, Some("gate-denied")), "{b}");
     assert!(
         b["message"].as_str().unwrap().contains("window"),
