@@ -60,15 +60,12 @@ async fn start_and_status_through_the_cli() {
     )
     .unwrap();
     let state = AppState {
-        policy: Arc::new(policy),
-        db: db.clone(),
-        clock: Clock::Manual(Arc::new(Mutex::new(t(TUE)))),
-        repo_root: None,
-        github: None,
         rollouts: Some(Arc::new(Runtime::new(rollouts, None).unwrap())),
-        rollback: Default::default(),
-        mirrors: None,
-        webhooks: Default::default(),
+        ..AppState::new(
+            Arc::new(policy),
+            db.clone(),
+            Clock::Manual(Arc::new(Mutex::new(t(TUE)))),
+        )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

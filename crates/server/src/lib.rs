@@ -102,6 +102,25 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A state with the policy, database and clock and every optional part off: no local
+    /// repositories, no GitHub, no mirrors, no rollback actions, no webhook secrets, no rollouts.
+    /// Callers set what they need with struct update syntax
+    /// (`AppState { rollouts: Some(..), ..AppState::new(policy, db, clock) }`), so adding a field
+    /// here means giving it a default here and nowhere else.
+    pub fn new(policy: Arc<Policy>, db: Db, clock: Clock) -> Self {
+        AppState {
+            policy,
+            db,
+            clock,
+            repo_root: None,
+            github: None,
+            rollback: Default::default(),
+            mirrors: None,
+            webhooks: Default::default(),
+            rollouts: None,
+        }
+    }
+
     /// Now, by the state's clock.
     pub fn now(&self) -> Timestamp {
         self.clock.now()

@@ -191,17 +191,11 @@ async fn internal_errors_are_logged_and_answered_with_the_request_id() {
         },
         token_id: token.id.clone(),
     };
-    let app = changegate_server::router(AppState {
-        policy: Arc::new(changegate_policy::load_default().policy),
-        db: Db::new(Arc::new(broken)),
-        clock: Clock::System,
-        repo_root: None,
-        github: None,
-        rollback: Default::default(),
-        mirrors: None,
-        webhooks: Default::default(),
-        rollouts: None,
-    });
+    let app = changegate_server::router(AppState::new(
+        Arc::new(changegate_policy::load_default().policy),
+        Db::new(Arc::new(broken)),
+        Clock::System,
+    ));
     let logs = Captured::default();
     let writer = logs.clone();
     // The filter `changegate serve` uses by default.

@@ -148,15 +148,8 @@ async fn replica(spot: &DbSpot, clock: &Clock, cfg: Option<RolloutConfig>, owner
     let policy = policy();
     let db = spot.open(&policy).await;
     let state = AppState {
-        policy: Arc::new(policy),
-        db: db.clone(),
-        clock: clock.clone(),
-        repo_root: None,
-        github: None,
-        rollback: Default::default(),
-        mirrors: None,
-        webhooks: Default::default(),
         rollouts: cfg.map(|c| Arc::new(Runtime::new(c, Some(owner.into())).unwrap())),
+        ..AppState::new(Arc::new(policy), db.clone(), clock.clone())
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -147,19 +147,14 @@ impl TestServer {
         db.insert_token(&t, "admin", true).await.unwrap();
         let clock = Arc::new(Mutex::new(at));
         let mut state = AppState {
-            policy: Arc::new(policy),
-            db: db.clone(),
-            clock: Clock::Manual(clock.clone()),
             repo_root,
             github: github_api.map(|api| changegate_server::github::GitHub {
                 api,
                 token: Some("ghp_test".into()),
                 http: reqwest::Client::new(),
             }),
-            rollback: Default::default(),
             mirrors,
-            webhooks: Default::default(),
-            rollouts: None,
+            ..AppState::new(Arc::new(policy), db.clone(), Clock::Manual(clock.clone()))
         };
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -268,9 +268,6 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         None => None,
     };
     let state = AppState {
-        policy: Arc::new(policy),
-        db,
-        clock,
         repo_root: args.repo_root.clone(),
         github: Some(github),
         rollback: changegate_server::routes::rollbacks::RollbackActions {
@@ -286,6 +283,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         mirrors,
         webhooks,
         rollouts,
+        ..AppState::new(Arc::new(policy), db, clock)
     };
     // Incoming webhooks: the worker that processes stored deliveries (every replica may run one).
     let _worker = (!args.webhooks.no_delivery_worker).then(|| {

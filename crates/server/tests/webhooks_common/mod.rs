@@ -111,15 +111,8 @@ impl Harness {
             ..Default::default()
         };
         let state = AppState {
-            policy: Arc::new(policy.clone()),
-            db,
-            clock: Clock::Manual(clock.clone()),
-            repo_root: None,
-            github: None,
             webhooks,
-            rollback: Default::default(),
-            mirrors: None,
-            rollouts: None,
+            ..AppState::new(Arc::new(policy.clone()), db, Clock::Manual(clock.clone()))
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
