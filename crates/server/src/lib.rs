@@ -14,6 +14,7 @@ pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod github_out;
 pub mod github_runs;
 pub mod mirror;
 pub mod observe;
