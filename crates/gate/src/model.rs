@@ -377,6 +377,10 @@ pub struct ExceptionRequest {
     /// Evidence link, for reasons that require evidence (a monitoring plan).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
+    /// The rollout plan the exception selects instead of the category's (one of the reason's
+    /// `plans`); approved together with the exception.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
     /// Approvals by the exception approver roles.
     #[serde(default)]
     pub approvals: Vec<ExceptionApproval>,

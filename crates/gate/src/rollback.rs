@@ -149,6 +149,10 @@ pub struct Execution {
     /// Whether it finished within the limit: `[rollback] deadline` (application) or the downtime
     /// estimate (database).
     pub within_limit: bool,
+    /// The server-run rollout that performed it (its rollback recorded the `roll-back`
+    /// transition and the `rollback.triggered` event), when one was active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// The incident notice a manual rollback owes the incident channel (recorded here until a
@@ -170,10 +174,45 @@ pub struct Notice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verification {
-    /// `pending` until a verification is recorded.
+    /// `pending` until a verification is recorded, then `passed` or `failed`.
     pub status: String,
     /// Due (the category's monitoring `watch` after the rollback).
     pub due_at: Timestamp,
+    /// When the result was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// Who observed it (`integration:changegate-rollout`: the server's own checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Every check with its value and limit, as read.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub checks: serde_json::Value,
+}
+
+/// Record the result of the verification a done rollback owes (the server's own health and
+/// metric checks after the rollback). Refused when the request is unknown, not done, or its
+/// verification is already recorded.
+pub fn record_verification(
+    state: &mut ChangeState,
+    request: &str,
+    passed: bool,
+    by: &str,
+    checks: serde_json::Value,
+    at: Timestamp,
+) -> Result<(), RollbackError> {
+    let idx = index(state, request)?;
+    let r = &mut state.rollback.requests[idx];
+    let Some(v) = r.verification.as_mut().filter(|v| v.status == "pending") else {
+        return Err(err(
+            RollbackCode::RollbackNotPending,
+            format!("rollback request {request} owes no pending verification"),
+        ));
+    };
+    v.status = if passed { "passed" } else { "failed" }.to_string();
+    v.checked_at = Some(at);
+    v.by = Some(by.to_string());
+    v.checks = checks;
+    Ok(())
 }
 
 /// One answered retrospective question.
@@ -789,6 +828,63 @@ fn approve(
     Ok(false)
 }
 
+/// The longest a rollback action of `kind` may run before the server stops it: four times its
+/// limit (`[rollback] deadline` for an application rollback, the downtime estimate or
+/// `[rollback.database] max_downtime` for a database one), and at least `max_downtime`. The limit
+/// itself is measured and recorded, not enforced by killing a rollback half-way.
+pub fn action_hard_stop(
+    policy: &Policy,
+    kind: RollbackKind,
+    downtime: Option<&Dur>,
+) -> jiff::SignedDuration {
+    let limit = match (kind, downtime) {
+        (RollbackKind::Database, Some(d)) => d.get(),
+        (RollbackKind::Database, None) => policy.rollback.database.max_downtime.get(),
+        (RollbackKind::Application, _) => policy.rollback.deadline.get(),
+    };
+    let floor = policy.rollback.database.max_downtime.get();
+    let four = jiff::SignedDuration::from_secs_f64(limit.as_secs_f64() * 4.0);
+    four.max(floor)
+}
+
+/// How long after its claim an `executing` request with no recorded result counts as
+/// interrupted (the server stopped between running the action and recording it): the action's
+/// hard stop plus one minute.
+pub fn interrupted_after(policy: &Policy, request: &RollbackRequest) -> jiff::SignedDuration {
+    action_hard_stop(policy, request.kind, request.downtime.as_ref())
+        .saturating_add(jiff::SignedDuration::from_mins(1))
+}
+
+/// Requests claimed longer ago than [`interrupted_after`] without a result are marked `failed`
+/// with an `interrupted` execution, so a new request can be opened. The action may have run:
+/// the new request collects its authority afresh, and its approvers are told to check first.
+fn interrupt_stale(policy: &Policy, state: &mut ChangeState, at: Timestamp) {
+    for r in &mut state.rollback.requests {
+        if r.status != RequestStatus::Executing {
+            continue;
+        }
+        let Some(claimed) = r.claimed_at else {
+            continue;
+        };
+        let after = interrupted_after(policy, r);
+        if claimed.checked_add(after).is_ok_and(|due| due <= at) {
+            r.status = RequestStatus::Failed;
+            r.finished_at = Some(at);
+            r.execution = Some(Execution {
+                ran: String::new(),
+                ok: false,
+                detail: format!(
+                    "interrupted: no result was recorded within {after:#} of the claim (the server stopped); the action may have run, check the service before approving a new request"
+                ),
+                started: claimed,
+                seconds: 0.0,
+                within_limit: false,
+                rollout: None,
+            });
+        }
+    }
+}
+
 fn index(state: &ChangeState, id: &str) -> Result<usize, RollbackError> {
     state
         .rollback
@@ -850,6 +946,7 @@ fn apply_inner(
                     ),
                 ));
             }
+            interrupt_stale(policy, state, at);
             if let Some(open) = state.rollback.open() {
                 return Err(err(
                     RollbackCode::RollbackAlreadyOpen,
@@ -1007,6 +1104,9 @@ fn apply_inner(
                 r.verification = Some(Verification {
                     status: "pending".to_string(),
                     due_at: at.checked_add(watch).unwrap_or(at),
+                    checked_at: None,
+                    by: None,
+                    checks: serde_json::Value::Null,
                 });
                 r.post_mortem = Some(PostMortem {
                     due_at: at

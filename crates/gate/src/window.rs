@@ -96,6 +96,19 @@ pub fn exception_grant(
             {
                 problems.push(format!("reason `{}` requires evidence ({kind})", ex.reason));
             }
+            if let Some(plan) = &ex.plan
+                && !r.plans.contains(plan)
+            {
+                problems.push(format!(
+                    "reason `{}` may not select rollout plan `{plan}` (it may select: {})",
+                    ex.reason,
+                    if r.plans.is_empty() {
+                        "none".to_string()
+                    } else {
+                        r.plans.join(", ")
+                    }
+                ));
+            }
         }
     }
     let mut used: Vec<String> = Vec::new();

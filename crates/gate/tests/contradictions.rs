@@ -105,6 +105,7 @@ fn cto_emergency() -> (Policy, ChangeState) {
         at: t("2026-03-11T09:00:00Z"),
         severity: None,
         evidence: None,
+        plan: None,
         approvals: vec![ExceptionApproval {
             person: "cleo".into(),
             role: "cto".into(),
@@ -255,6 +256,7 @@ fn cat2_with_exception(
         at: t("2026-03-13T09:00:00Z"),
         severity: severity.map(str::to_string),
         evidence: evidence.map(str::to_string),
+        plan: None,
         approvals: ["backend-lead", "sre-lead"]
             .iter()
             .map(|r| ExceptionApproval {

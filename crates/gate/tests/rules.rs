@@ -796,6 +796,7 @@ fn seed_exceptions_need_backend_lead_and_sre_lead() {
         at: monday_evening,
         severity: None,
         evidence: None,
+        plan: None,
         approvals: vec![ExceptionApproval {
             person: "bob".into(),
             role: "backend-lead".into(),

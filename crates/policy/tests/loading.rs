@@ -47,6 +47,7 @@ snapshot_invalid! {
     invalid_retention_below_minimum => "retention-below-minimum.toml",
     invalid_retention_acknowledgement_mismatch => "retention-acknowledgement-mismatch.toml",
     invalid_emergency_eligibility => "emergency-eligibility.toml",
+    invalid_exception_plan_unknown => "exception-plan-unknown.toml",
 }
 
 /// Each code of the raw pass has a file that shows it, first, with a location and help (the

@@ -48,6 +48,11 @@ monitor_after = "2s"
 [verification]
 within = "20s"
 interval = "1s"
+
+# An approved critical-bugfix exception may select the high-risk plan (the seed lists none).
+[exceptions.reasons.critical-bugfix]
+description = "Critical bug fixes (customer-impacting)"
+plans = ["high-risk"]
 "#;
 
 fn policy() -> changegate_policy::Policy {
@@ -741,4 +746,253 @@ async fn the_gate_denies_a_start_outside_the_window_and_nothing_starts() {
         size,
         "nothing stored"
     );
+}
+
+both!(a_manual_rollback_of_a_running_rollout_goes_through_the_rollout);
+/// Issue 14: a manual rollback (the governance path: the category's rollback authority, here the
+/// Backend Lead alone for category 2) of a change whose server-run rollout is active is performed
+/// by the rollout — its rollback action once, its switch time measured, its lease held so the
+/// guard stops promoting — and the change makes exactly one `roll-back` transition.
+async fn a_manual_rollback_of_a_running_rollout_goes_through_the_rollout(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-M")).await;
+    let deployer = integration(
+        &r.db,
+        "deploy",
+        &[changegate_server::token::Scope::Deployments],
+    )
+    .await;
+    let (st, b) = start(&r.base, &deployer, "CR-M", None).await;
+    assert_eq!(st, 201, "{b}");
+    wait_for(&r, &admin, "CR-M", 30, "the first step", |v| {
+        v["phase"] == "running" && !weights(&m).is_empty()
+    })
+    .await;
+
+    let bob = token(&r.db, "bob", false).await; // backend-lead
+    let (st, b) = req(
+        &r.base,
+        reqwest::Method::POST,
+        "/api/v1/changes/CR-M/rollbacks",
+        &bob,
+        Some(json!({"reason": "p95 regression seen by support"})),
+    )
+    .await;
+    assert!((200..300).contains(&st), "{st} {b}");
+    assert_eq!(b["request"]["status"], "done", "{b:#}");
+    let execution = &b["request"]["execution"];
+    assert_eq!(execution["ok"], true, "{execution:#}");
+    assert!(
+        execution["ran"]
+            .as_str()
+            .is_some_and(|s| s.contains("server-run rollout")),
+        "performed by the rollout: {execution:#}"
+    );
+
+    assert_eq!(status_of(&r, "CR-M").await, Status::RolledBack);
+    let change = r.db.change("CR-M").await.unwrap().unwrap().value;
+    assert_eq!(
+        change
+            .history
+            .iter()
+            .filter(|h| h.to == Status::RolledBack)
+            .count(),
+        1,
+        "one roll-back transition: {:?}",
+        change.history
+    );
+    let last = rollouts(&r, &admin, "CR-M").await.pop().unwrap();
+    assert_eq!(last["phase"], "rolled-back", "{last:#}");
+    assert_eq!(last["rollback"]["trigger"], "manual", "{last:#}");
+    assert_eq!(last["rollback"]["by"], "bob");
+    assert!(last["rollback"]["timing"]["action_ms"].is_number());
+    assert_eq!(
+        m.svc.sim.lock().unwrap().rollbacks,
+        1,
+        "the rollout's rollback action ran once"
+    );
+    let evs = events(&r.db, "CR-M").await;
+    let triggered: Vec<&AuditEvent> = evs
+        .iter()
+        .filter(|e| e.kind == "rollback.triggered")
+        .collect();
+    assert_eq!(
+        triggered.len(),
+        1,
+        "one rollback.triggered per rollback: {evs:#?}"
+    );
+    assert_eq!(
+        results(&evs, "rollback.finished").len(),
+        1,
+        "the request's result"
+    );
+    assert_eq!(triggered[0].details["trigger"], "manual");
+    assert_eq!(
+        triggered[0].details["authority"]["roles"],
+        json!(["backend-lead"]),
+        "the authority the request collected"
+    );
+    // The guard stopped: no promotion after the rollback.
+    let n = weights(&m).len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(weights(&m).len(), n, "no step after the rollback");
+
+    // The verification the rollback owes is observed by the server and recorded on the request.
+    let rid = b["request"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let verification = loop {
+        let (st, v) = req(
+            &r.base,
+            reqwest::Method::GET,
+            &format!("/api/v1/changes/CR-M/rollbacks/{rid}"),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        let ver = v["request"]["verification"].clone();
+        if ver["status"] != "pending" {
+            break ver;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "verification never recorded: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(verification["status"], "passed", "{verification:#}");
+    assert_eq!(verification["by"], "integration:changegate-rollout");
+    let names: Vec<&str> = verification["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"health:/api/v1/health"), "{names:?}");
+    assert!(names.contains(&"error-rate"), "{names:?}");
+    let evs = events(&r.db, "CR-M").await;
+    assert_eq!(results(&evs, "rollback.verified"), ["passed"]);
+}
+
+both!(only_an_approved_exception_selects_another_plan);
+/// Issue 14: "a different plan only through an approved exception". The exception names the plan
+/// when it is requested (its reason must list it), its approvers approve it, and only then does a
+/// start naming that plan run it; every other plan named by a request is refused and nothing starts.
+async fn only_an_approved_exception_selects_another_plan(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-P")).await;
+    let alice = token(&r.db, "alice", false).await;
+    let (bob, sam) = (
+        token(&r.db, "bob", false).await,
+        token(&r.db, "sam", false).await,
+    );
+    let post = |tok: String, path: &'static str, body: Value| {
+        let base = r.base.clone();
+        async move { req(&base, reqwest::Method::POST, path, &tok, Some(body)).await }
+    };
+    let refused = |b: &Value, why: &str| {
+        assert_eq!(b["code"], "plan-not-selectable", "{b}");
+        assert_eq!(b["location"], "body `plan`", "{b}");
+        assert!(
+            b["message"].as_str().unwrap_or_default().contains(why),
+            "{why}: {b}"
+        );
+    };
+
+    // No exception: refused.
+    let (st, b) = start(&r.base, &alice, "CR-P", Some(json!({"plan": "high-risk"}))).await;
+    assert_eq!(st, 422, "{b}");
+    refused(&b, "needs an approved exception");
+    // An exception that selects high-risk, not yet approved: refused.
+    let (st, b) = post(
+        alice.clone(),
+        "/api/v1/changes/CR-P/exceptions",
+        json!({"reason": "critical-bugfix", "plan": "high-risk"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = start(&r.base, &alice, "CR-P", Some(json!({"plan": "high-risk"}))).await;
+    assert_eq!(st, 422, "{b}");
+    refused(&b, "not approved");
+    for (tok, role) in [(bob, "backend-lead"), (sam, "sre-lead")] {
+        let (st, b) = post(
+            tok,
+            "/api/v1/changes/CR-P/exceptions",
+            json!({"approve_as": role}),
+        )
+        .await;
+        assert_eq!(st, 201, "{b}");
+    }
+    // Approved, but a request naming another plan than the exception's is still refused.
+    let (st, b) = start(&r.base, &alice, "CR-P", Some(json!({"plan": "emergency"}))).await;
+    assert_eq!(st, 422, "{b}");
+    refused(&b, "is not the plan the change's exception selected");
+    assert!(
+        rollouts(&r, &admin, "CR-P").await.is_empty(),
+        "nothing started"
+    );
+
+    let (st, b) = start(&r.base, &alice, "CR-P", Some(json!({"plan": "high-risk"}))).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(b["plan"], "high-risk", "{b}");
+    let evs = events(&r.db, "CR-P").await;
+    let started = evs.iter().find(|e| e.kind == "deployment.start").unwrap();
+    assert_eq!(
+        started.details["rollout"]["plan_selected_by"], "exception",
+        "{started:?}"
+    );
+}
+
+both!(an_exception_reason_selects_only_the_plans_it_lists);
+/// The reason's `plans` bound what an exception may select: an exception naming an unlisted plan
+/// is not approved, however many approvals it collects.
+async fn an_exception_reason_selects_only_the_plans_it_lists(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica(&spot, &clock, Some(config(&m, "5s")), "a").await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-Q")).await;
+    let alice = token(&r.db, "alice", false).await;
+    for (who, body) in [
+        (
+            "alice",
+            json!({"reason": "critical-bugfix", "plan": "emergency"}),
+        ),
+        ("bob", json!({"approve_as": "backend-lead"})),
+        ("sam", json!({"approve_as": "sre-lead"})),
+    ] {
+        let tok = token(&r.db, who, false).await;
+        let (st, b) = req(
+            &r.base,
+            reqwest::Method::POST,
+            "/api/v1/changes/CR-Q/exceptions",
+            &tok,
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, 201, "{b}");
+    }
+    let (st, b) = start(&r.base, &alice, "CR-Q", Some(json!({"plan": "emergency"}))).await;
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (422, Some("plan-not-selectable")),
+        "{b}"
+    );
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("may not select rollout plan `emergency`"),
+        "{b}"
+    );
+    assert!(rollouts(&r, &admin, "CR-Q").await.is_empty());
 }

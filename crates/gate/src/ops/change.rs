@@ -236,6 +236,7 @@ pub fn apply(
             by,
             severity,
             evidence,
+            plan,
         } => {
             state.exception = Some(ExceptionRequest {
                 reason: reason.clone(),
@@ -243,6 +244,7 @@ pub fn apply(
                 at,
                 severity: severity.clone(),
                 evidence: evidence.clone(),
+                plan: plan.clone(),
                 approvals: Vec::new(),
             });
             Ok(())

@@ -129,6 +129,9 @@ pub enum ChangeOp {
         /// Evidence link.
         #[serde(default)]
         evidence: Option<String>,
+        /// A rollout plan the exception selects (one of the reason's `plans`).
+        #[serde(default)]
+        plan: Option<String>,
     },
     /// Approve the exception in a role.
     ApproveException {

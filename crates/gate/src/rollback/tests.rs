@@ -221,6 +221,7 @@ fn finish_rolls_the_change_back_and_owes_a_post_mortem() {
         started: t(NOW),
         seconds: 0.5,
         within_limit: true,
+        rollout: None,
     };
     let fin = RollbackOp::Finish {
         request: "rb-1".into(),
@@ -331,4 +332,45 @@ fn a_completed_category_3_deploy_leaves_standby_and_status_duties() {
     let mut none = change(2, Status::Deploying);
     record_duties(&p, &mut none, &w, Some("tara"), t(NOW));
     assert!(none.duties.is_empty());
+}
+
+/// A request claimed (executing) whose result was never recorded — the server stopped between
+/// running the action and writing the result — blocks new requests only until the action's hard
+/// stop plus a minute has passed; then opening a new request marks it failed as interrupted.
+#[test]
+fn an_executing_request_with_no_result_is_interrupted_after_the_hard_stop() {
+    let p = policy();
+    let w = WorldState::default();
+    let mut s = change(2, Status::Deploying);
+    let a = run(&mut s, &w, "bob", open("bob")).unwrap();
+    assert!(
+        a.claimed,
+        "the backend lead alone completes a category-2 rollback"
+    );
+    let claimed = s.rollback.requests[0].claimed_at.unwrap();
+    let after = interrupted_after(&p, &s.rollback.requests[0]);
+    assert_eq!(
+        after,
+        action_hard_stop(&p, RollbackKind::Application, None)
+            .saturating_add(jiff::SignedDuration::from_mins(1))
+    );
+    let at = |d: jiff::SignedDuration| claimed.checked_add(d).unwrap();
+    // Just before: still executing, a new request is refused.
+    let early = at(after - jiff::SignedDuration::from_secs(1));
+    let op = open("bob");
+    assert_eq!(
+        apply(&p, &mut s.clone(), &w, &person("bob"), &op, early).map_err(|e| e.code),
+        Err(RollbackCode::RollbackAlreadyOpen)
+    );
+    // At the limit: the stale request is failed as interrupted, and the new one opens.
+    let late = at(after);
+    let applied = apply(&p, &mut s, &w, &person("bob"), &op, late).unwrap();
+    let old = &s.rollback.requests[0];
+    assert_eq!(old.status, RequestStatus::Failed);
+    let ex = old.execution.as_ref().unwrap();
+    assert!(!ex.ok);
+    assert!(ex.detail.starts_with("interrupted"), "{}", ex.detail);
+    assert_eq!(old.finished_at, Some(late));
+    assert_eq!(s.rollback.requests.len(), 2);
+    assert_ne!(applied.request.as_deref(), Some(old.id.as_str()));
 }

@@ -135,4 +135,10 @@ pub struct ExceptionReason {
     /// Evidence the exception must carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_evidence: Option<String>,
+    /// Rollout plans (`[rollout.plans.*]`) an approved exception with this reason may select
+    /// instead of the one its category requires: the exception names the plan when it is
+    /// requested, so its approvers approve the plan too. Empty (the seed): the category's plan
+    /// always.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<String>,
 }

@@ -34,6 +34,15 @@ pub(super) fn references(cx: &mut Ctx<'_>) {
             }
         }
     }
+    let plans: Vec<&str> = p.rollout.plans.keys().map(String::as_str).collect();
+    for (key, r) in &p.exceptions.reasons {
+        for (n, plan) in r.plans.iter().enumerate() {
+            if !plans.contains(&plan.as_str()) {
+                let path = vec![k("exceptions"), k("reasons"), k(key), k("plans"), i(n)];
+                unknown(cx, "rollout plan", plan, &plans, path);
+            }
+        }
+    }
     let mut lifts: Vec<&str> = vec![LIFT_MAINTENANCE_ANNOUNCEMENT];
     lifts.extend(p.lead_times.keys().map(String::as_str));
     let items: Vec<&str> = p.checklist.pre.keys().map(String::as_str).collect();

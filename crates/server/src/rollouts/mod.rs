@@ -174,10 +174,11 @@ pub struct RolloutView {
     pub doc: serde_json::Value,
 }
 
-/// Round every float of an event's details and outcome to 6 decimals. Metric values are long
-/// binary fractions (`0.10344827586206896`), which serde_json's default float parser does not
-/// always read back to the same bits, and the audit log refuses a record that does not re-encode
-/// byte for byte (`audit-record-malformed`). Six decimals are far below any threshold's precision.
+/// Round every float of an event's details and outcome to 6 decimals, for readable records
+/// (metric values are long binary fractions such as `0.10344827586206896`; six decimals are far
+/// below any threshold's precision). Not needed for correctness: the workspace parses floats
+/// exactly (serde_json `float_roundtrip`), so any float re-encodes byte for byte
+/// (`changegate_audit::record` tests).
 pub fn tidy(mut e: changegate_audit::AuditEvent) -> changegate_audit::AuditEvent {
     fn walk(v: &mut serde_json::Value) {
         match v {

@@ -4,8 +4,9 @@
 //! commander, a `deploy_approvers` role holder of the category, or an integration token with the
 //! `deployments` scope), the gate re-decided at now (a denial is a 422 `gate-denied` with the
 //! gate's codes; nothing is stored), and the plan the change's category requires by the policy.
-//! The request cannot choose a plan: exceptions name no plan today, so a body naming one is
-//! refused (`plan-not-selectable`).
+//! The request cannot choose a plan freely: `{"plan": "NAME"}` is accepted only when the change
+//! carries an approved exception that selected that plan (its reason lists it under
+//! `[exceptions.reasons.*] plans`); otherwise it is refused (`plan-not-selectable`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -31,10 +32,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/changes/{id}/rollouts", post(start).get(list))
 }
 
-/// The body of a start: empty, or `{}`. A `plan` is refused.
-fn check_body(body: &Bytes) -> Result<(), ApiError> {
+/// The body of a start: empty, `{}`, or `{"plan": "NAME"}` (checked against the change's
+/// approved exception by [`plan_of`]).
+fn check_body(body: &Bytes) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
+        return Ok(None);
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(ErrorCode::InvalidJson, format!("the body is not JSON: {e}")).at("body")
@@ -44,21 +46,64 @@ fn check_body(body: &Bytes) -> Result<(), ApiError> {
             ApiError::new(ErrorCode::InvalidBody, "the body must be a JSON object").at("body"),
         );
     };
-    if obj.contains_key("plan") {
-        return Err(ApiError::new(
-            ErrorCode::PlanNotSelectable,
-            "the plan is the one the change's category requires by the policy; a request cannot choose it (exceptions name no plan)",
-        )
-        .at("body `plan`"));
-    }
-    if let Some(k) = obj.keys().next() {
+    if let Some(k) = obj.keys().find(|k| *k != "plan") {
         return Err(ApiError::new(
             ErrorCode::InvalidBody,
-            format!("unknown field `{k}`: a rollout start takes no fields"),
+            format!("unknown field `{k}`: a rollout start takes only `plan`"),
         )
         .at(format!("body `{k}`")));
     }
-    Ok(())
+    match obj.get("plan") {
+        None => Ok(None),
+        Some(Value::String(p)) => Ok(Some(p.clone())),
+        Some(_) => {
+            Err(ApiError::new(ErrorCode::InvalidBody, "`plan` must be a string").at("body `plan`"))
+        }
+    }
+}
+
+/// The plan of this start: the category's, or the one an approved exception selected. A plan
+/// named by the request that no approved exception selected is refused.
+fn plan_of(
+    s: &AppState,
+    state: &changegate_gate::ChangeState,
+    world: &changegate_gate::WorldState,
+    level: changegate_policy::Level,
+    category_plan: String,
+    requested: Option<&str>,
+) -> Result<String, ApiError> {
+    let Some(want) = requested else {
+        return Ok(category_plan);
+    };
+    if want == category_plan {
+        return Ok(category_plan);
+    }
+    let refuse = |why: String| {
+        Err(ApiError::new(
+            ErrorCode::PlanNotSelectable,
+            format!(
+                "the plan is `{category_plan}`, the one category {level} requires; `{want}` {why}"
+            ),
+        )
+        .at("body `plan`"))
+    };
+    let Some(ex) = &state.exception else {
+        return refuse("needs an approved exception that selects it".into());
+    };
+    if ex.plan.as_deref() != Some(want) {
+        return refuse(format!(
+            "is not the plan the change's exception selected ({})",
+            ex.plan.as_deref().unwrap_or("none")
+        ));
+    }
+    match changegate_gate::window::exception_grant(&s.policy, state, world, level) {
+        Ok(Some(_)) => Ok(want.to_string()),
+        Ok(None) => refuse("needs an approved exception that selects it".into()),
+        Err(problems) => refuse(format!(
+            "was selected by an exception that is not approved: {}",
+            problems.join("; ")
+        )),
+    }
 }
 
 fn new_id(change: &str) -> String {
@@ -73,7 +118,7 @@ pub async fn start(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<RolloutView>), ApiError> {
-    check_body(&body)?;
+    let requested = check_body(&body)?;
     if s.rollouts.is_none() {
         return Err(ApiError::new(
             ErrorCode::RolloutsNotConfigured,
@@ -109,7 +154,7 @@ pub async fn start(
             ));
         }
         let level = changegate_gate::approval::effective_level(&s.policy, &current.value);
-        let plan = s
+        let category_plan = s
             .policy
             .category(level)
             .map(|(_, c)| c.rollout_plan.clone())
@@ -119,6 +164,14 @@ pub async fn start(
                     format!("the policy defines no category {level}"),
                 )
             })?;
+        let plan = plan_of(
+            &s,
+            &current.value,
+            &world,
+            level,
+            category_plan,
+            requested.as_deref(),
+        )?;
         let rt = s
             .rollouts
             .clone()
@@ -151,7 +204,12 @@ pub async fn start(
             .details(json!({
                 "op": op, "status": next.status, "token": caller.token_id,
                 "authority": authority, "decision": decision,
-                "rollout": {"id": rollout_id, "plan": plan, "category": level, "spec": spec},
+                "rollout": {
+                    "id": rollout_id, "plan": plan, "category": level, "spec": spec,
+                    "plan_selected_by": if requested.as_deref() == Some(plan.as_str())
+                        && current.value.exception.as_ref().and_then(|e| e.plan.as_deref()) == Some(plan.as_str())
+                    { "exception" } else { "category" },
+                },
             }));
         let new = NewRollout {
             id: &rollout_id,

@@ -315,6 +315,10 @@ pub struct ExceptionBody {
     /// Evidence link (monitoring plan).
     #[serde(default)]
     pub evidence: Option<String>,
+    /// A rollout plan the exception selects instead of the category's (one of the reason's
+    /// `plans` in the policy).
+    #[serde(default)]
+    pub plan: Option<String>,
     /// Approve the pending exception in this role.
     #[serde(default)]
     pub approve_as: Option<String>,
@@ -337,6 +341,7 @@ pub async fn exception(
             by: person,
             severity: b.severity,
             evidence: b.evidence,
+            plan: b.plan,
         },
         (None, Some(role)) => ChangeOp::ApproveException { person, role },
         _ => {
@@ -444,11 +449,13 @@ pub async fn change_op(
             by,
             severity,
             evidence,
+            plan,
         } => ChangeOp::RequestException {
             reason,
             by: acting_as(&caller, Some(by))?,
             severity,
             evidence,
+            plan,
         },
         ChangeOp::ApproveException { person, role } => ChangeOp::ApproveException {
             person: acting_as(&caller, Some(person))?,

@@ -10,8 +10,9 @@
 //! racing approval loses the swap, re-reads, and finds the request no longer pending. Only the
 //! claimer calls [`execute`] and then records the result ([`RollbackOp::Finish`]).
 //!
-//! [`execute`] is the one place that performs a rollback: the lead rewires it to
-//! `rollouts::rollback_active(...)` when a server-run rollout of the change is active.
+//! [`execute`] performs a rollback with the configured action; an application rollback of a
+//! change whose server-run rollout is active goes through the rollout instead
+//! (`rollouts::rollback_active`, which records the `roll-back` transition itself).
 
 use std::time::Duration;
 
@@ -194,6 +195,9 @@ fn event(
     let kind = match op {
         RollbackOp::Open { .. } => "rollback.requested",
         RollbackOp::Approve { .. } => "rollback.approved",
+        // Through a server-run rollout, the rollout's own event is the `rollback.triggered`
+        // (one per rollback, as reports count them); the request's result is `rollback.finished`.
+        RollbackOp::Finish { execution, .. } if execution.rollout.is_some() => "rollback.finished",
         RollbackOp::Finish { .. } => kinds::ROLLBACK,
         RollbackOp::PostMortem { .. } => "rollback.post-mortem",
         RollbackOp::RecordTest { .. } => "rollback.tested",
@@ -274,9 +278,8 @@ async fn write(
 }
 
 /// Perform the rollback of `request` on `change`: run the configured action (command or
-/// webhook) and measure it. The one seam to the deployment machinery: after the merge with
-/// server-run rollouts, an active rollout of the change is rolled back through
-/// `rollouts::rollback_active(...)` here instead.
+/// webhook) and measure it. A change with an active server-run rollout is rolled back through
+/// the rollout instead ([`through_rollout`]).
 pub async fn execute(s: &AppState, change: &ChangeState, request: &RollbackRequest) -> Execution {
     let policy = &s.policy;
     let started = s.now();
@@ -288,6 +291,7 @@ pub async fn execute(s: &AppState, change: &ChangeState, request: &RollbackReque
             started,
             seconds: 0.0,
             within_limit: false,
+            rollout: None,
         };
     };
     let level = changegate_gate::approval::effective_level(policy, change);
@@ -320,19 +324,89 @@ pub async fn execute(s: &AppState, change: &ChangeState, request: &RollbackReque
         (RollbackKind::Application, _) => policy.rollback.deadline.get(),
     };
     // A hard stop well past the limit: the limit is measured and recorded, not enforced by
-    // killing a rollback half-way.
-    let hard = Duration::from_secs_f64(
-        (limit.as_secs_f64() * 4.0).max(policy.rollback.database.max_downtime.get().as_secs_f64()),
-    );
+    // killing a rollback half-way (a request left executing past it counts as interrupted).
+    let hard = Duration::try_from(rollback::action_hard_stop(
+        policy,
+        request.kind,
+        request.downtime.as_ref(),
+    ))
+    .unwrap_or(Duration::from_secs(120));
     let r = action.run(&vars, hard, false).await;
     Execution {
         within_limit: r.ok && r.seconds <= limit.as_secs_f64(),
+        rollout: None,
         ran: r.ran,
         ok: r.ok,
         detail: r.detail,
         started,
         seconds: r.seconds,
     }
+}
+
+/// An application rollback of a change whose server-run rollout is active goes through the
+/// rollout (`rollouts::rollback_active`): its rollback action, its switch-time measurement, its
+/// lease (so the guard loop does not promote while the rollback runs), and the `roll-back`
+/// transition recorded with the rollout row. The request's `Finish` then records the result
+/// only: the change is already `rolled-back`, so no second transition is made.
+///
+/// `Ok(None)`: a database rollback, or no active server-run rollout: the configured action runs.
+async fn through_rollout(
+    s: &AppState,
+    id: &str,
+    request: &RollbackRequest,
+) -> Result<Option<Execution>, RbError> {
+    if request.kind != RollbackKind::Application || s.rollouts.is_none() {
+        return Ok(None);
+    }
+    let by = request
+        .executor
+        .clone()
+        .or_else(|| request.approvals.last().map(|a| a.person.clone()))
+        .unwrap_or_else(|| request.opened_by.clone());
+    // The authority the request collected, as the rollout's audit event records it.
+    let authority = Authorized {
+        operation: changegate_gate::authority::Operation::ApproveRollback,
+        via: changegate_gate::authority::Via::Roles {
+            roles: request.approvals.iter().map(|a| a.role.clone()).collect(),
+        },
+    };
+    let rollout =
+        s.db.change_rollouts(id)
+            .await?
+            .into_iter()
+            .find(|r| r.active)
+            .map(|r| r.id)
+            .unwrap_or_default();
+    let started = s.now();
+    let t0 = std::time::Instant::now();
+    let Some(timing) =
+        crate::rollouts::rollback_active(s, id, &request.reason, &by, &authority).await?
+    else {
+        return Ok(None);
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    let rolled_back =
+        s.db.change(id)
+            .await?
+            .is_some_and(|c| c.value.status == changegate_gate::Status::RolledBack);
+    Ok(Some(Execution {
+        ran: format!("server-run rollout of {id}: rollback"),
+        ok: rolled_back,
+        detail: format!(
+            "switch {} ({}), action {:.0} ms",
+            timing
+                .detect_to_switched_ms
+                .map_or("unconfirmed".to_string(), |ms| format!("{ms:.0} ms")),
+            timing.confirmed_by,
+            timing.action_ms
+        ),
+        started,
+        seconds: timing
+            .detect_to_switched_ms
+            .map_or(seconds, |ms| ms / 1000.0),
+        within_limit: rolled_back && !timing.exceeded,
+        rollout: Some(rollout),
+    }))
 }
 
 /// After a claim: run the action and record its result (retrying the write on a lost race).
@@ -346,13 +420,109 @@ async fn run_claimed(
     let Some(r) = stored.value.rollback.request(request).cloned() else {
         return Err(ApiError::internal(format!("claimed request {request} vanished")).into());
     };
-    let execution = execute(s, &stored.value, &r).await;
+    let execution = match through_rollout(s, id, &r).await? {
+        Some(execution) => execution,
+        None => execute(s, &stored.value, &r).await,
+    };
     let op = RollbackOp::Finish {
         request: request.to_string(),
         execution,
     };
     let (v, w, _) = write(s, caller, id, &op).await?;
+    let owes = v
+        .value
+        .rollback
+        .request(request)
+        .and_then(|r| r.verification.as_ref())
+        .is_some_and(|v| v.status == "pending");
+    if owes && s.rollouts.is_some() {
+        tokio::spawn(verify_after_rollback(
+            s.clone(),
+            id.to_string(),
+            request.to_string(),
+        ));
+    }
     Ok((v, w))
+}
+
+/// The verification a done manual rollback owes, observed by the server: the post-deployment
+/// checks of the policy (health endpoints, `[verification]` URLs and Prometheus checks, with the
+/// flag rollout expected back at 0 %) polled every `verification.interval` until every check
+/// passes at one reading or `verification.within` has passed; the result is recorded on the
+/// request (`rollback.verified`, with every check's value and limit) by the server's own
+/// integration actor. Needs server-run rollouts configured (their Prometheus and service URL).
+pub async fn verify_after_rollback(s: AppState, id: String, request: String) {
+    let Some(rt) = s.rollouts.clone() else {
+        return;
+    };
+    let level = match s.db.change(&id).await {
+        Ok(Some(c)) => changegate_gate::approval::effective_level(&s.policy, &c.value),
+        _ => return,
+    };
+    let within =
+        Duration::try_from(s.policy.verification.within.get()).unwrap_or(Duration::from_secs(3600));
+    let interval = Duration::try_from(s.policy.verification.interval.get())
+        .unwrap_or(Duration::from_secs(30))
+        .max(Duration::from_millis(100));
+    let give_up = std::time::Instant::now() + within;
+    let (passed, checks) = loop {
+        let checks = crate::rollouts::verify::run_checks(&s, &rt, level, 0).await;
+        let all = !checks.is_empty() && checks.iter().all(|c| c.state == "passed");
+        if all || std::time::Instant::now() >= give_up {
+            break (all, checks);
+        }
+        tokio::time::sleep(interval).await;
+    };
+    let checks = serde_json::to_value(&checks).unwrap_or(Value::Null);
+    for _ in 0..MAX_RETRIES {
+        let Ok(Some(current)) = s.db.change(&id).await else {
+            return;
+        };
+        let mut next = current.value.clone();
+        let now = s.now();
+        if rollback::record_verification(
+            &mut next,
+            &request,
+            passed,
+            crate::rollouts::ACTOR,
+            checks.clone(),
+            now,
+        )
+        .is_err()
+        {
+            return;
+        }
+        let c = &next.change;
+        let mut ev = AuditEvent::new("rollback.verified", crate::rollouts::ACTOR)
+            .change(&c.id)
+            .category(c.classification.category.to_string())
+            .what("commit-sha", c.head_commit.clone())
+            .outcome("result", if passed { "passed" } else { "failed" })
+            .details(json!({
+                "request": request,
+                "checks": checks,
+                "authority": {"operation": "verify-rollback", "via": "integration", "actor": crate::rollouts::ACTOR},
+            }));
+        if !passed {
+            ev = ev.why(
+                "incident",
+                "the service did not verify healthy after the rollback",
+            );
+            tracing::warn!(change = %id, request = %request, "verification after a manual rollback failed");
+        }
+        match s
+            .db
+            .update_change(&id, current.version, &next, crate::rollouts::tidy(ev))
+            .await
+        {
+            Ok(Some(_)) => return,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(change = %id, error = %e, "recording the verification after a rollback failed");
+                return;
+            }
+        }
+    }
 }
 
 /// Body of `POST /api/v1/changes/{id}/rollbacks`.
@@ -431,7 +601,12 @@ pub async fn open(
 ) -> Result<(StatusCode, Json<Value>), RbError> {
     known_role(&s, &b.role)?;
     let downtime = parse_downtime(b.downtime.as_deref())?;
-    if s.rollback.for_kind(&s.policy, b.kind).is_none() {
+    // An application rollback of a change with an active server-run rollout is the rollout's
+    // (its own rollback action); otherwise the server needs an action for the kind.
+    let through_rollout = b.kind == RollbackKind::Application
+        && s.rollouts.is_some()
+        && s.db.change_rollouts(&id).await?.iter().any(|r| r.active);
+    if !through_rollout && s.rollback.for_kind(&s.policy, b.kind).is_none() {
         return Err(RollbackError {
             code: RollbackCode::RollbackActionNotConfigured,
             message: format!(
