@@ -145,12 +145,11 @@ mod tests {
             "const logger = pino({ level: 'info' });\n",
             "const logger = pino({ level: 'debug' });\n"
         ));
-        assert!(
-            same(
-                "NestFactory.create(AppModule, { logger: ['error', 'warn'] });\n",
-                "NestFactory.create(AppModule, { logger: ['error', 'warn', 'log'] });\n"
-            ) == false
-        );
+        // A level added to a list is not a level swap: left to the code rule (a known limit).
+        assert!(!same(
+            "NestFactory.create(AppModule, { logger: ['error', 'warn'] });\n",
+            "NestFactory.create(AppModule, { logger: ['error', 'warn', 'log'] });\n"
+        ));
         assert!(!same(
             "this.logger.error('x');\n",
             "this.logger.error('y');\n"
