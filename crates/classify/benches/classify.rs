@@ -109,6 +109,9 @@ fn files(head: bool) -> Vec<(String, String)> {
     out
 }
 
+/// A mix: the files of base (`false`) or head (`true`).
+type Files = fn(bool) -> Vec<(String, String)>;
+
 /// The issue-19 mix: NestJS services, docs, YAML, JSON, SQL migrations, a manifest and lockfile.
 fn services_files(head: bool) -> Vec<(String, String)> {
     let v = u32::from(head);
@@ -182,7 +185,7 @@ fn services_files(head: bool) -> Vec<(String, String)> {
 }
 
 /// The two commits, written with the test kit's `git fast-import` builder.
-fn generate(dir: &Path, files: fn(bool) -> Vec<(String, String)>) {
+fn generate(dir: &Path, files: Files) {
     let commit = |n: usize, branch: &str, head: bool| BulkCommit {
         branch: branch.into(),
         message: format!("rev{n}"),
@@ -206,8 +209,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let mix = std::env::var("CHANGEGATE_BENCH_MIX").unwrap_or_else(|_| "all".into());
-    let mixes: [(&str, fn(bool) -> Vec<(String, String)>); 2] =
-        [("monorepo", files), ("services", services_files)];
+    let mixes: [(&str, Files); 2] = [("monorepo", files), ("services", services_files)];
     let mut summary = Vec::new();
     for (name, files) in mixes {
         if mix != "all" && mix != name {
@@ -227,7 +229,7 @@ fn main() {
 }
 
 /// One mix: (numstat median, classify median).
-fn run_mix(name: &str, files: fn(bool) -> Vec<(String, String)>) -> (Duration, Duration) {
+fn run_mix(name: &str, files: Files) -> (Duration, Duration) {
     // `CHANGEGATE_BENCH_REPO=DIR` keeps the generated repositories in DIR/<mix> (generated once,
     // then reused), for profiling runs.
     let tmp = tempfile::tempdir().unwrap();
