@@ -114,7 +114,14 @@ pub struct GitChange {
     pub files: Vec<ChangedFile>,
     /// Contents of both sides, read on demand.
     pub contents: GitContents,
+    /// Messages of the commits of `base..head`, newest first (at most [`MAX_MESSAGES`]): what
+    /// marks a change as a fix (a conventional-commit type) is read from git, never from a
+    /// request.
+    pub messages: Vec<String>,
 }
+
+/// At most this many commit messages are read for a change.
+pub const MAX_MESSAGES: usize = 1000;
 
 /// One side of a changed file: its blob, read on first use.
 struct Slot {
@@ -486,7 +493,11 @@ fn change_of(
     let (bt, ht) = (base_tree.id(), head_tree.id());
     drop(base_tree);
     drop(head_tree);
+    // A history that cannot be walked (a shallow clone) gives no messages: no fix marker, so the
+    // coverage rule fails closed to `code-changed`.
+    let messages = messages(&repo, base_commit, head_commit).unwrap_or_default();
     Ok(GitChange {
+        messages,
         base: Revision {
             rev: base_rev,
             commit: base_commit.to_string(),
@@ -507,6 +518,19 @@ fn change_of(
             error: Mutex::new(None),
         },
     })
+}
+
+/// Messages of `base..head`, newest first, at most [`MAX_MESSAGES`].
+fn messages(repo: &Repository, base: Oid, head: Oid) -> Result<Vec<String>, git2::Error> {
+    let mut walk = repo.revwalk()?;
+    walk.push(head)?;
+    walk.hide(base)?;
+    let mut out = Vec::new();
+    for oid in walk.take(MAX_MESSAGES) {
+        let c = repo.find_commit(oid?)?;
+        out.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
+    }
+    Ok(out)
 }
 
 /// A person as a commit records them.

@@ -733,6 +733,8 @@ fn a_blob_that_cannot_be_read_is_an_error_not_an_absent_file() {
             contents: &change.contents,
             oversized: &none,
             coverage: None,
+            messages: &[],
+            labels: &[],
         },
         &policy(),
         &Options::default(),

@@ -97,6 +97,10 @@ changegate_codes::codes! {
         RuntimeUpgrade = "runtime-upgrade",
         /// Database engine major upgrade.
         DatabaseEngineUpgrade = "database-engine-upgrade",
+        /// CI or bot configuration changed (workflows, Dependabot, Renovate) without deployment.
+        CiConfigChanged = "ci-config-changed",
+        /// A CI workflow that deploys to production changed.
+        DeployConfigChanged = "deploy-config-changed",
         /// A changed file no detector explains (fail closed).
         Unclassified = "unclassified",
         /// An input a detector could not parse (fail closed).
@@ -148,6 +152,7 @@ impl FacetCode {
             | FacetCode::CostIncrease
             | FacetCode::RuntimeUpgrade
             | FacetCode::DatabaseEngineUpgrade => "infra",
+            FacetCode::CiConfigChanged | FacetCode::DeployConfigChanged => "ci",
             FacetCode::Unclassified | FacetCode::Unparseable => "fallback",
         }
     }

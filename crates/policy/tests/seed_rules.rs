@@ -935,3 +935,47 @@ fn meta_version_and_owner() {
     assert_eq!(m.effective_date.to_string(), "2025-10-20");
     assert_eq!(m.owner, "tech-architect");
 }
+
+// ---- classification on real history (issue 19) ------------------------------------------------
+
+#[test]
+fn seed_classify_readings_ci_rules_and_fix_markers() {
+    use changegate_policy::{DevUpdates, Transitive};
+    let policy = p();
+    assert_eq!(policy.classify.transitive, Transitive::Attribute);
+    assert_eq!(policy.classify.dev_updates, DevUpdates::DevChanged);
+    assert!(policy.classify.env_files.iter().any(|g| g == "**/.env"));
+    assert!(policy.classify.env_files.iter().any(|g| g == "**/.env.*"));
+    assert!(
+        policy
+            .classify
+            .ci_paths
+            .iter()
+            .any(|g| g == ".github/workflows/*.yml")
+    );
+    assert!(
+        policy
+            .classify
+            .deploy_markers
+            .iter()
+            .any(|m| m == "kubectl")
+    );
+    let ci = policy.facet_requirement("ci-config-changed").unwrap();
+    assert_eq!((ci.category, ci.roles.len()), (1, 0));
+    let deploy = policy.facet_requirement("deploy-config-changed").unwrap();
+    assert_eq!(deploy.category, 2);
+    assert_eq!(deploy.roles, vec!["sre-lead".to_string()]);
+    let fix = &policy.rules["bugfix-covered"];
+    assert_eq!(fix.fix_types, vec!["fix", "hotfix", "revert"]);
+    assert!(fix.fix_labels.iter().any(|l| l == "bug"));
+    // The strict readings are policy data.
+    let strict = changegate_policy::load(
+        "[classify]\ntransitive = \"strict\"\ndev_updates = \"graded\"\n",
+        "strict.toml",
+    )
+    .unwrap()
+    .policy;
+    assert_eq!(strict.classify.transitive, Transitive::Strict);
+    assert_eq!(strict.classify.dev_updates, DevUpdates::Graded);
+    assert!(changegate_policy::load("[classify]\ntransitive = \"loose\"\n", "bad.toml").is_err());
+}

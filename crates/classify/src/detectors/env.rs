@@ -1,6 +1,10 @@
-//! `env`: environment variables declared in env example files (`classify.env_files` globs:
-//! `.env.example`, `.env.sample`, …). Kubernetes and Compose env entries are handled by
-//! `infra-k8s`.
+//! `env`: environment variables declared in env files (`classify.env_files` globs: `.env`,
+//! `.env.*`, which covers `.env.example`, `.env.production`, …). Kubernetes and Compose env
+//! entries are handled by `infra-k8s`. An env file added declares each of its variables (`env-added`);
+//! one deleted removes each (`env-removed`).
+//!
+//! Values are never shown: details and evidence name the variable only (`KEY=…`), since real
+//! repositories commit secrets in `.env` files.
 //!
 //! Each variable added, removed or given a new value is a facet; a new value of a log-level key
 //! (`classify.log_level_keys`) is a `log-level` adjustment instead. Comments and blank lines carry
@@ -57,8 +61,12 @@ impl Detector for EnvFiles {
             );
             let mut any = false;
             for (k, hv) in &h {
-                let ev =
-                    || evidence_at(&f.path, Side::Head, t.head.as_deref(), &[&format!("{k}=")]);
+                let ev = || {
+                    redact(
+                        evidence_at(&f.path, Side::Head, t.head.as_deref(), &[&format!("{k}=")]),
+                        k,
+                    )
+                };
                 match b.get(k) {
                     None => out.facets.push(facet(
                         self.id(),
@@ -75,7 +83,7 @@ impl Detector for EnvFiles {
                         out.facets.push(facet(
                             self.id(),
                             kind,
-                            format!("{k} {bv:?} → {hv:?} ({})", f.path),
+                            format!("{k} value changed ({})", f.path),
                             vec![ev()],
                         ));
                     }
@@ -89,11 +97,14 @@ impl Detector for EnvFiles {
                     self.id(),
                     FacetCode::EnvRemoved,
                     format!("{k} removed ({})", f.path),
-                    vec![evidence_at(
-                        f.base_path(),
-                        Side::Base,
-                        t.base.as_deref(),
-                        &[&format!("{k}=")],
+                    vec![redact(
+                        evidence_at(
+                            f.base_path(),
+                            Side::Base,
+                            t.base.as_deref(),
+                            &[&format!("{k}=")],
+                        ),
+                        k,
                     )],
                 ));
             }
@@ -109,6 +120,12 @@ impl Detector for EnvFiles {
         }
         out
     }
+}
+
+/// Evidence naming the variable, never its value.
+fn redact(mut e: crate::Evidence, key: &str) -> crate::Evidence {
+    e.snippet = Some(format!("{key}=…"));
+    e
 }
 
 /// `KEY=value` lines (optional `export `, quotes stripped, `#` comments ignored).
@@ -172,5 +189,27 @@ mod tests {
             vec!["log-level"]
         );
         assert_eq!(kinds("A=1\n", "# the A\nexport A='1'\n"), vec!["docs-only"]);
+    }
+
+    #[test]
+    fn values_are_never_shown() {
+        let p = changegate_policy::load_default().policy;
+        let c = MapContents::default()
+            .with_base(".env", "JWT_SECRET=s3cr3t-base\nOLD=gone-value\n")
+            .with_head(".env", "JWT_SECRET=s3cr3t-head\nNEW=new-value\n");
+        let files = c.changed_files();
+        let f = crate::detectors::testing::detect(
+            &EnvFiles,
+            &Change {
+                files: &files,
+                contents: &c,
+                settings: &p.classify,
+            },
+        );
+        let shown = format!("{:?}", f.facets);
+        for secret in ["s3cr3t", "gone-value", "new-value"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(shown.contains("JWT_SECRET=…"), "{shown}");
     }
 }

@@ -11,11 +11,13 @@ pub mod deps;
 pub mod infra;
 pub mod schema;
 
+pub mod ci;
 pub mod cloud;
 pub mod config;
 pub mod cost;
 pub mod docs;
 pub mod env;
+pub mod logging;
 pub mod runtime;
 
 #[cfg(test)]
@@ -33,6 +35,8 @@ pub fn all() -> Vec<&'static dyn Detector> {
         &deps::cargo::DepsCargo,
         &env::EnvFiles,
         &config::Config,
+        &logging::Logging,
+        &ci::Ci,
         &infra::k8s::InfraK8s,
         &runtime::Runtime,
         &schema::prisma::Prisma,

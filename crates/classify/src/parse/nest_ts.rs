@@ -10,7 +10,7 @@
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{
     Argument, ArrayExpressionElement, CallExpression, Class, ClassElement, Decorator, Expression,
-    ObjectExpression, ObjectPropertyKind,
+    ObjectExpression, ObjectPropertyKind, TSInterfaceDeclaration, TSSignature, TSTypeAnnotation,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_parser::Parser;
@@ -75,6 +75,117 @@ pub(crate) struct NestFile {
     pub(crate) global_prefix: Option<Setting>,
     /// `app.enableVersioning({...})`: value is the `type` text, and the default version.
     pub(crate) versioning: Option<(Setting, Option<String>)>,
+    /// Request and response types: DTO classes (by name, or carrying class-validator /
+    /// `@nestjs/swagger` decorators) and DTO-named interfaces.
+    pub(crate) types: Vec<TypeDecl>,
+    /// Declared return types of route handlers (`Class.method` → the type inside
+    /// `Promise<…>` / `Observable<…>`), when annotated.
+    pub(crate) returns: Vec<Setting>,
+    /// Protocol options wherever they are written outside a gateway decorator: `http2`,
+    /// `allowEIO3`, `transports`, `httpVersion`, and `http2.createServer` / `spdy` calls.
+    pub(crate) protocol: Vec<Setting>,
+}
+
+/// A request or response type declared in TypeScript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeDecl {
+    /// Class or interface name.
+    pub(crate) name: String,
+    /// Whether it reads as a request type (class-validator decorators, or a name like
+    /// `CreateUserDto`, `LoginInput`, `…Query`); else a response type.
+    pub(crate) request: bool,
+    /// Fields.
+    pub(crate) fields: Vec<FieldDecl>,
+    /// 1-based line.
+    pub(crate) line: u32,
+}
+
+/// One field of a [`TypeDecl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldDecl {
+    /// Name.
+    pub(crate) name: String,
+    /// Type annotation text (whitespace collapsed), `any` when absent.
+    pub(crate) ty: String,
+    /// `?:`, or `@IsOptional()` / `@ApiPropertyOptional()`.
+    pub(crate) optional: bool,
+    /// 1-based line.
+    pub(crate) line: u32,
+}
+
+/// Decorators that validate a request field (class-validator).
+fn is_validator(name: &str) -> bool {
+    (name.starts_with("Is") && name.len() > 2 && name.as_bytes()[2].is_ascii_uppercase())
+        || matches!(
+            name,
+            "Min"
+                | "Max"
+                | "Length"
+                | "MinLength"
+                | "MaxLength"
+                | "Matches"
+                | "ValidateNested"
+                | "ArrayMinSize"
+                | "ArrayMaxSize"
+                | "Contains"
+                | "Equals"
+                | "ValidateIf"
+        )
+}
+
+/// Decorators that describe a DTO field without telling its direction.
+fn is_dto_decorator(name: &str) -> bool {
+    matches!(
+        name,
+        "ApiProperty"
+            | "ApiPropertyOptional"
+            | "ApiHideProperty"
+            | "Expose"
+            | "Exclude"
+            | "Type"
+            | "Field"
+    ) || is_validator(name)
+}
+
+const DTO_SUFFIXES: &[&str] = &[
+    "Dto", "DTO", "Response", "Request", "Input", "Payload", "Body", "Params", "Query", "Args",
+    "Output", "Result",
+];
+const REQUEST_SUFFIXES: &[&str] = &[
+    "Request", "Input", "Payload", "Body", "Params", "Query", "Args",
+];
+const REQUEST_PREFIXES: &[&str] = &[
+    "Create", "Update", "Patch", "Upsert", "Delete", "Login", "Register", "SignIn", "SignUp",
+    "Search", "Filter", "Find", "Query", "Send", "Set", "Reset", "Change", "Confirm", "Verify",
+    "Invite", "Add", "Remove",
+];
+
+fn request_by_name(name: &str) -> bool {
+    let core = name
+        .strip_suffix("Dto")
+        .or_else(|| name.strip_suffix("DTO"))
+        .unwrap_or(name);
+    REQUEST_SUFFIXES.iter().any(|s| core.ends_with(s))
+        || REQUEST_PREFIXES.iter().any(|p| {
+            core.strip_prefix(p)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase()))
+        })
+}
+
+fn dto_by_name(name: &str) -> bool {
+    DTO_SUFFIXES
+        .iter()
+        .any(|s| name.ends_with(s) && name.len() > s.len())
+}
+
+/// `Promise<X>` / `Observable<X>` → `X`.
+fn unwrap_async(t: &str) -> &str {
+    for w in ["Promise<", "Observable<"] {
+        if let Some(inner) = t.strip_prefix(w).and_then(|r| r.strip_suffix('>')) {
+            return inner.trim();
+        }
+    }
+    t
 }
 
 /// A parse failure: message and 1-based line.
@@ -104,6 +215,17 @@ pub(crate) fn interesting(text: &str) -> bool {
         "Throttle",
         "setGlobalPrefix",
         "enableVersioning",
+        "Dto",
+        "DTO",
+        "class-validator",
+        "@nestjs/swagger",
+        "Response",
+        "Input",
+        "Payload",
+        "http2",
+        "allowEIO3",
+        "transports",
+        "httpVersion",
     ]
     .iter()
     .any(|n| text.contains(n))
@@ -155,6 +277,7 @@ pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
     let mut c = Collector {
         text,
         out: NestFile::default(),
+        in_decorator: 0,
     };
     c.visit_program(&ret.program);
     Ok(c.out)
@@ -163,6 +286,8 @@ pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
 struct Collector<'t> {
     text: &'t str,
     out: NestFile,
+    /// Inside a decorator (a gateway's own `transports` is read with the gateway).
+    in_decorator: usize,
 }
 
 /// A literal value, or the expression's source text in `${…}`.
@@ -322,6 +447,7 @@ impl Collector<'_> {
                 _ => {}
             }
         }
+        self.dto_class(&cname, class);
         for el in &class.body.body {
             let ClassElement::MethodDefinition(m) = el else {
                 continue;
@@ -365,6 +491,17 @@ impl Collector<'_> {
                     });
                 }
             }
+            if controller.is_some()
+                && !routes.is_empty()
+                && let Some(rt) = &m.value.return_type
+            {
+                let t = self.type_text(rt);
+                self.out.returns.push(Setting {
+                    key: handler.clone(),
+                    value: unwrap_async(&t).to_string(),
+                    line: self.line(rt.span),
+                });
+            }
             if let Some((cpaths, cversion)) = &controller {
                 for (verb, paths, line) in routes {
                     for cp in cpaths {
@@ -384,12 +521,136 @@ impl Collector<'_> {
         }
     }
 
+    fn type_text(&self, t: &TSTypeAnnotation<'_>) -> String {
+        self.src(t.type_annotation.span())
+    }
+
+    fn dto_class(&mut self, cname: &str, class: &Class<'_>) {
+        let mut fields = Vec::new();
+        let (mut decorated, mut validated) = (false, false);
+        for el in &class.body.body {
+            let ClassElement::PropertyDefinition(p) = el else {
+                continue;
+            };
+            if p.r#static {
+                continue;
+            }
+            let Some(name) = p.key.static_name() else {
+                continue;
+            };
+            // With class-validator the validators decide: a validated field without
+            // `@IsOptional()` is rejected when missing, whatever `?` or the Swagger docs say.
+            let (mut checks, mut is_optional, mut documented_optional) = (false, false, false);
+            for d in &p.decorators {
+                if let Some((dn, _)) = Self::decorator(d) {
+                    decorated |= is_dto_decorator(&dn);
+                    checks |= is_validator(&dn) && dn != "IsOptional";
+                    is_optional |= dn == "IsOptional";
+                    documented_optional |= dn == "ApiPropertyOptional";
+                }
+            }
+            validated |= checks;
+            let optional = if checks {
+                is_optional
+            } else {
+                p.optional || is_optional || documented_optional
+            };
+            fields.push(FieldDecl {
+                name: name.to_string(),
+                ty: p
+                    .type_annotation
+                    .as_ref()
+                    .map(|t| self.type_text(t))
+                    .unwrap_or_else(|| "any".into()),
+                optional,
+                line: self.line(p.span),
+            });
+        }
+        if fields.is_empty() || !(decorated || dto_by_name(cname)) {
+            return;
+        }
+        self.out.types.push(TypeDecl {
+            name: cname.to_string(),
+            request: validated || request_by_name(cname),
+            fields,
+            line: self.line(class.span),
+        });
+    }
+
+    fn interface(&mut self, it: &TSInterfaceDeclaration<'_>) {
+        let name = it.id.name.as_str();
+        if !dto_by_name(name) {
+            return;
+        }
+        let fields: Vec<FieldDecl> = it
+            .body
+            .body
+            .iter()
+            .filter_map(|sig| match sig {
+                TSSignature::TSPropertySignature(p) => Some(FieldDecl {
+                    name: p.key.static_name()?.to_string(),
+                    ty: p
+                        .type_annotation
+                        .as_ref()
+                        .map(|t| self.type_text(t))
+                        .unwrap_or_else(|| "any".into()),
+                    optional: p.optional,
+                    line: self.line(p.span),
+                }),
+                _ => None,
+            })
+            .collect();
+        if fields.is_empty() {
+            return;
+        }
+        self.out.types.push(TypeDecl {
+            name: name.to_string(),
+            request: request_by_name(name),
+            fields,
+            line: self.line(it.span),
+        });
+    }
+
+    fn object(&mut self, o: &ObjectExpression<'_>) {
+        if self.in_decorator > 0 {
+            return;
+        }
+        for p in &o.properties {
+            let ObjectPropertyKind::ObjectProperty(p) = p else {
+                continue;
+            };
+            let Some(k) = p.key.static_name() else {
+                continue;
+            };
+            if matches!(
+                k.as_ref(),
+                "http2" | "allowEIO3" | "transports" | "httpVersion"
+            ) {
+                self.out.protocol.push(Setting {
+                    key: k.to_string(),
+                    value: self.src(p.value.span()),
+                    line: self.line(p.span),
+                });
+            }
+        }
+    }
+
     fn call(&mut self, call: &CallExpression<'_>) {
         let Expression::StaticMemberExpression(m) = &call.callee else {
             return;
         };
         let method = m.property.name.as_str();
         let line = self.line(call.span);
+        if let Expression::Identifier(obj) = &m.object
+            && matches!(obj.name.as_str(), "http2" | "spdy")
+            && matches!(method, "createServer" | "createSecureServer")
+        {
+            self.out.protocol.push(Setting {
+                key: format!("{}.{method}", obj.name.as_str()),
+                value: "used".into(),
+                line,
+            });
+        }
         match method {
             "setGlobalPrefix" => {
                 if let Some(e) = Self::first_arg(Some(call)) {
@@ -445,6 +706,22 @@ impl<'a> Visit<'a> for Collector<'_> {
     fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
         self.call(it);
         walk::walk_call_expression(self, it);
+    }
+
+    fn visit_ts_interface_declaration(&mut self, it: &TSInterfaceDeclaration<'a>) {
+        self.interface(it);
+        walk::walk_ts_interface_declaration(self, it);
+    }
+
+    fn visit_object_expression(&mut self, it: &ObjectExpression<'a>) {
+        self.object(it);
+        walk::walk_object_expression(self, it);
+    }
+
+    fn visit_decorator(&mut self, it: &Decorator<'a>) {
+        self.in_decorator += 1;
+        walk::walk_decorator(self, it);
+        self.in_decorator -= 1;
     }
 }
 

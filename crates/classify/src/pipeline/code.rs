@@ -42,10 +42,10 @@ pub(super) fn code_facet(
     policy: &Policy,
     notes: &mut Vec<String>,
 ) -> Facet {
-    let threshold = policy
-        .rules
-        .get(FacetCode::BugfixCovered.as_str())
-        .and_then(|r| r.min_changed_line_coverage);
+    let rule = policy.rules.get(FacetCode::BugfixCovered.as_str());
+    let threshold = rule.and_then(|r| r.min_changed_line_coverage);
+    let marker =
+        rule.and_then(|r| fix_marker(input.messages, input.labels, &r.fix_types, &r.fix_labels));
     // Per file, in parallel: (measured lines, covered lines, measurable, evidence).
     let per_file: Vec<(usize, usize, bool, Evidence)> = files
         .par_iter()
@@ -119,11 +119,22 @@ pub(super) fn code_facet(
         0.0
     };
     match (input.coverage, threshold) {
+        (Some(_), Some(t)) if all_measurable && measured > 0 && pct > t && marker.is_some() => {
+            facet(
+                "coverage",
+                FacetCode::BugfixCovered,
+                format!(
+                    "{n} source files; {covered}/{measured} changed lines covered ({pct:.1}% > {t}%); marked as a fix by {}",
+                    marker.unwrap_or_default()
+                ),
+                evidence,
+            )
+        }
         (Some(_), Some(t)) if all_measurable && measured > 0 && pct > t => facet(
             "coverage",
-            FacetCode::BugfixCovered,
+            FacetCode::CodeChanged,
             format!(
-                "{n} source files; {covered}/{measured} changed lines covered ({pct:.1}% > {t}%)"
+                "{n} source files; {covered}/{measured} changed lines covered ({pct:.1}% > {t}%), but not marked as a fix (no commit of type rules.bugfix-covered.fix_types, no label of fix_labels)"
             ),
             evidence,
         ),
@@ -156,5 +167,77 @@ pub(super) fn code_facet(
             format!("{n} source files changed (no coverage report)"),
             evidence,
         ),
+    }
+}
+
+/// What marks the change as a bug fix, if anything: a pull-request label of `fix_labels`, or every
+/// non-merge commit of the change having a conventional-commit type of `fix_types`
+/// (`fix: …`, `fix(api)!: …`). A change mixing a `feat` commit with fixes is not a bug fix.
+pub(super) fn fix_marker(
+    messages: &[String],
+    labels: &[String],
+    fix_types: &[String],
+    fix_labels: &[String],
+) -> Option<String> {
+    if let Some(l) = labels
+        .iter()
+        .find(|l| fix_labels.iter().any(|f| f.eq_ignore_ascii_case(l.trim())))
+    {
+        return Some(format!("pull-request label `{l}`"));
+    }
+    let subjects: Vec<&str> = messages
+        .iter()
+        .map(|m| m.lines().next().unwrap_or("").trim())
+        .filter(|s| !s.starts_with("Merge "))
+        .collect();
+    if subjects.is_empty() {
+        return None;
+    }
+    let mut types = Vec::new();
+    for s in &subjects {
+        let t = commit_type(s)?;
+        if !fix_types.iter().any(|f| f.eq_ignore_ascii_case(t)) {
+            return None;
+        }
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    Some(format!("commit type `{}`", types.join("`, `")))
+}
+
+/// The conventional-commit type of a subject line (`fix(api)!: x` → `fix`).
+pub(super) fn commit_type(subject: &str) -> Option<&str> {
+    let (head, _) = subject.split_once(':')?;
+    let head = head.trim_end_matches('!');
+    let ty = head.split('(').next()?;
+    (!ty.is_empty() && ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')).then_some(ty)
+}
+
+#[cfg(test)]
+mod fix_tests {
+    use super::*;
+
+    #[test]
+    fn markers() {
+        let types = vec!["fix".to_string(), "hotfix".to_string()];
+        let labels = vec!["bug".to_string()];
+        let m = |msgs: &[&str], l: &[&str]| {
+            fix_marker(
+                &msgs.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &l.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &types,
+                &labels,
+            )
+        };
+        assert!(m(&["fix(chat): retry once\n\nbody"], &[]).is_some());
+        assert!(m(&["fix!: drop"], &[]).is_some());
+        assert!(m(&["feat: x", "fix: y"], &[]).is_none());
+        assert!(m(&["change"], &[]).is_none());
+        assert!(m(&["change"], &["Bug"]).is_some());
+        assert!(m(&[], &[]).is_none());
+        assert!(m(&["Merge pull request #1", "fix: y"], &[]).is_some());
+        assert_eq!(commit_type("refactor(x): y"), Some("refactor"));
+        assert_eq!(commit_type("no type here"), None);
     }
 }

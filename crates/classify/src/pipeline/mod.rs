@@ -43,6 +43,10 @@ pub struct Options {
     /// Extensions (no dot, lower case) of source files: unexplained changes to them are
     /// `code-changed`, or `bugfix-covered` with enough coverage.
     pub source_extensions: Vec<String>,
+    /// Labels of the pull request the change belongs to, as an authenticated GitHub webhook
+    /// reported them (never a request body): one of `rules.bugfix-covered.fix_labels` marks the
+    /// change as a fix.
+    pub pr_labels: Vec<String>,
 }
 
 impl Default for Options {
@@ -57,6 +61,7 @@ impl Default for Options {
             .into_iter()
             .map(String::from)
             .collect(),
+            pr_labels: Vec::new(),
         }
     }
 }
@@ -71,6 +76,12 @@ pub struct ClassifyInput<'a> {
     pub oversized: &'a BTreeMap<String, u64>,
     /// Line coverage of head, when a report was given.
     pub coverage: Option<&'a Coverage>,
+    /// Messages of the change's commits (read from git): a conventional-commit type of
+    /// `rules.bugfix-covered.fix_types` marks the change as a fix.
+    pub messages: &'a [String],
+    /// Pull-request labels (from an authenticated webhook): one of
+    /// `rules.bugfix-covered.fix_labels` marks the change as a fix.
+    pub labels: &'a [String],
 }
 
 /// A category, as the policy names it.
@@ -285,6 +296,8 @@ fn classify_git_change(
         contents: &change.contents,
         oversized: &none,
         coverage,
+        messages: &change.messages,
+        labels: &options.pr_labels,
     };
     let mut c = classify(&input, policy, options);
     // A blob that could not be read was answered as absent: the result is not to be trusted.

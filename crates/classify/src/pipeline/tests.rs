@@ -8,12 +8,16 @@ use crate::{Change, MapContents};
 fn run(c: &MapContents, policy: &Policy, cov: Option<&Coverage>) -> Classification {
     let files = c.changed_files();
     let none = BTreeMap::new();
+    // Marked as a fix, so coverage alone decides `bugfix-covered` here (markers: code.rs tests).
+    let fix = ["fix: a".to_string()];
     classify(
         &ClassifyInput {
             files: &files,
             contents: c,
             oversized: &none,
             coverage: cov,
+            messages: &fix,
+            labels: &[],
         },
         policy,
         &Options::default(),
@@ -63,6 +67,8 @@ fn files_no_detector_wants_are_never_read() {
             contents: &counting,
             oversized: &none,
             coverage: None,
+            messages: &[],
+            labels: &[],
         },
         &p,
         &Options::default(),
@@ -120,6 +126,8 @@ fn a_panicking_detector_fails_closed_and_the_others_still_run() {
         contents: &c,
         oversized: &none,
         coverage: None,
+        messages: &[],
+        labels: &[],
     };
     let mut registry = detectors::all();
     registry.insert(0, &Panicky);
@@ -303,6 +311,8 @@ fn a_facet_the_detector_does_not_declare_fails_closed() {
         contents: &c,
         oversized: &none,
         coverage: None,
+        messages: &[],
+        labels: &[],
     };
     let r = classify_with(&input, &p, &Options::default(), &[&Liar]);
     assert_eq!(r.facet_codes(), vec!["unparseable"]);

@@ -51,6 +51,15 @@ pub struct Rule {
     /// Minimum coverage (percent) of changed lines for this facet to apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_changed_line_coverage: Option<f64>,
+    /// Conventional-commit types that mark a change as a fix (`fix`, `hotfix`): with
+    /// `min_changed_line_coverage`, the rule applies only to a change one of whose commits has
+    /// such a type (`fix: …`, `fix(scope)!: …`) or that carries one of `fix_labels`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix_types: Vec<String>,
+    /// Pull-request labels that mark a change as a fix (labels come from the authenticated
+    /// GitHub webhook, never from a request body).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fix_labels: Vec<String>,
 }
 
 /// Where a facet's requirement comes from.

@@ -9,6 +9,11 @@
 //! `main.ts` (`<dir>/main.ts` or `<dir>/src/main.ts`, walking up from the file) of the same side,
 //! then compared as `METHOD /path` (and `namespace event`) multisets.
 //!
+//! Without an OpenAPI file the shapes are read from TypeScript ([`types`]): a handler's declared
+//! return type, and DTO classes and interfaces (fields, `?:`, class-validator `@IsOptional()`).
+//! Protocol options in code (`http2: true` in the Nest/Fastify bootstrap, Socket.IO
+//! `transports` / `allowEIO3` given to an adapter or server) are `protocol-changed`.
+//!
 //! This detector never marks files as explained: a controller change is also a code change, left
 //! to the code/coverage detectors. A Socket.IO *major* upgrade is the dependency detector's job;
 //! here only a gateway's `transports` option counts as `protocol-changed`.
@@ -20,6 +25,7 @@
 mod bootstrap;
 mod events;
 mod routes;
+mod types;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,6 +44,10 @@ pub struct NestJs;
 const ID: &str = "api-nestjs";
 
 const FACETS: &[FacetCode] = &[
+    FacetCode::ApiResponseFieldAdded,
+    FacetCode::ApiFieldRequired,
+    FacetCode::ApiFieldRelaxed,
+    FacetCode::ApiFieldTypeChanged,
     FacetCode::ApiEndpointAdded,
     FacetCode::ApiEndpointRemoved,
     FacetCode::ApiEventAdded,
@@ -174,6 +184,10 @@ impl Detector for NestJs {
                 &mut finding.facets,
             );
             ctx.bootstrap(base, head, &mut finding.facets);
+            if f.status != FileStatus::Added && f.status != FileStatus::Deleted {
+                ctx.types(base, head, &mut finding.facets);
+                ctx.protocol(base, head, &mut finding.facets);
+            }
         }
         finding
     }

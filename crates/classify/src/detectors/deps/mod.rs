@@ -239,6 +239,42 @@ pub(crate) fn transitive_facets(
                 .push((text.clone(), ev(head, Side::Head, name, text)));
             continue;
         }
+        // A copy removed while another version of the package stays installed (npm deduped
+        // it): its dependants now get the remaining version, so the move is graded against it,
+        // not as a production package removed.
+        let removed: Vec<(&String, &bool)> = if added.is_empty() && !h.is_empty() {
+            for (v, dev) in &removed {
+                let to = lenient_version(v).and_then(|target| {
+                    h.keys()
+                        .filter_map(|k| Some((lenient_version(k)?, k)))
+                        .min_by_key(|(x, _)| {
+                            (
+                                x.major.abs_diff(target.major),
+                                x.minor.abs_diff(target.minor),
+                                x.patch.abs_diff(target.patch),
+                            )
+                        })
+                        .map(|(_, k)| k.clone())
+                });
+                let Some(to) = to else {
+                    continue;
+                };
+                let text = format!("{name} {v} → {to} (deduplicated)");
+                let kind = match grade(v, &to) {
+                    _ if **dev => FacetCode::DepDevChanged,
+                    Some(g) => g.facet(),
+                    None => FacetCode::DepMajor,
+                };
+                groups
+                    .entry(kind.as_str())
+                    .or_insert_with(|| (kind, Vec::new()))
+                    .1
+                    .push((text.clone(), ev(base, Side::Base, name, text)));
+            }
+            Vec::new()
+        } else {
+            removed
+        };
         for (v, dev) in added {
             let text = format!("{name} {v} added");
             let kind = if *dev {

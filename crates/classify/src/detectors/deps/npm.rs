@@ -19,7 +19,7 @@ use super::{
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::npm_lock::{Lock, parse_lock};
 use crate::util::{dir_of, file_name, join, leading_major, text_at};
-use crate::{Change, Contents, Detector, Finding, Side};
+use crate::{Change, Contents, Detector, Facet, Finding, Side};
 
 /// The npm dependency detector.
 pub struct DepsNpm;
@@ -82,7 +82,14 @@ impl Detector for DepsNpm {
             .collect();
         let changed: BTreeSet<&str> = change.files.iter().map(|f| f.path.as_str()).collect();
         for dir in dirs {
-            project(self.id(), change.contents, dir, &changed, &mut out);
+            project(
+                self.id(),
+                change.contents,
+                change.settings,
+                dir,
+                &changed,
+                &mut out,
+            );
         }
         out
     }
@@ -118,6 +125,7 @@ fn manifest(text: &str) -> Result<Manifest, String> {
 fn project(
     id: &str,
     contents: &dyn Contents,
+    settings: &changegate_policy::ClassifySettings,
     dir: &str,
     changed: &BTreeSet<&str>,
     out: &mut Finding,
@@ -200,8 +208,38 @@ fn project(
     };
     let (bd, hd) = (resolve(base_m, base_l), resolve(head_m, head_l));
     let names: BTreeSet<&String> = bd.keys().chain(hd.keys()).collect();
+    let spec =
+        |m: &Option<Manifest>, name: &str| m.as_ref().and_then(|m| m.deps.get(name).cloned());
+    let graded_dev = settings.dev_updates == changegate_policy::DevUpdates::Graded;
+    let mut direct_facets: Vec<Facet> = Vec::new();
     for name in &names {
-        let (b, h) = (bd.get(*name), hd.get(*name));
+        let (mut b, mut h) = (bd.get(*name).cloned(), hd.get(*name).cloned());
+        // A range bump the lockfile does not (yet) show (`^29.2.3` → `^29.2.4`, lockfile
+        // unchanged or absent from the commit): graded from the ranges.
+        let mut from_ranges = false;
+        if let (Some(bb), Some(hh)) = (&b, &h)
+            && bb == hh
+            && let (Some((bs, bdev)), Some((hs, hdev))) = (spec(base_m, name), spec(head_m, name))
+            && bs != hs
+        {
+            b = Some(Dep {
+                version: bs,
+                dev: bdev,
+            });
+            h = Some(Dep {
+                version: hs,
+                dev: hdev,
+            });
+            from_ranges = true;
+        }
+        // `classify.dev_updates = "graded"`: a dev-only update graded as a production one.
+        let dev_regraded = graded_dev && matches!((&b, &h), (Some(x), Some(y)) if x.dev && y.dev);
+        if dev_regraded {
+            for d in [&mut b, &mut h].into_iter().flatten() {
+                d.dev = false;
+            }
+        }
+        let (b, h) = (b.as_ref(), h.as_ref());
         let quoted = format!("\"{name}\"");
         let evidence = if h.is_some() {
             evidence_at(&pj, Side::Head, head_text.as_deref(), &[&quoted])
@@ -217,6 +255,16 @@ fn project(
                 evidence,
             },
         ) {
+            let mut f = f;
+            if dev_regraded {
+                f.details = f
+                    .details
+                    .replace(", prod", ", dev (graded: classify.dev_updates)");
+            }
+            if from_ranges {
+                f.details
+                    .push_str(" (manifest range; the lockfile does not show it)");
+            }
             // A wire protocol library's major version is a protocol change (Socket.IO v4 → v5).
             if f.kind == FacetCode::DepMajor && PROTOCOL_PACKAGES.contains(&name.as_str()) {
                 out.facets.push(facet(
@@ -229,18 +277,53 @@ fn project(
                     f.evidence.clone(),
                 ));
             }
-            out.facets.push(f);
+            direct_facets.push(f);
         }
     }
 
-    // Lockfile-only changes.
+    // Lockfile changes of packages that are not direct dependencies.
     if let Some(lp) = &lock_path {
         let empty = LockIndex::default();
         let bi = base_l.as_ref().map(|l| &l.index).unwrap_or(&empty);
         let hi = head_l.as_ref().map(|l| &l.index).unwrap_or(&empty);
         let direct: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
-        out.facets
-            .extend(transitive_facets(id, lp, bi, hi, &direct));
+        let transitive = transitive_facets(id, lp, bi, hi, &direct);
+        // With the manifest changed in this commit and `classify.transitive = "attribute"`, the
+        // transitive moves are what the direct change brought with it: shown as its evidence,
+        // graded by it. A transitive production package is attributed only to a production
+        // direct change, so a dev-only bump never hides a production change.
+        let attribute = settings.transitive == changegate_policy::Transitive::Attribute
+            && changed.contains(pj.as_str());
+        let is_dev = |k: FacetCode| matches!(k, FacetCode::DepAddedDev | FacetCode::DepDevChanged);
+        let rank = |k: FacetCode| match k {
+            FacetCode::DepMajor => 6,
+            FacetCode::DepAddedProd | FacetCode::DepRemoved => 5,
+            FacetCode::DepMinor => 4,
+            FacetCode::DepPatch => 3,
+            _ => 1,
+        };
+        for t in transitive {
+            let target = if attribute && t.kind != FacetCode::DepLicenseChanged {
+                direct_facets
+                    .iter_mut()
+                    .filter(|d| d.kind != FacetCode::DepLicenseChanged)
+                    .filter(|d| is_dev(t.kind) || !is_dev(d.kind))
+                    .max_by_key(|d| rank(d.kind))
+            } else {
+                None
+            };
+            match target {
+                Some(d) => {
+                    let n = t.evidence.len();
+                    d.details.push_str(&format!(
+                        "; with {n} transitive lockfile change(s) attributed to it ({})",
+                        t.details
+                    ));
+                    d.evidence.extend(t.evidence);
+                }
+                None => out.facets.push(t),
+            }
+        }
         // Direct dependencies' licenses (transitive_facets skips direct names).
         for name in &direct {
             if let (Some(bl), Some(hl)) = (bi.licenses.get(name), hi.licenses.get(name))
@@ -260,6 +343,8 @@ fn project(
             }
         }
     }
+
+    out.facets.extend(direct_facets);
 
     // The manifest itself.
     if let (Some(b), Some(h)) = (base_m, head_m) {

@@ -45,6 +45,7 @@ const FACETS: &[FacetCode] = &[
     FacetCode::SchemaColumnRenamed,
     FacetCode::SchemaColumnTypeChanged,
     FacetCode::SchemaIndexAdded,
+    FacetCode::ApiFieldTypeChanged,
     FacetCode::DocsOnly,
     FacetCode::Unparseable,
 ];
@@ -332,7 +333,8 @@ impl Diff {
     }
 
     fn enums(&mut self, base: &[Located<'_, Block>], head: &[Located<'_, Block>]) {
-        let get = |side: &[Located<'_, Block>]| -> BTreeMap<String, (String, Vec<String>)> {
+        type Enums<'b> = BTreeMap<String, (String, Vec<String>, &'b Located<'b, Block>)>;
+        fn get<'b>(side: &'b [Located<'b, Block>]) -> Enums<'b> {
             side.iter()
                 .filter(|x| x.item.kind == BlockKind::Enum)
                 .map(|x| {
@@ -349,17 +351,49 @@ impl Diff {
                             v
                         })
                         .collect();
-                    (x.item.name.clone(), (attrs.join(" "), values))
+                    (x.item.name.clone(), (attrs.join(" "), values, x))
                 })
                 .collect()
-        };
+        }
         let (b, h) = (get(base), get(head));
-        for (name, (battrs, bvals)) in &b {
+        for (name, (battrs, bvals, bloc)) in &b {
             match h.get(name) {
                 None => self.residual.push(format!("enum {name} removed")),
-                Some((hattrs, hvals)) => {
+                Some((hattrs, hvals, _)) => {
+                    let hnames: BTreeSet<&str> = hvals
+                        .iter()
+                        .map(|v| v.split(' ').next().unwrap_or(v))
+                        .collect();
+                    let removed: Vec<&str> = bvals
+                        .iter()
+                        .map(|v| v.split(' ').next().unwrap_or(v))
+                        .filter(|v| !hnames.contains(v))
+                        .collect();
+                    // A value removed: PostgreSQL cannot drop an enum value, so Prisma Migrate
+                    // recreates the type and rewrites every column of it (rows holding the value
+                    // fail), and clients that send or receive it break.
+                    if !removed.is_empty() {
+                        let at = bloc
+                            .item
+                            .fields
+                            .iter()
+                            .find(|f| f.name == removed[0])
+                            .map(|f| f.line)
+                            .unwrap_or(bloc.item.line);
+                        self.push(
+                            FacetCode::SchemaColumnTypeChanged,
+                            format!(
+                                "enum {name}: value(s) {} removed (the type is recreated and its columns rewritten; rows holding a removed value fail)",
+                                removed.join(", ")
+                            ),
+                            (bloc.path, Side::Base, bloc.text, at),
+                        );
+                    }
                     // Adding a value (ALTER TYPE ... ADD VALUE) is additive; anything else is not.
-                    if battrs != hattrs || bvals.iter().any(|v| !hvals.contains(v)) {
+                    let kept_changed = bvals.iter().any(|v| {
+                        !hvals.contains(v) && !removed.contains(&v.split(' ').next().unwrap_or(v))
+                    });
+                    if battrs != hattrs || kept_changed {
                         self.residual.push(format!("enum {name} changed"));
                     }
                 }

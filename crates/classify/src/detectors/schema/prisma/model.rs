@@ -83,6 +83,16 @@ impl Diff {
                     ),
                     (h.path, Side::Head, h.text, hf.line),
                 );
+                // The Prisma Client field is renamed: whatever returns the model (NestJS
+                // services commonly return Prisma objects) changes shape without any SQL.
+                self.push(
+                    FacetCode::ApiFieldTypeChanged,
+                    format!(
+                        "Prisma Client field {}.{} renamed to {}: responses that return the model change shape",
+                        bm.name, bf.name, hf.name
+                    ),
+                    (h.path, Side::Head, h.text, hf.line),
+                );
                 pairs.push((bf, hf));
             } else if let Some((bi, bf)) = by_name {
                 matched_b.insert(bi);
@@ -183,6 +193,39 @@ impl Diff {
                 self.residual
                     .push(format!("{}.{} attributes changed", hm.name, hf.name));
             }
+        }
+        // Relation fields (no column): a relation renamed or removed changes the Prisma Client
+        // API (`include: { author: true }`, `post.author`) and so the shape of responses that
+        // return it, with no SQL at all. An added relation field comes with its foreign-key
+        // column (reported above) or is the back side of one.
+        let rel = |m: &'_ Block| -> Vec<(String, String, u32)> {
+            m.fields
+                .iter()
+                .filter(|f| !is_column(f, non_scalar) && non_scalar.contains(f.ty.as_str()))
+                .map(|f| (f.name.clone(), f.type_text(), f.line))
+                .collect()
+        };
+        let (brel, hrel) = (rel(bm), rel(hm));
+        // By name: a relation whose model was renamed (`Post[]` → `Article[]`) is the same relation.
+        for (name, ty, line) in &brel {
+            if hrel.iter().any(|(n, _, _)| n == name) {
+                continue;
+            }
+            let twin = hrel
+                .iter()
+                .find(|(n, t, _)| t == ty && !brel.iter().any(|(bn, _, _)| bn == n));
+            let what = match twin {
+                Some((n, _, _)) => format!("renamed to {n}"),
+                None => "removed".to_string(),
+            };
+            self.push(
+                FacetCode::ApiFieldTypeChanged,
+                format!(
+                    "Prisma Client relation {}.{name} ({ty}) {what}: responses that include it change shape",
+                    bm.name
+                ),
+                (b.path, Side::Base, b.text, *line),
+            );
         }
         // Indexes, unique constraints and primary keys.
         if !table_is_new {
@@ -395,7 +438,10 @@ mod tests {
     #[test]
     fn rename_with_map_keeping_the_column_is_a_rename() {
         let f = one(&BASE.replace("  age       Int\n", "  years     Int @map(\"age\")\n"));
-        assert_eq!(kinds(&f), vec!["schema-column-renamed"]);
+        assert_eq!(
+            kinds(&f),
+            vec!["schema-column-renamed", "api-field-type-changed"]
+        );
         assert!(
             f.facets[0]
                 .details

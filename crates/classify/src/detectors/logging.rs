@@ -1,0 +1,163 @@
+//! `logging`: log-level adjustments in code, the policy's "Log level adjustments (debug → info)".
+//!
+//! A changed TypeScript/JavaScript file whose only difference is the level of log calls
+//! (`logger.error(…)` → `logger.warn(…)`, `console.log` → `console.debug`) or a level literal on a
+//! line that configures logging (`new Logger(…, { logLevels: ['error', 'warn'] })`, pino/winston
+//! `level: 'info'`, `NestFactory.create(AppModule, { logger: ['error'] })`) is `log-level` and
+//! explained. The test is exact, not a guess over diff lines: both versions, with each level word
+//! in those positions replaced by one placeholder, must be byte-identical, so any other edit in
+//! the file leaves it to the code/coverage rule.
+
+use changegate_policy::facets::FacetCode;
+
+use crate::facet::{evidence_line, facet};
+use crate::util::{ext, first_diff_line, per_file, texts};
+use crate::{Change, Detector, FileStatus, Finding, Side};
+
+/// The log-level-in-code detector.
+pub struct Logging;
+
+const EXTS: &[&str] = &["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs"];
+/// Level names of Nest's Logger, pino, winston, bunyan and the console.
+const LEVELS: &[&str] = &[
+    "error", "warn", "warning", "info", "log", "debug", "verbose", "trace", "fatal", "silly",
+    "http", "silent",
+];
+
+impl Detector for Logging {
+    fn id(&self) -> &'static str {
+        "logging"
+    }
+    fn description(&self) -> &'static str {
+        "Log-level adjustments in TS/JS code: log calls' level (logger.error → logger.warn) or a logging level literal, nothing else"
+    }
+    fn facets(&self) -> &'static [FacetCode] {
+        &[FacetCode::LogLevel]
+    }
+    fn splits_files(&self) -> bool {
+        true
+    }
+    fn detect(&self, change: &Change<'_>) -> Finding {
+        per_file(
+            change.files,
+            || (),
+            |_, f, out| {
+                if f.status != FileStatus::Modified
+                    || !EXTS.contains(&ext(&f.path).as_str())
+                    || change.is_binary(f)
+                {
+                    return;
+                }
+                let Ok(t) = texts(change.contents, f) else {
+                    return;
+                };
+                let (Some(b), Some(h)) = (t.base, t.head) else {
+                    return;
+                };
+                if b == h || !mentions_levels(&b) {
+                    return;
+                }
+                if normalise(&b) != normalise(&h) {
+                    return;
+                }
+                let line = first_diff_line(&b, &h);
+                out.facets.push(facet(
+                    self.id(),
+                    FacetCode::LogLevel,
+                    format!("{}: only log levels changed", f.path),
+                    vec![evidence_line(&f.path, Side::Head, Some(&h), Some(line))],
+                ));
+                out.explained.insert(f.path.clone());
+            },
+        )
+    }
+}
+
+fn mentions_levels(text: &str) -> bool {
+    LEVELS.iter().any(|l| text.contains(&format!(".{l}(")))
+        || text.contains("level")
+        || text.contains("Level")
+        || text.contains("logger")
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$'
+}
+
+/// The text with every level word in a log position replaced by `\u{1}`: `.level(` anywhere, and
+/// `'level'` / `"level"` on a line that mentions a logger or a level.
+pub(crate) fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let lower = line.to_ascii_lowercase();
+        let logging_line = lower.contains("level") || lower.contains("logger");
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        let mut start = 0;
+        while i < bytes.len() {
+            let c = bytes[i];
+            let quoted = (c == b'\'' || c == b'"' || c == b'`') && logging_line;
+            if c == b'.' || quoted {
+                let word_start = i + 1;
+                let mut j = word_start;
+                while j < bytes.len() && is_ident(bytes[j]) {
+                    j += 1;
+                }
+                let word = &line[word_start..j];
+                let closes = if c == b'.' {
+                    j < bytes.len() && bytes[j] == b'('
+                } else {
+                    j < bytes.len() && bytes[j] == c
+                };
+                if closes
+                    && LEVELS.contains(&word)
+                    && (c != b'.'
+                        || word_start == 1
+                        || is_ident(bytes[i - 1])
+                        || bytes[i - 1] == b')')
+                {
+                    out.push_str(&line[start..word_start]);
+                    out.push('\u{1}');
+                    start = j;
+                    i = j;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        out.push_str(&line[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalise;
+
+    #[test]
+    fn level_words_in_log_positions_only() {
+        let same = |a: &str, b: &str| normalise(a) == normalise(b);
+        assert!(same(
+            "this.logger.error(`x ${id}`);\n",
+            "this.logger.warn(`x ${id}`);\n"
+        ));
+        assert!(same(
+            "const logger = pino({ level: 'info' });\n",
+            "const logger = pino({ level: 'debug' });\n"
+        ));
+        // A level added to a list is not a level swap: left to the code rule (a known limit).
+        assert!(!same(
+            "NestFactory.create(AppModule, { logger: ['error', 'warn'] });\n",
+            "NestFactory.create(AppModule, { logger: ['error', 'warn', 'log'] });\n"
+        ));
+        assert!(!same(
+            "this.logger.error('x');\n",
+            "this.logger.error('y');\n"
+        ));
+        // A status string on a line that is not about logging is not a level.
+        assert!(!same(
+            "return { status: 'error' };\n",
+            "return { status: 'info' };\n"
+        ));
+    }
+}
