@@ -33,9 +33,15 @@ fn events(n: usize) -> Vec<Vec<u8>> {
                 .what("commit-sha", commit.clone())
         };
         let evs = [
-            base(kinds::CHANGE_CREATED, "alice").details(json!({"status": "in-review", "repository": "acme/app"})),
-            base(kinds::APPROVAL_GRANTED, "bob").details(json!({"op": {"op": "approve", "person": "bob", "role": "backend-lead"}})),
-            base(kinds::GATE_DECISION, "ci").outcome("result", "allowed").details(json!({"allowed": true, "reasons": [{"code": "window-open", "denies": false}]})),
+            base(kinds::CHANGE_CREATED, "alice")
+                .details(json!({"status": "in-review", "repository": "acme/app"})),
+            base(kinds::APPROVAL_GRANTED, "bob")
+                .details(json!({"op": {"op": "approve", "person": "bob", "role": "backend-lead"}})),
+            base(kinds::GATE_DECISION, "ci")
+                .outcome("result", "allowed")
+                .details(
+                    json!({"allowed": true, "reasons": [{"code": "window-open", "denies": false}]}),
+                ),
             base(kinds::DEPLOYMENT_START, "dee").who("deployer", "dee"),
             if c % 25 == 0 {
                 base(kinds::ROLLBACK, "changegate").outcome("result", "abort")
@@ -74,7 +80,8 @@ fn main() {
                 .prepare("INSERT INTO audit_record (seq, record) VALUES (?1, ?2)")
                 .unwrap();
             for (i, r) in rows.iter().enumerate() {
-                ins.execute((i as i64, std::str::from_utf8(r).unwrap())).unwrap();
+                ins.execute((i as i64, std::str::from_utf8(r).unwrap()))
+                    .unwrap();
             }
         }
         tx.commit().unwrap();
@@ -95,7 +102,9 @@ fn main() {
             .prepare("SELECT json_extract(record, '$.category') AS c, count(*) FROM audit_record GROUP BY c ORDER BY c")
             .unwrap();
         counts = st
-            .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect::<Vec<_>>();

@@ -219,9 +219,9 @@ fn read_decision(d: &Value) -> Option<(bool, bool, Option<String>)> {
     let allowed = d.get("allowed")?.as_bool()?;
     let reasons = d["reasons"].as_array().cloned().unwrap_or_default();
     let has = |code: &str, denies: Option<bool>| {
-        reasons.iter().any(|r| {
-            r["code"] == code && denies.is_none_or(|x| r["denies"].as_bool() == Some(x))
-        })
+        reasons
+            .iter()
+            .any(|r| r["code"] == code && denies.is_none_or(|x| r["denies"].as_bool() == Some(x)))
     };
     let window_closed = has("window-closed", Some(true));
     let ov = if has("emergency-override", None) {
@@ -371,9 +371,8 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     .and_then(|i| f.incidents.get(i))
                     .map(|i| (i.kind.clone(), i.cvss));
                 let security_patch = a.exception_reason.as_deref() == Some("security-patch")
-                    || incident_kind.is_some_and(|(k, c)| {
-                        k.as_deref() == Some("security") || c.is_some()
-                    });
+                    || incident_kind
+                        .is_some_and(|(k, c)| k.as_deref() == Some("security") || c.is_some());
                 f.deployments.push(Deployment {
                     change_id: id.clone(),
                     seq: r.seq,
@@ -441,7 +440,7 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     d.duration_s = d
                         .finished_at
                         .map(|fin| fin.duration_since(d.started_at).as_secs());
-                    if let Some(secs) = e.when.get("duration-s").and_then(Value::as_i64) {
+                    if let Some(secs) = e.when.get("duration").and_then(Value::as_i64) {
                         d.duration_s = Some(secs);
                     }
                 }
@@ -454,7 +453,8 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
             f.submissions.push((id, t, a.approvals));
         }
     }
-    f.submissions.sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
+    f.submissions
+        .sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
     f
 }
 

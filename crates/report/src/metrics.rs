@@ -302,7 +302,16 @@ impl M<'_> {
             unit: unit.into(),
             target: self.settings.targets.get(id).map(|t| {
                 let unit = if unit == "count" { "" } else { unit };
-                format!("{} {}{}", t.op, t.value, if unit.is_empty() { String::new() } else { format!(" {unit}") })
+                format!(
+                    "{} {}{}",
+                    t.op,
+                    t.value,
+                    if unit.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {unit}")
+                    }
+                )
             }),
             missed: match (self.settings.targets.get(id), value) {
                 (Some(t), Some(v)) => !t.holds(v),
@@ -556,9 +565,8 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
         })
         .collect();
 
-    let quarterly = (period.kind() == ReportKind::Quarterly).then(|| {
-        quarterly(period, &f, &deps, settings.incident_window_h)
-    });
+    let quarterly = (period.kind() == ReportKind::Quarterly)
+        .then(|| quarterly(period, &f, &deps, settings.incident_window_h));
 
     Body {
         from,
@@ -582,12 +590,7 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
     }
 }
 
-fn quarterly(
-    period: &Period,
-    f: &facts::Facts,
-    deps: &[&Deployment],
-    window_h: u32,
-) -> Quarterly {
+fn quarterly(period: &Period, f: &facts::Facts, deps: &[&Deployment], window_h: u32) -> Quarterly {
     let mut by_role: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut by_person: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for (_, submitted, approvals) in &f.submissions {

@@ -103,7 +103,9 @@ impl Period {
     /// The months of the period (one for a month, three for a quarter).
     pub fn month_list(&self) -> Vec<Period> {
         let (y, m) = self.first_month();
-        (0..self.months()).map(|i| Period::Month(y, m + i)).collect()
+        (0..self.months())
+            .map(|i| Period::Month(y, m + i))
+            .collect()
     }
 
     /// Days in the period.
@@ -194,7 +196,9 @@ mod tests {
         assert_eq!(q.previous().to_string(), "2026-Q3");
         assert_eq!(Period::Month(2026, 1).previous().to_string(), "2025-12");
         assert_eq!(q.month_list().len(), 3);
-        for bad in ["2026-13", "2026-Q5", "2026-1", "26-11", "2026/11", "", "2026-Q", "2026-00"] {
+        for bad in [
+            "2026-13", "2026-Q5", "2026-1", "26-11", "2026/11", "", "2026-Q", "2026-00",
+        ] {
             let e = bad.parse::<Period>().unwrap_err();
             assert_eq!(e.code(), crate::Code::PeriodInvalid, "{bad}");
         }

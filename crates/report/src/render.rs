@@ -220,7 +220,8 @@ fn category_rows(r: &Report) -> Vec<Vec<String>> {
 type Section = (String, Vec<String>, Vec<Vec<String>>);
 
 fn hours(v: Option<f64>) -> String {
-    v.map(|h| format!("{h:.2} h")).unwrap_or_else(|| "n/a".into())
+    v.map(|h| format!("{h:.2} h"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn sections(r: &Report) -> Vec<Section> {
@@ -364,7 +365,12 @@ fn proof_rows(r: &Report) -> Vec<(String, String)> {
     if let Some(c) = &p.consistency {
         v.push((
             "consistency proof".into(),
-            format!("{} → {}: {} hash(es)", c.old_size, c.new_size, c.proof.len()),
+            format!(
+                "{} → {}: {} hash(es)",
+                c.old_size,
+                c.new_size,
+                c.proof.len()
+            ),
         ));
     }
     v.push(("verifier key".into(), p.verifier_key.clone()));

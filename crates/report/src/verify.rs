@@ -143,7 +143,11 @@ pub fn verify_export(report: &Report, export: &str, key: Option<&VerifierKey>) -
         (Some(k), _) => Some(k.clone()),
         (None, Ok(k)) => Some(k.clone()),
         (None, Err(e)) => {
-            fail(&mut out, Code::CheckpointInvalid, format!("verifier_key: {e}"));
+            fail(
+                &mut out,
+                Code::CheckpointInvalid,
+                format!("verifier_key: {e}"),
+            );
             None
         }
     };
@@ -185,10 +189,13 @@ pub fn verify_export(report: &Report, export: &str, key: Option<&VerifierKey>) -
     let mut frontier = Frontier::new();
     let mut records = Vec::new();
     let mut roots = std::collections::BTreeMap::new();
-    let wanted: Vec<u64> = [Some(proof.period_end.size), proof.previous.as_ref().map(|p| p.size)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let wanted: Vec<u64> = [
+        Some(proof.period_end.size),
+        proof.previous.as_ref().map(|p| p.size),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if wanted.contains(&0) {
         roots.insert(0, hex::encode(frontier.root()));
     }
@@ -263,7 +270,10 @@ pub fn verify_export(report: &Report, export: &str, key: Option<&VerifierKey>) -
             "the {size} exported events are exactly the log's population up to the checkpoint (tree root {root})"
         ));
     }
-    for (label, p) in [("period end", Some(&proof.period_end)), ("previous", proof.previous.as_ref())] {
+    for (label, p) in [
+        ("period end", Some(&proof.period_end)),
+        ("previous", proof.previous.as_ref()),
+    ] {
         let Some(p) = p else { continue };
         match roots.get(&p.size) {
             Some(r) if *r == p.root => out.facts.push(format!(
@@ -380,7 +390,10 @@ pub fn verify_export(report: &Report, export: &str, key: Option<&VerifierKey>) -
         fail(
             &mut out,
             Code::MetricMismatch,
-            format!("digest: the report says {}, the export gives {d}", report.digest),
+            format!(
+                "digest: the report says {}, the export gives {d}",
+                report.digest
+            ),
         );
     }
     out

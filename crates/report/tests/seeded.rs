@@ -49,8 +49,20 @@ fn node(leaves: &[[u8; 32]], id: NodeId) -> [u8; 32] {
     if id.level == 0 {
         return leaves[id.index as usize];
     }
-    let l = node(leaves, NodeId { level: id.level - 1, index: id.index * 2 });
-    let r = node(leaves, NodeId { level: id.level - 1, index: id.index * 2 + 1 });
+    let l = node(
+        leaves,
+        NodeId {
+            level: id.level - 1,
+            index: id.index * 2,
+        },
+    );
+    let r = node(
+        leaves,
+        NodeId {
+            level: id.level - 1,
+            index: id.index * 2 + 1,
+        },
+    );
     tree::node_hash(&l, &r)
 }
 
@@ -122,30 +134,81 @@ fn missed(r: &Report, id: &str) -> bool {
 fn check(r: &Report, e: &Expected) {
     let p = &r.period;
     let n = |v: usize| Some(v as f64);
-    assert_eq!(metric(r, "deployments"), n(e.deployments), "{p} deployments");
-    for (i, c) in ["low-risk", "medium-risk", "high-risk", "emergency"].iter().enumerate() {
-        assert_eq!(metric(r, &format!("deployments-{c}")), n(e.by_category[i]), "{p} {c}");
+    assert_eq!(
+        metric(r, "deployments"),
+        n(e.deployments),
+        "{p} deployments"
+    );
+    for (i, c) in ["low-risk", "medium-risk", "high-risk", "emergency"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            metric(r, &format!("deployments-{c}")),
+            n(e.by_category[i]),
+            "{p} {c}"
+        );
         assert_eq!(r.body.by_category[i].deployments, e.by_category[i] as u64);
         assert_eq!(
             r.body.by_category[i].followed_by_incident, e.followed_by_incident[i] as u64,
             "{p} {c} followed by incident"
         );
     }
-    assert_eq!(metric(r, "rollback-rate"), e.rollback_rate, "{p} rollback rate");
-    assert_eq!(missed(r, "rollback-rate"), e.rollback_rate.is_some_and(|v| v >= 5.0), "{p}");
-    assert_eq!(metric(r, "window-violations"), n(e.window_violations), "{p} window violations");
+    assert_eq!(
+        metric(r, "rollback-rate"),
+        e.rollback_rate,
+        "{p} rollback rate"
+    );
+    assert_eq!(
+        missed(r, "rollback-rate"),
+        e.rollback_rate.is_some_and(|v| v >= 5.0),
+        "{p}"
+    );
+    assert_eq!(
+        metric(r, "window-violations"),
+        n(e.window_violations),
+        "{p} window violations"
+    );
     assert_eq!(missed(r, "window-violations"), e.window_violations > 0);
-    assert_eq!(metric(r, "approval-bypasses"), n(e.bypasses), "{p} bypasses");
+    assert_eq!(
+        metric(r, "approval-bypasses"),
+        n(e.bypasses),
+        "{p} bypasses"
+    );
     assert_eq!(missed(r, "approval-bypasses"), e.bypasses > 0);
     assert_eq!(metric(r, "mttd-low-risk"), e.mttd_low, "{p} mttd");
-    assert_eq!(missed(r, "mttd-low-risk"), e.mttd_low.is_some_and(|v| v >= 2.0), "{p}");
-    assert_eq!(metric(r, "emergency-changes"), n(e.emergencies), "{p} emergencies");
-    assert_eq!(metric(r, "security-patches"), n(e.security), "{p} security patches");
-    assert_eq!(metric(r, "exceptions-used"), n(e.exceptions), "{p} exceptions");
-    assert_eq!(metric(r, "dora-deployment-frequency"), Some(e.frequency), "{p} frequency");
+    assert_eq!(
+        missed(r, "mttd-low-risk"),
+        e.mttd_low.is_some_and(|v| v >= 2.0),
+        "{p}"
+    );
+    assert_eq!(
+        metric(r, "emergency-changes"),
+        n(e.emergencies),
+        "{p} emergencies"
+    );
+    assert_eq!(
+        metric(r, "security-patches"),
+        n(e.security),
+        "{p} security patches"
+    );
+    assert_eq!(
+        metric(r, "exceptions-used"),
+        n(e.exceptions),
+        "{p} exceptions"
+    );
+    assert_eq!(
+        metric(r, "dora-deployment-frequency"),
+        Some(e.frequency),
+        "{p} frequency"
+    );
     assert_eq!(metric(r, "dora-lead-time"), e.lead_median, "{p} lead time");
     assert_eq!(metric(r, "dora-change-failure-rate"), e.cfr, "{p} cfr");
-    assert_eq!(metric(r, "dora-time-to-restore"), e.restore_median, "{p} restore");
+    assert_eq!(
+        metric(r, "dora-time-to-restore"),
+        e.restore_median,
+        "{p} restore"
+    );
     assert_eq!(r.body.changes.len(), e.deployments);
 }
 
@@ -175,7 +238,13 @@ fn quarterly_reviews_answer_the_four_questions() {
     let l = log(&h);
     for q in 1..=4 {
         let period = Period::Quarter(2026, q);
-        let r = report(&period, &l.records, &Settings::default(), period.end(), None);
+        let r = report(
+            &period,
+            &l.records,
+            &Settings::default(),
+            period.end(),
+            None,
+        );
         let e = expected(&h, period.start(), period.end());
         check(&r, &e);
         let qr = r.body.quarterly.as_ref().expect("quarterly section");
@@ -186,14 +255,26 @@ fn quarterly_reviews_answer_the_four_questions() {
             .collect();
         assert_eq!(got, e.approval_by_role, "{period} approval bottlenecks");
         assert!(qr.approval_by_person.len() >= qr.approval_by_role.len());
-        assert_eq!(qr.window_delayed as usize, e.window_delayed, "{period} delayed");
-        assert_eq!(qr.window_delay_p90_h, e.window_delay_p90, "{period} delay p90");
+        assert_eq!(
+            qr.window_delayed as usize, e.window_delayed,
+            "{period} delayed"
+        );
+        assert_eq!(
+            qr.window_delay_p90_h, e.window_delay_p90,
+            "{period} delay p90"
+        );
         let em: u64 = qr.emergencies_by_month.iter().map(|x| x.1).sum();
-        assert_eq!(em as usize, e.emergency_declarations, "{period} emergencies");
+        assert_eq!(
+            em as usize, e.emergency_declarations,
+            "{period} emergencies"
+        );
         if q > 1 {
             let prev = Period::Quarter(2026, q - 1);
             let pe = expected(&h, prev.start(), prev.end());
-            assert_eq!(qr.emergencies_previous_quarter as usize, pe.emergency_declarations);
+            assert_eq!(
+                qr.emergencies_previous_quarter as usize,
+                pe.emergency_declarations
+            );
             let want = match (em as usize).cmp(&pe.emergency_declarations) {
                 std::cmp::Ordering::Greater => "rising",
                 std::cmp::Ordering::Less => "falling",
@@ -210,7 +291,13 @@ fn quarterly_reviews_answer_the_four_questions() {
 fn honest(h: &History) -> (Log, Report) {
     let l = log(h);
     let period = Period::Month(2026, 11);
-    let mut r = report(&period, &l.records, &Settings::default(), period.end(), None);
+    let mut r = report(
+        &period,
+        &l.records,
+        &Settings::default(),
+        period.end(),
+        None,
+    );
     let prev = l
         .records
         .iter()
@@ -227,7 +314,11 @@ fn verify_passes_on_an_honest_export() {
     let out = verify_export(&r, &l.export.join("\n"), Some(&l.signer.verifier()));
     assert!(out.ok(), "{:#?}", out.failures);
     assert!(out.trusted_key);
-    assert!(out.facts.iter().any(|f| f.contains("exactly the log's population")));
+    assert!(
+        out.facts
+            .iter()
+            .any(|f| f.contains("exactly the log's population"))
+    );
     // Through JSON, as the CLI reads it.
     let back: Report = serde_json::from_slice(&render(&r, Format::Json).unwrap()).unwrap();
     assert!(verify_export(&back, &l.export.join("\n"), None).ok());
@@ -246,7 +337,12 @@ fn verify_fails_when_one_event_is_dropped() {
     lines.remove(i);
     let out = verify_export(&r, &lines.join("\n"), Some(&l.signer.verifier()));
     assert!(!out.ok());
-    assert_eq!(out.failures[0].code, Code::ExportIncomplete, "{:?}", out.failures);
+    assert_eq!(
+        out.failures[0].code,
+        Code::ExportIncomplete,
+        "{:?}",
+        out.failures
+    );
     // Dropping the last event (no gap) is caught by the size.
     let mut lines = l.export.clone();
     lines.pop();
@@ -263,7 +359,11 @@ fn verify_fails_when_one_event_is_altered() {
         .export
         .iter()
         .position(|x| x.contains("rollback.triggered") && x.contains("2026-11-"))
-        .or_else(|| l.export.iter().position(|x| x.contains("deployment.finish") && x.contains("2026-11-")))
+        .or_else(|| {
+            l.export
+                .iter()
+                .position(|x| x.contains("deployment.finish") && x.contains("2026-11-"))
+        })
         .unwrap();
     // 1. The record altered, its leaf hash kept: the record no longer hashes to it.
     let mut lines = l.export.clone();
@@ -274,8 +374,18 @@ fn verify_fails_when_one_event_is_altered() {
         lines[i] = lines[i].replace("\"complete\"", "\"abort\"");
     }
     let out = verify_export(&r, &lines.join("\n"), Some(&key));
-    assert!(out.failures.iter().any(|f| f.code == Code::ExportRecordAltered), "{:?}", out.failures);
-    assert!(out.failures.iter().any(|f| f.code == Code::MetricMismatch), "{:?}", out.failures);
+    assert!(
+        out.failures
+            .iter()
+            .any(|f| f.code == Code::ExportRecordAltered),
+        "{:?}",
+        out.failures
+    );
+    assert!(
+        out.failures.iter().any(|f| f.code == Code::MetricMismatch),
+        "{:?}",
+        out.failures
+    );
     // 2. The leaf hash recomputed too: the tree root no longer matches the signed checkpoint.
     let mut v: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
     let salt = hex::decode(v["salt"].as_str().unwrap()).unwrap();
@@ -294,16 +404,28 @@ fn verify_fails_when_one_event_is_altered() {
     v["salt"] = hex::encode(&salt).into();
     lines[i] = v.to_string();
     let out = verify_export(&r, &lines.join("\n"), Some(&key));
-    assert!(out.failures.iter().any(|f| f.code == Code::RootMismatch), "{:?}", out.failures);
+    assert!(
+        out.failures.iter().any(|f| f.code == Code::RootMismatch),
+        "{:?}",
+        out.failures
+    );
     // 3. A report whose metric was edited fails against the honest export.
     let mut edited = r.clone();
     edited.body.metrics[0].value = Some(0.0);
     let out = verify_export(&edited, &l.export.join("\n"), Some(&key));
-    assert!(out.failures.iter().any(|f| f.code == Code::MetricMismatch && f.message.contains("deployments")));
+    assert!(
+        out.failures
+            .iter()
+            .any(|f| f.code == Code::MetricMismatch && f.message.contains("deployments"))
+    );
     // 4. A checkpoint signed by another key.
     let other = LogSigner::from_seed(ORIGIN, [9; 32]).unwrap();
     let out = verify_export(&r, &l.export.join("\n"), Some(&other.verifier()));
-    assert!(out.failures.iter().any(|f| f.code == Code::CheckpointInvalid));
+    assert!(
+        out.failures
+            .iter()
+            .any(|f| f.code == Code::CheckpointInvalid)
+    );
 }
 
 #[test]
@@ -319,7 +441,10 @@ fn every_format_renders_the_population() {
     let csv = render(&r, Format::Csv).unwrap();
     let mut rd = csv::Reader::from_reader(&csv[..]);
     let header = rd.headers().unwrap().clone();
-    assert_eq!(header.len(), changegate_report::render::CHANGE_COLUMNS.len());
+    assert_eq!(
+        header.len(),
+        changegate_report::render::CHANGE_COLUMNS.len()
+    );
     let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), r.body.changes.len());
     let ci = header.iter().position(|h| h == "change_id").unwrap();
@@ -333,7 +458,10 @@ fn every_format_renders_the_population() {
     let pop = wb.worksheet_range("Population").unwrap();
     assert_eq!(pop.height(), 1 + r.body.changes.len());
     assert_eq!(pop.get((0, 0)).unwrap().to_string(), "change_id");
-    assert_eq!(pop.get((1, 0)).unwrap().to_string(), r.body.changes[0].change_id);
+    assert_eq!(
+        pop.get((1, 0)).unwrap().to_string(),
+        r.body.changes[0].change_id
+    );
     let m = wb.worksheet_range("Metrics").unwrap();
     let row = (0..m.height())
         .find(|i| m.get((*i, 0)).map(|c| c.to_string()) == Some("deployments".into()))

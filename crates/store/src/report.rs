@@ -23,11 +23,7 @@ impl Store {
             let Some(last) = page.last() else { break };
             after = Some(last.seq);
             let done = last.seq + 1 >= size;
-            out.extend(
-                page.into_iter()
-                    .filter(|e| e.seq < size)
-                    .map(|e| e.record),
-            );
+            out.extend(page.into_iter().filter(|e| e.seq < size).map(|e| e.record));
             if done {
                 break;
             }
@@ -64,7 +60,10 @@ impl Store {
                 format!("checkpoint of report {prev_name} as {} signed it", s.person),
             ),
             None => (
-                records.iter().filter(|x| x.recorded_at < prev.end()).count() as u64,
+                records
+                    .iter()
+                    .filter(|x| x.recorded_at < prev.end())
+                    .count() as u64,
                 format!("the log at the end of {prev} (no signed report {prev_name})"),
             ),
         };

@@ -54,11 +54,21 @@ async fn seeded_reports_match_and_verify(kind: Kind) {
     let r = store.report(&month, &settings).await.unwrap();
     let e = history::expected(&h, month.start(), month.end());
     assert_eq!(value(&r, "deployments"), Some(e.deployments as f64));
-    for (i, c) in ["low-risk", "medium-risk", "high-risk", "emergency"].iter().enumerate() {
-        assert_eq!(value(&r, &format!("deployments-{c}")), Some(e.by_category[i] as f64), "{c}");
+    for (i, c) in ["low-risk", "medium-risk", "high-risk", "emergency"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            value(&r, &format!("deployments-{c}")),
+            Some(e.by_category[i] as f64),
+            "{c}"
+        );
     }
     assert_eq!(value(&r, "rollback-rate"), e.rollback_rate);
-    assert_eq!(value(&r, "window-violations"), Some(e.window_violations as f64));
+    assert_eq!(
+        value(&r, "window-violations"),
+        Some(e.window_violations as f64)
+    );
     assert_eq!(value(&r, "approval-bypasses"), Some(e.bypasses as f64));
     assert_eq!(value(&r, "mttd-low-risk"), e.mttd_low);
     assert_eq!(value(&r, "emergency-changes"), Some(e.emergencies as f64));
@@ -85,9 +95,16 @@ async fn seeded_reports_match_and_verify(kind: Kind) {
     // The proof: the store's head, the period end, the previous month's end.
     let p = r.proof.as_ref().unwrap();
     let head = store.head().await.unwrap();
-    assert_eq!((p.checkpoint.size, p.checkpoint.root.clone()), (head.size, head.root.clone()));
+    assert_eq!(
+        (p.checkpoint.size, p.checkpoint.root.clone()),
+        (head.size, head.root.clone())
+    );
     assert_eq!(p.checkpoint.size, h.events.len() as u64);
-    let prev_end = h.events.iter().filter(|(t, _)| *t < month.previous().end()).count() as u64;
+    let prev_end = h
+        .events
+        .iter()
+        .filter(|(t, _)| *t < month.previous().end())
+        .count() as u64;
     assert_eq!(p.previous.as_ref().unwrap().size, prev_end);
     let text = export(&store).await;
     let key = store.verifier_key().clone();
@@ -104,28 +121,52 @@ async fn seeded_reports_match_and_verify(kind: Kind) {
     lines.remove(i);
     let out = verify_export(&r, &lines.join("\n"), Some(&key));
     assert!(!out.ok());
-    assert_eq!(out.failures[0].code, changegate_report::Code::ExportIncomplete);
+    assert_eq!(
+        out.failures[0].code,
+        changegate_report::Code::ExportIncomplete
+    );
 
     // Sign-off: recorded for the digest; the next report of the same month shows it, and the
     // December report's previous checkpoint is the one the November sign-off names.
     let (signed, a) = store
-        .sign_report(&month, &settings, "security-lead", "sam", serde_json::json!({"token": "t"}))
+        .sign_report(
+            &month,
+            &settings,
+            "security-lead",
+            "sam",
+            serde_json::json!({"token": "t"}),
+        )
         .await
         .unwrap();
     assert_eq!(a.seq, head.size);
     let again = store.report(&month, &settings).await.unwrap();
-    assert_eq!(again.digest, signed.digest, "a past month's digest is stable");
+    assert_eq!(
+        again.digest, signed.digest,
+        "a past month's digest is stable"
+    );
     assert_eq!(again.signoffs.signed.len(), 1);
     assert_eq!(again.signoffs.signed[0].person, "sam");
-    assert_eq!(again.signoffs.missing, vec!["engineering-manager", "compliance-officer"]);
-    let dec = store.report(&Period::Month(2026, 12), &settings).await.unwrap();
+    assert_eq!(
+        again.signoffs.missing,
+        vec!["engineering-manager", "compliance-officer"]
+    );
+    let dec = store
+        .report(&Period::Month(2026, 12), &settings)
+        .await
+        .unwrap();
     let prev = dec.proof.as_ref().unwrap().previous.as_ref().unwrap();
     assert_eq!(prev.size, head.size);
     assert!(prev.note.contains("sam"), "{}", prev.note);
     assert!(verify_export(&dec, &export(&store).await, Some(&key)).ok());
     // A role that does not review the report is refused.
     let err = store
-        .sign_report(&month, &settings, "tech-architect", "tara", serde_json::Value::Null)
+        .sign_report(
+            &month,
+            &settings,
+            "tech-architect",
+            "tara",
+            serde_json::Value::Null,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");

@@ -93,9 +93,13 @@ fn person(rng: &mut Rng, role: &str) -> String {
 fn decision(allowed: bool, window_closed: bool, over: Option<&str>) -> serde_json::Value {
     let mut reasons = vec![];
     if window_closed {
-        reasons.push(json!({"code": "window-closed", "denies": true, "message": "closed", "details": {}}));
+        reasons.push(
+            json!({"code": "window-closed", "denies": true, "message": "closed", "details": {}}),
+        );
     } else {
-        reasons.push(json!({"code": "window-open", "denies": false, "message": "open", "details": {}}));
+        reasons.push(
+            json!({"code": "window-open", "denies": false, "message": "open", "details": {}}),
+        );
     }
     if let Some(o) = over {
         reasons.push(json!({"code": o, "denies": false, "message": o, "details": {}}));
@@ -154,24 +158,34 @@ pub fn generate(seed: u64, per_day: u64) -> History {
                 let inc = format!("INC-{inc_n}");
                 let security = rng.chance(50);
                 let opened = created - min(10);
-                let mut op = json!({"op": "open-incident", "id": inc, "severity": "P0", "title": "outage"});
+                let mut op =
+                    json!({"op": "open-incident", "id": inc, "severity": "P0", "title": "outage"});
                 if security {
                     op["kind"] = json!("security");
                     op["cvss"] = json!(9.8);
                 }
-                events.push((opened, AuditEvent::new(kinds::INCIDENT, "pagerduty").details(json!({"op": op}))));
+                events.push((
+                    opened,
+                    AuditEvent::new(kinds::INCIDENT, "pagerduty").details(json!({"op": op})),
+                ));
                 let resolved = opened + min(60 + rng.below(600) as i64);
                 events.push((
                     resolved,
                     AuditEvent::new(kinds::INCIDENT, "pagerduty")
                         .details(json!({"op": {"op": "resolve-incident", "id": inc}})),
                 ));
-                incidents.push(GenIncident { id: inc.clone(), opened, resolved: Some(resolved) });
+                incidents.push(GenIncident {
+                    id: inc.clone(),
+                    opened,
+                    resolved: Some(resolved),
+                });
                 g.security = security;
                 g.emergency = true;
                 events.push((
                     created + min(1),
-                    ev(kinds::INCIDENT, "ivan").details(json!({"op": {"op": "declare-emergency", "incident": inc, "by": "ivan"}})),
+                    ev(kinds::INCIDENT, "ivan").details(
+                        json!({"op": {"op": "declare-emergency", "incident": inc, "by": "ivan"}}),
+                    ),
                 ));
                 emergencies.push(created + min(1));
             }
@@ -189,20 +203,43 @@ pub fn generate(seed: u64, per_day: u64) -> History {
                 _ => vec!["incident-commander"],
             };
             for role in roles {
-                t += min(if category == 4 { 5 } else { 30 + rng.below(30 * 60) as i64 });
+                t += min(if category == 4 {
+                    5
+                } else {
+                    30 + rng.below(30 * 60) as i64
+                });
                 let p = person(&mut rng, role);
                 events.push((
                     t,
-                    ev(kinds::APPROVAL_GRANTED, &p).details(json!({"op": {"op": "approve", "person": p, "role": role}})),
+                    ev(kinds::APPROVAL_GRANTED, &p)
+                        .details(json!({"op": {"op": "approve", "person": p, "role": role}})),
                 ));
-                g.approvals.push(GenApproval { role: role.into(), person: p, at: t });
+                g.approvals.push(GenApproval {
+                    role: role.into(),
+                    person: p,
+                    at: t,
+                });
             }
             if category == 2 && rng.chance(10) {
-                let reason = if rng.chance(50) { "security-patch" } else { "critical-bugfix" };
+                let reason = if rng.chance(50) {
+                    "security-patch"
+                } else {
+                    "critical-bugfix"
+                };
                 t += min(5);
-                events.push((t, ev(kinds::EXCEPTION, "alice").details(json!({"op": {"op": "request-exception", "reason": reason, "by": "alice"}}))));
+                events.push((
+                    t,
+                    ev(kinds::EXCEPTION, "alice").details(
+                        json!({"op": {"op": "request-exception", "reason": reason, "by": "alice"}}),
+                    ),
+                ));
                 t += min(5);
-                events.push((t, ev(kinds::EXCEPTION, "cto").details(json!({"op": {"op": "approve-exception", "person": "cto", "role": "cto"}}))));
+                events.push((
+                    t,
+                    ev(kinds::EXCEPTION, "cto").details(
+                        json!({"op": {"op": "approve-exception", "person": "cto", "role": "cto"}}),
+                    ),
+                ));
                 g.exception = Some(reason.to_string());
                 if reason == "security-patch" {
                     g.security = true;
@@ -214,14 +251,29 @@ pub fn generate(seed: u64, per_day: u64) -> History {
             }
             if category != 4 && rng.chance(15) {
                 t += min(2);
-                events.push((t, ev(kinds::GATE_DECISION, "ci").outcome("result", "denied").details(decision(false, true, None))));
+                events.push((
+                    t,
+                    ev(kinds::GATE_DECISION, "ci")
+                        .outcome("result", "denied")
+                        .details(decision(false, true, None)),
+                ));
                 g.window_closed_at = Some(t);
                 t += min(60 + rng.below(20 * 60) as i64);
             } else {
-                t += min(if category == 1 { 5 + rng.below(150) as i64 } else { 10 + rng.below(300) as i64 });
+                t += min(if category == 1 {
+                    5 + rng.below(150) as i64
+                } else {
+                    10 + rng.below(300) as i64
+                });
             }
             let roll = rng.below(1000);
-            let over = if category == 4 { Some("emergency-override") } else if g.exception.is_some() { Some("exception-applied") } else { None };
+            let over = if category == 4 {
+                Some("emergency-override")
+            } else if g.exception.is_some() {
+                Some("exception-applied")
+            } else {
+                None
+            };
             if roll < 15 {
                 // No decision at the start; an earlier window-closed denial for the same commit
                 // is then the decision it started against (docs/reports.md).
@@ -234,20 +286,45 @@ pub fn generate(seed: u64, per_day: u64) -> History {
             } else if roll < 25 {
                 g.bypass = Some("decision-denied");
                 g.window_violation = true;
-                events.push((t - min(1), ev(kinds::GATE_DECISION, "ci").outcome("result", "denied").details(decision(false, true, None))));
+                events.push((
+                    t - min(1),
+                    ev(kinds::GATE_DECISION, "ci")
+                        .outcome("result", "denied")
+                        .details(decision(false, true, None)),
+                ));
                 g.window_closed_at.get_or_insert(t - min(1));
             } else {
-                events.push((t - min(1), ev(kinds::GATE_DECISION, "ci").outcome("result", "allowed").details(decision(true, false, over))));
+                events.push((
+                    t - min(1),
+                    ev(kinds::GATE_DECISION, "ci")
+                        .outcome("result", "allowed")
+                        .details(decision(true, false, over)),
+                ));
             }
-            events.push((t, ev(kinds::DEPLOYMENT_START, "deployer").who("deployer", "dee").details(json!({"op": {"op": "transition", "event": "start"}}))));
+            events.push((
+                t,
+                ev(kinds::DEPLOYMENT_START, "deployer")
+                    .who("deployer", "dee")
+                    .details(json!({"op": {"op": "transition", "event": "start"}})),
+            ));
             g.deployed = Some(t);
             if rng.chance(4) {
                 let at = t + min(20);
-                events.push((at, ev(kinds::ROLLBACK, "changegate").outcome("result", "abort").outcome("error-rate", 7.5)));
+                events.push((
+                    at,
+                    ev(kinds::ROLLBACK, "changegate")
+                        .outcome("result", "abort")
+                        .outcome("error-rate", 7.5),
+                ));
                 g.rolled_back = Some(at);
             } else {
                 let at = t + min(30);
-                events.push((at, ev(kinds::DEPLOYMENT_FINISH, "changegate").outcome("result", "complete").outcome("error-rate", 0.2)));
+                events.push((
+                    at,
+                    ev(kinds::DEPLOYMENT_FINISH, "changegate")
+                        .outcome("result", "complete")
+                        .outcome("error-rate", 0.2),
+                ));
                 g.finished = Some(at);
                 if rng.chance(3) {
                     inc_n += 1;
@@ -255,8 +332,16 @@ pub fn generate(seed: u64, per_day: u64) -> History {
                     let opened = at + min(180);
                     events.push((opened, AuditEvent::new(kinds::INCIDENT, "pagerduty").details(json!({"op": {"op": "open-incident", "id": inc, "severity": "P2", "title": "errors"}}))));
                     let resolved = opened + min(30 + rng.below(300) as i64);
-                    events.push((resolved, AuditEvent::new(kinds::INCIDENT, "pagerduty").details(json!({"op": {"op": "resolve-incident", "id": inc}}))));
-                    incidents.push(GenIncident { id: inc, opened, resolved: Some(resolved) });
+                    events.push((
+                        resolved,
+                        AuditEvent::new(kinds::INCIDENT, "pagerduty")
+                            .details(json!({"op": {"op": "resolve-incident", "id": inc}})),
+                    ));
+                    incidents.push(GenIncident {
+                        id: inc,
+                        opened,
+                        resolved: Some(resolved),
+                    });
                 }
             }
             changes.push(g);
@@ -264,7 +349,12 @@ pub fn generate(seed: u64, per_day: u64) -> History {
     }
     // Log order is time order (what a single clock gives).
     events.sort_by_key(|(t, _)| *t);
-    History { events, changes, incidents, emergencies }
+    History {
+        events,
+        changes,
+        incidents,
+        emergencies,
+    }
 }
 
 // ---- Expected metrics, computed from the ground truth alone ----
@@ -312,7 +402,11 @@ pub struct Expected {
 
 pub fn expected(hist: &History, from: Timestamp, to: Timestamp) -> Expected {
     let inp = |t: Timestamp| from <= t && t < to;
-    let deps: Vec<&GenChange> = hist.changes.iter().filter(|c| c.deployed.is_some_and(inp)).collect();
+    let deps: Vec<&GenChange> = hist
+        .changes
+        .iter()
+        .filter(|c| c.deployed.is_some_and(inp))
+        .collect();
     let rolled = |c: &GenChange| c.rolled_back.is_some_and(|t| t < to);
     let done = |c: &GenChange| c.finished.is_some_and(|t| t < to);
     let n = deps.len();
@@ -322,17 +416,32 @@ pub fn expected(hist: &History, from: Timestamp, to: Timestamp) -> Expected {
     let mut followed = [0; 4];
     for c in &deps {
         by_category[c.category as usize - 1] += 1;
-        if let Some(end) = c.finished.filter(|t| *t < to).or(c.rolled_back.filter(|t| *t < to)) {
+        if let Some(end) = c
+            .finished
+            .filter(|t| *t < to)
+            .or(c.rolled_back.filter(|t| *t < to))
+        {
             let lim = end + SignedDuration::from_hours(24);
             let start = c.deployed.unwrap();
-            if hist.incidents.iter().any(|i| i.opened < to && i.opened >= start && i.opened <= lim) {
+            if hist
+                .incidents
+                .iter()
+                .any(|i| i.opened < to && i.opened >= start && i.opened <= lim)
+            {
                 followed[c.category as usize - 1] += 1;
             }
         }
     }
     let ok: Vec<&&GenChange> = deps.iter().filter(|c| done(c)).collect();
-    let low: Vec<f64> = ok.iter().filter(|c| c.category == 1).map(|c| h(c.created, c.finished.unwrap())).collect();
-    let leads: Vec<f64> = ok.iter().map(|c| h(c.created, c.finished.unwrap())).collect();
+    let low: Vec<f64> = ok
+        .iter()
+        .filter(|c| c.category == 1)
+        .map(|c| h(c.created, c.finished.unwrap()))
+        .collect();
+    let leads: Vec<f64> = ok
+        .iter()
+        .map(|c| h(c.created, c.finished.unwrap()))
+        .collect();
     let restore: Vec<f64> = hist
         .incidents
         .iter()
@@ -349,7 +458,10 @@ pub fn expected(hist: &History, from: Timestamp, to: Timestamp) -> Expected {
     for c in &hist.changes {
         for a in &c.approvals {
             if inp(a.at) {
-                roles.entry(a.role.clone()).or_default().push(h(c.created, a.at));
+                roles
+                    .entry(a.role.clone())
+                    .or_default()
+                    .push(h(c.created, a.at));
             }
         }
     }
@@ -375,7 +487,12 @@ pub fn expected(hist: &History, from: Timestamp, to: Timestamp) -> Expected {
             .into_iter()
             .map(|(r, v)| {
                 let n = v.len();
-                (r, n, r4(nearest_rank(v.clone(), 50.0).unwrap()), r4(nearest_rank(v, 90.0).unwrap()))
+                (
+                    r,
+                    n,
+                    r4(nearest_rank(v.clone(), 50.0).unwrap()),
+                    r4(nearest_rank(v, 90.0).unwrap()),
+                )
             })
             .collect(),
         followed_by_incident: followed,
