@@ -113,8 +113,9 @@ async fn reports_are_served_and_signed_by_role_holders(backend: Backend) {
     assert_eq!(st, 401);
 
     // Sign-off: a holder of the role, as the token's person.
-    let size_before = srv.db.store().head().await.unwrap().size;
     let sec = srv.token("sec").await;
+    let tara = srv.token("tara").await; // token creation is logged too: issue them first
+    let size_before = srv.db.store().head().await.unwrap().size;
     let (st, b) = srv
         .post(
             "/api/v1/reports/monthly/2026-11/signoffs",
@@ -147,7 +148,6 @@ async fn reports_are_served_and_signed_by_role_holders(backend: Backend) {
         "{b}"
     );
     // A role that does not review this report: 400.
-    let tara = srv.token("tara").await;
     let (st, b) = srv
         .post(
             "/api/v1/reports/monthly/2026-11/signoffs",
