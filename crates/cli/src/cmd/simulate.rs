@@ -67,6 +67,10 @@ pub struct Difference {
     pub roles_now: Vec<String>,
     /// Required roles, candidate.
     pub roles_candidate: Vec<String>,
+    /// Required roles without a valid approval, effective policy.
+    pub missing_now: Vec<String>,
+    /// Required roles without a valid approval, candidate.
+    pub missing_candidate: Vec<String>,
     /// Denying codes under the candidate that the effective policy did not have.
     pub new_denials: Vec<String>,
     /// Denying codes of the effective policy the candidate lifts.
@@ -170,6 +174,8 @@ pub fn simulate(
             allowed_candidate: b.allowed,
             roles_now: a.required_roles.clone(),
             roles_candidate: b.required_roles.clone(),
+            missing_now: a.missing_roles.clone(),
+            missing_candidate: b.missing_roles.clone(),
             new_denials: db.iter().filter(|c| !da.contains(c)).cloned().collect(),
             lifted_denials: da.iter().filter(|c| !db.contains(c)).cloned().collect(),
             window_delay_s: window_delay_s.filter(|_| !da.iter().any(|c| c == "window-closed")),
@@ -315,10 +321,14 @@ mod tests {
             "{d:#?}"
         );
         assert!(!d.roles_now.iter().any(|r| r == "tech-architect"));
+        // Bob's backend-lead approval fills the baseline's review; the candidate misses the
+        // Tech Architect.
         assert!(
-            d.new_denials.iter().any(|c| c == "approval-missing"),
+            d.missing_candidate.iter().any(|r| r == "tech-architect"),
             "{d:#?}"
         );
+        assert!(!d.missing_now.iter().any(|r| r == "tech-architect"));
+        assert!(!d.missing_now.iter().any(|r| r == "backend-lead"), "{d:#?}");
         // The same policy on both sides: nothing differs.
         let same = simulate(
             &base,
