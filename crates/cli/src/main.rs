@@ -48,6 +48,10 @@ enum Command {
     /// The tamper-evident audit trail: verify, prove, checkpoint, export, log, prune.
     #[command(subcommand)]
     Audit(Box<cmd::audit::AuditCmd>),
+    /// Monthly audit report, quarterly review (markdown, HTML, JSON, CSV, XLSX), their proof of
+    /// completeness (`report verify`) and reviewer sign-off.
+    #[command(subcommand)]
+    Report(Box<cmd::report::ReportCmd>),
     /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
     Serve(cmd::serve::ServeArgs),
     /// Issue API tokens (on the server's host).
@@ -105,6 +109,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let global = &cli.global;
     match cli.command {
+        Command::Policy(cmd::policy::PolicyCmd::Simulate(a)) => {
+            cmd::simulate::run(global, *a).await
+        }
         Command::Policy(c) => cmd::policy::run(global, c),
         Command::Detectors(c) => cmd::detectors::run(global, c),
         Command::Codes(c) => cmd::codes::run(c),
@@ -113,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Rollout(c) => cmd::rollout::run(global, c).await,
         Command::Gate(a) => cmd::gate::run(global, *a).await,
         Command::Audit(c) => cmd::audit::run(global, *c).await,
+        Command::Report(c) => cmd::report::run(global, *c).await,
         Command::Serve(a) => cmd::serve::serve(global, a).await,
         Command::Token(c) => cmd::serve::token(global, c).await,
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,

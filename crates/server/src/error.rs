@@ -135,6 +135,8 @@ changegate_codes::codes! {
         RolloutActive = "rollout-active",
         /// A rollout start named a plan: the plan is the one the category requires by the policy.
         PlanNotSelectable = "plan-not-selectable",
+        /// A report sign-off by a person who does not hold the reviewer role (directly or through a team).
+        ReportSignerUnauthorized = "report-signer-unauthorized",
     }
 }
 
@@ -194,7 +196,8 @@ impl ErrorCode {
             | C::CiRunNotSuccessful
             | C::CiRunNotFound
             | C::VerificationNotAllowed
-            | C::WebhookSignatureInvalid => StatusCode::FORBIDDEN,
+            | C::WebhookSignatureInvalid
+            | C::ReportSignerUnauthorized => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,

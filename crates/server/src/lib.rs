@@ -169,6 +169,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/webhooks/alertmanager"),
     ("get", "/api/v1/deliveries"),
     ("post", "/api/v1/deliveries/{row}/retry"),
+    ("get", "/api/v1/reports/monthly/{month}"),
+    ("get", "/api/v1/reports/quarterly/{quarter}"),
+    ("post", "/api/v1/reports/monthly/{month}/signoffs"),
+    ("post", "/api/v1/reports/quarterly/{quarter}/signoffs"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -52,6 +52,10 @@ pub struct StoredEvent {
     pub seq: u64,
     /// Leaf hash, hex.
     pub leaf_hash: String,
+    /// The record's salt, hex: with the record it recomputes the leaf (`report verify` checks an
+    /// export with it). Not serialised with the event.
+    #[serde(skip)]
+    pub salt: String,
     /// The record.
     pub record: Record,
 }
@@ -292,7 +296,7 @@ impl Store {
     /// Events matching `filter`, in log order (pruned records are not returned).
     pub async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
         let mut sql = String::from(
-            "SELECT r.seq, l.leaf, r.record FROM audit_record r JOIN audit_leaf l ON l.seq = r.seq WHERE 1 = 1",
+            "SELECT r.seq, l.leaf, r.record, r.salt FROM audit_record r JOIN audit_leaf l ON l.seq = r.seq WHERE 1 = 1",
         );
         let mut n = 0;
         let mut next = |sql: &mut String, frag: &str| {
@@ -357,17 +361,19 @@ impl Store {
                 let seq: i64 = r.try_get(0)?;
                 let leaf: Vec<u8> = r.try_get(1)?;
                 let text: String = r.try_get(2)?;
-                out.push((seq, leaf, text));
+                let salt: Vec<u8> = r.try_get(3)?;
+                out.push((seq, leaf, text, salt));
             }
             out
         });
         rows.into_iter()
-            .map(|(seq, leaf, text)| {
+            .map(|(seq, leaf, text, salt)| {
                 let record = Record::parse(text.as_bytes())
                     .map_err(|e| StoreError::Corrupt(format!("record {seq}: {e}")))?;
                 Ok(StoredEvent {
                     seq: seq as u64,
                     leaf_hash: hex::encode(tree::leaf_hash(&leaf)),
+                    salt: hex::encode(salt),
                     record,
                 })
             })

@@ -25,6 +25,7 @@ pub mod audit;
 mod error;
 mod keys;
 pub mod migrate;
+pub mod report;
 pub mod rollout;
 pub mod server;
 mod tx;

@@ -28,7 +28,8 @@ pub enum OutFormat {
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// One JSON object per line (the canonical record plus seq and leaf hash).
+    /// One JSON object per line (the canonical record plus its leaf hash and salt, so
+    /// `report verify` recomputes every leaf).
     Jsonl,
     /// Comma-separated, one row per event; what/who/when/why/outcome/details as JSON cells.
     Csv,
@@ -547,6 +548,8 @@ fn export_json(e: &StoredEvent) -> serde_json::Value {
     let mut v = serde_json::to_value(&e.record).expect("records serialise");
     if let Some(o) = v.as_object_mut() {
         o.insert("leaf_hash".into(), e.leaf_hash.clone().into());
+        // With the salt an auditor recomputes the leaf from the record (`report verify`).
+        o.insert("salt".into(), e.salt.clone().into());
     }
     v
 }

@@ -92,6 +92,10 @@ pub fn registry() -> Vec<Set> {
             "changegate_server::routes::gates::EngineCode",
             "Reasons of an engine gate's answer (Flagger webhooks, the Argo Rollouts decision; docs/api.md \"Engine gates\").",
         ),
+        set::<changegate_report::Code>(
+            "changegate_report::Code",
+            "Report errors and `report verify` failures (docs/reports.md).",
+        ),
     ]
 }
 

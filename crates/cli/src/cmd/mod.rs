@@ -7,6 +7,8 @@ pub mod codes;
 pub mod detectors;
 pub mod gate;
 pub mod policy;
+pub mod report;
 pub mod rollout;
 pub mod serve;
+pub mod simulate;
 pub mod window;

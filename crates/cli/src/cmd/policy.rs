@@ -30,6 +30,10 @@ pub enum PolicyCmd {
     },
     /// Print the JSON Schema of the policy file (for editors and CI linters).
     Schema,
+    /// Re-evaluate every recorded change of a range under a candidate policy (the global
+    /// `--policy FILE`) and report what would have differed: approvers required, changes blocked
+    /// or allowed, window delays.
+    Simulate(Box<crate::cmd::simulate::SimulateArgs>),
 }
 
 /// Run a policy command.
@@ -62,6 +66,9 @@ pub fn run(global: &Global, cmd: PolicyCmd) -> anyhow::Result<Outcome> {
             );
         }
         PolicyCmd::Schema => println!("{}", changegate_policy::json_schema()),
+        PolicyCmd::Simulate(_) => {
+            anyhow::bail!("`policy simulate` reads the store and runs asynchronously")
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -18,6 +18,7 @@
 //! | [`rollbacks`] | `/changes/{id}/rollbacks…`, `…/rollback-tests`, `…/duties/{duty}` |
 //! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
 //! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
+//! | [`reports`] | `GET /reports/monthly/{month}`, `GET /reports/quarterly/{quarter}`, `POST …/signoffs` |
 //! | [`crate::rollouts::routes`] | `POST /changes/{id}/rollouts`, `GET /changes/{id}/rollouts` |
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod create;
 pub mod gates;
 pub mod health;
 pub mod incidents;
+pub mod reports;
 pub mod rollbacks;
 pub mod tokens;
 pub mod webhooks;
@@ -54,6 +56,7 @@ pub fn app() -> Router<AppState> {
         .merge(gates::router())
         .merge(webhooks::router())
         .merge(crate::rollouts::routes::router())
+        .merge(reports::router())
 }
 
 /// Who a write is on behalf of: the caller, or (admin tokens only) someone named in the body.

@@ -1,0 +1,493 @@
+//! What the log's records say about each production deployment: one fold over the records in
+//! log order, no other input (docs/reports.md, "What a deployment carries").
+
+use std::collections::BTreeMap;
+
+use changegate_audit::{Record, kinds};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An approval as recorded (`approval.granted`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    /// Approver.
+    pub person: String,
+    /// Role approved in.
+    pub role: String,
+    /// When the log recorded it.
+    pub at: Timestamp,
+}
+
+/// How a deployment ended, as of the end of the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// `deployment.finish` recorded, no rollback.
+    Success,
+    /// `rollback.triggered` recorded.
+    RolledBack,
+    /// Neither yet.
+    InProgress,
+}
+
+impl Outcome {
+    /// Kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::RolledBack => "rolled-back",
+            Outcome::InProgress => "in-progress",
+        }
+    }
+}
+
+/// Which decision a deployment start was made under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionSeen {
+    /// An allowing gate decision for the deployed commit.
+    Allowed,
+    /// The latest decision for the deployed commit denied.
+    Denied,
+    /// No decision was recorded for the deployed commit.
+    None,
+}
+
+/// One production deployment with everything the policy's Change Logging asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Change id.
+    pub change_id: String,
+    /// Log position of its `deployment.start`.
+    pub seq: u64,
+    /// Category level (1 low, 2 medium, 3 high, 4 emergency).
+    pub category: Option<u8>,
+    /// Repository.
+    pub repository: Option<String>,
+    /// What: commit deployed.
+    pub commit: Option<String>,
+    /// What: artifact version (`what.artifact-version` of any event of the change).
+    pub artifact_version: Option<String>,
+    /// What: changed files (`what.changed-files`).
+    pub changed_files: Vec<String>,
+    /// Who: deployer.
+    pub deployer: String,
+    /// Who: approvals recorded before the start.
+    pub approvals: Vec<ApprovalRow>,
+    /// Why: PR link.
+    pub pr_link: Option<String>,
+    /// Why: ticket.
+    pub ticket: Option<String>,
+    /// Why: incident reference (emergency or remediation).
+    pub incident: Option<String>,
+    /// When the change asked for review.
+    pub submitted_at: Option<Timestamp>,
+    /// When the log first saw the deployed commit (the lead time's start).
+    pub commit_seen_at: Option<Timestamp>,
+    /// When: start (UTC).
+    pub started_at: Timestamp,
+    /// When: finish or rollback.
+    pub finished_at: Option<Timestamp>,
+    /// When: duration, seconds.
+    pub duration_s: Option<i64>,
+    /// Outcome.
+    pub outcome: Outcome,
+    /// When the rollback was recorded.
+    pub rolled_back_at: Option<Timestamp>,
+    /// Outcome: worst error rate the rollout's triggers read.
+    pub error_rate: Option<f64>,
+    /// Outcome: worst p95 latency the rollout's triggers read.
+    pub latency_impact: Option<f64>,
+    /// An emergency was declared for the change (or it is category 4).
+    pub emergency: bool,
+    /// A security patch (see docs/reports.md).
+    pub security_patch: bool,
+    /// Reason id of an approved out-of-window exception.
+    pub exception: Option<String>,
+    /// The decision it started under.
+    pub decision: DecisionSeen,
+    /// Approval bypass code, when it is one (docs/reports.md).
+    pub bypass: Option<String>,
+    /// Started while the decision for its commit said the window was closed.
+    pub window_violation: bool,
+    /// `emergency-override` or `exception-applied` when the window was lifted.
+    pub window_override: Option<String>,
+    /// Seconds from the change's first `window-closed` decision to the start.
+    pub window_delay_s: Option<i64>,
+}
+
+/// An incident as the world events recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// Incident id.
+    pub id: String,
+    /// Severity.
+    pub severity: String,
+    /// Kind (`security`, ...).
+    pub kind: Option<String>,
+    /// CVSS score.
+    pub cvss: Option<f64>,
+    /// When it was opened (log time).
+    pub opened_at: Timestamp,
+    /// When it was resolved (log time).
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// A reviewer's sign-off (`report.signed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignOff {
+    /// `monthly:2026-11`.
+    pub report: String,
+    /// Role signed in.
+    pub role: String,
+    /// Who (the token's person).
+    pub person: String,
+    /// Report digest signed.
+    pub digest: String,
+    /// When.
+    pub at: Timestamp,
+    /// Log position of the sign-off event.
+    pub seq: u64,
+    /// Tree size of the checkpoint the signed report was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_size: Option<u64>,
+}
+
+/// A gate decision as recorded (`gate.decision`, or inside a `deployment.start`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRow {
+    /// Change id.
+    pub change_id: String,
+    /// Commit decided on.
+    pub commit: Option<String>,
+    /// Allowed.
+    pub allowed: bool,
+    /// A denying `window-closed` reason.
+    pub window_closed: bool,
+    /// When recorded.
+    pub at: Timestamp,
+}
+
+/// Everything the fold found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Deployments in log order.
+    pub deployments: Vec<Deployment>,
+    /// Incidents by id.
+    pub incidents: BTreeMap<String, IncidentRow>,
+    /// Changes that asked for review, with submission time and approvals (bottlenecks).
+    pub submissions: Vec<(String, Timestamp, Vec<ApprovalRow>)>,
+    /// Every recorded gate decision.
+    pub decisions: Vec<DecisionRow>,
+    /// Emergency declarations: change id and time.
+    pub emergencies: Vec<(String, Timestamp)>,
+}
+
+#[derive(Default)]
+struct Acc {
+    category: Option<u8>,
+    repository: Option<String>,
+    pr_link: Option<String>,
+    ticket: Option<String>,
+    submitted_at: Option<Timestamp>,
+    commit: Option<String>,
+    commit_seen: BTreeMap<String, Timestamp>,
+    approvals: Vec<ApprovalRow>,
+    last_decision: Option<(Option<String>, bool, bool, Option<String>)>,
+    first_window_closed: Option<Timestamp>,
+    emergency: bool,
+    incident: Option<String>,
+    exception_reason: Option<String>,
+    exception_approved: bool,
+    artifact_version: Option<String>,
+    changed_files: Vec<String>,
+    open: Option<usize>,
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn op(r: &Record) -> (&str, &Value) {
+    let o = &r.event.details["op"];
+    (o["op"].as_str().unwrap_or(""), o)
+}
+
+/// What a decision JSON says: allowed, window closed (denying), window override.
+fn read_decision(d: &Value) -> Option<(bool, bool, Option<String>)> {
+    let allowed = d.get("allowed")?.as_bool()?;
+    let reasons = d["reasons"].as_array().cloned().unwrap_or_default();
+    let has = |code: &str, denies: Option<bool>| {
+        reasons
+            .iter()
+            .any(|r| r["code"] == code && denies.is_none_or(|x| r["denies"].as_bool() == Some(x)))
+    };
+    let window_closed = has("window-closed", Some(true));
+    let ov = if has("emergency-override", None) {
+        Some("emergency-override".to_string())
+    } else if has("exception-applied", None) {
+        Some("exception-applied".to_string())
+    } else {
+        None
+    };
+    Some((allowed, window_closed, ov))
+}
+
+/// The sign-off events among `records`.
+pub fn signoff_events(records: &[Record]) -> Vec<SignOff> {
+    records
+        .iter()
+        .filter(|r| r.event.kind == crate::KIND_SIGNED)
+        .filter_map(|r| {
+            let d = &r.event.details;
+            Some(SignOff {
+                report: s(&d["report"])?,
+                role: s(&d["role"])?,
+                digest: s(&d["digest"])?,
+                person: r.event.actor.clone(),
+                at: r.recorded_at,
+                seq: r.seq,
+                checkpoint_size: d["checkpoint"]["size"].as_u64(),
+            })
+        })
+        .collect()
+}
+
+/// Fold the records (log order) recorded before `until`.
+pub fn fold(records: &[Record], until: Timestamp) -> Facts {
+    let mut f = Facts::default();
+    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.recorded_at < until) {
+        let e = &r.event;
+        let at = r.recorded_at;
+        let Some(id) = e.change_id.clone() else {
+            world_event(&mut f, r);
+            continue;
+        };
+        let a = acc.entry(id.clone()).or_default();
+        if let Some(c) = e.category.as_deref().and_then(|c| c.parse::<u8>().ok()) {
+            a.category = Some(c);
+        }
+        if let Some(c) = e.what.get("commit-sha").and_then(s) {
+            a.commit_seen.entry(c.clone()).or_insert(at);
+            if a.commit.as_deref() != Some(&c) {
+                a.commit = Some(c);
+                a.last_decision = None;
+            }
+        }
+        if let Some(v) = e.what.get("artifact-version").and_then(s) {
+            a.artifact_version = Some(v);
+        }
+        if let Some(files) = e.what.get("changed-files").and_then(Value::as_array) {
+            a.changed_files = files.iter().filter_map(s).collect();
+        }
+        if let Some(v) = e.why.get("pr-link").and_then(s) {
+            a.pr_link = Some(v);
+        }
+        if let Some(v) = e.why.get("ticket").and_then(s) {
+            a.ticket = Some(v);
+        }
+        if let Some(v) = e.why.get("incident").and_then(s) {
+            a.incident = Some(v);
+        }
+        let (opname, o) = op(r);
+        match e.kind.as_str() {
+            kinds::CHANGE_CREATED => {
+                a.repository = s(&e.details["repository"]);
+                if e.details["status"] == "in-review" {
+                    a.submitted_at.get_or_insert(at);
+                }
+            }
+            kinds::CHANGE_STATE if opname == "transition" && o["event"] == "submit" => {
+                a.submitted_at.get_or_insert(at);
+            }
+            kinds::APPROVAL_GRANTED if opname == "approve" => {
+                a.approvals.push(ApprovalRow {
+                    person: s(&o["person"]).unwrap_or_else(|| e.actor.clone()),
+                    role: s(&o["role"]).unwrap_or_default(),
+                    at,
+                });
+            }
+            kinds::EXCEPTION => match opname {
+                "request-exception" => a.exception_reason = s(&o["reason"]),
+                "approve-exception" => a.exception_approved = true,
+                _ => {}
+            },
+            kinds::INCIDENT => match opname {
+                "declare-emergency" => {
+                    a.emergency = true;
+                    a.incident = s(&o["incident"]);
+                    f.emergencies.push((id.clone(), at));
+                }
+                "remediates" => a.incident = s(&o["incident"]),
+                _ => {}
+            },
+            kinds::GATE_DECISION => {
+                if let Some((allowed, wc, ov)) = read_decision(&e.details) {
+                    let commit = e.what.get("commit-sha").and_then(s);
+                    if wc {
+                        a.first_window_closed.get_or_insert(at);
+                    }
+                    f.decisions.push(DecisionRow {
+                        change_id: id.clone(),
+                        commit: commit.clone(),
+                        allowed,
+                        window_closed: wc,
+                        at,
+                    });
+                    a.last_decision = Some((commit, allowed, wc, ov));
+                }
+            }
+            kinds::APPROVAL_INVALIDATED => a.last_decision = None,
+            kinds::DEPLOYMENT_START if a.open.is_none() => {
+                let commit = e.what.get("commit-sha").and_then(s).or(a.commit.clone());
+                let inline = read_decision(&e.details["decision"]);
+                if let Some((_, wc, _)) = inline
+                    && wc
+                {
+                    a.first_window_closed.get_or_insert(at);
+                }
+                let used = inline.or_else(|| {
+                    a.last_decision
+                        .as_ref()
+                        .filter(|(c, ..)| c.is_none() || *c == commit)
+                        .map(|(_, al, wc, ov)| (*al, *wc, ov.clone()))
+                });
+                let (decision, wv, ov) = match used {
+                    Some((true, wc, ov)) => (DecisionSeen::Allowed, wc, ov),
+                    Some((false, wc, ov)) => (DecisionSeen::Denied, wc, ov),
+                    None => (DecisionSeen::None, false, None),
+                };
+                let bypass = match decision {
+                    DecisionSeen::Allowed => None,
+                    DecisionSeen::Denied => Some("decision-denied".to_string()),
+                    DecisionSeen::None => Some("no-decision".to_string()),
+                };
+                let emergency = a.emergency || a.category == Some(4);
+                let incident_kind = a
+                    .incident
+                    .as_ref()
+                    .and_then(|i| f.incidents.get(i))
+                    .map(|i| (i.kind.clone(), i.cvss));
+                let security_patch = a.exception_reason.as_deref() == Some("security-patch")
+                    || incident_kind
+                        .is_some_and(|(k, c)| k.as_deref() == Some("security") || c.is_some());
+                f.deployments.push(Deployment {
+                    change_id: id.clone(),
+                    seq: r.seq,
+                    category: a.category,
+                    repository: a.repository.clone(),
+                    commit_seen_at: commit.as_ref().and_then(|c| a.commit_seen.get(c).copied()),
+                    commit,
+                    artifact_version: a.artifact_version.clone(),
+                    changed_files: a.changed_files.clone(),
+                    deployer: e
+                        .who
+                        .get("deployer")
+                        .and_then(s)
+                        .unwrap_or_else(|| e.actor.clone()),
+                    approvals: a.approvals.clone(),
+                    pr_link: a.pr_link.clone(),
+                    ticket: a.ticket.clone(),
+                    incident: a.incident.clone(),
+                    submitted_at: a.submitted_at,
+                    started_at: at,
+                    finished_at: None,
+                    duration_s: None,
+                    outcome: Outcome::InProgress,
+                    rolled_back_at: None,
+                    error_rate: None,
+                    latency_impact: None,
+                    emergency,
+                    security_patch,
+                    exception: a.exception_reason.clone().filter(|_| a.exception_approved),
+                    decision,
+                    bypass,
+                    window_violation: wv,
+                    window_override: ov,
+                    window_delay_s: a
+                        .first_window_closed
+                        .map(|w| at.duration_since(w).as_secs()),
+                });
+                a.open = Some(f.deployments.len() - 1);
+            }
+            kinds::DEPLOYMENT_FINISH | kinds::ROLLBACK => {
+                if let Some(i) = a.open {
+                    let d = &mut f.deployments[i];
+                    if let Some(v) = e.outcome.get("error-rate").and_then(Value::as_f64) {
+                        d.error_rate = Some(d.error_rate.map_or(v, |x| x.max(v)));
+                    }
+                    if let Some(v) = e.outcome.get("latency-impact").and_then(Value::as_f64) {
+                        d.latency_impact = Some(d.latency_impact.map_or(v, |x| x.max(v)));
+                    }
+                    if let Some(v) = e.what.get("artifact-version").and_then(s) {
+                        d.artifact_version = Some(v);
+                    }
+                    if !a.changed_files.is_empty() {
+                        d.changed_files = a.changed_files.clone();
+                    }
+                    if e.kind == kinds::ROLLBACK {
+                        if d.rolled_back_at.is_none() {
+                            d.rolled_back_at = Some(at);
+                            d.outcome = Outcome::RolledBack;
+                            d.finished_at.get_or_insert(at);
+                        }
+                    } else if d.outcome == Outcome::InProgress {
+                        d.outcome = Outcome::Success;
+                        d.finished_at = Some(at);
+                    }
+                    d.duration_s = d
+                        .finished_at
+                        .map(|fin| fin.duration_since(d.started_at).as_secs());
+                    if let Some(secs) = e.when.get("duration").and_then(Value::as_i64) {
+                        d.duration_s = Some(secs);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (id, a) in acc {
+        if let Some(t) = a.submitted_at {
+            f.submissions.push((id, t, a.approvals));
+        }
+    }
+    f.submissions
+        .sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
+    f
+}
+
+fn world_event(f: &mut Facts, r: &Record) {
+    if r.event.kind != kinds::INCIDENT {
+        return;
+    }
+    let (opname, o) = op(r);
+    let Some(id) = s(&o["id"]) else { return };
+    match opname {
+        "open-incident" => {
+            f.incidents.insert(
+                id.clone(),
+                IncidentRow {
+                    id,
+                    severity: s(&o["severity"]).unwrap_or_default(),
+                    kind: s(&o["kind"]),
+                    cvss: o["cvss"].as_f64(),
+                    opened_at: r.recorded_at,
+                    resolved_at: None,
+                },
+            );
+        }
+        "resolve-incident" => {
+            if let Some(i) = f.incidents.get_mut(&id) {
+                i.resolved_at.get_or_insert(r.recorded_at);
+            }
+        }
+        "update-incident" if o["reopen"] == true => {
+            if let Some(i) = f.incidents.get_mut(&id) {
+                i.resolved_at = None;
+            }
+        }
+        _ => {}
+    }
+}
