@@ -27,6 +27,7 @@ const REPO: &str = "Codertocat/Hello-World";
 const POLICY: &str = r#"
 [categories.medium-risk]
 approvers = ["backend-lead", "sre-lead"]
+deploy_approvers = []
 [people.bob]
 github = "bob-gh"
 [people.sam]
@@ -72,9 +73,11 @@ fn deliveries_of(n: u64, base: &str, head: &str) -> Vec<(&'static str, Value)> {
     let mut run = fixture("workflow_run.completed");
     run["workflow_run"]["head_sha"] = json!(head);
     run["workflow_run"]["pull_requests"][0]["number"] = json!(n);
+    run["repository"]["full_name"] = json!(REPO);
     let mut suite = fixture("check_suite.completed");
     suite["check_suite"]["head_sha"] = json!(head);
     suite["check_suite"]["pull_requests"][0]["number"] = json!(n);
+    suite["repository"]["full_name"] = json!(REPO);
     let status = |name: &str| {
         let mut s = fixture(name);
         s["deployment"]["id"] = json!(n);

@@ -39,6 +39,7 @@ const CHANGE: &str = "gh-codertocat-hello-world-2";
 const POLICY: &str = r#"
 [categories.medium-risk]
 approvers = ["backend-lead", "sre-lead"]
+deploy_approvers = []
 
 [people.bob]
 github = "bob-gh"
@@ -446,6 +447,7 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
     let mut run = fixture("workflow_run.completed");
     run["workflow_run"]["head_sha"] = json!(gh.head);
     run["workflow_run"]["pull_requests"][0]["number"] = json!(2);
+    run["repository"]["full_name"] = json!(REPO);
     let out = gh.deliver("workflow_run", &run).await;
     assert_eq!(
         out["changes"][0]["items"],
@@ -482,6 +484,7 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
     assert_eq!(out["changes"][0]["phase"], "started", "{out}");
     let mut done = fixture("deployment_status.success");
     done["deployment"]["sha"] = json!(gh.head);
+    done["repository"]["full_name"] = json!(REPO);
     let out = gh.deliver("deployment_status", &done).await;
     assert_eq!(out["changes"][0]["phase"], "finished", "{out}");
     let finish = gh.events("deployment.finish").await;

@@ -1007,6 +1007,20 @@ async fn approve(
 ) -> Result<Value, String> {
     let policy = ctx.policy();
     update(ctx, id, |state, world, now| {
+        // A review approving again what its reviewer already approved (a second delivery of it):
+        // nothing to do.
+        let me = canonical(world, who);
+        let at = commit
+            .clone()
+            .unwrap_or_else(|| state.change.head_commit.clone());
+        if role.is_none()
+            && state
+                .approvals
+                .iter()
+                .any(|a| canonical(world, &a.person) == me && a.head_commit == at)
+        {
+            return nothing("unchanged", json!({ "person": who }));
+        }
         let role = match role.clone().or_else(|| rule_role(policy, state, world, who)) {
             Some(r) => r,
             None => {
@@ -1022,10 +1036,7 @@ async fn approve(
                 json!({ "error": format!("unknown-role: unknown role `{role}`"), "person": who }),
             );
         }
-        let commit = commit
-            .clone()
-            .unwrap_or_else(|| state.change.head_commit.clone());
-        let me = canonical(world, who);
+        let commit = at;
         if state.approvals.iter().any(|a| {
             canonical(world, &a.person) == me && a.role == role && a.head_commit == commit
         }) {
