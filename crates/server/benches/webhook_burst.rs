@@ -114,9 +114,15 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
     let path = root.path().join(REPO);
     std::fs::create_dir_all(&path).unwrap();
     let r = GitRepo::init_at(&path);
-    r.write("package.json", r#"{ "dependencies": { "express": "4.19.2" } }"#);
+    r.write(
+        "package.json",
+        r#"{ "dependencies": { "express": "4.19.2" } }"#,
+    );
     let base = r.commit("base");
-    r.write("package.json", r#"{ "dependencies": { "express": "4.21.0" } }"#);
+    r.write(
+        "package.json",
+        r#"{ "dependencies": { "express": "4.21.0" } }"#,
+    );
     let head = r.commit("bump express");
 
     let captured: Arc<Mutex<Option<AppState>>> = Arc::default();

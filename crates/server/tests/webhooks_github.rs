@@ -224,7 +224,10 @@ impl Gh {
             assert_ne!(d["status"], "failed", "{d}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("delivery {row} not processed: {:#?}", self.deliveries().await);
+        panic!(
+            "delivery {row} not processed: {:#?}",
+            self.deliveries().await
+        );
     }
 
     async fn change(&self, id: &str) -> Value {
@@ -275,7 +278,8 @@ impl Gh {
         let mut p = fixture("issue_comment.created");
         p["comment"]["user"]["id"] = json!(id);
         p["issue"]["number"] = json!(2);
-        p["issue"]["pull_request"] = json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/2"});
+        p["issue"]["pull_request"] =
+            json!({"url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/2"});
         p["comment"]["user"]["login"] = json!(login);
         p["comment"]["body"] = json!(body);
         p
@@ -295,7 +299,10 @@ impl Gh {
 fn githubs_documented_hmac_test_vector() {
     let secret = Secret::new("It's a Secret to Everybody").unwrap();
     let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-    assert_eq!(format!("sha256={}", secret.sign_hex(b"Hello, World!")), header);
+    assert_eq!(
+        format!("sha256={}", secret.sign_hex(b"Hello, World!")),
+        header
+    );
     assert_eq!(
         changegate_server::signature::verify_prefixed(
             std::slice::from_ref(&secret),
@@ -333,7 +340,10 @@ async fn forged_and_replayed_deliveries_store_nothing_more(backend: Backend) {
         assert_eq!(st, 401, "{b}");
         assert_eq!(b["code"], "github-signature-invalid");
     }
-    assert!(gh.deliveries().await.is_empty(), "a refused delivery stores nothing");
+    assert!(
+        gh.deliveries().await.is_empty(),
+        "a refused delivery stores nothing"
+    );
     let (st, b) = gh
         .send_as("pull_request", &body, guid, Some(sign(SECRET, &bytes)))
         .await;
@@ -350,7 +360,9 @@ async fn forged_and_replayed_deliveries_store_nothing_more(backend: Backend) {
     // Events changegate does not act on are answered and not stored; ping answers 200.
     let ping = fixture("ping");
     let pb = serde_json::to_vec(&ping).unwrap();
-    let (st, _) = gh.send_as("ping", &ping, "p-1", Some(sign(SECRET, &pb))).await;
+    let (st, _) = gh
+        .send_as("ping", &ping, "p-1", Some(sign(SECRET, &pb)))
+        .await;
     assert_eq!(st, 200);
     let mut labeled = body.clone();
     labeled["action"] = json!("labeled");
@@ -360,7 +372,12 @@ async fn forged_and_replayed_deliveries_store_nothing_more(backend: Backend) {
         .await;
     assert_eq!((st, &b["ignored"]), (202, &json!(true)), "{b}");
     let (st, b) = gh
-        .send_as("pull_request", &body, "bad guid!", Some(sign(SECRET, &bytes)))
+        .send_as(
+            "pull_request",
+            &body,
+            "bad guid!",
+            Some(sign(SECRET, &bytes)),
+        )
         .await;
     assert_eq!(st, 400, "{b}");
     assert_eq!(gh.deliveries().await.len(), 1);
@@ -372,7 +389,10 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
     let c = gh.open().await;
     // Classified by the server from the remote: express 4.19.2 → 4.21.0 is dep-minor.
     assert_eq!(c["change"]["classification"]["category"], 2, "{c}");
-    assert_eq!(c["change"]["classification"]["facets"][0]["kind"], "dep-minor");
+    assert_eq!(
+        c["change"]["classification"]["facets"][0]["kind"],
+        "dep-minor"
+    );
     assert_eq!(
         c["change"]["provenance"]["classification"]["observed"],
         json!(["repository"])
@@ -384,7 +404,10 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
         c["change"]["pr_link"],
         "https://github.com/Codertocat/Hello-World/pull/2"
     );
-    assert_eq!(c["change"]["title"], "Update the README with new information.");
+    assert_eq!(
+        c["change"]["title"],
+        "Update the README with new information."
+    );
     // The PR's author (unmapped: `github:LOGIN`) and the commit's author from git.
     assert_eq!(
         c["change"]["authors"],
@@ -402,7 +425,10 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
 
     // Two approvals through PR reviews: Bob (backend lead) and Sam (SRE lead, by login and id).
     let out = gh
-        .deliver("pull_request_review", &gh.review("bob-gh", 1, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("bob-gh", 1, "approved", &gh.head),
+        )
         .await;
     assert_eq!(
         (&out["result"], &out["role"]),
@@ -410,7 +436,10 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
         "{out}"
     );
     let out = gh
-        .deliver("pull_request_review", &gh.review("SAM-gh", 4242, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("SAM-gh", 4242, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["role"], "sre-lead", "{out}");
     let c = gh.change(CHANGE).await;
@@ -428,7 +457,10 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
     assert_eq!(granted[0]["actor"], "bob");
     // Processing the same review again (a second delivery of it) changes nothing.
     let out = gh
-        .deliver("pull_request_review", &gh.review("bob-gh", 1, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("bob-gh", 1, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "unchanged", "{out}");
     let (_, d) = gh
@@ -449,16 +481,16 @@ async fn a_pull_request_through_reviews_ci_and_deployment(backend: Backend) {
     run["workflow_run"]["pull_requests"][0]["number"] = json!(2);
     run["repository"]["full_name"] = json!(REPO);
     let out = gh.deliver("workflow_run", &run).await;
-    assert_eq!(
-        out["changes"][0]["items"],
-        json!(["tests-pass"]),
-        "{out}"
-    );
+    assert_eq!(out["changes"][0]["items"], json!(["tests-pass"]), "{out}");
     let c = gh.change(CHANGE).await;
     let att = &c["attestations"][0];
     assert_eq!(
         (&att["person"], &att["item"], &att["head_commit"]),
-        (&json!("integration:github"), &json!("tests-pass"), &json!(gh.head))
+        (
+            &json!("integration:github"),
+            &json!("tests-pass"),
+            &json!(gh.head)
+        )
     );
     // A failed run is no evidence.
     run["workflow_run"]["conclusion"] = json!("failure");
@@ -506,11 +538,15 @@ both!(pushes_invalidate_approvals_and_closing_cancels);
 async fn pushes_invalidate_approvals_and_closing_cancels(backend: Backend) {
     let gh = start(backend, "Ann <ann@example.com>").await;
     gh.open().await;
-    gh.deliver("pull_request_review", &gh.review("bob-gh", 1, "approved", &gh.head))
-        .await;
+    gh.deliver(
+        "pull_request_review",
+        &gh.review("bob-gh", 1, "approved", &gh.head),
+    )
+    .await;
     // A push to the PR: the server fetches the new head and reclassifies.
     gh.work.checkout("feature");
-    gh.work.write("package.json", &MANIFEST.replace("4.19.2", "5.0.0"));
+    gh.work
+        .write("package.json", &MANIFEST.replace("4.19.2", "5.0.0"));
     let head2 = gh.work.commit("express 5");
     gh.work.checkout("main");
     gitserver::push_all(gh.work.path(), &gh.bare);
@@ -522,7 +558,10 @@ async fn pushes_invalidate_approvals_and_closing_cancels(backend: Backend) {
     let c = gh.change(CHANGE).await;
     assert_eq!(c["change"]["head_commit"], head2.as_str());
     assert_eq!(c["change"]["last_pusher"], "ann");
-    assert_eq!(c["change"]["classification"]["category"], 3, "major upgrade: {c}");
+    assert_eq!(
+        c["change"]["classification"]["category"], 3,
+        "major upgrade: {c}"
+    );
     // Bob's approval was for the old head: it no longer counts.
     let (_, d) = gh
         .srv
@@ -542,8 +581,11 @@ async fn pushes_invalidate_approvals_and_closing_cancels(backend: Backend) {
     assert_eq!(gh.events("change.classified").await.len(), 1);
 
     // A review approval for the new head, then dismissed: withdrawn.
-    gh.deliver("pull_request_review", &gh.review("bob-gh", 1, "approved", &head2))
-        .await;
+    gh.deliver(
+        "pull_request_review",
+        &gh.review("bob-gh", 1, "approved", &head2),
+    )
+    .await;
     let mut dismissed = fixture("pull_request_review.dismissed");
     dismissed["review"]["user"]["login"] = json!("bob-gh");
     dismissed["review"]["commit_id"] = json!(head2);
@@ -564,7 +606,10 @@ async fn pushes_invalidate_approvals_and_closing_cancels(backend: Backend) {
     closed["sender"]["login"] = json!("paula-gh");
     let out = gh.deliver("pull_request", &closed).await;
     assert_eq!(out["result"], "refused", "{out}");
-    assert!(out["error"].as_str().unwrap().contains("author-required"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("author-required"),
+        "{out}"
+    );
     // Closed by the author (Ann pushed, so she is the last pusher): cancelled.
     closed["sender"]["login"] = json!("ann-gh");
     let out = gh.deliver("pull_request", &closed).await;
@@ -596,38 +641,62 @@ async fn reviewers_and_commenters_need_the_authority_the_api_needs(backend: Back
     let out = gh.deliver("pull_request", &opened).await;
     assert_eq!(out["result"], "created", "{out}");
     let c = gh.change(CHANGE).await;
-    assert_eq!(c["change"]["authors"], json!(["ann", "bob", "dev@example.com"]));
+    assert_eq!(
+        c["change"]["authors"],
+        json!(["ann", "bob", "dev@example.com"])
+    );
 
     // Bob wrote the commits: his review cannot approve (separation of duties), whatever the
     // payload says the author is.
     let out = gh
-        .deliver("pull_request_review", &gh.review("bob-gh", 1, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("bob-gh", 1, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "refused", "{out}");
     // An unmapped reviewer.
     let out = gh
-        .deliver("pull_request_review", &gh.review("mallory", 9, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("mallory", 9, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "refused", "{out}");
-    assert!(out["error"].as_str().unwrap().contains("no person"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("no person"),
+        "{out}"
+    );
     // A login mapped with an id, sent with another id (a re-registered login): no person.
     let out = gh
-        .deliver("pull_request_review", &gh.review("sam-gh", 1, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("sam-gh", 1, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "refused", "{out}");
     // A reviewer who holds no required role.
     let out = gh
-        .deliver("pull_request_review", &gh.review("paula-gh", 5, "approved", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("paula-gh", 5, "approved", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "refused", "{out}");
     // A commented (not approving) review approves nothing.
     let out = gh
-        .deliver("pull_request_review", &gh.review("sam-gh", 4242, "commented", &gh.head))
+        .deliver(
+            "pull_request_review",
+            &gh.review("sam-gh", 4242, "commented", &gh.head),
+        )
         .await;
     assert_eq!(out["result"], "ignored", "{out}");
     // The approve command by someone who does not hold the role: the gate refuses it.
     let out = gh
-        .deliver("issue_comment", &gh.comment("paula-gh", 5, "/changegate approve sre-lead"))
+        .deliver(
+            "issue_comment",
+            &gh.comment("paula-gh", 5, "/changegate approve sre-lead"),
+        )
         .await;
     assert_eq!(out["commands"][0]["result"], "refused", "{out}");
     assert!(
@@ -637,13 +706,22 @@ async fn reviewers_and_commenters_need_the_authority_the_api_needs(backend: Back
             .contains("approval-unauthorized"),
         "{out}"
     );
-    assert!(gh.change(CHANGE).await["approvals"].as_array().unwrap().is_empty());
+    assert!(
+        gh.change(CHANGE).await["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert!(gh.events("approval.granted").await.is_empty());
     // By the holder: approved in that role; `explain` answers the decision.
     let out = gh
         .deliver(
             "issue_comment",
-            &gh.comment("sam-gh", 4242, "Ship it\n/changegate approve sre-lead\n/changegate explain"),
+            &gh.comment(
+                "sam-gh",
+                4242,
+                "Ship it\n/changegate approve sre-lead\n/changegate explain",
+            ),
         )
         .await;
     assert_eq!(out["commands"][0]["result"], "approved", "{out}");

@@ -134,7 +134,10 @@ impl WebhookArgs {
         let mut github = Vec::new();
         if let Some(path) = &self.github_webhook_secret_file {
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the GitHub webhook secret file {}", path.display())
+                format!(
+                    "cannot read the GitHub webhook secret file {}",
+                    path.display()
+                )
             })?;
             let found = lines(&text);
             anyhow::ensure!(

@@ -106,9 +106,18 @@ mod tests {
         assert!(text.contains("is given to `alice` and `bob`"), "{text}");
         assert!(text.contains("`-bad-` is not a GitHub login"), "{text}");
         assert!(text.contains("no-such-role"), "{text}");
-        let ok = crate::load("[people.alice]\ngithub = \"alice-gh\"\ngithub_id = 7\n", "p.toml").unwrap().policy;
+        let ok = crate::load(
+            "[people.alice]\ngithub = \"alice-gh\"\ngithub_id = 7\n",
+            "p.toml",
+        )
+        .unwrap()
+        .policy;
         assert_eq!(ok.person_of_github("ALICE-gh", Some(7)), Some("alice"));
-        assert_eq!(ok.person_of_github("alice-gh", Some(8)), None, "another user id");
+        assert_eq!(
+            ok.person_of_github("alice-gh", Some(8)),
+            None,
+            "another user id"
+        );
         assert_eq!(ok.person_of_github("bob", None), None);
     }
 }

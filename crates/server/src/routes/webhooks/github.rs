@@ -159,7 +159,10 @@ fn header_value(
     } else {
         Err(ApiError::new(
             ErrorCode::InvalidHeader,
-            format!("{shown} must be 1-100 characters of letters, digits and `{}`", String::from_utf8_lossy(extra)),
+            format!(
+                "{shown} must be 1-100 characters of letters, digits and `{}`",
+                String::from_utf8_lossy(extra)
+            ),
         )
         .at(format!("header {shown}")))
     }
@@ -239,10 +242,7 @@ pub fn subject(event: &str, p: &Value) -> Result<Option<String>, ApiError> {
         (_, None) => match text(p, &[event, "head_sha"]) {
             Some(sha) => format!("{repo}@{sha}"),
             None => {
-                return Err(invalid(
-                    "no head SHA",
-                    &format!("body `{event}.head_sha`"),
-                ));
+                return Err(invalid("no head SHA", &format!("body `{event}.head_sha`")));
             }
         },
     }))
@@ -654,7 +654,9 @@ async fn create(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
     let at = match observe::locate(s, &repository, pr_refs(pr.number)) {
         Ok(at) => at,
         Err(why) => {
-            return Ok(json!({ "result": "refused", "error": why.to_string(), "code": why.code() }));
+            return Ok(
+                json!({ "result": "refused", "error": why.to_string(), "code": why.code() }),
+            );
         }
     };
     let o = observe::observe(
@@ -803,12 +805,7 @@ async fn refresh(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> 
 async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
     let s = ctx.s;
     let head = e.pull_request.head.sha.clone();
-    let Some((cur, world)) = s
-        .db
-        .change_and_world(id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let Some((cur, world)) = s.db.change_and_world(id).await.map_err(|e| e.to_string())? else {
         return Ok(json!({ "result": "no-change" }));
     };
     if cur.value.change.head_commit == head {
@@ -889,7 +886,10 @@ async fn merged(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
         return Ok(malformed("a merged pull request without merge_commit_sha"));
     };
     let by = pr.merged_by.as_ref().map(|u| person(policy, u).0);
-    let at = pr.merged_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    let at = pr
+        .merged_at
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok());
     update(ctx, id, |state, _world, now| {
         let mut record = pr_record(e, state.pull_request.as_ref());
         if record.merge_commit.as_deref() == Some(commit.as_str()) {
@@ -1073,9 +1073,7 @@ async fn approve(
 
 async fn open_change(ctx: &Ctx<'_>, repo: &str, number: u64) -> Result<Option<String>, String> {
     let (cur, _) = current(ctx.s, repo, number).await?;
-    Ok(cur
-        .filter(|c| !c.status.is_terminal())
-        .map(|c| c.change.id))
+    Ok(cur.filter(|c| !c.status.is_terminal()).map(|c| c.change.id))
 }
 
 async fn review(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
@@ -1088,10 +1086,13 @@ async fn review(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         return Ok(json!({ "result": "no-change" }));
     };
     let (who, mapped) = person(policy, &e.review.user);
-    let source = json!({ "review": e.review.id, "login": e.review.user.login, "sender": e.sender.login });
+    let source =
+        json!({ "review": e.review.id, "login": e.review.user.login, "sender": e.sender.login });
     if e.action == "dismissed" {
         if !mapped {
-            return Ok(json!({ "result": "no-person", "login": e.review.user.login, "change": id }));
+            return Ok(
+                json!({ "result": "no-person", "login": e.review.user.login, "change": id }),
+            );
         }
         let commit = e.review.commit_id.clone();
         return update(ctx, &id, |state, world, _now| {
@@ -1219,7 +1220,12 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
 }
 
 /// The changes of `repo` whose head (or, with `merged`, merge commit) is `sha`.
-async fn changes_at(s: &AppState, repo: &str, sha: &str, merged: bool) -> Result<Vec<String>, String> {
+async fn changes_at(
+    s: &AppState,
+    repo: &str,
+    sha: &str,
+    merged: bool,
+) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for summary in s.db.list_changes().await.map_err(|e| e.to_string())? {
         let Some(c) = s.db.change(&summary.id).await.map_err(|e| e.to_string())? else {
@@ -1252,7 +1258,9 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
         .map(str::to_string);
     let run_id = number(&run, &["id"]);
     if status != "completed" || conclusion != "success" {
-        return Ok(json!({ "result": "not-evidence", "status": status, "conclusion": conclusion, "head_sha": sha }));
+        return Ok(
+            json!({ "result": "not-evidence", "status": status, "conclusion": conclusion, "head_sha": sha }),
+        );
     }
     let numbers: Vec<u64> = run
         .get("pull_requests")
@@ -1372,7 +1380,11 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         .clone()
         .filter(|x| !x.is_empty())
         .unwrap_or_else(|| e.deployment.environment.clone());
-    let by = e.deployment_status.creator.as_ref().map(|u| person(policy, u).0);
+    let by = e
+        .deployment_status
+        .creator
+        .as_ref()
+        .map(|u| person(policy, u).0);
     let sha = e.deployment.sha.clone();
     let details = json!({
         "deployment": e.deployment.id,
@@ -1438,7 +1450,9 @@ mod tests {
     #[test]
     fn commands_are_read_line_by_line() {
         assert_eq!(
-            commands("LGTM\n/changegate approve backend-lead\n  /changegate explain\n/changegateX no"),
+            commands(
+                "LGTM\n/changegate approve backend-lead\n  /changegate explain\n/changegateX no"
+            ),
             vec![Command::Approve("backend-lead".into()), Command::Explain]
         );
         assert_eq!(
@@ -1450,7 +1464,10 @@ mod tests {
 
     #[test]
     fn change_ids_are_safe_and_stable() {
-        assert_eq!(change_id("Codertocat/Hello-World", 2), "gh-codertocat-hello-world-2");
+        assert_eq!(
+            change_id("Codertocat/Hello-World", 2),
+            "gh-codertocat-hello-world-2"
+        );
         let long = change_id(&format!("{}/{}", "o".repeat(39), "r".repeat(60)), 7);
         assert!(long.len() <= 64 && long.starts_with("gh-") && long.ends_with("-7"));
         crate::routes::check_id(&long, "x").unwrap();
@@ -1459,7 +1476,10 @@ mod tests {
     #[test]
     fn subjects_name_the_pull_request() {
         let p = json!({"action": "opened", "number": 2, "pull_request": {"number": 2}, "repository": {"full_name": "a/b"}});
-        assert_eq!(subject("pull_request", &p).unwrap().as_deref(), Some("a/b#2"));
+        assert_eq!(
+            subject("pull_request", &p).unwrap().as_deref(),
+            Some("a/b#2")
+        );
         let p = json!({"action": "labeled", "repository": {"full_name": "a/b"}});
         assert_eq!(subject("pull_request", &p).unwrap(), None);
         assert_eq!(subject("star", &p).unwrap(), None);
