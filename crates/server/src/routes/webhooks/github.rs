@@ -421,9 +421,13 @@ pub fn person(policy: &Policy, u: &User) -> (Person, bool) {
 /// What a handler decided about the current change.
 enum Step {
     /// Write this state with this event; the outcome.
-    Write(Box<ChangeState>, AuditEvent, Value),
+    Write(Box<ChangeState>, Box<AuditEvent>, Value),
     /// Nothing to write; the outcome.
     Nothing(Value),
+}
+
+fn write(next: ChangeState, event: AuditEvent, out: Value) -> Step {
+    Step::Write(Box::new(next), Box::new(event), out)
 }
 
 fn nothing(result: &str, more: Value) -> Step {
@@ -493,7 +497,7 @@ async fn update(
                 let stored = ctx
                     .s
                     .db
-                    .update_change(id, cur.version, &next, event)
+                    .update_change(id, cur.version, &next, *event)
                     .await
                     .map_err(|e| e.to_string())?;
                 if stored.is_some() {
@@ -792,8 +796,8 @@ async fn refresh(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> 
             &next,
             json!({ "updated": changed, "title": next.change.title, "authority": authority }),
         );
-        Step::Write(
-            Box::new(next),
+        write(
+            next,
             event,
             json!({ "result": "updated", "updated": changed }),
         )
@@ -871,7 +875,7 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
                     "last_pusher": by,
                     "category": next.change.classification.category,
                 });
-                Step::Write(Box::new(next), event, out)
+                write(next, event, out)
             }
             Err(why) => nothing("refused", json!({ "error": why })),
         }
@@ -906,9 +910,7 @@ async fn merged(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
             &next,
             json!({ "merge_commit": commit, "merged_by": by, "merged_at": at, "base_ref": pr.base.name }),
         );
-        Step::Write(
-            Box::new(next),
-            event,
+        write(next, event,
             json!({ "result": "merged", "merge_commit": commit }),
         )
     })
@@ -935,9 +937,7 @@ async fn cancel(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
                     &next,
                     json!({ "op": op, "authority": authority, "github": { "closed_by": e.sender.login } }),
                 );
-                Step::Write(
-                    Box::new(next),
-                    event,
+                write(next, event,
                     json!({ "result": "cancelled", "by": by }),
                 )
             }
@@ -1056,9 +1056,7 @@ async fn approve(
                     &next,
                     json!({ "op": op, "authority": authority, "github": source }),
                 );
-                Step::Write(
-                    Box::new(next),
-                    event,
+                write(next, event,
                     json!({ "result": "approved", "person": who, "role": role, "commit": commit }),
                 )
             }
@@ -1119,8 +1117,8 @@ async fn review(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 &next,
                 json!({ "withdrawn": withdrawn, "reason": "review-dismissed", "github": source }),
             );
-            Step::Write(
-                Box::new(next),
+            write(
+                next,
                 event,
                 json!({ "result": "withdrawn", "withdrawn": withdrawn }),
             )
@@ -1325,9 +1323,7 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
                 &next,
                 json!({ "items": attested, "authority": authority, "github": { "event": event, "run": run_id, "conclusion": conclusion, "link": link } }),
             );
-            Step::Write(
-                Box::new(next),
-                event,
+            write(next, event,
                 json!({ "result": "attested", "items": attested, "refused": refused }),
             )
         })
@@ -1431,8 +1427,8 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 .event(kind, ACTOR, &next, details.clone())
                 .what("commit-sha", sha.clone())
                 .outcome("result", state.clone());
-            Step::Write(
-                Box::new(next),
+            write(
+                next,
                 event,
                 json!({ "result": "recorded", "phase": phase, "environment": environment }),
             )
