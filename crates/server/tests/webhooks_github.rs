@@ -105,6 +105,10 @@ fn work_repo(author: &str) -> (GitRepo, String, String) {
 }
 
 async fn start(backend: Backend, author: &str) -> Gh {
+    start_with(backend, author, POLICY).await
+}
+
+async fn start_with(backend: Backend, author: &str, policy: &str) -> Gh {
     let (work, base, head) = work_repo(author);
     let served = tempfile::tempdir().unwrap();
     let bare = gitserver::publish(work.path(), served.path(), "Codertocat/Hello-World.git");
@@ -124,7 +128,7 @@ async fn start(backend: Backend, author: &str) -> Gh {
     let slot = captured.clone();
     let srv = TestServer::start_full(
         backend,
-        policy_with(POLICY),
+        policy_with(policy),
         t(TUE),
         Options {
             mirrors: Some(mirrors),
@@ -728,4 +732,52 @@ async fn reviewers_and_commenters_need_the_authority_the_api_needs(backend: Back
     assert_eq!(out["commands"][1]["result"], "explained", "{out}");
     assert_eq!(out["commands"][1]["allowed"], false, "{out}");
     assert_eq!(gh.events("approval.granted").await.len(), 1);
+}
+
+both!(approvals_from_github_are_opt_in);
+async fn approvals_from_github_are_opt_in(backend: Backend) {
+    // The seed's `approvals = "off"`: neither a review nor a command approves.
+    let off = POLICY.replace("approvals = \"reviews\"", "approvals = \"off\"");
+    let gh = start_with(backend, "Ann <ann@example.com>", &off).await;
+    gh.open().await;
+    let out = gh
+        .deliver(
+            "pull_request_review",
+            &gh.review("bob-gh", 1, "approved", &gh.head),
+        )
+        .await;
+    assert_eq!(out["result"], "ignored", "{out}");
+    let out = gh
+        .deliver(
+            "issue_comment",
+            &gh.comment("bob-gh", 1, "/changegate approve backend-lead"),
+        )
+        .await;
+    assert_eq!(out["commands"][0]["result"], "ignored", "{out}");
+    assert!(
+        gh.change(CHANGE).await["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    drop(gh);
+    // `commands`: a review approves only when it names the role.
+    let commands = POLICY.replace("approvals = \"reviews\"", "approvals = \"commands\"");
+    let gh = start_with(backend, "Ann <ann@example.com>", &commands).await;
+    gh.open().await;
+    let out = gh
+        .deliver(
+            "pull_request_review",
+            &gh.review("bob-gh", 1, "approved", &gh.head),
+        )
+        .await;
+    assert_eq!(out["result"], "ignored", "{out}");
+    let mut named = gh.review("bob-gh", 1, "approved", &gh.head);
+    named["review"]["body"] = json!("/changegate approve backend-lead");
+    let out = gh.deliver("pull_request_review", &named).await;
+    assert_eq!(
+        (&out["result"], &out["role"]),
+        (&json!("approved"), &json!("backend-lead")),
+        "{out}"
+    );
 }
