@@ -174,3 +174,75 @@ fn without_the_worker_deliveries_wait_and_an_empty_secret_file_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds no secret"), "{err}");
 }
+
+/// POST `body` to the GitHub route as GitHub would (`secret: None` sends no signature).
+fn post_github(srv: &Server, secret: Option<&str>, event: &str, guid: &str, body: &[u8]) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut r = reqwest::Client::new()
+            .post(format!("{}/api/v1/webhooks/github", srv.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", guid)
+            .body(body.to_vec());
+        if let Some(s) = secret {
+            let sig = changegate_server::signature::Secret::new(s)
+                .unwrap()
+                .sign_hex(body);
+            r = r.header("x-hub-signature-256", format!("sha256={sig}"));
+        }
+        r.send().await.unwrap().status().as_u16()
+    })
+}
+
+#[test]
+fn serve_verifies_and_processes_github_webhooks_with_the_secret_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pd = dir.path().join("pagerduty.secret");
+    std::fs::write(&pd, "pd\n").unwrap();
+    let gh = dir.path().join("github.secret");
+    std::fs::write(&gh, "gh-secret\n").unwrap();
+    let gh_arg = gh.display().to_string();
+    let srv = serve(
+        &dir.path().join("data"),
+        &pd,
+        &["--github-webhook-secret-file", &gh_arg],
+    );
+    // GitHub's own example payload (server tests' fixtures, @octokit/webhooks-examples).
+    let opened = std::fs::read(format!(
+        "{}/../server/tests/data/github/pull_request.opened.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(post_github(&srv, None, "pull_request", "g-1", &opened), 401);
+    assert_eq!(
+        post_github(&srv, Some("wrong"), "pull_request", "g-1", &opened),
+        401
+    );
+    assert_eq!(
+        post_github(&srv, Some("gh-secret"), "pull_request", "g-1", &opened),
+        202
+    );
+    assert_eq!(
+        post_github(&srv, Some("gh-secret"), "pull_request", "g-1", &opened),
+        200,
+        "a redelivery"
+    );
+    // Processed by the worker `serve` started: this server keeps no mirror of the repository, so
+    // it cannot classify it and says so in the outcome.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ds = cg(&srv, &["deliveries", "list", "--source", "github"]);
+        let d = &ds["deliveries"][0];
+        if d["status"] == "done" {
+            assert_eq!(ds["deliveries"].as_array().unwrap().len(), 1, "{ds}");
+            assert_eq!(d["outcome"]["result"], "refused", "{d}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never processed: {ds}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -444,6 +444,62 @@ pub struct ChangeState {
     /// Duties the deployment left (standby, daily status updates), with owners and due times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duties: Vec<crate::rollback::Duty>,
+    /// The GitHub pull request the change came from, as GitHub's signed webhooks report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestRecord>,
+    /// Deployments GitHub reported for the change's commits (`deployment_status` webhooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentRecord>,
+}
+
+/// A GitHub pull request behind a change (recorded from signed webhooks, never from a request
+/// body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequestRecord {
+    /// `owner/name` of the base repository, as GitHub names it.
+    pub repository: String,
+    /// The pull request number.
+    pub number: u64,
+    /// The GitHub App installation that delivered it (for the answers back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<u64>,
+    /// Base branch.
+    #[serde(default)]
+    pub base_ref: String,
+    /// Head branch.
+    #[serde(default)]
+    pub head_ref: String,
+    /// The merge commit, once merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<String>,
+    /// When it was merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_at: Option<Timestamp>,
+    /// Who merged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_by: Option<Person>,
+}
+
+/// A deployment of one of the change's commits, as GitHub reported its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRecord {
+    /// GitHub's deployment id.
+    pub id: u64,
+    /// Environment (`production`, `staging`).
+    pub environment: String,
+    /// The commit deployed.
+    pub sha: String,
+    /// `started`, `finished` or `failed`.
+    pub phase: String,
+    /// GitHub's state (`in_progress`, `success`, `failure`, `error`, …).
+    pub state: String,
+    /// When changegate recorded it.
+    pub at: Timestamp,
+    /// Who created the status (GitHub login, or the person it maps to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Person>,
 }
 
 impl ChangeState {
@@ -462,6 +518,8 @@ impl ChangeState {
             flag_rollout: None,
             rollback: Default::default(),
             duties: Vec::new(),
+            pull_request: None,
+            deployments: Vec::new(),
         }
     }
 

@@ -120,6 +120,8 @@ changegate_codes::codes! {
         BadRotation = "bad-rotation",
         /// A verification check names no `[checklist.post]` item, has no limit (`below`, `at_least` or `rollout_weight`), or an empty query.
         BadVerificationCheck = "bad-verification-check",
+        /// A `[people]` GitHub login that is not a GitHub login, or one given to two people.
+        BadGithubLogin = "bad-github-login",
     }
 }
 
@@ -161,7 +163,8 @@ impl DiagCode {
             | C::RetentionBelowMinimum
             | C::UnknownReference
             | C::BadRotation
-            | C::BadVerificationCheck => Severity::Error,
+            | C::BadVerificationCheck
+            | C::BadGithubLogin => Severity::Error,
         }
     }
 }

@@ -537,6 +537,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     references::references(&mut cx);
 
     integrations::integrations(&mut cx);
+    integrations::github(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

@@ -171,8 +171,18 @@ pub async fn process(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Proc
     result
 }
 
-/// Plan and commit, retrying lost compare-and-swap races on the world.
+/// Plan and commit, retrying lost compare-and-swap races on the world. A GitHub delivery writes
+/// changes itself ([`webhooks::github::process`], each write with its audit event, reconciled so a
+/// second processing writes nothing), then its `done`.
 async fn attempt(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Result<Completion, String> {
+    if d.source == changegate_store::DeliverySource::Github {
+        let outcome = webhooks::github::process(state, d).await?;
+        return state
+            .db
+            .complete_delivery(d.row, &cfg.owner, &outcome, state.now(), None)
+            .await
+            .map_err(|e| e.to_string());
+    }
     for _ in 0..16 {
         let now = state.now();
         let current = state.db.world().await.map_err(|e| e.to_string())?;

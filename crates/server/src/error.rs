@@ -129,6 +129,8 @@ changegate_codes::codes! {
         WebhookSignatureInvalid = "webhook-signature-invalid",
         /// The webhook's body is JSON but not the payload its source sends (a required field missing, an unknown status, a payload version not supported).
         WebhookPayloadInvalid = "webhook-payload-invalid",
+        /// A GitHub webhook without an `X-Hub-Signature-256` that matches the configured secret (nothing is stored).
+        GithubSignatureInvalid = "github-signature-invalid",
         /// The server runs no rollouts (`serve --rollout-config FILE` not given).
         RolloutsNotConfigured = "rollouts-not-configured",
         /// The change already has an active server-run rollout.
@@ -145,7 +147,9 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         use ErrorCode as C;
         match self {
-            C::Unauthorized | C::TokenExpired | C::TokenRevoked => StatusCode::UNAUTHORIZED,
+            C::Unauthorized | C::TokenExpired | C::TokenRevoked | C::GithubSignatureInvalid => {
+                StatusCode::UNAUTHORIZED
+            }
             C::NotFound | C::WebhookNotConfigured => StatusCode::NOT_FOUND,
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -167,6 +167,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/gates/argo/changes/{id}"),
     ("post", "/api/v1/webhooks/pagerduty"),
     ("post", "/api/v1/webhooks/alertmanager"),
+    ("post", "/api/v1/webhooks/github"),
     ("get", "/api/v1/deliveries"),
     ("post", "/api/v1/deliveries/{row}/retry"),
     ("get", "/api/v1/reports/monthly/{month}"),

@@ -522,7 +522,7 @@ both!(a_pending_delivery_survives_a_restart);
 
 async fn failed_deliveries_are_visible_and_retried(backend: Backend) {
     let h = start(backend, false).await;
-    // A GitHub delivery: this server has no processor for it, so every attempt fails.
+    // A GitHub delivery whose stored body is no GitHub delivery (`{}`): every attempt fails.
     let stored = h
         .db()
         .insert_delivery(changegate_store::NewDelivery {
@@ -572,7 +572,7 @@ async fn failed_deliveries_are_visible_and_retried(backend: Backend) {
         "{b}"
     );
     assert!(
-        d["last_error"].as_str().unwrap().contains("no processor"),
+        d["last_error"].as_str().unwrap().contains("does not parse"),
         "{d}"
     );
     assert!(d.get("body").is_none(), "the body is never listed");

@@ -95,6 +95,11 @@ pub struct WebhookArgs {
     /// (or CHANGEGATE_PAGERDUTY_WEBHOOK_SECRET) the PagerDuty route answers 404.
     #[arg(long, value_name = "FILE")]
     pub pagerduty_webhook_secret_file: Option<PathBuf>,
+    /// GitHub webhook secret (the GitHub App's or the repository webhook's), one per line (two
+    /// during a rotation). Without it (or CHANGEGATE_GITHUB_WEBHOOK_SECRET) the GitHub route
+    /// answers 404.
+    #[arg(long, value_name = "FILE")]
+    pub github_webhook_secret_file: Option<PathBuf>,
     /// Do not process stored webhook deliveries in this process (another replica does).
     #[arg(long)]
     pub no_delivery_worker: bool,
@@ -124,8 +129,30 @@ impl WebhookArgs {
         if let Ok(text) = std::env::var("CHANGEGATE_PAGERDUTY_WEBHOOK_SECRET") {
             secrets.extend(Secret::parse_list(&text));
         }
+        // GitHub secrets: one per line (a secret may contain commas).
+        let lines = |text: &str| -> Vec<Secret> { text.lines().filter_map(Secret::new).collect() };
+        let mut github = Vec::new();
+        if let Some(path) = &self.github_webhook_secret_file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read the GitHub webhook secret file {}",
+                    path.display()
+                )
+            })?;
+            let found = lines(&text);
+            anyhow::ensure!(
+                !found.is_empty(),
+                "the GitHub webhook secret file {} holds no secret",
+                path.display()
+            );
+            github.extend(found);
+        }
+        if let Ok(text) = std::env::var("CHANGEGATE_GITHUB_WEBHOOK_SECRET") {
+            github.extend(lines(&text));
+        }
         Ok(changegate_server::routes::webhooks::Webhooks {
             pagerduty_secrets: Arc::new(secrets),
+            github_secrets: Arc::new(github),
             ..Default::default()
         })
     }

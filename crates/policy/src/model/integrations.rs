@@ -21,6 +21,43 @@ pub struct Integrations {
     /// Prometheus Alertmanager webhooks (`POST /api/v1/webhooks/alertmanager`).
     #[serde(default)]
     pub alertmanager: AlertmanagerIntegration,
+    /// GitHub webhooks (`POST /api/v1/webhooks/github`): whether a pull request review or a
+    /// `/changegate approve ROLE` comment approves.
+    #[serde(default)]
+    pub github: GithubIntegration,
+}
+
+/// What a GitHub pull request review or comment may do (`[integrations.github]`).
+///
+/// The reviewer is the person whose `[people.NAME] github` login wrote it (GitHub signs the
+/// webhook); the approval is then checked exactly as one given through the API (role holders,
+/// separation of duties, the head commit).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubIntegration {
+    /// `off` (default): reviews and comments never approve; `commands`: a
+    /// `/changegate approve ROLE` comment (or review body) approves in ROLE; `reviews`: besides,
+    /// an approving review approves in the first role of `review_roles` (every required role when
+    /// empty) that the reviewer holds and the head still lacks.
+    #[serde(default)]
+    pub approvals: GithubApprovals,
+    /// The roles an approving review may approve in without naming one (empty: any role the
+    /// change requires).
+    #[serde(default)]
+    pub review_roles: Vec<String>,
+}
+
+/// Whether GitHub reviews and comments approve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GithubApprovals {
+    /// Neither reviews nor comments approve.
+    #[default]
+    Off,
+    /// Only `/changegate approve ROLE` commands approve.
+    Commands,
+    /// Approving reviews approve (in a role by `review_roles`), and commands too.
+    Reviews,
 }
 
 fn table(pairs: &[(&str, &str)]) -> IndexMap<String, String> {

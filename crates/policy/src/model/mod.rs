@@ -81,6 +81,10 @@ pub struct Policy {
     pub meta: Meta,
     /// Roles and who holds them.
     pub roles: IndexMap<RoleId, Role>,
+    /// People's identities in other systems, keyed by person id (`[people.alice] github =
+    /// "alice-gh"`).
+    #[serde(default)]
+    pub people: IndexMap<String, PersonIds>,
     /// Separation-of-duties rules for approvals.
     pub separation_of_duties: SeparationOfDuties,
     /// Change categories, keyed by a name; each has a numeric level.
@@ -127,6 +131,20 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The person whose `[people]` entry names this GitHub login (case-insensitive) and, when the
+    /// entry gives `github_id`, this user id.
+    pub fn person_of_github(&self, login: &str, id: Option<u64>) -> Option<&str> {
+        self.people
+            .iter()
+            .find(|(_, p)| {
+                p.github
+                    .as_deref()
+                    .is_some_and(|g| g.eq_ignore_ascii_case(login))
+                    && p.github_id.is_none_or(|want| Some(want) == id)
+            })
+            .map(|(k, _)| k.as_str())
+    }
+
     /// The category with this level.
     pub fn category(&self, level: Level) -> Option<(&str, &Category)> {
         self.categories

@@ -51,6 +51,35 @@ pub(super) fn integrations(cx: &mut Ctx<'_>) {
     }
 }
 
+/// `[people]` GitHub logins and `[integrations.github]`.
+pub(super) fn github(cx: &mut Ctx<'_>) {
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    for (person, ids) in &cx.policy.people {
+        let Some(login) = &ids.github else { continue };
+        let path = vec![k("people"), k(person), k("github")];
+        if !crate::model::is_github_login(login) {
+            cx.report(
+                DiagCode::BadGithubLogin,
+                path,
+                format!("`{login}` is not a GitHub login"),
+                Some("1-39 letters, digits and single hyphens, e.g. `alice-gh`".into()),
+            );
+        } else if let Some(other) = seen.insert(login.to_ascii_lowercase(), person.clone()) {
+            cx.report(
+                DiagCode::BadGithubLogin,
+                path,
+                format!("GitHub login `{login}` is given to `{other}` and `{person}`"),
+                Some("a login is one person's: keep it on one [people] entry".into()),
+            );
+        }
+    }
+    let roles = cx.policy.integrations.github.review_roles.clone();
+    cx.roles(
+        &roles,
+        vec![k("integrations"), k("github"), k("review_roles")],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -67,5 +96,28 @@ mod tests {
             "P1"
         );
         assert_eq!(am.severity_of(|_| None), "P1");
+    }
+
+    #[test]
+    fn github_logins_are_checked_and_unique() {
+        let extra = "[people.alice]\ngithub = \"alice-gh\"\n[people.bob]\ngithub = \"Alice-GH\"\n[people.carl]\ngithub = \"-bad-\"\n[integrations.github]\napprovals = \"reviews\"\nreview_roles = [\"no-such-role\"]\n";
+        let diags = crate::load(extra, "p.toml").unwrap_err();
+        let text = format!("{diags:?}");
+        assert!(text.contains("is given to `alice` and `bob`"), "{text}");
+        assert!(text.contains("`-bad-` is not a GitHub login"), "{text}");
+        assert!(text.contains("no-such-role"), "{text}");
+        let ok = crate::load(
+            "[people.alice]\ngithub = \"alice-gh\"\ngithub_id = 7\n",
+            "p.toml",
+        )
+        .unwrap()
+        .policy;
+        assert_eq!(ok.person_of_github("ALICE-gh", Some(7)), Some("alice"));
+        assert_eq!(
+            ok.person_of_github("alice-gh", Some(8)),
+            None,
+            "another user id"
+        );
+        assert_eq!(ok.person_of_github("bob", None), None);
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod alertmanager;
 pub mod commander;
+pub mod github;
 pub mod pagerduty;
 
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct Webhooks {
     /// PagerDuty webhook subscription secrets (several during a rotation). Empty: the PagerDuty
     /// route answers `webhook-not-configured`.
     pub pagerduty_secrets: Arc<Vec<Secret>>,
+    /// GitHub webhook secrets (several during a rotation). Empty: the GitHub route answers
+    /// `webhook-not-configured`.
+    pub github_secrets: Arc<Vec<Secret>>,
     /// Notified when a delivery is stored.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -56,6 +60,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/webhooks/pagerduty", post(pagerduty::receive))
         .route("/api/v1/webhooks/alertmanager", post(alertmanager::receive))
+        .route("/api/v1/webhooks/github", post(github::receive))
         .route("/api/v1/deliveries", get(list))
         .route("/api/v1/deliveries/{row}/retry", post(retry))
 }
@@ -86,8 +91,9 @@ pub fn plan(
     match d.source {
         DeliverySource::Pagerduty => pagerduty::plan(&s.policy, d, world, at),
         DeliverySource::Alertmanager => alertmanager::plan(&s.policy, d, world, at),
+        // GitHub deliveries write changes, not the world: `github::process` (async).
         DeliverySource::Github => Err(PlanError(
-            "this server has no processor for GitHub deliveries".into(),
+            "GitHub deliveries are processed by routes::webhooks::github::process".into(),
         )),
     }
 }
