@@ -97,7 +97,7 @@ fn approval(code: Code) -> bool {
 
 /// The check run's conclusion: `failure` when the policy refuses the change (a refusing reason,
 /// or the change cancelled or rolled back), `action_required` while approvals are missing (or the
-/// change is not yet submitted), `success` when it may merge. Time and deploy-time reasons
+/// change is still a draft), `success` when it may merge (every required role approved). Time and deploy-time reasons
 /// (window, freeze, lead times, checklist, deploy approval) do not hold the merge: the deployment
 /// protection rule holds the deployment.
 pub fn conclusion(state: &ChangeState, d: &Decision) -> &'static str {
@@ -108,7 +108,7 @@ pub fn conclusion(state: &ChangeState, d: &Decision) -> &'static str {
     if denying.iter().any(|r| refuses(r.code)) {
         return "failure";
     }
-    if matches!(state.status, Status::Draft | Status::InReview)
+    if state.status == Status::Draft
         || !d.missing_roles.is_empty()
         || denying.iter().any(|r| approval(r.code))
     {
@@ -244,9 +244,15 @@ pub fn render(
     }
     // What is missing, split into what holds the merge and what holds only the deployment.
     let denying: Vec<&Reason> = d.reasons.iter().filter(|r| r.denies).collect();
-    let (now, later): (Vec<&Reason>, Vec<&Reason>) = denying
-        .iter()
-        .partition(|r| refuses(r.code) || approval(r.code) || r.code == Code::StateInvalid);
+    let (now, later): (Vec<&Reason>, Vec<&Reason>) = denying.iter().partition(|r| {
+        refuses(r.code)
+            || approval(r.code)
+            || (r.code == Code::StateInvalid
+                && matches!(
+                    state.status,
+                    Status::Draft | Status::Cancelled | Status::RolledBack
+                ))
+    });
     s.push_str("### Still missing\n\n");
     if now.is_empty() {
         s.push_str("Nothing holds the merge.\n\n");
