@@ -39,6 +39,8 @@ pub enum Outcome {
     /// Exit 1: the check ran and said no.
     #[allow(dead_code)] // constructed by the check commands (window, gate, audit verify)
     Denied,
+    /// Exit 3 (`gate` only): denied only by time (window, freeze, lead time); a later run passes.
+    Waiting,
 }
 
 /// Output format for commands that report something.

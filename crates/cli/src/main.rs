@@ -87,6 +87,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Denied) => ExitCode::from(1),
+        Ok(Outcome::Waiting) => ExitCode::from(3),
         Err(err) => {
             common::print_error(&err);
             ExitCode::from(2)

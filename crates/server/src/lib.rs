@@ -100,6 +100,9 @@ pub struct AppState {
     pub webhooks: routes::webhooks::Webhooks,
     /// Server-run rollouts (`serve --rollout-config FILE`); `None`: starting one is refused.
     pub rollouts: Option<Arc<rollouts::Runtime>>,
+    /// What the server sends back to GitHub (check runs, PR comments, deployment protection
+    /// rule answers); `None`: nothing is sent.
+    pub github_out: Option<Arc<github_out::app::Outgoing>>,
 }
 
 impl AppState {
@@ -119,6 +122,7 @@ impl AppState {
             mirrors: None,
             webhooks: Default::default(),
             rollouts: None,
+            github_out: None,
         }
     }
 

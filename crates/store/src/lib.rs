@@ -53,6 +53,7 @@ pub use server::{
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
+pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 

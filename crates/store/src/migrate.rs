@@ -70,6 +70,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0170_deliveries.sql"),
         postgres: include_str!("../migrations/postgres/0170_deliveries.sql"),
     },
+    // What changegate sends back to GitHub: check run and PR comment ids per change, deployment
+    // protection rule requests and their scheduler (issue 15).
+    Migration {
+        version: 180,
+        name: "github_out",
+        sqlite: include_str!("../migrations/sqlite/0180_github_out.sql"),
+        postgres: include_str!("../migrations/postgres/0180_github_out.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

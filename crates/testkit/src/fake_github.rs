@@ -25,6 +25,9 @@ pub struct FakeGitHub {
     /// `http://127.0.0.1:PORT`: the API base URL (and the web host of its run links).
     pub api: String,
     runs: Arc<Runs>,
+    /// The write operations (check runs, comments, protection rule reviews, App tokens),
+    /// validated against GitHub's OpenAPI description: [`crate::github_api`].
+    pub rest: crate::github_api::GitHubRest,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -96,12 +99,20 @@ impl FakeGitHub {
                 ),
             )
             .with_state(runs.clone());
+        let rest = crate::github_api::GitHubRest::default();
+        let app = app.merge(crate::github_api::router(rest.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());
+        rest.set_base(&api);
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        FakeGitHub { api, runs, task }
+        FakeGitHub {
+            api,
+            runs,
+            rest,
+            task,
+        }
     }
 
     /// Serve `run` (a [`workflow_run`] or any JSON) for run `id` of `repo` (`owner/name`).

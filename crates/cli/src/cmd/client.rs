@@ -471,11 +471,8 @@ async fn gate_remote_cmd(
     }
     let d = c.get(&path).await?;
     render_decision(&d, format)?;
-    Ok(if d["allowed"].as_bool() == Some(true) {
-        Outcome::Ok
-    } else {
-        Outcome::Denied
-    })
+    // Denied vs waiting (exit 1 / 3), and GitHub Actions' job summary and annotations.
+    crate::cmd::gate_ci::remote(&d)
 }
 
 fn urlencode(s: &str) -> String {

@@ -164,9 +164,8 @@ pub async fn run(global: &Global, args: GateArgs) -> anyhow::Result<Outcome> {
     }
     let d = changegate_gate::decide(&policy, &state, &world, at);
     render_decision(&serde_json::to_value(&d)?, args.format)?;
-    Ok(if d.allowed {
-        Outcome::Ok
-    } else {
-        Outcome::Denied
-    })
+    // In GitHub Actions: the job summary and `::error` annotations at the denying facets'
+    // evidence. Exit 1 denied, 3 waiting (only time denies), 0 allowed.
+    crate::cmd::gate_ci::github_actions(&d, &crate::cmd::gate_ci::denying_facets(&c, &d))?;
+    Ok(crate::cmd::gate_ci::outcome(&d))
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod codes;
 pub mod detectors;
 pub mod gate;
+pub mod gate_ci;
 pub mod policy;
 pub mod report;
 pub mod rollout;

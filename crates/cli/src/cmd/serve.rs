@@ -86,6 +86,70 @@ pub struct ServeArgs {
     pub rollout_config: Option<PathBuf>,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub github_out: GithubOutArgs,
+}
+
+/// What the server sends back to GitHub: check runs, PR comments, deployment protection rule
+/// answers (README "Run it as a GitHub App", docs/integrations.md).
+#[derive(Debug, clap::Args)]
+pub struct GithubOutArgs {
+    /// Act as this GitHub App (with --github-app-key-file): publish check runs and PR comments
+    /// and answer deployment protection rules with installation tokens.
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_APP_ID",
+        value_name = "ID",
+        requires = "github_app_key_file"
+    )]
+    pub github_app_id: Option<u64>,
+    /// The GitHub App's private key (PEM, as GitHub hands it out).
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_APP_KEY_FILE",
+        value_name = "FILE",
+        requires = "github_app_id"
+    )]
+    pub github_app_key_file: Option<PathBuf>,
+    /// Without an App: publish check runs and PR comments and answer protection rules with the
+    /// personal token CHANGEGATE_GITHUB_TOKEN (a single repository).
+    #[arg(long, conflicts_with = "github_app_id")]
+    pub github_checks: bool,
+    /// Base URL of changegate's dashboard: check runs and comments link to URL/changes/ID (and a
+    /// truncated report points there).
+    #[arg(long, env = "CHANGEGATE_GITHUB_DETAILS_URL", value_name = "URL")]
+    pub github_details_url: Option<String>,
+}
+
+impl GithubOutArgs {
+    /// The outgoing side, if configured.
+    pub fn load(
+        &self,
+        api: &str,
+    ) -> anyhow::Result<Option<Arc<changegate_server::github_out::app::Outgoing>>> {
+        use changegate_server::github_out::app::{AppAuth, Auth, Outgoing};
+        let auth = match (self.github_app_id, &self.github_app_key_file) {
+            (Some(id), Some(path)) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("cannot read the GitHub App key file {}", path.display())
+                })?;
+                Auth::App(AppAuth::from_pem(id, &pem).map_err(|e| {
+                    anyhow::anyhow!("--github-app-key-file {}: {e}", path.display())
+                })?)
+            }
+            _ if self.github_checks => {
+                let token = std::env::var("CHANGEGATE_GITHUB_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .context("--github-checks needs CHANGEGATE_GITHUB_TOKEN")?;
+                Auth::Token(token)
+            }
+            _ => return Ok(None),
+        };
+        let mut out = Outgoing::new(api, auth);
+        out.base_url = self.github_details_url.clone();
+        Ok(Some(Arc::new(out)))
+    }
 }
 
 /// Incoming webhooks (`POST /api/v1/webhooks/…`) and their delivery worker.
@@ -287,6 +351,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         }
     };
     let webhooks = args.webhooks.load()?;
+    let github_out = args.github_out.load(&args.github_api)?;
     let rollouts = match &args.rollout_config {
         Some(path) => Some(Arc::new(
             changegate_server::rollouts::Runtime::from_file(path, None)
@@ -310,8 +375,11 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         mirrors,
         webhooks,
         rollouts,
+        github_out,
         ..AppState::new(Arc::new(policy), db, clock)
     };
+    // Deployment protection rules: the leased scheduler (every replica may run one).
+    let _gates = changegate_server::github_out::protection::spawn(state.clone());
     // Incoming webhooks: the worker that processes stored deliveries (every replica may run one).
     let _worker = (!args.webhooks.no_delivery_worker).then(|| {
         changegate_server::deliveries::spawn(

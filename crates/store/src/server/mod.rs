@@ -9,6 +9,7 @@
 
 mod changes;
 mod deliveries;
+mod github;
 mod rollouts;
 mod tokens;
 pub(crate) use tokens::token_state;
@@ -17,6 +18,7 @@ mod world;
 pub use deliveries::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
+pub use github::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use rollouts::{NewRollout, RolloutRow, RolloutSaved, RolloutStart, RolloutWrite};
 
 use changegate_audit::{AuditEvent, StateRef};
@@ -384,6 +386,70 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<RolloutSaved>> {
         Box::pin(async { Err(no_rollouts()) })
     }
+
+    // What the server sends back to GitHub (issue 15). Default bodies refuse.
+
+    /// The check run and PR comment kept for a change.
+    fn github_publication<'a>(
+        &'a self,
+        _change_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<GithubPublication>>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Store (insert or replace) the check run and PR comment kept for a change.
+    fn save_github_publication<'a>(
+        &'a self,
+        _p: &'a GithubPublication,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Store a deployment protection rule request (due at once); `None` when one with this
+    /// delivery GUID exists (a redelivery: nothing stored).
+    fn insert_github_gate<'a>(
+        &'a self,
+        _g: NewGithubGate<'a>,
+    ) -> BoxFuture<'a, Result<Option<i64>>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Lease up to `limit` due pending protection rule requests to `owner` until `now + lease`.
+    fn claim_github_gates<'a>(
+        &'a self,
+        _owner: &'a str,
+        _now: Timestamp,
+        _lease: SignedDuration,
+        _limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<GithubGate>>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Write a leased protection rule request back (and give the lease up); false when `owner`
+    /// no longer holds it.
+    fn update_github_gate<'a>(
+        &'a self,
+        _row: i64,
+        _owner: &'a str,
+        _update: &'a GithubGateUpdate<'a>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Make the pending protection rule requests of commit `sha` due at `now` (its change
+    /// changed); how many.
+    fn wake_github_gates<'a>(
+        &'a self,
+        _sha: &'a str,
+        _now: Timestamp,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// Protection rule requests, newest first.
+    fn list_github_gates(&self, _limit: i64) -> BoxFuture<'_, Result<Vec<GithubGate>>> {
+        Box::pin(async { Err(no_github()) })
+    }
 }
 
 impl ServerStore for Store {
@@ -585,11 +651,64 @@ impl ServerStore for Store {
     ) -> BoxFuture<'a, Result<RolloutSaved>> {
         Box::pin(self.save_rollout_row(write, event, change))
     }
+
+    fn github_publication<'a>(
+        &'a self,
+        change_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<GithubPublication>>> {
+        Box::pin(self.select_github_publication(change_id))
+    }
+
+    fn save_github_publication<'a>(
+        &'a self,
+        p: &'a GithubPublication,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.upsert_github_publication(p))
+    }
+
+    fn insert_github_gate<'a>(
+        &'a self,
+        g: NewGithubGate<'a>,
+    ) -> BoxFuture<'a, Result<Option<i64>>> {
+        Box::pin(self.insert_github_gate_row(g))
+    }
+
+    fn claim_github_gates<'a>(
+        &'a self,
+        owner: &'a str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<GithubGate>>> {
+        Box::pin(self.claim_github_gate_rows(owner, now, lease, limit))
+    }
+
+    fn update_github_gate<'a>(
+        &'a self,
+        row: i64,
+        owner: &'a str,
+        update: &'a GithubGateUpdate<'a>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.update_github_gate_row(row, owner, update))
+    }
+
+    fn wake_github_gates<'a>(&'a self, sha: &'a str, now: Timestamp) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(self.wake_github_gate_rows(sha, now))
+    }
+
+    fn list_github_gates(&self, limit: i64) -> BoxFuture<'_, Result<Vec<GithubGate>>> {
+        Box::pin(self.select_github_gate_rows(limit))
+    }
 }
 
 /// What a store without server-run rollouts answers to their methods.
 fn no_rollouts() -> crate::StoreError {
     crate::StoreError::Invalid("this store does not keep server-run rollouts".into())
+}
+
+/// What a store that keeps nothing for GitHub answers to those methods.
+fn no_github() -> crate::StoreError {
+    crate::StoreError::Invalid("this store keeps no GitHub check runs or protection rules".into())
 }
 
 /// The answer of a store that does not implement an optional method.
