@@ -48,3 +48,23 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
   [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
   rm -f "$apt_log"
 fi
+
+# Headless Chromium and its WebDriver (Debian `chromium`, `chromium-driver`) for the dashboard's
+# browser tests (crates/server/tests/dashboard_browser.rs): the test starts its own chromedriver on
+# a free loopback port, so only the binaries are needed. fonts-dejavu-core gives the screenshots
+# readable text. Same rules as above (policy-rc.d, quiet apt).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_log="$(mktemp)"
+  own_policy_rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
+  fi
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    echo "services.sh: installing chromium and chromium-driver failed (the dashboard browser tests need them)" >&2
+    exit 1
+  fi
+  [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
+fi

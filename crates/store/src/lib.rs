@@ -46,7 +46,7 @@ pub use error::{StoreCode, StoreError};
 pub use rollout::{RolloutEvent, RolloutPhase};
 pub use server::{
     BoxFuture, ChangeAndWorld, ChangeSummary, NewRollout, NewTokenRow, Revocation, RolloutRow,
-    RolloutSaved, RolloutStart, RolloutWrite, ServerStore, TokenInfo, TokenKind, TokenRow,
+    RolloutSaved, RolloutStart, RolloutWrite, ServerStore, SessionRow, TokenInfo, TokenKind, TokenRow,
     Versioned,
 };
 pub use server::{
