@@ -126,10 +126,30 @@ async fn sign_in(c: &Client, base: &str, token: &str) {
         .click()
         .await
         .unwrap();
+    // The form navigates: wait for the page after it (the list, or the sign-in page again with
+    // its error).
+    c.wait()
+        .for_element(Locator::Css("#signed-in-as, #login-error"))
+        .await
+        .unwrap();
 }
 
-/// A category-2 change by alice, every checklist item attested, so only bob's approval (the
-/// backend lead) is missing.
+/// Click and wait for the next page to have `css`.
+async fn click_to(c: &Client, button: &str, css: &str) {
+    c.find(Locator::Css(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("after {button}, no {css}: {e}"));
+}
+
+/// A category-2 change by alice, every checklist item attested and QA's approval in, so only
+/// bob's approval (the backend lead) is missing.
 async fn ready_but_for_approval(srv: &TestServer) {
     let body = json!({
         "id": "CR-7", "repository": "acme/chat", "title": "Add pins endpoint",
@@ -157,6 +177,16 @@ async fn ready_but_for_approval(srv: &TestServer) {
             .await;
         assert_eq!(st, 201, "{item}: {b}");
     }
+    // QA approves through the API; the backend lead is left for the browser.
+    let quinn = srv.token("quinn").await;
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes/CR-7/approvals",
+            &quinn,
+            &json!({"role": "qa"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
     let (_, d) = srv
         .get("/api/v1/changes/CR-7/decision", &srv.admin)
         .await;
@@ -170,7 +200,7 @@ async fn ready_but_for_approval(srv: &TestServer) {
     assert!(
         denying
             .iter()
-            .all(|r| r["code"].as_str().unwrap().starts_with("approval")),
+            .all(|r| r["code"] == "approval-missing" || r["code"] == "state-invalid"),
         "only the approval should deny: {d}"
     );
 }
@@ -231,19 +261,37 @@ async fn the_dashboard_in_headless_chromium() {
         .click()
         .await
         .unwrap();
+    c.wait().for_element(Locator::Css("#verdict")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/changes/CR-7");
     assert!(text(&c, "#verdict").await.starts_with("Denied"));
     assert!(text(&c, "#missing-roles").await.contains("backend-lead"));
     shot(&c, "change-before").await;
-    c.find(Locator::Css("#approve-backend-lead"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_to(&c, "#approve-backend-lead", "#flash").await;
     assert_eq!(text(&c, "#flash").await, "Approval recorded.");
-    let verdict = text(&c, "#verdict").await;
+    // No approval is missing any more; what is left is the state (in review).
+    assert!(c.find(Locator::Css("#missing-roles")).await.is_err());
+    assert!(!text(&c, "#decision").await.contains("approval-missing"));
+    assert!(text(&c, "#decision").await.contains("state-invalid"));
+    // The change moves to approved (through the API): the open page's decision panel flips to
+    // allowed by itself (htmx refreshes it), without a reload.
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes/CR-7/ops",
+            &srv.admin,
+            &json!({"op": "transition", "event": "approve"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let mut verdict = String::new();
+    for _ in 0..60 {
+        verdict = text(&c, "#verdict").await;
+        if verdict.starts_with("Allowed to deploy") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert!(verdict.starts_with("Allowed to deploy"), "{verdict}");
+    assert_eq!(text(&c, "#flash").await, "Approval recorded.", "not reloaded");
     assert!(text(&c, "#role-backend-lead").await.contains("✓ bob"));
     assert!(text(&c, "#timeline").await.contains("inclusion proof"));
     shot(&c, "change-approved").await;
@@ -266,12 +314,7 @@ async fn the_dashboard_in_headless_chromium() {
         c.goto(&format!("{base}{path}")).await.unwrap();
         shot(&c, name).await;
     }
-    c.find(Locator::Css("#verify"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_to(&c, "#verify", "#verify-result").await;
     assert!(
         text(&c, "#verify-result")
             .await
@@ -320,12 +363,7 @@ async fn the_dashboard_in_headless_chromium() {
 
     // Sign out.
     sign_in(&c, &base, &srv.token("bob").await).await;
-    c.find(Locator::Css("#sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_to(&c, "#sign-out", "#notice").await;
     assert_eq!(text(&c, "#notice").await, "You are signed out.");
     c.close().await.unwrap();
 
