@@ -303,6 +303,8 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(text(&c, "#month-title").await, "March 2026");
     assert!(text(&c, "#day-2026-03-10").await.contains("standard window"));
     assert!(text(&c, "#day-2026-03-10").await.contains("incident INC-7"));
+    // Open since today: not on the days to come.
+    assert!(!text(&c, "#day-2026-03-11").await.contains("INC-7"));
     shot(&c, "calendar").await;
 
     for (path, name) in [

@@ -988,6 +988,14 @@ pub async fn calendar(
         Err(e) => return api_error_page(e).await,
     };
     let hhmm = |t: Timestamp| tz.to_datetime(t).strftime("%H:%M").to_string();
+    // An end at the next day's midnight reads 24:00.
+    let until = |t: Timestamp, day_end: Timestamp| {
+        if t >= day_end {
+            "24:00".to_string()
+        } else {
+            hhmm(t)
+        }
+    };
     let mut days: Vec<DayCell> = view
         .days
         .iter()
@@ -1012,7 +1020,7 @@ pub async fn calendar(
                         BandKind::MaintenanceFallback => "fallback maintenance".into(),
                         BandKind::Freeze => format!("freeze: {}", b.label),
                     },
-                    span: format!("{}–{}", hhmm(b.start), hhmm(b.end)),
+                    span: format!("{}–{}", hhmm(b.start), until(b.end, d.end)),
                 })
                 .collect();
             for a in &world.announcements {
@@ -1023,14 +1031,15 @@ pub async fn calendar(
                         span: format!(
                             "{}–{}",
                             hhmm(a.window_start.max(d.start)),
-                            hhmm(a.window_end.min(d.end))
+                            until(a.window_end, d.end)
                         ),
                     });
                 }
             }
             for i in &world.incidents {
-                let end = i.resolved_at.unwrap_or(now.max(d.end));
-                if i.opened_at < d.end && end > d.start {
+                // An open incident is shown up to now, not on the days to come.
+                let end = i.resolved_at.unwrap_or(now);
+                if i.opened_at < d.end && end >= d.start {
                     bands.push(BandRow {
                         class: "incident",
                         label: format!("incident {} ({})", i.id, i.severity),
