@@ -31,8 +31,7 @@ async fn fill(srv: &TestServer, n: usize) {
         s.change.id = format!("CR-{i:05}");
         s.change.title = format!("Change number {i}");
         s.change.repository = format!("acme/repo-{}", i % 25);
-        s.status = serde_json::from_value(serde_json::json!(statuses[i % statuses.len()]))
-            .unwrap();
+        s.status = serde_json::from_value(serde_json::json!(statuses[i % statuses.len()])).unwrap();
         let event = AuditEvent::new(kinds::CHANGE_CREATED, "bench").change(&s.change.id);
         srv.db.create_change(&s, event, None).await.unwrap();
     }
@@ -57,7 +56,11 @@ fn hidden(body: &str, name: &str) -> String {
 
 async fn session(srv: &TestServer, http: &reqwest::Client) -> String {
     let token = srv.token("bob").await;
-    let login = http.get(format!("{}/login", srv.base)).send().await.unwrap();
+    let login = http
+        .get(format!("{}/login", srv.base))
+        .send()
+        .await
+        .unwrap();
     let login_cookie = login
         .headers()
         .get_all("set-cookie")
@@ -70,7 +73,10 @@ async fn session(srv: &TestServer, http: &reqwest::Client) -> String {
         .post(format!("{}/login", srv.base))
         .header("cookie", login_cookie)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("token", token.as_str()), ("csrf", csrf.as_str())]))
+        .body(form_body(&[
+            ("token", token.as_str()),
+            ("csrf", csrf.as_str()),
+        ]))
         .send()
         .await
         .unwrap();
@@ -142,7 +148,10 @@ async fn run(backend: Backend, n: usize, rounds: usize) {
             "/calendar?month=2026-03&category=2".into(),
             "/api/v1/changes".into(),
         ),
-        ("/rollouts".into(), format!("/api/v1/changes/{one}/rollouts")),
+        (
+            "/rollouts".into(),
+            format!("/api/v1/changes/{one}/rollouts"),
+        ),
         ("/incidents".into(), "/api/v1/incidents".into()),
         ("/reports".into(), "/api/v1/health".into()),
         ("/audit".into(), "/api/v1/health/database".into()),

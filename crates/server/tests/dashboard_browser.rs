@@ -39,9 +39,8 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 async fn driver() -> Driver {
-    let bin = which("chromedriver").expect(
-        "chromedriver is not installed: run scripts/services.sh (Debian chromium-driver)",
-    );
+    let bin = which("chromedriver")
+        .expect("chromedriver is not installed: run scripts/services.sh (Debian chromium-driver)");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,17 +52,21 @@ async fn driver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let url = format!("http://127.0.0.1:{port}");
+    // Owned by the guard at once: killed and waited for on every path, a panic included.
+    let d = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     let http = reqwest::Client::new();
     for _ in 0..100 {
-        if let Ok(r) = http.get(format!("{url}/status")).send().await
+        if let Ok(r) = http.get(format!("{}/status", d.url)).send().await
             && r.status().is_success()
         {
-            return Driver { child, url };
+            return d;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("chromedriver did not answer on {url}");
+    panic!("chromedriver did not answer on {}", d.url);
 }
 
 async fn browser(d: &Driver, width: u32, height: u32) -> Client {
@@ -187,9 +190,7 @@ async fn ready_but_for_approval(srv: &TestServer) {
         )
         .await;
     assert_eq!(st, 201, "{b}");
-    let (_, d) = srv
-        .get("/api/v1/changes/CR-7/decision", &srv.admin)
-        .await;
+    let (_, d) = srv.get("/api/v1/changes/CR-7/decision", &srv.admin).await;
     let denying: Vec<&Value> = d["reasons"]
         .as_array()
         .unwrap()
@@ -207,12 +208,7 @@ async fn ready_but_for_approval(srv: &TestServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_in_headless_chromium() {
-    let srv = TestServer::start(
-        Backend::Sqlite,
-        people_policy(),
-        at("2026-03-10T10:30:00Z"),
-    )
-    .await;
+    let srv = TestServer::start(Backend::Sqlite, people_policy(), at("2026-03-10T10:30:00Z")).await;
     ready_but_for_approval(&srv).await;
     for (i, title) in ["Bump log level", "Rotate TLS certificate", "Tidy README"]
         .iter()
@@ -251,7 +247,10 @@ async fn the_dashboard_in_headless_chromium() {
     assert!(text(&c, "#changes").await.contains("CR-7"));
     // The session cookie is HttpOnly: scripts do not see it.
     let cookies = c.execute("return document.cookie", vec![]).await.unwrap();
-    assert!(!cookies.as_str().unwrap_or("").contains("cg_session"), "{cookies}");
+    assert!(
+        !cookies.as_str().unwrap_or("").contains("cg_session"),
+        "{cookies}"
+    );
     shot(&c, "changes").await;
 
     // Open the change: denied, missing the backend lead; approve; the decision flips.
@@ -261,7 +260,10 @@ async fn the_dashboard_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Css("#verdict")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css("#verdict"))
+        .await
+        .unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/changes/CR-7");
     assert!(text(&c, "#verdict").await.starts_with("Denied"));
     assert!(text(&c, "#missing-roles").await.contains("backend-lead"));
@@ -291,7 +293,11 @@ async fn the_dashboard_in_headless_chromium() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(verdict.starts_with("Allowed to deploy"), "{verdict}");
-    assert_eq!(text(&c, "#flash").await, "Approval recorded.", "not reloaded");
+    assert_eq!(
+        text(&c, "#flash").await,
+        "Approval recorded.",
+        "not reloaded"
+    );
     assert!(text(&c, "#role-backend-lead").await.contains("✓ bob"));
     assert!(text(&c, "#timeline").await.contains("inclusion proof"));
     shot(&c, "change-approved").await;
@@ -301,7 +307,11 @@ async fn the_dashboard_in_headless_chromium() {
         .await
         .unwrap();
     assert_eq!(text(&c, "#month-title").await, "March 2026");
-    assert!(text(&c, "#day-2026-03-10").await.contains("standard window"));
+    assert!(
+        text(&c, "#day-2026-03-10")
+            .await
+            .contains("standard window")
+    );
     assert!(text(&c, "#day-2026-03-10").await.contains("incident INC-7"));
     // Open since today: not on the days to come.
     assert!(!text(&c, "#day-2026-03-11").await.contains("INC-7"));

@@ -108,7 +108,11 @@ impl Browser {
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/x-www-form-urlencoded").body(form_body(form));
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form));
         self.send(r).await
     }
 
@@ -208,10 +212,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_reading_needs_it(backend:
     assert!(p.body.contains("integration"), "{}", p.body);
     // A person's token opens a session.
     let p = b.sign_in(&bob).await;
-    assert_eq!(
-        (p.status, p.location.as_deref()),
-        (303, Some("/changes"))
-    );
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/changes")));
     let cookie = p
         .set_cookies
         .iter()
@@ -253,7 +254,10 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_reading_needs_it(backend:
         .post(format!("{}/login", srv.base))
         .header("x-forwarded-proto", "https")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("token", bob.as_str()), ("csrf", csrf.as_str())]));
+        .body(form_body(&[
+            ("token", bob.as_str()),
+            ("csrf", csrf.as_str()),
+        ]));
     let p = tls.send(r).await;
     let cookie = p
         .set_cookies
@@ -321,7 +325,10 @@ async fn every_form_needs_the_session_csrf_token(backend: Backend) {
     );
     let a = approvals(&srv, "CR-1").await;
     assert_eq!(a.len(), 1);
-    assert_eq!((a[0]["person"].as_str(), a[0]["role"].as_str()), (Some("bob"), Some("backend-lead")));
+    assert_eq!(
+        (a[0]["person"].as_str(), a[0]["role"].as_str()),
+        (Some("bob"), Some("backend-lead"))
+    );
     let page = bob.get("/changes/CR-1?done=approved").await;
     assert!(page.body.contains("Approval recorded."));
     assert!(page.body.contains("✓ bob"), "{}", page.body);
@@ -329,7 +336,11 @@ async fn every_form_needs_the_session_csrf_token(backend: Backend) {
     // The approval is on the audit timeline with a link to its inclusion proof.
     let (_, ev) = srv.get("/api/v1/changes/CR-1", &srv.admin).await;
     assert_eq!(ev["approvals"][0]["person"], "bob");
-    assert!(page.body.contains("change.approved") || page.body.contains("approval"), "{}", page.body);
+    assert!(
+        page.body.contains("change.approved") || page.body.contains("approval"),
+        "{}",
+        page.body
+    );
     let link = page
         .body
         .split("href=\"/audit/proofs/")
@@ -386,7 +397,11 @@ async fn pages_show_no_button_the_api_would_refuse_and_refuse_the_post_anyway(ba
     let mut bob = Browser::new(&srv);
     bob.sign_in(&srv.token("bob").await).await;
     let list = bob.get("/changes?waiting=1").await;
-    assert!(list.body.contains("<strong>1</strong> waiting on you"), "{}", list.body);
+    assert!(
+        list.body.contains("<strong>1</strong> waiting on you"),
+        "{}",
+        list.body
+    );
     assert!(list.body.contains("href=\"/changes/CR-1\""));
     // An unknown role is a clear 400 page.
     let csrf = hidden(&list.body, "csrf");
@@ -465,7 +480,12 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     b.sign_in(&srv.token("bob").await).await;
     let cal = b.get("/calendar?month=2026-03&category=2").await;
     assert_eq!(cal.status, 200);
-    for want in ["March 2026", "id=\"day-2026-03-10\"", "standard window", "incident INC-7"] {
+    for want in [
+        "March 2026",
+        "id=\"day-2026-03-10\"",
+        "standard window",
+        "incident INC-7",
+    ] {
         assert!(cal.body.contains(want), "{want}: {}", cal.body);
     }
     let bad = b.get("/calendar?month=March&category=x").await;
@@ -473,7 +493,11 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     assert!(bad.body.contains("is not YYYY-MM"));
     assert!(bad.body.contains("is not a level"));
     let inc = b.get("/incidents").await;
-    assert!(inc.body.contains("INC-7") && inc.body.contains("sam"), "{}", inc.body);
+    assert!(
+        inc.body.contains("INC-7") && inc.body.contains("sam"),
+        "{}",
+        inc.body
+    );
     assert!(inc.body.contains("frozen"), "{}", inc.body);
     let ro = b.get("/rollouts").await;
     assert_eq!(ro.status, 200);
@@ -484,7 +508,11 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     let csrf = hidden(&audit.body, "csrf");
     let v = b.post("/audit/verify", &[("csrf", csrf.as_str())]).await;
     assert_eq!(v.status, 200);
-    assert!(v.body.contains("Verified: the log is intact."), "{}", v.body);
+    assert!(
+        v.body.contains("Verified: the log is intact."),
+        "{}",
+        v.body
+    );
     let export = b.get("/audit/export.jsonl?change=CR-1").await;
     assert_eq!(export.status, 200);
     let first: Value = serde_json::from_str(export.body.lines().next().unwrap()).unwrap();
@@ -492,7 +520,9 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     let cp = b.get("/audit/checkpoint").await;
     assert!(cp.status == 200 && !cp.body.is_empty());
     // Filters, sorting and paging of the list; bad values are said, not a 500.
-    let list = b.get("/changes?state=in-review&category=2&sort=title&dir=asc").await;
+    let list = b
+        .get("/changes?state=in-review&category=2&sort=title&dir=asc")
+        .await;
     assert!(list.body.contains("href=\"/changes/CR-1\""));
     let none = b.get("/changes?state=deployed").await;
     assert!(none.body.contains("No changes match."));

@@ -61,7 +61,6 @@ impl Default for Dashboard {
     }
 }
 
-
 /// The dashboard's routes (merged into [`crate::router`]).
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -21,7 +21,7 @@ use changegate_store::EventFilter;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
-use super::session::{Viewer, check_csrf};
+use super::session::{Viewer, csrf_ok, csrf_refused};
 use super::{html, refusal, see_other};
 use crate::AppState;
 use crate::error::ApiError;
@@ -333,7 +333,11 @@ pub async fn changes(
             status: c.status.clone(),
             category: c.category,
             repository: e.repository.clone(),
-            updated: c.updated_at.get(..16).unwrap_or(&c.updated_at).replace('T', " "),
+            updated: c
+                .updated_at
+                .get(..16)
+                .unwrap_or(&c.updated_at)
+                .replace('T', " "),
             missing: e.missing.join(", "),
             waits_on_me: e.waits_on(me, &my_roles),
         })
@@ -347,7 +351,14 @@ pub async fn changes(
                 category.map(|c| c.to_string()).unwrap_or_default(),
             ),
             ("repository", repository.clone().unwrap_or_default()),
-            ("waiting", if waiting_only { "1".into() } else { String::new() }),
+            (
+                "waiting",
+                if waiting_only {
+                    "1".into()
+                } else {
+                    String::new()
+                },
+            ),
             ("sort", sort.to_string()),
             ("dir", dir.to_string()),
             (
@@ -454,7 +465,10 @@ pub fn may_roll_back(
     now: Timestamp,
 ) -> Result<(), String> {
     use changegate_gate::rollback::{self, RollbackKind, RollbackOp};
-    if s.rollback.for_kind(&s.policy, RollbackKind::Application).is_none() {
+    if s.rollback
+        .for_kind(&s.policy, RollbackKind::Application)
+        .is_none()
+    {
         return Err("this server has no rollback action configured".into());
     }
     let op = RollbackOp::Open {
@@ -557,8 +571,9 @@ pub struct ChangeQuery {
     pub done: Option<String>,
 }
 
-/// A forge link to `path` at `commit` in `repository` (`owner/name` or an https URL of GitHub).
-fn forge_link(repository: &str, commit: &str, path: &str) -> Option<String> {
+/// A forge link to the tree at `commit` in `repository` (`owner/name` or an https URL of
+/// GitHub).
+fn forge_link(repository: &str, commit: &str) -> Option<String> {
     let base = if let Some(rest) = repository.strip_prefix("https://github.com/") {
         rest.trim_end_matches(".git").to_string()
     } else if repository.split('/').count() == 2 && !repository.contains(':') {
@@ -566,7 +581,7 @@ fn forge_link(repository: &str, commit: &str, path: &str) -> Option<String> {
     } else {
         return None;
     };
-    Some(format!("https://github.com/{base}/blob/{commit}/{path}"))
+    Some(format!("https://github.com/{base}/tree/{commit}"))
 }
 
 /// `GET /changes/{id}`.
@@ -722,7 +737,7 @@ pub async fn change(
                 .clone()
                 .filter(|l| l.starts_with("https://"))
                 .map(|l| format!("{l}/files"))
-                .or_else(|| forge_link(&c.repository, &c.head_commit, "")),
+                .or_else(|| forge_link(&c.repository, &c.head_commit)),
         })
         .collect();
 
@@ -815,8 +830,8 @@ pub async fn approve(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<ApproveForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&viewer, f.csrf.as_deref()) {
-        return r;
+    if !csrf_ok(&viewer, f.csrf.as_deref()) {
+        return csrf_refused();
     }
     if !s.policy.roles.contains_key(&f.role) {
         return error_page(
@@ -869,8 +884,8 @@ pub async fn attest(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<AttestForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&viewer, f.csrf.as_deref()) {
-        return r;
+    if !csrf_ok(&viewer, f.csrf.as_deref()) {
+        return csrf_refused();
     }
     let op = ChangeOp::Attest {
         person: viewer.caller.person.clone(),
@@ -1088,7 +1103,7 @@ pub async fn calendar(
         })
         .collect();
     cells.append(&mut days);
-    while cells.len() % 7 != 0 {
+    while !cells.len().is_multiple_of(7) {
         cells.push(DayCell {
             day: 0,
             date: String::new(),
@@ -1112,7 +1127,9 @@ pub async fn calendar(
     } else {
         (year, month + 1)
     };
-    let cat_q = category.map(|c| format!("&category={c}")).unwrap_or_default();
+    let cat_q = category
+        .map(|c| format!("&category={c}"))
+        .unwrap_or_default();
     let month_names = [
         "January",
         "February",
@@ -1215,9 +1232,7 @@ fn fmt_num(v: Option<f64>, unit: &str) -> String {
 
 /// Readings of each trigger from the change's audit events since `since` (the worker records
 /// the trigger states with every step, hold and rollback).
-fn readings(
-    events: &[changegate_store::StoredEvent],
-) -> BTreeMap<String, Vec<(Timestamp, f64)>> {
+fn readings(events: &[changegate_store::StoredEvent]) -> BTreeMap<String, Vec<(Timestamp, f64)>> {
     let mut out: BTreeMap<String, Vec<(Timestamp, f64)>> = BTreeMap::new();
     for e in events {
         let d = &e.record.event.details;
@@ -1247,16 +1262,15 @@ async fn rollout_rows(
     for row in rows {
         let v = crate::rollouts::view(&row);
         let doc: Option<crate::rollouts::RolloutDoc> = serde_json::from_str(&row.state).ok();
-        let events = s
-            .db
-            .store()
-            .events(&EventFilter {
-                change_id: Some(row.change_id.clone()),
-                since: Some(since),
-                limit: Some(500),
-                ..Default::default()
-            })
-            .await?;
+        let events =
+            s.db.store()
+                .events(&EventFilter {
+                    change_id: Some(row.change_id.clone()),
+                    since: Some(since),
+                    limit: Some(500),
+                    ..Default::default()
+                })
+                .await?;
         let mut series = readings(&events);
         let triggers = doc
             .as_ref()
@@ -1358,7 +1372,12 @@ pub async fn rollouts(State(s): State<AppState>, viewer: Viewer) -> Response {
     let result: Result<(Vec<RolloutRow>, Vec<RolloutRow>), ApiError> = async {
         let mut active = Vec::new();
         for id in s.db.active_rollout_changes().await? {
-            active.extend(s.db.change_rollouts(&id).await?.into_iter().filter(|r| r.active));
+            active.extend(
+                s.db.change_rollouts(&id)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.active),
+            );
         }
         let mut recent = Vec::new();
         for id in s.db.recent_rollout_changes(10).await? {
@@ -1410,8 +1429,8 @@ pub async fn rollback(
     Path(change): Path<String>,
     axum::Form(f): axum::Form<RollbackForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&viewer, f.csrf.as_deref()) {
-        return r;
+    if !csrf_ok(&viewer, f.csrf.as_deref()) {
+        return csrf_refused();
     }
     let body = crate::routes::rollbacks::OpenBody {
         reason: f.reason,
@@ -1501,7 +1520,10 @@ pub async fn incidents(State(s): State<AppState>, viewer: Viewer) -> Response {
                 id: i.id.clone(),
                 severity: i.severity.clone(),
                 title: i.title.clone(),
-                commander: i.commander.clone().unwrap_or_else(|| "none assigned".into()),
+                commander: i
+                    .commander
+                    .clone()
+                    .unwrap_or_else(|| "none assigned".into()),
                 opened: when(i.opened_at),
                 freezes: if freezes.is_empty() {
                     "no freeze".into()
@@ -1530,9 +1552,10 @@ pub async fn incidents(State(s): State<AppState>, viewer: Viewer) -> Response {
                 .into_iter()
                 .map(|r| r.message)
                 .collect();
-            let due = st
-                .first_entered(Status::Deploying)
-                .and_then(|t| t.checked_add(s.policy.emergency.retrospective_within.get()).ok());
+            let due = st.first_entered(Status::Deploying).and_then(|t| {
+                t.checked_add(s.policy.emergency.retrospective_within.get())
+                    .ok()
+            });
             Some(EmergencyRow {
                 id: st.change.id.clone(),
                 title: st.change.title.clone(),
@@ -1641,8 +1664,8 @@ pub async fn verify(
     viewer: Viewer,
     axum::Form(f): axum::Form<super::session::CsrfForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&viewer, f.csrf.as_deref()) {
-        return r;
+    if !csrf_ok(&viewer, f.csrf.as_deref()) {
+        return csrf_refused();
     }
     let report = match s.db.store().verify(None).await {
         Ok(r) => r,
@@ -1665,8 +1688,8 @@ pub async fn verify(
 
 /// `GET /audit/checkpoint`: the latest signed checkpoint note, as text.
 pub async fn checkpoint(State(s): State<AppState>, _viewer: Viewer) -> Response {
-    match s.db.store().publish_checkpoint().await {
-        Ok(note) => (
+    match s.db.store().head().await {
+        Ok(head) => (
             [
                 (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
                 (
@@ -1674,7 +1697,7 @@ pub async fn checkpoint(State(s): State<AppState>, _viewer: Viewer) -> Response 
                     "attachment; filename=\"checkpoint.txt\"",
                 ),
             ],
-            note,
+            head.checkpoint,
         )
             .into_response(),
         Err(e) => api_error_page(ApiError::from(e)).await,

@@ -9,7 +9,7 @@
 //! and the session's expiry is judged by the server's clock.
 //!
 //! Every form carries the session's CSRF token (`csrf`), compared in constant time
-//! ([`check_csrf`]); the sign-in form carries a token that must equal the `cg_login` cookie
+//! ([`csrf_ok`]); the sign-in form carries a token that must equal the `cg_login` cookie
 //! (double submit), so nobody can sign a browser in to someone else's account either.
 
 use askama::Template;
@@ -101,12 +101,10 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// Refuse a form whose CSRF token is not the session's: the 403 page. `Ok` when it matches.
-pub fn check_csrf(viewer: &Viewer, presented: Option<&str>) -> Result<(), Response> {
-    match presented {
-        Some(t) if !t.is_empty() && same_secret(t, &viewer.csrf) => Ok(()),
-        _ => Err(csrf_refused()),
-    }
+/// Whether a form carries the session's CSRF token (compared in constant time); when not, the
+/// form is answered with [`csrf_refused`].
+pub fn csrf_ok(viewer: &Viewer, presented: Option<&str>) -> bool {
+    presented.is_some_and(|t| !t.is_empty() && same_secret(t, &viewer.csrf))
 }
 
 /// The page of a refused forged form.
@@ -148,24 +146,22 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, NoSession> {
         let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or(NoSession::Missing)?;
         let id = crate::token::digest(secret);
-        let row = s
-            .db
-            .find_session(&id)
-            .await
-            .map_err(NoSession::Store)?
-            .ok_or(NoSession::Missing)?;
+        let row =
+            s.db.find_session(&id)
+                .await
+                .map_err(NoSession::Store)?
+                .ok_or(NoSession::Missing)?;
         let now = s.now();
         if now.as_microsecond() >= row.expires_us {
             let _ = s.db.delete_session(&id).await;
             return Err(NoSession::Ended);
         }
         // The token is re-read on every request: revoked or expired, the session ends with it.
-        let token = s
-            .db
-            .token(&row.token_id)
-            .await
-            .map_err(NoSession::Store)?
-            .ok_or(NoSession::Ended)?;
+        let token =
+            s.db.token(&row.token_id)
+                .await
+                .map_err(NoSession::Store)?
+                .ok_or(NoSession::Ended)?;
         if token.revoked || token.expires_at.is_some_and(|e| now >= e) {
             let _ = s.db.delete_session(&id).await;
             return Err(NoSession::Ended);
@@ -267,15 +263,8 @@ pub async fn login(
     if cookie_csrf.is_empty() || !same_secret(cookie_csrf, &f.csrf) {
         return csrf_refused();
     }
-    let refuse = |msg: &str| {
-        login_response(
-            &s,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            Some(msg),
-            None,
-        )
-    };
+    let refuse =
+        |msg: &str| login_response(&s, &headers, StatusCode::UNAUTHORIZED, Some(msg), None);
     let bad = "That is not a valid API token. Paste the whole token (cg_…) that `changegate token create` printed.";
     let Some((id, secret)) = crate::token::parse(f.token.trim()) else {
         return refuse(bad);
@@ -300,9 +289,7 @@ pub async fn login(
             "This is an integration's token; sign in with a person's (or an admin's) token.",
         );
     }
-    let mut expires = now
-        .checked_add(s.dashboard.session_lifetime)
-        .unwrap_or(now);
+    let mut expires = now.checked_add(s.dashboard.session_lifetime).unwrap_or(now);
     if let Some(e) = row.expires_at {
         expires = expires.min(e);
     }
@@ -349,8 +336,8 @@ pub async fn logout(
     viewer: Viewer,
     axum::Form(f): axum::Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&viewer, f.csrf.as_deref()) {
-        return r;
+    if !csrf_ok(&viewer, f.csrf.as_deref()) {
+        return csrf_refused();
     }
     let _ = s.db.delete_session(&viewer.session_id).await;
     let mut r = see_other("/login?signed_out=1");
@@ -379,7 +366,13 @@ mod tests {
     fn session_cookies_are_http_only_strict_and_secure_when_asked() {
         let c = set_cookie(SESSION_COOKIE, "x", 60, true);
         let c = c.to_str().unwrap();
-        for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/", "Max-Age=60"] {
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
             assert!(c.contains(part), "{c}");
         }
         let plain = set_cookie(SESSION_COOKIE, "x", 60, false);
