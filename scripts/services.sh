@@ -49,19 +49,21 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
   rm -f "$apt_log"
 fi
 
-# Chromium (Debian package) for the report tests: they render the HTML report headless
-# (`chromium --headless --screenshot … --print-to-pdf …`) and check the PNG and the PDF's pages.
-# Only the binary is needed; no service.
-if ! command -v chromium >/dev/null 2>&1; then
+# Headless Chromium and its WebDriver (Debian `chromium`, `chromium-driver`): the report tests
+# render the HTML report headless (`chromium --headless --screenshot … --print-to-pdf …`) and check
+# the PNG and the PDF's pages; the dashboard's browser tests (crates/server/tests/dashboard_browser.rs)
+# start their own chromedriver on a free loopback port. Only the binaries are needed, no service.
+# fonts-dejavu-core gives the screenshots readable text. Same rules as above (policy-rc.d, quiet apt).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   apt_log="$(mktemp)"
   own_policy_rc=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
   fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } >"$apt_log" 2>&1; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    echo "services.sh: installing chromium failed (the report tests need it)" >&2
+    echo "services.sh: installing chromium and chromium-driver failed (the report and dashboard browser tests need them)" >&2
     exit 1
   fi
   [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d

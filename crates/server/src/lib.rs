@@ -9,6 +9,7 @@
 //! OpenAPI document.
 #![deny(missing_docs)]
 
+pub mod dashboard;
 pub mod db;
 pub mod deliveries;
 pub mod error;
@@ -103,6 +104,8 @@ pub struct AppState {
     /// What the server sends back to GitHub (check runs, PR comments, deployment protection
     /// rule answers); `None`: nothing is sent.
     pub github_out: Option<Arc<github_out::app::Outgoing>>,
+    /// The web dashboard's settings and caches (session lifetime, secure cookies).
+    pub dashboard: dashboard::Dashboard,
 }
 
 impl AppState {
@@ -123,6 +126,7 @@ impl AppState {
             webhooks: Default::default(),
             rollouts: None,
             github_out: None,
+            dashboard: Default::default(),
         }
     }
 
@@ -178,6 +182,27 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/quarterly/{quarter}"),
     ("post", "/api/v1/reports/monthly/{month}/signoffs"),
     ("post", "/api/v1/reports/quarterly/{quarter}/signoffs"),
+    // The web dashboard (issue 18, `dashboard`): HTML pages and their forms.
+    ("get", "/"),
+    ("get", "/login"),
+    ("post", "/login"),
+    ("post", "/logout"),
+    ("get", "/changes"),
+    ("get", "/changes/{id}"),
+    ("post", "/changes/{id}/approve"),
+    ("post", "/changes/{id}/attest"),
+    ("get", "/calendar"),
+    ("get", "/rollouts"),
+    ("post", "/rollouts/{change}/rollback"),
+    ("get", "/incidents"),
+    ("get", "/reports"),
+    ("get", "/audit"),
+    ("post", "/audit/verify"),
+    ("get", "/audit/checkpoint"),
+    ("get", "/audit/export.jsonl"),
+    ("get", "/audit/proofs/{event}"),
+    ("get", "/assets/dashboard.css"),
+    ("get", "/assets/htmx.min.js"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,
@@ -189,6 +214,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// [`refuse_nul`] refuses a NUL in the path or query before any handler sees it.
 pub fn router(state: AppState) -> Router {
     routes::app()
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -244,10 +270,10 @@ pub async fn json_errors(
     use axum::response::IntoResponse;
     let resp = next.run(req).await;
     let status = resp.status();
-    let json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // The dashboard's pages answer errors as HTML pages; they pass as they are.
+    let json = resp.headers().get(CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
     if json || !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }

@@ -47,8 +47,8 @@ pub use error::{StoreCode, StoreError};
 pub use rollout::{RolloutEvent, RolloutPhase};
 pub use server::{
     BoxFuture, ChangeAndWorld, ChangeSummary, NewRollout, NewTokenRow, Revocation, RolloutRow,
-    RolloutSaved, RolloutStart, RolloutWrite, ServerStore, TokenInfo, TokenKind, TokenRow,
-    Versioned,
+    RolloutSaved, RolloutStart, RolloutWrite, ServerStore, SessionRow, TokenInfo, TokenKind,
+    TokenRow, Versioned,
 };
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,

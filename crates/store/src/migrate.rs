@@ -78,6 +78,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0180_github_out.sql"),
         postgres: include_str!("../migrations/postgres/0180_github_out.sql"),
     },
+    // Dashboard sign-in sessions (issue 18): digest of the cookie secret, token, CSRF, expiry.
+    Migration {
+        version: 350,
+        name: "dashboard_sessions",
+        sqlite: include_str!("../migrations/sqlite/0350_dashboard_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0350_dashboard_sessions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

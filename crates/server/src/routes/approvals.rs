@@ -42,7 +42,7 @@ pub(super) fn is_integration(caller: &Caller) -> bool {
 }
 
 /// The identity the authority table is checked for: the token's person and kind, never a body.
-pub(super) fn actor(caller: &Caller) -> Actor {
+pub(crate) fn actor(caller: &Caller) -> Actor {
     Actor {
         person: caller.person.clone(),
         admin: caller.admin,
@@ -96,7 +96,7 @@ fn op_event(
 
 /// Authorise (the authority table, for the token's identity), load, apply, compare-and-swap;
 /// retry on a lost race. `dry_run` checks everything and stores nothing.
-async fn apply_change_op(
+pub(crate) async fn apply_change_op(
     s: &AppState,
     caller: &Caller,
     id: &str,

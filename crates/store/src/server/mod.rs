@@ -11,6 +11,7 @@ mod changes;
 mod deliveries;
 mod github;
 mod rollouts;
+mod sessions;
 mod tokens;
 pub(crate) use tokens::token_state;
 mod world;
@@ -151,6 +152,23 @@ pub struct NewTokenRow<'a> {
     pub expires_at: Option<Timestamp>,
     /// Who issued it: the actor of its `token.created` event (`changegate` for the host's CLI).
     pub issued_by: &'a str,
+}
+
+/// A dashboard sign-in session (table `dashboard_session`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// SHA-256 of the cookie's secret, hex (the cookie's secret itself is never stored).
+    pub id: String,
+    /// The API token the session was opened with (re-checked on every request).
+    pub token_id: String,
+    /// The person (or the integration actor) the token stands for.
+    pub person: String,
+    /// The per-session CSRF token every form carries.
+    pub csrf: String,
+    /// Opened, unix microseconds.
+    pub created_us: i64,
+    /// Expires, unix microseconds.
+    pub expires_us: i64,
 }
 
 /// What [`ServerStore::revoke_token`] did.
@@ -450,6 +468,46 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     fn list_github_gates(&self, _limit: i64) -> BoxFuture<'_, Result<Vec<GithubGate>>> {
         Box::pin(async { Err(no_github()) })
     }
+
+    // Dashboard sessions and bulk reads (issue 18). Default bodies refuse.
+
+    /// Store a new dashboard session.
+    fn create_session<'a>(&'a self, _session: &'a SessionRow) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// A dashboard session by id (the digest of its cookie secret).
+    fn find_session<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<Option<SessionRow>>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// End a dashboard session; false when none has this id.
+    fn delete_session<'a>(&'a self, _id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// Delete sessions that expired at or before `now_us`; how many.
+    fn delete_expired_sessions(&self, _now_us: i64) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// The changes with these ids (any order; unknown ids are left out).
+    fn changes_by_id<'a>(
+        &'a self,
+        _ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// Ids of the changes with an active server-run rollout.
+    fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
+    /// Ids of the changes whose rollouts were written last, newest first (at most `limit`).
+    fn recent_rollout_changes(&self, _limit: i64) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
 }
 
 impl ServerStore for Store {
@@ -699,6 +757,41 @@ impl ServerStore for Store {
     fn list_github_gates(&self, limit: i64) -> BoxFuture<'_, Result<Vec<GithubGate>>> {
         Box::pin(self.select_github_gate_rows(limit))
     }
+    fn create_session<'a>(&'a self, session: &'a SessionRow) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.insert_session(session))
+    }
+
+    fn find_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRow>>> {
+        Box::pin(self.select_session(id))
+    }
+
+    fn delete_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.delete_session_row(id))
+    }
+
+    fn delete_expired_sessions(&self, now_us: i64) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.delete_expired_session_rows(now_us))
+    }
+
+    fn changes_by_id<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(self.select_change_docs(ids))
+    }
+
+    fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.select_active_rollout_changes())
+    }
+
+    fn recent_rollout_changes(&self, limit: i64) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.select_recent_rollout_changes(limit))
+    }
+}
+
+/// What a store without dashboard support answers to its methods.
+fn no_dashboard() -> crate::StoreError {
+    crate::StoreError::Invalid("this store does not keep dashboard sessions".into())
 }
 
 /// What a store without server-run rollouts answers to their methods.

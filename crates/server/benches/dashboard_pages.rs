@@ -1,0 +1,205 @@
+//! Render time of every dashboard page with 10,000 changes in the database, against the JSON API
+//! for the same data, in the same run, on a real server over SQLite (and PostgreSQL unless
+//! `CG_BENCH_SKIP_PG=1`). Prints the median and p95 per page and the page/API ratio; the goal is
+//! a page under 20 ms.
+//!
+//! `cargo bench -p changegate-server --bench dashboard_pages` (CG_BENCH_CHANGES, CG_BENCH_ROUNDS
+//! override the size and the number of requests per page).
+
+use std::time::{Duration, Instant};
+
+use changegate_audit::{AuditEvent, kinds};
+use changegate_testkit::gate::{change, facet};
+use changegate_testkit::server::{Backend, TestServer, people_policy};
+use jiff::Timestamp;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn fill(srv: &TestServer, n: usize) {
+    let statuses = ["in-review", "approved", "deployed", "draft"];
+    for i in 0..n {
+        let mut s = if i % 3 == 0 {
+            change(2, vec![facet("api-endpoint-added", &["backend-lead"], 2)])
+        } else {
+            change(1, vec![])
+        };
+        s.change.id = format!("CR-{i:05}");
+        s.change.title = format!("Change number {i}");
+        s.change.repository = format!("acme/repo-{}", i % 25);
+        s.status = serde_json::from_value(serde_json::json!(statuses[i % statuses.len()])).unwrap();
+        let event = AuditEvent::new(kinds::CHANGE_CREATED, "bench").change(&s.change.id);
+        srv.db.create_change(&s, event, None).await.unwrap();
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    use changegate_server::dashboard::pages::urlencode;
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = body.find(&marker).expect("hidden input");
+    let rest = &body[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn session(srv: &TestServer, http: &reqwest::Client) -> String {
+    let token = srv.token("bob").await;
+    let login = http
+        .get(format!("{}/login", srv.base))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .next()
+        .unwrap();
+    let csrf = hidden(&login.text().await.unwrap(), "csrf");
+    let r = http
+        .post(format!("{}/login", srv.base))
+        .header("cookie", login_cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("token", token.as_str()),
+            ("csrf", csrf.as_str()),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
+        .find(|c| c.starts_with("cg_session="))
+        .expect("session cookie")
+}
+
+struct Timing {
+    p50: Duration,
+    p95: Duration,
+    bytes: usize,
+}
+
+async fn time(http: &reqwest::Client, url: &str, auth: (&str, &str), rounds: usize) -> Timing {
+    let mut lat = Vec::with_capacity(rounds);
+    let mut bytes = 0;
+    // One warm-up request (the dashboard's per-change cache fills on the first list).
+    for i in 0..=rounds {
+        let t0 = Instant::now();
+        let r = http.get(url).header(auth.0, auth.1).send().await.unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        let b = r.bytes().await.unwrap();
+        if i > 0 {
+            lat.push(t0.elapsed());
+            bytes = b.len();
+        }
+    }
+    lat.sort();
+    Timing {
+        p50: lat[lat.len() / 2],
+        p95: lat[(lat.len() * 95 / 100).min(lat.len() - 1)],
+        bytes,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn run(backend: Backend, n: usize, rounds: usize) {
+    let t: Timestamp = "2026-03-10T10:30:00Z".parse().unwrap();
+    let srv = TestServer::start(backend, people_policy(), t).await;
+    let filled = Instant::now();
+    fill(&srv, n).await;
+    println!(
+        "{backend:?}: {n} changes stored in {:.1} s",
+        filled.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    let cookie = session(&srv, &http).await;
+    let bearer = format!("Bearer {}", srv.admin);
+    let one = format!("CR-{:05}", n / 2 - (n / 2) % 3);
+    let pairs: Vec<(String, String)> = [
+        ("/changes".to_string(), "/api/v1/changes".to_string()),
+        ("/changes?waiting=1".into(), "/api/v1/changes".into()),
+        (
+            "/changes?state=in-review&sort=title&page=3".into(),
+            "/api/v1/changes".into(),
+        ),
+        (
+            format!("/changes/{one}"),
+            format!("/api/v1/changes/{one}/decision"),
+        ),
+        (
+            "/calendar?month=2026-03&category=2".into(),
+            "/api/v1/changes".into(),
+        ),
+        (
+            "/rollouts".into(),
+            format!("/api/v1/changes/{one}/rollouts"),
+        ),
+        ("/incidents".into(), "/api/v1/incidents".into()),
+        ("/reports".into(), "/api/v1/health".into()),
+        ("/audit".into(), "/api/v1/health/database".into()),
+    ]
+    .into();
+    println!(
+        "{:<46} {:>10} {:>10} {:>9} | {:<34} {:>10} | {:>6}",
+        "page", "p50", "p95", "bytes", "JSON API, same data", "p50", "ratio"
+    );
+    for (page, api) in pairs {
+        let p = time(
+            &http,
+            &format!("{}{page}", srv.base),
+            ("cookie", &cookie),
+            rounds,
+        )
+        .await;
+        let a = time(
+            &http,
+            &format!("{}{api}", srv.base),
+            ("authorization", &bearer),
+            rounds,
+        )
+        .await;
+        println!(
+            "{:<46} {:>10} {:>10} {:>9} | {:<34} {:>10} | {:>5.2}x{}",
+            page,
+            ms(p.p50),
+            ms(p.p95),
+            p.bytes,
+            api,
+            ms(a.p50),
+            p.p50.as_secs_f64() / a.p50.as_secs_f64().max(1e-9),
+            if p.p50 > Duration::from_millis(20) {
+                "  (over the 20 ms goal)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n = env("CG_BENCH_CHANGES", 10_000);
+    let rounds = env("CG_BENCH_ROUNDS", 30);
+    run(Backend::Sqlite, n, rounds).await;
+    if std::env::var("CG_BENCH_SKIP_PG").is_err() {
+        run(Backend::Postgres, n, rounds).await;
+    }
+}

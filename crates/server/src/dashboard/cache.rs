@@ -1,0 +1,157 @@
+//! What the change list shows of each change beyond the store's summary row (repository, required
+//! and missing roles, authors, requested deploy time, emergency), computed from the change
+//! document and the world and kept per (change version, world version).
+//!
+//! Every write of a change increments its version and every write of the world its version, so
+//! an entry is exact for the versions it names; a list request reads the summaries (one query,
+//! as `GET /api/v1/changes` does) and the world, and re-reads only the documents whose version
+//! moved ([`changegate_store::ServerStore::changes_by_id`], in chunks). Nothing here decides:
+//! the change page and every form re-read the document and ask the gate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use changegate_gate::{ChangeState, WorldState};
+use changegate_policy::Policy;
+use jiff::Timestamp;
+
+use crate::AppState;
+use crate::db::ChangeSummary;
+use crate::error::ApiError;
+
+/// One change as the list needs it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Change version it was computed at.
+    pub version: i64,
+    /// World version it was computed at.
+    pub world_version: i64,
+    /// Repository.
+    pub repository: String,
+    /// Required roles.
+    pub required: Vec<String>,
+    /// Required roles without a valid approval.
+    pub missing: Vec<String>,
+    /// Whether the change takes approvals now (its status).
+    pub accepts_approvals: bool,
+    /// Authors, co-authors and last pusher (separation of duties: they never approve it).
+    pub people: Vec<String>,
+    /// When the author wants to deploy.
+    pub requested_deploy_at: Option<Timestamp>,
+    /// An emergency is declared.
+    pub emergency: bool,
+}
+
+impl Entry {
+    /// From a change document and the world.
+    pub fn of(
+        policy: &Policy,
+        state: &ChangeState,
+        world: &WorldState,
+        version: i64,
+        world_version: i64,
+    ) -> Entry {
+        let (required, missing) = match changegate_gate::requirements(policy, state) {
+            Ok(req) => {
+                let out = changegate_gate::approval::evaluate(policy, state, world, &req);
+                (out.required, out.missing)
+            }
+            Err(_) => (Vec::new(), Vec::new()),
+        };
+        let c = &state.change;
+        let mut people: Vec<String> = c
+            .authors
+            .iter()
+            .chain(&c.co_authors)
+            .chain(&c.last_pusher)
+            .map(|p| changegate_gate::people::canonical(world, p))
+            .collect();
+        people.sort();
+        people.dedup();
+        Entry {
+            version,
+            world_version,
+            repository: c.repository.clone(),
+            required,
+            missing,
+            accepts_approvals: state.status.accepts_approvals(),
+            people,
+            requested_deploy_at: c.requested_deploy_at,
+            emergency: state.emergency.is_some(),
+        }
+    }
+
+    /// Whether `person`, holding `roles`, is what this change waits on: it takes approvals and a
+    /// missing role is one the person holds, and the person is none of its authors.
+    pub fn waits_on(&self, person: &str, roles: &[String]) -> bool {
+        self.accepts_approvals
+            && !self.people.iter().any(|p| p == person)
+            && self.missing.iter().any(|r| roles.contains(r))
+    }
+}
+
+/// The per-change entries, by change id.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: RwLock<HashMap<String, Arc<Entry>>>,
+}
+
+/// The list's data: every summary with its entry, and the world.
+pub struct Listing {
+    /// Newest first (the store's order), each with its entry.
+    pub rows: Vec<(ChangeSummary, Arc<Entry>)>,
+    /// The world.
+    pub world: WorldState,
+}
+
+impl Cache {
+    /// Every change with its entry, refreshing the entries whose versions moved.
+    pub async fn listing(&self, s: &AppState) -> Result<Listing, ApiError> {
+        let summaries = s.db.list_changes().await?;
+        let world = s.db.world().await?;
+        let wv = world.version;
+        let stale: Vec<String> = {
+            let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            summaries
+                .iter()
+                .filter(|c| {
+                    e.get(&c.id)
+                        .is_none_or(|x| x.version != c.version || x.world_version != wv)
+                })
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        if !stale.is_empty() {
+            let docs = s.db.changes_by_id(&stale).await?;
+            let fresh: Vec<(String, Arc<Entry>)> = docs
+                .iter()
+                .map(|d| {
+                    (
+                        d.value.change.id.clone(),
+                        Arc::new(Entry::of(&s.policy, &d.value, &world.value, d.version, wv)),
+                    )
+                })
+                .collect();
+            let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
+            if e.len() > summaries.len() * 2 + 1024 {
+                // Deleted changes' entries: drop everything not listed now.
+                let live: std::collections::HashSet<&str> =
+                    summaries.iter().map(|c| c.id.as_str()).collect();
+                e.retain(|k, _| live.contains(k.as_str()));
+            }
+            e.extend(fresh);
+        }
+        let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let rows = summaries
+            .into_iter()
+            .filter_map(|c| {
+                let entry = e.get(&c.id)?.clone();
+                Some((c, entry))
+            })
+            .collect();
+        Ok(Listing {
+            rows,
+            world: world.value,
+        })
+    }
+}
