@@ -120,6 +120,8 @@ changegate_codes::codes! {
         BadRotation = "bad-rotation",
         /// A verification check names no `[checklist.post]` item, has no limit (`below`, `at_least` or `rollout_weight`), or an empty query.
         BadVerificationCheck = "bad-verification-check",
+        /// A notification route names a channel `[notifications.channels]` does not declare, a channel lacks what its kind needs (an e-mail channel without recipients), or a value is malformed.
+        BadNotificationChannel = "bad-notification-channel",
     }
 }
 
@@ -161,7 +163,8 @@ impl DiagCode {
             | C::RetentionBelowMinimum
             | C::UnknownReference
             | C::BadRotation
-            | C::BadVerificationCheck => Severity::Error,
+            | C::BadVerificationCheck
+            | C::BadNotificationChannel => Severity::Error,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::suggest::did_you_mean;
 
 mod emergency_audit;
 mod integrations;
+mod notifications;
 mod references;
 
 fn k(s: &str) -> Seg {
@@ -537,6 +538,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
     references::references(&mut cx);
 
     integrations::integrations(&mut cx);
+    notifications::notifications(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

@@ -70,6 +70,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0170_deliveries.sql"),
         postgres: include_str!("../migrations/postgres/0170_deliveries.sql"),
     },
+    // The notification outbox and scheduler: rows written with the audit event that causes
+    // them, sent by a background worker (issue 16, "Out").
+    Migration {
+        version: 200,
+        name: "notifications",
+        sqlite: include_str!("../migrations/sqlite/0200_notifications.sql"),
+        postgres: include_str!("../migrations/postgres/0200_notifications.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (
