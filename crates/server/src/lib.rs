@@ -17,6 +17,7 @@ pub mod github;
 pub mod github_out;
 pub mod github_runs;
 pub mod mirror;
+pub mod notify;
 pub mod observe;
 pub mod request_id;
 pub mod rollouts;
@@ -169,6 +170,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/webhooks/alertmanager"),
     ("get", "/api/v1/deliveries"),
     ("post", "/api/v1/deliveries/{row}/retry"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/{id}/retry"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -10,6 +10,8 @@
 //! - [`gate`] (feature `gate`): change-request scenarios for the pure decision.
 //! - [`server`] (feature `server`): a real server on loopback over SQLite or PostgreSQL.
 //! - [`fake_github`] (feature `server`): a fake GitHub REST API on loopback (workflow runs).
+//! - [`notify_standins`] (feature `server`): Slack, Statuspage and webhook receivers on loopback
+//!   that enforce the vendors' documented limits and honour idempotency keys.
 //!
 //! Snapshots: tests use `insta` directly (`tests/snapshots/*.snap` beside each test file, committed).
 //! With `CI` set, insta neither writes nor accepts a new or changed snapshot, so a missing or
@@ -30,6 +32,9 @@ pub mod server;
 
 #[cfg(feature = "server")]
 pub mod fake_github;
+
+#[cfg(feature = "server")]
+pub mod notify_standins;
 
 pub use git::{GitRepo, git_in};
 pub use redact::Redactions;

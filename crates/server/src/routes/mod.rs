@@ -18,6 +18,7 @@
 //! | [`rollbacks`] | `/changes/{id}/rollbacks…`, `…/rollback-tests`, `…/duties/{duty}` |
 //! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
 //! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
+//! | [`notifications`] | `GET /notifications`, `POST /notifications/{id}/retry` |
 //! | [`crate::rollouts::routes`] | `POST /changes/{id}/rollouts`, `GET /changes/{id}/rollouts` |
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod create;
 pub mod gates;
 pub mod health;
 pub mod incidents;
+pub mod notifications;
 pub mod rollbacks;
 pub mod tokens;
 pub mod webhooks;
@@ -53,6 +55,7 @@ pub fn app() -> Router<AppState> {
         .merge(rollbacks::router())
         .merge(gates::router())
         .merge(webhooks::router())
+        .merge(notifications::router())
         .merge(crate::rollouts::routes::router())
 }
 
