@@ -48,3 +48,23 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1; then
   [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
   rm -f "$apt_log"
 fi
+
+# A real SMTP server for the e-mail notification tests: Debian's python3-aiosmtpd. The tests start
+# their own `/usr/bin/python3 crates/server/tests/smtp_sink.py` (aiosmtpd, writing each message to a
+# file) on a free loopback port, so only the module is needed; nothing runs as a service. Debian's
+# interpreter, not whatever `python3` is first on PATH (a pyenv shim does not see Debian's modules).
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+  apt_log="$(mktemp)"
+  own_policy_rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
+  fi
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    echo "services.sh: installing python3-aiosmtpd failed (the e-mail notification tests need it)" >&2
+    exit 1
+  fi
+  [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
+fi

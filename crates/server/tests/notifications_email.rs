@@ -40,7 +40,13 @@ impl Sink {
     fn start() -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
-        let mut child = Command::new("python3")
+        // Debian's interpreter, which has python3-aiosmtpd (a `python3` first on PATH may not).
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut child = Command::new(python)
             .arg(&script)
             .arg(dir.path())
             .stdout(Stdio::piped())

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A real SMTP server for the e-mail notification tests (Debian's python3-aiosmtpd).
 
 Usage: smtp_sink.py DIR. Listens on a free loopback port, prints `port N` once it accepts
