@@ -78,6 +78,13 @@ enum Command {
         #[command(subcommand)]
         cmd: cmd::client::DeliveriesCmd,
     },
+    /// The notification outbox on a server (admin): list, retry a dead one.
+    Notify {
+        #[command(flatten)]
+        conn: cmd::client::Conn,
+        #[command(subcommand)]
+        cmd: cmd::client::NotifyCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -127,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,
         Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
         Command::Deliveries { conn, cmd } => cmd::client::deliveries(&conn, cmd).await,
+        Command::Notify { conn, cmd } => cmd::client::notify(&conn, cmd).await,
     }
 }
 

@@ -59,7 +59,32 @@ pub fn evaluate_lifted(
         match lt.kind {
             LeadKind::BeforeDeploy => {
                 let base = json!({ "lead_time": key, "description": lt.description, "required_business_days": n, "deploy_at": deploy_at });
-                match state.lead_items.get(key) {
+                // A notice the policy requires as sent counts only with changegate's record of
+                // sending it, from when the receiver accepted it.
+                let required_sent = policy.notifications.requires_sent(key);
+                let item = state.lead_items.get(key);
+                if required_sent && item.is_some_and(|p| p.sent.is_none()) {
+                    push(
+                        key.as_str(),
+                        Reason::deny(
+                            code_for(key),
+                            format!(
+                                "{}: declared, but not sent by changegate (the policy requires the notice to go out through its notification channels); needed {n} business days before the deploy",
+                                lt.description
+                            ),
+                            crate::approval::with(base, json!({ "published_at": null, "declared_at": item.map(|p| p.at), "requires_sent": true })),
+                        ),
+                    );
+                    continue;
+                }
+                let effective = item.map(|p| {
+                    let mut p = p.clone();
+                    if required_sent && let Some(s) = &p.sent {
+                        p.at = s.at;
+                    }
+                    p
+                });
+                match effective.as_ref() {
                     None => push(
                         key.as_str(),
                         Reason::deny(

@@ -329,6 +329,26 @@ pub struct Publication {
     /// Who published it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<Person>,
+    /// The notification changegate sent for it (written by the notification worker when the
+    /// receiver accepted it, never by a request). A notice the policy requires as sent
+    /// (`notifications.require_sent`) counts only with this, from its time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<SentNotice>,
+}
+
+/// A notice changegate sent through its notification outbox: the record the gate trusts instead
+/// of a declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentNotice {
+    /// What it went out as: `email`, `status-page`, `slack`, `webhook`.
+    pub via: String,
+    /// The policy's channel name.
+    pub channel: String,
+    /// The outbox row.
+    pub notification: i64,
+    /// When the receiver accepted it.
+    pub at: Timestamp,
 }
 
 /// An emergency declared for the change.
@@ -627,12 +647,16 @@ pub struct Announcement {
     pub window_end: Timestamp,
     /// When it was announced.
     pub announced_at: Timestamp,
-    /// Channels it went out on (`email`, `status-page`).
+    /// Channels it went out on (`email`, `status-page`), as declared.
     #[serde(default)]
     pub channels: Vec<String>,
     /// Link.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// What changegate sent for it (the notification worker writes these): with
+    /// `notifications.require_sent` naming `maintenance-announcement`, only these count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<SentNotice>,
 }
 
 /// Facts shared by every change.

@@ -394,27 +394,55 @@ pub fn evaluate(
                 json!({ "deploy_start": start, "deploy_end": end }),
             )),
             Some(a) => {
-                announced_at = Some(a.announced_at);
+                // Required as sent: only what changegate sent counts, and the announcement is
+                // made when its last required channel accepted it.
+                let sent_only = policy
+                    .notifications
+                    .requires_sent(changegate_policy::SENT_MAINTENANCE_ANNOUNCEMENT);
+                let via: Vec<String> = if sent_only {
+                    a.sent.iter().map(|s| s.via.clone()).collect()
+                } else {
+                    a.channels.clone()
+                };
+                announced_at = Some(if sent_only {
+                    policy
+                        .windows
+                        .maintenance
+                        .announce_via
+                        .iter()
+                        .filter_map(|c| {
+                            a.sent.iter().filter(|s| &s.via == c).map(|s| s.at).min()
+                        })
+                        .max()
+                        .unwrap_or(a.announced_at)
+                } else {
+                    a.announced_at
+                });
                 let missing: Vec<&String> = policy
                     .windows
                     .maintenance
                     .announce_via
                     .iter()
-                    .filter(|c| !a.channels.contains(c))
+                    .filter(|c| !via.contains(c))
                     .collect();
                 if !missing.is_empty() {
                     announcement.push(Reason::deny(
                         Code::MaintenanceAnnouncementIncomplete,
                         format!(
-                            "announcement {} did not go out via {}",
+                            "announcement {} did not go out via {}{}",
                             a.id,
                             missing
                                 .iter()
                                 .map(|s| s.as_str())
                                 .collect::<Vec<_>>()
-                                .join(", ")
+                                .join(", "),
+                            if sent_only { " (sent by changegate)" } else { "" }
                         ),
-                        json!({ "announcement": a.id, "channels": a.channels, "missing": missing }),
+                        if sent_only {
+                            json!({ "announcement": a.id, "channels": a.channels, "missing": missing, "requires_sent": true })
+                        } else {
+                            json!({ "announcement": a.id, "channels": a.channels, "missing": missing })
+                        },
                     ));
                 }
             }

@@ -626,6 +626,7 @@ fn seed_retrospective_due_within_24_hours_of_the_deploy() {
         at: t("2026-03-15T01:00:00Z"),
         link: Some("https://wiki/retro".into()),
         by: None,
+        sent: None,
     });
     assert_eq!(
         codes("2026-03-15T02:01:00Z", &s),

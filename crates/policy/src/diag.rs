@@ -122,6 +122,8 @@ changegate_codes::codes! {
         BadVerificationCheck = "bad-verification-check",
         /// A `[people]` GitHub login that is not a GitHub login, or one given to two people.
         BadGithubLogin = "bad-github-login",
+        /// A notification route names a channel `[notifications.channels]` does not declare, a channel lacks what its kind needs (an e-mail channel without recipients), or a value is malformed.
+        BadNotificationChannel = "bad-notification-channel",
     }
 }
 
@@ -164,7 +166,8 @@ impl DiagCode {
             | C::UnknownReference
             | C::BadRotation
             | C::BadVerificationCheck
-            | C::BadGithubLogin => Severity::Error,
+            | C::BadGithubLogin
+            | C::BadNotificationChannel => Severity::Error,
         }
     }
 }

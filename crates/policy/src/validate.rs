@@ -13,6 +13,7 @@ use crate::suggest::did_you_mean;
 
 mod emergency_audit;
 mod integrations;
+mod notifications;
 mod references;
 
 fn k(s: &str) -> Seg {
@@ -538,6 +539,7 @@ pub(crate) fn validate(policy: &Policy, loc: &Locator<'_>) -> Vec<Diagnostic> {
 
     integrations::integrations(&mut cx);
     integrations::github(&mut cx);
+    notifications::notifications(&mut cx);
 
     // Audit.
     emergency_audit::retention(&mut cx);

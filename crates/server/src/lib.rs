@@ -18,6 +18,7 @@ pub mod github;
 pub mod github_out;
 pub mod github_runs;
 pub mod mirror;
+pub mod notify;
 pub mod observe;
 pub mod request_id;
 pub mod rollouts;
@@ -203,6 +204,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/audit/proofs/{event}"),
     ("get", "/assets/dashboard.css"),
     ("get", "/assets/htmx.min.js"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/{id}/retry"),
 ];
 
 /// The application router: every resource's routes ([`routes::app`]) with the request-id, trace,

@@ -54,6 +54,9 @@ pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
 pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
+pub use server::{
+    Finished, NewNotification, NoticeWrite, Notification, NotificationRouter, NotificationStatus,
+};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 
@@ -186,6 +189,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) fields: Option<FieldPolicy>,
     pub(crate) checkpoint_every: u64,
+    /// The server's notification routing function, called inside every append.
+    pub(crate) outbox: std::sync::RwLock<Option<NotificationRouter>>,
 }
 
 /// The store. Cheap to clone (shared pools).
@@ -294,6 +299,7 @@ impl Store {
                 clock,
                 fields: cfg.fields.clone(),
                 checkpoint_every: cfg.checkpoint_every.max(1),
+                outbox: std::sync::RwLock::new(None),
             }),
         };
         store.init_log().await?;

@@ -78,6 +78,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0180_github_out.sql"),
         postgres: include_str!("../migrations/postgres/0180_github_out.sql"),
     },
+    // The notification outbox and scheduler: rows written with the audit event that causes
+    // them, sent by a background worker (issue 16, "Out").
+    Migration {
+        version: 200,
+        name: "notifications",
+        sqlite: include_str!("../migrations/sqlite/0200_notifications.sql"),
+        postgres: include_str!("../migrations/postgres/0200_notifications.sql"),
+    },
     // Dashboard sign-in sessions (issue 18): digest of the cookie secret, token, CSRF, expiry.
     Migration {
         version: 350,

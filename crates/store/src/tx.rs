@@ -195,6 +195,10 @@ impl Tx {
         let mut nodes = Vec::with_capacity(events.len() * 2);
         let mut checkpoints = Vec::new();
         let mut out = Vec::with_capacity(events.len());
+        // The notifications each event causes (the server's routing function), queued below in
+        // this transaction.
+        let router = self.store.notification_router();
+        let mut queued = Vec::new();
         for (event, at) in events {
             let seq = frontier.size();
             // Stamp after taking the lock, so times follow positions on one host.
@@ -205,6 +209,12 @@ impl Tx {
             let mut idb = [0u8; 16];
             rand::rng().fill_bytes(&mut idb);
             let id = format!("ev_{}", hex::encode(idb));
+            if let Some(route) = &router {
+                let rows = route(&event, seq, at);
+                if !rows.is_empty() {
+                    queued.push((rows, seq, id.clone(), at));
+                }
+            }
             let sealed = seal(event, seq, id.clone(), at, &salt);
             let leaf = LeafData::encode(&sealed.leaf);
             frontier.push_with(leaf_hash(&leaf), |nid, h| nodes.push((nid.key(), *h)));
@@ -295,6 +305,9 @@ impl Tx {
                     .await?;
             }
         });
+        for (rows, seq, id, at) in queued {
+            crate::server::queue_notifications(self.conn(), rows, seq, &id, at).await?;
+        }
         // Intermediate roots are not computed per event in a batch; each carries the root
         // after the whole batch.
         let root_hex = hex::encode(root);

@@ -173,6 +173,7 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
             at: t("2026-02-20T09:00:00Z"),
             link: None,
             by: None,
+            sent: None,
         },
     );
     s.lead_items.insert(
@@ -181,6 +182,7 @@ pub fn ready(level: u8, facets: Vec<ClassifiedFacet>) -> (Policy, ChangeState) {
             at: t("2026-02-25T09:00:00Z"),
             link: None,
             by: None,
+            sent: None,
         },
     );
     (policy, s)
@@ -214,6 +216,7 @@ pub fn world_with_announcement() -> WorldState {
             announced_at: t("2026-02-10T09:00:00Z"),
             channels: vec!["email".into(), "status-page".into()],
             link: None,
+            sent: Vec::new(),
         }],
         ..WorldState::default()
     }

@@ -12,6 +12,8 @@
 //! - [`fake_github`] (feature `server`): a fake GitHub REST API on loopback (workflow runs).
 //! - [`github_api`] (feature `server`): the GitHub write operations changegate calls, validated
 //!   against GitHub's OpenAPI description (`data/github-openapi.json`).
+//! - [`notify_standins`] (feature `server`): Slack, Statuspage and webhook receivers on loopback
+//!   that enforce the vendors' documented limits and honour idempotency keys.
 //!
 //! Snapshots: tests use `insta` directly (`tests/snapshots/*.snap` beside each test file, committed).
 //! With `CI` set, insta neither writes nor accepts a new or changed snapshot, so a missing or
@@ -35,6 +37,9 @@ pub mod fake_github;
 
 #[cfg(feature = "server")]
 pub mod github_api;
+
+#[cfg(feature = "server")]
+pub mod notify_standins;
 
 pub use git::{GitRepo, git_in};
 pub use redact::Redactions;

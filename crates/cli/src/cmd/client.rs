@@ -207,6 +207,68 @@ async fn deliveries_cmd(conn: &Conn, cmd: DeliveriesCmd) -> anyhow::Result<Outco
     Ok(Outcome::Ok)
 }
 
+/// `changegate notify …`: the notification outbox (admin token).
+#[derive(Debug, clap::Subcommand)]
+pub enum NotifyCmd {
+    /// List notifications, newest first: channel, event, subject, dedupe key, status, attempts,
+    /// last error, due time, receipt.
+    List {
+        /// Only this status: pending, sent, dead, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this subject: a change id, `incident:ID`, `announcement:ID`.
+        #[arg(long)]
+        subject: Option<String>,
+        /// At most this many (default 100).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Make a dead notification pending again.
+    Retry {
+        /// The notification's id (from `notify list`).
+        id: i64,
+    },
+}
+
+/// Run a `notify` command.
+pub async fn notify(conn: &Conn, cmd: NotifyCmd) -> anyhow::Result<Outcome> {
+    refusal_is_denial(notify_cmd(conn, cmd).await)
+}
+
+async fn notify_cmd(conn: &Conn, cmd: NotifyCmd) -> anyhow::Result<Outcome> {
+    let c = Client::new(conn)?;
+    let v = match cmd {
+        NotifyCmd::List {
+            status,
+            subject,
+            limit,
+        } => {
+            let mut q = Vec::new();
+            if let Some(s) = status {
+                q.push(format!("status={}", urlencode(&s)));
+            }
+            if let Some(s) = subject {
+                q.push(format!("subject={}", urlencode(&s)));
+            }
+            if let Some(n) = limit {
+                q.push(format!("limit={n}"));
+            }
+            let query = if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", q.join("&"))
+            };
+            c.get(&format!("/api/v1/notifications{query}")).await?
+        }
+        NotifyCmd::Retry { id } => {
+            c.post(&format!("/api/v1/notifications/{id}/retry"), &json!({}))
+                .await?
+        }
+    };
+    print(&v)?;
+    Ok(Outcome::Ok)
+}
+
 struct Client {
     base: String,
     token: String,

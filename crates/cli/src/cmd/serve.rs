@@ -88,6 +88,8 @@ pub struct ServeArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub github_out: GithubOutArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// What the server sends back to GitHub: check runs, PR comments, deployment protection rule
@@ -149,6 +151,48 @@ impl GithubOutArgs {
         let mut out = Outgoing::new(api, auth);
         out.base_url = self.github_details_url.clone();
         Ok(Some(Arc::new(out)))
+    }
+}
+
+/// Notifications out (the policy's `[notifications]`) and their worker.
+#[derive(Debug, clap::Args)]
+pub struct NotifyArgs {
+    /// The endpoints and secrets of the policy's notification channels (TOML: `[channels.NAME]`
+    /// with `url`/`url_file`, `secret`/`secret_file`, `username`, `from`, `page_id`; see
+    /// docs/notifications.md). Channels without an entry are inactive: nothing is queued for them.
+    #[arg(long, env = "CHANGEGATE_NOTIFY_CONFIG", value_name = "FILE")]
+    pub notify_config: Option<PathBuf>,
+    /// Do not send notifications from this process (another replica does); they are still queued.
+    #[arg(long)]
+    pub no_notify_worker: bool,
+    /// How long a claimed notification stays this process's before another may send it (seconds).
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub notify_lease_secs: u32,
+}
+
+impl NotifyArgs {
+    /// The sender, when a config is given.
+    pub fn load(
+        &self,
+        policy: &changegate_policy::Policy,
+    ) -> anyhow::Result<Option<changegate_server::notify::Notifier>> {
+        let Some(path) = &self.notify_config else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("cannot read the notification config {}", path.display())
+        })?;
+        let endpoints = changegate_server::notify::Endpoints::parse(
+            &text,
+            &path.display().to_string(),
+            policy,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cfg = changegate_server::notify::WorkerConfig {
+            lease: jiff::SignedDuration::from_secs(i64::from(self.notify_lease_secs.max(1))),
+            ..Default::default()
+        };
+        Ok(Some(changegate_server::notify::Notifier::new(endpoints, cfg)))
     }
 }
 
@@ -352,6 +396,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
     };
     let webhooks = args.webhooks.load()?;
     let github_out = args.github_out.load(&args.github_api)?;
+    let notifier = args.notify.load(&policy)?.map(Arc::new);
     let rollouts = match &args.rollout_config {
         Some(path) => Some(Arc::new(
             changegate_server::rollouts::Runtime::from_file(path, None)
@@ -387,6 +432,20 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
             changegate_server::deliveries::WorkerConfig::default(),
         )
     });
+    // Notifications: every audit append from now on queues what it causes for the channels that
+    // have an endpoint; the worker sends them (every replica may run one).
+    let active = notifier.as_ref().map(|n| n.active()).unwrap_or_default();
+    let inactive =
+        changegate_server::notify::install(state.db.store(), state.policy.clone(), active);
+    if !inactive.is_empty() {
+        println!(
+            "notification channels without an endpoint (inactive): {}",
+            inactive.join(", ")
+        );
+    }
+    let _notify_worker = notifier
+        .filter(|_| !args.notify.no_notify_worker)
+        .map(|n| changegate_server::notify::worker::spawn(state.clone(), n));
     changegate_server::serve(state, listener)
         .await
         .context("server failed")?;

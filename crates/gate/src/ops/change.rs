@@ -165,6 +165,7 @@ pub fn apply(
                     at,
                     link: link.clone(),
                     by: by.clone(),
+                    sent: None,
                 },
             );
             Ok(())
@@ -223,6 +224,7 @@ pub fn apply(
                 at,
                 link: Some(link.clone()),
                 by: None,
+                sent: None,
             });
             Ok(())
         }

@@ -114,6 +114,7 @@ pub fn apply_world(
                 announced_at: at,
                 channels: channels.clone(),
                 link: None,
+                sent: Vec::new(),
             });
             Ok(())
         }

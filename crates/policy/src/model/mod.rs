@@ -18,6 +18,7 @@ mod freezes;
 mod integrations;
 mod matrices;
 mod meta;
+mod notifications;
 mod on_call;
 mod reports;
 mod roles;
@@ -36,6 +37,7 @@ pub use freezes::*;
 pub use integrations::*;
 pub use matrices::*;
 pub use meta::*;
+pub use notifications::*;
 pub use on_call::*;
 pub use reports::*;
 pub use roles::*;
@@ -128,6 +130,10 @@ pub struct Policy {
     /// incident severities.
     #[serde(default)]
     pub integrations: Integrations,
+    /// Notifications: channels (Slack, e-mail, status page, signed webhooks) and which events go
+    /// to which channel per category. Endpoints and secrets come from `serve --notify-config`.
+    #[serde(default)]
+    pub notifications: Notifications,
 }
 
 impl Policy {

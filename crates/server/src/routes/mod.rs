@@ -19,6 +19,7 @@
 //! | [`gates`] | `/gates/flagger/{confirm-rollout,confirm-promotion,rollback}`, `/gates/argo/changes/{id}` |
 //! | [`webhooks`] | `POST /webhooks/pagerduty`, `POST /webhooks/alertmanager`, `GET /deliveries`, `POST /deliveries/{row}/retry` |
 //! | [`reports`] | `GET /reports/monthly/{month}`, `GET /reports/quarterly/{quarter}`, `POST …/signoffs` |
+//! | [`notifications`] | `GET /notifications`, `POST /notifications/{id}/retry` |
 //! | [`crate::rollouts::routes`] | `POST /changes/{id}/rollouts`, `GET /changes/{id}/rollouts` |
 
 pub mod admin;
@@ -29,6 +30,7 @@ pub mod gates;
 pub mod health;
 pub mod incidents;
 pub mod reports;
+pub mod notifications;
 pub mod rollbacks;
 pub mod tokens;
 pub mod webhooks;
@@ -55,6 +57,7 @@ pub fn app() -> Router<AppState> {
         .merge(rollbacks::router())
         .merge(gates::router())
         .merge(webhooks::router())
+        .merge(notifications::router())
         .merge(crate::rollouts::routes::router())
         .merge(reports::router())
 }

@@ -10,6 +10,8 @@
 mod changes;
 mod deliveries;
 mod github;
+mod notifications;
+pub(crate) use notifications::queue as queue_notifications;
 mod rollouts;
 mod sessions;
 mod tokens;
@@ -20,6 +22,9 @@ pub use deliveries::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
 pub use github::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
+pub use notifications::{
+    Finished, NewNotification, NoticeWrite, Notification, NotificationRouter, NotificationStatus,
+};
 pub use rollouts::{NewRollout, RolloutRow, RolloutSaved, RolloutStart, RolloutWrite};
 
 use changegate_audit::{AuditEvent, StateRef};
@@ -337,6 +342,74 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<bool>> {
         let _ = (row, by, at);
         unsupported()
+    }
+
+    // The notification outbox. Default bodies refuse, like the deliveries'.
+
+    /// Lease up to `limit` due pending notifications to `owner` until `now + lease` (earliest due
+    /// first), counting an attempt each.
+    fn claim_notifications<'a>(
+        &'a self,
+        owner: &'a str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Notification>>> {
+        let _ = (owner, now, lease, limit);
+        no_outbox()
+    }
+
+    /// Mark a leased notification `sent` or `cancelled` with the receiver's receipt and, when
+    /// given, the notice write it causes (a compare-and-swap with its audit event), in one
+    /// transaction, only while `owner` holds the lease.
+    fn finish_notification<'a>(
+        &'a self,
+        id: i64,
+        owner: &'a str,
+        status: NotificationStatus,
+        receipt: &'a serde_json::Value,
+        at: Timestamp,
+        write: Option<NoticeWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Finished>> {
+        let _ = (id, owner, status, receipt, at, write);
+        no_outbox()
+    }
+
+    /// Record a failed attempt of a leased notification: due again at `retry_at`, or `dead` when
+    /// `None`. False when the worker no longer holds it.
+    fn fail_notification<'a>(
+        &'a self,
+        id: i64,
+        owner: &'a str,
+        error: &'a str,
+        at: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = (id, owner, error, at, retry_at);
+        no_outbox()
+    }
+
+    /// Notifications, newest first, optionally of one status and one subject.
+    fn list_notifications<'a>(
+        &'a self,
+        status: Option<NotificationStatus>,
+        subject: Option<&'a str>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Notification>>> {
+        let _ = (status, subject, limit);
+        no_outbox()
+    }
+
+    /// Make a dead notification pending again (due at `at`), audited as `notification.retried`
+    /// by `by`. False when no dead notification has this id.
+    fn retry_notification<'a>(
+        &'a self,
+        id: i64,
+        by: &'a str,
+        at: Timestamp,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let _ = (id, by, at);
+        no_outbox()
     }
 
     /// Start a rollout: the change's compare-and-swap (`expected` version → `state`, its `start`
@@ -660,6 +733,57 @@ impl ServerStore for Store {
         Box::pin(self.retry_delivery_row(row, by, at))
     }
 
+    fn claim_notifications<'a>(
+        &'a self,
+        owner: &'a str,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Notification>>> {
+        Box::pin(self.claim_notification_rows(owner, now, lease, limit))
+    }
+
+    fn finish_notification<'a>(
+        &'a self,
+        id: i64,
+        owner: &'a str,
+        status: NotificationStatus,
+        receipt: &'a serde_json::Value,
+        at: Timestamp,
+        write: Option<NoticeWrite<'a>>,
+    ) -> BoxFuture<'a, Result<Finished>> {
+        Box::pin(self.finish_notification_row(id, owner, status, receipt, at, write))
+    }
+
+    fn fail_notification<'a>(
+        &'a self,
+        id: i64,
+        owner: &'a str,
+        error: &'a str,
+        at: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.fail_notification_row(id, owner, error, at, retry_at))
+    }
+
+    fn list_notifications<'a>(
+        &'a self,
+        status: Option<NotificationStatus>,
+        subject: Option<&'a str>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Notification>>> {
+        Box::pin(self.select_notifications(status, subject, limit))
+    }
+
+    fn retry_notification<'a>(
+        &'a self,
+        id: i64,
+        by: &'a str,
+        at: Timestamp,
+    ) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.retry_notification_row(id, by, at))
+    }
+
     fn start_rollout<'a>(
         &'a self,
         rollout: NewRollout<'a>,
@@ -802,6 +926,13 @@ fn no_rollouts() -> crate::StoreError {
 /// What a store that keeps nothing for GitHub answers to those methods.
 fn no_github() -> crate::StoreError {
     crate::StoreError::Invalid("this store keeps no GitHub check runs or protection rules".into())
+/// What a store without the notification outbox answers to its methods.
+fn no_outbox<T: Send + 'static>() -> BoxFuture<'static, Result<T>> {
+    Box::pin(async {
+        Err(crate::StoreError::Invalid(
+            "this store does not keep notifications".into(),
+        ))
+    })
 }
 
 /// The answer of a store that does not implement an optional method.

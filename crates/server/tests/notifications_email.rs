@@ -1,0 +1,195 @@
+//! E-mail notifications against a real SMTP server (Debian's python3-aiosmtpd, started by the
+//! test as `tests/smtp_sink.py`), on SQLite and PostgreSQL: a category-2 deploy e-mails the
+//! stakeholder list, a maintenance announcement e-mails all teams; each arrives with the policy's
+//! recipients, the subject and the body, and a Message-ID derived from the dedupe key.
+
+
+#[path = "notify_common/mod.rs"]
+mod notify_common;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use changegate_audit::{AuditEvent, kinds};
+use changegate_gate::{ChangeRequest, ChangeState, ClassifiedChange};
+use changegate_server::notify::{Endpoints, Notifier, WorkerConfig, worker};
+use changegate_server::{AppState, Clock};
+use changegate_testkit::both;
+
+use changegate_testkit::server::{Backend, people_policy};
+use notify_common::Srv;
+use serde_json::{Value, json};
+
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sink {
+    fn start() -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
+        // Debian's interpreter, which has python3-aiosmtpd (a `python3` first on PATH may not).
+        let python = if Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let mut child = Command::new(python)
+            .arg(&script)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs (scripts/services.sh installs python3-aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .unwrap_or_else(|| panic!("smtp_sink.py did not start: `{line}`"))
+            .parse()
+            .unwrap();
+        Sink { child, port, dir }
+    }
+
+    /// Messages received, in order (`dup-` files are re-deliveries of a seen Message-ID).
+    fn messages(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".json") && !name.starts_with('.') {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                out.insert(name, serde_json::from_str(&text).unwrap());
+            }
+        }
+        out
+    }
+}
+
+fn change() -> ChangeState {
+    ChangeState::new(ChangeRequest {
+        id: "CR-42".into(),
+        repository: "acme/chat".into(),
+        pr_link: None,
+        ticket: None,
+        title: "Add the typing indicator endpoint".into(),
+        base_commit: "a".repeat(40),
+        head_commit: "b".repeat(40),
+        authors: vec!["alice".into()],
+        co_authors: Vec::new(),
+        last_pusher: None,
+        classification: ClassifiedChange {
+            category: 2,
+            facets: Vec::new(),
+            required_roles: Vec::new(),
+        },
+        requested_deploy_at: None,
+        deploy_duration: None,
+        maintenance: Default::default(),
+        provenance: Default::default(),
+    })
+}
+
+async fn stakeholders_and_all_teams_get_their_emails(backend: Backend) {
+    let sink = Sink::start();
+    let mut policy = people_policy();
+    policy.notifications.base_url = "https://changegate.example.com".into();
+    policy.notifications.channels["stakeholders"].to =
+        vec!["ops@example.com".into(), "pm@example.com".into()];
+    let ts = Srv::start(
+        backend,
+        policy.clone(),
+        "2026-03-10T10:00:00Z".parse().unwrap(),
+        |_| {},
+    )
+    .await;
+    let cfg = format!(
+        "[channels.stakeholders]\nurl = \"smtp://127.0.0.1:{p}\"\nfrom = \"changegate@example.com\"\n\
+         [channels.all-teams]\nurl = \"smtp://127.0.0.1:{p}\"\nfrom = \"changegate@example.com\"\n",
+        p = sink.port
+    );
+    let eps = Endpoints::parse(&cfg, "notify.toml", &policy).unwrap();
+    let n = Notifier::new(eps, WorkerConfig::default());
+    let policy = Arc::new(policy);
+    changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
+    let state = AppState::new(policy, ts.db.clone(), Clock::Manual(ts.clock.clone()));
+
+    ts.db
+        .create_change(
+            &change(),
+            AuditEvent::new(kinds::CHANGE_CREATED, "alice").change("CR-42"),
+            None,
+        )
+        .await
+        .unwrap();
+    // The deployment completes (as the rollout worker or the pipeline records it).
+    ts.db
+        .record(
+            AuditEvent::new(kinds::DEPLOYMENT_FINISH, "integration:deploy")
+                .change("CR-42")
+                .category("2"),
+        )
+        .await
+        .unwrap();
+    let (st, b) = ts
+        .post(
+            "/api/v1/announcements",
+            &ts.admin,
+            &json!({"id": "mw-apr", "window_start": "2026-04-07T02:00:00Z",
+                    "window_end": "2026-04-07T06:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(worker::run_once(&state, &n).await.unwrap(), 2);
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    let deploy = msgs
+        .values()
+        .find(|m| m["subject"].as_str().unwrap().contains("Deployed"))
+        .unwrap();
+    assert_eq!(
+        deploy["subject"],
+        "[changegate] Deployed: CR-42 \u{2014} Add the typing indicator endpoint"
+    );
+    assert_eq!(deploy["rcpt_tos"], json!(["ops@example.com", "pm@example.com"]));
+    assert_eq!(deploy["mail_from"], "changegate@example.com");
+    let body = deploy["body"].as_str().unwrap();
+    assert!(body.contains("Category: 2"), "{body}");
+    assert!(body.contains("Completed by integration:deploy"), "{body}");
+    assert!(
+        body.contains("https://changegate.example.com/changes/CR-42"),
+        "{body}"
+    );
+    assert_eq!(
+        deploy["message_id"],
+        changegate_server::notify::send::message_id("CR-42/change-deployed/stakeholders")
+    );
+    let mw = msgs
+        .values()
+        .find(|m| m["subject"].as_str().unwrap().contains("maintenance"))
+        .unwrap();
+    assert_eq!(mw["rcpt_tos"], json!(["all-teams@example.com"]));
+    assert!(
+        mw["body"]
+            .as_str()
+            .unwrap()
+            .contains("Window: 2026-04-07T02:00:00Z to 2026-04-07T06:00:00Z"),
+        "{mw}"
+    );
+}
+
+both!(stakeholders_and_all_teams_get_their_emails);
