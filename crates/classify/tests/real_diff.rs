@@ -794,3 +794,29 @@ fn http2_and_socket_io_options_in_code_are_protocol_changes() {
     assert_eq!(details.len(), 2, "{details:?}");
     assert_eq!(c.category.level, 3);
 }
+
+#[test]
+fn a_deduplicated_copy_is_graded_against_the_copy_that_stays() {
+    // `npm dedupe`: the nested semver 7.6.0 under jest goes; the top-level 7.6.2 stays, so
+    // what jest's dependants now get is 7.6.2: a patch move, not a production package removed.
+    let r = Repo::service();
+    let mut base: Vec<(&str, &str, bool, &str)> = BASE_LOCK.to_vec();
+    base.push(("semver", "7.6.2", false, "ISC"));
+    base.push(("jest/node_modules/semver", "7.6.0", false, "ISC"));
+    r.write("package-lock.json", &npm_lock(&base));
+    r.land("lock");
+    let head: Vec<(&str, &str, bool, &str)> = base
+        .iter()
+        .filter(|p| p.0 != "jest/node_modules/semver")
+        .copied()
+        .collect();
+    r.write("package-lock.json", &npm_lock(&head));
+    let c = r.classify();
+    assert_eq!(codes(&c), vec!["dep-patch"]);
+    assert!(
+        facet(&c, "dep-patch")
+            .facet
+            .details
+            .contains("semver 7.6.0 → 7.6.2 (deduplicated)")
+    );
+}

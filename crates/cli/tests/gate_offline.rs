@@ -135,3 +135,52 @@ fn a_missing_revision_is_an_input_error() {
         .code(2)
         .stderr(predicate::str::contains("does-not-exist"));
 }
+
+#[test]
+fn in_github_actions_a_job_summary_and_error_annotations_at_the_denying_facets() {
+    let (dir, base) = repo();
+    dir.write(
+        "package.json",
+        "{\n  \"name\": \"chat\",\n  \"version\": \"1.0.0\",\n  \"dependencies\": { \"express\": \"5.0.0\" }\n}\n",
+    );
+    dir.commit("express 5");
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let out = gate(
+        dir.path(),
+        &base,
+        &["--at", "2026-03-10T11:00:00Z", "--author", "alice"],
+    )
+    .env("GITHUB_ACTIONS", "true")
+    .env("GITHUB_STEP_SUMMARY", summary.path())
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "denied, not waiting: approvals are missing"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("::error file=package.json,line=")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("::error title=changegate%3A approval-missing::"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(md.starts_with("## changegate gate: denied"), "{md}");
+    assert!(md.contains("backend-lead"), "{md}");
+    // Outside GitHub Actions: neither.
+    let out = gate(
+        dir.path(),
+        &base,
+        &["--at", "2026-03-10T11:00:00Z", "--author", "alice"],
+    )
+    .env_remove("GITHUB_ACTIONS")
+    .output()
+    .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("::error"));
+}

@@ -179,6 +179,41 @@ pub fn remote(d: &Value) -> anyhow::Result<Outcome> {
 mod tests {
     use super::*;
 
+    fn decision(codes: &[changegate_gate::Code]) -> Decision {
+        Decision {
+            allowed: codes.is_empty(),
+            change_id: "c".into(),
+            at: "2026-03-14T11:00:00Z".parse().unwrap(),
+            status: changegate_gate::Status::Approved,
+            category: Some(2),
+            reasons: codes
+                .iter()
+                .map(|c| changegate_gate::Reason::deny(*c, "m", serde_json::json!({})))
+                .collect(),
+            required_roles: vec![],
+            missing_roles: vec![],
+            next_slot: None,
+        }
+    }
+
+    #[test]
+    fn waiting_is_only_time_and_has_its_own_exit_code() {
+        use changegate_gate::Code;
+        assert_eq!(outcome(&decision(&[])), Outcome::Ok);
+        assert_eq!(outcome(&decision(&[Code::WindowClosed])), Outcome::Waiting);
+        assert_eq!(
+            outcome(&decision(&[Code::FreezeActive, Code::LeadTimeRfc])),
+            Outcome::Waiting
+        );
+        assert_eq!(
+            outcome(&decision(&[Code::WindowClosed, Code::ApprovalMissing])),
+            Outcome::Denied
+        );
+        assert!(
+            summary(&decision(&[Code::WindowClosed])).starts_with("## changegate gate: waiting")
+        );
+    }
+
     #[test]
     fn workflow_commands_are_escaped() {
         assert_eq!(escape_data("50% done\nnext"), "50%25 done%0Anext");

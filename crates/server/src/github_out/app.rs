@@ -267,6 +267,7 @@ impl Outgoing {
 
     /// A call about `repo` at `now`: `path` under the API, JSON in and out. A `401` drops the
     /// cached installation token.
+    #[allow(clippy::too_many_arguments)] // one call site shape: who, where, what, for the log
     pub async fn call(
         &self,
         now: Timestamp,

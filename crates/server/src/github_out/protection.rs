@@ -90,8 +90,7 @@ pub fn parse(api: &str, payload: &Value) -> Result<Option<Request>, String> {
         .flatten()
         .filter(|&n| n > 0)
         .ok_or("`deployment_callback_url` is not a run's deployment_protection_rule endpoint")?;
-    if format!("{}/{}", parts[0], parts[1]).to_ascii_lowercase() != repository.to_ascii_lowercase()
-    {
+    if !format!("{}/{}", parts[0], parts[1]).eq_ignore_ascii_case(&repository) {
         return Err("`deployment_callback_url` names another repository than the payload's".into());
     }
     Ok(Some(Request {
