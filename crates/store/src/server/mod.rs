@@ -926,6 +926,8 @@ fn no_rollouts() -> crate::StoreError {
 /// What a store that keeps nothing for GitHub answers to those methods.
 fn no_github() -> crate::StoreError {
     crate::StoreError::Invalid("this store keeps no GitHub check runs or protection rules".into())
+}
+
 /// What a store without the notification outbox answers to its methods.
 fn no_outbox<T: Send + 'static>() -> BoxFuture<'static, Result<T>> {
     Box::pin(async {
