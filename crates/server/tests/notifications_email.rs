@@ -3,7 +3,6 @@
 //! stakeholder list, a maintenance announcement e-mails all teams; each arrives with the policy's
 //! recipients, the subject and the body, and a Message-ID derived from the dedupe key.
 
-
 #[path = "notify_common/mod.rs"]
 mod notify_common;
 
@@ -165,7 +164,10 @@ async fn stakeholders_and_all_teams_get_their_emails(backend: Backend) {
         deploy["subject"],
         "[changegate] Deployed: CR-42 \u{2014} Add the typing indicator endpoint"
     );
-    assert_eq!(deploy["rcpt_tos"], json!(["ops@example.com", "pm@example.com"]));
+    assert_eq!(
+        deploy["rcpt_tos"],
+        json!(["ops@example.com", "pm@example.com"])
+    );
     assert_eq!(deploy["mail_from"], "changegate@example.com");
     let body = deploy["body"].as_str().unwrap();
     assert!(body.contains("Category: 2"), "{body}");
