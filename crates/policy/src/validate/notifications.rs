@@ -10,9 +10,10 @@ use crate::suggest::did_you_mean;
 pub(super) fn notifications(cx: &mut Ctx<'_>) {
     let policy: &crate::model::Policy = cx.policy;
     let n = &policy.notifications;
-    if !n.base_url.is_empty()
-        && !(n.base_url.starts_with("https://") || n.base_url.starts_with("http://"))
-    {
+    let url_ok = n.base_url.is_empty()
+        || n.base_url.starts_with("https://")
+        || n.base_url.starts_with("http://");
+    if !url_ok {
         cx.report(
             DiagCode::BadNotificationChannel,
             vec![k("notifications"), k("base_url")],
