@@ -276,6 +276,15 @@ async fn maintenance_becomes_a_scheduled_maintenance(backend: Backend) {
         .await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(drain(&s).await, 1, "only the creation is due now");
+    // The world's announcement records what changegate sent (the gate reads this).
+    let world = s.state.db.world().await.unwrap().value;
+    let sent = &world.announcements[0].sent;
+    assert_eq!(
+        sent.iter()
+            .map(|x| (x.via.as_str(), x.channel.as_str()))
+            .collect::<Vec<_>>(),
+        [("status-page", "status-page")]
+    );
     let inc = s.standin.state.lock().unwrap().incidents["inc1"].clone();
     assert_eq!(inc["status"], "scheduled");
     assert_eq!(inc["scheduled_for"], "2026-04-07T02:00:00Z");

@@ -218,8 +218,15 @@ async fn attempt(
     let ch = policy.notifications.channels.get(&row.channel);
     let receipt = match ep.kind {
         ChannelKind::Slack => {
-            pace(n, &row.channel).await;
-            send::slack(&n.http, ep, row, &m).await?
+            // One message per second per channel, counted from the previous answer (what the
+            // receiver sees), with the channel's pacing held across the send.
+            let mut last = n.last_sent.lock().await;
+            if let Some(t) = last.get(&row.channel) {
+                tokio::time::sleep_until(*t + n.cfg.slack_interval).await;
+            }
+            let sent = send::slack(&n.http, ep, row, &m).await;
+            last.insert(row.channel.clone(), tokio::time::Instant::now());
+            sent?
         }
         ChannelKind::Webhook => send::webhook(&n.http, ep, row, &m).await?,
         ChannelKind::Email => {
@@ -372,17 +379,6 @@ async fn finish(
         }
     }
     Ok(Finished::Conflict)
-}
-
-/// Slack's "one message per second per channel": wait until the channel's last message is
-/// [`WorkerConfig::slack_interval`] old.
-async fn pace(n: &Notifier, channel: &str) {
-    let mut last = n.last_sent.lock().await;
-    if let Some(t) = last.get(channel) {
-        let next = *t + n.cfg.slack_interval;
-        tokio::time::sleep_until(next).await;
-    }
-    last.insert(channel.to_string(), tokio::time::Instant::now());
 }
 
 /// The Statuspage incident id the creation of this announcement's maintenance received.
