@@ -116,8 +116,7 @@ fn a_worker_killed_between_sending_and_marking_sends_again_and_the_receiver_show
     wait_for("the first delivery", || standin.requests() == 1);
     let pending = cg(&srv, &admin, &["notify", "list", "--status", "pending"]);
     assert_eq!(
-        pending["notifications"][0]["dedupe_key"],
-        "incident:INC-1/incident-opened/incidents",
+        pending["notifications"][0]["dedupe_key"], "incident:INC-1/incident-opened/incidents",
         "{pending}"
     );
     drop(srv); // SIGKILL, before it could mark the notification sent
@@ -126,13 +125,19 @@ fn a_worker_killed_between_sending_and_marking_sends_again_and_the_receiver_show
     assert_eq!(again, "", "the same data directory: no new admin token");
     wait_for("the notification marked sent after the restart", || {
         let sent = cg(&srv, &admin, &["notify", "list", "--status", "sent"]);
-        sent["notifications"].as_array().is_some_and(|a| a.len() == 1)
+        sent["notifications"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
     });
     let sent = cg(&srv, &admin, &["notify", "list", "--status", "sent"]);
     let n = &sent["notifications"][0];
     assert!(n["attempts"].as_i64().unwrap() >= 2, "{n}");
     assert_eq!(standin.requests(), 2, "delivered at least once: twice here");
-    assert_eq!(standin.shown().len(), 1, "shown once: the receiver honours the key");
+    assert_eq!(
+        standin.shown().len(),
+        1,
+        "shown once: the receiver honours the key"
+    );
     assert!(
         standin.shown()[0]["body"]["text"]
             .as_str()
@@ -147,8 +152,11 @@ fn a_worker_killed_between_sending_and_marking_sends_again_and_the_receiver_show
 fn a_notify_config_for_an_undeclared_channel_stops_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("notify.toml");
-    std::fs::write(&config, "[channels.deploymnts]\nurl = \"https://hooks.example.com/x\"\n")
-        .unwrap();
+    std::fs::write(
+        &config,
+        "[channels.deploymnts]\nurl = \"https://hooks.example.com/x\"\n",
+    )
+    .unwrap();
     let out = Command::cargo_bin("changegate")
         .unwrap()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])

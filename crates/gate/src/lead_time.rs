@@ -72,7 +72,10 @@ pub fn evaluate_lifted(
                                 "{}: declared, but not sent by changegate (the policy requires the notice to go out through its notification channels); needed {n} business days before the deploy",
                                 lt.description
                             ),
-                            crate::approval::with(base, json!({ "published_at": null, "declared_at": item.map(|p| p.at), "requires_sent": true })),
+                            crate::approval::with(
+                                base,
+                                json!({ "published_at": null, "declared_at": item.map(|p| p.at), "requires_sent": true }),
+                            ),
                         ),
                     );
                     continue;

@@ -410,9 +410,7 @@ pub fn evaluate(
                         .maintenance
                         .announce_via
                         .iter()
-                        .filter_map(|c| {
-                            a.sent.iter().filter(|s| &s.via == c).map(|s| s.at).min()
-                        })
+                        .filter_map(|c| a.sent.iter().filter(|s| &s.via == c).map(|s| s.at).min())
                         .max()
                         .unwrap_or(a.announced_at)
                 } else {

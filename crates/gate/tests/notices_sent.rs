@@ -31,7 +31,11 @@ fn a_declared_stakeholder_notice_does_not_count_when_it_must_be_sent() {
         .iter()
         .find(|r| r.code == Code::LeadTimeNotice)
         .unwrap();
-    assert!(r.message.contains("not sent by changegate"), "{}", r.message);
+    assert!(
+        r.message.contains("not sent by changegate"),
+        "{}",
+        r.message
+    );
     // Sent, but too late: the sent time counts, not the declared one (26 Feb would be enough).
     let item = s.lead_items.get_mut("stakeholder-notice").unwrap();
     item.at = t("2026-02-20T09:00:00Z");

@@ -16,7 +16,6 @@
 //! - re-sending a notification (a crash before it was marked sent) shows it once at a receiver
 //!   that honours the idempotency key.
 
-
 #[path = "notify_common/mod.rs"]
 mod notify_common;
 
@@ -31,8 +30,8 @@ use changegate_testkit::both;
 
 use changegate_testkit::notify_standins::StandIn;
 use changegate_testkit::server::{Backend, people_policy};
-use notify_common::Srv;
 use jiff::Timestamp;
+use notify_common::Srv;
 use serde_json::json;
 
 const KEY: &str = "sp-key";
@@ -70,7 +69,10 @@ fn endpoint(kind: ChannelKind, url: String, secret: Option<&str>) -> Endpoint {
             secret.unwrap()
         ),
         ChannelKind::Webhook => {
-            format!("[channels.x]\nurl = \"{url}\"\nsecret = \"{}\"\n", secret.unwrap())
+            format!(
+                "[channels.x]\nurl = \"{url}\"\nsecret = \"{}\"\n",
+                secret.unwrap()
+            )
         }
         _ => format!("[channels.x]\nurl = \"{url}\"\n"),
     };
@@ -112,7 +114,11 @@ async fn setup(backend: Backend, hook_secret: &str) -> Setup {
     );
     eps.insert(
         "incidents".to_string(),
-        endpoint(ChannelKind::Slack, standin.slack_url("T1/B2/incidents"), None),
+        endpoint(
+            ChannelKind::Slack,
+            standin.slack_url("T1/B2/incidents"),
+            None,
+        ),
     );
     eps.insert(
         "status-page".to_string(),
@@ -134,8 +140,7 @@ async fn setup(backend: Backend, hook_secret: &str) -> Setup {
         },
     );
     let policy = Arc::new(policy);
-    let inactive =
-        changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
+    let inactive = changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
     assert_eq!(inactive, ["stakeholders", "all-teams", "executives"]);
     let state = AppState::new(policy, ts.db.clone(), Clock::Manual(ts.clock.clone()));
     Setup {
@@ -160,9 +165,8 @@ async fn drain(s: &Setup) -> usize {
 async fn incidents_reach_slack_within_its_limits(backend: Backend) {
     let s = setup(backend, HOOK_SECRET).await;
     let admin = s.ts.admin.clone();
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/incidents",
             &admin,
             &json!({"id": "INC-7", "severity": "P1", "title": "checkout 5xx", "commander": "sam"}),
@@ -170,7 +174,9 @@ async fn incidents_reach_slack_within_its_limits(backend: Backend) {
         .await;
     assert_eq!(st, 201, "{b}");
     // Queued with the event: #incidents, the freeze in #deployments and #incidents, the hook.
-    let (st, b) = s.ts.get("/api/v1/notifications?status=pending", &admin).await;
+    let (st, b) =
+        s.ts.get("/api/v1/notifications?status=pending", &admin)
+            .await;
     assert_eq!(st, 200, "{b}");
     let mut keys: Vec<String> = b["notifications"]
         .as_array()
@@ -196,26 +202,38 @@ async fn incidents_reach_slack_within_its_limits(backend: Backend) {
     assert_eq!(slack.len(), 3);
     let opened = slack
         .iter()
-        .find(|m| m["path"] == "T1/B2/incidents" && m["body"]["text"].as_str().unwrap().contains("opened"))
+        .find(|m| {
+            m["path"] == "T1/B2/incidents" && m["body"]["text"].as_str().unwrap().contains("opened")
+        })
         .expect("the incident in #incidents");
-    let text = opened["body"]["blocks"][1]["text"]["text"].as_str().unwrap();
+    let text = opened["body"]["blocks"][1]["text"]["text"]
+        .as_str()
+        .unwrap();
     assert!(text.contains("Incident commander: sam"), "{text}");
     assert!(text.contains("Severity: P1"), "{text}");
     // The signed webhook arrived (the stand-in checked the HMAC).
-    let hook = shown.iter().find(|m| m["event"] == "incident-opened").unwrap();
-    assert_eq!(hook["dedupe_key"], "incident:INC-7/incident-opened/audit-hook");
+    let hook = shown
+        .iter()
+        .find(|m| m["event"] == "incident-opened")
+        .unwrap();
+    assert_eq!(
+        hook["dedupe_key"],
+        "incident:INC-7/incident-opened/audit-hook"
+    );
     // Every one is sent, with the receiver's answer.
     let (_, b) = s.ts.get("/api/v1/notifications?status=sent", &admin).await;
     assert_eq!(b["notifications"].as_array().unwrap().len(), 4);
     // Resolving queues the resolution; the freeze note says it lifts.
-    let (st, _) = s
-        .ts
-        .post("/api/v1/incidents/INC-7/resolve", &admin, &json!({}))
-        .await;
+    let (st, _) =
+        s.ts.post("/api/v1/incidents/INC-7/resolve", &admin, &json!({}))
+            .await;
     assert_eq!(st, 200);
     assert_eq!(drain(&s).await, 1);
     let last = s.standin.shown().last().cloned().unwrap();
-    let text = last["body"]["blocks"][1]["text"]["text"].as_str().unwrap().to_string();
+    let text = last["body"]["blocks"][1]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.contains("Its change freeze lifts"), "{text}");
 
     // A re-send of a sent message (what a crash before marking it sent causes) is shown once.
@@ -238,15 +256,18 @@ async fn incidents_reach_slack_within_its_limits(backend: Backend) {
     changegate_server::notify::send::slack(&s.n.http, ep, row, &m)
         .await
         .unwrap();
-    assert_eq!(s.standin.shown().len(), before, "the receiver dedupes on the key");
+    assert_eq!(
+        s.standin.shown().len(),
+        before,
+        "the receiver dedupes on the key"
+    );
 }
 
 async fn maintenance_becomes_a_scheduled_maintenance(backend: Backend) {
     let s = setup(backend, HOOK_SECRET).await;
     let admin = s.ts.admin.clone();
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/announcements",
             &admin,
             &json!({"id": "mw-apr", "window_start": "2026-04-07T02:00:00Z",
@@ -255,6 +276,15 @@ async fn maintenance_becomes_a_scheduled_maintenance(backend: Backend) {
         .await;
     assert_eq!(st, 201, "{b}");
     assert_eq!(drain(&s).await, 1, "only the creation is due now");
+    // The world's announcement records what changegate sent (the gate reads this).
+    let world = s.state.db.world().await.unwrap().value;
+    let sent = &world.announcements[0].sent;
+    assert_eq!(
+        sent.iter()
+            .map(|x| (x.via.as_str(), x.channel.as_str()))
+            .collect::<Vec<_>>(),
+        [("status-page", "status-page")]
+    );
     let inc = s.standin.state.lock().unwrap().incidents["inc1"].clone();
     assert_eq!(inc["status"], "scheduled");
     assert_eq!(inc["scheduled_for"], "2026-04-07T02:00:00Z");
@@ -278,9 +308,8 @@ async fn maintenance_becomes_a_scheduled_maintenance(backend: Backend) {
 async fn a_refused_webhook_is_a_dead_letter_retried_by_an_admin(backend: Backend) {
     let s = setup(backend, "not-the-receivers-secret").await;
     let admin = s.ts.admin.clone();
-    let (st, _) = s
-        .ts
-        .post(
+    let (st, _) =
+        s.ts.post(
             "/api/v1/incidents",
             &admin,
             &json!({"id": "INC-9", "severity": "P3", "title": "slow"}),
@@ -293,27 +322,52 @@ async fn a_refused_webhook_is_a_dead_letter_retried_by_an_admin(backend: Backend
     let dead = b["notifications"].as_array().unwrap();
     assert_eq!(dead.len(), 1, "{b}");
     assert_eq!(dead[0]["channel"], "audit-hook");
-    assert!(dead[0]["last_error"].as_str().unwrap().contains("401"), "{}", dead[0]);
+    assert!(
+        dead[0]["last_error"].as_str().unwrap().contains("401"),
+        "{}",
+        dead[0]
+    );
     let id = dead[0]["id"].as_i64().unwrap();
     // Not for a person token; a bad filter is a 400.
     let sam = s.ts.token("sam").await;
     let (st, b) = s.ts.get("/api/v1/notifications", &sam).await;
-    assert_eq!((st, b["code"].as_str()), (403, Some("admin-required")), "{b}");
-    let (st, b) = s
-        .ts
-        .post(&format!("/api/v1/notifications/{id}/retry"), &sam, &json!({}))
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (403, Some("admin-required")),
+        "{b}"
+    );
+    let (st, b) =
+        s.ts.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            &sam,
+            &json!({}),
+        )
         .await;
     assert_eq!(st, 403, "{b}");
     let (st, b) = s.ts.get("/api/v1/notifications?status=lost", &admin).await;
-    assert_eq!((st, b["code"].as_str()), (400, Some("invalid-query")), "{b}");
-    let (st, b) = s
-        .ts
-        .post(&format!("/api/v1/notifications/{id}/retry"), &admin, &json!({}))
+    assert_eq!(
+        (st, b["code"].as_str()),
+        (400, Some("invalid-query")),
+        "{b}"
+    );
+    let (st, b) =
+        s.ts.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            &admin,
+            &json!({}),
+        )
         .await;
-    assert_eq!((st, b["notification"]["status"].as_str()), (200, Some("pending")), "{b}");
-    let (st, _) = s
-        .ts
-        .post(&format!("/api/v1/notifications/{id}/retry"), &admin, &json!({}))
+    assert_eq!(
+        (st, b["notification"]["status"].as_str()),
+        (200, Some("pending")),
+        "{b}"
+    );
+    let (st, _) =
+        s.ts.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            &admin,
+            &json!({}),
+        )
         .await;
     assert_eq!(st, 404, "only a dead one");
 }
@@ -323,12 +377,20 @@ async fn import(ts: &Srv, id: &str, status: changegate_gate::Status) {
     use changegate_testkit::gate::{facet, ready, set_status, t};
     let mut st = ready(3, vec![facet("schema-column-dropped", &[], 3)]).1;
     st.change.id = id.into();
-    set_status(&mut st, changegate_gate::Status::Deploying, t("2026-03-10T09:00:00Z"));
+    set_status(
+        &mut st,
+        changegate_gate::Status::Deploying,
+        t("2026-03-10T09:00:00Z"),
+    );
     if status == changegate_gate::Status::Deployed {
         set_status(&mut st, status, t("2026-03-10T09:30:00Z"));
     }
     let (code, b) = ts
-        .post("/api/v1/changes/import", &ts.admin, &serde_json::to_value(&st).unwrap())
+        .post(
+            "/api/v1/changes/import",
+            &ts.admin,
+            &serde_json::to_value(&st).unwrap(),
+        )
         .await;
     assert_eq!(code, 201, "{b}");
 }
@@ -347,9 +409,8 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     let admin = s.ts.admin.clone();
     // A manual rollback by the incident commander during an incident.
     import(&s.ts, "CR-35", changegate_gate::Status::Deployed).await;
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/incidents",
             &admin,
             &json!({"id": "INC-7", "severity": "P1", "commander": "sam"}),
@@ -357,9 +418,8 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
         .await;
     assert_eq!(st, 201, "{b}");
     let sam = s.ts.token("sam").await;
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/changes/CR-35/rollbacks",
             &sam,
             &json!({"reason": "checkout errors after CR-35", "role": "incident-commander"}),
@@ -370,14 +430,20 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     drain(&s).await;
     let incidents = sent_texts(&s, "T1/B2/incidents");
     assert!(
-        incidents.iter().any(|t| t.starts_with("Rolled back: CR-35")),
+        incidents
+            .iter()
+            .any(|t| t.starts_with("Rolled back: CR-35")),
         "{incidents:?}"
     );
     let (_, c) = s.ts.get("/api/v1/changes/CR-35", &admin).await;
     let req = &c["rollback"]["requests"][0];
     assert_eq!(req["incident_notice"]["status"], "sent", "{c}");
     // The post-mortem is due in 24 hours: nothing before, the overdue reminder then.
-    let due: Timestamp = req["post_mortem"]["due_at"].as_str().unwrap().parse().unwrap();
+    let due: Timestamp = req["post_mortem"]["due_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let before = sent_texts(&s, "T1/B2/incidents").len();
     s.ts.set_now(due.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap());
     assert_eq!(drain(&s).await, 0);
@@ -385,22 +451,29 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     assert_eq!(drain(&s).await, 1);
     let incidents = sent_texts(&s, "T1/B2/incidents");
     assert_eq!(incidents.len(), before + 1);
-    assert!(incidents.last().unwrap().starts_with("Overdue post-mortem: CR-35"), "{incidents:?}");
+    assert!(
+        incidents
+            .last()
+            .unwrap()
+            .starts_with("Overdue post-mortem: CR-35"),
+        "{incidents:?}"
+    );
 
     // A category-3 deploy completes: standby now and at its end, three daily updates.
     s.ts.set_now(at("2026-03-10T11:00:00Z"));
     import(&s.ts, "CR-37", changegate_gate::Status::Deploying).await;
     let alice = s.ts.token("alice").await;
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/changes/CR-37/ops",
             &alice,
             &json!({"op": "transition", "event": "complete"}),
         )
         .await;
     assert!((200..300).contains(&st), "{b}");
-    let (_, q) = s.ts.get("/api/v1/notifications?subject=CR-37", &admin).await;
+    let (_, q) =
+        s.ts.get("/api/v1/notifications?subject=CR-37", &admin)
+            .await;
     let mut due: Vec<(String, String)> = q["notifications"]
         .as_array()
         .unwrap()
@@ -416,21 +489,41 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     assert_eq!(
         due,
         [
-            ("CR-37/change-deployed/deployments".to_string(), "2026-03-10T11:00:00Z".to_string()),
-            ("CR-37/standby-reminder/end/deployments".into(), "2026-03-10T15:00:00Z".into()),
-            ("CR-37/standby-reminder/start/deployments".into(), "2026-03-10T11:00:00Z".into()),
-            ("CR-37/status-update-due/day-1/deployments".into(), "2026-03-11T11:00:00Z".into()),
-            ("CR-37/status-update-due/day-2/deployments".into(), "2026-03-12T11:00:00Z".into()),
-            ("CR-37/status-update-due/day-3/deployments".into(), "2026-03-13T11:00:00Z".into()),
+            (
+                "CR-37/change-deployed/deployments".to_string(),
+                "2026-03-10T11:00:00Z".to_string()
+            ),
+            (
+                "CR-37/standby-reminder/end/deployments".into(),
+                "2026-03-10T15:00:00Z".into()
+            ),
+            (
+                "CR-37/standby-reminder/start/deployments".into(),
+                "2026-03-10T11:00:00Z".into()
+            ),
+            (
+                "CR-37/status-update-due/day-1/deployments".into(),
+                "2026-03-11T11:00:00Z".into()
+            ),
+            (
+                "CR-37/status-update-due/day-2/deployments".into(),
+                "2026-03-12T11:00:00Z".into()
+            ),
+            (
+                "CR-37/status-update-due/day-3/deployments".into(),
+                "2026-03-13T11:00:00Z".into()
+            ),
         ]
     );
     assert_eq!(drain(&s).await, 2, "deployed and the standby start");
     let deploys = sent_texts(&s, "T1/B1/deploy");
-    assert!(deploys.iter().any(|t| t.starts_with("Standby: CR-37")), "{deploys:?}");
+    assert!(
+        deploys.iter().any(|t| t.starts_with("Standby: CR-37")),
+        "{deploys:?}"
+    );
     // The standby report is recorded before the standby ends: that reminder is cancelled.
-    let (st, b) = s
-        .ts
-        .post(
+    let (st, b) =
+        s.ts.post(
             "/api/v1/changes/CR-37/duties/standby",
             &sam,
             &json!({"note": "4 h on standby, quiet"}),
@@ -441,7 +534,9 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     let shown = s.standin.shown().len();
     assert_eq!(drain(&s).await, 1);
     assert_eq!(s.standin.shown().len(), shown, "cancelled, not sent");
-    let (_, q) = s.ts.get("/api/v1/notifications?status=cancelled", &admin).await;
+    let (_, q) =
+        s.ts.get("/api/v1/notifications?status=cancelled", &admin)
+            .await;
     assert_eq!(
         q["notifications"][0]["dedupe_key"],
         "CR-37/standby-reminder/end/deployments"
@@ -450,7 +545,10 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
     s.ts.set_now(at("2026-03-11T11:00:00Z"));
     assert_eq!(drain(&s).await, 1);
     let last = s.standin.shown().last().cloned().unwrap();
-    let text = last["body"]["blocks"][1]["text"]["text"].as_str().unwrap().to_string();
+    let text = last["body"]["blocks"][1]["text"]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.contains("Daily status update 1 of 3 is due"), "{text}");
     assert!(text.contains("Owner: alice"), "{text}");
 }

@@ -3,7 +3,6 @@
 //! stakeholder list, a maintenance announcement e-mails all teams; each arrives with the policy's
 //! recipients, the subject and the body, and a Message-ID derived from the dedupe key.
 
-
 #[path = "notify_common/mod.rs"]
 mod notify_common;
 
@@ -165,7 +164,10 @@ async fn stakeholders_and_all_teams_get_their_emails(backend: Backend) {
         deploy["subject"],
         "[changegate] Deployed: CR-42 \u{2014} Add the typing indicator endpoint"
     );
-    assert_eq!(deploy["rcpt_tos"], json!(["ops@example.com", "pm@example.com"]));
+    assert_eq!(
+        deploy["rcpt_tos"],
+        json!(["ops@example.com", "pm@example.com"])
+    );
     assert_eq!(deploy["mail_from"], "changegate@example.com");
     let body = deploy["body"].as_str().unwrap();
     assert!(body.contains("Category: 2"), "{body}");
@@ -192,4 +194,79 @@ async fn stakeholders_and_all_teams_get_their_emails(backend: Backend) {
     );
 }
 
+async fn the_stakeholder_notice_is_sent_and_recorded_as_sent(backend: Backend) {
+    let sink = Sink::start();
+    let mut policy = people_policy();
+    policy.notifications.require_sent = vec!["stakeholder-notice".into()];
+    let ts = Srv::start(
+        backend,
+        policy.clone(),
+        "2026-02-24T09:00:00Z".parse().unwrap(),
+        |_| {},
+    )
+    .await;
+    let cfg = format!(
+        "[channels.all-teams]\nurl = \"smtp://127.0.0.1:{}\"\nfrom = \"changegate@example.com\"\n",
+        sink.port
+    );
+    let eps = Endpoints::parse(&cfg, "notify.toml", &policy).unwrap();
+    let n = Notifier::new(eps, WorkerConfig::default());
+    let policy = Arc::new(policy);
+    changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
+    let state = AppState::new(policy, ts.db.clone(), Clock::Manual(ts.clock.clone()));
+    let mut c = change();
+    c.change.id = "CR-43".into();
+    c.change.classification.category = 3;
+    ts.db
+        .create_change(
+            &c,
+            AuditEvent::new(kinds::CHANGE_CREATED, "alice").change("CR-43"),
+            None,
+        )
+        .await
+        .unwrap();
+    // The author asks for the notice; changegate sends it.
+    let alice = ts.token("alice").await;
+    let (st, b) = ts
+        .post(
+            "/api/v1/changes/CR-43/ops",
+            &alice,
+            &json!({"op": "publish", "item": "stakeholder-notice", "link": "https://wiki/cr-43"}),
+        )
+        .await;
+    assert!((200..300).contains(&st), "{b}");
+    let declared = ts.db.change("CR-43").await.unwrap().unwrap().value;
+    assert!(declared.lead_items["stakeholder-notice"].sent.is_none());
+    ts.set_now("2026-02-24T09:05:00Z".parse().unwrap());
+    assert_eq!(worker::run_once(&state, &n).await.unwrap(), 1);
+    let msgs = sink.messages();
+    let m = msgs.values().next().expect("the notice e-mail");
+    assert_eq!(m["rcpt_tos"], json!(["all-teams@example.com"]));
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .contains("Notice of a high-risk change: CR-43"),
+        "{m}"
+    );
+    assert!(
+        m["body"].as_str().unwrap().contains("https://wiki/cr-43"),
+        "{m}"
+    );
+    let sent = ts.db.change("CR-43").await.unwrap().unwrap().value;
+    let rec = sent.lead_items["stakeholder-notice"]
+        .sent
+        .clone()
+        .expect("recorded as sent");
+    assert_eq!(
+        (rec.via.as_str(), rec.channel.as_str()),
+        ("email", "all-teams")
+    );
+    assert_eq!(
+        rec.at,
+        "2026-02-24T09:05:00Z".parse::<jiff::Timestamp>().unwrap()
+    );
+}
+
 both!(stakeholders_and_all_teams_get_their_emails);
+both!(the_stakeholder_notice_is_sent_and_recorded_as_sent);

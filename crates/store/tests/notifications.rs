@@ -103,9 +103,16 @@ async fn rows_commit_with_their_event_and_dedupe(kind: Kind) {
     assert_eq!((got.len(), got[0].attempts), (1, 2));
     // The old owner can no longer mark it.
     assert_eq!(
-        s.finish_notification(n.id, "w1", NotificationStatus::Sent, &json!({}), later, None)
-            .await
-            .unwrap(),
+        s.finish_notification(
+            n.id,
+            "w1",
+            NotificationStatus::Sent,
+            &json!({}),
+            later,
+            None
+        )
+        .await
+        .unwrap(),
         Finished::LeaseLost
     );
     assert!(

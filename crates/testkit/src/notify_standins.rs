@@ -191,14 +191,16 @@ async fn slack(
         return refuse(&s, StatusCode::BAD_REQUEST, "no_text");
     }
     if blocks.len() > 50 {
-        return refuse(&s, StatusCode::BAD_REQUEST, "invalid_blocks: more than 50 blocks");
+        return refuse(
+            &s,
+            StatusCode::BAD_REQUEST,
+            "invalid_blocks: more than 50 blocks",
+        );
     }
     for b in &blocks {
         let bad = match b["type"].as_str() {
             Some("section") => chars(&b["text"]["text"]) > 3000,
-            Some("header") => {
-                chars(&b["text"]["text"]) > 150 || b["text"]["type"] != "plain_text"
-            }
+            Some("header") => chars(&b["text"]["text"]) > 150 || b["text"]["type"] != "plain_text",
             Some("context") | Some("divider") => false,
             _ => true,
         };
@@ -255,9 +257,17 @@ async fn sp_create(
         return refuse(&s, StatusCode::UNPROCESSABLE_ENTITY, "name can't be blank");
     }
     if inc["status"] != "scheduled" {
-        return refuse(&s, StatusCode::UNPROCESSABLE_ENTITY, "status must be scheduled");
+        return refuse(
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status must be scheduled",
+        );
     }
-    let t = |k: &str| inc[k].as_str().and_then(|x| x.parse::<jiff::Timestamp>().ok());
+    let t = |k: &str| {
+        inc[k]
+            .as_str()
+            .and_then(|x| x.parse::<jiff::Timestamp>().ok())
+    };
     match (t("scheduled_for"), t("scheduled_until")) {
         (Some(a), Some(b)) if a < b => {}
         _ => {

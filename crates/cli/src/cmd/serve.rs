@@ -179,20 +179,18 @@ impl NotifyArgs {
         let Some(path) = &self.notify_config else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).with_context(|| {
-            format!("cannot read the notification config {}", path.display())
-        })?;
-        let endpoints = changegate_server::notify::Endpoints::parse(
-            &text,
-            &path.display().to_string(),
-            policy,
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the notification config {}", path.display()))?;
+        let endpoints =
+            changegate_server::notify::Endpoints::parse(&text, &path.display().to_string(), policy)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let cfg = changegate_server::notify::WorkerConfig {
             lease: jiff::SignedDuration::from_secs(i64::from(self.notify_lease_secs.max(1))),
             ..Default::default()
         };
-        Ok(Some(changegate_server::notify::Notifier::new(endpoints, cfg)))
+        Ok(Some(changegate_server::notify::Notifier::new(
+            endpoints, cfg,
+        )))
     }
 }
 

@@ -179,8 +179,8 @@ impl Notifications {
             if !r.events.contains(&event) {
                 continue;
             }
-            let cat_ok = r.categories.is_empty()
-                || category.is_some_and(|c| r.categories.contains(&c));
+            let cat_ok =
+                r.categories.is_empty() || category.is_some_and(|c| r.categories.contains(&c));
             if !cat_ok {
                 continue;
             }

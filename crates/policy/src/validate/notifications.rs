@@ -10,9 +10,10 @@ use crate::suggest::did_you_mean;
 pub(super) fn notifications(cx: &mut Ctx<'_>) {
     let policy: &crate::model::Policy = cx.policy;
     let n = &policy.notifications;
-    if !n.base_url.is_empty()
-        && !(n.base_url.starts_with("https://") || n.base_url.starts_with("http://"))
-    {
+    let url_ok = n.base_url.is_empty()
+        || n.base_url.starts_with("https://")
+        || n.base_url.starts_with("http://");
+    if !url_ok {
         cx.report(
             DiagCode::BadNotificationChannel,
             vec![k("notifications"), k("base_url")],
@@ -66,14 +67,22 @@ pub(super) fn notifications(cx: &mut Ctx<'_>) {
                 format!("`{notice}` is neither a lead time nor `maintenance-announcement`"),
                 Some(format!(
                     "lead times: {}",
-                    policy.lead_times.keys().cloned().collect::<Vec<_>>().join(", ")
+                    policy
+                        .lead_times
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             );
         }
     }
     for (ri, r) in n.routes.iter().enumerate() {
         let base = vec![k("notifications"), k("routes"), i(ri)];
-        cx.levels(&r.categories, [base.clone(), vec![k("categories")]].concat());
+        cx.levels(
+            &r.categories,
+            [base.clone(), vec![k("categories")]].concat(),
+        );
         for (ci, c) in r.channels.iter().enumerate() {
             if !n.channels.contains_key(c) {
                 let names = n.channels.keys().map(String::as_str);
@@ -102,16 +111,31 @@ mod tests {
         let n = &p.notifications;
         // Every change: Slack #deployments.
         for level in [1, 2, 3, 4] {
-            assert!(n.channels_for(NotifyEvent::ChangeDeployed, Some(level)).contains(&"deployments"));
+            assert!(
+                n.channels_for(NotifyEvent::ChangeDeployed, Some(level))
+                    .contains(&"deployments")
+            );
         }
         // Category 2: e-mail to stakeholders too; category 1 not.
-        assert!(n.channels_for(NotifyEvent::ChangeDeployed, Some(2)).contains(&"stakeholders"));
-        assert!(!n.channels_for(NotifyEvent::ChangeDeployed, Some(1)).contains(&"stakeholders"));
+        assert!(
+            n.channels_for(NotifyEvent::ChangeDeployed, Some(2))
+                .contains(&"stakeholders")
+        );
+        assert!(
+            !n.channels_for(NotifyEvent::ChangeDeployed, Some(1))
+                .contains(&"stakeholders")
+        );
         // Incidents: #incidents.
-        assert_eq!(n.channels_for(NotifyEvent::IncidentOpened, None), vec!["incidents"]);
+        assert_eq!(
+            n.channels_for(NotifyEvent::IncidentOpened, None),
+            vec!["incidents"]
+        );
         // Maintenance: e-mail and the status page.
         let m = n.channels_for(NotifyEvent::MaintenanceAnnounced, None);
-        assert!(m.contains(&"all-teams") && m.contains(&"status-page"), "{m:?}");
+        assert!(
+            m.contains(&"all-teams") && m.contains(&"status-page"),
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -124,6 +148,10 @@ mod tests {
             .find(|d| d.code == crate::diag::DiagCode::BadNotificationChannel)
             .expect("reported");
         assert!(d.path.contains("notifications.routes"), "{}", d.path);
-        assert!(d.help.as_deref().unwrap_or("").contains("deployments"), "{:?}", d.help);
+        assert!(
+            d.help.as_deref().unwrap_or("").contains("deployments"),
+            "{:?}",
+            d.help
+        );
     }
 }

@@ -75,7 +75,11 @@ pub fn render(
     let title = match n.event.as_str() {
         "change-submitted" => format!("Submitted for review: {named}"),
         "change-approved" => {
-            lines.push(format!("Approved by {} as {}", s(&p["person"]), s(&p["role"])));
+            lines.push(format!(
+                "Approved by {} as {}",
+                s(&p["person"]),
+                s(&p["role"])
+            ));
             format!("Approval: {named}")
         }
         "deployment-started" => {
@@ -118,8 +122,12 @@ pub fn render(
         }
         "incident-opened" | "incident-updated" | "incident-resolved" | "freeze-started" => {
             let inc = world.incident(&incident);
-            let sev = inc.map(|i| i.severity.clone()).unwrap_or_else(|| s(&p["severity"]));
-            let t = inc.map(|i| i.title.clone()).unwrap_or_else(|| s(&p["title"]));
+            let sev = inc
+                .map(|i| i.severity.clone())
+                .unwrap_or_else(|| s(&p["severity"]));
+            let t = inc
+                .map(|i| i.title.clone())
+                .unwrap_or_else(|| s(&p["title"]));
             if let Some(c) = inc.and_then(|i| i.commander.clone()) {
                 lines.push(format!("Incident commander: {c}"));
             }
@@ -192,13 +200,17 @@ pub fn render(
             if let Some(d) = duty {
                 lines.push(format!("Owner: {}", d.owner));
             }
-            lines.push(format!("Daily status update {day} of {} is due", s(&p["of"])));
+            lines.push(format!(
+                "Daily status update {day} of {} is due",
+                s(&p["of"])
+            ));
             format!("Status update due: {named}")
         }
         "retrospective-due" => {
             let e = change.and_then(|c| c.emergency.as_ref());
             let retro = e.is_some_and(|e| e.retrospective.is_some());
-            let follow = e.is_some_and(|e| e.follow_up_pr.is_some()) || !policy.emergency.follow_up_pr;
+            let follow =
+                e.is_some_and(|e| e.follow_up_pr.is_some()) || !policy.emergency.follow_up_pr;
             if retro && follow {
                 return Rendered::Cancel("the retrospective and follow-up PR are recorded".into());
             }
@@ -223,7 +235,9 @@ pub fn render(
             format!("Overdue post-mortem: {named}")
         }
         "executive-report" => {
-            lines.push(format!("An executive report is due for incident {incident}"));
+            lines.push(format!(
+                "An executive report is due for incident {incident}"
+            ));
             format!("Executive report due: incident {incident}")
         }
         other => format!("{other}: {named}"),

@@ -252,7 +252,9 @@ pub fn route(
     let mut out = Vec::new();
     let n = &policy.notifications;
     for m in meaning(policy, e, seq) {
-        let level = m.facts["category"].as_u64().and_then(|l| u8::try_from(l).ok());
+        let level = m.facts["category"]
+            .as_u64()
+            .and_then(|l| u8::try_from(l).ok());
         let subject = subject(&m);
         for channel in n.channels_for(m.event, level) {
             if !active.contains(channel) {
@@ -321,7 +323,10 @@ mod tests {
         let keys: Vec<&str> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
         assert_eq!(
             keys,
-            ["c-1/change-deployed/deployments", "c-1/change-deployed/stakeholders"]
+            [
+                "c-1/change-deployed/deployments",
+                "c-1/change-deployed/stakeholders"
+            ]
         );
         // An inactive channel gets nothing.
         let only = BTreeSet::from(["deployments".to_string()]);

@@ -54,12 +54,21 @@ fn host_of(url: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn answer(resp: Result<reqwest::Response, reqwest::Error>, url: &str) -> Result<Value, SendError> {
+async fn answer(
+    resp: Result<reqwest::Response, reqwest::Error>,
+    url: &str,
+) -> Result<Value, SendError> {
     let resp = resp.map_err(|e| {
         retry(format!(
             "{}: {}",
             host_of(url),
-            if e.is_timeout() { "timed out".to_string() } else if e.is_connect() { "cannot connect".to_string() } else { "request failed".to_string() }
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "cannot connect".to_string()
+            } else {
+                "request failed".to_string()
+            }
         ))
     })?;
     let status = resp.status();

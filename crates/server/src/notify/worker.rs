@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use changegate_policy::ChannelKind;
 use changegate_audit::AuditEvent;
 use changegate_gate::{Publication, SentNotice};
+use changegate_policy::ChannelKind;
 use changegate_store::{Finished, NoticeWrite, Notification, NotificationStatus, StoreError};
 use jiff::SignedDuration;
 use serde_json::json;
@@ -161,12 +161,16 @@ pub async fn process(state: &AppState, n: &Notifier, row: &Notification) -> Outc
         }
     };
     match &out {
-        Outcome::Sent => tracing::info!(id = row.id, channel = %row.channel, event = %row.event, "notification sent"),
+        Outcome::Sent => {
+            tracing::info!(id = row.id, channel = %row.channel, event = %row.event, "notification sent")
+        }
         Outcome::Cancelled => tracing::info!(id = row.id, event = %row.event, "reminder cancelled"),
         Outcome::Retry(e) | Outcome::Dead(e) => {
             tracing::warn!(id = row.id, channel = %row.channel, attempts = row.attempts, error = %e, "notification not sent")
         }
-        Outcome::LeaseLost => tracing::info!(id = row.id, "notification taken over by another worker"),
+        Outcome::LeaseLost => {
+            tracing::info!(id = row.id, "notification taken over by another worker")
+        }
     }
     out
 }
@@ -177,33 +181,52 @@ async fn attempt(
     row: &Notification,
 ) -> Result<(NotificationStatus, serde_json::Value), SendError> {
     let policy = &state.policy;
-    let ep = n.endpoints.0.get(&row.channel).ok_or_else(|| SendError::Retry {
-        message: format!(
-            "channel `{}` has no endpoint in this server's --notify-config",
-            row.channel
-        ),
-        after: None,
-    })?;
+    let ep = n
+        .endpoints
+        .0
+        .get(&row.channel)
+        .ok_or_else(|| SendError::Retry {
+            message: format!(
+                "channel `{}` has no endpoint in this server's --notify-config",
+                row.channel
+            ),
+            after: None,
+        })?;
     let store_err = |e: StoreError| SendError::Retry {
         message: format!("reading the state to render: {e}"),
         after: None,
     };
     let change = match row.payload["change"].as_str() {
-        Some(id) => state.db.change(id).await.map_err(store_err)?.map(|v| v.value),
+        Some(id) => state
+            .db
+            .change(id)
+            .await
+            .map_err(store_err)?
+            .map(|v| v.value),
         None => None,
     };
     let world = state.db.world().await.map_err(store_err)?.value;
     let m = match render(policy, row, change.as_ref(), &world) {
         Rendered::Send(m) => m,
         Rendered::Cancel(reason) => {
-            return Ok((NotificationStatus::Cancelled, json!({ "cancelled": reason })));
+            return Ok((
+                NotificationStatus::Cancelled,
+                json!({ "cancelled": reason }),
+            ));
         }
     };
     let ch = policy.notifications.channels.get(&row.channel);
     let receipt = match ep.kind {
         ChannelKind::Slack => {
-            pace(n, &row.channel).await;
-            send::slack(&n.http, ep, row, &m).await?
+            // One message per second per channel, counted from the previous answer (what the
+            // receiver sees), with the channel's pacing held across the send.
+            let mut last = n.last_sent.lock().await;
+            if let Some(t) = last.get(&row.channel) {
+                tokio::time::sleep_until(*t + n.cfg.slack_interval).await;
+            }
+            let sent = send::slack(&n.http, ep, row, &m).await;
+            last.insert(row.channel.clone(), tokio::time::Instant::now());
+            sent?
         }
         ChannelKind::Webhook => send::webhook(&n.http, ep, row, &m).await?,
         ChannelKind::Email => {
@@ -328,7 +351,10 @@ async fn finish(
             let mut next = current.value.clone();
             let aid = row.payload["announcement"].as_str().unwrap_or_default();
             if let Some(a) = next.announcements.iter_mut().find(|a| a.id == aid)
-                && !a.sent.iter().any(|s| s.via == via && s.channel == row.channel)
+                && !a
+                    .sent
+                    .iter()
+                    .any(|s| s.via == via && s.channel == row.channel)
             {
                 a.sent.push(sent);
             }
@@ -353,17 +379,6 @@ async fn finish(
         }
     }
     Ok(Finished::Conflict)
-}
-
-/// Slack's "one message per second per channel": wait until the channel's last message is
-/// [`WorkerConfig::slack_interval`] old.
-async fn pace(n: &Notifier, channel: &str) {
-    let mut last = n.last_sent.lock().await;
-    if let Some(t) = last.get(channel) {
-        let next = *t + n.cfg.slack_interval;
-        tokio::time::sleep_until(next).await;
-    }
-    last.insert(channel.to_string(), tokio::time::Instant::now());
 }
 
 /// The Statuspage incident id the creation of this announcement's maintenance received.

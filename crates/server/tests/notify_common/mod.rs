@@ -55,8 +55,7 @@ impl Srv {
         let db = Db::open_with(cfg).await.expect("open store");
         let t = changegate_server::token::mint();
         db.insert_token(&t, "admin", true).await.unwrap();
-        let mut state =
-            AppState::new(Arc::new(policy), db.clone(), Clock::Manual(clock.clone()));
+        let mut state = AppState::new(Arc::new(policy), db.clone(), Clock::Manual(clock.clone()));
         configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

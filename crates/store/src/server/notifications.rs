@@ -266,11 +266,7 @@ impl Store {
     /// Install the routing function every later append calls (the server does, at start, from
     /// the policy's `[notifications]`). Without one, appends queue nothing.
     pub fn set_notification_router(&self, router: Option<NotificationRouter>) {
-        *self
-            .inner
-            .outbox
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = router;
+        *self.inner.outbox.write().unwrap_or_else(|p| p.into_inner()) = router;
     }
 
     pub(crate) fn notification_router(&self) -> Option<NotificationRouter> {
