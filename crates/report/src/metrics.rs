@@ -637,7 +637,7 @@ fn quarterly(period: &Period, f: &facts::Facts, deps: &[&Deployment], window_h: 
             deployments: n,
         })
         .collect();
-    window_slots.sort_by(|a, b| b.deployments.cmp(&a.deployments));
+    window_slots.sort_by_key(|s| std::cmp::Reverse(s.deployments));
     let window_denials = f
         .decisions
         .iter()

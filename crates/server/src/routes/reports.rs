@@ -130,7 +130,7 @@ async fn sign(
     let period = period(kind, p)?;
     let settings = Settings::from_policy(&s.policy);
     let reviewers = changegate_report::required_roles(kind, &settings);
-    if !reviewers.iter().any(|r| *r == body.role) {
+    if !reviewers.contains(&body.role) {
         return Err(ApiError::new(
             ErrorCode::UnknownRole,
             format!(
