@@ -135,6 +135,8 @@ changegate_codes::codes! {
         RolloutActive = "rollout-active",
         /// A rollout start named a plan: the plan is the one the category requires by the policy.
         PlanNotSelectable = "plan-not-selectable",
+        /// A dashboard form did not carry the session's CSRF token (missing, another session's, or altered), or the sign-in form did not match its cookie; nothing was done.
+        CsrfTokenInvalid = "csrf-token-invalid",
     }
 }
 
@@ -194,7 +196,8 @@ impl ErrorCode {
             | C::CiRunNotSuccessful
             | C::CiRunNotFound
             | C::VerificationNotAllowed
-            | C::WebhookSignatureInvalid => StatusCode::FORBIDDEN,
+            | C::WebhookSignatureInvalid
+            | C::CsrfTokenInvalid => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
