@@ -135,10 +135,12 @@ changegate_codes::codes! {
         RolloutsNotConfigured = "rollouts-not-configured",
         /// The change already has an active server-run rollout.
         RolloutActive = "rollout-active",
-        /// A rollout start named a plan: the plan is the one the category requires by the policy.
+        /// A rollout start named a plan that no approved exception of the change selected: the plan is the one the category requires by the policy.
         PlanNotSelectable = "plan-not-selectable",
         /// A report sign-off by a person who does not hold the reviewer role (directly or through a team).
         ReportSignerUnauthorized = "report-signer-unauthorized",
+        /// A dashboard form did not carry the session's CSRF token (missing, another session's, or altered), or the sign-in form did not match its cookie; nothing was done.
+        CsrfTokenInvalid = "csrf-token-invalid",
     }
 }
 
@@ -201,7 +203,8 @@ impl ErrorCode {
             | C::CiRunNotFound
             | C::VerificationNotAllowed
             | C::WebhookSignatureInvalid
-            | C::ReportSignerUnauthorized => StatusCode::FORBIDDEN,
+            | C::ReportSignerUnauthorized
+            | C::CsrfTokenInvalid => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,

@@ -992,7 +992,7 @@ pub async fn calendar(
     };
     let view = match month_view(&s.policy, year, month, &tz, category) {
         Ok(v) => v,
-        Err(e) => return error_page(StatusCode::BAD_REQUEST, "invalid-month", &e.to_string()),
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, "invalid-body", &e.to_string()),
     };
     let world = match s.db.world().await {
         Ok(w) => w.value,

@@ -109,9 +109,10 @@ pub fn csrf_ok(viewer: &Viewer, presented: Option<&str>) -> bool {
 
 /// The page of a refused forged form.
 pub fn csrf_refused() -> Response {
+    let code = crate::error::ErrorCode::CsrfTokenInvalid;
     super::pages::error_page(
-        StatusCode::FORBIDDEN,
-        "csrf-token-invalid",
+        code.status(),
+        code.as_str(),
         "This form did not carry this session's CSRF token, so it was not sent by a dashboard \
          page you opened. Nothing was changed. Open the page again and resend the form.",
     )
