@@ -53,10 +53,10 @@ pub use server::{
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
-pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use server::{
     Finished, NewNotification, NoticeWrite, Notification, NotificationRouter, NotificationStatus,
 };
+pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 
