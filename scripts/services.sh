@@ -55,6 +55,21 @@ fi
 # start their own chromedriver on a free loopback port. Only the binaries are needed, no service.
 # fonts-dejavu-core gives the screenshots readable text. Same rules as above (policy-rc.d, quiet apt).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_log="$(mktemp)"
+  own_policy_rc=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
+  fi
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    echo "services.sh: installing chromium and chromium-driver failed (the report and dashboard browser tests need them)" >&2
+    exit 1
+  fi
+  [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  rm -f "$apt_log"
+fi
+
 # A real SMTP server for the e-mail notification tests: Debian's python3-aiosmtpd. The tests start
 # their own `/usr/bin/python3 crates/server/tests/smtp_sink.py` (aiosmtpd, writing each message to a
 # file) on a free loopback port, so only the module is needed; nothing runs as a service. Debian's
@@ -65,10 +80,6 @@ if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
   fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; } >"$apt_log" 2>&1; then
-    cat "$apt_log" >&2
-    [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
-    echo "services.sh: installing chromium and chromium-driver failed (the report and dashboard browser tests need them)" >&2
   if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
