@@ -436,9 +436,11 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
     let inactive =
         changegate_server::notify::install(state.db.store(), state.policy.clone(), active);
     if !inactive.is_empty() {
-        println!(
-            "notification channels without an endpoint (inactive): {}",
-            inactive.join(", ")
+        // A log line, not stdout: stdout ends with `listening on …`, which scripts wait for and
+        // then may stop reading (a later write to a closed pipe would kill the server).
+        tracing::info!(
+            channels = %inactive.join(", "),
+            "notification channels without an endpoint are inactive"
         );
     }
     let _notify_worker = notifier
