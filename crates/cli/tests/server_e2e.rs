@@ -211,11 +211,12 @@ fn category_2_lifecycle(db_url: Option<&str>) {
         ]));
     }
     json_out(cg(&srv, &admin).args(["change", "transition", &id, "approve"]));
-    // Saturday is inside the weekend freeze: denied with the next slot.
+    // Saturday is inside the weekend freeze: denied by time only, so `waiting` (exit 3), with
+    // the next slot.
     cg(&srv, &alice)
         .args(["gate", "--change", &id, "--at", "2026-03-14T12:00:00Z"])
         .assert()
-        .code(1)
+        .code(3)
         .stdout(predicates::str::contains("[freeze-active] Weekend freeze"))
         .stdout(predicates::str::contains(
             "next allowed slot: 2026-03-16T10:00:00Z",
