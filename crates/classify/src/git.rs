@@ -146,7 +146,7 @@ enum Blob {
 /// first asks for them (each at most once while small), so files no detector looks at are never
 /// read, and reading overlaps the detectors' parsing.
 pub struct GitContents {
-    repo: Mutex<Repository>,
+    repos: Handles,
     max_file_bytes: u64,
     base_tree: Oid,
     head_tree: Oid,
@@ -184,10 +184,10 @@ impl GitContents {
         let slot = slots.get(path)?;
         Some(slot.blob.get_or_init(|| {
             // Sized and sorted while the object is in libgit2's buffer, before any copy: an
-            // oversized blob is never copied, and only one is in memory at a time (reads are
-            // serialised by the repository lock).
-            let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-            let read = repo.odb().and_then(|odb| {
+            // oversized blob is never copied, and at most one per reading thread is in memory
+            // at a time.
+            let read = self.repos.with(|repo| {
+                let odb = repo.odb()?;
                 let obj = odb.read(slot.oid)?;
                 let data = obj.data();
                 let size = data.len() as u64;
@@ -201,7 +201,6 @@ impl GitContents {
                     }
                 })
             });
-            drop(repo);
             read.unwrap_or_else(|e| {
                 let msg = e.message().to_string();
                 self.fail(path, e);
@@ -249,17 +248,21 @@ impl GitContents {
         }
         // Not a changed file (a detector reading a neighbour, e.g. the manifest beside a
         // changed lockfile): straight from the tree. Absent is `None`; a failed read is noted.
-        let read = {
-            let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-            let tree = repo.find_tree(side_tree).ok()?;
-            let entry = tree.get_path(Path::new(path)).ok()?;
+        let read = self.repos.with(|repo| {
+            let Ok(tree) = repo.find_tree(side_tree) else {
+                return Ok(None);
+            };
+            let Ok(entry) = tree.get_path(Path::new(path)) else {
+                return Ok(None);
+            };
             if entry.kind() != Some(ObjectType::Blob) {
-                return None;
+                return Ok(None);
             }
-            repo.find_blob(entry.id()).map(|b| b.content().to_vec())
-        };
+            repo.find_blob(entry.id())
+                .map(|b| Some(b.content().to_vec()))
+        });
         match read {
-            Ok(data) => Some(Cow::Owned(data)),
+            Ok(data) => data.map(Cow::Owned),
             Err(e) => {
                 self.fail(path, e);
                 None
@@ -268,13 +271,12 @@ impl GitContents {
     }
 
     fn load(&self, oid: Oid) -> Result<Vec<u8>, git2::Error> {
-        // One reader at a time: libgit2 serialises pack access behind a process-wide lock
-        // anyway (parallel readers were measured slower). The object database directly: no
-        // object-cache churn for blobs read once.
-        let repo = self.repo.lock().unwrap_or_else(|e| e.into_inner());
-        let odb = repo.odb()?;
-        let obj = odb.read(oid)?;
-        Ok(obj.data().to_vec())
+        // The object database directly: no object-cache churn for blobs read once.
+        self.repos.with(|repo| {
+            let odb = repo.odb()?;
+            let obj = odb.read(oid)?;
+            Ok(obj.data().to_vec())
+        })
     }
 
     fn side_binary(&self, tree: Oid, slots: &HashMap<String, Slot>, path: &str) -> bool {
@@ -290,6 +292,49 @@ impl GitContents {
                 .read(tree, slots, path)
                 .is_some_and(|d| crate::has_nul(&d)),
         }
+    }
+}
+
+/// Handles on one repository, one per thread reading at a time. A `git2::Repository` is not
+/// `Sync`, and one handle shared behind a lock made every blob read of a change wait for the one
+/// before it; separate handles read (and inflate) in parallel, so the detectors on both cores
+/// no longer queue for the one reader (docs/adr/0012-classifier-performance.md, decision 7).
+/// A handle is opened the first time every existing one is busy (at most one per thread that
+/// reads at once: the rayon pool's threads and the caller's) and kept for the change's life.
+struct Handles {
+    /// The git directory of the first handle, opened again exactly (no discovery, no
+    /// environment), so every handle is the same repository.
+    git_dir: PathBuf,
+    idle: Mutex<Vec<Repository>>,
+}
+
+impl Handles {
+    fn new(repo: Repository) -> Handles {
+        Handles {
+            git_dir: repo.path().to_path_buf(),
+            idle: Mutex::new(vec![repo]),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Repository) -> Result<T, git2::Error>,
+    ) -> Result<T, git2::Error> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let repo = match idle {
+            Some(r) => r,
+            None => Repository::open_ext(
+                &self.git_dir,
+                RepositoryOpenFlags::NO_SEARCH,
+                std::iter::empty::<&std::ffi::OsStr>(),
+            )?,
+        };
+        let out = f(&repo);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(repo);
+        out
     }
 }
 
@@ -508,7 +553,7 @@ fn change_of(
         },
         files,
         contents: GitContents {
-            repo: Mutex::new(repo),
+            repos: Handles::new(repo),
             max_file_bytes,
             base_tree: bt,
             head_tree: ht,
