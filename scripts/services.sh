@@ -74,13 +74,14 @@ fi
 # their own `/usr/bin/python3 crates/server/tests/smtp_sink.py` (aiosmtpd, writing each message to a
 # file) on a free loopback port, so only the module is needed; nothing runs as a service. Debian's
 # interpreter, not whatever `python3` is first on PATH (a pyenv shim does not see Debian's modules).
-if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+# The STARTTLS test makes its CA and server certificate with the `openssl` command line.
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || ! command -v openssl >/dev/null; then
   apt_log="$(mktemp)"
   own_policy_rc=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy_rc=1
   fi
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd; } >"$apt_log" 2>&1; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd openssl; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     [ "$own_policy_rc" = 1 ] && rm -f /usr/sbin/policy-rc.d
     echo "services.sh: installing python3-aiosmtpd failed (the e-mail notification tests need it)" >&2

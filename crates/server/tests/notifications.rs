@@ -32,7 +32,7 @@ use changegate_testkit::notify_standins::StandIn;
 use changegate_testkit::server::{Backend, people_policy};
 use jiff::Timestamp;
 use notify_common::Srv;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const KEY: &str = "sp-key";
 const HOOK_SECRET: &str = "hook-secret";
@@ -305,6 +305,57 @@ async fn maintenance_becomes_a_scheduled_maintenance(backend: Backend) {
     assert!(s.standin.refused().is_empty(), "{:?}", s.standin.refused());
 }
 
+/// At least once, never twice, for Statuspage: the maintenance is created but the answer is lost
+/// (the receiver acted; the sender saw a 502, as after a crash between sending and noting it).
+/// The retry finds the maintenance by its dedupe key and adopts it: one maintenance on the page,
+/// and the later phases move that one.
+async fn a_maintenance_created_before_a_lost_answer_is_adopted_not_duplicated(backend: Backend) {
+    let s = setup(backend, HOOK_SECRET).await;
+    let admin = s.ts.admin.clone();
+    s.standin.state.lock().unwrap().lose_next_create_answer = true;
+    let (st, b) =
+        s.ts.post(
+            "/api/v1/announcements",
+            &admin,
+            &json!({"id": "mw-may", "window_start": "2026-05-05T02:00:00Z",
+                    "window_end": "2026-05-05T06:00:00Z", "channels": []}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(drain(&s).await, 1);
+    assert_eq!(s.standin.state.lock().unwrap().incidents.len(), 1);
+    let creation = |b: &Value| {
+        b["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["dedupe_key"] == "announcement:mw-may/maintenance-announced/status-page")
+            .cloned()
+            .unwrap_or_else(|| panic!("the creation row: {b}"))
+    };
+    let (_, b) =
+        s.ts.get("/api/v1/notifications?subject=announcement:mw-may", &admin)
+            .await;
+    assert_eq!(creation(&b)["status"], "pending", "{b}");
+    // The retry, once its backoff has passed.
+    s.ts.set_now(at("2026-03-10T10:05:00Z"));
+    assert_eq!(drain(&s).await, 1);
+    let incidents = s.standin.state.lock().unwrap().incidents.clone();
+    assert_eq!(incidents.len(), 1, "created twice: {incidents:?}");
+    let (_, b) =
+        s.ts.get("/api/v1/notifications?subject=announcement:mw-may", &admin)
+            .await;
+    let row = &creation(&b);
+    assert_eq!(row["status"], "sent", "{b}");
+    assert_eq!(row["receipt"]["found"], true, "{row}");
+    s.ts.set_now(at("2026-05-05T02:00:00Z"));
+    assert_eq!(drain(&s).await, 1);
+    assert_eq!(
+        s.standin.state.lock().unwrap().incidents["inc1"]["status"],
+        "in_progress"
+    );
+}
+
 async fn a_refused_webhook_is_a_dead_letter_retried_by_an_admin(backend: Backend) {
     let s = setup(backend, "not-the-receivers-secret").await;
     let admin = s.ts.admin.clone();
@@ -556,4 +607,5 @@ async fn rollbacks_and_duties_are_notified_when_due(backend: Backend) {
 both!(incidents_reach_slack_within_its_limits);
 both!(rollbacks_and_duties_are_notified_when_due);
 both!(maintenance_becomes_a_scheduled_maintenance);
+both!(a_maintenance_created_before_a_lost_answer_is_adopted_not_duplicated);
 both!(a_refused_webhook_is_a_dead_letter_retried_by_an_admin);

@@ -35,8 +35,44 @@ impl Drop for Sink {
     }
 }
 
+/// A CA and a server certificate for 127.0.0.1 signed by it (PEM files in `dir`), made with the
+/// `openssl` command line (scripts/services.sh installs it): rustls refuses a self-signed CA
+/// certificate used as the server's own, so the chain is real.
+fn test_pki(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (scripts/services.sh installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=changegate test CA",
+    ]);
+    run(&[
+        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+    ]);
+}
+
 impl Sink {
     fn start() -> Sink {
+        Sink::start_with(None)
+    }
+
+    /// With `Some(dir)` holding `server.pem`/`server.key`: STARTTLS offered and required.
+    fn start_with(tls: Option<&Path>) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
         // Debian's interpreter, which has python3-aiosmtpd (a `python3` first on PATH may not).
@@ -45,9 +81,12 @@ impl Sink {
         } else {
             "python3"
         };
-        let mut child = Command::new(python)
-            .arg(&script)
-            .arg(dir.path())
+        let mut cmd = Command::new(python);
+        cmd.arg(&script).arg(dir.path());
+        if let Some(pki) = tls {
+            cmd.arg(pki.join("server.pem")).arg(pki.join("server.key"));
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs (scripts/services.sh installs python3-aiosmtpd)");
@@ -268,5 +307,99 @@ async fn the_stakeholder_notice_is_sent_and_recorded_as_sent(backend: Backend) {
     );
 }
 
+/// STARTTLS: with `starttls = "required"` and the company CA in `ca_file`, mail goes to a relay
+/// that requires STARTTLS, encrypted; without the CA the certificate is refused and nothing is
+/// sent (the notification stays for a retry); a relay that offers no STARTTLS gets nothing when
+/// it is required, and gets the mail when it is opportunistic (the default).
+async fn starttls_is_used_where_offered_and_refused_when_required_and_missing(backend: Backend) {
+    let pki = tempfile::tempdir().unwrap();
+    test_pki(pki.path());
+    let tls_sink = Sink::start_with(Some(pki.path()));
+    let plain_sink = Sink::start();
+    let policy = people_policy();
+    let ts = Srv::start(
+        backend,
+        policy.clone(),
+        "2026-03-10T10:00:00Z".parse().unwrap(),
+        |_| {},
+    )
+    .await;
+    let ca = pki.path().join("ca.pem");
+    let policy = Arc::new(policy);
+    let deploy = |id: &str| {
+        let mut c = change();
+        c.change.id = id.into();
+        c
+    };
+    // Each case: the channel's config, the sink it points at, and whether the mail arrives.
+    let cases = [
+        (
+            format!("starttls = \"required\"\nca_file = \"{}\"\n", ca.display()),
+            &tls_sink,
+            true,
+        ),
+        ("starttls = \"required\"\n".to_string(), &tls_sink, false),
+        ("starttls = \"required\"\n".to_string(), &plain_sink, false),
+        (String::new(), &plain_sink, true),
+    ];
+    for (i, (extra, sink, arrives)) in cases.iter().enumerate() {
+        let cfg = format!(
+            "[channels.stakeholders]\nurl = \"smtp://127.0.0.1:{}\"\nfrom = \"changegate@example.com\"\n{extra}",
+            sink.port
+        );
+        let eps = Endpoints::parse(&cfg, "notify.toml", &policy).unwrap();
+        let n = Notifier::new(eps, WorkerConfig::default());
+        changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
+        let state = AppState::new(policy.clone(), ts.db.clone(), Clock::Manual(ts.clock.clone()));
+        let id = format!("CR-5{i}");
+        let before = sink.messages().len();
+        ts.db
+            .create_change(
+                &deploy(&id),
+                AuditEvent::new(kinds::CHANGE_CREATED, "alice").change(&id),
+                None,
+            )
+            .await
+            .unwrap();
+        ts.db
+            .record(
+                AuditEvent::new(kinds::DEPLOYMENT_FINISH, "integration:deploy")
+                    .change(&id)
+                    .category("2"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(worker::run_once(&state, &n).await.unwrap(), 1, "case {i}");
+        let msgs = sink.messages();
+        let mine: Vec<&Value> = msgs
+            .values()
+            .filter(|m| m["subject"].as_str().unwrap().contains(&id))
+            .collect();
+        if *arrives {
+            assert_eq!(mine.len(), 1, "case {i} ({extra:?}): {msgs:?}");
+            assert_eq!(mine[0]["tls"], json!(std::ptr::eq(*sink, &tls_sink)), "case {i}");
+        } else {
+            assert_eq!(
+                msgs.len(),
+                before,
+                "case {i} ({extra:?}): sent in clear or to an untrusted server"
+            );
+        }
+        let (st, b) = ts
+            .get(&format!("/api/v1/notifications?subject={id}"), &ts.admin)
+            .await;
+        assert_eq!(st, 200, "{b}");
+        let row = &b["notifications"][0];
+        if *arrives {
+            assert_eq!(row["status"], "sent", "case {i}: {row}");
+        } else {
+            // Kept for a retry with the reason, never dropped.
+            assert_eq!(row["status"], "pending", "case {i}: {row}");
+            assert!(row["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{row}");
+        }
+    }
+}
+
 both!(stakeholders_and_all_teams_get_their_emails);
+both!(starttls_is_used_where_offered_and_refused_when_required_and_missing);
 both!(the_stakeholder_notice_is_sent_and_recorded_as_sent);

@@ -1,19 +1,23 @@
 #!/usr/bin/python3
 """A real SMTP server for the e-mail notification tests (Debian's python3-aiosmtpd).
 
-Usage: smtp_sink.py DIR. Listens on a free loopback port, prints `port N` once it accepts
+Usage: smtp_sink.py DIR [CERT KEY]. Listens on a free loopback port, prints `port N` once it accepts
 connections, and writes every message it receives to DIR/NNNN.json: the envelope sender and
 recipients, the Message-ID and Subject headers and the text body. A message whose Message-ID was
 seen before is acknowledged but written as DIR/dup-NNNN.json, so a test sees how often a message
-was delivered and that a receiver keyed on the Message-ID shows it once. Stops on SIGTERM.
+was delivered and that a receiver keyed on the Message-ID shows it once. With CERT and KEY (PEM)
+it offers STARTTLS and requires it before MAIL (as a relay that refuses clear text does), and
+each record says whether the session was encrypted. Stops on SIGTERM.
 """
 
 import email
 import email.policy
 import json
+import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import threading
 
@@ -38,6 +42,7 @@ class Sink:
             "to": msg.get("To", ""),
             "from": msg.get("From", ""),
             "body": body.get_content() if body is not None else "",
+            "tls": bool(session.ssl),
         }
         with self.lock:
             self.n += 1
@@ -57,7 +62,15 @@ def main():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) > 3:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+        tls = {"tls_context": ctx, "require_starttls": True}
+        # A refused handshake (the test's untrusted-CA case) is expected: keep its traceback
+        # out of the test output.
+        logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print("port %d" % port, flush=True)
     stop = threading.Event()

@@ -48,6 +48,9 @@ pub struct Received {
     pub incidents: BTreeMap<String, Value>,
     /// While true, a message is taken in (recorded) but not answered.
     pub held: bool,
+    /// Statuspage: the next creation is stored but answered `502`, as when the connection drops
+    /// after the receiver acted (or the sender dies before noting the answer).
+    pub lose_next_create_answer: bool,
 }
 
 /// A running stand-in.
@@ -291,6 +294,9 @@ async fn sp_create(
     out["page_id"] = json!(page);
     st.incidents.insert(id.clone(), out.clone());
     st.shown.push(out.clone());
+    if std::mem::take(&mut st.lose_next_create_answer) {
+        return (StatusCode::BAD_GATEWAY, "upstream connection lost").into_response();
+    }
     (StatusCode::CREATED, axum::Json(out)).into_response()
 }
 

@@ -7,6 +7,8 @@
 //!
 //! [channels.stakeholders]             # an email channel
 //! url = "smtp://mail.example.com:587"  # STARTTLS when the server offers it; smtps:// for TLS
+//! starttls = "required"               # refuse to send in clear text (default: "opportunistic")
+//! ca_file = "/etc/ssl/private-ca.pem" # trust this CA (PEM) besides the system's roots
 //! username = "changegate"
 //! secret_file = "/run/secrets/smtp-password"
 //! from = "changegate@example.com"
@@ -59,6 +61,21 @@ struct RawChannel {
     username: Option<String>,
     from: Option<String>,
     page_id: Option<String>,
+    starttls: Option<StartTls>,
+    ca_file: Option<PathBuf>,
+}
+
+/// Whether an `smtp://` channel may send without TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartTls {
+    /// STARTTLS when the server offers it, clear text when it does not (the default: what
+    /// "STARTTLS where offered" means, and what a relay on loopback needs).
+    #[default]
+    Opportunistic,
+    /// STARTTLS or no delivery: a server that does not offer it (or a man in the middle that
+    /// strips the offer) gets nothing, and the notification is retried, then dead-lettered.
+    Required,
 }
 
 /// A channel's endpoint.
@@ -78,6 +95,10 @@ pub struct Endpoint {
     pub from: Option<String>,
     /// Statuspage page id.
     pub page_id: Option<String>,
+    /// SMTP: whether STARTTLS is required (`smtp://` only; `smtps://` is TLS from the start).
+    pub starttls: StartTls,
+    /// SMTP: an extra trusted CA certificate (PEM), e.g. a company CA.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -180,6 +201,30 @@ impl Endpoints {
                     )))
                 }
             };
+            if ch.kind != ChannelKind::Email && (c.starttls.is_some() || c.ca_file.is_some()) {
+                return Err(err(format!(
+                    "[channels.{name}]: `starttls` and `ca_file` are for email channels only"
+                )));
+            }
+            let ca_pem = match &c.ca_file {
+                None => None,
+                Some(f) => {
+                    let pem = std::fs::read(f).map_err(|e| {
+                        err(format!(
+                            "[channels.{name}] ca_file: cannot read {}: {e}",
+                            f.display()
+                        ))
+                    })?;
+                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                        return Err(err(format!(
+                            "[channels.{name}] ca_file: {} holds no PEM certificate \
+                             (-----BEGIN CERTIFICATE-----)",
+                            f.display()
+                        )));
+                    }
+                    Some(pem)
+                }
+            };
             match ch.kind {
                 ChannelKind::Email => need(c.from.is_some(), "`from`")?,
                 ChannelKind::Statuspage => {
@@ -202,6 +247,8 @@ impl Endpoints {
                     username: c.username,
                     from: c.from,
                     page_id: c.page_id,
+                    starttls: c.starttls.unwrap_or_default(),
+                    ca_pem,
                 },
             );
         }

@@ -165,12 +165,19 @@ pub async fn email(
         ),
         None => (hostport.to_string(), if wrapper { 465 } else { 587 }),
     };
-    let params = TlsParameters::new(host.clone())
+    let mut params = TlsParameters::builder(host.clone());
+    if let Some(pem) = &ep.ca_pem {
+        let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+            .map_err(|e| SendError::Permanent(format!("ca_file certificate: {e}")))?;
+        params = params.add_root_certificate(cert);
+    }
+    let params = params
+        .build()
         .map_err(|e| SendError::Permanent(format!("TLS parameters for {host}: {e}")))?;
-    let tls = if wrapper {
-        Tls::Wrapper(params)
-    } else {
-        Tls::Opportunistic(params)
+    let tls = match (wrapper, ep.starttls) {
+        (true, _) => Tls::Wrapper(params),
+        (false, super::config::StartTls::Required) => Tls::Required(params),
+        (false, super::config::StartTls::Opportunistic) => Tls::Opportunistic(params),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
         .port(port)
