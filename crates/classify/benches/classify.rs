@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use changegate_testkit::git::{BulkCommit, command, fast_import};
 
+/// The allocator of the `changegate` binary, so the bench measures what the binary runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PACKAGES: usize = 3000;
 const MIGRATIONS: usize = 300;
 const TS: usize = 6000;

@@ -17,7 +17,7 @@
 //! (`git2::opts::strict_hash_verification(false)`), for every libgit2 user in the process.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -25,6 +25,7 @@ use git2::{
     Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository,
     RepositoryOpenFlags,
 };
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::{ChangedFile, Contents, FileStatus};
@@ -131,8 +132,9 @@ struct Slot {
 
 /// What reading a blob found.
 enum Blob {
-    /// Small enough to keep: the bytes.
-    Kept(Vec<u8>),
+    /// Small enough to keep: the bytes, and whether they hold a NUL (binary), found once: several
+    /// detectors ask of the same file.
+    Kept(Vec<u8>, bool),
     /// Within the size limit but larger than [`CACHE_MAX`]: re-read on each use.
     Large { binary: bool },
     /// Over the size limit: never inspected.
@@ -150,8 +152,8 @@ pub struct GitContents {
     max_file_bytes: u64,
     base_tree: Oid,
     head_tree: Oid,
-    base: HashMap<String, Slot>,
-    head: HashMap<String, Slot>,
+    base: FxHashMap<String, Slot>,
+    head: FxHashMap<String, Slot>,
     not_inspected: Mutex<BTreeMap<String, String>>,
     error: Mutex<Option<git2::Error>>,
 }
@@ -180,7 +182,7 @@ impl GitContents {
             .get_or_insert(e);
     }
 
-    fn slot<'a>(&'a self, slots: &'a HashMap<String, Slot>, path: &str) -> Option<&'a Blob> {
+    fn slot<'a>(&'a self, slots: &'a FxHashMap<String, Slot>, path: &str) -> Option<&'a Blob> {
         let slot = slots.get(path)?;
         Some(slot.blob.get_or_init(|| {
             // Sized and sorted while the object is in libgit2's buffer, before any copy: an
@@ -194,7 +196,7 @@ impl GitContents {
                 Ok(if size > self.max_file_bytes {
                     Blob::Oversized(size)
                 } else if size <= CACHE_MAX {
-                    Blob::Kept(data.to_vec())
+                    Blob::Kept(data.to_vec(), crate::has_nul(data))
                 } else {
                     Blob::Large {
                         binary: crate::has_nul(data),
@@ -213,12 +215,12 @@ impl GitContents {
     /// (with the reason noted) when it cannot be inspected.
     fn changed<'a>(
         &'a self,
-        slots: &'a HashMap<String, Slot>,
+        slots: &'a FxHashMap<String, Slot>,
         path: &str,
     ) -> Option<Option<Cow<'a, [u8]>>> {
         let blob = self.slot(slots, path)?;
         Some(match blob {
-            Blob::Kept(d) => Some(Cow::Borrowed(d.as_slice())),
+            Blob::Kept(d, _) => Some(Cow::Borrowed(d.as_slice())),
             Blob::Large { .. } => match self.load(slots.get(path)?.oid) {
                 Ok(d) => Some(Cow::Owned(d)),
                 Err(e) => {
@@ -240,7 +242,7 @@ impl GitContents {
     fn read<'a>(
         &'a self,
         side_tree: Oid,
-        slots: &'a HashMap<String, Slot>,
+        slots: &'a FxHashMap<String, Slot>,
         path: &str,
     ) -> Option<Cow<'a, [u8]>> {
         if let Some(r) = self.changed(slots, path) {
@@ -279,9 +281,9 @@ impl GitContents {
         })
     }
 
-    fn side_binary(&self, tree: Oid, slots: &HashMap<String, Slot>, path: &str) -> bool {
+    fn side_binary(&self, tree: Oid, slots: &FxHashMap<String, Slot>, path: &str) -> bool {
         match self.slot(slots, path) {
-            Some(Blob::Kept(d)) => crate::has_nul(d),
+            Some(Blob::Kept(_, binary)) => *binary,
             Some(Blob::Large { binary }) => *binary,
             // Noted, answered as absent: the caller sees the file as not inspected.
             Some(Blob::Oversized(_) | Blob::Missing(_)) => {
@@ -476,8 +478,8 @@ fn change_of(
     diff.find_similar(Some(&mut find))?;
 
     let mut files = Vec::with_capacity(diff.deltas().len());
-    let mut base_slots = HashMap::new();
-    let mut head_slots = HashMap::new();
+    let mut base_slots = FxHashMap::default();
+    let mut head_slots = FxHashMap::default();
     for d in diff.deltas() {
         let status = match d.status() {
             Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
