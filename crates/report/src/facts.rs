@@ -99,6 +99,25 @@ pub struct Deployment {
     pub error_rate: Option<f64>,
     /// Outcome: worst p95 latency the rollout's triggers read.
     pub latency_impact: Option<f64>,
+    /// Where it was deployed (`details.environment` of the start: the GitHub deployment's
+    /// environment, or the server-run rollout's step environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Outcome: error rate (%) read before the deployment moved traffic (`details.observed` with
+    /// `phase = "before"`: the rollout guard's baseline read, or the server's read when GitHub
+    /// reported the deployment started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_before: Option<f64>,
+    /// Outcome: error rate (%) read after it (`phase = "after"`: the post-deployment
+    /// verification, or the server's read when GitHub reported it finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_after: Option<f64>,
+    /// Outcome: p95 latency (ms) before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_before_ms: Option<f64>,
+    /// Outcome: p95 latency (ms) after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_after_ms: Option<f64>,
     /// An emergency was declared for the change (or it is category 4).
     pub emergency: bool,
     /// A security patch (see docs/reports.md).
@@ -387,7 +406,11 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                         .get("deployer")
                         .and_then(s)
                         .unwrap_or_else(|| e.actor.clone()),
-                    approvals: a.approvals.clone(),
+                    approvals: if a.approvals.is_empty() {
+                        approvers_of(e, at)
+                    } else {
+                        a.approvals.clone()
+                    },
                     pr_link: a.pr_link.clone(),
                     ticket: a.ticket.clone(),
                     incident: a.incident.clone(),
@@ -399,6 +422,11 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     rolled_back_at: None,
                     error_rate: None,
                     latency_impact: None,
+                    environment: s(&e.details["environment"]),
+                    error_rate_before: None,
+                    error_rate_after: None,
+                    latency_before_ms: None,
+                    latency_after_ms: None,
                     emergency,
                     security_patch,
                     exception: a.exception_reason.clone().filter(|_| a.exception_approved),
@@ -411,10 +439,19 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                         .map(|w| at.duration_since(w).as_secs()),
                 });
                 a.open = Some(f.deployments.len() - 1);
+                if let Some(i) = a.open {
+                    observed(&mut f.deployments[i], &e.details["observed"]);
+                }
+            }
+            kinds::DEPLOYMENT_STEP | VERIFICATION => {
+                if let Some(i) = a.open {
+                    observed(&mut f.deployments[i], &e.details["observed"]);
+                }
             }
             kinds::DEPLOYMENT_FINISH | kinds::ROLLBACK => {
                 if let Some(i) = a.open {
                     let d = &mut f.deployments[i];
+                    observed(d, &e.details["observed"]);
                     if let Some(v) = e.outcome.get("error-rate").and_then(Value::as_f64) {
                         d.error_rate = Some(d.error_rate.map_or(v, |x| x.max(v)));
                     }
@@ -456,6 +493,50 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
     f.submissions
         .sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
     f
+}
+
+/// The approvals a start names (`who.approvers`: the change's record at the start), for a change
+/// whose approvals the log holds no `approval.granted` event of (an imported change).
+fn approvers_of(e: &changegate_audit::AuditEvent, at: Timestamp) -> Vec<ApprovalRow> {
+    e.who
+        .get("approvers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(ApprovalRow {
+                person: s(&a["person"])?,
+                role: s(&a["role"]).unwrap_or_default(),
+                at: a["at"].as_str().and_then(|t| t.parse().ok()).unwrap_or(at),
+            })
+        })
+        .collect()
+}
+
+/// Audit kind of the server-run rollout's post-deployment verification.
+pub const VERIFICATION: &str = "deployment.verification";
+
+/// Take a metrics read the server recorded (`details.observed`: `phase` `before` or `after`,
+/// `error-rate` in %, `p95-latency` in ms). The first `before` counts (the baseline, before
+/// traffic moved); the last `after` counts.
+fn observed(d: &mut Deployment, o: &Value) {
+    let er = o["error-rate"].as_f64();
+    let lat = o["p95-latency"].as_f64();
+    match o["phase"].as_str() {
+        Some("before") => {
+            if d.error_rate_before.is_none() && d.latency_before_ms.is_none() {
+                d.error_rate_before = er;
+                d.latency_before_ms = lat;
+            }
+        }
+        Some("after") => {
+            if er.is_some() || lat.is_some() {
+                d.error_rate_after = er;
+                d.latency_after_ms = lat;
+            }
+        }
+        _ => {}
+    }
 }
 
 fn world_event(f: &mut Facts, r: &Record) {

@@ -231,7 +231,11 @@ pub(crate) async fn execute(
                     "status": next.status,
                     "rollback": record,
                     "authority": cause.authority,
-                }));
+                }))
+                .when(
+                    "duration",
+                    doc.duration_s(s.now()).map_or(Value::Null, Value::from),
+                );
         if !result.ok {
             event = event.why("incident", "rollback action failed: roll back by hand");
         }
