@@ -572,3 +572,63 @@ fn world_event(f: &mut Facts, r: &Record) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use changegate_audit::AuditEvent;
+    use serde_json::json;
+
+    fn records(events: Vec<AuditEvent>) -> Vec<Record> {
+        let t0: Timestamp = "2026-11-10T10:00:00Z".parse().unwrap();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Record {
+                v: 1,
+                id: format!("e{i}"),
+                seq: i as u64,
+                recorded_at: t0 + jiff::SignedDuration::from_secs(60 * i as i64),
+                event,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn before_is_the_first_read_after_the_last_and_the_start_names_the_rest() {
+        let ev = |kind: &str| AuditEvent::new(kind, "integration:changegate-rollout").change("c");
+        let read = |phase: &str, er: f64, lat: f64| {
+            json!({"observed": {"phase": phase, "error-rate": er, "p95-latency": lat}})
+        };
+        let recs = records(vec![
+            AuditEvent::new(kinds::DEPLOYMENT_START, "alice")
+                .change("c")
+                .what("commit-sha", "abc")
+                .what("artifact-version", "chat:abc")
+                .who(
+                    "approvers",
+                    json!([{"person": "bob", "role": "backend-lead", "at": "2026-11-09T10:00:00Z"}]),
+                )
+                .details(json!({"environment": "production"})),
+            ev(kinds::DEPLOYMENT_STEP).details(read("before", 0.1, 40.0)),
+            ev(kinds::DEPLOYMENT_STEP).details(read("before", 9.0, 900.0)),
+            ev(kinds::DEPLOYMENT_FINISH).when("duration", 120),
+            ev(VERIFICATION).details(read("after", 0.2, 45.0)),
+            ev(VERIFICATION).details(read("after", 0.3, 46.0)),
+        ]);
+        let f = fold(&recs, "2026-12-01T00:00:00Z".parse().unwrap());
+        let d = &f.deployments[0];
+        assert_eq!(d.environment.as_deref(), Some("production"));
+        assert_eq!(d.artifact_version.as_deref(), Some("chat:abc"));
+        assert_eq!((d.error_rate_before, d.latency_before_ms), (Some(0.1), Some(40.0)));
+        assert_eq!((d.error_rate_after, d.latency_after_ms), (Some(0.3), Some(46.0)));
+        assert_eq!(d.duration_s, Some(120));
+        assert_eq!(d.outcome, Outcome::Success);
+        assert_eq!(d.approvals.len(), 1, "the start's approvers, none granted in the log");
+        assert_eq!(d.approvals[0].person, "bob");
+        // No read recorded: the fields are absent from the body (digests of old periods stay).
+        let plain = fold(&recs[..1], "2026-12-01T00:00:00Z".parse().unwrap());
+        let v = serde_json::to_value(&plain.deployments[0]).unwrap();
+        assert!(v.get("error_rate_before").is_none(), "{v}");
+    }
+}

@@ -517,10 +517,10 @@ async fn a_pull_request_from_webhook_to_check_run_to_protection_rule_to_deployme
     e.gh.rest.assert_conforming();
 }
 
-/// Issue 17, "what every production change must carry", on the GitHub path: a pull request the
-/// server classified from the remote, approved through reviews, deployed as GitHub reports it
-/// (`deployment_status` in progress, then success), with the server reading the error rate and
-/// latency from its Prometheus at both: the report row has every field.
+// Issue 17, "what every production change must carry", on the GitHub path: a pull request the
+// server classified from the remote, approved through reviews, deployed as GitHub reports it
+// (`deployment_status` in progress, then success), with the server reading the error rate and
+// latency from its Prometheus at both: the report row has every field.
 both!(a_github_deployment_fills_every_field_of_its_report_row);
 async fn a_github_deployment_fills_every_field_of_its_report_row(backend: Backend) {
     use support::{Profile, Prometheus, TestService};

@@ -997,11 +997,11 @@ async fn an_exception_reason_selects_only_the_plans_it_lists(backend: Backend) {
     assert!(rollouts(&r, &admin, "CR-Q").await.is_empty());
 }
 
-/// Issue 17, "what every production change must carry": a server-run rollout on the real
-/// Prometheus gives its report row every field, each from what the server observed (the
-/// artifact its config builds from the commit, the paths git lists, the guard's baseline read
-/// before and the verification's read after) or from the change's record (PR link, ticket,
-/// incident, approvals).
+// Issue 17, "what every production change must carry": a server-run rollout on the real
+// Prometheus gives its report row every field, each from what the server observed (the
+// artifact its config builds from the commit, the paths git lists, the guard's baseline read
+// before and the verification's read after) or from the change's record (PR link, ticket,
+// incident, approvals).
 both!(a_server_run_rollout_fills_every_field_of_its_report_row);
 async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backend) {
     let m = metrics().await;
@@ -1035,7 +1035,7 @@ async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backe
     let admin = token(&r.db, "admin", true).await;
     // A ready change whose commits are the repository's (approvals and attestations moved to
     // the real head), with its PR link, ticket and the incident it remediates on record.
-    let mut s = ready_change(2, "CR-F");
+    let s = ready_change(2, "CR-F");
     let (old_base, old_head) = (s.change.base_commit.clone(), s.change.head_commit.clone());
     let text = serde_json::to_string(&s)
         .unwrap()
