@@ -523,17 +523,13 @@ fn observed(d: &mut Deployment, o: &Value) {
     let er = o["error-rate"].as_f64();
     let lat = o["p95-latency"].as_f64();
     match o["phase"].as_str() {
-        Some("before") => {
-            if d.error_rate_before.is_none() && d.latency_before_ms.is_none() {
-                d.error_rate_before = er;
-                d.latency_before_ms = lat;
-            }
+        Some("before") if d.error_rate_before.is_none() && d.latency_before_ms.is_none() => {
+            d.error_rate_before = er;
+            d.latency_before_ms = lat;
         }
-        Some("after") => {
-            if er.is_some() || lat.is_some() {
-                d.error_rate_after = er;
-                d.latency_after_ms = lat;
-            }
+        Some("after") if er.is_some() || lat.is_some() => {
+            d.error_rate_after = er;
+            d.latency_after_ms = lat;
         }
         _ => {}
     }
@@ -597,9 +593,7 @@ mod tests {
     #[test]
     fn before_is_the_first_read_after_the_last_and_the_start_names_the_rest() {
         let ev = |kind: &str| AuditEvent::new(kind, "integration:changegate-rollout").change("c");
-        let read = |phase: &str, er: f64, lat: f64| {
-            json!({"observed": {"phase": phase, "error-rate": er, "p95-latency": lat}})
-        };
+        let read = |phase: &str, er: f64, lat: f64| json!({"observed": {"phase": phase, "error-rate": er, "p95-latency": lat}});
         let recs = records(vec![
             AuditEvent::new(kinds::DEPLOYMENT_START, "alice")
                 .change("c")
@@ -620,11 +614,21 @@ mod tests {
         let d = &f.deployments[0];
         assert_eq!(d.environment.as_deref(), Some("production"));
         assert_eq!(d.artifact_version.as_deref(), Some("chat:abc"));
-        assert_eq!((d.error_rate_before, d.latency_before_ms), (Some(0.1), Some(40.0)));
-        assert_eq!((d.error_rate_after, d.latency_after_ms), (Some(0.3), Some(46.0)));
+        assert_eq!(
+            (d.error_rate_before, d.latency_before_ms),
+            (Some(0.1), Some(40.0))
+        );
+        assert_eq!(
+            (d.error_rate_after, d.latency_after_ms),
+            (Some(0.3), Some(46.0))
+        );
         assert_eq!(d.duration_s, Some(120));
         assert_eq!(d.outcome, Outcome::Success);
-        assert_eq!(d.approvals.len(), 1, "the start's approvers, none granted in the log");
+        assert_eq!(
+            d.approvals.len(),
+            1,
+            "the start's approvers, none granted in the log"
+        );
         assert_eq!(d.approvals[0].person, "bob");
         // No read recorded: the fields are absent from the body (digests of old periods stay).
         let plain = fold(&recs[..1], "2026-12-01T00:00:00Z".parse().unwrap());

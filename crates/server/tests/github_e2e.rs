@@ -558,8 +558,10 @@ async fn a_github_deployment_fills_every_field_of_its_report_row(backend: Backen
         "the paths git lists for the PR's commits: {}",
         created[0]
     );
-    e.deliver("pull_request_review", &e.review("bob-gh", 1)).await;
-    e.deliver("pull_request_review", &e.review("sam-gh", 4242)).await;
+    e.deliver("pull_request_review", &e.review("bob-gh", 1))
+        .await;
+    e.deliver("pull_request_review", &e.review("sam-gh", 4242))
+        .await;
     // The change remediates an incident (a P3: no freeze), linked by an SRE lead.
     let (st, b) = e
         .srv
@@ -595,10 +597,22 @@ async fn a_github_deployment_fills_every_field_of_its_report_row(backend: Backen
     let out = e.deliver("deployment_status", &status).await;
     assert_eq!(out["changes"][0]["phase"], "finished", "{out}");
     let started = e.events("deployment.start").await;
-    assert_eq!(started[0]["details"]["observed"]["phase"], "before", "{}", started[0]);
+    assert_eq!(
+        started[0]["details"]["observed"]["phase"], "before",
+        "{}",
+        started[0]
+    );
     let finish = e.events("deployment.finish").await;
-    assert_eq!(finish[0]["details"]["observed"]["phase"], "after", "{}", finish[0]);
-    assert!(finish[0]["when"]["duration"].as_i64().is_some(), "{}", finish[0]);
+    assert_eq!(
+        finish[0]["details"]["observed"]["phase"], "after",
+        "{}",
+        finish[0]
+    );
+    assert!(
+        finish[0]["when"]["duration"].as_i64().is_some(),
+        "{}",
+        finish[0]
+    );
 
     let month = changegate_report::Period::containing(
         changegate_report::ReportKind::Monthly,

@@ -39,7 +39,8 @@ async fn deploy(srv: &TestServer, id: &str, at: &str) {
         }
         tx.append_audit_at(
             e,
-            at.checked_add(jiff::SignedDuration::from_mins(min)).unwrap(),
+            at.checked_add(jiff::SignedDuration::from_mins(min))
+                .unwrap(),
         )
         .await
         .unwrap();
@@ -58,7 +59,11 @@ async fn reports_are_generated_on_the_first_day_once_stored_and_notified(backend
         policy.clone(),
         BTreeSet::from(["reviewers".to_string()]),
     );
-    let state = AppState::new(policy.clone(), srv.db.clone(), Clock::Manual(srv.clock.clone()));
+    let state = AppState::new(
+        policy.clone(),
+        srv.db.clone(),
+        Clock::Manual(srv.clock.clone()),
+    );
 
     // A server started on 20 November: October's report was missed, so it is generated now;
     // Q3 ended before the log began, so it is not.
@@ -119,10 +124,7 @@ async fn reports_are_generated_on_the_first_day_once_stored_and_notified(backend
     match changegate_server::notify::render::render(&policy, &rows[0], None, &world) {
         changegate_server::notify::render::Rendered::Send(m) => {
             assert!(m.title.contains("Monthly audit report 2026-11"), "{m:?}");
-            assert!(
-                m.lines.iter().any(|l| l.contains(&stored.digest)),
-                "{m:?}"
-            );
+            assert!(m.lines.iter().any(|l| l.contains(&stored.digest)), "{m:?}");
         }
         other => panic!("{other:?}"),
     }
@@ -164,8 +166,16 @@ async fn reports_are_generated_on_the_first_day_once_stored_and_notified(backend
     // at once on 2 January, one through the scheduler task (it runs at start), one by hand;
     // December's report and Q4's review are generated once between them.
     srv.set_now(t("2027-01-02T09:00:00Z"));
-    let a = AppState::new(policy.clone(), srv.db.clone(), Clock::Manual(srv.clock.clone()));
-    let b = AppState::new(policy.clone(), srv.db.clone(), Clock::Manual(srv.clock.clone()));
+    let a = AppState::new(
+        policy.clone(),
+        srv.db.clone(),
+        Clock::Manual(srv.clock.clone()),
+    );
+    let b = AppState::new(
+        policy.clone(),
+        srv.db.clone(),
+        Clock::Manual(srv.clock.clone()),
+    );
     let task = reports_schedule::spawn(a.clone(), reports_schedule::ScheduleConfig::default());
     let by_hand = run_once(&b).await.unwrap();
     let count = || async {
@@ -180,7 +190,10 @@ async fn reports_are_generated_on_the_first_day_once_stored_and_notified(backend
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while count().await.len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "the scheduler did not run at start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not run at start"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -1104,14 +1104,22 @@ async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backe
         .unwrap_or_else(|| panic!("CR-F in the population: {rep:#}"));
     let d: changegate_report::Deployment = serde_json::from_value(row.clone()).unwrap();
     assert_eq!(d.commit.as_deref(), Some(head.as_str()));
-    assert!(d.artifact_version.as_deref().unwrap().starts_with("registry.example/chat:"));
+    assert!(
+        d.artifact_version
+            .as_deref()
+            .unwrap()
+            .starts_with("registry.example/chat:")
+    );
     assert_eq!(d.environment.as_deref(), Some("production"));
     assert_eq!(d.changed_files, ["src/app.ts", "src/routes/health.ts"]);
     assert_eq!(d.deployer, "alice");
     assert!(!d.approvals.is_empty(), "{row:#}");
     assert!(d.duration_s.unwrap() >= 4);
     assert!(d.finished_at.is_some());
-    assert_eq!(d.pr_link.as_deref(), Some("https://github.com/acme/chat/pull/7"));
+    assert_eq!(
+        d.pr_link.as_deref(),
+        Some("https://github.com/acme/chat/pull/7")
+    );
     assert_eq!(d.ticket.as_deref(), Some("CHAT-7"));
     assert_eq!(d.incident.as_deref(), Some("INC-7"));
     assert_eq!(d.outcome, changegate_report::facts::Outcome::Success);
@@ -1127,7 +1135,10 @@ async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backe
     }
     // The CSV has the before/after columns filled.
     let resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/monthly/{month}?format=csv", r.base))
+        .get(format!(
+            "{}/api/v1/reports/monthly/{month}?format=csv",
+            r.base
+        ))
         .bearer_auth(&admin)
         .send()
         .await

@@ -221,7 +221,8 @@ impl Store {
                     && logged.as_deref() == Some(stored.digest.as_str()) =>
             {
                 let all = changegate_report::facts::signoff_events(&records);
-                r.signoffs = changegate_report::signoffs(kind, &r.period, &r.digest, settings, &all);
+                r.signoffs =
+                    changegate_report::signoffs(kind, &r.period, &r.digest, settings, &all);
                 Ok(r)
             }
             _ => self.report(period, settings).await,

@@ -215,7 +215,11 @@ async fn a_stored_report_is_served_only_while_the_log_vouches_for_it(kind: Kind)
     assert!(verify_export(&served, &export(&store).await, Some(&key)).ok());
 
     // An edited copy (one metric changed, digest kept) is not served.
-    let stored = store.stored_report("monthly:2026-11").await.unwrap().unwrap();
+    let stored = store
+        .stored_report("monthly:2026-11")
+        .await
+        .unwrap()
+        .unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&stored.report).unwrap();
     v["body"]["metrics"][0]["value"] = serde_json::json!(9999.0);
     let write = |text: String, digest: String| {

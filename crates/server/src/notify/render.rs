@@ -258,7 +258,9 @@ pub fn render(
                 if kind == "quarterly" { "quarter" } else { "month" }
             ));
             match kind.as_str() {
-                "quarterly" => format!("Quarterly review {period} is ready for sign-off ({report})"),
+                "quarterly" => {
+                    format!("Quarterly review {period} is ready for sign-off ({report})")
+                }
                 _ => format!("Monthly audit report {period} is ready for sign-off ({report})"),
             }
         }

@@ -149,8 +149,7 @@ pub struct RolloutDoc {
 impl RolloutDoc {
     /// Seconds from the start to `now` (`when.duration` of the finish or the rollback).
     pub fn duration_s(&self, now: Timestamp) -> Option<i64> {
-        self.started
-            .map(|t| now.duration_since(t).as_secs().max(0))
+        self.started.map(|t| now.duration_since(t).as_secs().max(0))
     }
 }
 

@@ -21,20 +21,21 @@ use super::Runtime;
 
 /// The (metric name, PromQL) pairs a read uses under `spec`.
 pub fn queries_for(rt: &Runtime, spec: &GuardSpec) -> Vec<(&'static str, String)> {
-    [(Metric::ErrorRate, "error-rate"), (Metric::P95Latency, "p95-latency")]
-        .into_iter()
-        .map(|(m, name)| {
-            let q = spec
-                .triggers
-                .iter()
-                .find(|t| t.metric == m)
-                .map(|t| queries::for_trigger(t, &rt.config.selector, &spec.queries))
-                .unwrap_or_else(|| {
-                    queries::default_query(m, None, &rt.config.selector, &spec.queries)
-                });
-            (name, q)
-        })
-        .collect()
+    [
+        (Metric::ErrorRate, "error-rate"),
+        (Metric::P95Latency, "p95-latency"),
+    ]
+    .into_iter()
+    .map(|(m, name)| {
+        let q = spec
+            .triggers
+            .iter()
+            .find(|t| t.metric == m)
+            .map(|t| queries::for_trigger(t, &rt.config.selector, &spec.queries))
+            .unwrap_or_else(|| queries::default_query(m, None, &rt.config.selector, &spec.queries));
+        (name, q)
+    })
+    .collect()
 }
 
 /// The guard spec of `level`'s plan (or `plan`), for the queries.

@@ -421,13 +421,11 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                     "duration",
                     doc.duration_s(now).map_or(Value::Null, Value::from),
                 )
-                .details(
-                json!({
+                .details(json!({
                     "rollout": row.id, "plan": row.plan, "decision": d, "steps": doc.steps,
                     "authority": {"operation": "complete", "via": "integration", "actor": ACTOR},
                     "message": "the plan completed; post-deployment verification starts",
-                }),
-            );
+                }));
             save(
                 s,
                 rt,

@@ -746,28 +746,29 @@ async fn create(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
             .map_err(|e| format!("{}: {e}", e.code()))?;
     }
     let c = &state.change;
-    let event = ctx.event(
-        kinds::CHANGE_CREATED,
-        ACTOR,
-        &state,
-        json!({
-            "repository": c.repository,
-            "base_commit": c.base_commit,
-            "facets": c.classification.facets,
-            "required_roles": c.classification.required_roles,
-            "authors": c.authors,
-            "co_authors": c.co_authors,
-            "last_pusher": c.last_pusher,
-            "provenance": c.provenance,
-            "pull_request": state.pull_request,
-            "github": { "author": pr.user.login, "sender": e.sender.login },
-        }),
-    )
-    .what("changed-files", observe::files_value(&o.files))
-    .why(
-        "ticket",
-        state.change.ticket.clone().map_or(Value::Null, Value::from),
-    );
+    let event = ctx
+        .event(
+            kinds::CHANGE_CREATED,
+            ACTOR,
+            &state,
+            json!({
+                "repository": c.repository,
+                "base_commit": c.base_commit,
+                "facets": c.classification.facets,
+                "required_roles": c.classification.required_roles,
+                "authors": c.authors,
+                "co_authors": c.co_authors,
+                "last_pusher": c.last_pusher,
+                "provenance": c.provenance,
+                "pull_request": state.pull_request,
+                "github": { "author": pr.user.login, "sender": e.sender.login },
+            }),
+        )
+        .what("changed-files", observe::files_value(&o.files))
+        .why(
+            "ticket",
+            state.change.ticket.clone().map_or(Value::Null, Value::from),
+        );
     match s.db.create_change(&state, event, None).await {
         Ok(_) => {
             crate::github_out::change_updated(s, id).await;
@@ -1456,7 +1457,11 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 let level = changegate_gate::approval::effective_level(policy, &c.value);
                 match crate::rollouts::observed::spec_for(policy, rt, None, level) {
                     Some(spec) => {
-                        let when = if phase == "started" { "before" } else { "after" };
+                        let when = if phase == "started" {
+                            "before"
+                        } else {
+                            "after"
+                        };
                         crate::rollouts::observed::read(rt, &spec, when, ctx.s.now()).await
                     }
                     None => Value::Null,
@@ -1523,7 +1528,10 @@ mod tests {
 
     #[test]
     fn a_ticket_key_is_read_from_the_title() {
-        assert_eq!(ticket_in("CHAT-42: bump express").as_deref(), Some("CHAT-42"));
+        assert_eq!(
+            ticket_in("CHAT-42: bump express").as_deref(),
+            Some("CHAT-42")
+        );
         assert_eq!(ticket_in("fix (OPS2-7)").as_deref(), Some("OPS2-7"));
         assert_eq!(ticket_in("Update the README"), None);
         assert_eq!(ticket_in("utf-8 and x-1 are no keys"), None);
