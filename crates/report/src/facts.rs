@@ -99,6 +99,25 @@ pub struct Deployment {
     pub error_rate: Option<f64>,
     /// Outcome: worst p95 latency the rollout's triggers read.
     pub latency_impact: Option<f64>,
+    /// Where it was deployed (`details.environment` of the start: the GitHub deployment's
+    /// environment, or the server-run rollout's step environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Outcome: error rate (%) read before the deployment moved traffic (`details.observed` with
+    /// `phase = "before"`: the rollout guard's baseline read, or the server's read when GitHub
+    /// reported the deployment started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_before: Option<f64>,
+    /// Outcome: error rate (%) read after it (`phase = "after"`: the post-deployment
+    /// verification, or the server's read when GitHub reported it finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate_after: Option<f64>,
+    /// Outcome: p95 latency (ms) before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_before_ms: Option<f64>,
+    /// Outcome: p95 latency (ms) after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_after_ms: Option<f64>,
     /// An emergency was declared for the change (or it is category 4).
     pub emergency: bool,
     /// A security patch (see docs/reports.md).
@@ -387,7 +406,11 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                         .get("deployer")
                         .and_then(s)
                         .unwrap_or_else(|| e.actor.clone()),
-                    approvals: a.approvals.clone(),
+                    approvals: if a.approvals.is_empty() {
+                        approvers_of(e, at)
+                    } else {
+                        a.approvals.clone()
+                    },
                     pr_link: a.pr_link.clone(),
                     ticket: a.ticket.clone(),
                     incident: a.incident.clone(),
@@ -399,6 +422,11 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     rolled_back_at: None,
                     error_rate: None,
                     latency_impact: None,
+                    environment: s(&e.details["environment"]),
+                    error_rate_before: None,
+                    error_rate_after: None,
+                    latency_before_ms: None,
+                    latency_after_ms: None,
                     emergency,
                     security_patch,
                     exception: a.exception_reason.clone().filter(|_| a.exception_approved),
@@ -411,10 +439,19 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                         .map(|w| at.duration_since(w).as_secs()),
                 });
                 a.open = Some(f.deployments.len() - 1);
+                if let Some(i) = a.open {
+                    observed(&mut f.deployments[i], &e.details["observed"]);
+                }
+            }
+            kinds::DEPLOYMENT_STEP | VERIFICATION => {
+                if let Some(i) = a.open {
+                    observed(&mut f.deployments[i], &e.details["observed"]);
+                }
             }
             kinds::DEPLOYMENT_FINISH | kinds::ROLLBACK => {
                 if let Some(i) = a.open {
                     let d = &mut f.deployments[i];
+                    observed(d, &e.details["observed"]);
                     if let Some(v) = e.outcome.get("error-rate").and_then(Value::as_f64) {
                         d.error_rate = Some(d.error_rate.map_or(v, |x| x.max(v)));
                     }
@@ -458,6 +495,46 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
     f
 }
 
+/// The approvals a start names (`who.approvers`: the change's record at the start), for a change
+/// whose approvals the log holds no `approval.granted` event of (an imported change).
+fn approvers_of(e: &changegate_audit::AuditEvent, at: Timestamp) -> Vec<ApprovalRow> {
+    e.who
+        .get("approvers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(ApprovalRow {
+                person: s(&a["person"])?,
+                role: s(&a["role"]).unwrap_or_default(),
+                at: a["at"].as_str().and_then(|t| t.parse().ok()).unwrap_or(at),
+            })
+        })
+        .collect()
+}
+
+/// Audit kind of the server-run rollout's post-deployment verification.
+pub const VERIFICATION: &str = "deployment.verification";
+
+/// Take a metrics read the server recorded (`details.observed`: `phase` `before` or `after`,
+/// `error-rate` in %, `p95-latency` in ms). The first `before` counts (the baseline, before
+/// traffic moved); the last `after` counts.
+fn observed(d: &mut Deployment, o: &Value) {
+    let er = o["error-rate"].as_f64();
+    let lat = o["p95-latency"].as_f64();
+    match o["phase"].as_str() {
+        Some("before") if d.error_rate_before.is_none() && d.latency_before_ms.is_none() => {
+            d.error_rate_before = er;
+            d.latency_before_ms = lat;
+        }
+        Some("after") if er.is_some() || lat.is_some() => {
+            d.error_rate_after = er;
+            d.latency_after_ms = lat;
+        }
+        _ => {}
+    }
+}
+
 fn world_event(f: &mut Facts, r: &Record) {
     if r.event.kind != kinds::INCIDENT {
         return;
@@ -489,5 +566,73 @@ fn world_event(f: &mut Facts, r: &Record) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use changegate_audit::AuditEvent;
+    use serde_json::json;
+
+    fn records(events: Vec<AuditEvent>) -> Vec<Record> {
+        let t0: Timestamp = "2026-11-10T10:00:00Z".parse().unwrap();
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| Record {
+                v: 1,
+                id: format!("e{i}"),
+                seq: i as u64,
+                recorded_at: t0 + jiff::SignedDuration::from_secs(60 * i as i64),
+                event,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn before_is_the_first_read_after_the_last_and_the_start_names_the_rest() {
+        let ev = |kind: &str| AuditEvent::new(kind, "integration:changegate-rollout").change("c");
+        let read = |phase: &str, er: f64, lat: f64| json!({"observed": {"phase": phase, "error-rate": er, "p95-latency": lat}});
+        let recs = records(vec![
+            AuditEvent::new(kinds::DEPLOYMENT_START, "alice")
+                .change("c")
+                .what("commit-sha", "abc")
+                .what("artifact-version", "chat:abc")
+                .who(
+                    "approvers",
+                    json!([{"person": "bob", "role": "backend-lead", "at": "2026-11-09T10:00:00Z"}]),
+                )
+                .details(json!({"environment": "production"})),
+            ev(kinds::DEPLOYMENT_STEP).details(read("before", 0.1, 40.0)),
+            ev(kinds::DEPLOYMENT_STEP).details(read("before", 9.0, 900.0)),
+            ev(kinds::DEPLOYMENT_FINISH).when("duration", 120),
+            ev(VERIFICATION).details(read("after", 0.2, 45.0)),
+            ev(VERIFICATION).details(read("after", 0.3, 46.0)),
+        ]);
+        let f = fold(&recs, "2026-12-01T00:00:00Z".parse().unwrap());
+        let d = &f.deployments[0];
+        assert_eq!(d.environment.as_deref(), Some("production"));
+        assert_eq!(d.artifact_version.as_deref(), Some("chat:abc"));
+        assert_eq!(
+            (d.error_rate_before, d.latency_before_ms),
+            (Some(0.1), Some(40.0))
+        );
+        assert_eq!(
+            (d.error_rate_after, d.latency_after_ms),
+            (Some(0.3), Some(46.0))
+        );
+        assert_eq!(d.duration_s, Some(120));
+        assert_eq!(d.outcome, Outcome::Success);
+        assert_eq!(
+            d.approvals.len(),
+            1,
+            "the start's approvers, none granted in the log"
+        );
+        assert_eq!(d.approvals[0].person, "bob");
+        // No read recorded: the fields are absent from the body (digests of old periods stay).
+        let plain = fold(&recs[..1], "2026-12-01T00:00:00Z".parse().unwrap());
+        let v = serde_json::to_value(&plain.deployments[0]).unwrap();
+        assert!(v.get("error_rate_before").is_none(), "{v}");
     }
 }

@@ -30,6 +30,10 @@ use sha2::{Digest, Sha256};
 /// Audit event kind of a reviewer's sign-off of a report.
 pub const KIND_SIGNED: &str = "report.signed";
 
+/// Audit event kind of a report the server generated on its schedule (the first day of the
+/// month / quarter); `details`: `report`, `kind`, `period`, `digest`, `checkpoint {size, root}`.
+pub const KIND_GENERATED: &str = "report.generated";
+
 /// Report file format version.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -97,6 +101,19 @@ pub struct Report {
     pub proof: Option<Proof>,
     /// Reviewer sign-offs.
     pub signoffs: SignOffs,
+    /// The server's scheduled generation this report is (not part of the digest): the log
+    /// position of its `report.generated` event and when. Absent on a report computed on demand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Generated>,
+}
+
+/// A report the server generated on its schedule and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generated {
+    /// Log position of the `report.generated` event.
+    pub event_seq: u64,
+    /// When it was generated.
+    pub at: Timestamp,
 }
 
 /// SHA-256 over the canonical JSON of `{kind, period, body}`.
@@ -179,5 +196,6 @@ pub fn report(
         digest,
         body,
         proof,
+        generated: None,
     }
 }

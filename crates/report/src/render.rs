@@ -97,12 +97,13 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 }
 
 /// Columns of the population (CSV, XLSX, HTML).
-pub const CHANGE_COLUMNS: [&str; 27] = [
+pub const CHANGE_COLUMNS: [&str; 32] = [
     "change_id",
     "category",
     "repository",
     "commit_sha",
     "artifact_version",
+    "environment",
     "changed_files",
     "deployer",
     "approvers",
@@ -116,6 +117,10 @@ pub const CHANGE_COLUMNS: [&str; 27] = [
     "rolled_back_at_utc",
     "error_rate",
     "latency_impact",
+    "error_rate_before",
+    "error_rate_after",
+    "latency_p95_before_ms",
+    "latency_p95_after_ms",
     "emergency",
     "security_patch",
     "exception",
@@ -126,6 +131,9 @@ pub const CHANGE_COLUMNS: [&str; 27] = [
     "window_delay_s",
     "log_position",
 ];
+
+/// The HTML shows the first columns (up to the outcome); CSV and XLSX have them all.
+const HTML_COLUMNS: usize = 16;
 
 /// One population row, as text cells in [`CHANGE_COLUMNS`] order.
 pub fn change_row(d: &Deployment) -> Vec<String> {
@@ -143,6 +151,7 @@ pub fn change_row(d: &Deployment) -> Vec<String> {
         opt(&d.repository),
         opt(&d.commit),
         opt(&d.artifact_version),
+        opt(&d.environment),
         d.changed_files.join(" "),
         d.deployer.clone(),
         approvers,
@@ -156,6 +165,10 @@ pub fn change_row(d: &Deployment) -> Vec<String> {
         opt(&d.rolled_back_at),
         opt(&d.error_rate),
         opt(&d.latency_impact),
+        opt(&d.error_rate_before),
+        opt(&d.error_rate_after),
+        opt(&d.latency_before_ms),
+        opt(&d.latency_after_ms),
         d.emergency.to_string(),
         d.security_patch.to_string(),
         opt(&d.exception),
@@ -570,12 +583,12 @@ pub fn html(r: &Report) -> Result<String, ReportError> {
             .map(|v| (v[0].clone(), v[1].clone(), v[2].clone()))
             .collect(),
         proof: proof_rows(r),
-        change_header: CHANGE_COLUMNS[..15].to_vec(),
+        change_header: CHANGE_COLUMNS[..HTML_COLUMNS].to_vec(),
         changes: r
             .body
             .changes
             .iter()
-            .map(|d| change_row(d).into_iter().take(15).collect())
+            .map(|d| change_row(d).into_iter().take(HTML_COLUMNS).collect())
             .collect(),
     };
     t.render().map_err(|e| ReportError::Render(e.to_string()))

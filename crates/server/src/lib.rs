@@ -20,6 +20,7 @@ pub mod github_runs;
 pub mod mirror;
 pub mod notify;
 pub mod observe;
+pub mod reports_schedule;
 pub mod request_id;
 pub mod rollouts;
 pub mod routes;

@@ -179,6 +179,54 @@ pub struct Observed {
     pub classification: ClassifiedChange,
     /// Every commit of `base..head` with its people.
     pub commits: Vec<CommitPeople>,
+    /// The paths `base..head` changes, as git lists them (renames detected; at most
+    /// [`MAX_CHANGED_FILES`]): `what.changed-files` of the event that records the
+    /// classification.
+    pub files: Vec<String>,
+}
+
+/// At most this many changed paths are recorded in one event (the rest are counted).
+pub const MAX_CHANGED_FILES: usize = 1000;
+
+/// The changed paths of `base..head` in the repository `rel` under `root` (no blob is read).
+fn list_files(
+    root: &Path,
+    rel: &Path,
+    base: &str,
+    head: &str,
+) -> Result<Vec<String>, changegate_classify::ClassifyError> {
+    let change =
+        changegate_classify::open_change_within(root, rel, Some(base), Some(head), u64::MAX)?;
+    Ok(change
+        .files
+        .into_iter()
+        .map(|f| f.path)
+        .take(MAX_CHANGED_FILES)
+        .collect())
+}
+
+/// The changed paths of `base..head` of a repository under the server's repo root, read from
+/// git at deploy time (`None` when the server cannot read it there: the classification's
+/// event carries them then, when the server observed it).
+pub async fn changed_files(
+    s: &AppState,
+    repository: &str,
+    base: &str,
+    head: &str,
+) -> Option<Vec<String>> {
+    let path = repository_path(s, repository)?;
+    let root = s.repo_root.clone()?;
+    let rel = path.strip_prefix(&root).ok()?.to_path_buf();
+    let (base, head) = (base.to_string(), head.to_string());
+    tokio::task::spawn_blocking(move || list_files(&root, &rel, &base, &head).ok())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// The files of an observation as an event's `what.changed-files`.
+pub fn files_value(files: &[String]) -> serde_json::Value {
+    serde_json::Value::from(files.to_vec())
 }
 
 /// Classify `base..head` of the repository `at` (a mirror is fetched first: a 502 when its
@@ -224,11 +272,12 @@ pub async fn observe(
             None,
         )?;
         let commits = changegate_classify::commit_people(&dir, &base, &head)?;
-        Ok::<_, changegate_classify::ClassifyError>((c, commits))
+        let files = list_files(&within, &rel, &base, &head)?;
+        Ok::<_, changegate_classify::ClassifyError>((c, commits, files))
     })
     .await
     .map_err(ApiError::internal)?;
-    let (c, commits) = read.map_err(|e| {
+    let (c, commits, files) = read.map_err(|e| {
         use changegate_classify::ClassifyError as E;
         if matches!(e, E::NotARepo { .. } | E::OutsideRoot { .. }) {
             return crate::error::classify_failed(&e, &root, repository);
@@ -252,6 +301,7 @@ pub async fn observe(
     Ok(Observed {
         classification: crate::classified_change(&c),
         commits,
+        files,
     })
 }
 

@@ -14,6 +14,9 @@
 //! the audit trail, which still verifies; no request the stand-in saw strays from GitHub's API
 //! description.
 
+#[path = "../../rollout/tests/support/mod.rs"]
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -111,6 +114,14 @@ impl Drop for E2e {
 }
 
 async fn start(backend: Backend) -> E2e {
+    start_with(backend, None).await
+}
+
+/// [`start`], the server reading metrics from the Prometheus of `rollouts` when given.
+async fn start_with(
+    backend: Backend,
+    rollouts: Option<Arc<changegate_server::rollouts::Runtime>>,
+) -> E2e {
     // `base` (express 4.19.2), and on `feature` a minor upgrade (category 2) written by Ann.
     let work = GitRepo::new();
     work.write("package.json", MANIFEST);
@@ -163,6 +174,7 @@ async fn start(backend: Backend) -> E2e {
                 ..Webhooks::default()
             };
             s.github_out = Some(out);
+            s.rollouts = rollouts;
             *slot.lock().unwrap() = Some(s.clone());
         },
     )
@@ -503,4 +515,142 @@ async fn a_pull_request_from_webhook_to_check_run_to_protection_rule_to_deployme
     // 5. Every request the stand-in saw matched GitHub's OpenAPI description.
     assert!(e.gh.rest.rejections().is_empty());
     e.gh.rest.assert_conforming();
+}
+
+// Issue 17, "what every production change must carry", on the GitHub path: a pull request the
+// server classified from the remote, approved through reviews, deployed as GitHub reports it
+// (`deployment_status` in progress, then success), with the server reading the error rate and
+// latency from its Prometheus at both: the report row has every field.
+both!(a_github_deployment_fills_every_field_of_its_report_row);
+async fn a_github_deployment_fills_every_field_of_its_report_row(backend: Backend) {
+    use support::{Profile, Prometheus, TestService};
+    let svc = TestService::start(Profile::healthy()).await;
+    let prom = Prometheus::start(&[("chat", svc.addr)], Duration::from_secs(1)).await;
+    prom.wait_for_samples(r#"service="chat""#, 3).await;
+    let cfg = changegate_server::rollouts::RolloutConfig::from_toml(&format!(
+        "prometheus = \"{}\"\nselector = 'service=\"chat\"'\n[actions]\nrollback = \"true\"\n[guard]\nrate_window = \"15s\"\n",
+        prom.url
+    ))
+    .unwrap();
+    let rt = changegate_server::rollouts::Runtime::new(cfg, None).unwrap();
+    let e = start_with(backend, Some(Arc::new(rt))).await;
+    let (st, b) = e
+        .srv
+        .put(
+            "/api/v1/aliases/ann@example.com",
+            &e.srv.admin,
+            &json!({"person": "ann"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    let mut opened = fixture("pull_request.opened");
+    opened["pull_request"]["title"] = json!("CHAT-42: bump express");
+    opened["pull_request"]["base"]["sha"] = json!(e.base);
+    opened["pull_request"]["head"]["sha"] = json!(e.head);
+    opened["pull_request"]["base"]["repo"]["clone_url"] = json!(e.url);
+    opened["repository"]["clone_url"] = json!(e.url);
+    let out = e.deliver("pull_request", &opened).await;
+    assert_eq!(out["result"], "created", "{out}");
+    let created = e.events("change.created").await;
+    assert_eq!(
+        created[0]["what"]["changed-files"],
+        json!(["package.json"]),
+        "the paths git lists for the PR's commits: {}",
+        created[0]
+    );
+    e.deliver("pull_request_review", &e.review("bob-gh", 1))
+        .await;
+    e.deliver("pull_request_review", &e.review("sam-gh", 4242))
+        .await;
+    // The change remediates an incident (a P3: no freeze), linked by an SRE lead.
+    let (st, b) = e
+        .srv
+        .post(
+            "/api/v1/incidents",
+            &e.srv.admin,
+            &json!({"id": "INC-9", "severity": "P3", "title": "slow search", "commander": "bob"}),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{b}");
+    let sam = e.srv.token("sam").await;
+    let (st, b) = e
+        .srv
+        .post(
+            &format!("/api/v1/changes/{CHANGE}/ops"),
+            &sam,
+            &json!({"op": "remediates", "incident": "INC-9"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+
+    // GitHub deploys tag v1.4.0 of the head: in progress, then success, both by Bob.
+    let mut status = fixture("deployment_status.success");
+    status["deployment"]["sha"] = json!(e.head);
+    status["deployment"]["ref"] = json!("v1.4.0");
+    status["deployment_status"]["creator"]["login"] = json!("bob-gh");
+    status["repository"]["full_name"] = json!(REPO);
+    let mut running = status.clone();
+    running["deployment_status"]["state"] = json!("in_progress");
+    let out = e.deliver("deployment_status", &running).await;
+    assert_eq!(out["changes"][0]["phase"], "started", "{out}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = e.deliver("deployment_status", &status).await;
+    assert_eq!(out["changes"][0]["phase"], "finished", "{out}");
+    let started = e.events("deployment.start").await;
+    assert_eq!(
+        started[0]["details"]["observed"]["phase"], "before",
+        "{}",
+        started[0]
+    );
+    let finish = e.events("deployment.finish").await;
+    assert_eq!(
+        finish[0]["details"]["observed"]["phase"], "after",
+        "{}",
+        finish[0]
+    );
+    assert!(
+        finish[0]["when"]["duration"].as_i64().is_some(),
+        "{}",
+        finish[0]
+    );
+
+    let month = changegate_report::Period::containing(
+        changegate_report::ReportKind::Monthly,
+        e.srv.db.store().now(),
+    );
+    let (st, rep) = e
+        .srv
+        .get(&format!("/api/v1/reports/monthly/{month}"), &e.srv.admin)
+        .await;
+    assert_eq!(st, 200, "{rep}");
+    let row = rep["body"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["change_id"] == CHANGE)
+        .cloned()
+        .unwrap_or_else(|| panic!("{CHANGE} in the population: {rep:#}"));
+    let d: changegate_report::Deployment = serde_json::from_value(row.clone()).unwrap();
+    assert_eq!(d.commit.as_deref(), Some(e.head.as_str()), "{row:#}");
+    assert_eq!(d.artifact_version.as_deref(), Some("v1.4.0"));
+    assert_eq!(d.environment.as_deref(), Some("production"));
+    assert_eq!(d.changed_files, ["package.json"]);
+    assert_eq!(d.deployer, "bob");
+    let mut approvers: Vec<&str> = d.approvals.iter().map(|a| a.person.as_str()).collect();
+    approvers.sort_unstable();
+    assert_eq!(approvers, ["bob", "sam"]);
+    assert!(d.finished_at.is_some() && d.duration_s.is_some(), "{row:#}");
+    assert!(d.pr_link.as_deref().unwrap().contains("/pull/2"), "{row:#}");
+    assert_eq!(d.ticket.as_deref(), Some("CHAT-42"));
+    assert_eq!(d.incident.as_deref(), Some("INC-9"));
+    assert_eq!(d.outcome, changegate_report::facts::Outcome::Success);
+    for (what, v, lo, hi) in [
+        ("error rate before", d.error_rate_before, 0.0, 1.0),
+        ("error rate after", d.error_rate_after, 0.0, 1.0),
+        ("p95 before", d.latency_before_ms, 10.0, 250.0),
+        ("p95 after", d.latency_after_ms, 10.0, 250.0),
+    ] {
+        let v = v.unwrap_or_else(|| panic!("{what} missing: {row:#}"));
+        assert!((lo..=hi).contains(&v), "{what} = {v}");
+    }
 }

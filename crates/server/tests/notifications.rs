@@ -141,7 +141,10 @@ async fn setup(backend: Backend, hook_secret: &str) -> Setup {
     );
     let policy = Arc::new(policy);
     let inactive = changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
-    assert_eq!(inactive, ["stakeholders", "all-teams", "executives"]);
+    assert_eq!(
+        inactive,
+        ["stakeholders", "all-teams", "executives", "reviewers"]
+    );
     let state = AppState::new(policy, ts.db.clone(), Clock::Manual(ts.clock.clone()));
     Setup {
         ts,

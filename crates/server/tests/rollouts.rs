@@ -996,3 +996,170 @@ async fn an_exception_reason_selects_only_the_plans_it_lists(backend: Backend) {
     );
     assert!(rollouts(&r, &admin, "CR-Q").await.is_empty());
 }
+
+// Issue 17, "what every production change must carry": a server-run rollout on the real
+// Prometheus gives its report row every field, each from what the server observed (the
+// artifact its config builds from the commit, the paths git lists, the guard's baseline read
+// before and the verification's read after) or from the change's record (PR link, ticket,
+// incident, approvals).
+both!(a_server_run_rollout_fills_every_field_of_its_report_row);
+async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backend) {
+    let m = metrics().await;
+    // The change's repository under the server's repo root: base, then a commit touching two files.
+    let root = tempfile::tempdir().unwrap();
+    let repo = changegate_testkit::GitRepo::init_at(&root.path().join("chat"));
+    repo.write("src/app.ts", "export const v = 1;\n");
+    let base = repo.commit("base");
+    repo.write("src/app.ts", "export const v = 2;\n");
+    repo.write("src/routes/health.ts", "export const ok = true;\n");
+    let head = repo.commit("feature");
+    let mut cfg = config(&m, "5s");
+    cfg.artifact = Some("registry.example/chat:{short}".into());
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let policy = policy();
+    let db = spot.open(&policy).await;
+    let state = AppState {
+        rollouts: Some(Arc::new(Runtime::new(cfg, Some("a".into())).unwrap())),
+        repo_root: Some(root.path().to_path_buf()),
+        ..AppState::new(Arc::new(policy), db.clone(), clock.clone())
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let r = Replica {
+        base: format!("http://{}", listener.local_addr().unwrap()),
+        db,
+        task: tokio::spawn(async move {
+            changegate_server::serve(state, listener).await.unwrap();
+        }),
+    };
+    let admin = token(&r.db, "admin", true).await;
+    // A ready change whose commits are the repository's (approvals and attestations moved to
+    // the real head), with its PR link, ticket and the incident it remediates on record.
+    let s = ready_change(2, "CR-F");
+    let (old_base, old_head) = (s.change.base_commit.clone(), s.change.head_commit.clone());
+    let text = serde_json::to_string(&s)
+        .unwrap()
+        .replace(&old_head, &head)
+        .replace(&old_base, &base);
+    let mut s: ChangeState = serde_json::from_str(&text).unwrap();
+    s.change.repository = "chat".into();
+    s.change.pr_link = Some("https://github.com/acme/chat/pull/7".into());
+    s.change.ticket = Some("CHAT-7".into());
+    s.remediates = vec!["INC-7".into()];
+    import(&r, &admin, &s).await;
+    let alice = token(&r.db, "alice", false).await;
+    let (st, b) = start(&r.base, &alice, "CR-F", None).await;
+    assert_eq!(st, 201, "{b}");
+    let done = wait_for(&r, &admin, "CR-F", 90, "verification", |v| {
+        v["phase"] == "completed"
+    })
+    .await;
+    assert_eq!(done["verification"]["result"], "passed", "{done:#}");
+
+    // The events carry what the server observed.
+    let evs = events(&r.db, "CR-F").await;
+    let start_ev = evs.iter().find(|e| e.kind == "deployment.start").unwrap();
+    assert_eq!(
+        start_ev.what["artifact-version"],
+        format!("registry.example/chat:{}", &head[..12])
+    );
+    assert_eq!(
+        start_ev.what["changed-files"],
+        json!(["src/app.ts", "src/routes/health.ts"])
+    );
+    assert_eq!(start_ev.details["environment"], "production");
+    let first_step = evs.iter().find(|e| e.kind == "deployment.step").unwrap();
+    assert_eq!(
+        first_step.details["observed"]["phase"], "before",
+        "the baseline read: {first_step:?}"
+    );
+    let verified = evs
+        .iter()
+        .find(|e| e.kind == "deployment.verification")
+        .unwrap();
+    assert_eq!(verified.details["observed"]["phase"], "after");
+    let finish = evs.iter().find(|e| e.kind == "deployment.finish").unwrap();
+    assert!(finish.when["duration"].as_i64().unwrap() >= 4, "{finish:?}");
+
+    // The report's population row has every field.
+    let month = changegate_report::Period::containing(
+        changegate_report::ReportKind::Monthly,
+        r.db.store().now(),
+    );
+    let (st, rep) = req(
+        &r.base,
+        reqwest::Method::GET,
+        &format!("/api/v1/reports/monthly/{month}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{rep}");
+    let row = rep["body"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["change_id"] == "CR-F")
+        .cloned()
+        .unwrap_or_else(|| panic!("CR-F in the population: {rep:#}"));
+    let d: changegate_report::Deployment = serde_json::from_value(row.clone()).unwrap();
+    assert_eq!(d.commit.as_deref(), Some(head.as_str()));
+    assert!(
+        d.artifact_version
+            .as_deref()
+            .unwrap()
+            .starts_with("registry.example/chat:")
+    );
+    assert_eq!(d.environment.as_deref(), Some("production"));
+    assert_eq!(d.changed_files, ["src/app.ts", "src/routes/health.ts"]);
+    assert_eq!(d.deployer, "alice");
+    assert!(!d.approvals.is_empty(), "{row:#}");
+    assert!(d.duration_s.unwrap() >= 4);
+    assert!(d.finished_at.is_some());
+    assert_eq!(
+        d.pr_link.as_deref(),
+        Some("https://github.com/acme/chat/pull/7")
+    );
+    assert_eq!(d.ticket.as_deref(), Some("CHAT-7"));
+    assert_eq!(d.incident.as_deref(), Some("INC-7"));
+    assert_eq!(d.outcome, changegate_report::facts::Outcome::Success);
+    // The service answers 0.1 % errors at 50 ms: both reads see it.
+    for (what, v, lo, hi) in [
+        ("error rate before", d.error_rate_before, 0.0, 1.0),
+        ("error rate after", d.error_rate_after, 0.0, 1.0),
+        ("p95 before", d.latency_before_ms, 10.0, 250.0),
+        ("p95 after", d.latency_after_ms, 10.0, 250.0),
+    ] {
+        let v = v.unwrap_or_else(|| panic!("{what} missing: {row:#}"));
+        assert!((lo..=hi).contains(&v), "{what} = {v}");
+    }
+    // The CSV has the before/after columns filled.
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/reports/monthly/{month}?format=csv",
+            r.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let csv = resp.text().await.unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let line = lines.find(|l| l.starts_with("CR-F,")).unwrap();
+    for col in [
+        "artifact_version",
+        "environment",
+        "changed_files",
+        "error_rate_before",
+        "error_rate_after",
+        "latency_p95_before_ms",
+        "latency_p95_after_ms",
+        "ticket",
+        "incident",
+    ] {
+        let i = header.iter().position(|h| *h == col).unwrap();
+        // No field of this row holds a comma, so a plain split finds the cell.
+        assert!(!line.split(',').nth(i).unwrap().is_empty(), "{col}: {line}");
+    }
+}

@@ -93,6 +93,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0350_dashboard_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0350_dashboard_sessions.sql"),
     },
+    // Reports the server generated on its schedule (issue 17), once per report (ADR 0029).
+    Migration {
+        version: 410,
+        name: "server_report",
+        sqlite: include_str!("../migrations/sqlite/0410_server_report.sql"),
+        postgres: include_str!("../migrations/postgres/0410_server_report.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

@@ -2,10 +2,37 @@
 //! checkpoint and records sign-offs).
 
 use changegate_audit::{AuditEvent, Record};
-use changegate_report::{Period, Proof, ProofPoint, Report, ReportKind, Settings, report_name};
+use changegate_report::{
+    Generated, Period, Proof, ProofPoint, Report, ReportKind, Settings, report_name,
+};
 use serde_json::json;
+use sqlx::Row;
 
-use crate::{EventFilter, Result, Store, StoreError};
+use crate::{EventFilter, Result, Store, StoreError, on_conn, on_pool};
+
+/// A report the server generated on its schedule (`server_report`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReport {
+    /// `monthly:2026-11`.
+    pub name: String,
+    /// Digest as generated.
+    pub digest: String,
+    /// Log position of the `report.generated` event.
+    pub event_seq: u64,
+    /// Checkpoint size it was computed from.
+    pub checkpoint_size: u64,
+    /// The report as generated (JSON).
+    pub report: String,
+}
+
+/// What [`Store::generate_report`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Generation {
+    /// Generated now: the report and its event.
+    Generated(Box<Report>, crate::Appended),
+    /// Generated before (by this or another replica): nothing written.
+    Exists,
+}
 
 impl Store {
     /// Every record of the log below position `size`, in log order (pruned records are absent).
@@ -88,6 +115,120 @@ impl Store {
         Ok(r)
     }
 
+    /// The report the server generated for `name` on its schedule, if any.
+    pub async fn stored_report(&self, name: &str) -> Result<Option<StoredReport>> {
+        Ok(on_pool!(&self.inner.db, p => {
+            sqlx::query("SELECT name, digest, event_seq, checkpoint_size, report FROM server_report WHERE name = $1")
+                .bind(name).fetch_optional(p).await?
+                .map(|r| -> Result<StoredReport> { Ok(StoredReport {
+                    name: r.try_get(0)?,
+                    digest: r.try_get(1)?,
+                    event_seq: r.try_get::<i64, _>(2)? as u64,
+                    checkpoint_size: r.try_get::<i64, _>(3)? as u64,
+                    report: r.try_get(4)?,
+                }) })
+                .transpose()?
+        }))
+    }
+
+    /// Generate the report of `period` as the server's scheduled run, once: compute it, and in
+    /// one transaction append its `report.generated` event (`actor`; the notification router
+    /// queues what it causes) and store it under its name. A report stored before (by this or
+    /// another replica, before a restart) makes this a no-op: the insert conflicts and the
+    /// transaction, event included, rolls back.
+    pub async fn generate_report(
+        &self,
+        period: &Period,
+        settings: &Settings,
+        actor: &str,
+        scheduled_for: jiff::Timestamp,
+    ) -> Result<Generation> {
+        let kind = period.kind();
+        let name = report_name(kind, &period.to_string());
+        if self.stored_report(&name).await?.is_some() {
+            return Ok(Generation::Exists);
+        }
+        let mut report = self.report(period, settings).await?;
+        let cp = report
+            .proof
+            .as_ref()
+            .map(|p| p.checkpoint.clone())
+            .ok_or_else(|| StoreError::Invalid("a report without its checkpoint".into()))?;
+        let missed: Vec<&str> = report
+            .body
+            .metrics
+            .iter()
+            .filter(|m| m.missed)
+            .map(|m| m.id.as_str())
+            .collect();
+        let ev = AuditEvent::new(changegate_report::KIND_GENERATED, actor).details(json!({
+            "report": name,
+            "kind": kind,
+            "period": report.period,
+            "digest": report.digest,
+            "checkpoint": {"size": cp.size, "root": cp.root},
+            "scheduled_for": scheduled_for,
+            "reviewers": report.signoffs.required,
+            "deployments": report.body.changes.len(),
+            "missed": missed,
+        }));
+        let mut tx = self.begin().await?;
+        let appended = tx.append_audit(ev).await?;
+        report.generated = Some(Generated {
+            event_seq: appended.seq,
+            at: appended.recorded_at,
+        });
+        let text = serde_json::to_string(&report)
+            .map_err(|e| StoreError::Invalid(format!("report: {e}")))?;
+        let inserted = on_conn!(tx.conn(), c => {
+            sqlx::query("INSERT INTO server_report (name, kind, period, digest, checkpoint_size, checkpoint_root, event_seq, generated_at, report) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING")
+                .bind(&name).bind(kind.as_str()).bind(&report.period).bind(&report.digest)
+                .bind(cp.size as i64).bind(&cp.root).bind(appended.seq as i64)
+                .bind(appended.recorded_at.to_string()).bind(&text)
+                .execute(&mut *c).await?.rows_affected()
+        });
+        if inserted != 1 {
+            tx.rollback().await?;
+            return Ok(Generation::Exists);
+        }
+        tx.commit().await?;
+        Ok(Generation::Generated(Box::new(report), appended))
+    }
+
+    /// The report of `period` as the API and the CLI serve it: the one the server generated on
+    /// its schedule when there is one (as notified: its body, digest and checkpoint), with the
+    /// sign-offs recorded since; else computed now ([`Store::report`]). A stored report whose
+    /// body does not hash to its digest, or whose digest is not the one its `report.generated`
+    /// event recorded, is not served: the report is computed from the log instead.
+    pub async fn current_report(&self, period: &Period, settings: &Settings) -> Result<Report> {
+        let kind = period.kind();
+        let name = report_name(kind, &period.to_string());
+        let Some(stored) = self.stored_report(&name).await? else {
+            return self.report(period, settings).await;
+        };
+        let head = self.head().await?;
+        let records = self.records_below(head.size).await?;
+        let parsed: Option<Report> = serde_json::from_str(&stored.report).ok();
+        let logged = records
+            .iter()
+            .find(|r| r.seq == stored.event_seq)
+            .filter(|r| r.event.kind == changegate_report::KIND_GENERATED)
+            .and_then(|r| r.event.details["digest"].as_str().map(str::to_string));
+        match parsed {
+            Some(mut r)
+                if changegate_report::digest(kind, &r.period, &r.body) == stored.digest
+                    && r.digest == stored.digest
+                    && logged.as_deref() == Some(stored.digest.as_str()) =>
+            {
+                let all = changegate_report::facts::signoff_events(&records);
+                r.signoffs =
+                    changegate_report::signoffs(kind, &r.period, &r.digest, settings, &all);
+                Ok(r)
+            }
+            _ => self.report(period, settings).await,
+        }
+    }
+
     /// Record `person`'s sign-off of the current report of `period` in `role` (the caller has
     /// checked that the person holds the role). Returns the report signed.
     pub async fn sign_report(
@@ -107,7 +248,7 @@ impl Store {
                 required.join(", ")
             )));
         }
-        let report = self.report(period, settings).await?;
+        let report = self.current_report(period, settings).await?;
         let cp = report.proof.as_ref().map(|p| p.checkpoint.clone());
         let ev = AuditEvent::new(changegate_report::KIND_SIGNED, person).details(json!({
             "report": report_name(kind, &report.period),

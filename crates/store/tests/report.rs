@@ -174,4 +174,75 @@ async fn seeded_reports_match_and_verify(kind: Kind) {
     db.cleanup().await;
 }
 
-both!(seeded_reports_match_and_verify);
+both!(
+    seeded_reports_match_and_verify,
+    a_stored_report_is_served_only_while_the_log_vouches_for_it
+);
+
+/// Issue 17, "generated on a schedule": the stored report is generated once, verifies from an
+/// export like any report, and is served only while its body hashes to the digest its
+/// `report.generated` event recorded (an edited copy is ignored: the report is computed again).
+async fn a_stored_report_is_served_only_while_the_log_vouches_for_it(kind: Kind) {
+    use changegate_store::report::Generation;
+    let db = TestDb::new(kind);
+    let store = db.open().await;
+    let h = history::generate(5, 1);
+    seed(&store, &h).await;
+    db.set_time("2026-12-01T00:00:05Z".parse().unwrap());
+    let settings = Settings::default();
+    let month = Period::Month(2026, 11);
+    let end = month.end();
+    let Generation::Generated(r, a) = store
+        .generate_report(&month, &settings, "integration:changegate-reports", end)
+        .await
+        .unwrap()
+    else {
+        panic!("generated");
+    };
+    assert_eq!(r.generated.as_ref().unwrap().event_seq, a.seq);
+    assert_eq!(
+        store
+            .generate_report(&month, &settings, "integration:changegate-reports", end)
+            .await
+            .unwrap(),
+        Generation::Exists,
+        "once"
+    );
+    let key = store.verifier_key().clone();
+    let served = store.current_report(&month, &settings).await.unwrap();
+    assert_eq!(served.generated, r.generated);
+    assert_eq!(served.digest, r.digest);
+    assert!(verify_export(&served, &export(&store).await, Some(&key)).ok());
+
+    // An edited copy (one metric changed, digest kept) is not served.
+    let stored = store
+        .stored_report("monthly:2026-11")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&stored.report).unwrap();
+    v["body"]["metrics"][0]["value"] = serde_json::json!(9999.0);
+    let write = |text: String, digest: String| {
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            changegate_store::on_conn!(tx.conn(), c => sqlx::query("UPDATE server_report SET report = $1, digest = $2 WHERE name = 'monthly:2026-11'")
+                .bind(text).bind(digest).execute(&mut *c).await.unwrap().rows_affected());
+            tx.commit().await.unwrap();
+        }
+    };
+    write(v.to_string(), stored.digest.clone()).await;
+    let fresh = store.current_report(&month, &settings).await.unwrap();
+    assert!(fresh.generated.is_none(), "an edited body is not served");
+    assert_eq!(fresh.digest, r.digest, "the log's report");
+    // Edited with a matching digest: the generation event names another one.
+    let body: changegate_report::Body = serde_json::from_value(v["body"].clone()).unwrap();
+    let forged = changegate_report::digest(month.kind(), "2026-11", &body);
+    v["digest"] = serde_json::json!(forged);
+    write(v.to_string(), forged).await;
+    let fresh = store.current_report(&month, &settings).await.unwrap();
+    assert!(fresh.generated.is_none(), "a digest the log never recorded");
+    assert_eq!(fresh.digest, r.digest);
+    store.close().await;
+    db.cleanup().await;
+}

@@ -175,7 +175,7 @@ async fn generate(
     let period = Period::parse_as(kind, period).map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings::from_policy(&policy(global)?);
     let store = open(db).await?;
-    let report = store.report(&period, &settings).await;
+    let report = store.current_report(&period, &settings).await;
     store.close().await;
     let report = report?;
     let bytes = render(&report, format.format())?;

@@ -443,6 +443,12 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
             "notification channels without an endpoint are inactive"
         );
     }
+    // Scheduled reports: the previous month's (and quarter's) report on the first day, generated
+    // once across replicas, stored and notified (every replica may run one).
+    let _reports = changegate_server::reports_schedule::spawn(
+        state.clone(),
+        changegate_server::reports_schedule::ScheduleConfig::default(),
+    );
     let _notify_worker = notifier
         .filter(|_| !args.notify.no_notify_worker)
         .map(|n| changegate_server::notify::worker::spawn(state.clone(), n));

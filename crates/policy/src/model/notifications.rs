@@ -124,6 +124,9 @@ pub enum NotifyEvent {
     PostMortemDue,
     /// The executive report of a P0 or security incident is due.
     ExecutiveReport,
+    /// The server generated the monthly audit report or the quarterly review (on the first day
+    /// of the month / quarter); its reviewers are to sign it.
+    ReportGenerated,
 }
 
 impl NotifyEvent {
@@ -147,6 +150,7 @@ impl NotifyEvent {
             NotifyEvent::RetrospectiveDue => "retrospective-due",
             NotifyEvent::PostMortemDue => "post-mortem-due",
             NotifyEvent::ExecutiveReport => "executive-report",
+            NotifyEvent::ReportGenerated => "report-generated",
         }
     }
 }

@@ -234,6 +234,36 @@ pub fn render(
             lines.push(format!("The post-mortem of rollback {rid} is overdue"));
             format!("Overdue post-mortem: {named}")
         }
+        "report-generated" => {
+            let report = s(&p["report"]);
+            lines.push(format!("Digest to sign: {}", s(&p["digest"])));
+            let cp = &p["checkpoint"];
+            lines.push(format!(
+                "Computed from the signed log head of size {} (root {})",
+                s(&cp["size"]),
+                s(&cp["root"])
+            ));
+            lines.push(format!("Deployments: {}", s(&p["deployments"])));
+            let missed = s(&p["missed"]);
+            if !missed.is_empty() && missed != "[]" {
+                lines.push(format!("Targets missed: {missed}"));
+            }
+            let reviewers = s(&p["reviewers"]);
+            if !reviewers.is_empty() {
+                lines.push(format!("Reviewers: {reviewers}"));
+            }
+            let (kind, period) = (s(&p["kind"]), s(&p["period"]));
+            lines.push(format!(
+                "Read it: GET /api/v1/reports/{kind}/{period}; sign it: changegate report sign --{} {period} --role ROLE",
+                if kind == "quarterly" { "quarter" } else { "month" }
+            ));
+            match kind.as_str() {
+                "quarterly" => {
+                    format!("Quarterly review {period} is ready for sign-off ({report})")
+                }
+                _ => format!("Monthly audit report {period} is ready for sign-off ({report})"),
+            }
+        }
         "executive-report" => {
             lines.push(format!(
                 "An executive report is due for incident {incident}"

@@ -223,6 +223,21 @@ pub fn meaning(policy: &Policy, e: &AuditEvent, seq: u64) -> Vec<Meant> {
             }
             _ => {}
         },
+        // The server's scheduled report (crate::reports_schedule): once per report.
+        changegate_report::KIND_GENERATED => out.push(meant(
+            NotifyEvent::ReportGenerated,
+            "",
+            json!({
+                "report": e.details["report"],
+                "kind": e.details["kind"],
+                "period": e.details["period"],
+                "digest": e.details["digest"],
+                "checkpoint": e.details["checkpoint"],
+                "reviewers": e.details["reviewers"],
+                "deployments": e.details["deployments"],
+                "missed": e.details["missed"],
+            }),
+        )),
         _ => {}
     }
     out
@@ -230,7 +245,7 @@ pub fn meaning(policy: &Policy, e: &AuditEvent, seq: u64) -> Vec<Meant> {
 
 /// The subject of a notification: the change, else the incident or announcement.
 fn subject(m: &Meant) -> String {
-    for key in ["change", "incident", "announcement"] {
+    for key in ["change", "incident", "announcement", "report"] {
         if let Some(s) = m.facts[key].as_str() {
             if key == "change" {
                 return s.to_string();
@@ -311,6 +326,18 @@ mod tests {
 
     fn at() -> Timestamp {
         "2026-03-10T10:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_generated_report_goes_to_its_reviewers_once() {
+        let p = changegate_policy::load_default().policy;
+        let e = AuditEvent::new(changegate_report::KIND_GENERATED, "changegate").details(json!({
+            "report": "monthly:2026-11", "kind": "monthly", "period": "2026-11", "digest": "ab",
+        }));
+        let rows = route(&p, &all(&p), &e, 9, at());
+        let keys: Vec<&str> = rows.iter().map(|r| r.dedupe_key.as_str()).collect();
+        assert_eq!(keys, ["report:monthly:2026-11/report-generated/reviewers"]);
+        assert_eq!(route(&p, &all(&p), &e, 10, at())[0].dedupe_key, keys[0]);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! lease = "60s"                          # a replica's hold on a rollout (longer than an action)
 //! query_timeout = "5s"
 //! action_timeout = "30s"                 # set-weight (rollback: the policy's rollback.deadline)
+//! artifact = "ghcr.io/acme/chat:{commit}" # the artifact a commit is deployed as (default: the commit)
 //!
 //! [actions]
 //! set_weight = "kubectl argo rollouts set weight chat {weight}"   # command or http(s) webhook
@@ -59,6 +60,11 @@ pub struct RolloutConfig {
     /// Set-weight action timeout (default 30 s).
     #[serde(default)]
     pub action_timeout: Option<Dur>,
+    /// The artifact version a rollout deploys, from the deployed commit: `{commit}` (the full
+    /// SHA) and `{short}` (its first 12 digits) are replaced. Server configuration (how this
+    /// deployment builds artifacts), never request input. Unset: the commit SHA.
+    #[serde(default)]
+    pub artifact: Option<String>,
     /// Actions.
     pub actions: Actions,
     /// Guard settings (the `--guard FILE` keys).

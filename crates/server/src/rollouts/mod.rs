@@ -14,10 +14,13 @@
 //!   promotion (a denial holds the rollout; it never rolls back), runs the actions and writes each
 //!   promotion, hold, rollback and completion with its audit event in one transaction.
 //! - [`verify`]: the post-deployment verification after the last step.
+//! - [`observed`]: the error rate and p95 latency before and after a deployment, the artifact
+//!   version, and the change record's `why`, as a deployment's events carry them.
 //! - [`rollback`]: the rollback path (automatic, failed verification, or [`rollback_active`]) with
 //!   its measured switch time.
 
 pub mod config;
+pub mod observed;
 pub mod rollback;
 pub mod routes;
 pub mod verify;
@@ -138,6 +141,16 @@ pub struct RolloutDoc {
     /// Evaluations run.
     #[serde(default)]
     pub evaluations: u64,
+    /// When it started, by the server's clock (the start of `when.duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
+}
+
+impl RolloutDoc {
+    /// Seconds from the start to `now` (`when.duration` of the finish or the rollback).
+    pub fn duration_s(&self, now: Timestamp) -> Option<i64> {
+        self.started.map(|t| now.duration_since(t).as_secs().max(0))
+    }
 }
 
 /// A rollout as the API shows it.

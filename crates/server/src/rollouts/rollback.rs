@@ -231,9 +231,15 @@ pub(crate) async fn execute(
                     "status": next.status,
                     "rollback": record,
                     "authority": cause.authority,
-                }));
+                }))
+                .when(
+                    "duration",
+                    doc.duration_s(s.now()).map_or(Value::Null, Value::from),
+                );
         if !result.ok {
-            event = event.why("incident", "rollback action failed: roll back by hand");
+            // Not `why.incident`: that names the incident a change is linked to (the report's
+            // incident column), which a failed action is not.
+            event.details["attention"] = json!("rollback action failed: roll back by hand");
         }
         let write = RolloutWrite {
             id: &row.id,

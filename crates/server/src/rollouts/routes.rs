@@ -193,15 +193,49 @@ pub async fn start(
             last_reasons: Value::Array(Vec::new()),
             last_triggers: Value::Array(Vec::new()),
             evaluations: 0,
+            started: Some(now),
         };
         let doc_text = serde_json::to_string(&doc).map_err(ApiError::internal)?;
-        let event = AuditEvent::new(kinds::DEPLOYMENT_START, &caller.person)
+        let head = next.change.head_commit.clone();
+        // What is deployed, observed by the server: the artifact its configuration builds from
+        // the commit, and the paths git lists for base..head when it can read the repository.
+        let files = super::super::observe::changed_files(
+            &s,
+            &next.change.repository,
+            &next.change.base_commit,
+            &head,
+        )
+        .await;
+        let environment = spec
+            .plan
+            .steps
+            .first()
+            .map(|st| st.environment.clone())
+            .unwrap_or_default();
+        let mut event = AuditEvent::new(kinds::DEPLOYMENT_START, &caller.person)
             .change(&id)
             .category(level.to_string())
-            .what("commit-sha", next.change.head_commit.clone())
+            .what("commit-sha", head.clone())
+            .what("artifact-version", super::observed::artifact(&rt, &head))
             .who("deployer", caller.person.clone())
-            .outcome("result", "allowed")
-            .details(json!({
+            .who(
+                "approvers",
+                Value::Array(
+                    current
+                        .value
+                        .approvals
+                        .iter()
+                        .map(|a| json!({"person": a.person, "role": a.role, "at": a.at}))
+                        .collect(),
+                ),
+            )
+            .when("deployed-at-utc", now.to_string())
+            .outcome("result", "allowed");
+        if let Some(f) = files {
+            event = event.what("changed-files", crate::observe::files_value(&f));
+        }
+        let event = super::observed::with_why(event, &next).details(json!({
+                "environment": environment,
                 "op": op, "status": next.status, "token": caller.token_id,
                 "authority": authority, "decision": decision,
                 "rollout": {

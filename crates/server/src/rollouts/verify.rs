@@ -212,6 +212,11 @@ pub(crate) async fn tick(
         )
     };
     doc.verification = Some(v.clone());
+    // The error rate and latency after the deployment, with the queries of its baseline read.
+    let observed = match super::observed::spec_for(&s.policy, rt, Some(&row.plan), level) {
+        Some(spec) => super::observed::read(rt, &spec, "after", now).await,
+        None => serde_json::Value::Null,
+    };
     let ev = event(
         VERIFICATION_KIND,
         row,
@@ -223,7 +228,7 @@ pub(crate) async fn tick(
         },
         &doc.last_triggers,
     )
-    .details(json!({"rollout": row.id, "plan": row.plan, "verification": v, "message": message}));
+    .details(json!({"rollout": row.id, "plan": row.plan, "verification": v, "message": message, "observed": observed}));
     if passed {
         save(
             s,

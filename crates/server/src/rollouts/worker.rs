@@ -338,6 +338,13 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 return Ok(());
             }
             let action = action.map(|a| serde_json::to_value(a).unwrap_or(Value::Null));
+            // The first promotion follows the baseline read: the error rate and latency before
+            // the deployment moved any traffic, with the guard's queries.
+            let observed = if matches!(before.phase, changegate_rollout::Phase::Baseline) {
+                super::observed::read(rt, &spec, "before", now).await
+            } else {
+                Value::Null
+            };
             doc.guard = guard.snapshot();
             doc.steps.push(StepRecord {
                 step,
@@ -358,6 +365,7 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 "decision": d, "action": action,
                 "gate": {"allowed": true, "reasons": gate.reasons},
                 "resumed_after_hold": resumed,
+                "observed": observed,
             }));
             save(
                 s,
@@ -408,13 +416,16 @@ pub async fn tick(s: &AppState, rt: &Runtime, id: &str) -> Result<(), ApiError> 
                 result: "running".into(),
                 checks: Vec::new(),
             });
-            let ev = event(kinds::DEPLOYMENT_FINISH, &row, &next, "complete", &triggers).details(
-                json!({
+            let ev = event(kinds::DEPLOYMENT_FINISH, &row, &next, "complete", &triggers)
+                .when(
+                    "duration",
+                    doc.duration_s(now).map_or(Value::Null, Value::from),
+                )
+                .details(json!({
                     "rollout": row.id, "plan": row.plan, "decision": d, "steps": doc.steps,
                     "authority": {"operation": "complete", "via": "integration", "actor": ACTOR},
                     "message": "the plan completed; post-deployment verification starts",
-                }),
-            );
+                }));
             save(
                 s,
                 rt,

@@ -142,6 +142,23 @@ pub(crate) async fn apply_change_op(
             });
         }
         let mut event = op_event(caller, &next, &op, &authority);
+        // A push the server classified itself: the paths git lists for base..commit.
+        if let ChangeOp::Push {
+            commit,
+            observed: Some(o),
+            ..
+        } = &op
+            && o.classification.is_some()
+            && let Some(f) = crate::observe::changed_files(
+                s,
+                &next.change.repository,
+                &next.change.base_commit,
+                commit,
+            )
+            .await
+        {
+            event = event.what("changed-files", crate::observe::files_value(&f));
+        }
         if let Some(d) = &authorised_by {
             event = event
                 .outcome("result", "allowed")

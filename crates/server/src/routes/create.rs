@@ -313,8 +313,9 @@ pub async fn create_change(
             now,
         )?;
     }
+    let files = observed.as_ref().map(|o| observe::files_value(&o.files));
     let c = &state.change;
-    let event = AuditEvent::new(kinds::CHANGE_CREATED, &caller.person)
+    let mut event = AuditEvent::new(kinds::CHANGE_CREATED, &caller.person)
         .change(&c.id)
         .category(c.classification.category.to_string())
         .what("commit-sha", c.head_commit.clone())
@@ -335,6 +336,10 @@ pub async fn create_change(
             "provenance": c.provenance,
             "token": caller.token_id,
         }));
+    // The paths git lists for base..head, when the server read the commits itself.
+    if let Some(f) = files {
+        event = event.what("changed-files", f);
+    }
     let stored =
         s.db.create_change(
             &state,

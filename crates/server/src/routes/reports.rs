@@ -76,7 +76,7 @@ async fn get_report(
         },
     )?;
     let settings = Settings::from_policy(&s.policy);
-    let report = s.db.store().report(&period, &settings).await?;
+    let report = s.db.store().current_report(&period, &settings).await?;
     let bytes = render(&report, format).map_err(ApiError::internal)?;
     let mut resp = Response::new(Body::from(bytes));
     resp.headers_mut().insert(

@@ -408,6 +408,28 @@ impl Ctx<'_> {
     }
 }
 
+/// The ticket a pull request's title names: its first issue-tracker key (`ABC-123`: two to ten
+/// capitals or digits starting with a capital, a hyphen, digits), as the PR's author wrote it
+/// (vouched for by the author through GitHub's signed delivery, never observed).
+pub fn ticket_in(title: &str) -> Option<String> {
+    title
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|w| {
+            let Some((key, num)) = w.split_once('-') else {
+                return false;
+            };
+            (2..=10).contains(&key.len())
+                && key.starts_with(|c: char| c.is_ascii_uppercase())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && !num.is_empty()
+                && num.len() <= 9
+                && num.chars().all(|c| c.is_ascii_digit())
+        })
+        .map(str::to_string)
+}
+
 /// The person a GitHub user is: the policy's `[people]` entry with this login (and id, when the
 /// entry gives one), else `github:LOGIN` (no person of the policy; it holds no role). And whether
 /// it was mapped.
@@ -699,7 +721,7 @@ async fn create(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
         id: id.to_string(),
         repository,
         pr_link: Some(pr.html_url.clone()),
-        ticket: None,
+        ticket: ticket_in(&pr.title),
         title: pr.title.clone(),
         base_commit: pr.base.sha.clone(),
         head_commit: pr.head.sha.clone(),
@@ -724,23 +746,29 @@ async fn create(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
             .map_err(|e| format!("{}: {e}", e.code()))?;
     }
     let c = &state.change;
-    let event = ctx.event(
-        kinds::CHANGE_CREATED,
-        ACTOR,
-        &state,
-        json!({
-            "repository": c.repository,
-            "base_commit": c.base_commit,
-            "facets": c.classification.facets,
-            "required_roles": c.classification.required_roles,
-            "authors": c.authors,
-            "co_authors": c.co_authors,
-            "last_pusher": c.last_pusher,
-            "provenance": c.provenance,
-            "pull_request": state.pull_request,
-            "github": { "author": pr.user.login, "sender": e.sender.login },
-        }),
-    );
+    let event = ctx
+        .event(
+            kinds::CHANGE_CREATED,
+            ACTOR,
+            &state,
+            json!({
+                "repository": c.repository,
+                "base_commit": c.base_commit,
+                "facets": c.classification.facets,
+                "required_roles": c.classification.required_roles,
+                "authors": c.authors,
+                "co_authors": c.co_authors,
+                "last_pusher": c.last_pusher,
+                "provenance": c.provenance,
+                "pull_request": state.pull_request,
+                "github": { "author": pr.user.login, "sender": e.sender.login },
+            }),
+        )
+        .what("changed-files", observe::files_value(&o.files))
+        .why(
+            "ticket",
+            state.change.ticket.clone().map_or(Value::Null, Value::from),
+        );
     match s.db.create_change(&state, event, None).await {
         Ok(_) => {
             crate::github_out::change_updated(s, id).await;
@@ -825,6 +853,7 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
             person: ACTOR.into(),
         },
     };
+    let mut files = None;
     if let Ok(at) = observe::locate(s, &c.repository, pr_refs(e.pull_request.number)) {
         let o = observe::observe(
             s,
@@ -840,6 +869,7 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
         observed.classification = Some(o.classification);
         observed.authors = a;
         observed.co_authors = co;
+        files = Some(o.files);
     }
     let policy = ctx.policy();
     let (by, _) = person(policy, &e.sender);
@@ -863,12 +893,15 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
                     .filter(|a| a.head_commit != head)
                     .map(|a| json!({"person": a.person, "role": a.role, "approved_commit": a.head_commit}))
                     .collect();
-                let event = ctx.event(
+                let mut event = ctx.event(
                     kinds::CHANGE_CLASSIFIED,
                     ACTOR,
                     &next,
                     json!({ "op": op, "authority": authority, "previous_head": state.change.head_commit, "approvals_for_older_heads": stale }),
                 );
+                if let Some(f) = &files {
+                    event = event.what("changed-files", observe::files_value(f));
+                }
                 let out = json!({
                     "result": "pushed",
                     "head": head,
@@ -1339,6 +1372,9 @@ struct Deployment {
     sha: String,
     #[serde(default)]
     environment: String,
+    /// The ref GitHub deployed (a tag, a branch, or the SHA): the artifact version.
+    #[serde(default, rename = "ref")]
+    git_ref: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1391,6 +1427,14 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         "by": by,
         "repository": e.repository.full_name,
     });
+    // The artifact version: the ref GitHub deployed (else the commit), as GitHub's signed
+    // delivery says.
+    let artifact = e
+        .deployment
+        .git_ref
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| sha.clone());
     let ids = changes_at(ctx.s, &e.repository.full_name, &sha, true).await?;
     if ids.is_empty() {
         // No change of changegate's: the deployment is still in the audit trail.
@@ -1398,6 +1442,7 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         d["delivery"] = ctx.delivery();
         let event = AuditEvent::new(kind, ACTOR)
             .what("commit-sha", sha.clone())
+            .what("artifact-version", artifact.clone())
             .outcome("result", state.clone())
             .details(d);
         ctx.s.db.record(event).await.map_err(|e| e.to_string())?;
@@ -1405,6 +1450,25 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
     }
     let mut results = Vec::new();
     for id in ids {
+        // The error rate and latency before (started) or after (finished, failed) it, read by
+        // the server from its Prometheus with the guard's queries of the change's category.
+        let observed = match (&ctx.s.rollouts, ctx.s.db.change(&id).await) {
+            (Some(rt), Ok(Some(c))) => {
+                let level = changegate_gate::approval::effective_level(policy, &c.value);
+                match crate::rollouts::observed::spec_for(policy, rt, None, level) {
+                    Some(spec) => {
+                        let when = if phase == "started" {
+                            "before"
+                        } else {
+                            "after"
+                        };
+                        crate::rollouts::observed::read(rt, &spec, when, ctx.s.now()).await
+                    }
+                    None => Value::Null,
+                }
+            }
+            _ => Value::Null,
+        };
         let r = update(ctx, &id, |cur, _world, now| {
             if cur
                 .deployments
@@ -1413,6 +1477,12 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
             {
                 return nothing("unchanged", json!({}));
             }
+            let started_at = cur
+                .deployments
+                .iter()
+                .filter(|d| d.id == e.deployment.id && d.phase == "started")
+                .map(|d| d.at)
+                .min();
             let mut next = cur.clone();
             next.deployments.push(DeploymentRecord {
                 id: e.deployment.id,
@@ -1423,10 +1493,23 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 at: now,
                 by: by.clone(),
             });
-            let event = ctx
-                .event(kind, ACTOR, &next, details.clone())
+            let mut d = details.clone();
+            d["observed"] = observed.clone();
+            let mut event = ctx
+                .event(kind, ACTOR, &next, d)
                 .what("commit-sha", sha.clone())
+                .what("artifact-version", artifact.clone())
+                .who(
+                    "deployer",
+                    by.clone().map_or(Value::from(ACTOR), Value::from),
+                )
                 .outcome("result", state.clone());
+            event = crate::rollouts::observed::with_why(event, &next);
+            if phase == "started" {
+                event = event.when("deployed-at-utc", now.to_string());
+            } else if let Some(t) = started_at {
+                event = event.when("duration", now.duration_since(t).as_secs().max(0));
+            }
             write(
                 next,
                 event,
@@ -1442,6 +1525,18 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ticket_key_is_read_from_the_title() {
+        assert_eq!(
+            ticket_in("CHAT-42: bump express").as_deref(),
+            Some("CHAT-42")
+        );
+        assert_eq!(ticket_in("fix (OPS2-7)").as_deref(), Some("OPS2-7"));
+        assert_eq!(ticket_in("Update the README"), None);
+        assert_eq!(ticket_in("utf-8 and x-1 are no keys"), None);
+        assert_eq!(ticket_in("A-1 too short"), None);
+    }
 
     #[test]
     fn commands_are_read_line_by_line() {
