@@ -85,6 +85,15 @@ enum Command {
         #[command(subcommand)]
         cmd: cmd::client::NotifyCmd,
     },
+    /// Print docs/cli.md (this reference, generated from the argument definitions).
+    #[command(hide = true)]
+    CliReference,
+}
+
+/// docs/cli.md.
+fn cli_reference() -> String {
+    use clap::CommandFactory;
+    cmd::reference::markdown(&Cli::command())
 }
 
 fn main() -> ExitCode {
@@ -135,6 +144,22 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
         Command::Deliveries { conn, cmd } => cmd::client::deliveries(&conn, cmd).await,
         Command::Notify { conn, cmd } => cmd::client::notify(&conn, cmd).await,
+        Command::CliReference => {
+            print!("{}", cli_reference());
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn docs_cli_md_is_current() {
+        let doc = include_str!("../../../docs/cli.md");
+        assert!(
+            doc == super::cli_reference(),
+            "docs/cli.md is stale: run `cargo xtask docs`"
+        );
     }
 }
 

@@ -29,6 +29,68 @@ pub struct ClassifiedFacet {
     pub roles: Vec<RoleId>,
     /// Category level the facet puts the change in.
     pub category: Level,
+    /// What changed, as the classifier describes it (`express 4.19.2 → 5.0.0 (major, prod)`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
+    /// Where the classifier found it: files and lines of the change (empty for changes recorded
+    /// before evidence was kept, and for classifications that carry none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<FacetEvidence>,
+    /// Places the classifier found beyond the first [`ClassifiedFacet::EVIDENCE_KEPT`] (kept
+    /// out of the change's document so a change touching thousands of files stays small).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_evidence: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ClassifiedFacet {
+    /// How many places of evidence a facet keeps; the rest are counted in `more_evidence`.
+    pub const EVIDENCE_KEPT: usize = 50;
+
+    /// The same finding as `other`: kind, roles and category equal, and `other` adds no
+    /// evidence (none, or the same).
+    pub fn covers(&self, other: &ClassifiedFacet) -> bool {
+        self.kind == other.kind
+            && self.roles == other.roles
+            && self.category == other.category
+            && (other.evidence.is_empty() || other.evidence == self.evidence)
+            && (other.details.is_empty() || other.details == self.details)
+    }
+}
+
+/// Which side of the change a piece of evidence is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceSide {
+    /// The base commit (e.g. a removed line).
+    Base,
+    /// The head commit.
+    #[default]
+    Head,
+}
+
+impl EvidenceSide {
+    /// The default side (`head`).
+    pub fn is_head(&self) -> bool {
+        *self == EvidenceSide::Head
+    }
+}
+
+/// One place a facet was found: a file of the change and, when known, a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacetEvidence {
+    /// File path in the repository (`/`-separated, relative).
+    pub path: String,
+    /// 1-based line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The commit the path and line refer to: the base or the head (default) commit.
+    #[serde(default, skip_serializing_if = "EvidenceSide::is_head")]
+    pub side: EvidenceSide,
 }
 
 /// The classifier's verdict on a change.
@@ -53,7 +115,7 @@ impl ClassifiedChange {
         let mut out = self.clone();
         out.category = out.category.max(other.category);
         for f in &other.facets {
-            if !out.facets.contains(f) {
+            if !out.facets.iter().any(|g| g.covers(f)) {
                 out.facets.push(f.clone());
             }
         }

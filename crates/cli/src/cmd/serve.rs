@@ -90,6 +90,124 @@ pub struct ServeArgs {
     pub github_out: GithubOutArgs,
     #[command(flatten)]
     pub notify: NotifyArgs,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// The web dashboard's sessions and sign-in (docs/dashboard.md).
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// How long a dashboard session lasts after sign-in: a number and m, h, d or w (e.g. 30m,
+    /// 8h). Never longer than the API token it was opened with.
+    #[arg(
+        long,
+        env = "CHANGEGATE_SESSION_LIFETIME",
+        default_value = "8h",
+        value_name = "LIFETIME"
+    )]
+    pub session_lifetime: String,
+    /// Always mark the session cookies `Secure` (behind a TLS-terminating proxy that does not
+    /// send `X-Forwarded-Proto: https`). An `https://` --dashboard-url implies it.
+    #[arg(long, env = "CHANGEGATE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// The dashboard's public base URL as browsers reach it (e.g. https://changegate.example.com):
+    /// GitHub sign-in's callback is URL/login/github/callback.
+    #[arg(long, env = "CHANGEGATE_DASHBOARD_URL", value_name = "URL")]
+    pub dashboard_url: Option<String>,
+    /// Rows per page of the dashboard's change list (1-500).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub dashboard_page_size: usize,
+    /// Offer "Sign in with GitHub": the client id of a GitHub OAuth app whose callback URL is
+    /// --dashboard-url/login/github/callback. People sign in as the person whose `[people.NAME]
+    /// github` (and `github_id`) is their login; anyone else is refused.
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_OAUTH_CLIENT_ID",
+        value_name = "ID",
+        requires = "dashboard_url"
+    )]
+    pub github_oauth_client_id: Option<String>,
+    /// The OAuth app's client secret, in a file (or CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET).
+    #[arg(long, value_name = "FILE", requires = "github_oauth_client_id")]
+    pub github_oauth_client_secret_file: Option<PathBuf>,
+    /// GitHub's web address for the OAuth flow (`/login/oauth/authorize`, `/login/oauth/access_token`);
+    /// a GitHub Enterprise Server's own host. The user is read from --github-api.
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_WEB_URL",
+        default_value = "https://github.com",
+        value_name = "URL"
+    )]
+    pub github_web_url: String,
+}
+
+impl DashboardArgs {
+    /// The dashboard's settings.
+    pub fn load(&self, github_api: &str) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
+        use changegate_server::dashboard::{Dashboard, github_login::GithubLogin};
+        let session_lifetime = changegate_server::token::parse_lifetime(&self.session_lifetime)
+            .map_err(|e| anyhow::anyhow!("--session-lifetime: {e}"))?;
+        anyhow::ensure!(
+            (1..=500).contains(&self.dashboard_page_size),
+            "--dashboard-page-size {} must be 1 to 500",
+            self.dashboard_page_size
+        );
+        let url = match &self.dashboard_url {
+            Some(u) => Some(public_url(u).map_err(|why| anyhow::anyhow!("--dashboard-url `{u}`: {why}"))?),
+            None => None,
+        };
+        let github_login = match (&self.github_oauth_client_id, &url) {
+            (Some(id), Some(url)) => {
+                let secret = match &self.github_oauth_client_secret_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| {
+                            format!(
+                                "cannot read the GitHub OAuth client secret file {}",
+                                path.display()
+                            )
+                        })?
+                        .trim()
+                        .to_string(),
+                    None => std::env::var("CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET")
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                anyhow::ensure!(
+                    !secret.is_empty(),
+                    "--github-oauth-client-id needs the client secret: --github-oauth-client-secret-file or CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET"
+                );
+                let web = public_url(&self.github_web_url).map_err(|why| {
+                    anyhow::anyhow!("--github-web-url `{}`: {why}", self.github_web_url)
+                })?;
+                Some(GithubLogin::new(id.trim(), &secret, &web, github_api, url))
+            }
+            _ => None,
+        };
+        Ok(Dashboard {
+            session_lifetime,
+            secure_cookies: self.secure_cookies || url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            page_size: self.dashboard_page_size,
+            github_login,
+            ..Dashboard::default()
+        })
+    }
+}
+
+/// A base URL (`http(s)://host[:port][/path]`, no query or fragment), without its trailing `/`.
+fn public_url(u: &str) -> Result<String, &'static str> {
+    let u = u.trim();
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host");
+    }
+    if u.contains(['?', '#', ' ']) {
+        return Err("must not have a query, a fragment or spaces");
+    }
+    Ok(u.trim_end_matches('/').to_string())
 }
 
 /// What the server sends back to GitHub: check runs, PR comments, deployment protection rule
@@ -393,6 +511,10 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         }
     };
     let webhooks = args.webhooks.load()?;
+    let dashboard = args.dashboard.load(&args.github_api)?;
+    if dashboard.github_login.is_some() {
+        tracing::info!("dashboard: sign in with GitHub offered");
+    }
     let github_out = args.github_out.load(&args.github_api)?;
     let notifier = args.notify.load(&policy)?.map(Arc::new);
     let rollouts = match &args.rollout_config {
@@ -419,6 +541,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         webhooks,
         rollouts,
         github_out,
+        dashboard,
         ..AppState::new(Arc::new(policy), db, clock)
     };
     // Deployment protection rules: the leased scheduler (every replica may run one).
