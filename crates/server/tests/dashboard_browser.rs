@@ -279,7 +279,10 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(ev.text().await.unwrap(), "src/pins/pins.controller.ts:42");
     assert_eq!(
         ev.attr("href").await.unwrap().as_deref(),
-        Some(format!("https://github.com/acme/chat/blob/{HEAD7}/src/pins/pins.controller.ts#L42").as_str())
+        Some(
+            format!("https://github.com/acme/chat/blob/{HEAD7}/src/pins/pins.controller.ts#L42")
+                .as_str()
+        )
     );
     shot(&c, "change-before").await;
     click_to(&c, "#approve-backend-lead", "#flash").await;

@@ -566,7 +566,11 @@ async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend:
     for (id, repo, pr) in [
         ("CR-1", "https://github.com/acme/chat.git", None),
         ("CR-2", "acme/chat", None),
-        ("CR-3", "acme/chat", Some("https://github.com/acme/chat/pull/9")),
+        (
+            "CR-3",
+            "acme/chat",
+            Some("https://github.com/acme/chat/pull/9"),
+        ),
     ] {
         let (st, b) = srv
             .post("/api/v1/changes", &srv.admin, &with_evidence(id, repo, pr))
@@ -576,7 +580,11 @@ async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend:
     // The evidence is kept with the change.
     let (_, c) = srv.get("/api/v1/changes/CR-1", &srv.admin).await;
     let f = &c["change"]["classification"]["facets"][0];
-    assert_eq!(f["evidence"][0], json!({"path": "src/pins.ts", "line": 12}), "{c}");
+    assert_eq!(
+        f["evidence"][0],
+        json!({"path": "src/pins.ts", "line": 12}),
+        "{c}"
+    );
     assert_eq!(f["more_evidence"], 4);
     let mut b = Browser::new(&srv);
     b.sign_in(&srv.token("bob").await).await;
@@ -599,10 +607,20 @@ async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend:
         "{}",
         p.body
     );
-    assert!(p.body.contains("<code>db/&#34;old&#34; &#60;v1&#62;&#38;#1.sql:3</code>") || p.body.contains("<code>db/&quot;old&quot; &lt;v1&gt;&amp;#1.sql:3</code>"), "{}", p.body);
+    assert!(
+        p.body
+            .contains("<code>db/&#34;old&#34; &#60;v1&#62;&#38;#1.sql:3</code>")
+            || p.body
+                .contains("<code>db/&quot;old&quot; &lt;v1&gt;&amp;#1.sql:3</code>"),
+        "{}",
+        p.body
+    );
     assert!(p.body.contains("(base commit)"));
     assert!(p.body.contains("and 4 more"));
-    assert!(!p.body.contains("<script>alert(1)</script>"), "details escaped");
+    assert!(
+        !p.body.contains("<script>alert(1)</script>"),
+        "details escaped"
+    );
     // A facet without evidence says so.
     assert!(p.body.contains("no file and line recorded with the change"));
     // Where the classification came from.
@@ -610,7 +628,8 @@ async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend:
     // A bare `owner/name` has no known forge: the place is shown, not linked.
     let p = b.get("/changes/CR-2").await;
     assert!(
-        p.body.contains("<code class=\"evidence-place\">src/pins.ts:12</code>"),
+        p.body
+            .contains("<code class=\"evidence-place\">src/pins.ts:12</code>"),
         "{}",
         p.body
     );
@@ -636,8 +655,7 @@ async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend:
         assert_eq!(b["code"], "invalid-body", "{b}");
         assert!(b["message"].as_str().unwrap().contains(why), "{b}");
         assert_eq!(
-            b["location"],
-            "body `classification.facets[0].evidence[0]`",
+            b["location"], "body `classification.facets[0].evidence[0]`",
             "{b}"
         );
     }
@@ -679,13 +697,19 @@ async fn the_change_page_links_the_evidence_the_server_observed(backend: Backend
         )
         .await;
     assert_eq!(st, 201, "{b}");
-    let facets = b["change"]["classification"]["facets"].as_array().unwrap().clone();
+    let facets = b["change"]["classification"]["facets"]
+        .as_array()
+        .unwrap()
+        .clone();
     let dropped = facets
         .iter()
         .find(|f| f["kind"] == "schema-column-dropped")
         .unwrap_or_else(|| panic!("{facets:#?}"));
     let ev = &dropped["evidence"][0];
-    assert_eq!(ev["path"], "prisma/migrations/002_drop/migration.sql", "{dropped}");
+    assert_eq!(
+        ev["path"], "prisma/migrations/002_drop/migration.sql",
+        "{dropped}"
+    );
     assert_eq!(ev["line"], 2, "{dropped}");
     let mut br = Browser::new(&srv);
     br.sign_in(&srv.token("bob").await).await;
@@ -694,7 +718,11 @@ async fn the_change_page_links_the_evidence_the_server_observed(backend: Backend
         "href=\"https://github.com/acme/chat/blob/{head}/prisma/migrations/002_drop/migration.sql#L2\""
     );
     assert!(p.body.contains(&link), "{link} in {}", p.body);
-    assert!(p.body.contains("read by changegate from the repository"), "{}", p.body);
+    assert!(
+        p.body.contains("read by changegate from the repository"),
+        "{}",
+        p.body
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,7 +764,9 @@ async fn to_github_and_back(b: &mut Browser, fake_api: &str) -> (String, String)
     assert_eq!(start.status, 303);
     let authorize = start.location.clone().unwrap();
     assert!(
-        authorize.starts_with(&format!("{fake_api}/login/oauth/authorize?client_id=Iv1.test-app&redirect_uri=")),
+        authorize.starts_with(&format!(
+            "{fake_api}/login/oauth/authorize?client_id=Iv1.test-app&redirect_uri="
+        )),
         "{authorize}"
     );
     let state_cookie = start
@@ -744,16 +774,27 @@ async fn to_github_and_back(b: &mut Browser, fake_api: &str) -> (String, String)
         .iter()
         .find(|c| c.starts_with("cg_oauth="))
         .unwrap();
-    for part in ["HttpOnly", "SameSite=Lax", "Path=/login/github", "Max-Age=600"] {
+    for part in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/login/github",
+        "Max-Age=600",
+    ] {
         assert!(state_cookie.contains(part), "{state_cookie}");
     }
     let state = b.cookie("cg_oauth").unwrap();
-    assert!(authorize.contains(&format!("&state={state}")), "{authorize}");
+    assert!(
+        authorize.contains(&format!("&state={state}")),
+        "{authorize}"
+    );
     // GitHub (the stand-in, its user signed in) sends the browser back with a code.
     let back = b.http.get(&authorize).send().await.unwrap();
     assert_eq!(back.status(), 302, "{:?}", back.text().await);
     let to = back.headers()["location"].to_str().unwrap().to_string();
-    let path = to.strip_prefix(&b.base).unwrap_or_else(|| panic!("{to}")).to_string();
+    let path = to
+        .strip_prefix(&b.base)
+        .unwrap_or_else(|| panic!("{to}"))
+        .to_string();
     (path, state)
 }
 
@@ -780,33 +821,61 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     assert_eq!(p.status, 403);
     assert!(p.body.contains("github-oauth-state-invalid"));
     assert!(stranger.cookie("cg_session").is_none());
-    assert!(fake.rest.requests("oauth/access-token").is_empty(), "no code was exchanged");
+    assert!(
+        fake.rest.requests("oauth/access-token").is_empty(),
+        "no code was exchanged"
+    );
 
     // The whole flow: bob's GitHub login (any case) and id are bob.
     let (callback, _) = to_github_and_back(&mut b, &fake.api).await;
     let p = b.get(&callback).await;
-    assert_eq!((p.status, p.location.as_deref()), (303, Some("/changes")), "{}", p.body);
+    assert_eq!(
+        (p.status, p.location.as_deref()),
+        (303, Some("/changes")),
+        "{}",
+        p.body
+    );
     let cookie = p
         .set_cookies
         .iter()
         .find(|c| c.starts_with("cg_session="))
         .unwrap();
-    assert!(cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(
+        cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
     let list = b.get("/changes").await;
-    assert!(list.body.contains("Signed in as <strong>bob</strong>"), "{}", list.body);
+    assert!(
+        list.body.contains("Signed in as <strong>bob</strong>"),
+        "{}",
+        list.body
+    );
     // The exchange and the user lookup went to GitHub's documented endpoints, conforming.
     let exchange = fake.rest.requests("oauth/access-token");
     assert_eq!(exchange.len(), 1);
     assert_eq!(exchange[0].body["client_id"], "Iv1.test-app");
-    assert_eq!(exchange[0].body["redirect_uri"], format!("{}/login/github/callback", srv.base));
+    assert_eq!(
+        exchange[0].body["redirect_uri"],
+        format!("{}/login/github/callback", srv.base)
+    );
     let user = fake.rest.requests("users/get-authenticated");
     assert_eq!(user.len(), 1);
-    assert!(user[0].authorization.as_deref().unwrap().starts_with("Bearer gho_"));
+    assert!(
+        user[0]
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Bearer gho_")
+    );
     fake.rest.assert_conforming();
     // The session is bob's with bob's roles: the approve button, and the approval recorded as
     // vouched for by the GitHub identity.
     let page = b.get("/changes/CR-1").await;
-    assert!(page.body.contains("id=\"approve-backend-lead\""), "{}", page.body);
+    assert!(
+        page.body.contains("id=\"approve-backend-lead\""),
+        "{}",
+        page.body
+    );
     let csrf = hidden(&page.body, "csrf");
     let p = b
         .post(
@@ -817,7 +886,11 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(approvals(&srv, "CR-1").await[0]["person"], "bob");
     let export = b.get("/audit/export.jsonl?change=CR-1").await;
-    assert!(export.body.contains("\"token\":\"github:bob-gh\""), "{}", export.body);
+    assert!(
+        export.body.contains("\"token\":\"github:bob-gh\""),
+        "{}",
+        export.body
+    );
     // Nothing of GitHub's secrets is kept: the session row has the login and id only.
     let secret = b.cookie("cg_session").unwrap();
     let row = srv
@@ -831,12 +904,23 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     // A code is used once: the same callback again fails at GitHub, nobody signed in.
     let mut again = Browser::new(&srv);
     let (_, state) = to_github_and_back(&mut again, &fake.api).await;
-    let code = callback.split("code=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
     let p = again
         .get(&format!("/login/github/callback?code={code}&state={state}"))
         .await;
     assert_eq!(p.status, 502, "{}", p.body);
-    assert!(p.body.contains("github-oauth-failed") && p.body.contains("bad_verification_code"), "{}", p.body);
+    assert!(
+        p.body.contains("github-oauth-failed") && p.body.contains("bad_verification_code"),
+        "{}",
+        p.body
+    );
     assert!(again.cookie("cg_session").is_none());
     assert!(!p.body.contains("s3cret-client"));
 
@@ -856,7 +940,12 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     let mut c = Browser::new(&srv);
     let (callback, _) = to_github_and_back(&mut c, &fake.api).await;
     assert_eq!(c.get(&callback).await.location.as_deref(), Some("/changes"));
-    assert!(c.get("/changes").await.body.contains("Signed in as <strong>carol</strong>"));
+    assert!(
+        c.get("/changes")
+            .await
+            .body
+            .contains("Signed in as <strong>carol</strong>")
+    );
     fake.rest.assert_conforming();
 }
 

@@ -1116,20 +1116,30 @@ async fn the_dashboard_charts_each_trigger_from_prometheus(backend: Backend) {
             .unwrap();
         assert!(page.contains(&format!("id=\"rollout-{id}\"")), "{page}");
         assert!(!page.contains("No line from Prometheus"), "{page}");
-        if let Some((n, fig)) = chart_of(&page, "p95-latency")
+        if let Some((n, fig)) = chart_of(&page, "slo-p95-latency")
             && n >= 3
         {
             break (n, fig);
         }
-        assert!(Instant::now() < deadline, "no Prometheus line on the page: {page}");
+        assert!(
+            Instant::now() < deadline,
+            "no Prometheus line on the page: {page}"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     assert!(
-        figure.contains("line: Prometheus, the guard&#39;s query") || figure.contains("line: Prometheus, the guard's query"),
+        figure.contains("line: Prometheus, the guard&#39;s query")
+            || figure.contains("line: Prometheus, the guard's query"),
         "{figure}"
     );
-    assert!(figure.contains("class=\"chart-limit\""), "the guard's limit: {figure}");
-    assert!(figure.contains("class=\"chart-dot"), "the guard's own readings: {figure}");
+    assert!(
+        figure.contains("class=\"chart-limit\""),
+        "the guard's limit: {figure}"
+    );
+    assert!(
+        figure.contains("class=\"chart-dot"),
+        "the guard's own readings: {figure}"
+    );
     assert!(points <= 361, "{points}");
     // The page refreshes itself (htmx) and reads without JavaScript: the values are text too.
     let page = http

@@ -787,7 +787,10 @@ async fn handle(
         "users/get-authenticated" => {
             let token = authorization
                 .as_deref()
-                .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("token ")))
+                .and_then(|a| {
+                    a.strip_prefix("Bearer ")
+                        .or_else(|| a.strip_prefix("token "))
+                })
                 .unwrap_or("");
             match g.user_tokens.get(token).cloned() {
                 Some((login, id)) => (op.success, user_json(&base, &login, id)),
@@ -880,7 +883,10 @@ async fn authorize(State(rest): State<GitHubRest>, uri: Uri) -> Response {
     let client_id = q.get("client_id").cloned().unwrap_or_default();
     let Some((_, callback)) = g.oauth_apps.get(&client_id).cloned() else {
         g.rejections.push(Rejection {
-            request: Recorded { status: 404, ..record },
+            request: Recorded {
+                status: 404,
+                ..record
+            },
             errors: vec![format!("no OAuth app has client_id `{client_id}`")],
         });
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
@@ -888,16 +894,26 @@ async fn authorize(State(rest): State<GitHubRest>, uri: Uri) -> Response {
     let redirect_uri = q.get("redirect_uri").cloned().unwrap_or(callback.clone());
     if redirect_uri != callback {
         g.rejections.push(Rejection {
-            request: Recorded { status: 400, ..record },
+            request: Recorded {
+                status: 400,
+                ..record
+            },
             errors: vec![format!(
                 "redirect_uri `{redirect_uri}` is not the app's callback URL `{callback}`"
             )],
         });
-        return (StatusCode::BAD_REQUEST, "The redirect_uri is not associated with this application.").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is not associated with this application.",
+        )
+            .into_response();
     }
     let Some((login, id)) = g.oauth_user.clone() else {
         g.rejections.push(Rejection {
-            request: Recorded { status: 401, ..record },
+            request: Recorded {
+                status: 401,
+                ..record
+            },
             errors: vec!["nobody is signed in to the stand-in's github.com (sign_in_as)".into()],
         });
         return (StatusCode::UNAUTHORIZED, "Sign in to GitHub").into_response();
@@ -1006,7 +1022,10 @@ async fn access_token(
             .unwrap_or_default();
         (
             StatusCode::OK,
-            [("content-type", "application/x-www-form-urlencoded; charset=utf-8")],
+            [(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
             text,
         )
             .into_response()
@@ -1066,7 +1085,10 @@ fn url_query(q: &str) -> BTreeMap<String, String> {
 pub fn router(rest: GitHubRest) -> axum::Router {
     axum::Router::new()
         .route("/login/oauth/authorize", axum::routing::get(authorize))
-        .route("/login/oauth/access_token", axum::routing::post(access_token))
+        .route(
+            "/login/oauth/access_token",
+            axum::routing::post(access_token),
+        )
         .fallback(handle)
         .with_state(rest)
 }

@@ -27,7 +27,10 @@ fn option_name(a: &Arg) -> String {
     }
     let takes_value = !matches!(
         a.get_action(),
-        ArgAction::SetTrue | ArgAction::SetFalse | ArgAction::Count | ArgAction::Help
+        ArgAction::SetTrue
+            | ArgAction::SetFalse
+            | ArgAction::Count
+            | ArgAction::Help
             | ArgAction::Version
     );
     let value = if takes_value {

@@ -143,7 +143,10 @@ pub struct DashboardArgs {
 
 impl DashboardArgs {
     /// The dashboard's settings.
-    pub fn load(&self, github_api: &str) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
+    pub fn load(
+        &self,
+        github_api: &str,
+    ) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
         use changegate_server::dashboard::{Dashboard, github_login::GithubLogin};
         let session_lifetime = changegate_server::token::parse_lifetime(&self.session_lifetime)
             .map_err(|e| anyhow::anyhow!("--session-lifetime: {e}"))?;
@@ -153,7 +156,9 @@ impl DashboardArgs {
             self.dashboard_page_size
         );
         let url = match &self.dashboard_url {
-            Some(u) => Some(public_url(u).map_err(|why| anyhow::anyhow!("--dashboard-url `{u}`: {why}"))?),
+            Some(u) => {
+                Some(public_url(u).map_err(|why| anyhow::anyhow!("--dashboard-url `{u}`: {why}"))?)
+            }
             None => None,
         };
         let github_login = match (&self.github_oauth_client_id, &url) {
@@ -186,7 +191,8 @@ impl DashboardArgs {
         };
         Ok(Dashboard {
             session_lifetime,
-            secure_cookies: self.secure_cookies || url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            secure_cookies: self.secure_cookies
+                || url.as_deref().is_some_and(|u| u.starts_with("https://")),
             page_size: self.dashboard_page_size,
             github_login,
             ..Dashboard::default()
@@ -679,4 +685,104 @@ fn token_table(tokens: &[changegate_store::TokenInfo]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        d: DashboardArgs,
+    }
+
+    fn load(args: &[&str]) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        Wrap::try_parse_from(argv)?.d.load("https://api.github.com")
+    }
+
+    #[test]
+    fn dashboard_flags_set_the_session_lifetime_secure_cookies_and_page_size() {
+        let d = load(&[]).unwrap();
+        assert_eq!(d.session_lifetime, jiff::SignedDuration::from_hours(8));
+        assert!(!d.secure_cookies);
+        assert_eq!(d.page_size, 50);
+        assert!(d.github_login.is_none());
+        let d = load(&["--session-lifetime", "30m", "--dashboard-page-size", "20"]).unwrap();
+        assert_eq!(d.session_lifetime, jiff::SignedDuration::from_mins(30));
+        assert_eq!(d.page_size, 20);
+        assert!(load(&["--secure-cookies"]).unwrap().secure_cookies);
+        // An https public URL is TLS in front: the cookies are Secure.
+        assert!(
+            load(&["--dashboard-url", "https://cg.example.com/"])
+                .unwrap()
+                .secure_cookies
+        );
+        assert!(
+            !load(&["--dashboard-url", "http://127.0.0.1:8080"])
+                .unwrap()
+                .secure_cookies
+        );
+        for (bad, why) in [
+            (vec!["--session-lifetime", "forever"], "--session-lifetime"),
+            (vec!["--session-lifetime", "0h"], "--session-lifetime"),
+            (vec!["--dashboard-page-size", "0"], "1 to 500"),
+            (vec!["--dashboard-url", "cg.example.com"], "https://"),
+            (
+                vec!["--dashboard-url", "https://cg.example.com/?x=1"],
+                "query",
+            ),
+        ] {
+            let e = load(&bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn github_sign_in_needs_the_public_url_and_the_client_secret() {
+        // Without --dashboard-url clap refuses the client id.
+        assert!(load(&["--github-oauth-client-id", "Iv1.x"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let e = load(&[
+            "--dashboard-url",
+            "https://cg.example.com",
+            "--github-oauth-client-id",
+            "Iv1.x",
+            "--github-oauth-client-secret-file",
+            empty.to_str().unwrap(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("client secret"), "{e}");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let d = load(&[
+            "--dashboard-url",
+            "https://cg.example.com/",
+            "--github-oauth-client-id",
+            "Iv1.x",
+            "--github-oauth-client-secret-file",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        let gh = d.github_login.unwrap();
+        assert_eq!(
+            gh.callback(),
+            "https://cg.example.com/login/github/callback"
+        );
+        assert_eq!(gh.client_secret, "s3cret");
+        assert!(
+            !format!("{gh:?}").contains("s3cret"),
+            "the secret is not in Debug"
+        );
+        assert!(
+            gh.authorize_url("abc")
+                .starts_with("https://github.com/login/oauth/authorize?client_id=Iv1.x&redirect_uri=https%3A%2F%2Fcg.example.com%2Flogin%2Fgithub%2Fcallback&state=abc")
+        );
+    }
 }

@@ -155,8 +155,17 @@ mod tests {
             at(0),
             at(60),
         );
-        assert!(svg.contains(r#"data-line-points="61" data-readings="1""#), "{svg}");
-        let points = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(
+            svg.contains(r#"data-line-points="61" data-readings="1""#),
+            "{svg}"
+        );
+        let points = svg
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         assert_eq!(points.split(' ').count(), 61);
         assert!(!svg.contains("NaN"));
         assert_eq!(svg.matches("chart-dot over").count(), 1);

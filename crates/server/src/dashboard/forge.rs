@@ -29,8 +29,7 @@ fn name_ok(x: &str) -> bool {
         && x.len() <= 100
         && x != "."
         && x != ".."
-        && x
-            .bytes()
+        && x.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
@@ -59,7 +58,10 @@ pub fn github_url(url: &str) -> Option<GithubRepo> {
         return from_path(rest, true);
     }
     let (scheme, rest) = u.split_once("://")?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "https" | "ssh" | "git") {
+    if !matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "https" | "ssh" | "git"
+    ) {
         return None;
     }
     let (authority, path) = rest.split_once('/')?;
@@ -97,11 +99,7 @@ fn commit_ok(sha: &str) -> bool {
 
 /// The link to one place of evidence at the commit it was read from; `None` when the commit is
 /// not a commit id.
-pub fn blob_link(
-    repo: &GithubRepo,
-    c: &ChangeRequest,
-    e: &FacetEvidence,
-) -> Option<String> {
+pub fn blob_link(repo: &GithubRepo, c: &ChangeRequest, e: &FacetEvidence) -> Option<String> {
     let sha = match e.side {
         EvidenceSide::Head => &c.head_commit,
         EvidenceSide::Base => &c.base_commit,
@@ -230,7 +228,10 @@ mod tests {
             blob_link(&repo, &weird, &ev("a", Some(1), EvidenceSide::Head)),
             None
         );
-        assert_eq!(place(&ev("a/b.rs", Some(9), EvidenceSide::Head)), "a/b.rs:9");
+        assert_eq!(
+            place(&ev("a/b.rs", Some(9), EvidenceSide::Head)),
+            "a/b.rs:9"
+        );
         assert_eq!(place(&ev("a/b.rs", None, EvidenceSide::Head)), "a/b.rs");
     }
 }

@@ -165,17 +165,18 @@ impl GithubLogin {
             .await
             .map_err(unreachable)?;
         let status = resp.status();
-        let answer: TokenAnswer = resp
-            .json()
-            .await
-            .map_err(|_| OauthError::Refused(format!("HTTP {status}, not the JSON GitHub sends")))?;
+        let answer: TokenAnswer = resp.json().await.map_err(|_| {
+            OauthError::Refused(format!("HTTP {status}, not the JSON GitHub sends"))
+        })?;
         match (answer.access_token, answer.error) {
             (Some(t), None) if !t.is_empty() => Ok(t),
             (_, Some(e)) => Err(OauthError::Refused(match answer.error_description {
                 Some(d) => format!("{e}: {d}"),
                 None => e,
             })),
-            _ => Err(OauthError::Refused(format!("HTTP {status} without an access token"))),
+            _ => Err(OauthError::Refused(format!(
+                "HTTP {status} without an access token"
+            ))),
         }
     }
 
@@ -193,7 +194,9 @@ impl GithubLogin {
             .map_err(unreachable)?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(OauthError::Refused(format!("GET /user answered HTTP {status}")));
+            return Err(OauthError::Refused(format!(
+                "GET /user answered HTTP {status}"
+            )));
         }
         resp.json()
             .await
@@ -206,7 +209,8 @@ fn state_cookie(value: &str, max_age: i64, secure: bool) -> axum::http::HeaderVa
         "{STATE_COOKIE}={value}; Path=/login/github; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     );
-    axum::http::HeaderValue::from_str(&s).unwrap_or_else(|_| axum::http::HeaderValue::from_static(""))
+    axum::http::HeaderValue::from_str(&s)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static(""))
 }
 
 fn not_configured() -> Response {
@@ -318,8 +322,15 @@ pub async fn callback(
         );
     };
     let id = i64::try_from(user.id).unwrap_or(i64::MAX);
-    let mut r = match session::open(&s, &headers, "", &person, Some((user.login.clone(), id)), None)
-        .await
+    let mut r = match session::open(
+        &s,
+        &headers,
+        "",
+        &person,
+        Some((user.login.clone(), id)),
+        None,
+    )
+    .await
     {
         Ok(r) => r,
         Err(e) => return e,

@@ -429,7 +429,10 @@ pub fn evidence_problem(e: &changegate_gate::FacetEvidence) -> Option<String> {
             p.len()
         ));
     }
-    if p.starts_with('/') || p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+    if p.starts_with('/')
+        || p.split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
         return Some(format!(
             "`path` `{p}` must be relative to the repository, without empty, `.` or `..` segments"
         ));
