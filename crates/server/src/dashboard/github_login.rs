@@ -139,6 +139,15 @@ pub struct GithubUser {
     pub id: u64,
 }
 
+/// An `application/x-www-form-urlencoded` body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn unreachable(e: reqwest::Error) -> OauthError {
     OauthError::Unreachable(if e.is_timeout() {
         "timed out".into()
@@ -155,12 +164,13 @@ impl GithubLogin {
             .post(format!("{}/login/oauth/access_token", self.web))
             .header(header::ACCEPT, "application/json")
             .header(header::USER_AGENT, "changegate")
-            .form(&[
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form(&[
                 ("client_id", self.client_id.as_str()),
                 ("client_secret", self.client_secret.as_str()),
                 ("code", code),
                 ("redirect_uri", self.callback().as_str()),
-            ])
+            ]))
             .send()
             .await
             .map_err(unreachable)?;

@@ -1346,6 +1346,7 @@ async fn rollout_rows(
                     points.push((at, x));
                 }
                 let line = lines.remove(&name).unwrap_or_default();
+                points.retain(|(at, _)| *at >= from && *at <= to);
                 TriggerRow {
                     chart: super::chart::trigger_chart(
                         &format!("{name} over the last hour against its limit"),
