@@ -160,7 +160,7 @@ mod tests {
             "{svg}"
         );
         let points = svg
-            .split("points=\"")
+            .split("class=\"chart-line\" points=\"")
             .nth(1)
             .unwrap()
             .split('"')
