@@ -746,3 +746,58 @@ impl WorldState {
         self.incidents.iter().find(|i| i.id == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facet(evidence: &[(&str, u32)]) -> ClassifiedFacet {
+        ClassifiedFacet {
+            kind: "api-endpoint-added".into(),
+            roles: vec!["backend-lead".into()],
+            category: 2,
+            details: String::new(),
+            evidence: evidence
+                .iter()
+                .map(|(p, l)| FacetEvidence {
+                    path: (*p).into(),
+                    line: Some(*l),
+                    side: EvidenceSide::Head,
+                })
+                .collect(),
+            more_evidence: 0,
+        }
+    }
+
+    fn change(facets: Vec<ClassifiedFacet>) -> ClassifiedChange {
+        ClassifiedChange {
+            category: 2,
+            facets,
+            required_roles: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_vouched_facet_that_repeats_an_observed_one_without_evidence_adds_nothing() {
+        let observed = change(vec![facet(&[("src/pins.ts", 12)])]);
+        // The same finding, vouched for without evidence: one facet, the observed one.
+        let merged = observed.merge(&change(vec![facet(&[])]));
+        assert_eq!(merged.facets, observed.facets);
+        // Other evidence is another finding: kept beside it.
+        let merged = observed.merge(&change(vec![facet(&[("src/other.ts", 3)])]));
+        assert_eq!(merged.facets.len(), 2);
+    }
+
+    #[test]
+    fn facets_stored_before_evidence_was_kept_still_parse_and_stay_as_they_were() {
+        let old = r#"{"kind":"api-endpoint-added","roles":["backend-lead"],"category":2}"#;
+        let f: ClassifiedFacet = serde_json::from_str(old).unwrap();
+        assert!(f.evidence.is_empty() && f.details.is_empty() && f.more_evidence == 0);
+        assert_eq!(serde_json::to_string(&f).unwrap(), old);
+        let with = r#"{"kind":"k","category":1,"evidence":[{"path":"a.sql","line":3,"side":"base"},{"path":"b.sql"}]}"#;
+        let f: ClassifiedFacet = serde_json::from_str(with).unwrap();
+        assert_eq!(f.evidence[0].side, EvidenceSide::Base);
+        assert_eq!(f.evidence[1].side, EvidenceSide::Head);
+        assert_eq!(serde_json::to_string(&f).unwrap().replace("\"roles\":[],", ""), with);
+    }
+}
