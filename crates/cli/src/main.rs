@@ -53,7 +53,7 @@ enum Command {
     #[command(subcommand)]
     Report(Box<cmd::report::ReportCmd>),
     /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Issue API tokens (on the server's host).
     #[command(subcommand)]
     Token(cmd::serve::TokenCmd),
@@ -138,7 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Gate(a) => cmd::gate::run(global, *a).await,
         Command::Audit(c) => cmd::audit::run(global, *c).await,
         Command::Report(c) => cmd::report::run(global, *c).await,
-        Command::Serve(a) => cmd::serve::serve(global, a).await,
+        Command::Serve(a) => cmd::serve::serve(global, *a).await,
         Command::Token(c) => cmd::serve::token(global, c).await,
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,
         Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
@@ -148,18 +148,6 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print!("{}", cli_reference());
             Ok(Outcome::Ok)
         }
-    }
-}
-
-#[cfg(test)]
-mod reference_tests {
-    #[test]
-    fn docs_cli_md_is_current() {
-        let doc = include_str!("../../../docs/cli.md");
-        assert!(
-            doc == super::cli_reference(),
-            "docs/cli.md is stale: run `cargo xtask docs`"
-        );
     }
 }
 
@@ -183,4 +171,16 @@ fn quiet_on_closed_stdout() {
         }
         default(info);
     }));
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn docs_cli_md_is_current() {
+        let doc = include_str!("../../../docs/cli.md");
+        assert!(
+            doc == super::cli_reference(),
+            "docs/cli.md is stale: run `cargo xtask docs`"
+        );
+    }
 }

@@ -798,6 +798,11 @@ mod tests {
         let f: ClassifiedFacet = serde_json::from_str(with).unwrap();
         assert_eq!(f.evidence[0].side, EvidenceSide::Base);
         assert_eq!(f.evidence[1].side, EvidenceSide::Head);
-        assert_eq!(serde_json::to_string(&f).unwrap().replace("\"roles\":[],", ""), with);
+        assert_eq!(
+            serde_json::to_string(&f)
+                .unwrap()
+                .replace("\"roles\":[],", ""),
+            with
+        );
     }
 }
