@@ -1,6 +1,6 @@
 //! Repository chores: `cargo xtask docs` regenerates the reference docs from the code;
 //! `cargo xtask docs --check` fails when they are stale (run by the test suite). docs/codes.md
-//! comes from `changegate codes --format markdown`.
+//! comes from `changegate codes --format markdown`, docs/cli.md from `changegate cli-reference`.
 
 use std::path::PathBuf;
 
@@ -51,6 +51,23 @@ fn codes_reference() -> anyhow::Result<String> {
     String::from_utf8(out.stdout).context("`changegate codes` printed non-UTF-8")
 }
 
+/// docs/cli.md: every command's options, from the binary's own argument definitions.
+fn cli_reference() -> anyhow::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["run", "--quiet", "-p", "changegate", "--", "cli-reference"])
+        .output()
+        .context("running `changegate cli-reference`")?;
+    if !out.status.success() {
+        bail!(
+            "`changegate cli-reference` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8(out.stdout).context("`changegate cli-reference` printed non-UTF-8")
+}
+
 fn docs(check: bool) -> anyhow::Result<()> {
     let files = [
         (
@@ -63,6 +80,7 @@ fn docs(check: bool) -> anyhow::Result<()> {
         ),
         ("docs/policy-reference.md", policy_reference()),
         ("docs/codes.md", codes_reference()?),
+        ("docs/cli.md", cli_reference()?),
     ];
     let mut stale = Vec::new();
     for (rel, content) in files {

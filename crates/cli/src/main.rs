@@ -53,7 +53,7 @@ enum Command {
     #[command(subcommand)]
     Report(Box<cmd::report::ReportCmd>),
     /// Run the changegate server (SQLite in --data-dir by default, or --database-url postgres://…).
-    Serve(cmd::serve::ServeArgs),
+    Serve(Box<cmd::serve::ServeArgs>),
     /// Issue API tokens (on the server's host).
     #[command(subcommand)]
     Token(cmd::serve::TokenCmd),
@@ -85,6 +85,15 @@ enum Command {
         #[command(subcommand)]
         cmd: cmd::client::NotifyCmd,
     },
+    /// Print docs/cli.md (this reference, generated from the argument definitions).
+    #[command(hide = true)]
+    CliReference,
+}
+
+/// docs/cli.md.
+fn cli_reference() -> String {
+    use clap::CommandFactory;
+    cmd::reference::markdown(&Cli::command())
 }
 
 /// mimalloc instead of glibc's malloc: classification allocates many small, short-lived values
@@ -135,12 +144,16 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Gate(a) => cmd::gate::run(global, *a).await,
         Command::Audit(c) => cmd::audit::run(global, *c).await,
         Command::Report(c) => cmd::report::run(global, *c).await,
-        Command::Serve(a) => cmd::serve::serve(global, a).await,
+        Command::Serve(a) => cmd::serve::serve(global, *a).await,
         Command::Token(c) => cmd::serve::token(global, c).await,
         Command::Change { conn, cmd } => cmd::client::change(&conn, cmd).await,
         Command::Incident { conn, cmd } => cmd::client::incident(&conn, cmd).await,
         Command::Deliveries { conn, cmd } => cmd::client::deliveries(&conn, cmd).await,
         Command::Notify { conn, cmd } => cmd::client::notify(&conn, cmd).await,
+        Command::CliReference => {
+            print!("{}", cli_reference());
+            Ok(Outcome::Ok)
+        }
     }
 }
 
@@ -164,4 +177,16 @@ fn quiet_on_closed_stdout() {
         }
         default(info);
     }));
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn docs_cli_md_is_current() {
+        let doc = include_str!("../../../docs/cli.md");
+        assert!(
+            doc == super::cli_reference(),
+            "docs/cli.md is stale: run `cargo xtask docs`"
+        );
+    }
 }

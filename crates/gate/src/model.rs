@@ -29,6 +29,68 @@ pub struct ClassifiedFacet {
     pub roles: Vec<RoleId>,
     /// Category level the facet puts the change in.
     pub category: Level,
+    /// What changed, as the classifier describes it (`express 4.19.2 → 5.0.0 (major, prod)`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
+    /// Where the classifier found it: files and lines of the change (empty for changes recorded
+    /// before evidence was kept, and for classifications that carry none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<FacetEvidence>,
+    /// Places the classifier found beyond the first [`ClassifiedFacet::EVIDENCE_KEPT`] (kept
+    /// out of the change's document so a change touching thousands of files stays small).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub more_evidence: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl ClassifiedFacet {
+    /// How many places of evidence a facet keeps; the rest are counted in `more_evidence`.
+    pub const EVIDENCE_KEPT: usize = 50;
+
+    /// The same finding as `other`: kind, roles and category equal, and `other` adds no
+    /// evidence (none, or the same).
+    pub fn covers(&self, other: &ClassifiedFacet) -> bool {
+        self.kind == other.kind
+            && self.roles == other.roles
+            && self.category == other.category
+            && (other.evidence.is_empty() || other.evidence == self.evidence)
+            && (other.details.is_empty() || other.details == self.details)
+    }
+}
+
+/// Which side of the change a piece of evidence is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceSide {
+    /// The base commit (e.g. a removed line).
+    Base,
+    /// The head commit.
+    #[default]
+    Head,
+}
+
+impl EvidenceSide {
+    /// The default side (`head`).
+    pub fn is_head(&self) -> bool {
+        *self == EvidenceSide::Head
+    }
+}
+
+/// One place a facet was found: a file of the change and, when known, a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FacetEvidence {
+    /// File path in the repository (`/`-separated, relative).
+    pub path: String,
+    /// 1-based line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The commit the path and line refer to: the base or the head (default) commit.
+    #[serde(default, skip_serializing_if = "EvidenceSide::is_head")]
+    pub side: EvidenceSide,
 }
 
 /// The classifier's verdict on a change.
@@ -53,7 +115,7 @@ impl ClassifiedChange {
         let mut out = self.clone();
         out.category = out.category.max(other.category);
         for f in &other.facets {
-            if !out.facets.contains(f) {
+            if !out.facets.iter().any(|g| g.covers(f)) {
                 out.facets.push(f.clone());
             }
         }
@@ -682,5 +744,65 @@ impl WorldState {
     /// The incident with this id.
     pub fn incident(&self, id: &str) -> Option<&Incident> {
         self.incidents.iter().find(|i| i.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facet(evidence: &[(&str, u32)]) -> ClassifiedFacet {
+        ClassifiedFacet {
+            kind: "api-endpoint-added".into(),
+            roles: vec!["backend-lead".into()],
+            category: 2,
+            details: String::new(),
+            evidence: evidence
+                .iter()
+                .map(|(p, l)| FacetEvidence {
+                    path: (*p).into(),
+                    line: Some(*l),
+                    side: EvidenceSide::Head,
+                })
+                .collect(),
+            more_evidence: 0,
+        }
+    }
+
+    fn change(facets: Vec<ClassifiedFacet>) -> ClassifiedChange {
+        ClassifiedChange {
+            category: 2,
+            facets,
+            required_roles: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_vouched_facet_that_repeats_an_observed_one_without_evidence_adds_nothing() {
+        let observed = change(vec![facet(&[("src/pins.ts", 12)])]);
+        // The same finding, vouched for without evidence: one facet, the observed one.
+        let merged = observed.merge(&change(vec![facet(&[])]));
+        assert_eq!(merged.facets, observed.facets);
+        // Other evidence is another finding: kept beside it.
+        let merged = observed.merge(&change(vec![facet(&[("src/other.ts", 3)])]));
+        assert_eq!(merged.facets.len(), 2);
+    }
+
+    #[test]
+    fn facets_stored_before_evidence_was_kept_still_parse_and_stay_as_they_were() {
+        let old = r#"{"kind":"api-endpoint-added","roles":["backend-lead"],"category":2}"#;
+        let f: ClassifiedFacet = serde_json::from_str(old).unwrap();
+        assert!(f.evidence.is_empty() && f.details.is_empty() && f.more_evidence == 0);
+        assert_eq!(serde_json::to_string(&f).unwrap(), old);
+        let with = r#"{"kind":"k","category":1,"evidence":[{"path":"a.sql","line":3,"side":"base"},{"path":"b.sql"}]}"#;
+        let f: ClassifiedFacet = serde_json::from_str(with).unwrap();
+        assert_eq!(f.evidence[0].side, EvidenceSide::Base);
+        assert_eq!(f.evidence[1].side, EvidenceSide::Head);
+        assert_eq!(
+            serde_json::to_string(&f)
+                .unwrap()
+                .replace("\"roles\":[],", ""),
+            with
+        );
     }
 }

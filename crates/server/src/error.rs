@@ -141,6 +141,14 @@ changegate_codes::codes! {
         ReportSignerUnauthorized = "report-signer-unauthorized",
         /// A dashboard form did not carry the session's CSRF token (missing, another session's, or altered), or the sign-in form did not match its cookie; nothing was done.
         CsrfTokenInvalid = "csrf-token-invalid",
+        /// A GitHub sign-in came back without the `state` the server sent with it (missing, expired, another browser's, or forged); nobody was signed in.
+        GithubOauthStateInvalid = "github-oauth-state-invalid",
+        /// GitHub sign-in: the GitHub user is no person of the policy (`[people.NAME] github`, and `github_id` when given); nobody was signed in.
+        GithubUserUnmapped = "github-user-unmapped",
+        /// GitHub sign-in: GitHub refused the code exchange or `GET /user` (or did not answer); nobody was signed in.
+        GithubOauthFailed = "github-oauth-failed",
+        /// GitHub sign-in is not configured on this server (`serve --github-oauth-client-id`).
+        GithubOauthNotConfigured = "github-oauth-not-configured",
     }
 }
 
@@ -152,7 +160,9 @@ impl ErrorCode {
             C::Unauthorized | C::TokenExpired | C::TokenRevoked | C::GithubSignatureInvalid => {
                 StatusCode::UNAUTHORIZED
             }
-            C::NotFound | C::WebhookNotConfigured => StatusCode::NOT_FOUND,
+            C::NotFound | C::WebhookNotConfigured | C::GithubOauthNotConfigured => {
+                StatusCode::NOT_FOUND
+            }
             C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             C::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -190,7 +200,8 @@ impl ErrorCode {
             | C::GithubError
             | C::RemoteUnreachable
             | C::RemoteAuthFailed
-            | C::RemoteFetchFailed => StatusCode::BAD_GATEWAY,
+            | C::RemoteFetchFailed
+            | C::GithubOauthFailed => StatusCode::BAD_GATEWAY,
             C::ImpersonationForbidden
             | C::AdminRequired
             | C::ScopeRequired
@@ -204,7 +215,9 @@ impl ErrorCode {
             | C::VerificationNotAllowed
             | C::WebhookSignatureInvalid
             | C::ReportSignerUnauthorized
-            | C::CsrfTokenInvalid => StatusCode::FORBIDDEN,
+            | C::CsrfTokenInvalid
+            | C::GithubOauthStateInvalid
+            | C::GithubUserUnmapped => StatusCode::FORBIDDEN,
             C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,

@@ -188,6 +188,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
     ("get", "/login"),
     ("post", "/login"),
+    ("get", "/login/github"),
+    ("get", "/login/github/callback"),
     ("post", "/logout"),
     ("get", "/changes"),
     ("get", "/changes/{id}"),
@@ -295,8 +297,8 @@ pub async fn json_errors(
     out
 }
 
-/// The gate's view of a classification: the category level, the facets with their roles and
-/// levels, and the roles required. (The one conversion from `changegate_classify` to
+/// The gate's view of a classification: the category level, the facets with their roles,
+/// levels, details and evidence (file and line), and the roles required. (The one conversion from `changegate_classify` to
 /// `changegate_gate`, used by server-side classification and by `changegate gate`.)
 pub fn classified_change(
     c: &changegate_classify::Classification,
@@ -310,6 +312,28 @@ pub fn classified_change(
                 kind: f.facet.kind.to_string(),
                 roles: f.roles.clone(),
                 category: f.category,
+                details: f.facet.details.clone(),
+                evidence: f
+                    .facet
+                    .evidence
+                    .iter()
+                    .take(changegate_gate::ClassifiedFacet::EVIDENCE_KEPT)
+                    .map(|e| changegate_gate::FacetEvidence {
+                        path: e.path.clone(),
+                        line: e.line,
+                        side: match e.side {
+                            changegate_classify::Side::Base => changegate_gate::EvidenceSide::Base,
+                            changegate_classify::Side::Head => changegate_gate::EvidenceSide::Head,
+                        },
+                    })
+                    .collect(),
+                more_evidence: u32::try_from(
+                    f.facet
+                        .evidence
+                        .len()
+                        .saturating_sub(changegate_gate::ClassifiedFacet::EVIDENCE_KEPT),
+                )
+                .unwrap_or(u32::MAX),
             })
             .collect(),
         required_roles: c.roles.iter().map(|r| r.role.clone()).collect(),

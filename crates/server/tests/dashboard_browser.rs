@@ -151,14 +151,18 @@ async fn click_to(c: &Client, button: &str, css: &str) {
         .unwrap_or_else(|e| panic!("after {button}, no {css}: {e}"));
 }
 
+/// CR-7's head commit.
+const HEAD7: &str = "b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0";
+
 /// A category-2 change by alice, every checklist item attested and QA's approval in, so only
 /// bob's approval (the backend lead) is missing.
 async fn ready_but_for_approval(srv: &TestServer) {
     let body = json!({
         "id": "CR-7", "repository": "acme/chat", "title": "Add pins endpoint",
-        "base_commit": "a1", "head_commit": "b1", "authors": ["alice"], "last_pusher": "alice",
+        "base_commit": "a1", "head_commit": HEAD7, "authors": ["alice"], "last_pusher": "alice",
         "pr_link": "https://github.com/acme/chat/pull/7",
-        "classification": {"category": 2, "facets": [{"kind": "api-endpoint-added", "roles": ["backend-lead"], "category": 2}], "required_roles": ["backend-lead"]},
+        "classification": {"category": 2, "facets": [{"kind": "api-endpoint-added", "roles": ["backend-lead"], "category": 2,
+            "details": "POST /pins", "evidence": [{"path": "src/pins/pins.controller.ts", "line": 42}]}], "required_roles": ["backend-lead"]},
         "submit": true,
     });
     let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
@@ -267,6 +271,19 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(c.current_url().await.unwrap().path(), "/changes/CR-7");
     assert!(text(&c, "#verdict").await.starts_with("Denied"));
     assert!(text(&c, "#missing-roles").await.contains("backend-lead"));
+    // Each facet's evidence: file:line, linked to the file at the head commit on GitHub.
+    let ev = c
+        .find(Locator::Css("#facets a.evidence-link"))
+        .await
+        .expect("an evidence link");
+    assert_eq!(ev.text().await.unwrap(), "src/pins/pins.controller.ts:42");
+    assert_eq!(
+        ev.attr("href").await.unwrap().as_deref(),
+        Some(
+            format!("https://github.com/acme/chat/blob/{HEAD7}/src/pins/pins.controller.ts#L42")
+                .as_str()
+        )
+    );
     shot(&c, "change-before").await;
     click_to(&c, "#approve-backend-lead", "#flash").await;
     assert_eq!(text(&c, "#flash").await, "Approval recorded.");

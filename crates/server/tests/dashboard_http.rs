@@ -537,3 +537,426 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     let js = b.get("/assets/htmx.min.js").await;
     assert!(js.body.len() > 10_000);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A change's facets with their evidence
+
+/// A change by alice with facets whose evidence is on the head and the base side, and a path
+/// and details that need escaping.
+fn with_evidence(id: &str, repository: &str, pr: Option<&str>) -> Value {
+    json!({
+        "id": id, "repository": repository, "pr_link": pr, "title": "Drop legacy column",
+        "base_commit": "a1b2c3d4e5", "head_commit": "0123456789abcdef0123456789abcdef01234567",
+        "authors": ["alice"], "last_pusher": "alice",
+        "classification": {"category": 2, "facets": [
+            {"kind": "api-endpoint-added", "roles": ["backend-lead"], "category": 2,
+             "details": "POST /pins <script>alert(1)</script>",
+             "evidence": [{"path": "src/pins.ts", "line": 12},
+                          {"path": "db/\"old\" <v1>&#1.sql", "line": 3, "side": "base"}],
+             "more_evidence": 4},
+            {"kind": "code-changed", "roles": [], "category": 1}
+        ], "required_roles": ["backend-lead"]},
+        "submit": true,
+    })
+}
+
+both!(the_change_page_shows_each_facets_evidence_linked_to_the_forge);
+async fn the_change_page_shows_each_facets_evidence_linked_to_the_forge(backend: Backend) {
+    let srv = server(backend).await;
+    for (id, repo, pr) in [
+        ("CR-1", "https://github.com/acme/chat.git", None),
+        ("CR-2", "acme/chat", None),
+        (
+            "CR-3",
+            "acme/chat",
+            Some("https://github.com/acme/chat/pull/9"),
+        ),
+    ] {
+        let (st, b) = srv
+            .post("/api/v1/changes", &srv.admin, &with_evidence(id, repo, pr))
+            .await;
+        assert_eq!(st, 201, "{b}");
+    }
+    // The evidence is kept with the change.
+    let (_, c) = srv.get("/api/v1/changes/CR-1", &srv.admin).await;
+    let f = &c["change"]["classification"]["facets"][0];
+    assert_eq!(
+        f["evidence"][0],
+        json!({"path": "src/pins.ts", "line": 12}),
+        "{c}"
+    );
+    assert_eq!(f["more_evidence"], 4);
+    let mut b = Browser::new(&srv);
+    b.sign_in(&srv.token("bob").await).await;
+    let p = b.get("/changes/CR-1").await;
+    assert_eq!(p.status, 200);
+    // file:line, linked to the file at the head commit on GitHub.
+    assert!(
+        p.body.contains(
+            "<a class=\"evidence-link\" href=\"https://github.com/acme/chat/blob/0123456789abcdef0123456789abcdef01234567/src/pins.ts#L12\"><code>src/pins.ts:12</code></a>"
+        ),
+        "{}",
+        p.body
+    );
+    // Base-side evidence links the base commit; the path is percent-encoded in the link and
+    // HTML-escaped in the text.
+    assert!(
+        p.body.contains(
+            "href=\"https://github.com/acme/chat/blob/a1b2c3d4e5/db/%22old%22%20%3Cv1%3E%26%231.sql#L3\""
+        ),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains("<code>db/&#34;old&#34; &#60;v1&#62;&#38;#1.sql:3</code>")
+            || p.body
+                .contains("<code>db/&quot;old&quot; &lt;v1&gt;&amp;#1.sql:3</code>"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("(base commit)"));
+    assert!(p.body.contains("and 4 more"));
+    assert!(
+        !p.body.contains("<script>alert(1)</script>"),
+        "details escaped"
+    );
+    // A facet without evidence says so.
+    assert!(p.body.contains("no file and line recorded with the change"));
+    // Where the classification came from.
+    assert!(p.body.contains("vouched for by token"), "{}", p.body);
+    // A bare `owner/name` has no known forge: the place is shown, not linked.
+    let p = b.get("/changes/CR-2").await;
+    assert!(
+        p.body
+            .contains("<code class=\"evidence-place\">src/pins.ts:12</code>"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("github.com/acme/chat/blob"), "{}", p.body);
+    // Its GitHub pull request names the forge.
+    let p = b.get("/changes/CR-3").await;
+    assert!(
+        p.body.contains("href=\"https://github.com/acme/chat/blob/0123456789abcdef0123456789abcdef01234567/src/pins.ts#L12\""),
+        "{}",
+        p.body
+    );
+    // Evidence that is not a relative file path is refused where it is, nothing stored.
+    for (ev, why) in [
+        (json!({"path": "../etc/passwd", "line": 1}), "relative"),
+        (json!({"path": "/etc/passwd"}), "relative"),
+        (json!({"path": "a.rs", "line": 0}), "counts from 1"),
+        (json!({"path": ""}), "1 to 1024"),
+    ] {
+        let mut body = with_evidence("CR-9", "acme/chat", None);
+        body["classification"]["facets"][0]["evidence"] = json!([ev]);
+        let (st, b) = srv.post("/api/v1/changes", &srv.admin, &body).await;
+        assert_eq!(st, 400, "{b}");
+        assert_eq!(b["code"], "invalid-body", "{b}");
+        assert!(b["message"].as_str().unwrap().contains(why), "{b}");
+        assert_eq!(
+            b["location"], "body `classification.facets[0].evidence[0]`",
+            "{b}"
+        );
+    }
+    let (st, _) = srv.get("/api/v1/changes/CR-9", &srv.admin).await;
+    assert_eq!(st, 404);
+}
+
+both!(the_change_page_links_the_evidence_the_server_observed);
+async fn the_change_page_links_the_evidence_the_server_observed(backend: Backend) {
+    use changegate_testkit::git::GitRepo;
+    // A repository under the server's repo root: the server classifies it itself.
+    let root = tempfile::tempdir().unwrap();
+    let repo = GitRepo::init_at(&root.path().join("chat"));
+    repo.write(
+        "prisma/migrations/001_init/migration.sql",
+        "CREATE TABLE \"User\" (\"id\" INTEGER NOT NULL, \"email\" TEXT, CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\"));\n",
+    );
+    let base = repo.commit("init");
+    repo.write(
+        "prisma/migrations/002_drop/migration.sql",
+        "-- drop the e-mail\nALTER TABLE \"User\" DROP COLUMN \"email\";\n",
+    );
+    let head = repo.commit("drop email");
+    let srv = TestServer::start_with(
+        backend,
+        people_policy(),
+        at("2026-03-10T10:30:00Z"),
+        Some(root.path().to_path_buf()),
+        None,
+    )
+    .await;
+    let alice = srv.token("alice").await;
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes",
+            &alice,
+            &json!({"id": "CR-1", "repository": "chat", "base_commit": base, "head_commit": head,
+                    "pr_link": "https://github.com/acme/chat/pull/3", "title": "Drop e-mail"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let facets = b["change"]["classification"]["facets"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let dropped = facets
+        .iter()
+        .find(|f| f["kind"] == "schema-column-dropped")
+        .unwrap_or_else(|| panic!("{facets:#?}"));
+    let ev = &dropped["evidence"][0];
+    assert_eq!(
+        ev["path"], "prisma/migrations/002_drop/migration.sql",
+        "{dropped}"
+    );
+    assert_eq!(ev["line"], 2, "{dropped}");
+    let mut br = Browser::new(&srv);
+    br.sign_in(&srv.token("bob").await).await;
+    let p = br.get("/changes/CR-1").await;
+    let link = format!(
+        "href=\"https://github.com/acme/chat/blob/{head}/prisma/migrations/002_drop/migration.sql#L2\""
+    );
+    assert!(p.body.contains(&link), "{link} in {}", p.body);
+    assert!(
+        p.body.contains("read by changegate from the repository"),
+        "{}",
+        p.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign in with GitHub
+
+/// The people policy with GitHub logins: bob is `Bob-GH` (user 4242), carol `carol-gh` (any id).
+fn github_people() -> changegate_policy::Policy {
+    changegate_gate::corpus::case_policy(
+        &changegate_testkit::server::people(),
+        "[people.bob]\ngithub = \"Bob-GH\"\ngithub_id = 4242\n[people.carol]\ngithub = \"carol-gh\"\n",
+    )
+    .unwrap()
+}
+
+async fn github_server(
+    backend: Backend,
+    fake: &changegate_testkit::fake_github::FakeGitHub,
+) -> TestServer {
+    use changegate_server::dashboard::github_login::GithubLogin;
+    let (api, rest) = (fake.api.clone(), fake.rest.clone());
+    TestServer::start_knowing_base(
+        backend,
+        github_people(),
+        at("2026-03-10T10:30:00Z"),
+        Default::default(),
+        move |s, base| {
+            let gh = GithubLogin::new("Iv1.test-app", "s3cret-client", &api, &api, base);
+            rest.oauth_app("Iv1.test-app", "s3cret-client", &gh.callback());
+            s.dashboard.github_login = Some(gh);
+        },
+    )
+    .await
+}
+
+/// Leave for GitHub and come back: the callback URL GitHub sends the browser to, and the state
+/// the server sent.
+async fn to_github_and_back(b: &mut Browser, fake_api: &str) -> (String, String) {
+    let start = b.get("/login/github").await;
+    assert_eq!(start.status, 303);
+    let authorize = start.location.clone().unwrap();
+    assert!(
+        authorize.starts_with(&format!(
+            "{fake_api}/login/oauth/authorize?client_id=Iv1.test-app&redirect_uri="
+        )),
+        "{authorize}"
+    );
+    let state_cookie = start
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cg_oauth="))
+        .unwrap();
+    for part in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/login/github",
+        "Max-Age=600",
+    ] {
+        assert!(state_cookie.contains(part), "{state_cookie}");
+    }
+    let state = b.cookie("cg_oauth").unwrap();
+    assert!(
+        authorize.contains(&format!("&state={state}")),
+        "{authorize}"
+    );
+    // GitHub (the stand-in, its user signed in) sends the browser back with a code.
+    let back = b.http.get(&authorize).send().await.unwrap();
+    assert_eq!(back.status(), 302, "{:?}", back.text().await);
+    let to = back.headers()["location"].to_str().unwrap().to_string();
+    let path = to
+        .strip_prefix(&b.base)
+        .unwrap_or_else(|| panic!("{to}"))
+        .to_string();
+    (path, state)
+}
+
+both!(signing_in_with_github_maps_the_login_to_a_person);
+async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
+    let fake = changegate_testkit::fake_github::FakeGitHub::start().await;
+    let srv = github_server(backend, &fake).await;
+    create(&srv, "CR-1").await;
+    fake.rest.sign_in_as("bob-gh", 4242);
+    let mut b = Browser::new(&srv);
+    assert!(b.get("/login").await.body.contains("id=\"sign-in-github\""));
+
+    // A forged state (another browser's, or made up): refused before anything is exchanged.
+    let (callback, state) = to_github_and_back(&mut b, &fake.api).await;
+    let forged = callback.replace(&state, &"f".repeat(64));
+    let p = b.get(&forged).await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert!(p.body.contains("github-oauth-state-invalid"), "{}", p.body);
+    assert!(b.cookie("cg_session").is_none());
+    assert!(b.cookie("cg_oauth").is_none(), "the state is single-use");
+    // The genuine callback in a browser that never started a sign-in: no state cookie.
+    let mut stranger = Browser::new(&srv);
+    let p = stranger.get(&callback).await;
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("github-oauth-state-invalid"));
+    assert!(stranger.cookie("cg_session").is_none());
+    assert!(
+        fake.rest.requests("oauth/access-token").is_empty(),
+        "no code was exchanged"
+    );
+
+    // The whole flow: bob's GitHub login (any case) and id are bob.
+    let (callback, _) = to_github_and_back(&mut b, &fake.api).await;
+    let p = b.get(&callback).await;
+    assert_eq!(
+        (p.status, p.location.as_deref()),
+        (303, Some("/changes")),
+        "{}",
+        p.body
+    );
+    let cookie = p
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cg_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("SameSite=Strict") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let list = b.get("/changes").await;
+    assert!(
+        list.body.contains("Signed in as <strong>bob</strong>"),
+        "{}",
+        list.body
+    );
+    // The exchange and the user lookup went to GitHub's documented endpoints, conforming.
+    let exchange = fake.rest.requests("oauth/access-token");
+    assert_eq!(exchange.len(), 1);
+    assert_eq!(exchange[0].body["client_id"], "Iv1.test-app");
+    assert_eq!(
+        exchange[0].body["redirect_uri"],
+        format!("{}/login/github/callback", srv.base)
+    );
+    let user = fake.rest.requests("users/get-authenticated");
+    assert_eq!(user.len(), 1);
+    assert!(
+        user[0]
+            .authorization
+            .as_deref()
+            .unwrap()
+            .starts_with("Bearer gho_")
+    );
+    fake.rest.assert_conforming();
+    // The session is bob's with bob's roles: the approve button, and the approval recorded as
+    // vouched for by the GitHub identity.
+    let page = b.get("/changes/CR-1").await;
+    assert!(
+        page.body.contains("id=\"approve-backend-lead\""),
+        "{}",
+        page.body
+    );
+    let csrf = hidden(&page.body, "csrf");
+    let p = b
+        .post(
+            "/changes/CR-1/approve",
+            &[("csrf", csrf.as_str()), ("role", "backend-lead")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(approvals(&srv, "CR-1").await[0]["person"], "bob");
+    let export = b.get("/audit/export.jsonl?change=CR-1").await;
+    assert!(
+        export.body.contains("\"token\":\"github:bob-gh\""),
+        "{}",
+        export.body
+    );
+    // Nothing of GitHub's secrets is kept: the session row has the login and id only.
+    let secret = b.cookie("cg_session").unwrap();
+    let row = srv
+        .db
+        .find_session(&changegate_server::token::digest(&secret))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.github, Some(("bob-gh".into(), 4242)));
+    assert_eq!(row.token_id, "");
+    // A code is used once: the same callback again fails at GitHub, nobody signed in.
+    let mut again = Browser::new(&srv);
+    let (_, state) = to_github_and_back(&mut again, &fake.api).await;
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let p = again
+        .get(&format!("/login/github/callback?code={code}&state={state}"))
+        .await;
+    assert_eq!(p.status, 502, "{}", p.body);
+    assert!(
+        p.body.contains("github-oauth-failed") && p.body.contains("bad_verification_code"),
+        "{}",
+        p.body
+    );
+    assert!(again.cookie("cg_session").is_none());
+    assert!(!p.body.contains("s3cret-client"));
+
+    // A GitHub user who is no person of the policy is refused; so is bob's login with another
+    // user id (a renamed or re-registered account).
+    for (login, id) in [("mallory", 666), ("Bob-GH", 9999)] {
+        fake.rest.sign_in_as(login, id);
+        let mut m = Browser::new(&srv);
+        let (callback, _) = to_github_and_back(&mut m, &fake.api).await;
+        let p = m.get(&callback).await;
+        assert_eq!(p.status, 403, "{login}: {}", p.body);
+        assert!(p.body.contains("github-user-unmapped"), "{}", p.body);
+        assert!(m.cookie("cg_session").is_none(), "{login}");
+    }
+    // carol's entry gives no id: her login is enough.
+    fake.rest.sign_in_as("carol-gh", 7);
+    let mut c = Browser::new(&srv);
+    let (callback, _) = to_github_and_back(&mut c, &fake.api).await;
+    assert_eq!(c.get(&callback).await.location.as_deref(), Some("/changes"));
+    assert!(
+        c.get("/changes")
+            .await
+            .body
+            .contains("Signed in as <strong>carol</strong>")
+    );
+    fake.rest.assert_conforming();
+}
+
+both!(without_github_sign_in_configured_there_is_none);
+async fn without_github_sign_in_configured_there_is_none(backend: Backend) {
+    let srv = server(backend).await;
+    let mut b = Browser::new(&srv);
+    assert!(!b.get("/login").await.body.contains("sign-in-github"));
+    for path in ["/login/github", "/login/github/callback?code=x&state=y"] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 404, "{path}");
+        assert!(p.body.contains("github-oauth-not-configured"), "{path}");
+    }
+}

@@ -150,7 +150,16 @@ impl Drop for Replica {
 }
 
 async fn replica(spot: &DbSpot, clock: &Clock, cfg: Option<RolloutConfig>, owner: &str) -> Replica {
-    let policy = policy();
+    replica_with(spot, clock, cfg, owner, policy()).await
+}
+
+async fn replica_with(
+    spot: &DbSpot,
+    clock: &Clock,
+    cfg: Option<RolloutConfig>,
+    owner: &str,
+    policy: changegate_policy::Policy,
+) -> Replica {
     let db = spot.open(&policy).await;
     let state = AppState {
         rollouts: cfg.map(|c| Arc::new(Runtime::new(c, Some(owner.into())).unwrap())),
@@ -1162,4 +1171,157 @@ async fn a_server_run_rollout_fills_every_field_of_its_report_row(backend: Backe
         // No field of this row holds a comma, so a plain split finds the cell.
         assert!(!line.split(',').nth(i).unwrap().is_empty(), "{col}: {line}");
     }
+}
+
+/// The standard plan's first step soaks ten minutes: the rollout stays active while the test
+/// reads the dashboard.
+const SLOW: &str = r#"
+[rollout.plans.standard]
+description = "test: 5% for ten minutes, then 100%"
+steps = [
+  { environment = "production", weight = 5, soak = "10m" },
+  { environment = "production", weight = 100 },
+]
+monitor_after = "2s"
+"#;
+
+/// A dashboard session for `token` on `base`: the cookie header.
+async fn dashboard_session(base: &str, token: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = login.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let at = body.find(marker).unwrap() + marker.len();
+    let csrf = &body[at..at + body[at..].find('"').unwrap()];
+    let r = http
+        .post(format!("{base}/login"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={}&csrf={}",
+            changegate_server::dashboard::pages::urlencode(token),
+            changegate_server::dashboard::pages::urlencode(csrf)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("cg_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `data-line-points` of the chart of `trigger` on the rollouts page (the values drawn from
+/// Prometheus), and the figure's text.
+fn chart_of(page: &str, trigger: &str) -> Option<(usize, String)> {
+    let at = page.find(&format!("<code>{trigger}</code>"))?;
+    let figure = &page[at..at + page[at..].find("</figure>")?];
+    let n = figure
+        .split("data-line-points=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .parse()
+        .ok()?;
+    Some((n, figure.to_string()))
+}
+
+both!(the_dashboard_charts_each_trigger_from_prometheus);
+async fn the_dashboard_charts_each_trigger_from_prometheus(backend: Backend) {
+    let m = metrics().await;
+    let spot = DbSpot::new(backend);
+    let clock = clock_at(TUE);
+    let r = replica_with(
+        &spot,
+        &clock,
+        Some(config(&m, "5s")),
+        "a",
+        changegate_testkit::gate::policy_with(SLOW),
+    )
+    .await;
+    let admin = token(&r.db, "admin", true).await;
+    import(&r, &admin, &ready_change(2, "CR-2")).await;
+    let deployer = integration(
+        &r.db,
+        "deploy",
+        &[changegate_server::token::Scope::Deployments],
+    )
+    .await;
+    let (st, b) = start(&r.base, &deployer, "CR-2", None).await;
+    assert_eq!(st, 201, "{b}");
+    let ro = wait_for(&r, &admin, "CR-2", 60, "the first step", |v| {
+        v["steps"].as_array().is_some_and(|s| !s.is_empty())
+    })
+    .await;
+    let id = ro["id"].as_str().unwrap().to_string();
+    let session = dashboard_session(&r.base, &admin).await;
+    let http = reqwest::Client::new();
+    // The chart's line is Prometheus's values of the guard's own query over the last hour (a
+    // point every 10 s where there is data): wait for a few.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (points, figure) = loop {
+        let page = http
+            .get(format!("{}/rollouts", r.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(&format!("id=\"rollout-{id}\"")), "{page}");
+        assert!(!page.contains("No line from Prometheus"), "{page}");
+        if let Some((n, fig)) = chart_of(&page, "slo-p95-latency")
+            && n >= 3
+        {
+            break (n, fig);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Prometheus line on the page: {page}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert!(
+        figure.contains("line: Prometheus, the guard&#39;s query")
+            || figure.contains("line: Prometheus, the guard's query"),
+        "{figure}"
+    );
+    assert!(
+        figure.contains("class=\"chart-limit\""),
+        "the guard's limit: {figure}"
+    );
+    // (The guard's own readings are dots on the same axis; this server's clock is a test's, in
+    // March, so they fall outside the hour Prometheus has: the unit tests of the chart cover
+    // them.)
+    assert!(points <= 361, "{points}");
+    // The page refreshes itself (htmx) and reads without JavaScript: the values are text too.
+    let page = http
+        .get(format!("{}/rollouts", r.base))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hx-trigger=\"every 5s\""));
+    assert!(page.contains("against limit"));
 }

@@ -100,6 +100,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0410_server_report.sql"),
         postgres: include_str!("../migrations/postgres/0410_server_report.sql"),
     },
+    // Dashboard sessions opened with a GitHub identity (issue 18): the login and user id.
+    Migration {
+        version: 420,
+        name: "dashboard_github_sessions",
+        sqlite: include_str!("../migrations/sqlite/0420_dashboard_github_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0420_dashboard_github_sessions.sql"),
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS changegate_migrations (

@@ -40,6 +40,7 @@ fn session(id: &str, expires_us: i64) -> SessionRow {
         csrf: format!("csrf-{id}"),
         created_us: 1_000,
         expires_us,
+        github: None,
     }
 }
 
@@ -57,6 +58,14 @@ async fn sessions_are_kept_found_ended_and_expired(kind: Kind) {
         Some(session("s1", 5_000))
     );
     assert_eq!(s.find_session("nope").await.unwrap(), None);
+    // A GitHub sign-in's session keeps its login and user id (migration 420).
+    let gh = SessionRow {
+        token_id: String::new(),
+        github: Some(("Bob-GH".into(), 4242)),
+        ..session("s-gh", 20_000)
+    };
+    s.create_session(&gh).await.unwrap();
+    assert_eq!(s.find_session("s-gh").await.unwrap(), Some(gh));
     assert!(s.delete_session("s1").await.unwrap());
     assert!(!s.delete_session("s1").await.unwrap());
     assert_eq!(s.find_session("s1").await.unwrap(), None);

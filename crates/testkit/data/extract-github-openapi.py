@@ -20,6 +20,7 @@ OPS = [
     ("post", "/repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"),
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/repos/{owner}/{repo}/installation"),
+    ("get", "/user"),
 ]
 WEBHOOKS = [
     ("deployment-protection-rule-requested",
@@ -54,6 +55,11 @@ def main():
         resp = op["responses"][ok].get("content", {}).get("application/json", {}).get("schema", {})
         if resp.get("type") == "array":
             resp = resp.get("items", {})
+        if "oneOf" in resp:
+            # Fields every alternative requires (e.g. the private and the public user).
+            alts = [set(a.get("required", [])) for a in resp["oneOf"]]
+            resp = {"required": [f for f in resp["oneOf"][0].get("required", [])
+                                 if all(f in a for a in alts)]}
         body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
         out["operations"].append({
             "operation_id": op["operationId"],

@@ -13,7 +13,9 @@
 //! protection rule reviews, issued installation tokens.
 //!
 //! [`crate::fake_github::FakeGitHub`] serves these beside its workflow runs on the same
-//! loopback address (its field `rest`).
+//! loopback address (its field `rest`), with github.com's OAuth web flow (`/login/oauth/authorize`,
+//! `/login/oauth/access_token`: not in the REST description, so checked as GitHub's OAuth docs
+//! state it) for the dashboard's GitHub sign-in, and `GET /user` for the token it issues.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -287,6 +289,24 @@ struct Inner {
     /// Repository (lowercase `owner/name`) → installation id.
     installations: BTreeMap<String, u64>,
     base: String,
+    /// OAuth apps: client id → (client secret, registered callback URL).
+    oauth_apps: BTreeMap<String, (String, String)>,
+    /// Who is signed in to the stand-in's github.com (approves every authorize request).
+    oauth_user: Option<(String, u64)>,
+    /// Codes issued by authorize: code → grant (single use).
+    oauth_codes: BTreeMap<String, Grant>,
+    /// User access tokens issued by the code exchange → (login, id).
+    user_tokens: BTreeMap<String, (String, u64)>,
+}
+
+/// What an authorization code stands for.
+#[derive(Debug, Clone)]
+struct Grant {
+    client_id: String,
+    redirect_uri: String,
+    login: String,
+    id: u64,
+    used: bool,
 }
 
 /// The stand-in's state (cheap to clone).
@@ -379,6 +399,40 @@ impl GitHubRest {
         self.lock()
             .faults
             .insert(operation.to_string(), (status, times));
+    }
+
+    /// Register an OAuth app: its client id, secret and callback URL (GitHub compares the
+    /// `redirect_uri` of both requests with it).
+    pub fn oauth_app(&self, client_id: &str, client_secret: &str, callback: &str) {
+        self.lock().oauth_apps.insert(
+            client_id.to_string(),
+            (client_secret.to_string(), callback.to_string()),
+        );
+    }
+
+    /// Sign `login` (user `id`) in to the stand-in's github.com: every authorize request is
+    /// approved as this user.
+    pub fn sign_in_as(&self, login: &str, id: u64) {
+        self.lock().oauth_user = Some((login.to_string(), id));
+    }
+
+    /// An authorization code for `login` (user `id`) and `client_id`, as if GitHub had issued
+    /// it to `redirect_uri` (a test that skips the browser's trip to authorize).
+    pub fn issue_code(&self, client_id: &str, redirect_uri: &str, login: &str, id: u64) -> String {
+        let mut g = self.lock();
+        g.next_id += 1;
+        let code = format!("code{}x{}", g.next_id, id);
+        g.oauth_codes.insert(
+            code.clone(),
+            Grant {
+                client_id: client_id.into(),
+                redirect_uri: redirect_uri.into(),
+                login: login.into(),
+                id,
+                used: false,
+            },
+        );
+        code
     }
 
     /// Verify App JWTs (RS256, issuer `app_id`) with this public key (PEM); install the App on
@@ -730,6 +784,23 @@ async fn handle(
                 json!({"token": token, "expires_at": expires, "permissions": {"checks": "write", "pull_requests": "write", "deployments": "write", "actions": "read"}, "repository_selection": "selected"}),
             )
         }
+        "users/get-authenticated" => {
+            let token = authorization
+                .as_deref()
+                .and_then(|a| {
+                    a.strip_prefix("Bearer ")
+                        .or_else(|| a.strip_prefix("token "))
+                })
+                .unwrap_or("");
+            match g.user_tokens.get(token).cloned() {
+                Some((login, id)) => (op.success, user_json(&base, &login, id)),
+                None => {
+                    record.status = 401;
+                    g.requests.push(record);
+                    return github_error(401, "Bad credentials", &[]);
+                }
+            }
+        }
         "apps/get-repo-installation" => {
             if let Err(why) = verify_jwt(authorization.as_deref(), &g.app) {
                 record.status = 401;
@@ -773,9 +844,253 @@ async fn handle(
     }
 }
 
-/// The stand-in as a router (a fallback: routes of the embedding router take precedence).
+/// A user as `GET /user` answers it (every field both of GitHub's user schemas require).
+fn user_json(base: &str, login: &str, id: u64) -> Value {
+    let u = format!("{base}/users/{login}");
+    json!({
+        "login": login, "id": id, "node_id": format!("U_{id}"),
+        "avatar_url": format!("{base}/avatars/{id}"), "gravatar_id": "",
+        "url": u, "html_url": format!("{base}/{login}"),
+        "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"), "type": "User", "site_admin": false,
+        "name": null, "company": null, "blog": "", "location": null, "email": null, "hireable": null,
+        "bio": null, "public_repos": 0, "public_gists": 0, "followers": 0, "following": 0,
+        "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+    })
+}
+
+/// `GET /login/oauth/authorize` on github.com, as GitHub answers it once the signed-in user has
+/// authorized the app (GitHub docs, "Authorizing OAuth apps", web application flow, step 1):
+/// `client_id` must be an app's, `redirect_uri` (when given) its registered callback URL; the
+/// browser goes back to the callback with `code` and the unchanged `state`. Without a signed-in
+/// user (or with an unknown app or another redirect URI) GitHub shows a page and sends nobody
+/// back: here a 404/400 page, and the request is recorded as a rejection.
+async fn authorize(State(rest): State<GitHubRest>, uri: Uri) -> Response {
+    let q: BTreeMap<String, String> = url_query(uri.query().unwrap_or_default());
+    let mut g = rest.lock();
+    let record = Recorded {
+        operation: "oauth/authorize".into(),
+        method: "GET".into(),
+        path: uri.path().into(),
+        query: uri.query().unwrap_or_default().into(),
+        body: Value::Null,
+        authorization: None,
+        status: 302,
+    };
+    let client_id = q.get("client_id").cloned().unwrap_or_default();
+    let Some((_, callback)) = g.oauth_apps.get(&client_id).cloned() else {
+        g.rejections.push(Rejection {
+            request: Recorded {
+                status: 404,
+                ..record
+            },
+            errors: vec![format!("no OAuth app has client_id `{client_id}`")],
+        });
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    let redirect_uri = q.get("redirect_uri").cloned().unwrap_or(callback.clone());
+    if redirect_uri != callback {
+        g.rejections.push(Rejection {
+            request: Recorded {
+                status: 400,
+                ..record
+            },
+            errors: vec![format!(
+                "redirect_uri `{redirect_uri}` is not the app's callback URL `{callback}`"
+            )],
+        });
+        return (
+            StatusCode::BAD_REQUEST,
+            "The redirect_uri is not associated with this application.",
+        )
+            .into_response();
+    }
+    let Some((login, id)) = g.oauth_user.clone() else {
+        g.rejections.push(Rejection {
+            request: Recorded {
+                status: 401,
+                ..record
+            },
+            errors: vec!["nobody is signed in to the stand-in's github.com (sign_in_as)".into()],
+        });
+        return (StatusCode::UNAUTHORIZED, "Sign in to GitHub").into_response();
+    };
+    g.requests.push(record);
+    drop(g);
+    let code = rest.issue_code(&client_id, &redirect_uri, &login, id);
+    let mut to = format!("{redirect_uri}?code={code}");
+    if let Some(state) = q.get("state") {
+        to.push_str("&state=");
+        to.push_str(&form_encode(state));
+    }
+    (StatusCode::FOUND, [(axum::http::header::LOCATION, to)]).into_response()
+}
+
+/// `POST /login/oauth/access_token` on github.com (web application flow, step 2): `client_id`,
+/// `client_secret`, `code` and `redirect_uri` as a form (or JSON); the answer is JSON with
+/// `Accept: application/json`, else form-encoded. Errors are answered `200` with `error` and
+/// `error_description`, as GitHub does ("Troubleshooting OAuth app access token request
+/// errors"): `incorrect_client_credentials`, `redirect_uri_mismatch`, `bad_verification_code`.
+/// A code is single-use.
+async fn access_token(
+    State(rest): State<GitHubRest>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: BTreeMap<String, String> = if headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        serde_json::from_slice::<BTreeMap<String, Value>>(&body)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+            .collect()
+    } else {
+        url_query(&String::from_utf8_lossy(&body))
+    };
+    let json_answer = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let mut g = rest.lock();
+    let mut shown = form.clone();
+    if shown.contains_key("client_secret") {
+        shown.insert("client_secret".into(), "<redacted>".into());
+    }
+    let record = Recorded {
+        operation: "oauth/access-token".into(),
+        method: "POST".into(),
+        path: uri.path().into(),
+        query: String::new(),
+        body: json!(shown),
+        authorization: None,
+        status: 200,
+    };
+    let error = |e: &str, d: &str| json!({"error": e, "error_description": d, "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"});
+    let answer = match g.oauth_apps.get(&field("client_id")).cloned() {
+        Some((secret, callback)) if secret == field("client_secret") => {
+            let uri_ok = |u: &str| form.get("redirect_uri").is_none_or(|r| r == u);
+            match g.oauth_codes.get(&field("code")).cloned() {
+                Some(grant) if !grant.used && grant.client_id == field("client_id") => {
+                    if !uri_ok(&grant.redirect_uri) || !uri_ok(&callback) {
+                        error(
+                            "redirect_uri_mismatch",
+                            "The redirect_uri MUST match the registered callback URL for this application.",
+                        )
+                    } else {
+                        if let Some(gr) = g.oauth_codes.get_mut(&field("code")) {
+                            gr.used = true;
+                        }
+                        g.next_id += 1;
+                        let token = format!("gho_test{}x{}", g.next_id, grant.id);
+                        g.user_tokens
+                            .insert(token.clone(), (grant.login.clone(), grant.id));
+                        json!({"access_token": token, "token_type": "bearer", "scope": ""})
+                    }
+                }
+                _ => error(
+                    "bad_verification_code",
+                    "The code passed is incorrect or expired.",
+                ),
+            }
+        }
+        _ => error(
+            "incorrect_client_credentials",
+            "The client_id and/or client_secret passed are incorrect.",
+        ),
+    };
+    g.requests.push(record);
+    drop(g);
+    if json_answer {
+        (StatusCode::OK, axum::Json(answer)).into_response()
+    } else {
+        let text = answer
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k}={}", form_encode(v.as_str().unwrap_or_default())))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            })
+            .unwrap_or_default();
+        (
+            StatusCode::OK,
+            [(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response()
+    }
+}
+
+fn form_encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn form_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn url_query(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+/// The stand-in as a router (a fallback: routes of the embedding router take precedence), with
+/// github.com's OAuth endpoints beside the REST API.
 pub fn router(rest: GitHubRest) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(rest)
+    axum::Router::new()
+        .route("/login/oauth/authorize", axum::routing::get(authorize))
+        .route(
+            "/login/oauth/access_token",
+            axum::routing::post(access_token),
+        )
+        .fallback(handle)
+        .with_state(rest)
 }
 
 #[cfg(test)]

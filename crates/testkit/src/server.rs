@@ -128,6 +128,19 @@ impl TestServer {
         options: Options,
         configure: impl FnOnce(&mut AppState),
     ) -> TestServer {
+        Self::start_knowing_base(backend, policy, at, options, |s, _| configure(s)).await
+    }
+
+    /// [`TestServer::start_full`] whose `configure` also gets the server's base URL
+    /// (`http://127.0.0.1:PORT`, bound already), for settings that name the server itself (the
+    /// dashboard's public URL).
+    pub async fn start_knowing_base(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        options: Options,
+        configure: impl FnOnce(&mut AppState, &str),
+    ) -> TestServer {
         let Options {
             repo_root,
             github_api,
@@ -156,9 +169,9 @@ impl TestServer {
             mirrors,
             ..AppState::new(Arc::new(policy), db.clone(), Clock::Manual(clock.clone()))
         };
-        configure(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        configure(&mut state, &base);
         let task = tokio::spawn(async move {
             changegate_server::serve(state, listener).await.unwrap();
         });

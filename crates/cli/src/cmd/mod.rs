@@ -8,6 +8,7 @@ pub mod detectors;
 pub mod gate;
 pub mod gate_ci;
 pub mod policy;
+pub mod reference;
 pub mod report;
 pub mod rollout;
 pub mod serve;

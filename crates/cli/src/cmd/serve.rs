@@ -90,6 +90,130 @@ pub struct ServeArgs {
     pub github_out: GithubOutArgs,
     #[command(flatten)]
     pub notify: NotifyArgs,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// The web dashboard's sessions and sign-in (docs/dashboard.md).
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    /// How long a dashboard session lasts after sign-in: a number and m, h, d or w (e.g. 30m,
+    /// 8h). Never longer than the API token it was opened with.
+    #[arg(
+        long,
+        env = "CHANGEGATE_SESSION_LIFETIME",
+        default_value = "8h",
+        value_name = "LIFETIME"
+    )]
+    pub session_lifetime: String,
+    /// Always mark the session cookies `Secure` (behind a TLS-terminating proxy that does not
+    /// send `X-Forwarded-Proto: https`). An `https://` --dashboard-url implies it.
+    #[arg(long, env = "CHANGEGATE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// The dashboard's public base URL as browsers reach it (e.g. https://changegate.example.com):
+    /// GitHub sign-in's callback is URL/login/github/callback.
+    #[arg(long, env = "CHANGEGATE_DASHBOARD_URL", value_name = "URL")]
+    pub dashboard_url: Option<String>,
+    /// Rows per page of the dashboard's change list (1-500).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub dashboard_page_size: usize,
+    /// Offer "Sign in with GitHub": the client id of a GitHub OAuth app whose callback URL is
+    /// --dashboard-url/login/github/callback. People sign in as the person whose `[people.NAME]
+    /// github` (and `github_id`) is their login; anyone else is refused.
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_OAUTH_CLIENT_ID",
+        value_name = "ID",
+        requires = "dashboard_url"
+    )]
+    pub github_oauth_client_id: Option<String>,
+    /// The OAuth app's client secret, in a file (or CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET).
+    #[arg(long, value_name = "FILE", requires = "github_oauth_client_id")]
+    pub github_oauth_client_secret_file: Option<PathBuf>,
+    /// GitHub's web address for the OAuth flow (`/login/oauth/authorize`, `/login/oauth/access_token`);
+    /// a GitHub Enterprise Server's own host. The user is read from --github-api.
+    #[arg(
+        long,
+        env = "CHANGEGATE_GITHUB_WEB_URL",
+        default_value = "https://github.com",
+        value_name = "URL"
+    )]
+    pub github_web_url: String,
+}
+
+impl DashboardArgs {
+    /// The dashboard's settings.
+    pub fn load(
+        &self,
+        github_api: &str,
+    ) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
+        use changegate_server::dashboard::{Dashboard, github_login::GithubLogin};
+        let session_lifetime = changegate_server::token::parse_lifetime(&self.session_lifetime)
+            .map_err(|e| anyhow::anyhow!("--session-lifetime: {e}"))?;
+        anyhow::ensure!(
+            (1..=500).contains(&self.dashboard_page_size),
+            "--dashboard-page-size {} must be 1 to 500",
+            self.dashboard_page_size
+        );
+        let url = match &self.dashboard_url {
+            Some(u) => {
+                Some(public_url(u).map_err(|why| anyhow::anyhow!("--dashboard-url `{u}`: {why}"))?)
+            }
+            None => None,
+        };
+        let github_login = match (&self.github_oauth_client_id, &url) {
+            (Some(id), Some(url)) => {
+                let secret = match &self.github_oauth_client_secret_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .with_context(|| {
+                            format!(
+                                "cannot read the GitHub OAuth client secret file {}",
+                                path.display()
+                            )
+                        })?
+                        .trim()
+                        .to_string(),
+                    None => std::env::var("CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET")
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                anyhow::ensure!(
+                    !secret.is_empty(),
+                    "--github-oauth-client-id needs the client secret: --github-oauth-client-secret-file or CHANGEGATE_GITHUB_OAUTH_CLIENT_SECRET"
+                );
+                let web = public_url(&self.github_web_url).map_err(|why| {
+                    anyhow::anyhow!("--github-web-url `{}`: {why}", self.github_web_url)
+                })?;
+                Some(GithubLogin::new(id.trim(), &secret, &web, github_api, url))
+            }
+            _ => None,
+        };
+        Ok(Dashboard {
+            session_lifetime,
+            secure_cookies: self.secure_cookies
+                || url.as_deref().is_some_and(|u| u.starts_with("https://")),
+            page_size: self.dashboard_page_size,
+            github_login,
+            ..Dashboard::default()
+        })
+    }
+}
+
+/// A base URL (`http(s)://host[:port][/path]`, no query or fragment), without its trailing `/`.
+fn public_url(u: &str) -> Result<String, &'static str> {
+    let u = u.trim();
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host");
+    }
+    if u.contains(['?', '#', ' ']) {
+        return Err("must not have a query, a fragment or spaces");
+    }
+    Ok(u.trim_end_matches('/').to_string())
 }
 
 /// What the server sends back to GitHub: check runs, PR comments, deployment protection rule
@@ -393,6 +517,10 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         }
     };
     let webhooks = args.webhooks.load()?;
+    let dashboard = args.dashboard.load(&args.github_api)?;
+    if dashboard.github_login.is_some() {
+        tracing::info!("dashboard: sign in with GitHub offered");
+    }
     let github_out = args.github_out.load(&args.github_api)?;
     let notifier = args.notify.load(&policy)?.map(Arc::new);
     let rollouts = match &args.rollout_config {
@@ -419,6 +547,7 @@ pub async fn serve(global: &Global, args: ServeArgs) -> anyhow::Result<Outcome> 
         webhooks,
         rollouts,
         github_out,
+        dashboard,
         ..AppState::new(Arc::new(policy), db, clock)
     };
     // Deployment protection rules: the leased scheduler (every replica may run one).
@@ -562,4 +691,104 @@ fn token_table(tokens: &[changegate_store::TokenInfo]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        d: DashboardArgs,
+    }
+
+    fn load(args: &[&str]) -> anyhow::Result<changegate_server::dashboard::Dashboard> {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        Wrap::try_parse_from(argv)?.d.load("https://api.github.com")
+    }
+
+    #[test]
+    fn dashboard_flags_set_the_session_lifetime_secure_cookies_and_page_size() {
+        let d = load(&[]).unwrap();
+        assert_eq!(d.session_lifetime, jiff::SignedDuration::from_hours(8));
+        assert!(!d.secure_cookies);
+        assert_eq!(d.page_size, 50);
+        assert!(d.github_login.is_none());
+        let d = load(&["--session-lifetime", "30m", "--dashboard-page-size", "20"]).unwrap();
+        assert_eq!(d.session_lifetime, jiff::SignedDuration::from_mins(30));
+        assert_eq!(d.page_size, 20);
+        assert!(load(&["--secure-cookies"]).unwrap().secure_cookies);
+        // An https public URL is TLS in front: the cookies are Secure.
+        assert!(
+            load(&["--dashboard-url", "https://cg.example.com/"])
+                .unwrap()
+                .secure_cookies
+        );
+        assert!(
+            !load(&["--dashboard-url", "http://127.0.0.1:8080"])
+                .unwrap()
+                .secure_cookies
+        );
+        for (bad, why) in [
+            (vec!["--session-lifetime", "forever"], "--session-lifetime"),
+            (vec!["--session-lifetime", "0h"], "--session-lifetime"),
+            (vec!["--dashboard-page-size", "0"], "1 to 500"),
+            (vec!["--dashboard-url", "cg.example.com"], "https://"),
+            (
+                vec!["--dashboard-url", "https://cg.example.com/?x=1"],
+                "query",
+            ),
+        ] {
+            let e = load(&bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn github_sign_in_needs_the_public_url_and_the_client_secret() {
+        // Without --dashboard-url clap refuses the client id.
+        assert!(load(&["--github-oauth-client-id", "Iv1.x"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let e = load(&[
+            "--dashboard-url",
+            "https://cg.example.com",
+            "--github-oauth-client-id",
+            "Iv1.x",
+            "--github-oauth-client-secret-file",
+            empty.to_str().unwrap(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("client secret"), "{e}");
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let d = load(&[
+            "--dashboard-url",
+            "https://cg.example.com/",
+            "--github-oauth-client-id",
+            "Iv1.x",
+            "--github-oauth-client-secret-file",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        let gh = d.github_login.unwrap();
+        assert_eq!(
+            gh.callback(),
+            "https://cg.example.com/login/github/callback"
+        );
+        assert_eq!(gh.client_secret, "s3cret");
+        assert!(
+            !format!("{gh:?}").contains("s3cret"),
+            "the secret is not in Debug"
+        );
+        assert!(
+            gh.authorize_url("abc")
+                .starts_with("https://github.com/login/oauth/authorize?client_id=Iv1.x&redirect_uri=https%3A%2F%2Fcg.example.com%2Flogin%2Fgithub%2Fcallback&state=abc")
+        );
+    }
 }

@@ -26,20 +26,33 @@ pub fn xml(s: &str) -> String {
     out
 }
 
-/// A line chart of `points` (time, value) between `from` and `to`, with the `limit` as a dashed
-/// line; `title` names it for screen readers. Values above the limit are drawn as red dots.
+/// A line chart of a trigger over `[from, to]` against its `limit` (a dashed line); `title`
+/// names it for screen readers.
+///
+/// - `line`: the metric's values as Prometheus has them (a range query of the guard's own
+///   PromQL), drawn as a line;
+/// - `readings`: the values the guard itself read and recorded (its evaluations), drawn as dots,
+///   red above the limit. Without a `line`, the readings are joined into one.
+///
+/// The `<svg>` says how many of each it drew (`data-line-points`, `data-readings`), so a test
+/// or a script can tell where the chart's data came from.
 pub fn trigger_chart(
     title: &str,
-    points: &[(Timestamp, f64)],
+    line: &[(Timestamp, f64)],
+    readings: &[(Timestamp, f64)],
     limit: Option<f64>,
     from: Timestamp,
     to: Timestamp,
 ) -> String {
+    let finite = |p: &&(Timestamp, f64)| p.1.is_finite() && p.0 >= from && p.0 <= to;
+    let line: Vec<(Timestamp, f64)> = line.iter().filter(finite).copied().collect();
+    let readings: Vec<(Timestamp, f64)> = readings.iter().filter(finite).copied().collect();
     let span = (to.as_microsecond() - from.as_microsecond()).max(1) as f64;
-    let top = points
+    let top = line
         .iter()
+        .chain(&readings)
         .map(|p| p.1)
-        .chain(limit)
+        .chain(limit.filter(|l| l.is_finite()))
         .fold(0.0_f64, f64::max)
         .max(f64::MIN_POSITIVE)
         * 1.15;
@@ -47,13 +60,15 @@ pub fn trigger_chart(
         PAD + (t.as_microsecond() - from.as_microsecond()) as f64 / span * (WIDTH - 2.0 * PAD)
     };
     let y = |v: f64| HEIGHT - PAD - (v / top).clamp(0.0, 1.0) * (HEIGHT - 2.0 * PAD);
-    let mut svg = String::with_capacity(1024);
+    let mut svg = String::with_capacity(1024 + 16 * line.len());
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{t}"><title>{t}</title><rect class="chart-bg" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"/>"#,
-        t = xml(title)
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{t}" data-line-points="{lp}" data-readings="{rd}"><title>{t}</title><rect class="chart-bg" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"/>"#,
+        t = xml(title),
+        lp = line.len(),
+        rd = readings.len(),
     );
-    if let Some(l) = limit {
+    if let Some(l) = limit.filter(|l| l.is_finite()) {
         let ly = y(l);
         let _ = write!(
             svg,
@@ -62,8 +77,9 @@ pub fn trigger_chart(
             ty = (ly - 3.0).max(10.0),
         );
     }
-    if points.len() > 1 {
-        let path: Vec<String> = points
+    let joined = if line.is_empty() { &readings } else { &line };
+    if joined.len() > 1 {
+        let path: Vec<String> = joined
             .iter()
             .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
             .collect();
@@ -73,7 +89,7 @@ pub fn trigger_chart(
             path.join(" ")
         );
     }
-    for (t, v) in points {
+    for (t, v) in &readings {
         let over = limit.is_some_and(|l| *v > l);
         let _ = write!(
             svg,
@@ -83,7 +99,7 @@ pub fn trigger_chart(
             y(*v),
         );
     }
-    if points.is_empty() {
+    if line.is_empty() && readings.is_empty() {
         let _ = write!(
             svg,
             r#"<text class="chart-label" x="{}" y="{}" text-anchor="middle">no readings in the last hour</text>"#,
@@ -104,12 +120,54 @@ mod tests {
         let t0: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
         let t1: Timestamp = "2026-03-10T10:30:00Z".parse().unwrap();
         let t2: Timestamp = "2026-03-10T11:00:00Z".parse().unwrap();
-        let svg = trigger_chart("error<rate>", &[(t0, 0.01), (t1, 0.2)], Some(0.05), t0, t2);
+        let svg = trigger_chart(
+            "error<rate>",
+            &[],
+            &[(t0, 0.01), (t1, 0.2)],
+            Some(0.05),
+            t0,
+            t2,
+        );
         assert!(svg.contains("error&lt;rate&gt;"), "{svg}");
         assert_eq!(svg.matches("chart-dot over").count(), 1, "{svg}");
         assert!(svg.contains("chart-limit"));
+        // Readings alone are joined into a line.
         assert!(svg.contains("<polyline"));
-        let empty = trigger_chart("x", &[], None, t0, t2);
+        assert!(svg.contains(r#"data-line-points="0" data-readings="2""#));
+        let empty = trigger_chart("x", &[], &[], None, t0, t2);
         assert!(empty.contains("no readings"));
+    }
+
+    #[test]
+    fn prometheus_values_are_the_line_and_the_guard_readings_the_dots() {
+        let t0: Timestamp = "2026-03-10T10:00:00Z".parse().unwrap();
+        let at = |m: i64| t0 + jiff::SignedDuration::from_mins(m);
+        let line: Vec<(Timestamp, f64)> = (0..=60).map(|m| (at(m), m as f64 / 100.0)).collect();
+        let mut with_gaps = line.clone();
+        // NaN (no series had a value) and points outside the window are not drawn.
+        with_gaps.push((at(61), f64::NAN));
+        with_gaps.push((at(-5), 0.3));
+        let svg = trigger_chart(
+            "p95",
+            &with_gaps,
+            &[(at(30), 0.9)],
+            Some(0.5),
+            at(0),
+            at(60),
+        );
+        assert!(
+            svg.contains(r#"data-line-points="61" data-readings="1""#),
+            "{svg}"
+        );
+        let points = svg
+            .split("class=\"chart-line\" points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(points.split(' ').count(), 61);
+        assert!(!svg.contains("NaN"));
+        assert_eq!(svg.matches("chart-dot over").count(), 1);
     }
 }

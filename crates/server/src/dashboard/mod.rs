@@ -1,7 +1,8 @@
 //! The web dashboard (issue 18): server-rendered HTML pages over the same state, the same gate
 //! and the same authority checks as the JSON API, served by `changegate serve` itself.
 //!
-//! - [`session`]: sign-in with an API token (`GET`/`POST /login`), the session cookie (HttpOnly,
+//! - [`session`]: sign-in with an API token (`GET`/`POST /login`) or, where configured, with
+//!   GitHub ([`github_login`]), the session cookie (HttpOnly,
 //!   `SameSite=Strict`, `Secure` behind TLS), server-side sessions with expiry, sign-out, and the
 //!   per-session CSRF token every form carries.
 //! - [`pages`]: `/changes`, `/changes/{id}`, `/calendar`, `/rollouts`, `/incidents`, `/reports`,
@@ -18,6 +19,9 @@
 
 pub mod cache;
 pub mod chart;
+pub mod forge;
+pub mod github_login;
+pub mod metrics;
 pub mod pages;
 pub mod session;
 
@@ -48,6 +52,8 @@ pub struct Dashboard {
     pub page_size: usize,
     /// Per-change summaries for the list ([`cache::Cache`]).
     pub cache: Arc<cache::Cache>,
+    /// Sign in with GitHub ([`github_login`]); `None`: API tokens only.
+    pub github_login: Option<Arc<github_login::GithubLogin>>,
 }
 
 impl Default for Dashboard {
@@ -57,6 +63,7 @@ impl Default for Dashboard {
             secure_cookies: false,
             page_size: 50,
             cache: Arc::default(),
+            github_login: None,
         }
     }
 }
@@ -66,6 +73,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(session::root))
         .route("/login", get(session::login_page).post(session::login))
+        .route("/login/github", get(github_login::start))
+        .route("/login/github/callback", get(github_login::callback))
         .route("/logout", post(session::logout))
         .route("/changes", get(pages::changes))
         .route("/changes/{id}", get(pages::change))

@@ -503,8 +503,17 @@ pub struct FacetRow {
     kind: String,
     category: u8,
     roles: String,
-    evidence: String,
-    link: Option<String>,
+    details: String,
+    places: Vec<PlaceRow>,
+    more: u32,
+}
+
+/// One place of a facet's evidence: `path:line`, linked to the forge when the repository's is
+/// known.
+pub struct PlaceRow {
+    label: String,
+    href: Option<String>,
+    base: bool,
 }
 
 /// A checklist item on the change page.
@@ -556,6 +565,7 @@ struct ChangePage {
     category: String,
     category_level: u8,
     facets: Vec<FacetRow>,
+    classified_by: String,
     roles: Vec<RoleRow>,
     items: Vec<ItemRow>,
     decision: DecisionView,
@@ -571,17 +581,59 @@ pub struct ChangeQuery {
     pub done: Option<String>,
 }
 
-/// A forge link to the tree at `commit` in `repository` (`owner/name` or an https URL of
-/// GitHub).
-fn forge_link(repository: &str, commit: &str) -> Option<String> {
-    let base = if let Some(rest) = repository.strip_prefix("https://github.com/") {
-        rest.trim_end_matches(".git").to_string()
-    } else if repository.split('/').count() == 2 && !repository.contains(':') {
-        repository.to_string()
+/// The facets of a change with their evidence, each place linked to the forge when the
+/// repository's is known ([`super::forge`]).
+pub fn facet_rows(
+    c: &changegate_gate::ChangeRequest,
+    mirrors: Option<&crate::mirror::Mirrors>,
+) -> Vec<FacetRow> {
+    let forge = super::forge::forge_of(c, mirrors);
+    c.classification
+        .facets
+        .iter()
+        .map(|f| FacetRow {
+            kind: f.kind.clone(),
+            category: f.category,
+            roles: f.roles.join(", "),
+            details: f.details.clone(),
+            places: f
+                .evidence
+                .iter()
+                .map(|e| PlaceRow {
+                    label: super::forge::place(e),
+                    href: forge
+                        .as_ref()
+                        .and_then(|r| super::forge::blob_link(r, c, e)),
+                    base: e.side == changegate_gate::EvidenceSide::Base,
+                })
+                .collect(),
+            more: f.more_evidence,
+        })
+        .collect()
+}
+
+/// Where the classification came from, for people: observed by the server, vouched for by
+/// tokens, or both.
+fn classification_source(p: &changegate_gate::Source) -> String {
+    use changegate_gate::Observer;
+    let mut parts: Vec<String> = p
+        .observed
+        .iter()
+        .map(|o| match o {
+            Observer::Repository => "read by changegate from the repository's commits".to_string(),
+            Observer::Github => "read by changegate from GitHub".to_string(),
+        })
+        .collect();
+    parts.extend(
+        p.vouched
+            .iter()
+            .map(|v| format!("vouched for by token {} ({})", v.token, v.person)),
+    );
+    if parts.is_empty() {
+        "not recorded".into()
     } else {
-        return None;
-    };
-    Some(format!("https://github.com/{base}/tree/{commit}"))
+        parts.join("; ")
+    }
 }
 
 /// `GET /changes/{id}`.
@@ -721,25 +773,7 @@ pub async fn change(
         })
         .collect();
 
-    let facets = c
-        .classification
-        .facets
-        .iter()
-        .map(|f| FacetRow {
-            kind: f.kind.clone(),
-            category: f.category,
-            roles: f.roles.join(", "),
-            // The gate's copy of a facet keeps no location: the evidence is in the change's
-            // pull request, whose files the forge link opens.
-            evidence: "not recorded with the change".into(),
-            link: c
-                .pr_link
-                .clone()
-                .filter(|l| l.starts_with("https://"))
-                .map(|l| format!("{l}/files"))
-                .or_else(|| forge_link(&c.repository, &c.head_commit)),
-        })
-        .collect();
+    let facets = facet_rows(c, s.mirrors.as_deref());
 
     let events = match s
         .db
@@ -786,6 +820,7 @@ pub async fn change(
             .unwrap_or_else(|| format!("level {level}")),
         category_level: level,
         facets,
+        classified_by: classification_source(&c.provenance.classification),
         roles,
         items,
         decision: DecisionView {
@@ -1183,6 +1218,7 @@ pub async fn calendar(
 /// A trigger of a rollout.
 pub struct TriggerRow {
     name: String,
+    source: String,
     state: String,
     value: String,
     limit: String,
@@ -1202,6 +1238,7 @@ pub struct RolloutRow {
     updated: String,
     held: Option<String>,
     triggers: Vec<TriggerRow>,
+    metrics_note: Option<String>,
     history: Vec<String>,
     can_roll_back: bool,
     why_not: String,
@@ -1272,6 +1309,28 @@ async fn rollout_rows(
                 })
                 .await?;
         let mut series = readings(&events);
+        // The line: Prometheus's values of the guard's own queries over the last hour (active
+        // rollouts of a server that runs them); else the recorded readings alone.
+        let wall = Timestamp::now();
+        let prom = if row.active && s.rollouts.is_some() {
+            Some(
+                super::metrics::trigger_ranges(s, &row, wall - SignedDuration::from_hours(1), wall)
+                    .await,
+            )
+        } else {
+            None
+        };
+        let (from, to) = match &prom {
+            Some(Ok(_)) => (wall - SignedDuration::from_hours(1), wall),
+            _ => (since, now),
+        };
+        let (mut lines, metrics_note) = match prom {
+            Some(Ok(l)) => (l, None),
+            Some(Err(why)) => (BTreeMap::new(), Some(why)),
+            None => (BTreeMap::new(), None),
+        };
+        // The last evaluation's values, at the time the worker wrote them.
+        let last_eval: Option<Timestamp> = row.updated_at.parse().ok();
         let triggers = doc
             .as_ref()
             .and_then(|d| d.last_triggers.as_array().cloned())
@@ -1283,17 +1342,29 @@ async fn rollout_rows(
                 let value = t["value"].as_f64();
                 let limit = t["limit"].as_f64();
                 let mut points = series.remove(&name).unwrap_or_default();
-                if let Some(x) = value {
-                    points.push((now, x));
+                if let (Some(x), Some(at)) = (value, last_eval) {
+                    points.push((at, x));
                 }
+                let line = lines.remove(&name).unwrap_or_default();
+                points.retain(|(at, _)| *at >= from && *at <= to);
                 TriggerRow {
                     chart: super::chart::trigger_chart(
                         &format!("{name} over the last hour against its limit"),
+                        &line,
                         &points,
                         limit,
-                        since,
-                        now,
+                        from,
+                        to,
                     ),
+                    source: if line.is_empty() {
+                        format!("{} readings recorded by the guard", points.len())
+                    } else {
+                        format!(
+                            "line: Prometheus, the guard's query, {} points; dots: {} readings recorded by the guard",
+                            line.len(),
+                            points.len()
+                        )
+                    },
                     state: t["state"].as_str().unwrap_or("").to_string(),
                     breach: matches!((value, limit), (Some(x), Some(l)) if x > l),
                     value: fmt_num(value, unit),
@@ -1358,6 +1429,7 @@ async fn rollout_rows(
                 .and_then(|d| d.held.as_ref())
                 .map(|h| h.codes.join(", ")),
             triggers,
+            metrics_note,
             history,
             can_roll_back: check.is_ok(),
             why_not: check.err().unwrap_or_default(),

@@ -90,7 +90,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-fn random_hex() -> String {
+/// 256 random bits, hex.
+pub fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)
@@ -118,7 +119,10 @@ pub fn csrf_refused() -> Response {
     )
 }
 
-fn secure(s: &AppState, headers: &HeaderMap) -> bool {
+/// Whether cookies get `Secure`: always with `serve --secure-cookies` (which an `https://`
+/// `--dashboard-url` implies), else when the request came through an https proxy
+/// (`X-Forwarded-Proto: https`).
+pub fn secure(s: &AppState, headers: &HeaderMap) -> bool {
     s.dashboard.secure_cookies
         || headers
             .get("x-forwarded-proto")
@@ -157,23 +161,100 @@ impl FromRequestParts<AppState> for Viewer {
             let _ = s.db.delete_session(&id).await;
             return Err(NoSession::Ended);
         }
-        // The token is re-read on every request: revoked or expired, the session ends with it.
-        let token =
-            s.db.token(&row.token_id)
-                .await
-                .map_err(NoSession::Store)?
-                .ok_or(NoSession::Ended)?;
-        if token.revoked || token.expires_at.is_some_and(|e| now >= e) {
-            let _ = s.db.delete_session(&id).await;
-            return Err(NoSession::Ended);
-        }
+        let caller = match &row.github {
+            // A GitHub sign-in: GitHub sign-in is still offered, and the policy still maps the
+            // login and id to the same person (a person removed from `[people]`, or a login
+            // given to someone else, ends the session on the next request).
+            Some((login, uid)) => {
+                let mapped = s.dashboard.github_login.is_some()
+                    && u64::try_from(*uid).ok().is_some_and(|uid| {
+                        s.policy.person_of_github(login, Some(uid)) == Some(row.person.as_str())
+                    });
+                if !mapped {
+                    let _ = s.db.delete_session(&id).await;
+                    return Err(NoSession::Ended);
+                }
+                github_caller(login, &row.person)
+            }
+            None => {
+                // The token is re-read on every request: revoked or expired, the session ends
+                // with it.
+                let token =
+                    s.db.token(&row.token_id)
+                        .await
+                        .map_err(NoSession::Store)?
+                        .ok_or(NoSession::Ended)?;
+                if token.revoked || token.expires_at.is_some_and(|e| now >= e) {
+                    let _ = s.db.delete_session(&id).await;
+                    return Err(NoSession::Ended);
+                }
+                Caller::from_row(&row.token_id, token)
+            }
+        };
         Ok(Viewer {
-            caller: Caller::from_row(&row.token_id, token),
+            caller,
             csrf: row.csrf,
             session_id: id,
             expires: Timestamp::from_microsecond(row.expires_us).unwrap_or(now),
         })
     }
+}
+
+/// The caller a GitHub sign-in stands for: the person, with the person's roles, never an admin;
+/// recorded as `github:LOGIN` where a token id would be.
+pub fn github_caller(login: &str, person: &str) -> Caller {
+    Caller {
+        person: person.to_string(),
+        admin: false,
+        token_id: format!("github:{}", login.to_ascii_lowercase()),
+        kind: crate::extract::CallerKind::Person,
+        scopes: Default::default(),
+    }
+}
+
+/// Open a session for `person` (with `token_id`, or the GitHub identity) and answer with the
+/// redirect to the change list that sets its cookie. The session lasts the configured lifetime,
+/// never past `not_after` (the token's expiry).
+pub async fn open(
+    s: &AppState,
+    headers: &HeaderMap,
+    token_id: &str,
+    person: &str,
+    github: Option<(String, i64)>,
+    not_after: Option<Timestamp>,
+) -> Result<Response, Response> {
+    let now = s.now();
+    let mut expires = now.checked_add(s.dashboard.session_lifetime).unwrap_or(now);
+    if let Some(e) = not_after {
+        expires = expires.min(e);
+    }
+    let secret = random_hex();
+    let session = SessionRow {
+        id: crate::token::digest(&secret),
+        token_id: token_id.to_string(),
+        person: person.to_string(),
+        csrf: random_hex(),
+        created_us: now.as_microsecond(),
+        expires_us: expires.as_microsecond(),
+        github,
+    };
+    // Expired rows are removed as new sessions open (no background job needed).
+    let _ = s.db.delete_expired_sessions(now.as_microsecond()).await;
+    if let Err(e) = s.db.create_session(&session).await {
+        return Err(NoSession::Store(e).into_response());
+    }
+    let max_age = expires
+        .duration_since(now)
+        .max(SignedDuration::ZERO)
+        .as_secs();
+    let mut r = see_other("/changes");
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &secret, max_age, secure(s, headers)),
+    );
+    h.append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
+    Ok(r)
 }
 
 /// `GET /`: the change list when signed in, else the sign-in page.
@@ -189,6 +270,7 @@ pub async fn root(viewer: Result<Viewer, NoSession>) -> Response {
 #[template(path = "dashboard/login.html")]
 struct LoginPage<'a> {
     csrf: &'a str,
+    github: bool,
     error: Option<&'a str>,
     notice: Option<&'a str>,
 }
@@ -214,6 +296,7 @@ fn login_response(
     let csrf = random_hex();
     let body = LoginPage {
         csrf: &csrf,
+        github: s.dashboard.github_login.is_some(),
         error,
         notice,
     }
@@ -290,37 +373,10 @@ pub async fn login(
             "This is an integration's token; sign in with a person's (or an admin's) token.",
         );
     }
-    let mut expires = now.checked_add(s.dashboard.session_lifetime).unwrap_or(now);
-    if let Some(e) = row.expires_at {
-        expires = expires.min(e);
-    }
-    let secret = random_hex();
-    let session = SessionRow {
-        id: crate::token::digest(&secret),
-        token_id: id.to_string(),
-        person: row.person.clone(),
-        csrf: random_hex(),
-        created_us: now.as_microsecond(),
-        expires_us: expires.as_microsecond(),
-    };
-    // Expired rows are removed as new sessions open (no background job needed).
-    let _ = s.db.delete_expired_sessions(now.as_microsecond()).await;
-    if let Err(e) = s.db.create_session(&session).await {
-        return NoSession::Store(e).into_response();
-    }
     tracing::info!(token = id, person = %row.person, "dashboard sign-in");
-    let max_age = expires
-        .duration_since(now)
-        .max(SignedDuration::ZERO)
-        .as_secs();
-    let mut r = see_other("/changes");
-    let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &secret, max_age, secure(&s, &headers)),
-    );
-    h.append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE));
-    r
+    match open(&s, &headers, id, &row.person, None, row.expires_at).await {
+        Ok(r) | Err(r) => r,
+    }
 }
 
 /// Body of the forms that carry only the CSRF token.

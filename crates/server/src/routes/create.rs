@@ -164,6 +164,9 @@ pub async fn create_change(
         )
         .at("body `classification`"));
     }
+    if let Some(c) = &body.classification {
+        check_evidence(c)?;
+    }
     let world = s.db.world().await?.value;
     let voucher = observe::voucher(&caller);
     let last_pusher = match body.last_pusher.take() {
@@ -393,4 +396,57 @@ async fn from_pull_request(
         body.title = p.title;
     }
     Ok((p.user.login, reference.number))
+}
+
+/// A vouched classification's evidence: at most [`ClassifiedFacet::EVIDENCE_KEPT`] places a
+/// facet, each a relative path and a line from 1 (the dashboard links them to the forge).
+///
+/// [`ClassifiedFacet::EVIDENCE_KEPT`]: changegate_gate::ClassifiedFacet::EVIDENCE_KEPT
+pub fn check_evidence(c: &ClassifiedChange) -> Result<(), ApiError> {
+    for (i, f) in c.facets.iter().enumerate() {
+        if f.evidence.len() > changegate_gate::ClassifiedFacet::EVIDENCE_KEPT {
+            return Err(ApiError::new(
+                ErrorCode::InvalidBody,
+                format!(
+                    "a facet keeps at most {} places of evidence; count the rest in `more_evidence`",
+                    changegate_gate::ClassifiedFacet::EVIDENCE_KEPT
+                ),
+            )
+            .at(format!("body `classification.facets[{i}].evidence`")));
+        }
+        for (j, e) in f.evidence.iter().enumerate() {
+            if let Some(why) = evidence_problem(e) {
+                return Err(ApiError::new(ErrorCode::InvalidBody, why)
+                    .at(format!("body `classification.facets[{i}].evidence[{j}]`")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a facet's evidence is unusable: a path that is not a relative file path of a repository
+/// (empty, absolute, `..`, control characters, over 1024 bytes) or line 0.
+pub fn evidence_problem(e: &changegate_gate::FacetEvidence) -> Option<String> {
+    let p = &e.path;
+    if p.is_empty() || p.len() > 1024 {
+        return Some(format!(
+            "`path` must be a file path of 1 to 1024 bytes ({} given)",
+            p.len()
+        ));
+    }
+    if p.starts_with('/')
+        || p.split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Some(format!(
+            "`path` `{p}` must be relative to the repository, without empty, `.` or `..` segments"
+        ));
+    }
+    if p.chars().any(char::is_control) {
+        return Some("`path` contains a control character".into());
+    }
+    if e.line == Some(0) {
+        return Some("`line` counts from 1".into());
+    }
+    None
 }

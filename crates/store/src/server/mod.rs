@@ -164,7 +164,8 @@ pub struct NewTokenRow<'a> {
 pub struct SessionRow {
     /// SHA-256 of the cookie's secret, hex (the cookie's secret itself is never stored).
     pub id: String,
-    /// The API token the session was opened with (re-checked on every request).
+    /// The API token the session was opened with (re-checked on every request); empty for a
+    /// session opened with a GitHub identity.
     pub token_id: String,
     /// The person (or the integration actor) the token stands for.
     pub person: String,
@@ -174,6 +175,8 @@ pub struct SessionRow {
     pub created_us: i64,
     /// Expires, unix microseconds.
     pub expires_us: i64,
+    /// The GitHub identity (login, user id) the session was opened with, for a GitHub sign-in.
+    pub github: Option<(String, i64)>,
 }
 
 /// What [`ServerStore::revoke_token`] did.

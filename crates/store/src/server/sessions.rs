@@ -1,7 +1,7 @@
 //! Dashboard sessions (issue 18) and the dashboard's bulk reads.
 //!
 //! A session row holds the SHA-256 digest of the cookie's secret (never the secret), the API token
-//! it was opened with, the person, the per-session CSRF token and the expiry (unix microseconds).
+//! it was opened with (or the GitHub login and id of a GitHub sign-in), the person, the per-session CSRF token and the expiry (unix microseconds).
 //! The server decides what is valid; the store keeps and returns rows.
 
 use changegate_gate::ChangeState;
@@ -13,8 +13,9 @@ use crate::{Result, Store, on_pool};
 impl Store {
     pub(crate) async fn insert_session(&self, s: &SessionRow) -> Result<()> {
         on_pool!(&self.inner.db, p => {
-            sqlx::query("INSERT INTO dashboard_session (id, token_id, person, csrf, created_us, expires_us) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO dashboard_session (id, token_id, person, csrf, created_us, expires_us, github_login, github_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&s.id).bind(&s.token_id).bind(&s.person).bind(&s.csrf).bind(s.created_us).bind(s.expires_us)
+                .bind(s.github.as_ref().map(|g| g.0.clone())).bind(s.github.as_ref().map(|g| g.1))
                 .execute(p).await?;
         });
         Ok(())
@@ -22,10 +23,14 @@ impl Store {
 
     pub(crate) async fn select_session(&self, id: &str) -> Result<Option<SessionRow>> {
         Ok(on_pool!(&self.inner.db, p => {
-            match sqlx::query("SELECT id, token_id, person, csrf, created_us, expires_us FROM dashboard_session WHERE id = $1").bind(id).fetch_optional(p).await? {
+            match sqlx::query("SELECT id, token_id, person, csrf, created_us, expires_us, github_login, github_id FROM dashboard_session WHERE id = $1").bind(id).fetch_optional(p).await? {
                 Some(r) => Some(SessionRow {
                     id: r.try_get(0)?, token_id: r.try_get(1)?, person: r.try_get(2)?, csrf: r.try_get(3)?,
                     created_us: r.try_get(4)?, expires_us: r.try_get(5)?,
+                    github: match (r.try_get::<Option<String>, _>(6)?, r.try_get::<Option<i64>, _>(7)?) {
+                        (Some(login), Some(uid)) => Some((login, uid)),
+                        _ => None,
+                    },
                 }),
                 None => None,
             }
