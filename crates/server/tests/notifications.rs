@@ -201,7 +201,7 @@ async fn incidents_reach_slack_within_its_limits(backend: Backend) {
     // Two messages to #incidents back to back: the worker paced them, the stand-in refused none.
     assert_eq!(s.standin.refused(), Vec::<(u16, String)>::new());
     let shown = s.standin.shown();
-    let slack: Vec<&serde_json::Value> = shown.iter().filter(|m| m["path"].is_string()).collect();
+    let slack: Vec<&Value> = shown.iter().filter(|m| m["path"].is_string()).collect();
     assert_eq!(slack.len(), 3);
     let opened = slack
         .iter()
