@@ -8,6 +8,8 @@
 //! `tests/server_store.rs` that runs on SQLite and PostgreSQL. [`Store`] implements it.
 
 mod changes;
+
+pub use changes::changes_at_commit_sql;
 mod deliveries;
 mod github;
 mod notifications;
@@ -321,6 +323,36 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         unsupported()
     }
 
+    /// The pending deliveries of `source` and `subject` after row `row` (arrival order, at most
+    /// `limit`) that no worker holds at `now`: what a worker holding `row` may coalesce with it.
+    fn pending_after<'a>(
+        &'a self,
+        source: DeliverySource,
+        subject: &'a str,
+        row: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        let _ = (source, subject, row, now, limit);
+        unsupported()
+    }
+
+    /// Mark several deliveries `done` in one transaction, each with its outcome, and append
+    /// `event` (when given) in it: `leased` only while `owner` holds it, the others only while
+    /// pending and unleased (a worker coalescing deliveries of one subject). `LeaseLost` (and
+    /// nothing written) otherwise.
+    fn complete_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        leased: i64,
+        rows: &'a [(i64, serde_json::Value)],
+        at: Timestamp,
+        event: Option<AuditEvent>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        let _ = (owner, leased, rows, at, event);
+        unsupported()
+    }
+
     /// Deliveries, newest first, optionally of one status and source.
     fn list_deliveries(
         &self,
@@ -572,6 +604,16 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(no_dashboard()) })
     }
 
+    /// The changes whose head commit is `sha` (and, with `merged`, those whose pull request was
+    /// merged as `sha`), by index (migration 400), never by reading every change. Newest first.
+    fn changes_at_commit<'a>(
+        &'a self,
+        _sha: &'a str,
+        _merged: bool,
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
     /// Ids of the changes with an active server-run rollout.
     fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(async { Err(no_dashboard()) })
@@ -713,6 +755,28 @@ impl ServerStore for Store {
         retry_at: Option<Timestamp>,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(self.fail_delivery_row(row, owner, error, at, retry_at))
+    }
+
+    fn pending_after<'a>(
+        &'a self,
+        source: DeliverySource,
+        subject: &'a str,
+        row: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        Box::pin(self.select_pending_after(source, subject, row, now, limit))
+    }
+
+    fn complete_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        leased: i64,
+        rows: &'a [(i64, serde_json::Value)],
+        at: Timestamp,
+        event: Option<AuditEvent>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        Box::pin(self.complete_delivery_rows(owner, leased, rows, at, event))
     }
 
     fn list_deliveries(
@@ -902,6 +966,14 @@ impl ServerStore for Store {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
         Box::pin(self.select_change_docs(ids))
+    }
+
+    fn changes_at_commit<'a>(
+        &'a self,
+        sha: &'a str,
+        merged: bool,
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(self.select_changes_at_commit(sha, merged))
     }
 
     fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {

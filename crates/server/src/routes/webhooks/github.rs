@@ -77,6 +77,8 @@ pub const ACTOR: &str = "integration:github";
 pub const MERGED: &str = "change.merged";
 /// Audit kind of a failed deployment.
 pub const DEPLOYMENT_FAILED: &str = "deployment.failed";
+/// Audit kind of a run of coalesced pushes: the deliveries the newest superseded.
+pub const DELIVERY_SUPERSEDED: &str = "delivery.superseded";
 
 /// The `pull_request` actions acted on.
 pub const PR_ACTIONS: &[&str] = &[
@@ -371,6 +373,9 @@ struct Ctx<'a> {
     s: &'a AppState,
     guid: &'a str,
     row: i64,
+    /// The earlier deliveries this one supersedes ([`coalesce`]): their GUID, row, head and
+    /// sender, recorded in the audit event of what this one writes.
+    superseded: Vec<Value>,
 }
 
 impl Ctx<'_> {
@@ -533,15 +538,128 @@ async fn current(
     Err(format!("pull request {repo}#{number} has too many changes"))
 }
 
+/// Most deliveries one coalescing takes besides the one the worker holds.
+const COALESCE: i64 = 32;
+
+/// Just enough of a stored delivery to tell a push.
+#[derive(Deserialize)]
+struct StoredHead {
+    event: String,
+    payload: PayloadHead,
+}
+
+#[derive(Deserialize)]
+struct PayloadHead {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    pull_request: Option<PrHead>,
+    #[serde(default)]
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct PrHead {
+    head: BranchHead,
+}
+
+#[derive(Deserialize)]
+struct BranchHead {
+    sha: String,
+}
+
+fn push_of(body: &str) -> Option<PayloadHead> {
+    let st: StoredHead = serde_json::from_str(body).ok()?;
+    (st.event == "pull_request" && st.payload.action.as_deref() == Some("synchronize"))
+        .then_some(st.payload)
+}
+
+/// Coalescing a burst of pushes: when `d` (which the worker holds) is a `pull_request`
+/// `synchronize`, the pushes queued right behind it for the same pull request (its subject, with
+/// nothing else between them), oldest first. The last of them is the head that wins: the worker
+/// processes only it ([`process_coalesced`]: one fetch, one classification) and records `d` and
+/// the ones between as superseded ([`superseded_event`]), all `done` in one transaction. `None`
+/// when there is nothing to coalesce. Safe across replicas: no worker claims a delivery while an
+/// older one of its subject is pending, and the completion checks each row is still pending and
+/// unleased.
+pub async fn coalesce(s: &AppState, d: &Delivery) -> Result<Option<Vec<Delivery>>, String> {
+    if d.subject.is_empty() || push_of(&d.body).is_none() {
+        return Ok(None);
+    }
+    let later = s
+        .db
+        .pending_after(DeliverySource::Github, &d.subject, d.row, s.now(), COALESCE)
+        .await
+        .map_err(|e| e.to_string())?;
+    let run: Vec<Delivery> = later
+        .into_iter()
+        .take_while(|x| push_of(&x.body).is_some())
+        .collect();
+    Ok((!run.is_empty()).then_some(run))
+}
+
+/// What is recorded of a superseded delivery: its GUID, row, head and sender.
+fn superseded_entry(d: &Delivery) -> Value {
+    let p = push_of(&d.body);
+    json!({
+        "delivery": d.delivery_id,
+        "row": d.row,
+        "head": p.as_ref().and_then(|p| p.pull_request.as_ref()).map(|pr| pr.head.sha.clone()),
+        "sender": p.as_ref().and_then(|p| p.sender.as_ref()).map(|u| u.login.clone()),
+    })
+}
+
+/// Process `latest`, the newest of a run of pushes ([`coalesce`]), superseding `superseded`.
+pub async fn process_coalesced(
+    s: &AppState,
+    latest: &Delivery,
+    superseded: &[&Delivery],
+) -> Result<Value, String> {
+    let list = superseded.iter().map(|d| superseded_entry(d)).collect();
+    let mut out = process_with(s, latest, list).await?;
+    out["superseded"] = json!(superseded.iter().map(|d| d.row).collect::<Vec<_>>());
+    Ok(out)
+}
+
+/// The outcome recorded on a delivery `latest` superseded.
+pub fn superseded_outcome(latest: &Delivery) -> Value {
+    json!({
+        "event": "pull_request",
+        "action": "synchronize",
+        "result": "superseded",
+        "by": { "id": latest.delivery_id, "row": latest.row },
+    })
+}
+
+/// The audit event committed with the completion of a coalesced run: which deliveries
+/// `latest` superseded (each still `done`, with [`superseded_outcome`]), and what `latest` did.
+pub fn superseded_event(latest: &Delivery, superseded: &[&Delivery], outcome: &Value) -> AuditEvent {
+    let mut e = AuditEvent::new(DELIVERY_SUPERSEDED, ACTOR).details(json!({
+        "subject": latest.subject,
+        "delivery": { "source": "github", "id": latest.delivery_id, "row": latest.row },
+        "superseded": superseded.iter().map(|d| superseded_entry(d)).collect::<Vec<_>>(),
+        "result": outcome.get("result"),
+    }));
+    if let Some(id) = outcome.get("change").and_then(Value::as_str) {
+        e = e.change(id);
+    }
+    e
+}
+
 /// Process a stored GitHub delivery: what it did (the delivery's outcome), or why it must be
 /// retried.
 pub async fn process(s: &AppState, d: &Delivery) -> Result<Value, String> {
+    process_with(s, d, Vec::new()).await
+}
+
+async fn process_with(s: &AppState, d: &Delivery, superseded: Vec<Value>) -> Result<Value, String> {
     let st: Stored = serde_json::from_str(&d.body)
         .map_err(|e| format!("stored GitHub delivery does not parse: {e}"))?;
     let ctx = Ctx {
         s,
         guid: &d.delivery_id,
         row: d.row,
+        superseded,
     };
     let p = &st.payload;
     let out = match st.event.as_str() {
@@ -863,12 +981,11 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
                     .filter(|a| a.head_commit != head)
                     .map(|a| json!({"person": a.person, "role": a.role, "approved_commit": a.head_commit}))
                     .collect();
-                let event = ctx.event(
-                    kinds::CHANGE_CLASSIFIED,
-                    ACTOR,
-                    &next,
-                    json!({ "op": op, "authority": authority, "previous_head": state.change.head_commit, "approvals_for_older_heads": stale }),
-                );
+                let mut details = json!({ "op": op, "authority": authority, "previous_head": state.change.head_commit, "approvals_for_older_heads": stale });
+                if !ctx.superseded.is_empty() {
+                    details["superseded"] = json!(ctx.superseded);
+                }
+                let event = ctx.event(kinds::CHANGE_CLASSIFIED, ACTOR, &next, details);
                 let out = json!({
                     "result": "pushed",
                     "head": head,
@@ -970,6 +1087,107 @@ struct ReviewEvent {
     pull_request: Numbered,
     repository: Repo,
     sender: User,
+    #[serde(default)]
+    installation: Option<Installation>,
+}
+
+/// The policy's GitHub-read teams (`[integrations.github] teams`) brought up to date in the world
+/// before the authority of an approval is checked: each team's members read from GitHub (or its
+/// cache, `team_ttl_secs`), the logins mapped to persons (`[people.NAME] github`; the others hold
+/// nothing and are listed as unmapped), and, when that differs from the recorded membership,
+/// written to the world as the team's, audited as [`crate::github_out::teams::TEAM_SYNCED`]
+/// with the GitHub team, the logins and when they were read. `Ok(Err(why))` when the
+/// membership cannot be known (no GitHub credential, a team GitHub does not show): the approval
+/// is refused. `Err` (retried with backoff) when GitHub did not answer or answered 5xx, 401 or
+/// a rate limit.
+async fn sync_teams(
+    ctx: &Ctx<'_>,
+    repo: &str,
+    installation: Option<u64>,
+) -> Result<Result<Vec<Value>, String>, String> {
+    use crate::github_out::teams::TEAM_SYNCED;
+    let policy = ctx.policy();
+    let cfg = &policy.integrations.github;
+    if cfg.teams.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let Some(out) = &ctx.s.github_out else {
+        return Ok(Err(
+            "the policy reads role holders from GitHub teams ([integrations.github] teams), but this server has no GitHub credential (serve --github-app-id or --github-checks)".into(),
+        ));
+    };
+    let ttl = jiff::SignedDuration::from_secs(cfg.team_ttl_secs.min(i64::MAX as u64) as i64);
+    let mut summary = Vec::new();
+    for (name, target) in &cfg.teams {
+        let now = ctx.s.now();
+        let read = match out.team_members(now, repo, installation, target, ttl).await {
+            Ok(t) => t,
+            Err(e) if e.retryable() => return Err(format!("reading GitHub team {target}: {e}")),
+            Err(e) => return Ok(Err(format!("GitHub team {target} cannot be read: {e}"))),
+        };
+        let mut members: Vec<Person> = Vec::new();
+        let mut unmapped = Vec::new();
+        for m in &read.members {
+            match policy.person_of_github(&m.login, m.id) {
+                Some(p) => {
+                    observe::add(&mut members, p.to_string());
+                }
+                None => unmapped.push(m.login.clone()),
+            }
+        }
+        let logins: Vec<&str> = read.members.iter().map(|m| m.login.as_str()).collect();
+        let mut written = false;
+        let mut settled = false;
+        for _ in 0..RACES {
+            let cur = ctx.s.db.world().await.map_err(|e| e.to_string())?;
+            let stored = cur.value.teams.get(name).cloned().unwrap_or_default();
+            if stored == members {
+                settled = true;
+                break;
+            }
+            let op = changegate_gate::ops::WorldOp::SetTeam {
+                name: name.clone(),
+                members: members.clone(),
+            };
+            let mut next = cur.value.clone();
+            changegate_gate::ops::apply_world(policy, &mut next, &op, now)
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            let event = AuditEvent::new(TEAM_SYNCED, ACTOR).details(json!({
+                "op": op,
+                "previous": stored,
+                "github_team": read.team,
+                "logins": logins,
+                "unmapped": unmapped,
+                "read_at": read.read_at,
+                "observed": "github",
+                "delivery": ctx.delivery(),
+            }));
+            if ctx
+                .s
+                .db
+                .update_world(cur.version, &next, event)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                written = true;
+                settled = true;
+                break;
+            }
+        }
+        if !settled {
+            return Err(format!("team {name} kept changing concurrently"));
+        }
+        summary.push(json!({
+            "team": name,
+            "github_team": read.team,
+            "members": members,
+            "unmapped": unmapped,
+            "read_at": read.read_at,
+            "updated": written,
+        }));
+    }
+    Ok(Ok(summary))
 }
 
 /// The first role of `review_roles` (or of the change's required roles when empty) that the
@@ -1050,11 +1268,14 @@ async fn approve(
         };
         match apply_op(policy, state, world, &person_actor(who), &op, now) {
             Ok((next, authority)) => {
+                // How the reviewer holds the role (by name, or through a team — one read from
+                // GitHub when the policy maps it), as the world said when the approval was given.
+                let held = holding(policy, world, state, who, &role);
                 let event = ctx.event(
                     kinds::APPROVAL_GRANTED,
                     who,
                     &next,
-                    json!({ "op": op, "authority": authority, "github": source }),
+                    json!({ "op": op, "authority": authority, "holding": held, "github": source }),
                 );
                 write(next, event,
                     json!({ "result": "approved", "person": who, "role": role, "commit": commit }),
@@ -1154,7 +1375,18 @@ async fn review(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
             "error": format!("GitHub user {} is no person of the policy ([people.NAME] github)", e.review.user.login),
         }));
     }
-    approve(ctx, &id, &who, named, e.review.commit_id.clone(), source).await
+    let installation = e.installation.as_ref().map(|i| i.id);
+    let teams = match sync_teams(ctx, &e.repository.full_name, installation).await? {
+        Ok(t) => t,
+        Err(why) => {
+            return Ok(json!({ "result": "refused", "change": id, "person": who, "error": why }));
+        }
+    };
+    let mut out = approve(ctx, &id, &who, named, e.review.commit_id.clone(), source).await?;
+    if !teams.is_empty() {
+        out["github_teams"] = Value::Array(teams);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1169,6 +1401,8 @@ struct CommentEvent {
     issue: Numbered,
     comment: Comment,
     repository: Repo,
+    #[serde(default)]
+    installation: Option<Installation>,
 }
 
 async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
@@ -1182,6 +1416,8 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
     };
     let (who, mapped) = person(policy, &e.comment.user);
     let source = json!({ "comment": e.comment.id, "login": e.comment.user.login });
+    let installation = e.installation.as_ref().map(|i| i.id);
+    let mut teams_synced: Option<Result<Vec<Value>, String>> = None;
     let mut results = Vec::new();
     for c in commands(&e.comment.body).into_iter().take(10) {
         let r = match c {
@@ -1191,7 +1427,14 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 } else if !mapped {
                     json!({ "result": "refused", "error": format!("GitHub user {} is no person of the policy ([people.NAME] github)", e.comment.user.login) })
                 } else {
-                    approve(ctx, &id, &who, Some(role), None, source.clone()).await?
+                    if teams_synced.is_none() {
+                        teams_synced =
+                            Some(sync_teams(ctx, &e.repository.full_name, installation).await?);
+                    }
+                    match &teams_synced {
+                        Some(Err(why)) => json!({ "result": "refused", "person": who, "error": why }),
+                        _ => approve(ctx, &id, &who, Some(role), None, source.clone()).await?,
+                    }
                 }
             }
             Command::Explain => {
@@ -1217,27 +1460,31 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
     Ok(json!({ "result": "commands", "change": id, "commands": results }))
 }
 
-/// The changes of `repo` whose head (or, with `merged`, merge commit) is `sha`.
+/// The changes of `repo` whose head (or, with `merged`, merge commit) is `sha`: an indexed
+/// lookup by commit ([`changegate_store::ServerStore::changes_at_commit`]), never a scan of every
+/// change. In id order, so several changes of one commit are updated in a stable order.
 async fn changes_at(
     s: &AppState,
     repo: &str,
     sha: &str,
     merged: bool,
 ) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for summary in s.db.list_changes().await.map_err(|e| e.to_string())? {
-        let Some(c) = s.db.change(&summary.id).await.map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Some(pr) = &c.value.pull_request else {
-            continue;
-        };
-        let at = c.value.change.head_commit == sha
-            || (merged && pr.merge_commit.as_deref() == Some(sha));
-        if pr.repository.eq_ignore_ascii_case(repo) && at {
-            out.push(summary.id);
-        }
-    }
+    let mut out: Vec<String> = s
+        .db
+        .changes_at_commit(sha, merged)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| {
+            c.value
+                .pull_request
+                .as_ref()
+                .is_some_and(|pr| pr.repository.eq_ignore_ascii_case(repo))
+        })
+        .map(|c| c.value.change.id)
+        .collect();
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
