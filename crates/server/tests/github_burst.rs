@@ -269,7 +269,7 @@ async fn a_run_of_pushes_is_classified_once_at_the_newest_head(backend: Backend)
     assert_eq!(listed, [c[2].as_str(), c[3].as_str()]);
     let sup = e.events("delivery.superseded").await;
     assert_eq!(sup.len(), 1);
-    assert_eq!(sup[0]["change"], CHANGE, "{}", sup[0]);
+    assert_eq!(sup[0]["change_id"], CHANGE, "{}", sup[0]);
     assert_eq!(sup[0]["details"]["superseded"].as_array().unwrap().len(), 2);
 
     // A review between two pushes ends the run: the first push, the review of its head, then
@@ -300,21 +300,21 @@ async fn a_burst_of_pull_requests_is_drained_concurrently_and_completely(backend
     let c = e.commits.clone();
     const PRS: u64 = 12;
     let mut rows = Vec::new();
-    // Every pull request on the same two commits; then a review each, and one deployment of
-    // the commit they share.
+    // Every pull request on the same two commits (a minor upgrade: category 2); then a review
+    // each, and one deployment of the commit they share.
     for n in 1..=PRS {
-        rows.push(e.send("pull_request", &e.opened(n, &c[1])).await);
+        rows.push(e.send("pull_request", &e.opened(n, &c[2])).await);
     }
     for n in 1..=PRS {
         rows.push(
-            e.send("pull_request_review", &e.review(n, "bob-gh", &c[1]))
+            e.send("pull_request_review", &e.review(n, "bob-gh", &c[2]))
                 .await,
         );
     }
     let worker = deliveries::spawn(e.state.clone(), cfg());
     e.drained().await;
     let mut dep = fixture("deployment_status.success");
-    dep["deployment"]["sha"] = json!(c[1]);
+    dep["deployment"]["sha"] = json!(c[2]);
     dep["repository"]["full_name"] = json!(REPO);
     rows.push(e.send("deployment_status", &dep).await);
     e.drained().await;

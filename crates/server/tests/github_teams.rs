@@ -363,8 +363,20 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
         )
         .await;
     assert_eq!(e.member_requests().len(), 4, "read again after the TTL");
-    assert_eq!(out["commands"][0]["result"], "refused", "{out}");
+    // The approval stays in the record (it was given by a holder); it no longer counts.
+    assert_eq!(out["commands"][0]["result"], "unchanged", "{out}");
     assert_eq!(e.missing_roles().await, ["backend-lead"]);
+    let (_, d) = e
+        .srv
+        .get(
+            &format!("/api/v1/changes/{CHANGE}/decision"),
+            &e.srv.admin,
+        )
+        .await;
+    assert!(
+        d.to_string().contains("approval-unauthorized"),
+        "bob no longer holds backend-lead: {d}"
+    );
     let synced = e
         .srv
         .db
