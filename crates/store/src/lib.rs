@@ -57,7 +57,7 @@ pub use server::{
     Finished, NewNotification, NoticeWrite, Notification, NotificationRouter, NotificationStatus,
 };
 pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
-pub use server::changes_at_commit_sql;
+pub use server::{ChangeWrite, changes_at_commit_sql};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 

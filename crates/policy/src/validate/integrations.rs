@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(ok.integrations.github.team_ttl_secs, 60);
         let bad = "[roles.backend-lead]\nname = \"Backend lead\"\nholders = [\"team:backend\"]\n[integrations.github.teams]\nbackend = \"acme/Backend Leads\"\nqa = \"acme/qa\"\nother = \"acme\"\n";
         let text = format!("{:?}", crate::load(bad, "p.toml").unwrap_err());
-        assert!(text.contains("bad-github-team"), "{text}");
+        assert!(text.contains("BadGithubTeam"), "{text}");
         assert!(text.contains("`acme/Backend Leads` is not a GitHub team"), "{text}");
         assert!(text.contains("no role lists `team:qa`"), "{text}");
         assert!(text.contains("`acme` is not a GitHub team"), "{text}");

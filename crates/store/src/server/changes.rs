@@ -156,6 +156,30 @@ impl Store {
             .collect()
     }
 
+    /// Several change writes in one transaction: each a compare-and-swap with its audit event;
+    /// all or none (false, nothing written, when any change moved on).
+    pub(crate) async fn cas_changes(&self, writes: Vec<super::ChangeWrite<'_>>) -> Result<bool> {
+        let now = self.now().to_string();
+        let mut tx = self.begin().await?;
+        for w in writes {
+            let doc = to_doc("change", w.state)?;
+            let n = on_conn!(tx.conn(), c => {
+                sqlx::query("UPDATE server_change SET version = $1, status = $2, category = $3, title = $4, state = $5, updated_at = $6 WHERE id = $7 AND version = $8")
+                    .bind(w.expected + 1).bind(w.state.status.as_str()).bind(i64::from(w.state.change.classification.category))
+                    .bind(&w.state.change.title).bind(&doc).bind(&now).bind(w.id).bind(w.expected)
+                    .execute(&mut *c).await?.rows_affected()
+            });
+            if n != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let stored = StateRef::of(StateTable::Change, w.id, w.expected + 1, doc.as_bytes());
+            append_with_state(&mut tx, w.event, stored).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(crate) async fn select_changes(&self) -> Result<Vec<ChangeSummary>> {
         Ok(on_pool!(&self.inner.db, p => {
             let rows = sqlx::query("SELECT id, title, status, category, version, updated_at FROM server_change ORDER BY created_at DESC, id").fetch_all(p).await?;

@@ -604,6 +604,15 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(no_dashboard()) })
     }
 
+    /// Several change writes (each a compare-and-swap on its version, with its audit event) in
+    /// one transaction: all are stored, or none (false) when any change is no longer at its
+    /// expected version. One commit for a delivery that updates many changes (a deployment of a
+    /// commit several changes share).
+    fn update_changes<'a>(&'a self, writes: Vec<ChangeWrite<'a>>) -> BoxFuture<'a, Result<bool>> {
+        let _ = writes;
+        Box::pin(async { Err(no_github()) })
+    }
+
     /// The changes whose head commit is `sha` (and, with `merged`, those whose pull request was
     /// merged as `sha`), by index (migration 400), never by reading every change. Newest first.
     fn changes_at_commit<'a>(
@@ -976,6 +985,10 @@ impl ServerStore for Store {
         Box::pin(self.select_changes_at_commit(sha, merged))
     }
 
+    fn update_changes<'a>(&'a self, writes: Vec<ChangeWrite<'a>>) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.cas_changes(writes))
+    }
+
     fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(self.select_active_rollout_changes())
     }
@@ -983,6 +996,18 @@ impl ServerStore for Store {
     fn recent_rollout_changes(&self, limit: i64) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(self.select_recent_rollout_changes(limit))
     }
+}
+
+/// One write of [`ServerStore::update_changes`].
+pub struct ChangeWrite<'a> {
+    /// The change.
+    pub id: &'a str,
+    /// The version it must still be at.
+    pub expected: i64,
+    /// Its new state.
+    pub state: &'a ChangeState,
+    /// The write's audit event.
+    pub event: AuditEvent,
 }
 
 /// What a store without dashboard support answers to its methods.

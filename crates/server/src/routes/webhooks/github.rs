@@ -516,6 +516,80 @@ async fn update(
     Err(format!("change {id} kept changing concurrently"))
 }
 
+/// [`update`] for several changes at once (a deployment or CI run of a commit several changes
+/// share): load them and the world, let `f` decide each, and write every difference in one
+/// transaction (each write still a compare-and-swap with its own audit event); retry the whole on
+/// a lost race. One outcome per id, in order.
+async fn update_all(
+    ctx: &Ctx<'_>,
+    ids: &[String],
+    f: impl Fn(&ChangeState, &WorldState, Timestamp) -> Step,
+) -> Result<Vec<Value>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    for _ in 0..RACES {
+        let world = ctx.s.db.world().await.map_err(|e| e.to_string())?.value;
+        let docs = ctx
+            .s
+            .db
+            .changes_by_id(ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = ctx.s.now();
+        let mut results = Vec::with_capacity(ids.len());
+        let mut pending: Vec<(&str, i64, Box<ChangeState>)> = Vec::new();
+        let mut events = Vec::new();
+        for id in ids {
+            let Some(cur) = docs.iter().find(|d| d.value.change.id == *id) else {
+                results.push(json!({ "result": "no-change", "change": id }));
+                continue;
+            };
+            match f(&cur.value, &world, now) {
+                Step::Nothing(mut o) => {
+                    o["change"] = json!(id);
+                    results.push(o);
+                }
+                Step::Write(next, event, mut o) => {
+                    o["change"] = json!(id);
+                    results.push(o);
+                    pending.push((id.as_str(), cur.version, next));
+                    events.push(*event);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(results);
+        }
+        let writes = pending
+            .iter()
+            .zip(events)
+            .map(|((id, expected, next), event)| changegate_store::ChangeWrite {
+                id,
+                expected: *expected,
+                state: next,
+                event,
+            })
+            .collect();
+        if ctx
+            .s
+            .db
+            .update_changes(writes)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            for (id, _, _) in &pending {
+                crate::github_out::change_updated(ctx.s, id).await;
+            }
+            return Ok(results);
+        }
+    }
+    Err(format!(
+        "changes {} kept changing concurrently",
+        ids.join(", ")
+    ))
+}
+
 /// The current change of a pull request (its latest generation) and the id a new one would take.
 async fn current(
     s: &AppState,
@@ -1529,9 +1603,7 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
         .filter(|k| changegate_gate::authority::is_ci_evidence(policy, k))
         .cloned()
         .collect();
-    let mut results = Vec::new();
-    for id in ids {
-        let r = update(ctx, &id, |state, world, now| {
+    let results = update_all(ctx, &ids, |state, world, now| {
             if state.change.head_commit != sha {
                 return nothing("not-the-head", json!({ "head_sha": sha }));
             }
@@ -1575,8 +1647,6 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
             )
         })
         .await?;
-        results.push(r);
-    }
     Ok(json!({ "result": "ci", "head_sha": sha, "changes": results }))
 }
 
@@ -1650,9 +1720,7 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         ctx.s.db.record(event).await.map_err(|e| e.to_string())?;
         return Ok(json!({ "result": "recorded", "phase": phase, "change": null }));
     }
-    let mut results = Vec::new();
-    for id in ids {
-        let r = update(ctx, &id, |cur, _world, now| {
+    let results = update_all(ctx, &ids, |cur, _world, now| {
             if cur
                 .deployments
                 .iter()
@@ -1681,8 +1749,6 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
             )
         })
         .await?;
-        results.push(r);
-    }
     Ok(json!({ "result": "deployment", "changes": results }))
 }
 
