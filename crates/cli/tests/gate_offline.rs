@@ -270,7 +270,13 @@ fn exit_3_when_only_time_denies_and_1_when_anything_else_does() {
     assert!(!denying.is_empty());
     for code in &denying {
         assert!(
-            ["freeze-active", "window-closed", "lead-time-rfc", "lead-time"].contains(code)
+            [
+                "freeze-active",
+                "window-closed",
+                "lead-time-rfc",
+                "lead-time"
+            ]
+            .contains(code)
                 || code.starts_with("lead-time"),
             "only time denies: {denying:?}"
         );

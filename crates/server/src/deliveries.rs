@@ -133,7 +133,11 @@ pub fn spawn(state: AppState, cfg: WorkerConfig) -> tokio::task::JoinHandle<()> 
     })
 }
 
-async fn claim(state: &AppState, cfg: &WorkerConfig, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+async fn claim(
+    state: &AppState,
+    cfg: &WorkerConfig,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
     state
         .db
         .claim_deliveries(&cfg.owner, state.now(), cfg.lease, limit)

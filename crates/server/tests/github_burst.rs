@@ -69,7 +69,9 @@ async fn start(backend: Backend) -> Env {
     std::fs::create_dir_all(&path).unwrap();
     let r = GitRepo::init_at(&path);
     let mut commits = Vec::new();
-    for v in ["4.19.2", "4.19.3", "4.20.0", "4.21.0", "4.21.1", "4.21.2", "4.22.0"] {
+    for v in [
+        "4.19.2", "4.19.3", "4.20.0", "4.21.0", "4.21.1", "4.21.2", "4.22.0",
+    ] {
         r.write(
             "package.json",
             &format!(r#"{{ "dependencies": {{ "express": "{v}" }} }}"#),

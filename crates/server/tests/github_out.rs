@@ -646,7 +646,11 @@ async fn an_installation_token_github_refuses_is_dropped_and_minted_again_once(b
         .await
         .unwrap();
     let after: Vec<_> = e.gh.rest.all_requests().into_iter().skip(before).collect();
-    assert_eq!(after.iter().filter(|r| r.status == 401).count(), 2, "{after:#?}");
+    assert_eq!(
+        after.iter().filter(|r| r.status == 401).count(),
+        2,
+        "{after:#?}"
+    );
     assert_eq!(e.gh.rest.tokens().len(), 3, "one mint for the refusal");
     assert_eq!(e.gh.rest.reviews().len(), 1, "not answered this time");
     e.gh.rest.assert_conforming();

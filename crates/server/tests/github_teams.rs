@@ -264,7 +264,9 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
 
     // sam holds sre-lead by name; approving reads the team (two pages) with the App's
     // installation token.
-    let out = e.deliver("pull_request_review", &e.review("sam-gh", 7)).await;
+    let out = e
+        .deliver("pull_request_review", &e.review("sam-gh", 7))
+        .await;
     assert_eq!(
         (out["result"].as_str(), out["role"].as_str()),
         (Some("approved"), Some("sre-lead")),
@@ -368,10 +370,7 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
     assert_eq!(e.missing_roles().await, ["backend-lead"]);
     let (_, d) = e
         .srv
-        .get(
-            &format!("/api/v1/changes/{CHANGE}/decision"),
-            &e.srv.admin,
-        )
+        .get(&format!("/api/v1/changes/{CHANGE}/decision"), &e.srv.admin)
         .await;
     assert!(
         d.to_string().contains("approval-unauthorized"),
@@ -395,7 +394,8 @@ both!(an_unreadable_team_refuses_the_approval);
 async fn an_unreadable_team_refuses_the_approval(backend: Backend) {
     let e = start(backend).await;
     // GitHub does not show the team (renamed, or the App may not read members).
-    e.gh.rest.set_team("acme-org/someone-else", &[("bob-gh", 1001)]);
+    e.gh.rest
+        .set_team("acme-org/someone-else", &[("bob-gh", 1001)]);
     e.gh.rest.clear_team(TEAM);
     let mut opened = fixture("pull_request.opened");
     opened["pull_request"]["base"]["sha"] = json!(e.base);

@@ -50,6 +50,7 @@ pub use server::{
     RolloutSaved, RolloutStart, RolloutWrite, ServerStore, SessionRow, TokenInfo, TokenKind,
     TokenRow, Versioned,
 };
+pub use server::{ChangeWrite, changes_at_commit_sql};
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };
@@ -57,7 +58,6 @@ pub use server::{
     Finished, NewNotification, NoticeWrite, Notification, NotificationRouter, NotificationStatus,
 };
 pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
-pub use server::{ChangeWrite, changes_at_commit_sql};
 pub use tx::{Appended, Tx, TxConn};
 pub use verify::Adopted;
 

@@ -658,9 +658,10 @@ async fn handle(
         return github_error(422, "Validation Failed", &errors);
     }
     let mut g = rest.lock();
-    let presented = authorization
-        .as_deref()
-        .and_then(|a| a.strip_prefix("Bearer ").or_else(|| a.strip_prefix("token ")));
+    let presented = authorization.as_deref().and_then(|a| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("token "))
+    });
     let issued = |t: &str| g.tokens.iter().any(|x| x.1 == t);
     if presented.is_some_and(|t| g.revoked.contains(t) || (g.refuse_tokens && issued(t))) {
         record.status = 401;

@@ -101,8 +101,12 @@ pub(super) fn github(cx: &mut Ctx<'_>) {
             cx.report(
                 DiagCode::BadGithubTeam,
                 path,
-                format!("team `{name}` is read from GitHub, but no role lists `{holder}` as a holder"),
-                Some(format!("add `{holder}` to a role's holders, or remove this entry")),
+                format!(
+                    "team `{name}` is read from GitHub, but no role lists `{holder}` as a holder"
+                ),
+                Some(format!(
+                    "add `{holder}` to a role's holders, or remove this entry"
+                )),
             );
         }
     }
@@ -134,12 +138,18 @@ mod tests {
         )
         .unwrap()
         .policy;
-        assert_eq!(ok.integrations.github.teams["backend"], "acme/backend-leads");
+        assert_eq!(
+            ok.integrations.github.teams["backend"],
+            "acme/backend-leads"
+        );
         assert_eq!(ok.integrations.github.team_ttl_secs, 60);
         let bad = "[roles.backend-lead]\nname = \"Backend lead\"\nholders = [\"team:backend\"]\n[integrations.github.teams]\nbackend = \"acme/Backend Leads\"\nqa = \"acme/qa\"\nother = \"acme\"\n";
         let text = format!("{:?}", crate::load(bad, "p.toml").unwrap_err());
         assert!(text.contains("BadGithubTeam"), "{text}");
-        assert!(text.contains("`acme/Backend Leads` is not a GitHub team"), "{text}");
+        assert!(
+            text.contains("`acme/Backend Leads` is not a GitHub team"),
+            "{text}"
+        );
         assert!(text.contains("no role lists `team:qa`"), "{text}");
         assert!(text.contains("`acme` is not a GitHub team"), "{text}");
     }

@@ -284,7 +284,9 @@ impl Outgoing {
         what: &str,
     ) -> Result<(u16, Value), OutError> {
         let token = self.token(now, repo, installation).await?;
-        let r = self.call_with(&token, method.clone(), path, body, what).await;
+        let r = self
+            .call_with(&token, method.clone(), path, body, what)
+            .await;
         if !matches!(&r, Err(OutError::Status { status: 401, .. })) {
             return r;
         }
@@ -292,7 +294,11 @@ impl Outgoing {
         if !matches!(self.auth, Auth::App(_)) {
             return r;
         }
-        tracing::info!(repo, what, "GitHub refused the installation token; minting a new one");
+        tracing::info!(
+            repo,
+            what,
+            "GitHub refused the installation token; minting a new one"
+        );
         let token = self.token(now, repo, installation).await?;
         let r = self.call_with(&token, method, path, body, what).await;
         if matches!(&r, Err(OutError::Status { status: 401, .. })) {

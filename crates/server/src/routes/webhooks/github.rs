@@ -564,12 +564,14 @@ async fn update_all(
         let writes = pending
             .iter()
             .zip(events)
-            .map(|((id, expected, next), event)| changegate_store::ChangeWrite {
-                id,
-                expected: *expected,
-                state: next,
-                event,
-            })
+            .map(
+                |((id, expected, next), event)| changegate_store::ChangeWrite {
+                    id,
+                    expected: *expected,
+                    state: next,
+                    event,
+                },
+            )
             .collect();
         if ctx
             .s
@@ -660,11 +662,10 @@ pub async fn coalesce(s: &AppState, d: &Delivery) -> Result<Option<Vec<Delivery>
     if d.subject.is_empty() || push_of(&d.body).is_none() {
         return Ok(None);
     }
-    let later = s
-        .db
-        .pending_after(DeliverySource::Github, &d.subject, d.row, s.now(), COALESCE)
-        .await
-        .map_err(|e| e.to_string())?;
+    let later =
+        s.db.pending_after(DeliverySource::Github, &d.subject, d.row, s.now(), COALESCE)
+            .await
+            .map_err(|e| e.to_string())?;
     let run: Vec<Delivery> = later
         .into_iter()
         .take_while(|x| push_of(&x.body).is_some())
@@ -707,7 +708,11 @@ pub fn superseded_outcome(latest: &Delivery) -> Value {
 
 /// The audit event committed with the completion of a coalesced run: which deliveries
 /// `latest` superseded (each still `done`, with [`superseded_outcome`]), and what `latest` did.
-pub fn superseded_event(latest: &Delivery, superseded: &[&Delivery], outcome: &Value) -> AuditEvent {
+pub fn superseded_event(
+    latest: &Delivery,
+    superseded: &[&Delivery],
+    outcome: &Value,
+) -> AuditEvent {
     let mut e = AuditEvent::new(DELIVERY_SUPERSEDED, ACTOR).details(json!({
         "subject": latest.subject,
         "delivery": { "source": "github", "id": latest.delivery_id, "row": latest.row },
@@ -1506,7 +1511,9 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                             Some(sync_teams(ctx, &e.repository.full_name, installation).await?);
                     }
                     match &teams_synced {
-                        Some(Err(why)) => json!({ "result": "refused", "person": who, "error": why }),
+                        Some(Err(why)) => {
+                            json!({ "result": "refused", "person": who, "error": why })
+                        }
                         _ => approve(ctx, &id, &who, Some(role), None, source.clone()).await?,
                     }
                 }
@@ -1543,20 +1550,19 @@ async fn changes_at(
     sha: &str,
     merged: bool,
 ) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = s
-        .db
-        .changes_at_commit(sha, merged)
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|c| {
-            c.value
-                .pull_request
-                .as_ref()
-                .is_some_and(|pr| pr.repository.eq_ignore_ascii_case(repo))
-        })
-        .map(|c| c.value.change.id)
-        .collect();
+    let mut out: Vec<String> =
+        s.db.changes_at_commit(sha, merged)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|c| {
+                c.value
+                    .pull_request
+                    .as_ref()
+                    .is_some_and(|pr| pr.repository.eq_ignore_ascii_case(repo))
+            })
+            .map(|c| c.value.change.id)
+            .collect();
     out.sort();
     out.dedup();
     Ok(out)
@@ -1721,34 +1727,34 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         return Ok(json!({ "result": "recorded", "phase": phase, "change": null }));
     }
     let results = update_all(ctx, &ids, |cur, _world, now| {
-            if cur
-                .deployments
-                .iter()
-                .any(|d| d.id == e.deployment.id && d.state == state)
-            {
-                return nothing("unchanged", json!({}));
-            }
-            let mut next = cur.clone();
-            next.deployments.push(DeploymentRecord {
-                id: e.deployment.id,
-                environment: environment.clone(),
-                sha: sha.clone(),
-                phase: phase.into(),
-                state: state.clone(),
-                at: now,
-                by: by.clone(),
-            });
-            let event = ctx
-                .event(kind, ACTOR, &next, details.clone())
-                .what("commit-sha", sha.clone())
-                .outcome("result", state.clone());
-            write(
-                next,
-                event,
-                json!({ "result": "recorded", "phase": phase, "environment": environment }),
-            )
-        })
-        .await?;
+        if cur
+            .deployments
+            .iter()
+            .any(|d| d.id == e.deployment.id && d.state == state)
+        {
+            return nothing("unchanged", json!({}));
+        }
+        let mut next = cur.clone();
+        next.deployments.push(DeploymentRecord {
+            id: e.deployment.id,
+            environment: environment.clone(),
+            sha: sha.clone(),
+            phase: phase.into(),
+            state: state.clone(),
+            at: now,
+            by: by.clone(),
+        });
+        let event = ctx
+            .event(kind, ACTOR, &next, details.clone())
+            .what("commit-sha", sha.clone())
+            .outcome("result", state.clone());
+        write(
+            next,
+            event,
+            json!({ "result": "recorded", "phase": phase, "environment": environment }),
+        )
+    })
+    .await?;
     Ok(json!({ "result": "deployment", "changes": results }))
 }
 
