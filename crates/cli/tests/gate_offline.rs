@@ -199,7 +199,7 @@ fn exit_3_when_only_time_denies_and_1_when_anything_else_does() {
     let policy = dir.path().join("people.toml");
     std::fs::write(
         &policy,
-        "[roles.backend-lead]\nholders = [\"bob\"]\n[roles.sre-lead]\nholders = [\"sam\"]\n",
+        "[roles.backend-lead]\nholders = [\"bob\"]\n[roles.sre-lead]\nholders = [\"sam\"]\n[roles.qa]\nholders = [\"quinn\"]\n",
     )
     .unwrap();
     let everything = [
@@ -221,6 +221,8 @@ fn exit_3_when_only_time_denies_and_1_when_anything_else_does() {
         "dashboards=https://grafana/1",
         "--attest",
         "on-call-notified=https://pager/1",
+        "--approval",
+        "qa=quinn",
     ];
     let run = |at: &str, args: &[&str]| {
         let mut c = gate(dir.path(), &base, &["--at", at]);
@@ -240,14 +242,10 @@ fn exit_3_when_only_time_denies_and_1_when_anything_else_does() {
         .stdout(predicate::str::contains("freeze-active"))
         .stdout(predicate::str::contains("next allowed slot"))
         .stdout(predicate::str::contains("approval-missing").not());
-    // The same Saturday without the SRE lead's approval: a reason time does not lift, denied.
-    let without: Vec<&str> = everything[..4]
-        .iter()
-        .chain(&everything[6..])
-        .copied()
-        .collect();
-    assert!(!without.contains(&"sre-lead=sam"));
-    run("2026-03-14T12:00:00Z", &without)
+    // The same Saturday without QA's approval: a reason time does not lift, denied.
+    let without = &everything[..everything.len() - 2];
+    assert_eq!(without.last(), Some(&"on-call-notified=https://pager/1"));
+    run("2026-03-14T12:00:00Z", without)
         .assert()
         .code(1)
         .stdout(predicate::str::contains("approval-missing"))
