@@ -86,7 +86,7 @@ pub(super) fn github(cx: &mut Ctx<'_>) {
             .policy
             .roles
             .values()
-            .any(|r| r.holders.iter().any(|h| *h == holder));
+            .any(|r| r.holders.contains(&holder));
         if !crate::model::is_github_team(target) {
             cx.report(
                 DiagCode::BadGithubTeam,
