@@ -184,3 +184,99 @@ fn in_github_actions_a_job_summary_and_error_annotations_at_the_denying_facets()
     .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("::error"));
 }
+
+/// Exit codes a CI job branches on (GitLab's `allow_failure: exit_codes`, a GitHub Actions
+/// step's `continue-on-error` plus its outcome): 0 allowed, 1 denied, 3 waiting — denied only by
+/// time (a closed window, a freeze, a lead time), so the job can wait and retry rather than fail.
+#[test]
+fn exit_3_when_only_time_denies_and_1_when_anything_else_does() {
+    let (dir, base) = repo();
+    dir.write(
+        "package.json",
+        r#"{ "name": "chat", "version": "1.0.0", "dependencies": { "express": "4.21.0" } }"#,
+    );
+    dir.commit("express 4.21");
+    let policy = dir.path().join("people.toml");
+    std::fs::write(
+        &policy,
+        "[roles.backend-lead]\nholders = [\"bob\"]\n[roles.sre-lead]\nholders = [\"sam\"]\n[roles.qa]\nholders = [\"quinn\"]\n",
+    )
+    .unwrap();
+    let everything = [
+        "--author",
+        "alice",
+        "--approval",
+        "backend-lead=bob",
+        "--approval",
+        "sre-lead=sam",
+        "--attest",
+        "tests-pass=https://ci/1",
+        "--attest",
+        "staging-smoke=https://ci/2",
+        "--attest",
+        "rollback-plan=https://wiki/rb",
+        "--attest",
+        "feature-flags=https://flags/1",
+        "--attest",
+        "dashboards=https://grafana/1",
+        "--attest",
+        "on-call-notified=https://pager/1",
+        "--approval",
+        "qa=quinn",
+    ];
+    let run = |at: &str, args: &[&str]| {
+        let mut c = gate(dir.path(), &base, &["--at", at]);
+        c.args(args).arg("--policy").arg(&policy);
+        c
+    };
+    // Tuesday 11:00, inside the standard window, everything in place: allowed.
+    run("2026-03-10T11:00:00Z", &everything)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ALLOWED"));
+    // Saturday: the weekend freeze and the closed window are the only reasons: waiting, with the
+    // next slot.
+    run("2026-03-14T12:00:00Z", &everything)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("freeze-active"))
+        .stdout(predicate::str::contains("next allowed slot"))
+        .stdout(predicate::str::contains("approval-missing").not());
+    // The same Saturday without QA's approval: a reason time does not lift, denied.
+    let without = &everything[..everything.len() - 2];
+    assert_eq!(without.last(), Some(&"on-call-notified=https://pager/1"));
+    run("2026-03-14T12:00:00Z", without)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("approval-missing"))
+        .stdout(predicate::str::contains("freeze-active"));
+    // JSON says the same: `waiting` only when every denying reason is time.
+    let out = run("2026-03-14T12:00:00Z", &everything)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["allowed"], false);
+    let denying: Vec<&str> = d["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["denies"] == true)
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(!denying.is_empty());
+    for code in &denying {
+        assert!(
+            [
+                "freeze-active",
+                "window-closed",
+                "lead-time-rfc",
+                "lead-time"
+            ]
+            .contains(code)
+                || code.starts_with("lead-time"),
+            "only time denies: {denying:?}"
+        );
+    }
+}

@@ -122,6 +122,8 @@ changegate_codes::codes! {
         BadVerificationCheck = "bad-verification-check",
         /// A `[people]` GitHub login that is not a GitHub login, or one given to two people.
         BadGithubLogin = "bad-github-login",
+        /// An `[integrations.github] teams` entry that is not `org/team-slug`, or maps a team no role lists as a `team:NAME` holder.
+        BadGithubTeam = "bad-github-team",
         /// A notification route names a channel `[notifications.channels]` does not declare, a channel lacks what its kind needs (an e-mail channel without recipients), or a value is malformed.
         BadNotificationChannel = "bad-notification-channel",
     }
@@ -167,6 +169,7 @@ impl DiagCode {
             | C::BadRotation
             | C::BadVerificationCheck
             | C::BadGithubLogin
+            | C::BadGithubTeam
             | C::BadNotificationChannel => Severity::Error,
         }
     }

@@ -2,13 +2,16 @@
 //! approving reviews, a `/changegate explain` comment, `workflow_run` and `check_suite` completed,
 //! `deployment_status` in progress and success) sent by concurrent keep-alive clients to a real
 //! server over SQLite (and the local PostgreSQL), with the delivery worker running. The pull
-//! requests are of a real git repository under the server's repo root, so every `opened` is
-//! classified by the server. Prints the acknowledgement latency (p50, p99, max), deliveries
-//! acknowledged per second, and the queue's drain time (first send until nothing is pending), and
-//! how many deliveries ended `done`.
+//! requests are of a real git repository under the server's repo root, each with its own head
+//! commit, so every `opened` is classified by the server. Prints the acknowledgement latency
+//! (p50, p99, max), deliveries acknowledged per second, the queue's drain time (first send until
+//! nothing is pending), how many deliveries ended `done`, and how often the server read the
+//! repository (fetch and classification; the rest came from its cache).
 //!
 //! `cargo bench -p changegate-server --bench webhook_burst` (CG_BENCH_DELIVERIES,
-//! CG_BENCH_CONCURRENCY override the load; CG_BENCH_SKIP_PG=1 skips PostgreSQL).
+//! CG_BENCH_CONCURRENCY override the load; CG_BENCH_SKIP_PG=1 skips PostgreSQL;
+//! CG_BENCH_SHARED_HEAD=1 gives every pull request the same head commit, as this bench did before
+//! ADR 0028: every deployment of it is then recorded on every change, one audited write each).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -98,6 +101,7 @@ fn deliveries_of(n: u64, base: &str, head: &str) -> Vec<(&'static str, Value)> {
 }
 
 struct Burst {
+    reads: u64,
     p50: Duration,
     p99: Duration,
     max: Duration,
@@ -119,11 +123,19 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
         r#"{ "dependencies": { "express": "4.19.2" } }"#,
     );
     let base = r.commit("base");
-    r.write(
-        "package.json",
-        r#"{ "dependencies": { "express": "4.21.0" } }"#,
-    );
-    let head = r.commit("bump express");
+    // One head per pull request (a minor express upgrade each: category 2), unless shared.
+    let per_pr = deliveries_of(1, "b", "h").len();
+    let prs = total.div_ceil(per_pr) as u64;
+    let shared = std::env::var("CG_BENCH_SHARED_HEAD").is_ok();
+    let mut heads = Vec::new();
+    for n in 1..=(if shared { 1 } else { prs }) {
+        r.write(
+            "package.json",
+            &format!(r#"{{ "dependencies": {{ "express": "4.21.{n}" }} }}"#),
+        );
+        heads.push(r.commit(&format!("express 4.21.{n}")));
+    }
+    let head_of = |n: u64| heads[if shared { 0 } else { n as usize - 1 }].clone();
 
     let captured: Arc<Mutex<Option<AppState>>> = Arc::default();
     let slot = captured.clone();
@@ -146,6 +158,7 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
     )
     .await;
     let state = captured.lock().unwrap().take().unwrap();
+    let observed = state.observed.clone();
     let worker = changegate_server::deliveries::spawn(
         state,
         WorkerConfig {
@@ -155,12 +168,10 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
     );
 
     let secret = Secret::new(SECRET).unwrap();
-    let per_pr = deliveries_of(1, &base, &head).len();
-    let prs = total.div_ceil(per_pr) as u64;
     // Signed before the clock starts: (event, guid, body, signature).
     let mut rounds: Vec<Vec<_>> = vec![Vec::new(); per_pr];
     for n in 1..=prs {
-        for (i, (event, body)) in deliveries_of(n, &base, &head).into_iter().enumerate() {
+        for (i, (event, body)) in deliveries_of(n, &base, &head_of(n)).into_iter().enumerate() {
             let bytes = serde_json::to_vec(&body).unwrap();
             let sig = format!("sha256={}", secret.sign_hex(&bytes));
             rounds[i].push((event, format!("bench-{n}-{i}"), bytes, sig));
@@ -242,6 +253,7 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
     Burst {
+        reads: observed.reads(),
         p50: pct(0.50),
         p99: pct(0.99),
         max: *lat.last().unwrap(),
@@ -270,7 +282,7 @@ fn main() {
     for backend in backends {
         let b = rt.block_on(run(backend, total, concurrency));
         println!(
-            "{backend:?}: ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s acknowledged; queue drained in {:.2} s ({:.0} deliveries/s processed); {} done, {} failed, {} not acknowledged",
+            "{backend:?}: ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} deliveries/s acknowledged; queue drained in {:.2} s ({:.0} deliveries/s processed); {} done, {} failed, {} not acknowledged; {} repository reads",
             b.p50.as_secs_f64() * 1e3,
             b.p99.as_secs_f64() * 1e3,
             b.max.as_secs_f64() * 1e3,
@@ -280,6 +292,7 @@ fn main() {
             b.done,
             b.failed,
             b.errors,
+            b.reads,
         );
     }
 }

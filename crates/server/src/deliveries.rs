@@ -18,6 +18,18 @@
 //!   and after [`WorkerConfig::max_attempts`] attempts marked `failed`, visible in
 //!   `GET /api/v1/deliveries?status=failed` and `changegate deliveries list`, and retried by hand
 //!   with `POST /api/v1/deliveries/{row}/retry`.
+//!
+//! **Keeping up with a burst.** The worker runs up to [`WorkerConfig::concurrency`] deliveries at
+//! once, each its own task, topping the set up with one claim whenever half of it is free. A
+//! claim never takes a delivery while an older one of its subject is pending (one pull request's
+//! or incident's deliveries still apply in arrival order), so deliveries that run together are of
+//! different subjects; the changes they touch are written by compare-and-swap, so two subjects
+//! of one change (a pull request's reviews and a deployment of its head) cannot lose each other's
+//! writes. A run of pushes queued for one pull request is coalesced
+//! ([`webhooks::github::coalesce`]): the newest head is processed, once, the older deliveries
+//! are recorded as superseded and done in the same transaction. And the server's observations are
+//! cached ([`crate::observe::ObservationCache`]: a classification of a (base, head) pair of full
+//! commit ids is read once, and a mirror that holds both commits is not fetched).
 
 use std::time::Duration;
 
@@ -38,8 +50,10 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// A claimed delivery is this worker's for this long; after that another may take it.
     pub lease: SignedDuration,
-    /// Deliveries claimed at once.
+    /// Deliveries claimed at once (at most).
     pub batch: i64,
+    /// Deliveries processed at once (each its own task).
+    pub concurrency: usize,
     /// Attempts before a delivery is `failed`.
     pub max_attempts: i64,
     /// Delay before the second attempt; doubled for each further one.
@@ -57,6 +71,7 @@ impl Default for WorkerConfig {
             poll: Duration::from_secs(2),
             lease: SignedDuration::from_secs(60),
             batch: 16,
+            concurrency: 8,
             max_attempts: 8,
             backoff: SignedDuration::from_secs(2),
             max_backoff: SignedDuration::from_mins(10),
@@ -73,18 +88,44 @@ impl WorkerConfig {
     }
 }
 
-/// Start the worker: runs until the task is aborted (or the runtime stops).
+/// Start the worker: runs until the task is aborted (or the runtime stops; the deliveries it
+/// was processing are then taken again once their lease expires).
 pub fn spawn(state: AppState, cfg: WorkerConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        tracing::info!(owner = %cfg.owner, "delivery worker started");
+        tracing::info!(owner = %cfg.owner, concurrency = cfg.concurrency, "delivery worker started");
+        let width = cfg.concurrency.max(1);
+        let mut running = tokio::task::JoinSet::new();
         loop {
-            match run_once(&state, &cfg).await {
-                // A full batch: there may be more due right now.
-                Ok(n) if n as i64 >= cfg.batch => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "delivery worker: claiming failed"),
+            // Top up when half the slots are free: one claim serves several of them.
+            let mut more = false;
+            if running.len() <= width / 2 {
+                let limit = ((width - running.len()) as i64).min(cfg.batch.max(1));
+                match claim(&state, &cfg, limit).await {
+                    Ok(claimed) => {
+                        more = claimed.len() as i64 >= limit;
+                        for d in claimed {
+                            let (s, c) = (state.clone(), cfg.clone());
+                            running.spawn(async move {
+                                process(&s, &c, &d).await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "delivery worker: claiming failed"),
+                }
+            }
+            if running.is_empty() {
+                tokio::select! {
+                    () = tokio::time::sleep(cfg.poll) => {}
+                    () = state.webhooks.wake.notified() => {}
+                }
+                continue;
+            }
+            // A full claim with slots still free: there may be more due right now.
+            if more && running.len() <= width / 2 {
+                continue;
             }
             tokio::select! {
+                _ = running.join_next() => {}
                 () = tokio::time::sleep(cfg.poll) => {}
                 () = state.webhooks.wake.notified() => {}
             }
@@ -92,17 +133,32 @@ pub fn spawn(state: AppState, cfg: WorkerConfig) -> tokio::task::JoinHandle<()> 
     })
 }
 
-/// Claim the due deliveries once and process them; how many were claimed.
-pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> Result<usize, StoreError> {
-    let now = state.now();
-    let claimed = state
+async fn claim(
+    state: &AppState,
+    cfg: &WorkerConfig,
+    limit: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    state
         .db
-        .claim_deliveries(&cfg.owner, now, cfg.lease, cfg.batch)
-        .await?;
+        .claim_deliveries(&cfg.owner, state.now(), cfg.lease, limit)
+        .await
+}
+
+/// Claim the due deliveries once (at most [`WorkerConfig::batch`]) and process them, at most
+/// [`WorkerConfig::concurrency`] at once; how many were claimed.
+pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> Result<usize, StoreError> {
+    let claimed = claim(state, cfg, cfg.batch).await?;
     let n = claimed.len();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
+    let mut running = tokio::task::JoinSet::new();
     for d in claimed {
-        process(state, cfg, &d).await;
+        let (s, c, gate) = (state.clone(), cfg.clone(), gate.clone());
+        running.spawn(async move {
+            let _slot = gate.acquire_owned().await;
+            process(&s, &c, &d).await;
+        });
     }
+    while running.join_next().await.is_some() {}
     Ok(n)
 }
 
@@ -176,6 +232,23 @@ pub async fn process(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Proc
 /// second processing writes nothing), then its `done`.
 async fn attempt(state: &AppState, cfg: &WorkerConfig, d: &Delivery) -> Result<Completion, String> {
     if d.source == changegate_store::DeliverySource::Github {
+        use webhooks::github::{coalesce, process_coalesced, superseded_event, superseded_outcome};
+        if let Some(run) = coalesce(state, d).await? {
+            let (latest, between) = run.split_last().expect("coalesce returns a non-empty run");
+            let superseded: Vec<&Delivery> = std::iter::once(d).chain(between).collect();
+            let outcome = process_coalesced(state, latest, &superseded).await?;
+            let event = superseded_event(latest, &superseded, &outcome);
+            let mut rows: Vec<(i64, serde_json::Value)> = superseded
+                .iter()
+                .map(|x| (x.row, superseded_outcome(latest)))
+                .collect();
+            rows.push((latest.row, outcome));
+            return state
+                .db
+                .complete_deliveries(&cfg.owner, d.row, &rows, state.now(), Some(event))
+                .await
+                .map_err(|e| e.to_string());
+        }
         let outcome = webhooks::github::process(state, d).await?;
         return state
             .db

@@ -12,6 +12,7 @@
 //!   limits, which reasons only time lifts.
 //! - [`checks`]: publishing the check run (annotations in batches of 50) and the comment (edited
 //!   in place), idempotently by digest.
+//! - [`teams`]: the members of GitHub teams that hold roles (`[integrations.github] teams`).
 //! - [`protection`]: deployment protection rules: approve, reject, or wait for the next slot
 //!   (the leased scheduler over `server_github_gate`), callback retries, the sweeper.
 
@@ -19,6 +20,7 @@ pub mod app;
 pub mod checks;
 pub mod protection;
 pub mod render;
+pub mod teams;
 
 use crate::AppState;
 

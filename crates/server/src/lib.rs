@@ -108,6 +108,9 @@ pub struct AppState {
     pub github_out: Option<Arc<github_out::app::Outgoing>>,
     /// The web dashboard's settings and caches (session lifetime, secure cookies).
     pub dashboard: dashboard::Dashboard,
+    /// What the server read from repositories between two commit ids (classification, people),
+    /// so a burst of deliveries on the same commits reads each pair once.
+    pub observed: Arc<observe::ObservationCache>,
 }
 
 impl AppState {
@@ -129,6 +132,7 @@ impl AppState {
             rollouts: None,
             github_out: None,
             dashboard: Default::default(),
+            observed: Default::default(),
         }
     }
 

@@ -172,8 +172,66 @@ fn cannot_classify(s: &AppState, repository: &str, looks_remote: bool) -> ApiErr
     .at("body `repository`")
 }
 
+/// The server's observations of (repository, base, head) where both are full commit ids: a
+/// commit id names its content, so what the server read between two of them (classification,
+/// the commits' people) is the same every time it reads it, under one policy. A burst of
+/// deliveries for pull requests on the same commits (or a delivery retried) then reads the
+/// repository once: concurrent readers of one key wait for the first (one fetch, one
+/// classification). Bounded: the oldest entries are dropped beyond [`ObservationCache::CAPACITY`].
+/// Failures are not kept (the next reader tries again). A ref or abbreviated id is never cached
+/// (it can move).
+#[derive(Default)]
+pub struct ObservationCache {
+    inner: std::sync::Mutex<CacheInner>,
+    reads: std::sync::atomic::AtomicU64,
+}
+
+type CacheKey = (usize, String, String, String);
+type CacheCell = std::sync::Arc<tokio::sync::OnceCell<std::sync::Arc<Observed>>>;
+
+#[derive(Default)]
+struct CacheInner {
+    map: std::collections::HashMap<CacheKey, CacheCell>,
+    order: std::collections::VecDeque<CacheKey>,
+}
+
+impl std::fmt::Debug for ObservationCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservationCache")
+            .field("reads", &self.reads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObservationCache {
+    /// Entries kept.
+    pub const CAPACITY: usize = 1024;
+
+    /// How many times the server read a repository (fetched a mirror if needed and classified)
+    /// rather than answering from the cache.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn cell(&self, key: CacheKey) -> CacheCell {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = g.map.get(&key) {
+            return c.clone();
+        }
+        let c = CacheCell::default();
+        g.map.insert(key.clone(), c.clone());
+        g.order.push_back(key);
+        while g.order.len() > Self::CAPACITY {
+            if let Some(old) = g.order.pop_front() {
+                g.map.remove(&old);
+            }
+        }
+        c
+    }
+}
+
 /// What the server read from a repository between two commits.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Observed {
     /// The classification of `base..head`.
     pub classification: ClassifiedChange,
@@ -240,6 +298,44 @@ pub async fn observe(
     head: &str,
     location: &str,
 ) -> Result<Observed, ApiError> {
+    use crate::mirror::is_full_id;
+    if !(is_full_id(base) && is_full_id(head)) {
+        return read(s, at, repository, base, head, location).await;
+    }
+    let place = match at {
+        Located::Local { root, rel } => root.join(rel).display().to_string(),
+        Located::Mirror { remote, .. } => remote.url.to_string(),
+    };
+    let policy = std::sync::Arc::as_ptr(&s.policy) as usize;
+    let key = (
+        policy,
+        place,
+        base.to_ascii_lowercase(),
+        head.to_ascii_lowercase(),
+    );
+    let cell = s.observed.cell(key);
+    let o = cell
+        .get_or_try_init(|| async {
+            read(s, at, repository, base, head, location)
+                .await
+                .map(std::sync::Arc::new)
+        })
+        .await?;
+    Ok(Observed::clone(o))
+}
+
+/// [`observe`] without the cache.
+async fn read(
+    s: &AppState,
+    at: &Located,
+    repository: &str,
+    base: &str,
+    head: &str,
+    location: &str,
+) -> Result<Observed, ApiError> {
+    s.observed
+        .reads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (root, rel) = match at {
         Located::Local { root, rel } => (root.clone(), rel.clone()),
         Located::Mirror { remote, refs } => {

@@ -592,6 +592,70 @@ async fn as_a_github_app_installation_tokens_are_cached_until_shortly_before_exp
     e.gh.rest.assert_conforming();
 }
 
+both!(an_installation_token_github_refuses_is_dropped_and_minted_again_once);
+async fn an_installation_token_github_refuses_is_dropped_and_minted_again_once(backend: Backend) {
+    let e = env_with(backend, |gh| {
+        gh.rest
+            .expect_app(77, github_api::TEST_APP_PUBLIC_KEY, 555, &[REPO]);
+        Auth::App(AppAuth::from_pem(77, github_api::TEST_APP_KEY.as_bytes()).unwrap())
+    })
+    .await;
+    let id = import(&e, &as_pr(&in_review(), "CR-62", 62)).await;
+    checks::publish(&e.state, &id).await.unwrap();
+    assert_eq!(e.gh.rest.tokens().len(), 1);
+    // GitHub revokes the token well before its `expires_at` (the cache would still use it).
+    e.gh.rest.revoke_tokens();
+    let first = e.gh.rest.tokens()[0].1.clone();
+    let before = e.gh.rest.all_requests().len();
+    out::protection_rule_requested(&e.state, "guid-62", &payload(&e, 9062, 62))
+        .await
+        .unwrap();
+    // The call bearing the revoked token is answered 401; a new token is minted and the same
+    // call made again with it, once, and it is answered.
+    let after: Vec<_> = e.gh.rest.all_requests().into_iter().skip(before).collect();
+    let refused: Vec<_> = after.iter().filter(|r| r.status == 401).collect();
+    assert_eq!(refused.len(), 1, "{after:#?}");
+    assert_eq!(
+        refused[0].authorization.as_deref(),
+        Some(format!("Bearer {first}").as_str())
+    );
+    let tokens = e.gh.rest.tokens();
+    assert_eq!(tokens.len(), 2, "minted again, once");
+    let retried: Vec<_> = after
+        .iter()
+        .filter(|r| r.path == refused[0].path && r.status != 401)
+        .collect();
+    assert_eq!(retried.len(), 1, "{after:#?}");
+    assert_eq!(
+        retried[0].authorization.as_deref(),
+        Some(format!("Bearer {}", tokens[1].1).as_str())
+    );
+    assert_eq!(
+        e.gh.rest.reviews().len(),
+        1,
+        "the protection rule was answered"
+    );
+    // The new token is the cached one now: the next call uses it without minting.
+    checks::publish(&e.state, &id).await.unwrap();
+    assert_eq!(e.gh.rest.tokens().len(), 2);
+    // GitHub refusing every installation token (the App uninstalled): one new mint, one more
+    // refusal, and that is the answer (no loop of mints).
+    e.gh.rest.refuse_tokens(true);
+    let before = e.gh.rest.all_requests().len();
+    out::protection_rule_requested(&e.state, "guid-63", &payload(&e, 9063, 62))
+        .await
+        .unwrap();
+    let after: Vec<_> = e.gh.rest.all_requests().into_iter().skip(before).collect();
+    assert_eq!(
+        after.iter().filter(|r| r.status == 401).count(),
+        2,
+        "{after:#?}"
+    );
+    assert_eq!(e.gh.rest.tokens().len(), 3, "one mint for the refusal");
+    assert_eq!(e.gh.rest.reviews().len(), 1, "not answered this time");
+    e.gh.rest.assert_conforming();
+}
+
 #[test]
 fn the_stand_in_refuses_what_github_would() {
     // A stand-in that accepted anything could not catch a request GitHub refuses.

@@ -50,6 +50,7 @@ pub use server::{
     RolloutSaved, RolloutStart, RolloutWrite, ServerStore, SessionRow, TokenInfo, TokenKind,
     TokenRow, Versioned,
 };
+pub use server::{ChangeWrite, changes_at_commit_sql};
 pub use server::{
     Completion, Delivery, DeliverySource, DeliveryStatus, NewDelivery, Received, WorldWrite,
 };

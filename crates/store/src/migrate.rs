@@ -93,6 +93,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0350_dashboard_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0350_dashboard_sessions.sql"),
     },
+    // Changes by commit: indexes over the head and merge commit of the change document, for
+    // the deployment and CI webhooks' SHA lookups (issue 15).
+    Migration {
+        version: 400,
+        name: "change_commits",
+        sqlite: include_str!("../migrations/sqlite/0400_change_commits.sql"),
+        postgres: include_str!("../migrations/postgres/0400_change_commits.sql"),
+    },
     // Reports the server generated on its schedule (issue 17), once per report (ADR 0029).
     Migration {
         version: 410,

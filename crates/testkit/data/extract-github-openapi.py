@@ -4,7 +4,8 @@
     mkdir -p /tmp/x && cd /tmp/x && npm pack @octokit/openapi@23.0.2 && tar xzf octokit-openapi-23.0.2.tgz
     python3 extract-github-openapi.py package/generated/api.github.com.deref.json > github-openapi.json
 
-Keeps, per operation: method, path template, operationId, path parameters, the request body
+Keeps, per operation: method, path template, operationId, path and query parameters (the
+query parameters' schemas), the request body
 schema (dereferenced; descriptions, examples and titles dropped; validation keywords kept) and
 the documented success status with the required fields of its response body.
 """
@@ -21,6 +22,7 @@ OPS = [
     ("post", "/app/installations/{installation_id}/access_tokens"),
     ("get", "/repos/{owner}/{repo}/installation"),
     ("get", "/user"),
+    ("get", "/orgs/{org}/teams/{team_slug}/members"),
 ]
 WEBHOOKS = [
     ("deployment-protection-rule-requested",
@@ -66,6 +68,8 @@ def main():
             "method": method.upper(),
             "path": path,
             "path_params": [p["name"] for p in op.get("parameters", []) if p.get("in") == "path"],
+            "query_params": {p["name"]: strip(p.get("schema", {})) for p in op.get("parameters", [])
+                             if p.get("in") == "query"},
             "request_body": strip(body) if body else None,
             "success": int(ok),
             "response_required": resp.get("required", []),

@@ -1,6 +1,6 @@
-//! The GitHub REST operations changegate writes to (check runs, issue comments, deployment
-//! protection rule reviews, App installation tokens), as a local stand-in that checks every
-//! request against GitHub's published OpenAPI description and records it.
+//! The GitHub REST operations changegate calls (check runs, issue comments, deployment
+//! protection rule reviews, App installation tokens, team members), as a local stand-in that
+//! checks every request against GitHub's published OpenAPI description and records it.
 //!
 //! The schemas are `data/github-openapi.json`, extracted from the npm package
 //! `@octokit/openapi` (see `data/README.md`): method, path template, path parameters, and the
@@ -10,7 +10,10 @@
 //! [`GitHubRest::rejections`], so a test asserts there were none. Accepted requests are recorded
 //! ([`GitHubRest::requests`]) and answered the way GitHub does (ids, `201`/`200`/`204`), with the
 //! state a test inspects: check runs with their accumulated annotations, comments per issue,
-//! protection rule reviews, issued installation tokens.
+//! protection rule reviews, issued installation tokens, team members (paginated as GitHub
+//! paginates: `per_page` at most 100, `page` from 1, a `Link` header to the next page). A token
+//! a test revoked ([`GitHubRest::revoke_tokens`]) is answered `401 Bad credentials`, as GitHub
+//! answers a revoked installation token.
 //!
 //! [`crate::fake_github::FakeGitHub`] serves these beside its workflow runs on the same
 //! loopback address (its field `rest`), with github.com's OAuth web flow (`/login/oauth/authorize`,
@@ -46,6 +49,8 @@ pub struct Operation {
     pub path: String,
     /// Request body schema.
     pub body: Option<Value>,
+    /// Query parameters and their schemas.
+    pub query: BTreeMap<String, Value>,
     /// Success status.
     pub success: u16,
     /// Fields every success answer carries.
@@ -64,6 +69,10 @@ pub fn operations() -> Vec<Operation> {
             method: o["method"].as_str().unwrap().to_string(),
             path: o["path"].as_str().unwrap().to_string(),
             body: o.get("request_body").filter(|b| !b.is_null()).cloned(),
+            query: o["query_params"]
+                .as_object()
+                .map(|q| q.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
             success: o["success"].as_u64().unwrap() as u16,
             response_required: o["response_required"]
                 .as_array()
@@ -282,6 +291,12 @@ struct Inner {
     comments: BTreeMap<(String, u64), Vec<Value>>,
     reviews: Vec<(String, u64, Value)>,
     tokens: Vec<(u64, String, String)>,
+    /// Tokens GitHub no longer accepts.
+    revoked: std::collections::BTreeSet<String>,
+    /// Refuse every installation token, even new ones.
+    refuse_tokens: bool,
+    /// Teams (`org/slug`, lowercase) → their members (GitHub's `simple-user` objects).
+    teams: BTreeMap<String, Vec<Value>>,
     /// Operation id → (status to answer, how many more times).
     faults: BTreeMap<String, (u16, u32)>,
     /// App id and public key: App JWTs are verified.
@@ -394,6 +409,34 @@ impl GitHubRest {
         self.lock().tokens.clone()
     }
 
+    /// Revoke every installation token issued so far: a request bearing one is answered `401`.
+    pub fn revoke_tokens(&self) {
+        let mut g = self.lock();
+        let issued: Vec<String> = g.tokens.iter().map(|t| t.1.clone()).collect();
+        g.revoked.extend(issued);
+    }
+
+    /// Make `team` (`org/team-slug`) unknown (answered `404`).
+    pub fn clear_team(&self, team: &str) {
+        self.lock().teams.remove(&team.to_ascii_lowercase());
+    }
+
+    /// Refuse (`401`) every installation token, also those issued later, while `on`.
+    pub fn refuse_tokens(&self, on: bool) {
+        self.lock().refuse_tokens = on;
+    }
+
+    /// Make `team` (`org/team-slug`) have these members (login, user id), in this order.
+    pub fn set_team(&self, team: &str, members: &[(&str, u64)]) {
+        let mut g = self.lock();
+        let base = g.base.clone();
+        let users = members
+            .iter()
+            .map(|(login, id)| simple_user(&base, login, *id))
+            .collect();
+        g.teams.insert(team.to_ascii_lowercase(), users);
+    }
+
     /// Answer the next `times` requests of `operation` with `status` (and GitHub's error body).
     pub fn fail_next(&self, operation: &str, status: u16, times: u32) {
         self.lock()
@@ -443,6 +486,64 @@ impl GitHubRest {
         for r in repos {
             g.installations.insert(r.to_ascii_lowercase(), installation);
         }
+    }
+}
+
+/// A user as GitHub's `simple-user` schema has it (every required field).
+pub fn simple_user(base: &str, login: &str, id: u64) -> Value {
+    let u = format!("{base}/users/{login}");
+    json!({
+        "login": login, "id": id, "node_id": format!("U_{id}"),
+        "avatar_url": format!("{base}/avatars/u/{id}"), "gravatar_id": "",
+        "url": u, "html_url": format!("{base}/{login}"),
+        "followers_url": format!("{u}/followers"),
+        "following_url": format!("{u}/following{{/other_user}}"),
+        "gists_url": format!("{u}/gists{{/gist_id}}"),
+        "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{u}/subscriptions"),
+        "organizations_url": format!("{u}/orgs"),
+        "repos_url": format!("{u}/repos"),
+        "events_url": format!("{u}/events{{/privacy}}"),
+        "received_events_url": format!("{u}/received_events"),
+        "type": "User", "site_admin": false,
+    })
+}
+
+/// The query string's parameters (no percent-decoding: changegate sends none that need it).
+fn query_params(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// Check query parameters against the operation's: each one documented, integers integers,
+/// enum values among the allowed.
+fn validate_query(op: &Operation, query: &str, errors: &mut Vec<String>) {
+    for (k, v) in query_params(query) {
+        let Some(schema) = op.query.get(&k) else {
+            errors.push(format!(
+                "query parameter `{k}` is not a parameter of {}",
+                op.id
+            ));
+            continue;
+        };
+        let value = if schema["type"] == "integer" {
+            match v.parse::<i64>() {
+                Ok(n) => json!(n),
+                Err(_) => {
+                    errors.push(format!("query `{k}`: `{v}` is not an integer"));
+                    continue;
+                }
+            }
+        } else {
+            Value::String(v.clone())
+        };
+        validate(schema, &value, &format!("query `{k}`"), errors);
     }
 }
 
@@ -577,6 +678,17 @@ async fn handle(
             errors.push("body.conclusion: only GitHub can set `stale`".into());
         }
     }
+    validate_query(&op, &record.query, &mut errors);
+    if op.id == "teams/list-members-in-org" || op.id == "issues/list-comments" {
+        // "The number of results per page (max 100)."
+        if let Some(n) = query_params(&record.query)
+            .get("per_page")
+            .and_then(|v| v.parse::<u64>().ok())
+            && n > 100
+        {
+            errors.push(format!("query `per_page`: {n} is more than 100"));
+        }
+    }
     for (name, value) in &params {
         let numeric = name.ends_with("_id") || name.ends_with("_number");
         if numeric && value.parse::<u64>().is_err() {
@@ -600,6 +712,16 @@ async fn handle(
         return github_error(422, "Validation Failed", &errors);
     }
     let mut g = rest.lock();
+    let presented = authorization.as_deref().and_then(|a| {
+        a.strip_prefix("Bearer ")
+            .or_else(|| a.strip_prefix("token "))
+    });
+    let issued = |t: &str| g.tokens.iter().any(|x| x.1 == t);
+    if presented.is_some_and(|t| g.revoked.contains(t) || (g.refuse_tokens && issued(t))) {
+        record.status = 401;
+        g.requests.push(record);
+        return github_error(401, "Bad credentials", &[]);
+    }
     if let Some((status, times)) = g.faults.get_mut(&op.id)
         && *times > 0
     {
@@ -747,6 +869,56 @@ async fn handle(
                     return github_error(404, "Not Found", &[]);
                 }
             }
+        }
+        "teams/list-members-in-org" => {
+            let team = format!(
+                "{}/{}",
+                params.get("org").cloned().unwrap_or_default(),
+                params.get("team_slug").cloned().unwrap_or_default()
+            )
+            .to_ascii_lowercase();
+            let Some(all) = g.teams.get(&team).cloned() else {
+                record.status = 404;
+                g.requests.push(record);
+                return github_error(404, "Not Found", &[]);
+            };
+            let q = query_params(&record.query);
+            let per_page = q
+                .get("per_page")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let page = q
+                .get("page")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
+            let slice: Vec<Value> = all
+                .iter()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .cloned()
+                .collect();
+            for u in &slice {
+                for r in &op.response_required {
+                    assert!(u.get(r).is_some(), "the stand-in's member lacks `{r}`");
+                }
+            }
+            let more = all.len() > page * per_page;
+            record.status = op.success;
+            g.requests.push(record);
+            drop(g);
+            let mut resp = (StatusCode::OK, axum::Json(Value::Array(slice))).into_response();
+            if more {
+                let next = format!(
+                    "<{base}{path}?per_page={per_page}&page={}>; rel=\"next\"",
+                    page + 1
+                );
+                if let Ok(v) = axum::http::HeaderValue::from_str(&next) {
+                    resp.headers_mut().insert("link", v);
+                }
+            }
+            return resp;
         }
         "actions/review-custom-gates-for-run" => {
             g.reviews

@@ -32,7 +32,7 @@ pub struct Integrations {
 /// The reviewer is the person whose `[people.NAME] github` login wrote it (GitHub signs the
 /// webhook); the approval is then checked exactly as one given through the API (role holders,
 /// separation of duties, the head commit).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubIntegration {
     /// `off` (default): reviews and comments never approve; `commands`: a
@@ -45,6 +45,61 @@ pub struct GithubIntegration {
     /// change requires).
     #[serde(default)]
     pub review_roles: Vec<String>,
+    /// Role-holder teams whose members GitHub says: `NAME = "org/team-slug"` makes the holder
+    /// `team:NAME` (in `[roles.ROLE] holders`) the members of that GitHub team, for the
+    /// authority of approvals from pull request reviews and comments. The server reads them with
+    /// its GitHub App or token (`GET /orgs/{org}/teams/{team_slug}/members`; an App needs the
+    /// organization permission "Members: read"), keeps them `team_ttl_secs`, and records the
+    /// membership it read (members known by their `[people.NAME] github` login; other logins
+    /// hold nothing) as the team's, audited. Unmapped teams keep the membership set through
+    /// `PUT /api/v1/teams/{name}`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub teams: IndexMap<String, String>,
+    /// How long the members read from a GitHub team are used before they are read again, in
+    /// seconds (default 300; 0 reads them for every approval).
+    #[serde(
+        default = "default_team_ttl",
+        skip_serializing_if = "is_default_team_ttl"
+    )]
+    pub team_ttl_secs: u64,
+}
+
+/// The default of `team_ttl_secs`: five minutes.
+pub const DEFAULT_TEAM_TTL_SECS: u64 = 300;
+
+fn default_team_ttl() -> u64 {
+    DEFAULT_TEAM_TTL_SECS
+}
+
+fn is_default_team_ttl(v: &u64) -> bool {
+    *v == DEFAULT_TEAM_TTL_SECS
+}
+
+impl Default for GithubIntegration {
+    fn default() -> Self {
+        GithubIntegration {
+            approvals: GithubApprovals::default(),
+            review_roles: Vec::new(),
+            teams: IndexMap::new(),
+            team_ttl_secs: DEFAULT_TEAM_TTL_SECS,
+        }
+    }
+}
+
+/// Whether `target` names a GitHub team as `org/team-slug`: an organization login (1-39
+/// letters, digits and single hyphens) and a slug of 1-100 lowercase letters, digits, `-` and
+/// `_` (what GitHub makes of a team's name).
+pub fn is_github_team(target: &str) -> bool {
+    let Some((org, slug)) = target.split_once('/') else {
+        return false;
+    };
+    super::is_github_login(org)
+        && !org.ends_with("[bot]")
+        && !slug.is_empty()
+        && slug.len() <= 100
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Whether GitHub reviews and comments approve.

@@ -78,6 +78,38 @@ pub(super) fn github(cx: &mut Ctx<'_>) {
         &roles,
         vec![k("integrations"), k("github"), k("review_roles")],
     );
+    let teams = cx.policy.integrations.github.teams.clone();
+    for (name, target) in &teams {
+        let path = vec![k("integrations"), k("github"), k("teams"), k(name)];
+        let holder = format!("team:{name}");
+        let held = cx
+            .policy
+            .roles
+            .values()
+            .any(|r| r.holders.contains(&holder));
+        if !crate::model::is_github_team(target) {
+            cx.report(
+                DiagCode::BadGithubTeam,
+                path,
+                format!("`{target}` is not a GitHub team `org/team-slug`"),
+                Some(
+                    "the organization's login and the team's slug, e.g. `acme/backend-leads`"
+                        .into(),
+                ),
+            );
+        } else if !held {
+            cx.report(
+                DiagCode::BadGithubTeam,
+                path,
+                format!(
+                    "team `{name}` is read from GitHub, but no role lists `{holder}` as a holder"
+                ),
+                Some(format!(
+                    "add `{holder}` to a role's holders, or remove this entry"
+                )),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +128,30 @@ mod tests {
             "P1"
         );
         assert_eq!(am.severity_of(|_| None), "P1");
+    }
+
+    #[test]
+    fn github_teams_are_org_slash_slug_and_held() {
+        let ok = crate::load(
+            "[roles.backend-lead]\nname = \"Backend lead\"\nholders = [\"team:backend\"]\n[integrations.github]\nteams = { backend = \"acme/backend-leads\" }\nteam_ttl_secs = 60\n",
+            "p.toml",
+        )
+        .unwrap()
+        .policy;
+        assert_eq!(
+            ok.integrations.github.teams["backend"],
+            "acme/backend-leads"
+        );
+        assert_eq!(ok.integrations.github.team_ttl_secs, 60);
+        let bad = "[roles.backend-lead]\nname = \"Backend lead\"\nholders = [\"team:backend\"]\n[integrations.github.teams]\nbackend = \"acme/Backend Leads\"\nqa = \"acme/qa\"\nother = \"acme\"\n";
+        let text = format!("{:?}", crate::load(bad, "p.toml").unwrap_err());
+        assert!(text.contains("BadGithubTeam"), "{text}");
+        assert!(
+            text.contains("`acme/Backend Leads` is not a GitHub team"),
+            "{text}"
+        );
+        assert!(text.contains("no role lists `team:qa`"), "{text}");
+        assert!(text.contains("`acme` is not a GitHub team"), "{text}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! or the installation a webhook names) and exchanges the JWT for an installation token
 //! (`POST /app/installations/{id}/access_tokens`). Tokens are cached per installation until
 //! [`REFRESH_BEFORE`] before their `expires_at`, by the server's clock; a `401` drops the cached
-//! token so the next call takes a new one. No token or key is logged or put in an error.
+//! token and the call is made once more with a new one. No token or key is logged or put in an error.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -136,6 +136,8 @@ pub struct Outgoing {
     pub max_wait: SignedDuration,
     /// The scheduler's lease, batch, backoff and attempts.
     pub worker: crate::deliveries::WorkerConfig,
+    /// Members of GitHub teams read for `[integrations.github] teams`.
+    pub teams: super::teams::TeamCache,
 }
 
 impl Outgoing {
@@ -153,6 +155,7 @@ impl Outgoing {
                 max_attempts: 12,
                 ..Default::default()
             },
+            teams: Default::default(),
         }
     }
 
@@ -266,7 +269,9 @@ impl Outgoing {
     }
 
     /// A call about `repo` at `now`: `path` under the API, JSON in and out. A `401` drops the
-    /// cached installation token.
+    /// cached installation token; as an App the call is then made once more with a newly minted
+    /// one (GitHub revokes installation tokens, e.g. when the App's permissions change, before
+    /// their `expires_at`), and a second `401` is the answer.
     #[allow(clippy::too_many_arguments)] // one call site shape: who, where, what, for the log
     pub async fn call(
         &self,
@@ -278,6 +283,22 @@ impl Outgoing {
         body: Option<&Value>,
         what: &str,
     ) -> Result<(u16, Value), OutError> {
+        let token = self.token(now, repo, installation).await?;
+        let r = self
+            .call_with(&token, method.clone(), path, body, what)
+            .await;
+        if !matches!(&r, Err(OutError::Status { status: 401, .. })) {
+            return r;
+        }
+        self.invalidate(repo, installation);
+        if !matches!(self.auth, Auth::App(_)) {
+            return r;
+        }
+        tracing::info!(
+            repo,
+            what,
+            "GitHub refused the installation token; minting a new one"
+        );
         let token = self.token(now, repo, installation).await?;
         let r = self.call_with(&token, method, path, body, what).await;
         if matches!(&r, Err(OutError::Status { status: 401, .. })) {

@@ -138,37 +138,27 @@ pub async fn requested(state: &AppState, delivery: &str, payload: &Value) -> Res
     Ok(())
 }
 
-/// The change a deployment of `sha` in `repository` is of: its head, or a merge commit recorded
-/// for it.
+/// The change a deployment of `sha` in `repository` is of: its head, or the merge commit
+/// recorded for its pull request; the newest such change. An indexed lookup by commit
+/// ([`changegate_store::ServerStore::changes_at_commit`]), never a scan of every change.
 pub async fn change_for(
     state: &AppState,
     repository: &str,
     sha: &str,
 ) -> Result<Option<ChangeState>, changegate_store::StoreError> {
     let want = repository.to_ascii_lowercase();
-    let mut found = None;
-    for summary in state.db.list_changes().await? {
-        let Some(c) = state.db.change(&summary.id).await? else {
-            continue;
-        };
-        let repo_ok = repository_slug(&c.value.change.repository).as_deref() == Some(want.as_str());
-        if !repo_ok {
-            continue;
-        }
-        let doc = serde_json::to_value(&c.value).unwrap_or_default();
-        let merge = [
-            "/merge_commit",
-            "/change/merge_commit",
-            "/github/merge_commit",
-        ]
-        .iter()
-        .any(|p| doc.pointer(p).and_then(Value::as_str) == Some(sha));
-        if c.value.change.head_commit == sha || merge {
-            // The newest change wins (the listing is newest first).
-            found = Some(c.value);
-            break;
-        }
-    }
+    let found = state
+        .db
+        .changes_at_commit(sha, true)
+        .await?
+        .into_iter()
+        .map(|c| c.value)
+        .find(|c| {
+            repository_slug(&c.change.repository).as_deref() == Some(want.as_str())
+                || c.pull_request
+                    .as_ref()
+                    .is_some_and(|pr| pr.repository.eq_ignore_ascii_case(repository))
+        });
     Ok(found)
 }
 

@@ -134,6 +134,52 @@ impl Store {
         finish_cas(tx, n, event, stored, state, expected + 1).await
     }
 
+    /// The changes at commit `sha`: its head, or with `merged` its pull request's merge commit.
+    /// The `WHERE` expressions are exactly those migration 400 indexes. Newest first.
+    pub(crate) async fn select_changes_at_commit(
+        &self,
+        sha: &str,
+        merged: bool,
+    ) -> Result<Vec<Versioned<ChangeState>>> {
+        let sql = changes_at_commit_sql(self.backend(), merged);
+        let rows: Vec<(String, i64)> = on_pool!(&self.inner.db, p => {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sha).fetch_all(p).await?
+                .iter().map(|r| Ok((r.try_get(1)?, r.try_get(2)?))).collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        rows.into_iter()
+            .map(|(state, version)| {
+                Ok(Versioned {
+                    value: parse_doc("change", &state)?,
+                    version,
+                })
+            })
+            .collect()
+    }
+
+    /// Several change writes in one transaction: each a compare-and-swap with its audit event;
+    /// all or none (false, nothing written, when any change moved on).
+    pub(crate) async fn cas_changes(&self, writes: Vec<super::ChangeWrite<'_>>) -> Result<bool> {
+        let now = self.now().to_string();
+        let mut tx = self.begin().await?;
+        for w in writes {
+            let doc = to_doc("change", w.state)?;
+            let n = on_conn!(tx.conn(), c => {
+                sqlx::query("UPDATE server_change SET version = $1, status = $2, category = $3, title = $4, state = $5, updated_at = $6 WHERE id = $7 AND version = $8")
+                    .bind(w.expected + 1).bind(w.state.status.as_str()).bind(i64::from(w.state.change.classification.category))
+                    .bind(&w.state.change.title).bind(&doc).bind(&now).bind(w.id).bind(w.expected)
+                    .execute(&mut *c).await?.rows_affected()
+            });
+            if n != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let stored = StateRef::of(StateTable::Change, w.id, w.expected + 1, doc.as_bytes());
+            append_with_state(&mut tx, w.event, stored).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(crate) async fn select_changes(&self) -> Result<Vec<ChangeSummary>> {
         Ok(on_pool!(&self.inner.db, p => {
             let rows = sqlx::query("SELECT id, title, status, category, version, updated_at FROM server_change ORDER BY created_at DESC, id").fetch_all(p).await?;
@@ -142,4 +188,27 @@ impl Store {
             })).collect::<Result<Vec<_>, sqlx::Error>>()?
         }))
     }
+}
+
+/// The lookup of [`Store::select_changes_at_commit`] (public for the test that checks it uses the
+/// indexes): one indexed query for the head, `UNION` one for the merge commit;
+/// newest change first.
+pub fn changes_at_commit_sql(backend: crate::Backend, merged: bool) -> String {
+    let (head, merge) = match backend {
+        crate::Backend::Sqlite => (
+            "json_extract(state, '$.change.head_commit')",
+            "json_extract(state, '$.pull_request.merge_commit')",
+        ),
+        crate::Backend::Postgres => (
+            "((state::jsonb) #>> '{change,head_commit}')",
+            "((state::jsonb) #>> '{pull_request,merge_commit}')",
+        ),
+    };
+    let cols = "SELECT id, state, version, created_at FROM server_change";
+    let mut sql = format!("{cols} WHERE {head} = $1");
+    if merged {
+        sql.push_str(&format!(" UNION {cols} WHERE {merge} = $1"));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id");
+    sql
 }

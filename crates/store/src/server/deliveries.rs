@@ -423,4 +423,58 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+
+    pub(crate) async fn select_pending_after(
+        &self,
+        source: DeliverySource,
+        subject: &str,
+        row: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM server_delivery WHERE source = $1 AND subject = $2 AND subject <> '' AND id > $3 AND status = 'pending' AND (lease_until_us IS NULL OR lease_until_us < $4) ORDER BY id LIMIT $5"
+        );
+        let rows: Vec<Raw> = on_pool!(&self.inner.db, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source.as_str()).bind(subject).bind(row).bind(us(now)).bind(limit).fetch_all(p).await?;
+            rows.iter().map(|r| Ok(raw!(r))).collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        rows.into_iter().map(delivery).collect()
+    }
+
+    pub(crate) async fn complete_delivery_rows(
+        &self,
+        owner: &str,
+        leased: i64,
+        rows: &[(i64, serde_json::Value)],
+        at: Timestamp,
+        event: Option<AuditEvent>,
+    ) -> Result<Completion> {
+        let mut tx = self.begin().await?;
+        for (row, outcome) in rows {
+            let outcome = to_doc("delivery outcome", outcome)?;
+            // The leased row must still be this worker's; the others (which no worker can claim
+            // while the leased one is pending) must still be pending and unleased.
+            let n = on_conn!(tx.conn(), c => {
+                if *row == leased {
+                    sqlx::query("UPDATE server_delivery SET status = 'done', finished_at = $1, outcome = $2, last_error = NULL, lease_owner = NULL, lease_until_us = NULL WHERE id = $3 AND lease_owner = $4 AND status = 'pending'")
+                        .bind(at.to_string()).bind(&outcome).bind(row).bind(owner)
+                        .execute(&mut *c).await?.rows_affected()
+                } else {
+                    sqlx::query("UPDATE server_delivery SET status = 'done', finished_at = $1, outcome = $2, last_error = NULL, attempts = attempts + 1, lease_owner = NULL, lease_until_us = NULL WHERE id = $3 AND status = 'pending' AND (lease_until_us IS NULL OR lease_until_us < $4)")
+                        .bind(at.to_string()).bind(&outcome).bind(row).bind(us(at))
+                        .execute(&mut *c).await?.rows_affected()
+                }
+            });
+            if n != 1 {
+                tx.rollback().await?;
+                return Ok(Completion::LeaseLost);
+            }
+        }
+        if let Some(e) = event {
+            tx.append_audit(e).await?;
+        }
+        tx.commit().await?;
+        Ok(Completion::Done)
+    }
 }

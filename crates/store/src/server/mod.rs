@@ -8,6 +8,8 @@
 //! `tests/server_store.rs` that runs on SQLite and PostgreSQL. [`Store`] implements it.
 
 mod changes;
+
+pub use changes::changes_at_commit_sql;
 mod deliveries;
 mod github;
 mod notifications;
@@ -324,6 +326,36 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         unsupported()
     }
 
+    /// The pending deliveries of `source` and `subject` after row `row` (arrival order, at most
+    /// `limit`) that no worker holds at `now`: what a worker holding `row` may coalesce with it.
+    fn pending_after<'a>(
+        &'a self,
+        source: DeliverySource,
+        subject: &'a str,
+        row: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        let _ = (source, subject, row, now, limit);
+        unsupported()
+    }
+
+    /// Mark several deliveries `done` in one transaction, each with its outcome, and append
+    /// `event` (when given) in it: `leased` only while `owner` holds it, the others only while
+    /// pending and unleased (a worker coalescing deliveries of one subject). `LeaseLost` (and
+    /// nothing written) otherwise.
+    fn complete_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        leased: i64,
+        rows: &'a [(i64, serde_json::Value)],
+        at: Timestamp,
+        event: Option<AuditEvent>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        let _ = (owner, leased, rows, at, event);
+        unsupported()
+    }
+
     /// Deliveries, newest first, optionally of one status and source.
     fn list_deliveries(
         &self,
@@ -575,6 +607,25 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(no_dashboard()) })
     }
 
+    /// Several change writes (each a compare-and-swap on its version, with its audit event) in
+    /// one transaction: all are stored, or none (false) when any change is no longer at its
+    /// expected version. One commit for a delivery that updates many changes (a deployment of a
+    /// commit several changes share).
+    fn update_changes<'a>(&'a self, writes: Vec<ChangeWrite<'a>>) -> BoxFuture<'a, Result<bool>> {
+        let _ = writes;
+        Box::pin(async { Err(no_github()) })
+    }
+
+    /// The changes whose head commit is `sha` (and, with `merged`, those whose pull request was
+    /// merged as `sha`), by index (migration 400), never by reading every change. Newest first.
+    fn changes_at_commit<'a>(
+        &'a self,
+        _sha: &'a str,
+        _merged: bool,
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(async { Err(no_github()) })
+    }
+
     /// Ids of the changes with an active server-run rollout.
     fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(async { Err(no_dashboard()) })
@@ -716,6 +767,28 @@ impl ServerStore for Store {
         retry_at: Option<Timestamp>,
     ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(self.fail_delivery_row(row, owner, error, at, retry_at))
+    }
+
+    fn pending_after<'a>(
+        &'a self,
+        source: DeliverySource,
+        subject: &'a str,
+        row: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>>> {
+        Box::pin(self.select_pending_after(source, subject, row, now, limit))
+    }
+
+    fn complete_deliveries<'a>(
+        &'a self,
+        owner: &'a str,
+        leased: i64,
+        rows: &'a [(i64, serde_json::Value)],
+        at: Timestamp,
+        event: Option<AuditEvent>,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        Box::pin(self.complete_delivery_rows(owner, leased, rows, at, event))
     }
 
     fn list_deliveries(
@@ -907,6 +980,18 @@ impl ServerStore for Store {
         Box::pin(self.select_change_docs(ids))
     }
 
+    fn changes_at_commit<'a>(
+        &'a self,
+        sha: &'a str,
+        merged: bool,
+    ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
+        Box::pin(self.select_changes_at_commit(sha, merged))
+    }
+
+    fn update_changes<'a>(&'a self, writes: Vec<ChangeWrite<'a>>) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.cas_changes(writes))
+    }
+
     fn active_rollout_changes(&self) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(self.select_active_rollout_changes())
     }
@@ -914,6 +999,18 @@ impl ServerStore for Store {
     fn recent_rollout_changes(&self, limit: i64) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(self.select_recent_rollout_changes(limit))
     }
+}
+
+/// One write of [`ServerStore::update_changes`].
+pub struct ChangeWrite<'a> {
+    /// The change.
+    pub id: &'a str,
+    /// The version it must still be at.
+    pub expected: i64,
+    /// Its new state.
+    pub state: &'a ChangeState,
+    /// The write's audit event.
+    pub event: AuditEvent,
 }
 
 /// What a store without dashboard support answers to its methods.

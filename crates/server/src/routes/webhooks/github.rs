@@ -77,6 +77,8 @@ pub const ACTOR: &str = "integration:github";
 pub const MERGED: &str = "change.merged";
 /// Audit kind of a failed deployment.
 pub const DEPLOYMENT_FAILED: &str = "deployment.failed";
+/// Audit kind of a run of coalesced pushes: the deliveries the newest superseded.
+pub const DELIVERY_SUPERSEDED: &str = "delivery.superseded";
 
 /// The `pull_request` actions acted on.
 pub const PR_ACTIONS: &[&str] = &[
@@ -371,6 +373,9 @@ struct Ctx<'a> {
     s: &'a AppState,
     guid: &'a str,
     row: i64,
+    /// The earlier deliveries this one supersedes ([`coalesce`]): their GUID, row, head and
+    /// sender, recorded in the audit event of what this one writes.
+    superseded: Vec<Value>,
 }
 
 impl Ctx<'_> {
@@ -533,6 +538,82 @@ async fn update(
     Err(format!("change {id} kept changing concurrently"))
 }
 
+/// [`update`] for several changes at once (a deployment or CI run of a commit several changes
+/// share): load them and the world, let `f` decide each, and write every difference in one
+/// transaction (each write still a compare-and-swap with its own audit event); retry the whole on
+/// a lost race. One outcome per id, in order.
+async fn update_all(
+    ctx: &Ctx<'_>,
+    ids: &[String],
+    f: impl Fn(&ChangeState, &WorldState, Timestamp) -> Step,
+) -> Result<Vec<Value>, String> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    for _ in 0..RACES {
+        let world = ctx.s.db.world().await.map_err(|e| e.to_string())?.value;
+        let docs = ctx
+            .s
+            .db
+            .changes_by_id(ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now = ctx.s.now();
+        let mut results = Vec::with_capacity(ids.len());
+        let mut pending: Vec<(&str, i64, Box<ChangeState>)> = Vec::new();
+        let mut events = Vec::new();
+        for id in ids {
+            let Some(cur) = docs.iter().find(|d| d.value.change.id == *id) else {
+                results.push(json!({ "result": "no-change", "change": id }));
+                continue;
+            };
+            match f(&cur.value, &world, now) {
+                Step::Nothing(mut o) => {
+                    o["change"] = json!(id);
+                    results.push(o);
+                }
+                Step::Write(next, event, mut o) => {
+                    o["change"] = json!(id);
+                    results.push(o);
+                    pending.push((id.as_str(), cur.version, next));
+                    events.push(*event);
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(results);
+        }
+        let writes = pending
+            .iter()
+            .zip(events)
+            .map(
+                |((id, expected, next), event)| changegate_store::ChangeWrite {
+                    id,
+                    expected: *expected,
+                    state: next,
+                    event,
+                },
+            )
+            .collect();
+        if ctx
+            .s
+            .db
+            .update_changes(writes)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            for (id, _, _) in &pending {
+                crate::github_out::change_updated(ctx.s, id).await;
+            }
+            return Ok(results);
+        }
+    }
+    Err(format!(
+        "changes {} kept changing concurrently",
+        ids.join(", ")
+    ))
+}
+
 /// The current change of a pull request (its latest generation) and the id a new one would take.
 async fn current(
     s: &AppState,
@@ -555,15 +636,131 @@ async fn current(
     Err(format!("pull request {repo}#{number} has too many changes"))
 }
 
+/// Most deliveries one coalescing takes besides the one the worker holds.
+const COALESCE: i64 = 32;
+
+/// Just enough of a stored delivery to tell a push.
+#[derive(Deserialize)]
+struct StoredHead {
+    event: String,
+    payload: PayloadHead,
+}
+
+#[derive(Deserialize)]
+struct PayloadHead {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    pull_request: Option<PrHead>,
+    #[serde(default)]
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct PrHead {
+    head: BranchHead,
+}
+
+#[derive(Deserialize)]
+struct BranchHead {
+    sha: String,
+}
+
+fn push_of(body: &str) -> Option<PayloadHead> {
+    let st: StoredHead = serde_json::from_str(body).ok()?;
+    (st.event == "pull_request" && st.payload.action.as_deref() == Some("synchronize"))
+        .then_some(st.payload)
+}
+
+/// Coalescing a burst of pushes: when `d` (which the worker holds) is a `pull_request`
+/// `synchronize`, the pushes queued right behind it for the same pull request (its subject, with
+/// nothing else between them), oldest first. The last of them is the head that wins: the worker
+/// processes only it ([`process_coalesced`]: one fetch, one classification) and records `d` and
+/// the ones between as superseded ([`superseded_event`]), all `done` in one transaction. `None`
+/// when there is nothing to coalesce. Safe across replicas: no worker claims a delivery while an
+/// older one of its subject is pending, and the completion checks each row is still pending and
+/// unleased.
+pub async fn coalesce(s: &AppState, d: &Delivery) -> Result<Option<Vec<Delivery>>, String> {
+    if d.subject.is_empty() || push_of(&d.body).is_none() {
+        return Ok(None);
+    }
+    let later =
+        s.db.pending_after(DeliverySource::Github, &d.subject, d.row, s.now(), COALESCE)
+            .await
+            .map_err(|e| e.to_string())?;
+    let run: Vec<Delivery> = later
+        .into_iter()
+        .take_while(|x| push_of(&x.body).is_some())
+        .collect();
+    Ok((!run.is_empty()).then_some(run))
+}
+
+/// What is recorded of a superseded delivery: its GUID, row, head and sender.
+fn superseded_entry(d: &Delivery) -> Value {
+    let p = push_of(&d.body);
+    json!({
+        "delivery": d.delivery_id,
+        "row": d.row,
+        "head": p.as_ref().and_then(|p| p.pull_request.as_ref()).map(|pr| pr.head.sha.clone()),
+        "sender": p.as_ref().and_then(|p| p.sender.as_ref()).map(|u| u.login.clone()),
+    })
+}
+
+/// Process `latest`, the newest of a run of pushes ([`coalesce`]), superseding `superseded`.
+pub async fn process_coalesced(
+    s: &AppState,
+    latest: &Delivery,
+    superseded: &[&Delivery],
+) -> Result<Value, String> {
+    let list = superseded.iter().map(|d| superseded_entry(d)).collect();
+    let mut out = process_with(s, latest, list).await?;
+    out["superseded"] = json!(superseded.iter().map(|d| d.row).collect::<Vec<_>>());
+    Ok(out)
+}
+
+/// The outcome recorded on a delivery `latest` superseded.
+pub fn superseded_outcome(latest: &Delivery) -> Value {
+    json!({
+        "event": "pull_request",
+        "action": "synchronize",
+        "result": "superseded",
+        "by": { "id": latest.delivery_id, "row": latest.row },
+    })
+}
+
+/// The audit event committed with the completion of a coalesced run: which deliveries
+/// `latest` superseded (each still `done`, with [`superseded_outcome`]), and what `latest` did.
+pub fn superseded_event(
+    latest: &Delivery,
+    superseded: &[&Delivery],
+    outcome: &Value,
+) -> AuditEvent {
+    let mut e = AuditEvent::new(DELIVERY_SUPERSEDED, ACTOR).details(json!({
+        "subject": latest.subject,
+        "delivery": { "source": "github", "id": latest.delivery_id, "row": latest.row },
+        "superseded": superseded.iter().map(|d| superseded_entry(d)).collect::<Vec<_>>(),
+        "result": outcome.get("result"),
+    }));
+    if let Some(id) = outcome.get("change").and_then(Value::as_str) {
+        e = e.change(id);
+    }
+    e
+}
+
 /// Process a stored GitHub delivery: what it did (the delivery's outcome), or why it must be
 /// retried.
 pub async fn process(s: &AppState, d: &Delivery) -> Result<Value, String> {
+    process_with(s, d, Vec::new()).await
+}
+
+async fn process_with(s: &AppState, d: &Delivery, superseded: Vec<Value>) -> Result<Value, String> {
     let st: Stored = serde_json::from_str(&d.body)
         .map_err(|e| format!("stored GitHub delivery does not parse: {e}"))?;
     let ctx = Ctx {
         s,
         guid: &d.delivery_id,
         row: d.row,
+        superseded,
     };
     let p = &st.payload;
     let out = match st.event.as_str() {
@@ -893,12 +1090,11 @@ async fn push(ctx: &Ctx<'_>, e: &PrEvent, id: &str) -> Result<Value, String> {
                     .filter(|a| a.head_commit != head)
                     .map(|a| json!({"person": a.person, "role": a.role, "approved_commit": a.head_commit}))
                     .collect();
-                let mut event = ctx.event(
-                    kinds::CHANGE_CLASSIFIED,
-                    ACTOR,
-                    &next,
-                    json!({ "op": op, "authority": authority, "previous_head": state.change.head_commit, "approvals_for_older_heads": stale }),
-                );
+                let mut details = json!({ "op": op, "authority": authority, "previous_head": state.change.head_commit, "approvals_for_older_heads": stale });
+                if !ctx.superseded.is_empty() {
+                    details["superseded"] = json!(ctx.superseded);
+                }
+                let mut event = ctx.event(kinds::CHANGE_CLASSIFIED, ACTOR, &next, details);
                 if let Some(f) = &files {
                     event = event.what("changed-files", observe::files_value(f));
                 }
@@ -1003,6 +1199,107 @@ struct ReviewEvent {
     pull_request: Numbered,
     repository: Repo,
     sender: User,
+    #[serde(default)]
+    installation: Option<Installation>,
+}
+
+/// The policy's GitHub-read teams (`[integrations.github] teams`) brought up to date in the world
+/// before the authority of an approval is checked: each team's members read from GitHub (or its
+/// cache, `team_ttl_secs`), the logins mapped to persons (`[people.NAME] github`; the others hold
+/// nothing and are listed as unmapped), and, when that differs from the recorded membership,
+/// written to the world as the team's, audited as [`crate::github_out::teams::TEAM_SYNCED`]
+/// with the GitHub team, the logins and when they were read. `Ok(Err(why))` when the
+/// membership cannot be known (no GitHub credential, a team GitHub does not show): the approval
+/// is refused. `Err` (retried with backoff) when GitHub did not answer or answered 5xx, 401 or
+/// a rate limit.
+async fn sync_teams(
+    ctx: &Ctx<'_>,
+    repo: &str,
+    installation: Option<u64>,
+) -> Result<Result<Vec<Value>, String>, String> {
+    use crate::github_out::teams::TEAM_SYNCED;
+    let policy = ctx.policy();
+    let cfg = &policy.integrations.github;
+    if cfg.teams.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let Some(out) = &ctx.s.github_out else {
+        return Ok(Err(
+            "the policy reads role holders from GitHub teams ([integrations.github] teams), but this server has no GitHub credential (serve --github-app-id or --github-checks)".into(),
+        ));
+    };
+    let ttl = jiff::SignedDuration::from_secs(cfg.team_ttl_secs.min(i64::MAX as u64) as i64);
+    let mut summary = Vec::new();
+    for (name, target) in &cfg.teams {
+        let now = ctx.s.now();
+        let read = match out.team_members(now, repo, installation, target, ttl).await {
+            Ok(t) => t,
+            Err(e) if e.retryable() => return Err(format!("reading GitHub team {target}: {e}")),
+            Err(e) => return Ok(Err(format!("GitHub team {target} cannot be read: {e}"))),
+        };
+        let mut members: Vec<Person> = Vec::new();
+        let mut unmapped = Vec::new();
+        for m in &read.members {
+            match policy.person_of_github(&m.login, m.id) {
+                Some(p) => {
+                    observe::add(&mut members, p.to_string());
+                }
+                None => unmapped.push(m.login.clone()),
+            }
+        }
+        let logins: Vec<&str> = read.members.iter().map(|m| m.login.as_str()).collect();
+        let mut written = false;
+        let mut settled = false;
+        for _ in 0..RACES {
+            let cur = ctx.s.db.world().await.map_err(|e| e.to_string())?;
+            let stored = cur.value.teams.get(name).cloned().unwrap_or_default();
+            if stored == members {
+                settled = true;
+                break;
+            }
+            let op = changegate_gate::ops::WorldOp::SetTeam {
+                name: name.clone(),
+                members: members.clone(),
+            };
+            let mut next = cur.value.clone();
+            changegate_gate::ops::apply_world(policy, &mut next, &op, now)
+                .map_err(|e| format!("{}: {e}", e.code()))?;
+            let event = AuditEvent::new(TEAM_SYNCED, ACTOR).details(json!({
+                "op": op,
+                "previous": stored,
+                "github_team": read.team,
+                "logins": logins,
+                "unmapped": unmapped,
+                "read_at": read.read_at,
+                "observed": "github",
+                "delivery": ctx.delivery(),
+            }));
+            if ctx
+                .s
+                .db
+                .update_world(cur.version, &next, event)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                written = true;
+                settled = true;
+                break;
+            }
+        }
+        if !settled {
+            return Err(format!("team {name} kept changing concurrently"));
+        }
+        summary.push(json!({
+            "team": name,
+            "github_team": read.team,
+            "members": members,
+            "unmapped": unmapped,
+            "read_at": read.read_at,
+            "updated": written,
+        }));
+    }
+    Ok(Ok(summary))
 }
 
 /// The first role of `review_roles` (or of the change's required roles when empty) that the
@@ -1083,11 +1380,14 @@ async fn approve(
         };
         match apply_op(policy, state, world, &person_actor(who), &op, now) {
             Ok((next, authority)) => {
+                // How the reviewer holds the role (by name, or through a team — one read from
+                // GitHub when the policy maps it), as the world said when the approval was given.
+                let held = holding(policy, world, state, who, &role);
                 let event = ctx.event(
                     kinds::APPROVAL_GRANTED,
                     who,
                     &next,
-                    json!({ "op": op, "authority": authority, "github": source }),
+                    json!({ "op": op, "authority": authority, "holding": held, "github": source }),
                 );
                 write(next, event,
                     json!({ "result": "approved", "person": who, "role": role, "commit": commit }),
@@ -1187,7 +1487,18 @@ async fn review(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
             "error": format!("GitHub user {} is no person of the policy ([people.NAME] github)", e.review.user.login),
         }));
     }
-    approve(ctx, &id, &who, named, e.review.commit_id.clone(), source).await
+    let installation = e.installation.as_ref().map(|i| i.id);
+    let teams = match sync_teams(ctx, &e.repository.full_name, installation).await? {
+        Ok(t) => t,
+        Err(why) => {
+            return Ok(json!({ "result": "refused", "change": id, "person": who, "error": why }));
+        }
+    };
+    let mut out = approve(ctx, &id, &who, named, e.review.commit_id.clone(), source).await?;
+    if !teams.is_empty() {
+        out["github_teams"] = Value::Array(teams);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -1202,6 +1513,8 @@ struct CommentEvent {
     issue: Numbered,
     comment: Comment,
     repository: Repo,
+    #[serde(default)]
+    installation: Option<Installation>,
 }
 
 async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
@@ -1215,6 +1528,8 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
     };
     let (who, mapped) = person(policy, &e.comment.user);
     let source = json!({ "comment": e.comment.id, "login": e.comment.user.login });
+    let installation = e.installation.as_ref().map(|i| i.id);
+    let mut teams_synced: Option<Result<Vec<Value>, String>> = None;
     let mut results = Vec::new();
     for c in commands(&e.comment.body).into_iter().take(10) {
         let r = match c {
@@ -1224,7 +1539,16 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
                 } else if !mapped {
                     json!({ "result": "refused", "error": format!("GitHub user {} is no person of the policy ([people.NAME] github)", e.comment.user.login) })
                 } else {
-                    approve(ctx, &id, &who, Some(role), None, source.clone()).await?
+                    if teams_synced.is_none() {
+                        teams_synced =
+                            Some(sync_teams(ctx, &e.repository.full_name, installation).await?);
+                    }
+                    match &teams_synced {
+                        Some(Err(why)) => {
+                            json!({ "result": "refused", "person": who, "error": why })
+                        }
+                        _ => approve(ctx, &id, &who, Some(role), None, source.clone()).await?,
+                    }
                 }
             }
             Command::Explain => {
@@ -1250,27 +1574,30 @@ async fn comment(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
     Ok(json!({ "result": "commands", "change": id, "commands": results }))
 }
 
-/// The changes of `repo` whose head (or, with `merged`, merge commit) is `sha`.
+/// The changes of `repo` whose head (or, with `merged`, merge commit) is `sha`: an indexed
+/// lookup by commit ([`changegate_store::ServerStore::changes_at_commit`]), never a scan of every
+/// change. In id order, so several changes of one commit are updated in a stable order.
 async fn changes_at(
     s: &AppState,
     repo: &str,
     sha: &str,
     merged: bool,
 ) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for summary in s.db.list_changes().await.map_err(|e| e.to_string())? {
-        let Some(c) = s.db.change(&summary.id).await.map_err(|e| e.to_string())? else {
-            continue;
-        };
-        let Some(pr) = &c.value.pull_request else {
-            continue;
-        };
-        let at = c.value.change.head_commit == sha
-            || (merged && pr.merge_commit.as_deref() == Some(sha));
-        if pr.repository.eq_ignore_ascii_case(repo) && at {
-            out.push(summary.id);
-        }
-    }
+    let mut out: Vec<String> =
+        s.db.changes_at_commit(sha, merged)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|c| {
+                c.value
+                    .pull_request
+                    .as_ref()
+                    .is_some_and(|pr| pr.repository.eq_ignore_ascii_case(repo))
+            })
+            .map(|c| c.value.change.id)
+            .collect();
+    out.sort();
+    out.dedup();
     Ok(out)
 }
 
@@ -1315,9 +1642,7 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
         .filter(|k| changegate_gate::authority::is_ci_evidence(policy, k))
         .cloned()
         .collect();
-    let mut results = Vec::new();
-    for id in ids {
-        let r = update(ctx, &id, |state, world, now| {
+    let results = update_all(ctx, &ids, |state, world, now| {
             if state.change.head_commit != sha {
                 return nothing("not-the-head", json!({ "head_sha": sha }));
             }
@@ -1361,8 +1686,6 @@ async fn ci(ctx: &Ctx<'_>, event: &str, p: &Value) -> Result<Value, String> {
             )
         })
         .await?;
-        results.push(r);
-    }
     Ok(json!({ "result": "ci", "head_sha": sha, "changes": results }))
 }
 
@@ -1448,11 +1771,13 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
         ctx.s.db.record(event).await.map_err(|e| e.to_string())?;
         return Ok(json!({ "result": "recorded", "phase": phase, "change": null }));
     }
-    let mut results = Vec::new();
-    for id in ids {
-        // The error rate and latency before (started) or after (finished, failed) it, read by
-        // the server from its Prometheus with the guard's queries of the change's category.
-        let observed = match (&ctx.s.rollouts, ctx.s.db.change(&id).await) {
+    // The error rate and latency before (started) or after (finished, failed) the deployment,
+    // read by the server from its Prometheus with the guard's queries of each change's category,
+    // before the one transaction that records the deployment on every change of the commit.
+    let mut observed_of: std::collections::HashMap<String, Value> =
+        std::collections::HashMap::new();
+    for id in &ids {
+        let observed = match (&ctx.s.rollouts, ctx.s.db.change(id).await) {
             (Some(rt), Ok(Some(c))) => {
                 let level = changegate_gate::approval::effective_level(policy, &c.value);
                 match crate::rollouts::observed::spec_for(policy, rt, None, level) {
@@ -1469,56 +1794,59 @@ async fn deployment_status(ctx: &Ctx<'_>, p: &Value) -> Result<Value, String> {
             }
             _ => Value::Null,
         };
-        let r = update(ctx, &id, |cur, _world, now| {
-            if cur
-                .deployments
-                .iter()
-                .any(|d| d.id == e.deployment.id && d.state == state)
-            {
-                return nothing("unchanged", json!({}));
-            }
-            let started_at = cur
-                .deployments
-                .iter()
-                .filter(|d| d.id == e.deployment.id && d.phase == "started")
-                .map(|d| d.at)
-                .min();
-            let mut next = cur.clone();
-            next.deployments.push(DeploymentRecord {
-                id: e.deployment.id,
-                environment: environment.clone(),
-                sha: sha.clone(),
-                phase: phase.into(),
-                state: state.clone(),
-                at: now,
-                by: by.clone(),
-            });
-            let mut d = details.clone();
-            d["observed"] = observed.clone();
-            let mut event = ctx
-                .event(kind, ACTOR, &next, d)
-                .what("commit-sha", sha.clone())
-                .what("artifact-version", artifact.clone())
-                .who(
-                    "deployer",
-                    by.clone().map_or(Value::from(ACTOR), Value::from),
-                )
-                .outcome("result", state.clone());
-            event = crate::rollouts::observed::with_why(event, &next);
-            if phase == "started" {
-                event = event.when("deployed-at-utc", now.to_string());
-            } else if let Some(t) = started_at {
-                event = event.when("duration", now.duration_since(t).as_secs().max(0));
-            }
-            write(
-                next,
-                event,
-                json!({ "result": "recorded", "phase": phase, "environment": environment }),
-            )
-        })
-        .await?;
-        results.push(r);
+        observed_of.insert(id.clone(), observed);
     }
+    let results = update_all(ctx, &ids, |cur, _world, now| {
+        if cur
+            .deployments
+            .iter()
+            .any(|d| d.id == e.deployment.id && d.state == state)
+        {
+            return nothing("unchanged", json!({}));
+        }
+        let started_at = cur
+            .deployments
+            .iter()
+            .filter(|d| d.id == e.deployment.id && d.phase == "started")
+            .map(|d| d.at)
+            .min();
+        let mut next = cur.clone();
+        next.deployments.push(DeploymentRecord {
+            id: e.deployment.id,
+            environment: environment.clone(),
+            sha: sha.clone(),
+            phase: phase.into(),
+            state: state.clone(),
+            at: now,
+            by: by.clone(),
+        });
+        let mut d = details.clone();
+        d["observed"] = observed_of
+            .get(&cur.change.id)
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut event = ctx
+            .event(kind, ACTOR, &next, d)
+            .what("commit-sha", sha.clone())
+            .what("artifact-version", artifact.clone())
+            .who(
+                "deployer",
+                by.clone().map_or(Value::from(ACTOR), Value::from),
+            )
+            .outcome("result", state.clone());
+        event = crate::rollouts::observed::with_why(event, &next);
+        if phase == "started" {
+            event = event.when("deployed-at-utc", now.to_string());
+        } else if let Some(t) = started_at {
+            event = event.when("duration", now.duration_since(t).as_secs().max(0));
+        }
+        write(
+            next,
+            event,
+            json!({ "result": "recorded", "phase": phase, "environment": environment }),
+        )
+    })
+    .await?;
     Ok(json!({ "result": "deployment", "changes": results }))
 }
 
