@@ -45,15 +45,42 @@ fn test_pki(dir: &Path) {
             .current_dir(dir)
             .output()
             .expect("openssl runs (scripts/services.sh installs it)");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=changegate test CA",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=changegate test CA",
     ]);
     run(&[
-        "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
     ]);
     std::fs::write(
         dir.join("ext.cnf"),
@@ -61,8 +88,21 @@ fn test_pki(dir: &Path) {
     )
     .unwrap();
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
     ]);
 }
 
@@ -350,7 +390,11 @@ async fn starttls_is_used_where_offered_and_refused_when_required_and_missing(ba
         let eps = Endpoints::parse(&cfg, "notify.toml", &policy).unwrap();
         let n = Notifier::new(eps, WorkerConfig::default());
         changegate_server::notify::install(ts.db.store(), policy.clone(), n.active());
-        let state = AppState::new(policy.clone(), ts.db.clone(), Clock::Manual(ts.clock.clone()));
+        let state = AppState::new(
+            policy.clone(),
+            ts.db.clone(),
+            Clock::Manual(ts.clock.clone()),
+        );
         let id = format!("CR-5{i}");
         let before = sink.messages().len();
         ts.db
@@ -377,7 +421,11 @@ async fn starttls_is_used_where_offered_and_refused_when_required_and_missing(ba
             .collect();
         if *arrives {
             assert_eq!(mine.len(), 1, "case {i} ({extra:?}): {msgs:?}");
-            assert_eq!(mine[0]["tls"], json!(std::ptr::eq(*sink, &tls_sink)), "case {i}");
+            assert_eq!(
+                mine[0]["tls"],
+                json!(std::ptr::eq(*sink, &tls_sink)),
+                "case {i}"
+            );
         } else {
             assert_eq!(
                 msgs.len(),
@@ -395,7 +443,10 @@ async fn starttls_is_used_where_offered_and_refused_when_required_and_missing(ba
         } else {
             // Kept for a retry with the reason, never dropped.
             assert_eq!(row["status"], "pending", "case {i}: {row}");
-            assert!(row["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{row}");
+            assert!(
+                row["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{row}"
+            );
         }
     }
 }
