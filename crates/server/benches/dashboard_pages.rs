@@ -66,7 +66,13 @@ fn hidden(body: &str, name: &str) -> String {
     rest[..rest.find('"').unwrap()].to_string()
 }
 
-async fn session(srv: &TestServer, http: &reqwest::Client) -> String {
+async fn session(srv: &TestServer, _http: &reqwest::Client) -> String {
+    // Not following redirects: the sign-in answers 303 with the session cookie, and a client
+    // that follows it (without a cookie jar) lands on the sign-in page again.
+    let http = &reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let token = srv.token("bob").await;
     let login = http
         .get(format!("{}/login", srv.base))
@@ -92,12 +98,20 @@ async fn session(srv: &TestServer, http: &reqwest::Client) -> String {
         .send()
         .await
         .unwrap();
-    r.headers()
+    let status = r.status();
+    let cookie = r
+        .headers()
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
-        .find(|c| c.starts_with("cg_session="))
-        .expect("session cookie")
+        .find(|c| c.starts_with("cg_session="));
+    match cookie {
+        Some(c) => c,
+        None => panic!(
+            "no session cookie: {status} {}",
+            r.text().await.unwrap_or_default()
+        ),
+    }
 }
 
 struct Timing {
