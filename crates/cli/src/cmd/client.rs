@@ -168,6 +168,19 @@ pub enum DeliveriesCmd {
     },
 }
 
+/// `?k=v&…` of the parameters that are set (values URL-encoded), or empty when none is.
+fn query_string(params: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
 /// Run a `deliveries` command.
 pub async fn deliveries(conn: &Conn, cmd: DeliveriesCmd) -> anyhow::Result<Outcome> {
     refusal_is_denial(deliveries_cmd(conn, cmd).await)
@@ -181,21 +194,11 @@ async fn deliveries_cmd(conn: &Conn, cmd: DeliveriesCmd) -> anyhow::Result<Outco
             source,
             limit,
         } => {
-            let mut q = Vec::new();
-            if let Some(s) = status {
-                q.push(format!("status={}", urlencode(&s)));
-            }
-            if let Some(s) = source {
-                q.push(format!("source={}", urlencode(&s)));
-            }
-            if let Some(n) = limit {
-                q.push(format!("limit={n}"));
-            }
-            let query = if q.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", q.join("&"))
-            };
+            let query = query_string(&[
+                ("status", status),
+                ("source", source),
+                ("limit", limit.map(|n| n.to_string())),
+            ]);
             c.get(&format!("/api/v1/deliveries{query}")).await?
         }
         DeliveriesCmd::Retry { row } => {
@@ -243,21 +246,11 @@ async fn notify_cmd(conn: &Conn, cmd: NotifyCmd) -> anyhow::Result<Outcome> {
             subject,
             limit,
         } => {
-            let mut q = Vec::new();
-            if let Some(s) = status {
-                q.push(format!("status={}", urlencode(&s)));
-            }
-            if let Some(s) = subject {
-                q.push(format!("subject={}", urlencode(&s)));
-            }
-            if let Some(n) = limit {
-                q.push(format!("limit={n}"));
-            }
-            let query = if q.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", q.join("&"))
-            };
+            let query = query_string(&[
+                ("status", status),
+                ("subject", subject),
+                ("limit", limit.map(|n| n.to_string())),
+            ]);
             c.get(&format!("/api/v1/notifications{query}")).await?
         }
         NotifyCmd::Retry { id } => {
