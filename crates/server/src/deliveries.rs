@@ -91,7 +91,7 @@ impl WorkerConfig {
 /// Start the worker: runs until the task is aborted (or the runtime stops; the deliveries it
 /// was processing are then taken again once their lease expires).
 pub fn spawn(state: AppState, cfg: WorkerConfig) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    changegate_store::spawn_background(async move {
         tracing::info!(owner = %cfg.owner, concurrency = cfg.concurrency, "delivery worker started");
         let width = cfg.concurrency.max(1);
         let mut running = tokio::task::JoinSet::new();
@@ -105,9 +105,9 @@ pub fn spawn(state: AppState, cfg: WorkerConfig) -> tokio::task::JoinHandle<()> 
                         more = claimed.len() as i64 >= limit;
                         for d in claimed {
                             let (s, c) = (state.clone(), cfg.clone());
-                            running.spawn(async move {
+                            running.spawn(changegate_store::background(async move {
                                 process(&s, &c, &d).await;
-                            });
+                            }));
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "delivery worker: claiming failed"),
@@ -153,10 +153,10 @@ pub async fn run_once(state: &AppState, cfg: &WorkerConfig) -> Result<usize, Sto
     let mut running = tokio::task::JoinSet::new();
     for d in claimed {
         let (s, c, gate) = (state.clone(), cfg.clone(), gate.clone());
-        running.spawn(async move {
+        running.spawn(changegate_store::background(async move {
             let _slot = gate.acquire_owned().await;
             process(&s, &c, &d).await;
-        });
+        }));
     }
     while running.join_next().await.is_some() {}
     Ok(n)

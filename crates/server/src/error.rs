@@ -81,6 +81,8 @@ changegate_codes::codes! {
         ObservationNotAllowed = "observation-not-allowed",
         /// A change with this id already exists.
         ChangeExists = "change-exists",
+        /// The team's members are read from GitHub (`[integrations.github] teams`); change them on GitHub.
+        TeamManagedByGithub = "team-managed-by-github",
         /// Others kept changing the same document; the request may be retried.
         ConcurrentUpdate = "concurrent-update",
         /// Starting the deployment was refused because the gate denies it now.
@@ -218,7 +220,9 @@ impl ErrorCode {
             | C::CsrfTokenInvalid
             | C::GithubOauthStateInvalid
             | C::GithubUserUnmapped => StatusCode::FORBIDDEN,
-            C::ChangeExists | C::ConcurrentUpdate => StatusCode::CONFLICT,
+            C::ChangeExists | C::ConcurrentUpdate | C::TeamManagedByGithub => {
+                StatusCode::CONFLICT
+            }
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             C::RolloutActive => StatusCode::CONFLICT,

@@ -352,7 +352,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
     let worker = state
         .rollouts
         .clone()
-        .map(|rt| tokio::spawn(rollouts::worker::run(state.clone(), rt)));
+        .map(|rt| changegate_store::spawn_background(rollouts::worker::run(state.clone(), rt)));
     let _stop = AbortOnDrop(worker);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

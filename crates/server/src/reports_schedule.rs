@@ -89,7 +89,7 @@ pub async fn run_once(state: &AppState) -> Result<Vec<String>, StoreError> {
 /// Start the scheduler: runs at once (a missed first-of-month run happens now), then every
 /// `cfg.poll`, until the task is aborted.
 pub fn spawn(state: AppState, cfg: ScheduleConfig) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    changegate_store::spawn_background(async move {
         loop {
             if let Err(e) = run_once(&state).await {
                 tracing::warn!(error = %e, "scheduled reports: generation failed");

@@ -741,11 +741,19 @@ async fn github_server(
     backend: Backend,
     fake: &changegate_testkit::fake_github::FakeGitHub,
 ) -> TestServer {
+    github_server_for(backend, fake, github_people()).await
+}
+
+async fn github_server_for(
+    backend: Backend,
+    fake: &changegate_testkit::fake_github::FakeGitHub,
+    policy: changegate_policy::Policy,
+) -> TestServer {
     use changegate_server::dashboard::github_login::GithubLogin;
     let (api, rest) = (fake.api.clone(), fake.rest.clone());
     TestServer::start_knowing_base(
         backend,
-        github_people(),
+        policy,
         at("2026-03-10T10:30:00Z"),
         Default::default(),
         move |s, base| {
@@ -782,11 +790,23 @@ async fn to_github_and_back(b: &mut Browser, fake_api: &str) -> (String, String)
     ] {
         assert!(state_cookie.contains(part), "{state_cookie}");
     }
-    let state = b.cookie("cg_oauth").unwrap();
+    // The cookie holds the state and the PKCE verifier; GitHub is sent the state and the
+    // verifier's S256 challenge, never the verifier.
+    let kept = b.cookie("cg_oauth").unwrap();
+    let (state, verifier) = kept.split_once('.').unwrap();
+    let (state, verifier) = (state.to_string(), verifier.to_string());
     assert!(
         authorize.contains(&format!("&state={state}")),
         "{authorize}"
     );
+    let challenge = changegate_server::dashboard::github_login::pkce_challenge(&verifier);
+    assert!(
+        authorize.contains(&format!(
+            "&code_challenge={challenge}&code_challenge_method=S256"
+        )),
+        "{authorize}"
+    );
+    assert!(!authorize.contains(&verifier), "{authorize}");
     // GitHub (the stand-in, its user signed in) sends the browser back with a code.
     let back = b.http.get(&authorize).send().await.unwrap();
     assert_eq!(back.status(), 302, "{:?}", back.text().await);
@@ -901,6 +921,9 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
         .unwrap();
     assert_eq!(row.github, Some(("bob-gh".into(), 4242)));
     assert_eq!(row.token_id, "");
+    // PKCE: the exchange proved the verifier of this browser's cookie.
+    let verifier_sent = exchange[0].body["code_verifier"].as_str().unwrap().to_string();
+    assert_eq!(verifier_sent.len(), 64);
     // A code is used once: the same callback again fails at GitHub, nobody signed in.
     let mut again = Browser::new(&srv);
     let (_, state) = to_github_and_back(&mut again, &fake.api).await;
@@ -923,6 +946,35 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     );
     assert!(again.cookie("cg_session").is_none());
     assert!(!p.body.contains("s3cret-client"));
+
+    // An intercepted code (leaked from bob's redirect) brought back in the attacker's own
+    // sign-in, with the attacker's own state: the state matches the attacker's cookie, but the
+    // code is bound to bob's PKCE challenge, so GitHub refuses the exchange with the attacker's
+    // verifier and nobody is signed in as bob.
+    let mut victim = Browser::new(&srv);
+    let (leaked, _) = to_github_and_back(&mut victim, &fake.api).await;
+    let leaked_code = leaked
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut attacker = Browser::new(&srv);
+    let (_, attacker_state) = to_github_and_back(&mut attacker, &fake.api).await;
+    let p = attacker
+        .get(&format!(
+            "/login/github/callback?code={leaked_code}&state={attacker_state}"
+        ))
+        .await;
+    assert_eq!(p.status, 502, "{}", p.body);
+    assert!(
+        p.body.contains("github-oauth-failed") && p.body.contains("code_verifier"),
+        "{}",
+        p.body
+    );
+    assert!(attacker.cookie("cg_session").is_none());
 
     // A GitHub user who is no person of the policy is refused; so is bob's login with another
     // user id (a renamed or re-registered account).
@@ -947,6 +999,61 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
             .contains("Signed in as <strong>carol</strong>")
     );
     fake.rest.assert_conforming();
+}
+
+both!(a_github_session_ends_once_the_policy_maps_its_login_elsewhere);
+async fn a_github_session_ends_once_the_policy_maps_its_login_elsewhere(backend: Backend) {
+    // The policy this server runs: bob's GitHub login is now `bob-new`; carol's is unchanged.
+    let policy = changegate_gate::corpus::case_policy(
+        &changegate_testkit::server::people(),
+        "[people.bob]\ngithub = \"bob-new\"\n[people.carol]\ngithub = \"carol-gh\"\n",
+    )
+    .unwrap();
+    let fake = changegate_testkit::fake_github::FakeGitHub::start().await;
+    let srv = github_server_for(backend, &fake, policy).await;
+    // Sessions opened under the earlier policy (bob as Bob-GH, user 4242; carol as carol-gh),
+    // as a server restarted on a new policy finds them in the database.
+    let now = at("2026-03-10T10:30:00Z").as_microsecond();
+    let mut cookies = Vec::new();
+    for (person, login, uid) in [("bob", "bob-gh", 4242), ("carol", "carol-gh", 7)] {
+        let secret = format!("{person}-session-secret-0123456789abcdef");
+        srv.db
+            .create_session(&changegate_store::SessionRow {
+                id: changegate_server::token::digest(&secret),
+                token_id: String::new(),
+                person: person.into(),
+                csrf: "c".repeat(32),
+                created_us: now,
+                expires_us: now + 3_600_000_000,
+                github: Some((login.into(), uid)),
+            })
+            .await
+            .unwrap();
+        cookies.push(secret);
+    }
+    let mut bob = Browser::new(&srv);
+    bob.cookies.push(("cg_session".into(), cookies[0].clone()));
+    let p = bob.get("/changes").await;
+    assert_eq!(
+        (p.status, p.location.as_deref()),
+        (303, Some("/login?expired=1")),
+        "{}",
+        p.body
+    );
+    assert!(
+        srv.db
+            .find_session(&changegate_server::token::digest(&cookies[0]))
+            .await
+            .unwrap()
+            .is_none(),
+        "the session row is gone"
+    );
+    // carol's login still maps to carol: her session goes on.
+    let mut carol = Browser::new(&srv);
+    carol.cookies.push(("cg_session".into(), cookies[1].clone()));
+    let p = carol.get("/changes").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("Signed in as <strong>carol</strong>"));
 }
 
 both!(without_github_sign_in_configured_there_is_none);

@@ -365,8 +365,9 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
         )
         .await;
     assert_eq!(e.member_requests().len(), 4, "read again after the TTL");
-    // The approval stays in the record (it was given by a holder); it no longer counts.
-    assert_eq!(out["commands"][0]["result"], "unchanged", "{out}");
+    // The approval stays in the record (it was given by a holder); it no longer counts, and
+    // approving again is refused like any non-holder's approval (not `unchanged`).
+    assert_eq!(out["commands"][0]["result"], "refused", "{out}");
     assert_eq!(e.missing_roles().await, ["backend-lead"]);
     let (_, d) = e
         .srv
@@ -411,4 +412,39 @@ async fn an_unreadable_team_refuses_the_approval(backend: Backend) {
     );
     assert!(e.approvals().await.is_empty());
     e.gh.rest.assert_conforming();
+}
+
+both!(a_team_read_from_github_cannot_be_set_by_hand);
+async fn a_team_read_from_github_cannot_be_set_by_hand(backend: Backend) {
+    let e = start(backend).await;
+    let before = e.srv.db.world().await.unwrap();
+    // An admin setting the mapped team's members is refused (GitHub's list would overwrite it
+    // at the next read), and nothing is written.
+    let (status, body) = e
+        .srv
+        .put(
+            "/api/v1/teams/backend",
+            &e.srv.admin,
+            &json!({ "members": ["carl"] }),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "team-managed-by-github", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(TEAM),
+        "{body}"
+    );
+    let after = e.srv.db.world().await.unwrap();
+    assert_eq!(after.version, before.version, "nothing written");
+    // A team the policy does not map is still set by hand.
+    let (status, body) = e
+        .srv
+        .put(
+            "/api/v1/teams/release",
+            &e.srv.admin,
+            &json!({ "members": ["carl"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["teams"]["release"], json!(["carl"]), "{body}");
 }

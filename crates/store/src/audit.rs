@@ -286,6 +286,7 @@ impl Store {
     pub async fn publish_checkpoint(&self) -> Result<String> {
         let head = self.head().await?;
         let now = self.now().as_microsecond();
+        let _turn = self.write_turn().await;
         on_pool!(&self.inner.db, p => {
             sqlx::query("INSERT INTO audit_checkpoint (size, note, created_at) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
                 .bind(head.size as i64).bind(&head.checkpoint).bind(now).execute(p).await?;

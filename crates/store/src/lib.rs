@@ -30,6 +30,7 @@ pub mod rollout;
 pub mod server;
 mod tx;
 mod verify;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -59,6 +60,7 @@ pub use server::{
 };
 pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use tx::{Appended, Tx, TxConn};
+pub use writer::{WriteTurn, background, spawn_background};
 pub use verify::Adopted;
 
 /// Name of the SQLite file inside the data directory.
@@ -192,6 +194,8 @@ pub(crate) struct Inner {
     pub(crate) checkpoint_every: u64,
     /// The server's notification routing function, called inside every append.
     pub(crate) outbox: std::sync::RwLock<Option<NotificationRouter>>,
+    /// SQLite: this process's writers, one at a time (see `writer`); PostgreSQL: none.
+    pub(crate) writer: Option<writer::WriterGate>,
 }
 
 /// The store. Cheap to clone (shared pools).
@@ -290,8 +294,10 @@ impl Store {
             .clock
             .clone()
             .unwrap_or_else(|| Arc::new(Timestamp::now));
+        let writer = matches!(db, Db::Sqlite(_)).then(writer::WriterGate::default);
         let store = Store {
             inner: Arc::new(Inner {
+                writer,
                 db,
                 sqlite_file,
                 signer,
@@ -323,6 +329,15 @@ impl Store {
     /// The public key that verifies this log's checkpoints.
     pub fn verifier_key(&self) -> &VerifierKey {
         &self.inner.verifier
+    }
+
+    /// Wait for this task's turn to write (SQLite; at once on PostgreSQL). Hold it over a
+    /// single-statement write on the pool; [`Store::begin`] takes it for a transaction.
+    pub async fn write_turn(&self) -> Option<WriteTurn> {
+        match &self.inner.writer {
+            Some(g) => Some(g.turn().await),
+            None => None,
+        }
     }
 
     /// The store's current time.

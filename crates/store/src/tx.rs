@@ -28,6 +28,8 @@ pub struct Tx {
     inner: Inner,
     store: Store,
     appended: Vec<Appended>,
+    // Declared last: given back only once the transaction above has ended.
+    _turn: Option<crate::WriteTurn>,
 }
 
 /// What one append assigned. Durable once the transaction commits.
@@ -48,7 +50,9 @@ pub struct Appended {
 impl Store {
     /// Begin a write transaction (SQLite: `BEGIN IMMEDIATE`, so writers queue instead of
     /// failing on lock upgrade).
+    /// On SQLite it first waits for this process's write turn (see [`crate::background`]).
     pub async fn begin(&self) -> Result<Tx> {
+        let turn = self.write_turn().await;
         let inner = match &self.inner.db {
             Db::Sqlite(p) => Inner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Inner::Postgres(p.begin().await?),
@@ -57,6 +61,7 @@ impl Store {
             inner,
             store: self.clone(),
             appended: Vec::new(),
+            _turn: turn,
         })
     }
 

@@ -322,6 +322,9 @@ struct Grant {
     login: String,
     id: u64,
     used: bool,
+    /// PKCE (RFC 7636): the authorize request's S256 `code_challenge`, which the exchange's
+    /// `code_verifier` must hash to.
+    challenge: Option<String>,
 }
 
 /// The stand-in's state (cheap to clone).
@@ -473,6 +476,7 @@ impl GitHubRest {
                 login: login.into(),
                 id,
                 used: false,
+                challenge: None,
             },
         );
         code
@@ -1090,9 +1094,38 @@ async fn authorize(State(rest): State<GitHubRest>, uri: Uri) -> Response {
         });
         return (StatusCode::UNAUTHORIZED, "Sign in to GitHub").into_response();
     };
+    // PKCE: GitHub accepts only the S256 method (changelog 2025-07-14, "PKCE support for OAuth
+    // and GitHub App authentication"); a challenge binds the code to its verifier.
+    let challenge = q.get("code_challenge").cloned();
+    let method = q.get("code_challenge_method").cloned();
+    if challenge.is_some() != method.is_some()
+        || method.as_deref().is_some_and(|m| m != "S256")
+        || challenge.as_deref().is_some_and(|c| {
+            c.len() != 43
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    {
+        g.rejections.push(Rejection {
+            request: Recorded {
+                status: 400,
+                ..record
+            },
+            errors: vec![format!(
+                "PKCE: code_challenge {challenge:?} with code_challenge_method {method:?} (S256 and a 43-character base64url challenge, or neither)"
+            )],
+        });
+        return (StatusCode::BAD_REQUEST, "Invalid PKCE parameters.").into_response();
+    }
     g.requests.push(record);
     drop(g);
     let code = rest.issue_code(&client_id, &redirect_uri, &login, id);
+    if let Some(c) = challenge
+        && let Some(grant) = rest.lock().oauth_codes.get_mut(&code)
+    {
+        grant.challenge = Some(c);
+    }
     let mut to = format!("{redirect_uri}?code={code}");
     if let Some(state) = q.get("state") {
         to.push_str("&state=");
@@ -1151,7 +1184,25 @@ async fn access_token(
             let uri_ok = |u: &str| form.get("redirect_uri").is_none_or(|r| r == u);
             match g.oauth_codes.get(&field("code")).cloned() {
                 Some(grant) if !grant.used && grant.client_id == field("client_id") => {
-                    if !uri_ok(&grant.redirect_uri) || !uri_ok(&callback) {
+                    let verified = match (&grant.challenge, form.get("code_verifier")) {
+                        (None, None) => true,
+                        (Some(c), Some(v)) => {
+                            use base64::Engine as _;
+                            use sha2::Digest as _;
+                            let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                .encode(sha2::Sha256::digest(v.as_bytes()));
+                            (43..=128).contains(&v.len()) && &hashed == c
+                        }
+                        _ => false,
+                    };
+                    if !verified {
+                        // The stand-in's wording: a code whose PKCE check fails is as good as a
+                        // wrong code.
+                        error(
+                            "bad_verification_code",
+                            "The code_verifier does not match the code_challenge of this code.",
+                        )
+                    } else if !uri_ok(&grant.redirect_uri) || !uri_ok(&callback) {
                         error(
                             "redirect_uri_mismatch",
                             "The redirect_uri MUST match the registered callback URL for this application.",

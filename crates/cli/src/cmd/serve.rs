@@ -787,8 +787,8 @@ mod tests {
             "the secret is not in Debug"
         );
         assert!(
-            gh.authorize_url("abc")
-                .starts_with("https://github.com/login/oauth/authorize?client_id=Iv1.x&redirect_uri=https%3A%2F%2Fcg.example.com%2Flogin%2Fgithub%2Fcallback&state=abc")
+            gh.authorize_url("abc", "v")
+                .starts_with("https://github.com/login/oauth/authorize?client_id=Iv1.x&redirect_uri=https%3A%2F%2Fcg.example.com%2Flogin%2Fgithub%2Fcallback&state=abc&code_challenge=")
         );
     }
 }

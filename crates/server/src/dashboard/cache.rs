@@ -7,6 +7,14 @@
 //! as `GET /api/v1/changes` does) and the world, and re-reads only the documents whose version
 //! moved ([`changegate_store::ServerStore::changes_by_id`], in chunks). Nothing here decides:
 //! the change page and every form re-read the document and ask the gate.
+//!
+//! The whole listing is kept too, stamped with the audit log's size when it was read. Every
+//! write of a change or of the world appends its audit event in the same transaction (the
+//! [`changegate_store::ServerStore`] contract), so while the log's size has not moved, neither
+//! has anything the listing shows: a request then reads one row (the log head) instead of every
+//! summary, and this holds across replicas, since the log is in the shared database. The stamp is
+//! read before the listing, so a write that lands in between only makes the next request read
+//! again (ADR 0032).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -94,10 +102,14 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: RwLock<HashMap<String, Arc<Entry>>>,
+    listing: RwLock<Option<Arc<Listing>>>,
 }
 
 /// The list's data: every summary with its entry, and the world.
+#[derive(Debug)]
 pub struct Listing {
+    /// The audit log's size when this was read.
+    pub stamp: u64,
     /// Newest first (the store's order), each with its entry.
     pub rows: Vec<(ChangeSummary, Arc<Entry>)>,
     /// The world.
@@ -105,8 +117,28 @@ pub struct Listing {
 }
 
 impl Cache {
-    /// Every change with its entry, refreshing the entries whose versions moved.
-    pub async fn listing(&self, s: &AppState) -> Result<Listing, ApiError> {
+    /// Every change with its entry: the kept listing while the audit log has not grown, else
+    /// read again, refreshing the entries whose versions moved.
+    pub async fn listing(&self, s: &AppState) -> Result<Arc<Listing>, ApiError> {
+        let stamp = s.db.audit_log().head().await?.size;
+        if let Some(l) = self
+            .listing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|l| l.stamp == stamp)
+        {
+            return Ok(l.clone());
+        }
+        let fresh = Arc::new(self.read(s, stamp).await?);
+        let mut kept = self.listing.write().unwrap_or_else(|p| p.into_inner());
+        if kept.as_ref().is_none_or(|l| l.stamp <= stamp) {
+            *kept = Some(fresh.clone());
+        }
+        Ok(fresh)
+    }
+
+    async fn read(&self, s: &AppState, stamp: u64) -> Result<Listing, ApiError> {
         let summaries = s.db.list_changes().await?;
         let world = s.db.world().await?;
         let wv = world.version;
@@ -150,6 +182,7 @@ impl Cache {
             })
             .collect();
         Ok(Listing {
+            stamp,
             rows,
             world: world.value,
         })

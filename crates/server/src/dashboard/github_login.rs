@@ -1,14 +1,18 @@
 //! Sign in with GitHub (where configured): GitHub's OAuth web application flow, the identity
 //! mapped to a person by the policy's `[people.NAME] github` (and `github_id`).
 //!
-//! 1. `GET /login/github`: a random 256-bit `state` goes into the `cg_oauth` cookie (HttpOnly,
-//!    `SameSite=Lax` so it comes back on GitHub's top-level redirect, `Path=/login/github`,
-//!    10 minutes) and the browser is sent to `{web}/login/oauth/authorize` with the client id,
-//!    the callback URL (`{dashboard_url}/login/github/callback`) and that state. No scope is
-//!    asked for: `GET /user` needs none, and the server never acts on GitHub as the person.
+//! 1. `GET /login/github`: a random 256-bit `state` and a random 256-bit PKCE `code_verifier`
+//!    (RFC 7636) go into the `cg_oauth` cookie as `STATE.VERIFIER` (HttpOnly, `SameSite=Lax` so
+//!    it comes back on GitHub's top-level redirect, `Path=/login/github`, 10 minutes) and the
+//!    browser is sent to `{web}/login/oauth/authorize` with the client id, the callback URL
+//!    (`{dashboard_url}/login/github/callback`), that state and the verifier's S256
+//!    `code_challenge`. No scope is asked for: `GET /user` needs none, and the server never
+//!    acts on GitHub as the person.
 //! 2. `GET /login/github/callback?code&state`: the state must equal the cookie's (constant time),
 //!    else `403 github-oauth-state-invalid` and nobody is signed in. The code is exchanged at
-//!    `{web}/login/oauth/access_token` (client id and secret, the same callback URL), then
+//!    `{web}/login/oauth/access_token` (client id and secret, the same callback URL and the
+//!    cookie's `code_verifier`: a code that leaked from the redirect — a log, a referrer, a
+//!    malicious extension — cannot be exchanged by anyone without this browser's cookie), then
 //!    `GET {api}/user` with the access token gives the login and numeric id. The policy maps them
 //!    to a person ([`changegate_policy::Policy::person_of_github`]); an unmapped user is refused
 //!    (`403 github-user-unmapped`). The access token is dropped at once: it is not stored.
@@ -97,16 +101,24 @@ impl GithubLogin {
         format!("{}/login/github/callback", self.dashboard_url)
     }
 
-    /// The authorize URL for `state`.
-    pub fn authorize_url(&self, state: &str) -> String {
+    /// The authorize URL for `state` and the PKCE `verifier` (sent as its S256 challenge).
+    pub fn authorize_url(&self, state: &str, verifier: &str) -> String {
         format!(
-            "{}/login/oauth/authorize?client_id={}&redirect_uri={}&state={}&allow_signup=false",
+            "{}/login/oauth/authorize?client_id={}&redirect_uri={}&state={}&code_challenge={}&code_challenge_method=S256&allow_signup=false",
             self.web,
             urlencode(&self.client_id),
             urlencode(&self.callback()),
             urlencode(state),
+            pkce_challenge(verifier),
         )
     }
+}
+
+/// The S256 code challenge of a PKCE verifier: base64url (no padding) of its SHA-256.
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 /// Why the exchange or the user lookup failed (for the page; never a secret).
@@ -157,8 +169,9 @@ fn unreachable(e: reqwest::Error) -> OauthError {
 }
 
 impl GithubLogin {
-    /// Exchange `code` for an access token (`POST {web}/login/oauth/access_token`).
-    pub async fn exchange(&self, code: &str) -> Result<String, OauthError> {
+    /// Exchange `code` for an access token (`POST {web}/login/oauth/access_token`), proving the
+    /// PKCE `verifier` the authorize request's challenge was made from.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> Result<String, OauthError> {
         let resp = self
             .http
             .post(format!("{}/login/oauth/access_token", self.web))
@@ -170,6 +183,7 @@ impl GithubLogin {
                 ("client_secret", self.client_secret.as_str()),
                 ("code", code),
                 ("redirect_uri", self.callback().as_str()),
+                ("code_verifier", verifier),
             ]))
             .send()
             .await
@@ -237,11 +251,15 @@ pub async fn start(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let Some(gh) = s.dashboard.github_login.clone() else {
         return not_configured();
     };
-    let state = random_hex();
-    let mut r = see_other(&gh.authorize_url(&state));
+    let (state, verifier) = (random_hex(), random_hex());
+    let mut r = see_other(&gh.authorize_url(&state, &verifier));
     r.headers_mut().append(
         header::SET_COOKIE,
-        state_cookie(&state, STATE_LIFETIME_SECS, session::secure(&s, &headers)),
+        state_cookie(
+            &format!("{state}.{verifier}"),
+            STATE_LIFETIME_SECS,
+            session::secure(&s, &headers),
+        ),
     );
     r
 }
@@ -278,9 +296,15 @@ pub async fn callback(
             .append(header::SET_COOKIE, state_cookie("", 0, secure));
         r
     };
-    let expected = cookie(&headers, STATE_COOKIE).unwrap_or("");
+    let (expected, verifier) = cookie(&headers, STATE_COOKIE)
+        .and_then(|c| c.split_once('.'))
+        .unwrap_or(("", ""));
     let presented = q.state.as_deref().unwrap_or("");
-    if expected.is_empty() || presented.is_empty() || !same_secret(expected, presented) {
+    if expected.is_empty()
+        || verifier.is_empty()
+        || presented.is_empty()
+        || !same_secret(expected, presented)
+    {
         tracing::warn!("dashboard: GitHub sign-in with a state that is not this browser's");
         return refuse(
             ErrorCode::GithubOauthStateInvalid,
@@ -301,7 +325,7 @@ pub async fn callback(
             "GitHub came back without a code. Nobody was signed in.",
         );
     };
-    let user = match gh.exchange(code).await {
+    let user = match gh.exchange(code, verifier).await {
         Ok(token) => gh.user(&token).await,
         Err(e) => Err(e),
     };

@@ -412,7 +412,7 @@ pub async fn run_once(state: &AppState) -> Result<usize, changegate_store::Store
 /// The scheduler: answers due requests until aborted, at least every `poll`.
 pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     let out = state.github_out.clone()?;
-    Some(tokio::spawn(async move {
+    Some(changegate_store::spawn_background(async move {
         tracing::info!(owner = %out.worker.owner, "deployment protection rule scheduler started");
         loop {
             match run_once(&state).await {

@@ -73,7 +73,7 @@ impl WorkerConfig {
 
 /// Start the worker: runs until the task is aborted.
 pub fn spawn(state: AppState, n: std::sync::Arc<Notifier>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    changegate_store::spawn_background(async move {
         tracing::info!(owner = %n.cfg.owner, channels = ?n.active(), "notification worker started");
         loop {
             match run_once(&state, &n).await {

@@ -33,13 +33,32 @@ pub struct TeamBody {
     pub members: Vec<String>,
 }
 
-/// `PUT /api/v1/teams/{name}` (admin): `team:NAME` role holders expand to these members.
+/// `PUT /api/v1/teams/{name}` (admin): `team:NAME` role holders expand to these members. A team
+/// the policy maps to a GitHub team is refused (409 `team-managed-by-github`): its members are
+/// what GitHub says, and a hand-set list would be overwritten at the next read anyway.
 pub async fn set_team(
     State(s): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(b): JsonBody<TeamBody>,
 ) -> Result<Json<Value>, ApiError> {
+    // The authority table answers a non-admin first (in `apply_world_op`).
+    if let Some(gh) = s
+        .policy
+        .integrations
+        .github
+        .teams
+        .get(&name)
+        .filter(|_| caller.admin)
+    {
+        return Err(ApiError::new(
+            ErrorCode::TeamManagedByGithub,
+            format!(
+                "team `{name}` is read from the GitHub team `{gh}` ([integrations.github] teams in the policy); change its members on GitHub, or remove the mapping"
+            ),
+        )
+        .at("path `name`"));
+    }
     let w = apply_world_op(
         &s,
         &caller,

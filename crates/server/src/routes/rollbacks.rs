@@ -436,7 +436,7 @@ async fn run_claimed(
         .and_then(|r| r.verification.as_ref())
         .is_some_and(|v| v.status == "pending");
     if owes && s.rollouts.is_some() {
-        tokio::spawn(verify_after_rollback(
+        changegate_store::spawn_background(verify_after_rollback(
             s.clone(),
             id.to_string(),
             request.to_string(),

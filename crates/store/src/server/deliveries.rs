@@ -265,6 +265,7 @@ impl Store {
         let at = us(d.at);
         let text = d.at.to_string();
         let source = d.source.as_str();
+        let _turn = self.write_turn().await;
         let inserted: Option<i64> = on_pool!(&self.inner.db, p => {
             sqlx::query("INSERT INTO server_delivery (source, delivery_id, subject, received_at, received_at_us, received_by, body, next_attempt_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id")
                 .bind(source).bind(d.delivery_id).bind(d.subject).bind(&text).bind(at)
@@ -371,6 +372,7 @@ impl Store {
         at: Timestamp,
         retry_at: Option<Timestamp>,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let n = on_pool!(&self.inner.db, p => match retry_at {
             Some(next) => sqlx::query("UPDATE server_delivery SET last_error = $1, next_attempt_us = $2, lease_owner = NULL, lease_until_us = NULL WHERE id = $3 AND lease_owner = $4 AND status = 'pending'")
                 .bind(error).bind(us(next)).bind(row).bind(owner)

@@ -206,6 +206,7 @@ impl Store {
     }
 
     pub(crate) async fn upsert_github_publication(&self, p: &GithubPublication) -> Result<()> {
+        let _turn = self.write_turn().await;
         on_pool!(&self.inner.db, pool => {
             sqlx::query("INSERT INTO server_github_publication (change_id, repository, pr_number, head_sha, check_run_id, comment_id, digest, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (change_id) DO UPDATE SET repository = excluded.repository, pr_number = excluded.pr_number, head_sha = excluded.head_sha, check_run_id = excluded.check_run_id, comment_id = excluded.comment_id, digest = excluded.digest, updated_at = excluded.updated_at")
                 .bind(&p.change_id).bind(&p.repository).bind(p.pr_number).bind(&p.head_sha)
@@ -217,6 +218,7 @@ impl Store {
 
     pub(crate) async fn insert_github_gate_row(&self, g: NewGithubGate<'_>) -> Result<Option<i64>> {
         let at = g.at.as_microsecond();
+        let _turn = self.write_turn().await;
         let inserted: Option<i64> = on_pool!(&self.inner.db, p => {
             sqlx::query("INSERT INTO server_github_gate (delivery_id, repository, environment, sha, run_id, installation_id, created_at, created_at_us, due_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (delivery_id) DO NOTHING RETURNING id")
                 .bind(g.delivery_id).bind(g.repository).bind(g.environment).bind(g.sha)
@@ -263,6 +265,7 @@ impl Store {
         u: &GithubGateUpdate<'_>,
     ) -> Result<bool> {
         let outcome = u.outcome.map(|o| o.to_string());
+        let _turn = self.write_turn().await;
         let n = on_pool!(&self.inner.db, p => {
             sqlx::query("UPDATE server_github_gate SET status = $1, due_at_us = $2, change_id = COALESCE($3, change_id), report_digest = $4, attempts = $5, last_error = $6, answered_at = COALESCE($7, answered_at), outcome = COALESCE($8, outcome), lease_owner = NULL, lease_until_us = NULL WHERE id = $9 AND lease_owner = $10 AND status = 'pending'")
                 .bind(u.status).bind(u.due_at.as_microsecond()).bind(u.change_id).bind(u.report_digest)
@@ -275,6 +278,7 @@ impl Store {
 
     pub(crate) async fn wake_github_gate_rows(&self, sha: &str, now: Timestamp) -> Result<u64> {
         let now_us = now.as_microsecond();
+        let _turn = self.write_turn().await;
         let n = on_pool!(&self.inner.db, p => {
             sqlx::query("UPDATE server_github_gate SET due_at_us = $1 WHERE sha = $2 AND status = 'pending' AND due_at_us > $1")
                 .bind(now_us).bind(sha).execute(p).await?.rows_affected()

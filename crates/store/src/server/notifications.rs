@@ -396,6 +396,7 @@ impl Store {
         at: Timestamp,
         retry_at: Option<Timestamp>,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let n = on_pool!(&self.inner.db, p => match retry_at {
             Some(next) => sqlx::query("UPDATE server_notification SET last_error = $1, next_attempt_us = $2, lease_owner = NULL, lease_until_us = NULL WHERE id = $3 AND lease_owner = $4 AND status = 'pending'")
                 .bind(error).bind(us(next)).bind(id).bind(owner)

@@ -250,6 +250,7 @@ impl Store {
         now_us: i64,
         until_us: i64,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let n = on_pool!(&self.inner.db, p => {
             sqlx::query("UPDATE server_rollout SET lease_owner = $1, lease_until = $2 WHERE id = $3 AND active = 1 AND (lease_until < $4 OR lease_owner = $5)")
                 .bind(owner).bind(until_us).bind(id).bind(now_us).bind(owner)
@@ -259,6 +260,7 @@ impl Store {
     }
 
     pub(crate) async fn clear_rollout_lease(&self, id: &str, owner: &str) -> Result<()> {
+        let _turn = self.write_turn().await;
         on_pool!(&self.inner.db, p => {
             sqlx::query("UPDATE server_rollout SET lease_until = 0 WHERE id = $1 AND lease_owner = $2")
                 .bind(id).bind(owner).execute(p).await?;

@@ -12,6 +12,7 @@ use crate::{Result, Store, on_pool};
 
 impl Store {
     pub(crate) async fn insert_session(&self, s: &SessionRow) -> Result<()> {
+        let _turn = self.write_turn().await;
         on_pool!(&self.inner.db, p => {
             sqlx::query("INSERT INTO dashboard_session (id, token_id, person, csrf, created_us, expires_us, github_login, github_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&s.id).bind(&s.token_id).bind(&s.person).bind(&s.csrf).bind(s.created_us).bind(s.expires_us)
@@ -38,12 +39,14 @@ impl Store {
     }
 
     pub(crate) async fn delete_session_row(&self, id: &str) -> Result<bool> {
+        let _turn = self.write_turn().await;
         Ok(on_pool!(&self.inner.db, p => {
             sqlx::query("DELETE FROM dashboard_session WHERE id = $1").bind(id).execute(p).await?.rows_affected() == 1
         }))
     }
 
     pub(crate) async fn delete_expired_session_rows(&self, now_us: i64) -> Result<u64> {
+        let _turn = self.write_turn().await;
         Ok(on_pool!(&self.inner.db, p => {
             sqlx::query("DELETE FROM dashboard_session WHERE expires_us <= $1").bind(now_us).execute(p).await?.rows_affected()
         }))

@@ -1338,17 +1338,19 @@ async fn approve(
     let policy = ctx.policy();
     update(ctx, id, |state, world, now| {
         // A review approving again what its reviewer already approved (a second delivery of it):
-        // nothing to do.
+        // nothing to do — while the reviewer still holds that role. One who no longer does (a
+        // GitHub team that dropped them) is refused below like any non-holder, not told
+        // `unchanged` about an approval that has stopped counting.
         let me = canonical(world, who);
         let at = commit
             .clone()
             .unwrap_or_else(|| state.change.head_commit.clone());
-        if role.is_none()
-            && state
-                .approvals
-                .iter()
-                .any(|a| canonical(world, &a.person) == me && a.head_commit == at)
-        {
+        let still_held = |a: &changegate_gate::Approval| {
+            canonical(world, &a.person) == me
+                && a.head_commit == at
+                && holding(policy, world, state, who, &a.role).is_some()
+        };
+        if role.is_none() && state.approvals.iter().any(still_held) {
             return nothing("unchanged", json!({ "person": who }));
         }
         let role = match role.clone().or_else(|| rule_role(policy, state, world, who)) {
@@ -1366,10 +1368,12 @@ async fn approve(
                 json!({ "error": format!("unknown-role: unknown role `{role}`"), "person": who }),
             );
         }
-        let commit = at;
-        if state.approvals.iter().any(|a| {
-            canonical(world, &a.person) == me && a.role == role && a.head_commit == commit
-        }) {
+        let commit = at.clone();
+        if state
+            .approvals
+            .iter()
+            .any(|a| a.role == role && still_held(a))
+        {
             return nothing("unchanged", json!({ "person": who, "role": role }));
         }
         let op = ChangeOp::Approve {
