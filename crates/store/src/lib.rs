@@ -196,6 +196,8 @@ pub(crate) struct Inner {
     pub(crate) outbox: std::sync::RwLock<Option<NotificationRouter>>,
     /// SQLite: this process's writers, one at a time (see `writer`); PostgreSQL: none.
     pub(crate) writer: Option<writer::WriterGate>,
+    /// SQLite: the group-commit queue of webhook delivery inserts (ADR 0032).
+    pub(crate) inserts: std::sync::Mutex<server::InsertQueue>,
 }
 
 /// The store. Cheap to clone (shared pools).
@@ -298,6 +300,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 writer,
+                inserts: Default::default(),
                 db,
                 sqlite_file,
                 signer,

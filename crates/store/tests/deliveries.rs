@@ -233,7 +233,70 @@ async fn concurrent_workers_never_share_a_delivery(kind: Kind) {
     db.cleanup().await;
 }
 
+/// A burst of concurrent inserts (SQLite: group-committed in batches, ADR 0032), with every
+/// delivery sent twice at once: each stored exactly once, in its own row, and the twin told it
+/// is a duplicate of that row; nothing lost.
+async fn a_burst_of_concurrent_inserts_stores_each_once(kind: Kind) {
+    let db = TestDb::new(kind);
+    let store = std::sync::Arc::new(db.open().await);
+    let now = at("2026-03-10T10:00:00Z");
+    let n = 200;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        for _twin in 0..2 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let id = format!("burst-{i}");
+                let subject = format!("PD-{}", i % 7);
+                let s: &dyn ServerStore = &*store;
+                (id.clone(), s.insert_delivery(new(&id, &subject, now)).await.unwrap())
+            });
+        }
+    }
+    let mut by_id: BTreeMap<String, Vec<Received>> = BTreeMap::new();
+    while let Some(r) = tasks.join_next().await {
+        let (id, received) = r.unwrap();
+        by_id.entry(id).or_default().push(received);
+    }
+    assert_eq!(by_id.len(), n);
+    let mut rows = std::collections::BTreeSet::new();
+    for (id, answers) in &by_id {
+        let stored: Vec<i64> = answers
+            .iter()
+            .filter_map(|a| match a {
+                Received::Stored { row } => Some(*row),
+                Received::Duplicate { .. } => None,
+            })
+            .collect();
+        assert_eq!(stored.len(), 1, "{id}: stored once: {answers:?}");
+        assert!(
+            answers.iter().any(|a| *a
+                == Received::Duplicate {
+                    row: stored[0],
+                    status: DeliveryStatus::Pending
+                }),
+            "{id}: its twin is a duplicate of the same row: {answers:?}"
+        );
+        assert!(rows.insert(stored[0]), "{id}: a row of its own");
+    }
+    let s: &dyn ServerStore = &*store;
+    let mut claimed = 0;
+    loop {
+        let c = s.claim_deliveries("w", now, LEASE, 500).await.unwrap();
+        if c.is_empty() {
+            break;
+        }
+        for d in &c {
+            assert!(s.fail_delivery(d.row, "w", "x", now, None).await.unwrap());
+        }
+        claimed += c.len();
+    }
+    assert_eq!(claimed, n, "every delivery is in the queue");
+    db.cleanup().await;
+}
+
 both!(
     dedupe_order_and_leases,
-    concurrent_workers_never_share_a_delivery
+    concurrent_workers_never_share_a_delivery,
+    a_burst_of_concurrent_inserts_stores_each_once
 );

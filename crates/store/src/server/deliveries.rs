@@ -260,31 +260,119 @@ fn us(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
 
+/// Insert one delivery on `c` (a transaction's or a pooled connection): stored, or the earlier
+/// row of the same (source, delivery id).
+macro_rules! insert_one_on {
+    ($c:expr, $d:expr) => {{
+        let d: &Owned = $d;
+        let at = us(d.at);
+        let source = d.source.as_str();
+        let inserted: Option<i64> = sqlx::query("INSERT INTO server_delivery (source, delivery_id, subject, received_at, received_at_us, received_by, body, next_attempt_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id")
+            .bind(source).bind(&d.delivery_id).bind(&d.subject).bind(d.at.to_string()).bind(at)
+            .bind(&d.received_by).bind(&d.body).bind(at)
+            .fetch_optional(&mut *$c).await?
+            .map(|r| r.try_get::<i64, _>(0)).transpose()?;
+        match inserted {
+            Some(row) => Ok(Received::Stored { row }),
+            None => {
+                let r = sqlx::query("SELECT id, status FROM server_delivery WHERE source = $1 AND delivery_id = $2")
+                    .bind(source).bind(&d.delivery_id).fetch_one(&mut *$c).await?;
+                let (row, status): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
+                Ok(Received::Duplicate {
+                    row,
+                    status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+                })
+            }
+        }
+    }};
+}
+
 impl Store {
     pub(crate) async fn insert_delivery_row(&self, d: NewDelivery<'_>) -> Result<Received> {
-        let at = us(d.at);
-        let text = d.at.to_string();
-        let source = d.source.as_str();
-        let _turn = self.write_turn().await;
-        let inserted: Option<i64> = on_pool!(&self.inner.db, p => {
-            sqlx::query("INSERT INTO server_delivery (source, delivery_id, subject, received_at, received_at_us, received_by, body, next_attempt_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id")
-                .bind(source).bind(d.delivery_id).bind(d.subject).bind(&text).bind(at)
-                .bind(d.received_by).bind(d.body).bind(at)
-                .fetch_optional(p).await?
-                .map(|r| r.try_get::<i64, _>(0)).transpose()?
-        });
-        if let Some(row) = inserted {
-            return Ok(Received::Stored { row });
+        match &self.inner.db {
+            Db::Sqlite(_) => self.insert_delivery_grouped(d).await,
+            Db::Postgres(_) => {
+                let _turn = self.write_turn().await;
+                let d = Owned::of(&d);
+                on_pool!(&self.inner.db, p => {
+                    let mut c = p.acquire().await?;
+                    insert_one_on!(c, &d)
+                })
+            }
         }
-        let (row, status): (i64, String) = on_pool!(&self.inner.db, p => {
-            let r = sqlx::query("SELECT id, status FROM server_delivery WHERE source = $1 AND delivery_id = $2")
-                .bind(source).bind(d.delivery_id).fetch_one(p).await?;
-            (r.try_get(0)?, r.try_get(1)?)
-        });
-        Ok(Received::Duplicate {
-            row,
-            status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        })
+    }
+
+    /// SQLite: group commit (ADR 0032). The insert joins the queue; when no inserter is running,
+    /// one is spawned. The inserter waits for the write turn, takes every insert queued by then
+    /// and stores them in one transaction — one commit, one fsync — and answers each; it goes on
+    /// while more have queued, then ends. A burst of acknowledgements then costs a commit per
+    /// batch instead of a commit per delivery. When a batch's transaction fails, its inserts are
+    /// tried one at a time, so each gets its own answer.
+    async fn insert_delivery_grouped(&self, d: NewDelivery<'_>) -> Result<Received> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let spawn = {
+            let mut q = self.inner.inserts.lock().unwrap_or_else(|p| p.into_inner());
+            q.pending.push((Owned::of(&d), reply));
+            !std::mem::replace(&mut q.running, true)
+        };
+        if spawn {
+            let store = self.clone();
+            tokio::spawn(async move { store.run_inserter().await });
+        }
+        answer.await.map_err(|_| {
+            StoreError::Invalid("the delivery inserter stopped before answering".into())
+        })?
+    }
+
+    async fn run_inserter(&self) {
+        loop {
+            let batch = async {
+                let mut tx = self.begin().await?;
+                let batch = {
+                    let mut q = self.inner.inserts.lock().unwrap_or_else(|p| p.into_inner());
+                    std::mem::take(&mut q.pending)
+                };
+                let mut out = Vec::with_capacity(batch.len());
+                for (d, _) in &batch {
+                    let r: Result<Received> = on_conn!(tx.conn(), c => insert_one_on!(c, d));
+                    out.push(r?);
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>((batch, out))
+            }
+            .await;
+            match batch {
+                Ok((batch, out)) => {
+                    for ((_, reply), r) in batch.into_iter().zip(out) {
+                        let _ = reply.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "delivery inserts: the batch failed; one at a time");
+                    let batch = {
+                        let mut q = self.inner.inserts.lock().unwrap_or_else(|p| p.into_inner());
+                        std::mem::take(&mut q.pending)
+                    };
+                    for (d, reply) in batch {
+                        let r = async {
+                            let mut tx = self.begin().await?;
+                            let r: Result<Received> =
+                                on_conn!(tx.conn(), c => insert_one_on!(c, &d));
+                            let r = r?;
+                            tx.commit().await?;
+                            Ok(r)
+                        }
+                        .await;
+                        let _ = reply.send(r);
+                    }
+                }
+            }
+            let mut q = self.inner.inserts.lock().unwrap_or_else(|p| p.into_inner());
+            if q.pending.is_empty() {
+                q.running = false;
+                return;
+            }
+        }
     }
 
     pub(crate) async fn claim_delivery_rows(
@@ -480,3 +568,35 @@ impl Store {
         Ok(Completion::Done)
     }
 }
+
+/// A delivery to insert, owned (it waits in the group-commit queue).
+#[derive(Debug)]
+pub(crate) struct Owned {
+    source: DeliverySource,
+    delivery_id: String,
+    subject: String,
+    received_by: String,
+    body: String,
+    at: Timestamp,
+}
+
+impl Owned {
+    fn of(d: &NewDelivery<'_>) -> Owned {
+        Owned {
+            source: d.source,
+            delivery_id: d.delivery_id.to_string(),
+            subject: d.subject.to_string(),
+            received_by: d.received_by.to_string(),
+            body: d.body.to_string(),
+            at: d.at,
+        }
+    }
+}
+
+/// The SQLite group-commit queue of delivery inserts (see `insert_delivery_grouped`).
+#[derive(Debug, Default)]
+pub(crate) struct InsertQueue {
+    pending: Vec<(Owned, tokio::sync::oneshot::Sender<Result<Received>>)>,
+    running: bool,
+}
+

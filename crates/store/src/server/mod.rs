@@ -11,6 +11,7 @@ mod changes;
 
 pub use changes::changes_at_commit_sql;
 mod deliveries;
+pub(crate) use deliveries::InsertQueue;
 mod github;
 mod notifications;
 pub(crate) use notifications::queue as queue_notifications;
