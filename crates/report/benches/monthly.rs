@@ -100,6 +100,7 @@ fn main() {
     let mut best_sql = f64::MAX;
     let mut best_report = f64::MAX;
     let mut best_select = f64::MAX;
+    let mut best_finish = f64::MAX;
     let mut counts = Vec::new();
     let mut deployments = 0.0;
     let mut digest = String::new();
@@ -142,7 +143,9 @@ fn main() {
             b.push_bytes(row.get_ref(0).unwrap().as_bytes().unwrap())
                 .unwrap();
         }
+        let tf = Instant::now();
         let r = b.finish(period.end(), None);
+        best_finish = best_finish.min(tf.elapsed().as_secs_f64());
         best_report = best_report.min(t.elapsed().as_secs_f64());
         deployments = r.body.metrics[0].value.unwrap_or_default();
         digest = r.digest;
@@ -151,8 +154,8 @@ fn main() {
     println!("report digest: {digest}");
     println!("plain SQL count by category: {:.3} s", best_sql);
     println!(
-        "monthly report (select + parse + compute, streamed): {:.3} s (selecting the rows alone {:.3} s)",
-        best_report, best_select
+        "monthly report (select + parse + compute, streamed): {:.3} s (selecting the rows alone {:.3} s; the body and digest after the last row {:.3} s)",
+        best_report, best_select, best_finish
     );
     println!(
         "ratio report / SQL aggregate: {:.2}x (goal <= 3x)",

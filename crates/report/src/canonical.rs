@@ -14,6 +14,7 @@
 //! test below checks the two paths agree on a body with every field set.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::ser::{self, Serialize};
@@ -42,7 +43,11 @@ fn unsupported<T>(what: &str) -> Result<T, Unsupported> {
 
 /// Append the canonical JSON of `v` to `out`.
 pub fn write<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-    v.serialize(Canon { out })
+    let layouts = Layouts::default();
+    v.serialize(Canon {
+        out,
+        layouts: &layouts,
+    })
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {
@@ -51,11 +56,58 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 struct Canon<'a> {
     out: &'a mut Vec<u8>,
+    layouts: &'a Layouts,
+}
+
+/// The key order of each struct shape seen (its keys as written, by address: `&'static str`
+/// field names), so a struct written 200,000 times is sorted and its keys escaped once.
+type Layouts = RefCell<Vec<Layout>>;
+
+/// At most this many shapes are remembered (a body has a handful).
+const MAX_LAYOUTS: usize = 256;
+
+struct Layout {
+    /// The keys in the order the struct wrote them.
+    keys: Vec<&'static str>,
+    /// Indices into `keys`, in canonical (sorted) order.
+    order: Vec<usize>,
+    /// For each position of `order`: the escaped key and `:`.
+    heads: Vec<Vec<u8>>,
+}
+
+impl Layout {
+    fn of(keys: Vec<&'static str>) -> Result<Layout, Unsupported> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|a, b| keys[*a].as_bytes().cmp(keys[*b].as_bytes()));
+        if order.windows(2).any(|w| keys[w[0]] == keys[w[1]]) {
+            return unsupported("duplicate key");
+        }
+        let heads = order
+            .iter()
+            .map(|i| {
+                let mut h = Vec::with_capacity(keys[*i].len() + 3);
+                string(keys[*i], &mut h);
+                h.push(b':');
+                h
+            })
+            .collect();
+        Ok(Layout { keys, order, heads })
+    }
+
+    fn matches(&self, entries: &[(Cow<'static, str>, usize, usize)]) -> bool {
+        self.keys.len() == entries.len()
+            && self
+                .keys
+                .iter()
+                .zip(entries)
+                .all(|(k, (c, ..))| matches!(c, Cow::Borrowed(b) if std::ptr::eq(*k, *b)))
+    }
 }
 
 /// An array being written.
 struct Seq<'a> {
     out: &'a mut Vec<u8>,
+    layouts: &'a Layouts,
     first: bool,
     /// `Some(variant)`: a tuple variant, closed with `]}`.
     variant: bool,
@@ -64,6 +116,9 @@ struct Seq<'a> {
 /// An object being collected: each value's bytes in `buf`, sorted by key when it ends.
 struct Object<'a> {
     out: &'a mut Vec<u8>,
+    layouts: &'a Layouts,
+    /// Every key is a struct field name (`&'static str`): the layout can be remembered.
+    fields: bool,
     buf: Vec<u8>,
     /// Key, start and end of its value in `buf`.
     entries: Vec<(Cow<'static, str>, usize, usize)>,
@@ -73,9 +128,11 @@ struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut Vec<u8>, len: Option<usize>, variant: bool) -> Self {
+    fn new(out: &'a mut Vec<u8>, layouts: &'a Layouts, len: Option<usize>, variant: bool) -> Self {
         Object {
             out,
+            layouts,
+            fields: true,
             buf: Vec::new(),
             entries: Vec::with_capacity(len.unwrap_or(8)),
             pending_key: None,
@@ -89,12 +146,19 @@ impl<'a> Object<'a> {
         v: &T,
     ) -> Result<(), Unsupported> {
         let start = self.buf.len();
-        v.serialize(Canon { out: &mut self.buf })?;
+        v.serialize(Canon {
+            out: &mut self.buf,
+            layouts: self.layouts,
+        })?;
+        self.fields &= matches!(key, Cow::Borrowed(_));
         self.entries.push((key, start, self.buf.len()));
         Ok(())
     }
 
     fn finish(mut self) -> Result<(), Unsupported> {
+        if self.fields && !self.entries.is_empty() {
+            return self.finish_struct();
+        }
         self.entries
             .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         if self.entries.windows(2).any(|w| w[0].0 == w[1].0) {
@@ -107,6 +171,50 @@ impl<'a> Object<'a> {
             }
             string(k, self.out);
             self.out.push(b':');
+            self.out.extend_from_slice(&self.buf[*s..*e]);
+        }
+        self.out.push(b'}');
+        if self.variant {
+            self.out.push(b'}');
+        }
+        Ok(())
+    }
+}
+
+impl Object<'_> {
+    /// [`Object::finish`] of a struct: its layout looked up by its keys' addresses (and checked
+    /// key by key), computed and remembered the first time.
+    fn finish_struct(self) -> Result<(), Unsupported> {
+        let mut layouts = self.layouts.borrow_mut();
+        let fresh;
+        let l = match layouts.iter().position(|l| l.matches(&self.entries)) {
+            Some(i) => &layouts[i],
+            None => {
+                let keys = self
+                    .entries
+                    .iter()
+                    .map(|(k, ..)| match k {
+                        Cow::Borrowed(k) => *k,
+                        Cow::Owned(_) => unreachable!("only struct fields"),
+                    })
+                    .collect();
+                let l = Layout::of(keys)?;
+                if layouts.len() < MAX_LAYOUTS {
+                    layouts.push(l);
+                    layouts.last().expect("just pushed")
+                } else {
+                    fresh = l;
+                    &fresh
+                }
+            }
+        };
+        self.out.push(b'{');
+        for (j, (i, head)) in l.order.iter().zip(&l.heads).enumerate() {
+            if j > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(head);
+            let (_, s, e) = &self.entries[*i];
             self.out.extend_from_slice(&self.buf[*s..*e]);
         }
         self.out.push(b'}');
@@ -360,6 +468,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b':');
         v.serialize(Canon {
             out: &mut *self.out,
+            layouts: self.layouts,
         })?;
         self.out.push(b'}');
         Ok(())
@@ -368,6 +477,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b'[');
         Ok(Seq {
             out: self.out,
+            layouts: self.layouts,
             first: true,
             variant: false,
         })
@@ -390,15 +500,16 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.extend_from_slice(b":[");
         Ok(Seq {
             out: self.out,
+            layouts: self.layouts,
             first: true,
             variant: true,
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Object<'a>, Unsupported> {
-        Ok(Object::new(self.out, len, false))
+        Ok(Object::new(self.out, self.layouts, len, false))
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Object<'a>, Unsupported> {
-        Ok(Object::new(self.out, Some(len), false))
+        Ok(Object::new(self.out, self.layouts, Some(len), false))
     }
     fn serialize_struct_variant(
         self,
@@ -410,7 +521,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b'{');
         string(variant, self.out);
         self.out.push(b':');
-        Ok(Object::new(self.out, Some(len), true))
+        Ok(Object::new(self.out, self.layouts, Some(len), true))
     }
 }
 
@@ -422,6 +533,7 @@ impl Seq<'_> {
         self.first = false;
         v.serialize(Canon {
             out: &mut *self.out,
+            layouts: self.layouts,
         })
     }
 
@@ -565,6 +677,36 @@ mod tests {
         big: u64,
         t: jiff::Timestamp,
         unit: (),
+    }
+
+    #[derive(serde::Serialize)]
+    struct R {
+        zz: u8,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        a: Option<u8>,
+        m: u8,
+    }
+
+    #[test]
+    fn a_remembered_layout_is_used_only_for_the_same_keys() {
+        let rows: Vec<R> = (0..7)
+            .map(|i| R {
+                zz: i,
+                a: (i % 3 == 1).then_some(i),
+                m: 2 * i,
+            })
+            .collect();
+        let v = (
+            rows,
+            vec![
+                E::Struct { z: 1, a: None },
+                E::Struct { z: 2, a: Some(1.5) },
+            ],
+        );
+        assert_eq!(
+            String::from_utf8(direct(&v)).unwrap(),
+            String::from_utf8(via_value(&v)).unwrap()
+        );
     }
 
     #[test]
