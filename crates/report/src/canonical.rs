@@ -43,11 +43,8 @@ fn unsupported<T>(what: &str) -> Result<T, Unsupported> {
 
 /// Append the canonical JSON of `v` to `out`.
 pub fn write<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), Unsupported> {
-    let layouts = Layouts::default();
-    v.serialize(Canon {
-        out,
-        layouts: &layouts,
-    })
+    let cx = Cx::default();
+    v.serialize(Canon { out, cx: &cx })
 }
 
 fn string(s: &str, out: &mut Vec<u8>) {
@@ -56,12 +53,23 @@ fn string(s: &str, out: &mut Vec<u8>) {
 
 struct Canon<'a> {
     out: &'a mut Vec<u8>,
-    layouts: &'a Layouts,
+    cx: &'a Cx,
 }
 
 /// The key order of each struct shape seen (its keys as written, by address: `&'static str`
 /// field names), so a struct written 200,000 times is sorted and its keys escaped once.
-type Layouts = RefCell<Vec<Layout>>;
+/// Per write: the struct layouts, and buffers reused from one object to the next (a body writes
+/// a million small objects; allocating two buffers for each was a third of the time).
+#[derive(Default)]
+struct Cx {
+    layouts: RefCell<Vec<Layout>>,
+    bufs: RefCell<Vec<Vec<u8>>>,
+    entries: RefCell<Vec<Entries>>,
+    scratch: RefCell<String>,
+}
+
+/// An object's keys and the range of each value in its buffer.
+type Entries = Vec<(Cow<'static, str>, usize, usize)>;
 
 /// At most this many shapes are remembered (a body has a handful).
 const MAX_LAYOUTS: usize = 256;
@@ -107,7 +115,7 @@ impl Layout {
 /// An array being written.
 struct Seq<'a> {
     out: &'a mut Vec<u8>,
-    layouts: &'a Layouts,
+    cx: &'a Cx,
     first: bool,
     /// `Some(variant)`: a tuple variant, closed with `]}`.
     variant: bool,
@@ -116,25 +124,28 @@ struct Seq<'a> {
 /// An object being collected: each value's bytes in `buf`, sorted by key when it ends.
 struct Object<'a> {
     out: &'a mut Vec<u8>,
-    layouts: &'a Layouts,
+    cx: &'a Cx,
     /// Every key is a struct field name (`&'static str`): the layout can be remembered.
     fields: bool,
     buf: Vec<u8>,
     /// Key, start and end of its value in `buf`.
-    entries: Vec<(Cow<'static, str>, usize, usize)>,
+    entries: Entries,
     pending_key: Option<String>,
     /// A struct variant, closed with an extra `}`.
     variant: bool,
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut Vec<u8>, layouts: &'a Layouts, len: Option<usize>, variant: bool) -> Self {
+    fn new(out: &'a mut Vec<u8>, cx: &'a Cx, len: Option<usize>, variant: bool) -> Self {
+        let buf = cx.bufs.borrow_mut().pop().unwrap_or_default();
+        let mut entries = cx.entries.borrow_mut().pop().unwrap_or_default();
+        entries.reserve(len.unwrap_or(8));
         Object {
             out,
-            layouts,
+            cx,
             fields: true,
-            buf: Vec::new(),
-            entries: Vec::with_capacity(len.unwrap_or(8)),
+            buf,
+            entries,
             pending_key: None,
             variant,
         }
@@ -148,7 +159,7 @@ impl<'a> Object<'a> {
         let start = self.buf.len();
         v.serialize(Canon {
             out: &mut self.buf,
-            layouts: self.layouts,
+            cx: self.cx,
         })?;
         self.fields &= matches!(key, Cow::Borrowed(_));
         self.entries.push((key, start, self.buf.len()));
@@ -156,9 +167,20 @@ impl<'a> Object<'a> {
     }
 
     fn finish(mut self) -> Result<(), Unsupported> {
-        if self.fields && !self.entries.is_empty() {
-            return self.finish_struct();
-        }
+        let done = if self.fields && !self.entries.is_empty() {
+            self.write_struct()
+        } else {
+            self.write_sorted()
+        };
+        let (mut buf, mut entries) = (self.buf, self.entries);
+        buf.clear();
+        entries.clear();
+        self.cx.bufs.borrow_mut().push(buf);
+        self.cx.entries.borrow_mut().push(entries);
+        done
+    }
+
+    fn write_sorted(&mut self) -> Result<(), Unsupported> {
         self.entries
             .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         if self.entries.windows(2).any(|w| w[0].0 == w[1].0) {
@@ -184,8 +206,8 @@ impl<'a> Object<'a> {
 impl Object<'_> {
     /// [`Object::finish`] of a struct: its layout looked up by its keys' addresses (and checked
     /// key by key), computed and remembered the first time.
-    fn finish_struct(self) -> Result<(), Unsupported> {
-        let mut layouts = self.layouts.borrow_mut();
+    fn write_struct(&mut self) -> Result<(), Unsupported> {
+        let mut layouts = self.cx.layouts.borrow_mut();
         let fresh;
         let l = match layouts.iter().position(|l| l.matches(&self.entries)) {
             Some(i) => &layouts[i],
@@ -428,6 +450,15 @@ impl<'a> ser::Serializer for Canon<'a> {
     fn serialize_bytes(self, _: &[u8]) -> Result<(), Unsupported> {
         unsupported("bytes")
     }
+    fn collect_str<T: fmt::Display + ?Sized>(self, v: &T) -> Result<(), Unsupported> {
+        // Timestamps: formatted into one reused string instead of a new one each.
+        use std::fmt::Write as _;
+        let mut s = self.cx.scratch.borrow_mut();
+        s.clear();
+        write!(s, "{v}").map_err(|e| Unsupported(e.to_string()))?;
+        string(&s, self.out);
+        Ok(())
+    }
     fn serialize_none(self) -> Result<(), Unsupported> {
         self.serialize_unit()
     }
@@ -468,7 +499,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b':');
         v.serialize(Canon {
             out: &mut *self.out,
-            layouts: self.layouts,
+            cx: self.cx,
         })?;
         self.out.push(b'}');
         Ok(())
@@ -477,7 +508,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b'[');
         Ok(Seq {
             out: self.out,
-            layouts: self.layouts,
+            cx: self.cx,
             first: true,
             variant: false,
         })
@@ -500,16 +531,16 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.extend_from_slice(b":[");
         Ok(Seq {
             out: self.out,
-            layouts: self.layouts,
+            cx: self.cx,
             first: true,
             variant: true,
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<Object<'a>, Unsupported> {
-        Ok(Object::new(self.out, self.layouts, len, false))
+        Ok(Object::new(self.out, self.cx, len, false))
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Object<'a>, Unsupported> {
-        Ok(Object::new(self.out, self.layouts, Some(len), false))
+        Ok(Object::new(self.out, self.cx, Some(len), false))
     }
     fn serialize_struct_variant(
         self,
@@ -521,7 +552,7 @@ impl<'a> ser::Serializer for Canon<'a> {
         self.out.push(b'{');
         string(variant, self.out);
         self.out.push(b':');
-        Ok(Object::new(self.out, self.layouts, Some(len), true))
+        Ok(Object::new(self.out, self.cx, Some(len), true))
     }
 }
 
@@ -533,7 +564,7 @@ impl Seq<'_> {
         self.first = false;
         v.serialize(Canon {
             out: &mut *self.out,
-            layouts: self.layouts,
+            cx: self.cx,
         })
     }
 
