@@ -770,6 +770,54 @@ mod tests {
 
     use super::*;
 
+    /// Neighbour reads (paths outside the change) through the cached directory trees answer
+    /// what `Tree::get_path` answers, for plain paths and odd ones alike.
+    #[test]
+    fn neighbour_reads_match_get_path() {
+        let r = GitRepo::with_files(&[
+            ("a/b/c.txt", "c"),
+            ("a/d.txt", "d"),
+            ("top.txt", "t"),
+            ("x", "file, not a directory"),
+            ("changed.txt", "1"),
+        ]);
+        let base = r.head();
+        r.write("changed.txt", "2");
+        let head = r.commit("change");
+        let change = open_change(r.path(), Some(&base), Some(&head), 8 << 20).unwrap();
+        let repo = Repository::open(r.path()).unwrap();
+        let tree = repo.revparse_single(&head).unwrap().peel_to_tree().unwrap();
+        for p in [
+            "a/b/c.txt",
+            "a/d.txt",
+            "top.txt",
+            "a/b/none.txt",
+            "a/none/c.txt",
+            "none/c.txt",
+            "x/y",
+            "a/b",
+            "a",
+            "a//b/c.txt",
+            "./top.txt",
+            "a/./d.txt",
+            "a/b/../d.txt",
+            "a/b/c.txt/",
+            "",
+        ] {
+            let want = tree
+                .get_path(Path::new(p))
+                .ok()
+                .filter(|e| e.kind() == Some(ObjectType::Blob))
+                .map(|e| repo.find_blob(e.id()).unwrap().content().to_vec());
+            // Twice: the second read goes through the cached directories.
+            for _ in 0..2 {
+                let got = change.contents.head(p).map(Cow::into_owned);
+                assert_eq!(got, want, "{p:?}");
+            }
+        }
+        assert!(change.contents.take_error().is_none());
+    }
+
     #[test]
     fn commit_people_reads_authors_committers_and_messages_of_base_to_head_only() {
         let r = GitRepo::with_files(&[("a.txt", "1")]);

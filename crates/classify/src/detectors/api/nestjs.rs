@@ -275,6 +275,67 @@ export class ChatGateway {
         )
     }
 
+    /// The bootstrap shapes routes only: a changed DTO does not read any `main.ts`, a changed
+    /// controller does.
+    #[test]
+    fn bootstrap_is_read_only_for_files_with_routes() {
+        struct Counting {
+            inner: crate::MapContents,
+            reads: Mutex<Vec<String>>,
+        }
+        impl crate::Contents for Counting {
+            fn base(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+                self.reads.lock().unwrap().push(path.to_string());
+                self.inner.base(path)
+            }
+            fn head(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+                self.reads.lock().unwrap().push(path.to_string());
+                self.inner.head(path)
+            }
+        }
+        let dto = "src/messages/dto/create-message.dto.ts";
+        let dto_ts = "export class CreateMessageDto {\n  @IsString()\n  text: string;\n}\n";
+        let settings = crate::detectors::testing::default_settings();
+        for (path, base, head, reads_main) in [
+            (
+                dto,
+                dto_ts,
+                dto_ts.replace("text: string", "text: number"),
+                false,
+            ),
+            (
+                CTRL,
+                CTRL_TS,
+                CTRL_TS.replace("@Get()", "@Get('all')"),
+                true,
+            ),
+        ] {
+            let inner = crate::MapContents::default()
+                .with_base(MAIN, MAIN_TS)
+                .with_head(MAIN, MAIN_TS)
+                .with_base(path, base)
+                .with_head(path, head.as_str());
+            let files = inner.changed_files();
+            let c = Counting {
+                inner,
+                reads: Mutex::new(Vec::new()),
+            };
+            let f = NestJs.detect(&Change {
+                files: &files,
+                contents: &c,
+                settings: &settings,
+            });
+            assert!(!f.facets.is_empty(), "{path}: {f:?}");
+            let read_main = c
+                .reads
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.ends_with("main.ts"));
+            assert_eq!(read_main, reads_main, "{path}");
+        }
+    }
+
     #[test]
     pub(super) fn unrelated_and_broken_sources() {
         let f = run(
