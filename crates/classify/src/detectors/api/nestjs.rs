@@ -86,6 +86,7 @@ impl Detector for NestJs {
         let boots = Bootstraps {
             contents: change.contents,
             cache: Mutex::new(HashMap::new()),
+            walks: Mutex::new(HashMap::new()),
         };
         // Files in parallel (merged in file order, as on one thread); the bootstrap cache is
         // shared by the workers.
