@@ -156,6 +156,11 @@ pub struct GitContents {
     head: FxHashMap<String, Slot>,
     not_inspected: Mutex<BTreeMap<String, String>>,
     error: Mutex<Option<git2::Error>>,
+    /// Directories looked up for neighbour reads, per side (base, head): path → tree id, `None`
+    /// when there is no such directory. A detector probing many paths (the NestJS bootstrap
+    /// search tries `main.ts` in every parent directory of every controller) walked the tree
+    /// from the root for each one.
+    dirs: [Mutex<FxHashMap<String, Option<Oid>>>; 2],
 }
 
 impl GitContents {
@@ -251,17 +256,35 @@ impl GitContents {
         // Not a changed file (a detector reading a neighbour, e.g. the manifest beside a
         // changed lockfile): straight from the tree. Absent is `None`; a failed read is noted.
         let read = self.repos.with(|repo| {
-            let Ok(tree) = repo.find_tree(side_tree) else {
-                return Ok(None);
+            let entry = if clean(path) {
+                // Through the cached directory: one lookup of the file name.
+                let (dir, name) = match path.rfind('/') {
+                    Some(i) => (&path[..i], &path[i + 1..]),
+                    None => ("", path),
+                };
+                let Some(dir) = self.dir_tree(repo, side_tree, dir) else {
+                    return Ok(None);
+                };
+                let Ok(tree) = repo.find_tree(dir) else {
+                    return Ok(None);
+                };
+                let Some(entry) = tree.get_name(name) else {
+                    return Ok(None);
+                };
+                (entry.kind(), entry.id())
+            } else {
+                let Ok(tree) = repo.find_tree(side_tree) else {
+                    return Ok(None);
+                };
+                let Ok(entry) = tree.get_path(Path::new(path)) else {
+                    return Ok(None);
+                };
+                (entry.kind(), entry.id())
             };
-            let Ok(entry) = tree.get_path(Path::new(path)) else {
-                return Ok(None);
-            };
-            if entry.kind() != Some(ObjectType::Blob) {
+            if entry.0 != Some(ObjectType::Blob) {
                 return Ok(None);
             }
-            repo.find_blob(entry.id())
-                .map(|b| Some(b.content().to_vec()))
+            repo.find_blob(entry.1).map(|b| Some(b.content().to_vec()))
         });
         match read {
             Ok(data) => data.map(Cow::Owned),
@@ -270,6 +293,32 @@ impl GitContents {
                 None
             }
         }
+    }
+
+    /// The tree of directory `dir` (`""`: the root) on the side whose root tree is `root`, or
+    /// `None` when there is no such directory; cached per side.
+    fn dir_tree(&self, repo: &Repository, root: Oid, dir: &str) -> Option<Oid> {
+        if dir.is_empty() {
+            return Some(root);
+        }
+        let cache = &self.dirs[usize::from(root != self.base_tree)];
+        if let Some(known) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
+            return *known;
+        }
+        let (parent, name) = match dir.rfind('/') {
+            Some(i) => (&dir[..i], &dir[i + 1..]),
+            None => ("", dir),
+        };
+        let found = self.dir_tree(repo, root, parent).and_then(|p| {
+            let tree = repo.find_tree(p).ok()?;
+            let entry = tree.get_name(name)?;
+            (entry.kind() == Some(ObjectType::Tree)).then(|| entry.id())
+        });
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.to_string(), found);
+        found
     }
 
     fn load(&self, oid: Oid) -> Result<Vec<u8>, git2::Error> {
@@ -295,6 +344,15 @@ impl GitContents {
                 .is_some_and(|d| crate::has_nul(&d)),
         }
     }
+}
+
+/// Whether `path` is a plain relative path (no empty, `.` or `..` segment), which the cached
+/// directory lookup reads exactly as `Tree::get_path` does; any other path takes `get_path`.
+fn clean(path: &str) -> bool {
+    !path.is_empty()
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// Handles on one repository, one per thread reading at a time. A `git2::Repository` is not
@@ -563,6 +621,7 @@ fn change_of(
             head: head_slots,
             not_inspected: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
+            dirs: Default::default(),
         },
     })
 }
@@ -710,6 +769,54 @@ mod tests {
     use changegate_testkit::GitRepo;
 
     use super::*;
+
+    /// Neighbour reads (paths outside the change) through the cached directory trees answer
+    /// what `Tree::get_path` answers, for plain paths and odd ones alike.
+    #[test]
+    fn neighbour_reads_match_get_path() {
+        let r = GitRepo::with_files(&[
+            ("a/b/c.txt", "c"),
+            ("a/d.txt", "d"),
+            ("top.txt", "t"),
+            ("x", "file, not a directory"),
+            ("changed.txt", "1"),
+        ]);
+        let base = r.head();
+        r.write("changed.txt", "2");
+        let head = r.commit("change");
+        let change = open_change(r.path(), Some(&base), Some(&head), 8 << 20).unwrap();
+        let repo = Repository::open(r.path()).unwrap();
+        let tree = repo.revparse_single(&head).unwrap().peel_to_tree().unwrap();
+        for p in [
+            "a/b/c.txt",
+            "a/d.txt",
+            "top.txt",
+            "a/b/none.txt",
+            "a/none/c.txt",
+            "none/c.txt",
+            "x/y",
+            "a/b",
+            "a",
+            "a//b/c.txt",
+            "./top.txt",
+            "a/./d.txt",
+            "a/b/../d.txt",
+            "a/b/c.txt/",
+            "",
+        ] {
+            let want = tree
+                .get_path(Path::new(p))
+                .ok()
+                .filter(|e| e.kind() == Some(ObjectType::Blob))
+                .map(|e| repo.find_blob(e.id()).unwrap().content().to_vec());
+            // Twice: the second read goes through the cached directories.
+            for _ in 0..2 {
+                let got = change.contents.head(p).map(Cow::into_owned);
+                assert_eq!(got, want, "{p:?}");
+            }
+        }
+        assert!(change.contents.take_error().is_none());
+    }
 
     #[test]
     fn commit_people_reads_authors_committers_and_messages_of_base_to_head_only() {

@@ -1,12 +1,13 @@
 //! What the log's records say about each production deployment: one fold over the records in
 //! log order, no other input (docs/reports.md, "What a deployment carries").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use changegate_audit::{Record, kinds};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use crate::view::{Decision, EventView, Obj, Observed, Scalar};
 
 /// An approval as recorded (`approval.granted`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,9 +212,10 @@ struct Acc {
     ticket: Option<String>,
     submitted_at: Option<Timestamp>,
     commit: Option<String>,
-    commit_seen: BTreeMap<String, Timestamp>,
+    /// When each commit of the change was first seen (a change has one or a few: a list).
+    commit_seen: Vec<(String, Timestamp)>,
     approvals: Vec<ApprovalRow>,
-    last_decision: Option<(Option<String>, bool, bool, Option<String>)>,
+    last_decision: Option<(Option<String>, bool, bool, Option<&'static str>)>,
     first_window_closed: Option<Timestamp>,
     emergency: bool,
     incident: Option<String>,
@@ -224,33 +226,44 @@ struct Acc {
     open: Option<usize>,
 }
 
-fn s(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
+/// A decision as the report reads it: allowed, window closed (denying), window override.
+type DecisionRead = (bool, bool, Option<&'static str>);
 
-fn op(r: &Record) -> (&str, &Value) {
-    let o = &r.event.details["op"];
-    (o["op"].as_str().unwrap_or(""), o)
-}
-
-/// What a decision JSON says: allowed, window closed (denying), window override.
-fn read_decision(d: &Value) -> Option<(bool, bool, Option<String>)> {
-    let allowed = d.get("allowed")?.as_bool()?;
-    let reasons = d["reasons"].as_array().cloned().unwrap_or_default();
+/// What a decision says: allowed, window closed (denying), window override.
+fn read_decision(d: &Decision<'_>) -> Option<DecisionRead> {
+    let allowed = d.allowed.as_bool()?;
+    let reasons = d.reasons.items();
     let has = |code: &str, denies: Option<bool>| {
-        reasons
-            .iter()
-            .any(|r| r["code"] == code && denies.is_none_or(|x| r["denies"].as_bool() == Some(x)))
+        reasons.iter().any(|Obj(r)| {
+            r.code.as_str() == Some(code) && denies.is_none_or(|x| r.denies.as_bool() == Some(x))
+        })
     };
     let window_closed = has("window-closed", Some(true));
     let ov = if has("emergency-override", None) {
-        Some("emergency-override".to_string())
+        Some("emergency-override")
     } else if has("exception-applied", None) {
-        Some("exception-applied".to_string())
+        Some("exception-applied")
     } else {
         None
     };
     Some((allowed, window_closed, ov))
+}
+
+/// The sign-off a record is, if it is one.
+pub fn signoff_of(e: &EventView<'_>) -> Option<SignOff> {
+    if e.kind != crate::KIND_SIGNED {
+        return None;
+    }
+    let d = &e.details;
+    Some(SignOff {
+        report: d.report.string()?,
+        role: d.role.string()?,
+        digest: d.digest.string()?,
+        person: e.actor.to_string(),
+        at: e.recorded_at,
+        seq: e.seq,
+        checkpoint_size: d.checkpoint.0.size.as_u64(),
+    })
 }
 
 /// The sign-off events among `records`.
@@ -258,98 +271,130 @@ pub fn signoff_events(records: &[Record]) -> Vec<SignOff> {
     records
         .iter()
         .filter(|r| r.event.kind == crate::KIND_SIGNED)
-        .filter_map(|r| {
-            let d = &r.event.details;
-            Some(SignOff {
-                report: s(&d["report"])?,
-                role: s(&d["role"])?,
-                digest: s(&d["digest"])?,
-                person: r.event.actor.clone(),
-                at: r.recorded_at,
-                seq: r.seq,
-                checkpoint_size: d["checkpoint"]["size"].as_u64(),
-            })
-        })
+        .filter_map(|r| signoff_of(&EventView::of(r)))
         .collect()
 }
 
 /// Fold the records (log order) recorded before `until`.
 pub fn fold(records: &[Record], until: Timestamp) -> Facts {
-    let mut f = Facts::default();
-    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.recorded_at < until) {
-        let e = &r.event;
-        let at = r.recorded_at;
-        let Some(id) = e.change_id.clone() else {
-            world_event(&mut f, r);
-            continue;
+    let mut f = Fold::new(until);
+    for r in records {
+        f.push(&EventView::of(r));
+    }
+    f.finish()
+}
+
+/// The fold, one record at a time (log order): [`Fold::push`] each, then [`Fold::finish`].
+/// Records recorded at or after `until` are skipped.
+pub struct Fold {
+    until: Timestamp,
+    f: Facts,
+    /// Change id → index in `acc` (each id is hashed once per record, stored once).
+    ids: HashMap<String, usize>,
+    acc: Vec<(String, Acc)>,
+}
+
+impl Fold {
+    /// A fold of the records recorded before `until`.
+    pub fn new(until: Timestamp) -> Self {
+        Fold {
+            until,
+            f: Facts::default(),
+            ids: HashMap::new(),
+            acc: Vec::new(),
+        }
+    }
+
+    /// Take one record.
+    pub fn push(&mut self, e: &EventView<'_>) {
+        let at = e.recorded_at;
+        if at >= self.until {
+            return;
+        }
+        let Some(id) = e.change_id.as_deref() else {
+            world_event(&mut self.f, e);
+            return;
         };
-        let a = acc.entry(id.clone()).or_default();
+        let i = match self.ids.get(id) {
+            Some(i) => *i,
+            None => {
+                let i = self.acc.len();
+                self.ids.insert(id.to_string(), i);
+                self.acc.push((id.to_string(), Acc::default()));
+                i
+            }
+        };
+        let f = &mut self.f;
+        let (id, a) = &mut self.acc[i];
+        let id: &str = id;
         if let Some(c) = e.category.as_deref().and_then(|c| c.parse::<u8>().ok()) {
             a.category = Some(c);
         }
-        if let Some(c) = e.what.get("commit-sha").and_then(s) {
-            a.commit_seen.entry(c.clone()).or_insert(at);
-            if a.commit.as_deref() != Some(&c) {
-                a.commit = Some(c);
+        if let Some(c) = e.what.commit_sha.text() {
+            if !a.commit_seen.iter().any(|(x, _)| x == c) {
+                a.commit_seen.push((c.to_string(), at));
+            }
+            if a.commit.as_deref() != Some(c) {
+                a.commit = Some(c.to_string());
                 a.last_decision = None;
             }
         }
-        if let Some(v) = e.what.get("artifact-version").and_then(s) {
-            a.artifact_version = Some(v);
+        if let Some(v) = e.what.artifact_version.text() {
+            a.artifact_version = Some(v.to_string());
         }
-        if let Some(files) = e.what.get("changed-files").and_then(Value::as_array) {
-            a.changed_files = files.iter().filter_map(s).collect();
+        if let Some(files) = &e.what.changed_files.0 {
+            a.changed_files = files.iter().filter_map(Scalar::string).collect();
         }
-        if let Some(v) = e.why.get("pr-link").and_then(s) {
-            a.pr_link = Some(v);
+        if let Some(v) = e.why.pr_link.text() {
+            a.pr_link = Some(v.to_string());
         }
-        if let Some(v) = e.why.get("ticket").and_then(s) {
-            a.ticket = Some(v);
+        if let Some(v) = e.why.ticket.text() {
+            a.ticket = Some(v.to_string());
         }
-        if let Some(v) = e.why.get("incident").and_then(s) {
-            a.incident = Some(v);
+        if let Some(v) = e.why.incident.text() {
+            a.incident = Some(v.to_string());
         }
-        let (opname, o) = op(r);
-        match e.kind.as_str() {
+        let o = &e.details.op.0;
+        let opname = o.op.as_str().unwrap_or("");
+        match e.kind.as_ref() {
             kinds::CHANGE_CREATED => {
-                a.repository = s(&e.details["repository"]);
-                if e.details["status"] == "in-review" {
+                a.repository = e.details.repository.string();
+                if e.details.status.as_str() == Some("in-review") {
                     a.submitted_at.get_or_insert(at);
                 }
             }
-            kinds::CHANGE_STATE if opname == "transition" && o["event"] == "submit" => {
+            kinds::CHANGE_STATE if opname == "transition" && o.event.as_str() == Some("submit") => {
                 a.submitted_at.get_or_insert(at);
             }
             kinds::APPROVAL_GRANTED if opname == "approve" => {
                 a.approvals.push(ApprovalRow {
-                    person: s(&o["person"]).unwrap_or_else(|| e.actor.clone()),
-                    role: s(&o["role"]).unwrap_or_default(),
+                    person: o.person.string().unwrap_or_else(|| e.actor.to_string()),
+                    role: o.role.string().unwrap_or_default(),
                     at,
                 });
             }
             kinds::EXCEPTION => match opname {
-                "request-exception" => a.exception_reason = s(&o["reason"]),
+                "request-exception" => a.exception_reason = o.reason.string(),
                 "approve-exception" => a.exception_approved = true,
                 _ => {}
             },
             kinds::INCIDENT => match opname {
                 "declare-emergency" => {
                     a.emergency = true;
-                    a.incident = s(&o["incident"]);
-                    f.emergencies.push((id.clone(), at));
+                    a.incident = o.incident.string();
+                    f.emergencies.push((id.to_string(), at));
                 }
-                "remediates" => a.incident = s(&o["incident"]),
+                "remediates" => a.incident = o.incident.string(),
                 _ => {}
             },
             kinds::GATE_DECISION => {
-                if let Some((allowed, wc, ov)) = read_decision(&e.details) {
-                    let commit = e.what.get("commit-sha").and_then(s);
+                if let Some((allowed, wc, ov)) = read_decision(&e.details.as_decision()) {
+                    let commit = e.what.commit_sha.string();
                     if wc {
                         a.first_window_closed.get_or_insert(at);
                     }
                     f.decisions.push(DecisionRow {
-                        change_id: id.clone(),
+                        change_id: id.to_string(),
                         commit: commit.clone(),
                         allowed,
                         window_closed: wc,
@@ -360,8 +405,8 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
             }
             kinds::APPROVAL_INVALIDATED => a.last_decision = None,
             kinds::DEPLOYMENT_START if a.open.is_none() => {
-                let commit = e.what.get("commit-sha").and_then(s).or(a.commit.clone());
-                let inline = read_decision(&e.details["decision"]);
+                let commit = e.what.commit_sha.string().or(a.commit.clone());
+                let inline = read_decision(&e.details.decision.0);
                 if let Some((_, wc, _)) = inline
                     && wc
                 {
@@ -371,7 +416,7 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     a.last_decision
                         .as_ref()
                         .filter(|(c, ..)| c.is_none() || *c == commit)
-                        .map(|(_, al, wc, ov)| (*al, *wc, ov.clone()))
+                        .map(|(_, al, wc, ov)| (*al, *wc, *ov))
                 });
                 let (decision, wv, ov) = match used {
                     Some((true, wc, ov)) => (DecisionSeen::Allowed, wc, ov),
@@ -388,24 +433,26 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     .incident
                     .as_ref()
                     .and_then(|i| f.incidents.get(i))
-                    .map(|i| (i.kind.clone(), i.cvss));
+                    .map(|i| (i.kind.as_deref(), i.cvss));
                 let security_patch = a.exception_reason.as_deref() == Some("security-patch")
-                    || incident_kind
-                        .is_some_and(|(k, c)| k.as_deref() == Some("security") || c.is_some());
-                f.deployments.push(Deployment {
-                    change_id: id.clone(),
-                    seq: r.seq,
+                    || incident_kind.is_some_and(|(k, c)| k == Some("security") || c.is_some());
+                let commit_seen_at = commit
+                    .as_ref()
+                    .and_then(|c| a.commit_seen.iter().find(|(x, _)| x == c).map(|(_, t)| *t));
+                let mut d = Deployment {
+                    change_id: id.to_string(),
+                    seq: e.seq,
                     category: a.category,
                     repository: a.repository.clone(),
-                    commit_seen_at: commit.as_ref().and_then(|c| a.commit_seen.get(c).copied()),
+                    commit_seen_at,
                     commit,
                     artifact_version: a.artifact_version.clone(),
                     changed_files: a.changed_files.clone(),
                     deployer: e
                         .who
-                        .get("deployer")
-                        .and_then(s)
-                        .unwrap_or_else(|| e.actor.clone()),
+                        .deployer
+                        .string()
+                        .unwrap_or_else(|| e.actor.to_string()),
                     approvals: if a.approvals.is_empty() {
                         approvers_of(e, at)
                     } else {
@@ -422,7 +469,7 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     rolled_back_at: None,
                     error_rate: None,
                     latency_impact: None,
-                    environment: s(&e.details["environment"]),
+                    environment: e.details.environment.string(),
                     error_rate_before: None,
                     error_rate_after: None,
                     latency_before_ms: None,
@@ -433,32 +480,31 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     decision,
                     bypass,
                     window_violation: wv,
-                    window_override: ov,
+                    window_override: ov.map(str::to_string),
                     window_delay_s: a
                         .first_window_closed
                         .map(|w| at.duration_since(w).as_secs()),
-                });
+                };
+                observed(&mut d, &e.details.observed.0);
+                f.deployments.push(d);
                 a.open = Some(f.deployments.len() - 1);
-                if let Some(i) = a.open {
-                    observed(&mut f.deployments[i], &e.details["observed"]);
-                }
             }
             kinds::DEPLOYMENT_STEP | VERIFICATION => {
                 if let Some(i) = a.open {
-                    observed(&mut f.deployments[i], &e.details["observed"]);
+                    observed(&mut f.deployments[i], &e.details.observed.0);
                 }
             }
             kinds::DEPLOYMENT_FINISH | kinds::ROLLBACK => {
                 if let Some(i) = a.open {
                     let d = &mut f.deployments[i];
-                    observed(d, &e.details["observed"]);
-                    if let Some(v) = e.outcome.get("error-rate").and_then(Value::as_f64) {
+                    observed(d, &e.details.observed.0);
+                    if let Some(v) = e.outcome.error_rate.as_f64() {
                         d.error_rate = Some(d.error_rate.map_or(v, |x| x.max(v)));
                     }
-                    if let Some(v) = e.outcome.get("latency-impact").and_then(Value::as_f64) {
+                    if let Some(v) = e.outcome.latency_impact.as_f64() {
                         d.latency_impact = Some(d.latency_impact.map_or(v, |x| x.max(v)));
                     }
-                    if let Some(v) = e.what.get("artifact-version").and_then(s) {
+                    if let Some(v) = e.what.artifact_version.string() {
                         d.artifact_version = Some(v);
                     }
                     if !a.changed_files.is_empty() {
@@ -477,7 +523,7 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
                     d.duration_s = d
                         .finished_at
                         .map(|fin| fin.duration_since(d.started_at).as_secs());
-                    if let Some(secs) = e.when.get("duration").and_then(Value::as_i64) {
+                    if let Some(secs) = e.when.duration.as_i64() {
                         d.duration_s = Some(secs);
                     }
                 }
@@ -485,29 +531,33 @@ pub fn fold(records: &[Record], until: Timestamp) -> Facts {
             _ => {}
         }
     }
-    for (id, a) in acc {
-        if let Some(t) = a.submitted_at {
-            f.submissions.push((id, t, a.approvals));
+
+    /// Everything the fold found.
+    pub fn finish(self) -> Facts {
+        let mut f = self.f;
+        for (id, a) in self.acc {
+            if let Some(t) = a.submitted_at {
+                f.submissions.push((id, t, a.approvals));
+            }
         }
+        f.submissions
+            .sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
+        f
     }
-    f.submissions
-        .sort_by(|x, y| x.1.cmp(&y.1).then(x.0.cmp(&y.0)));
-    f
 }
 
 /// The approvals a start names (`who.approvers`: the change's record at the start), for a change
 /// whose approvals the log holds no `approval.granted` event of (an imported change).
-fn approvers_of(e: &changegate_audit::AuditEvent, at: Timestamp) -> Vec<ApprovalRow> {
+fn approvers_of(e: &EventView<'_>, at: Timestamp) -> Vec<ApprovalRow> {
     e.who
-        .get("approvers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|a| {
+        .approvers
+        .items()
+        .iter()
+        .filter_map(|Obj(a)| {
             Some(ApprovalRow {
-                person: s(&a["person"])?,
-                role: s(&a["role"]).unwrap_or_default(),
-                at: a["at"].as_str().and_then(|t| t.parse().ok()).unwrap_or(at),
+                person: a.person.string()?,
+                role: a.role.string().unwrap_or_default(),
+                at: a.at.as_str().and_then(|t| t.parse().ok()).unwrap_or(at),
             })
         })
         .collect()
@@ -519,10 +569,10 @@ pub const VERIFICATION: &str = "deployment.verification";
 /// Take a metrics read the server recorded (`details.observed`: `phase` `before` or `after`,
 /// `error-rate` in %, `p95-latency` in ms). The first `before` counts (the baseline, before
 /// traffic moved); the last `after` counts.
-fn observed(d: &mut Deployment, o: &Value) {
-    let er = o["error-rate"].as_f64();
-    let lat = o["p95-latency"].as_f64();
-    match o["phase"].as_str() {
+fn observed(d: &mut Deployment, o: &Observed<'_>) {
+    let er = o.error_rate.as_f64();
+    let lat = o.p95_latency.as_f64();
+    match o.phase.as_str() {
         Some("before") if d.error_rate_before.is_none() && d.latency_before_ms.is_none() => {
             d.error_rate_before = er;
             d.latency_before_ms = lat;
@@ -535,32 +585,33 @@ fn observed(d: &mut Deployment, o: &Value) {
     }
 }
 
-fn world_event(f: &mut Facts, r: &Record) {
-    if r.event.kind != kinds::INCIDENT {
+fn world_event(f: &mut Facts, e: &EventView<'_>) {
+    if e.kind != kinds::INCIDENT {
         return;
     }
-    let (opname, o) = op(r);
-    let Some(id) = s(&o["id"]) else { return };
+    let o = &e.details.op.0;
+    let opname = o.op.as_str().unwrap_or("");
+    let Some(id) = o.id.string() else { return };
     match opname {
         "open-incident" => {
             f.incidents.insert(
                 id.clone(),
                 IncidentRow {
                     id,
-                    severity: s(&o["severity"]).unwrap_or_default(),
-                    kind: s(&o["kind"]),
-                    cvss: o["cvss"].as_f64(),
-                    opened_at: r.recorded_at,
+                    severity: o.severity.string().unwrap_or_default(),
+                    kind: o.kind.string(),
+                    cvss: o.cvss.as_f64(),
+                    opened_at: e.recorded_at,
                     resolved_at: None,
                 },
             );
         }
         "resolve-incident" => {
             if let Some(i) = f.incidents.get_mut(&id) {
-                i.resolved_at.get_or_insert(r.recorded_at);
+                i.resolved_at.get_or_insert(e.recorded_at);
             }
         }
-        "update-incident" if o["reopen"] == true => {
+        "update-incident" if o.reopen.as_bool() == Some(true) => {
             if let Some(i) = f.incidents.get_mut(&id) {
                 i.resolved_at = None;
             }

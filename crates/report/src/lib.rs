@@ -10,18 +10,21 @@
 //! docs/adr/0025-reports-and-proof-of-completeness.md says why it is built so.
 #![deny(missing_docs)]
 
+pub mod canonical;
 pub mod codes;
 pub mod facts;
 pub mod metrics;
 pub mod period;
 pub mod render;
 pub mod verify;
+pub mod view;
 
 pub use codes::Code;
 pub use facts::{ApprovalRow, Deployment, Facts, IncidentRow, SignOff};
 pub use metrics::{Body, Metric, Settings, Target, build};
 pub use period::{Period, ReportKind};
 pub use verify::{Proof, ProofPoint, VerifyOutcome};
+pub use view::EventView;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -116,12 +119,33 @@ pub struct Generated {
     pub at: Timestamp,
 }
 
-/// SHA-256 over the canonical JSON of `{kind, period, body}`.
+/// SHA-256 over the canonical JSON of `{kind, period, body}`. The body is written straight from
+/// its fields ([`canonical`]) and hashed with its envelope around it (keys `body` < `kind` <
+/// `period`, as the canonical form sorts them); the `Value` path is the fallback and gives the
+/// same bytes.
 pub fn digest(kind: ReportKind, period: &str, body: &Body) -> String {
-    let v = serde_json::json!({ "kind": kind, "period": period, "body": body });
-    let mut out = Vec::new();
-    changegate_audit::record::write_canonical(&v, &mut out);
-    hex::encode(Sha256::digest(&out))
+    let mut bytes = Vec::new();
+    let mut kind_bytes = Vec::new();
+    let mut period_bytes = Vec::new();
+    let direct = canonical::write(body, &mut bytes)
+        .and_then(|()| canonical::write(&kind, &mut kind_bytes))
+        .and_then(|()| canonical::write(period, &mut period_bytes));
+    let mut h = Sha256::new();
+    if direct.is_ok() {
+        h.update(b"{\"body\":");
+        h.update(&bytes);
+        h.update(b",\"kind\":");
+        h.update(&kind_bytes);
+        h.update(b",\"period\":");
+        h.update(&period_bytes);
+        h.update(b"}");
+    } else {
+        let v = serde_json::json!({ "kind": kind, "period": period, "body": body });
+        bytes.clear();
+        changegate_audit::record::write_canonical(&v, &mut bytes);
+        h.update(&bytes);
+    }
+    hex::encode(h.finalize())
 }
 
 /// The roles whose review the policy asks for (`[reports.monthly]` / `[reports.quarterly]`
@@ -182,20 +206,87 @@ pub fn report(
     generated_at: Timestamp,
     proof: Option<Proof>,
 ) -> Report {
-    let body = build(period, records, settings);
-    let kind = period.kind();
-    let name = period.to_string();
-    let digest = digest(kind, &name, &body);
-    let all = facts::signoff_events(records);
-    Report {
-        v: REPORT_VERSION,
-        kind,
-        signoffs: signoffs(kind, &name, &digest, settings, &all),
-        period: name,
-        generated_at,
-        digest,
-        body,
-        proof,
-        generated: None,
+    let mut b = ReportBuilder::new(period, settings);
+    for r in records {
+        b.push(&EventView::of(r));
+    }
+    b.finish(generated_at, proof)
+}
+
+/// [`report`], one record at a time: the store streams the log's rows through it, each read as
+/// an [`EventView`] of its stored bytes, so a million-event log is never held in memory.
+pub struct ReportBuilder {
+    period: Period,
+    settings: Settings,
+    body: metrics::BodyBuilder,
+    signoffs: Vec<SignOff>,
+    previous_end: Timestamp,
+    size_at_previous_end: u64,
+}
+
+impl ReportBuilder {
+    /// A report of `period` under `settings`.
+    pub fn new(period: &Period, settings: &Settings) -> Self {
+        ReportBuilder {
+            period: *period,
+            settings: settings.clone(),
+            body: metrics::BodyBuilder::new(period, settings),
+            signoffs: Vec::new(),
+            previous_end: period.previous().end(),
+            size_at_previous_end: 0,
+        }
+    }
+
+    /// Take one record (log order).
+    pub fn push(&mut self, e: &EventView<'_>) {
+        if e.recorded_at < self.previous_end {
+            self.size_at_previous_end += 1;
+        }
+        if let Some(s) = facts::signoff_of(e) {
+            self.signoffs.push(s);
+        }
+        self.body.push(e);
+    }
+
+    /// Take one record as stored (its canonical JSON bytes).
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), changegate_audit::RecordError> {
+        self.push(&EventView::parse(bytes)?);
+        Ok(())
+    }
+
+    /// The sign-off events seen so far, in log order.
+    pub fn signoffs(&self) -> &[SignOff] {
+        &self.signoffs
+    }
+
+    /// Records seen so far recorded before the end of the period (the log size at its end: the
+    /// body's `population.size_at_end`).
+    pub fn size_at_end(&self) -> u64 {
+        self.body.size_at_end()
+    }
+
+    /// Records seen so far recorded before the end of the previous period (the log size at the
+    /// end of the previous period).
+    pub fn size_at_previous_end(&self) -> u64 {
+        self.size_at_previous_end
+    }
+
+    /// The report.
+    pub fn finish(self, generated_at: Timestamp, proof: Option<Proof>) -> Report {
+        let body = self.body.finish();
+        let kind = self.period.kind();
+        let name = self.period.to_string();
+        let digest = digest(kind, &name, &body);
+        Report {
+            v: REPORT_VERSION,
+            kind,
+            signoffs: signoffs(kind, &name, &digest, &self.settings, &self.signoffs),
+            period: name,
+            generated_at,
+            digest,
+            body,
+            proof,
+            generated: None,
+        }
     }
 }

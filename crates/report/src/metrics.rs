@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::facts::{self, Deployment, Outcome};
 use crate::period::{Period, ReportKind};
+use crate::view::EventView;
 
 /// A metric's target, as the policy states it (`[reports.metrics.<id>]` `op` and `target`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -326,30 +327,107 @@ impl M<'_> {
 
 const DORA: &str = "DORA, dora.dev/guides/dora-metrics-four-keys";
 
-fn incident_followed(d: &Deployment, f: &facts::Facts, window_h: u32) -> bool {
+/// Whether an incident was opened while `d` ran or within `window_h` hours after it finished
+/// (`opened`: the incidents' opening times, sorted).
+fn incident_followed(d: &Deployment, opened: &[Timestamp], window_h: u32) -> bool {
     let Some(fin) = d.finished_at else {
         return false;
     };
     let limit = fin + jiff::SignedDuration::from_hours(i64::from(window_h));
-    f.incidents
-        .values()
-        .any(|i| i.opened_at >= d.started_at && i.opened_at <= limit)
+    let first = opened.partition_point(|t| *t < d.started_at);
+    opened.get(first).is_some_and(|t| *t <= limit)
 }
 
 /// Compute the body of `period` from the log's records (log order).
 pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
-    let (from, to) = (period.start(), period.end());
-    let f = facts::fold(records, to);
-    let in_period: Vec<&Record> = records
-        .iter()
-        .filter(|r| period.contains(r.recorded_at))
-        .collect();
-    let size_at_end = records.iter().filter(|r| r.recorded_at < to).count() as u64;
-    let deps: Vec<&Deployment> = f
-        .deployments
-        .iter()
-        .filter(|d| period.contains(d.started_at))
-        .collect();
+    let mut b = BodyBuilder::new(period, settings);
+    for r in records {
+        b.push(&EventView::of(r));
+    }
+    b.finish()
+}
+
+/// The body, one record at a time (log order): [`BodyBuilder::push`] each record, then
+/// [`BodyBuilder::finish`]. The records need not be held: a million-event log streams through.
+pub struct BodyBuilder {
+    period: Period,
+    from: Timestamp,
+    to: Timestamp,
+    settings: Settings,
+    fold: facts::Fold,
+    events: u64,
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    size_at_end: u64,
+}
+
+impl BodyBuilder {
+    /// A body of `period` under `settings`.
+    pub fn new(period: &Period, settings: &Settings) -> Self {
+        let (from, to) = (period.start(), period.end());
+        BodyBuilder {
+            period: *period,
+            from,
+            to,
+            settings: settings.clone(),
+            fold: facts::Fold::new(to),
+            events: 0,
+            first_seq: None,
+            last_seq: None,
+            size_at_end: 0,
+        }
+    }
+
+    /// Take one record.
+    pub fn push(&mut self, e: &EventView<'_>) {
+        let at = e.recorded_at;
+        if at < self.to {
+            self.size_at_end += 1;
+            if at >= self.from {
+                self.events += 1;
+                self.first_seq.get_or_insert(e.seq);
+                self.last_seq = Some(e.seq);
+            }
+        }
+        self.fold.push(e);
+    }
+
+    /// Records seen so far recorded before the end of the period.
+    pub fn size_at_end(&self) -> u64 {
+        self.size_at_end
+    }
+
+    /// The body.
+    pub fn finish(self) -> Body {
+        let population = |deployments| Population {
+            events: self.events,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            size_at_end: self.size_at_end,
+            deployments,
+        };
+        body(
+            &self.period,
+            (self.from, self.to),
+            self.fold.finish(),
+            &self.settings,
+            population,
+        )
+    }
+}
+
+fn body(
+    period: &Period,
+    (from, to): (Timestamp, Timestamp),
+    mut f: facts::Facts,
+    settings: &Settings,
+    population: impl FnOnce(u64) -> Population,
+) -> Body {
+    let contains = |t: Timestamp| from <= t && t < to;
+    let mut all = std::mem::take(&mut f.deployments);
+    all.retain(|d| contains(d.started_at));
+    let changes = all;
+    let deps: Vec<&Deployment> = changes.iter().collect();
     let n = deps.len() as u64;
     let rolled = deps
         .iter()
@@ -522,14 +600,14 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
     let mut restore: Vec<f64> = f
         .incidents
         .values()
-        .filter(|i| period.contains(i.opened_at))
+        .filter(|i| contains(i.opened_at))
         .filter_map(|i| Some(hours(i.resolved_at?.duration_since(i.opened_at).as_secs())))
         .collect();
     let nr = restore.len();
     let opened = f
         .incidents
         .values()
-        .filter(|i| period.contains(i.opened_at))
+        .filter(|i| contains(i.opened_at))
         .count();
     m.push(
         "dora-time-to-restore",
@@ -541,6 +619,8 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
         Some(DORA),
     );
 
+    let mut opened_at: Vec<Timestamp> = f.incidents.values().map(|i| i.opened_at).collect();
+    opened_at.sort_unstable();
     let by_category = (1..=4u8)
         .map(|c| {
             let ds: Vec<&&Deployment> = deps.iter().filter(|d| d.category == Some(c)).collect();
@@ -551,7 +631,7 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
                 .count() as u64;
             let inc = ds
                 .iter()
-                .filter(|d| incident_followed(d, &f, settings.incident_window_h))
+                .filter(|d| incident_followed(d, &opened_at, settings.incident_window_h))
                 .count() as u64;
             CategoryRow {
                 category: c,
@@ -568,17 +648,12 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
     let quarterly = (period.kind() == ReportKind::Quarterly)
         .then(|| quarterly(period, &f, &deps, settings.incident_window_h));
 
+    drop(deps);
     Body {
         from,
         to,
         settings: settings.clone(),
-        population: Population {
-            events: in_period.len() as u64,
-            first_seq: in_period.first().map(|r| r.seq),
-            last_seq: in_period.last().map(|r| r.seq),
-            size_at_end,
-            deployments: n,
-        },
+        population: population(n),
         metrics,
         by_category,
         emergency_changes: emergency,
@@ -586,16 +661,18 @@ pub fn build(period: &Period, records: &[Record], settings: &Settings) -> Body {
         approval_bypasses: bypass,
         window_violations: wv,
         quarterly,
-        changes: deps.into_iter().cloned().collect(),
+        changes,
     }
 }
 
 fn quarterly(period: &Period, f: &facts::Facts, deps: &[&Deployment], window_h: u32) -> Quarterly {
+    let (from, to) = (period.start(), period.end());
+    let contains = |t: Timestamp| from <= t && t < to;
     let mut by_role: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut by_person: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
     for (_, submitted, approvals) in &f.submissions {
         for a in approvals {
-            if !period.contains(a.at) || a.at < *submitted {
+            if !contains(a.at) || a.at < *submitted {
                 continue;
             }
             let h = hours(a.at.duration_since(*submitted).as_secs());
@@ -641,7 +718,7 @@ fn quarterly(period: &Period, f: &facts::Facts, deps: &[&Deployment], window_h: 
     let window_denials = f
         .decisions
         .iter()
-        .filter(|d| d.window_closed && period.contains(d.at))
+        .filter(|d| d.window_closed && contains(d.at))
         .count() as u64;
     let mut delays: Vec<f64> = deps
         .iter()

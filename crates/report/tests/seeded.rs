@@ -5,12 +5,14 @@
 mod history;
 
 use changegate_audit::record::seal;
+use changegate_audit::record::write_canonical;
 use changegate_audit::tree::{self, Frontier, NodeId, leaf_hash};
 use changegate_audit::{Checkpoint, ConsistencyProofFile, LogSigner, Record};
 use changegate_report::render::{Format, render};
 use changegate_report::verify::verify_export;
-use changegate_report::{Code, Period, Proof, ProofPoint, Report, Settings, report};
+use changegate_report::{Code, Period, Proof, ProofPoint, Report, ReportBuilder, Settings, report};
 use history::{Expected, History, expected, generate};
+use sha2::{Digest, Sha256};
 
 const ORIGIN: &str = "changegate.test/log";
 
@@ -232,6 +234,38 @@ fn every_month_of_a_seeded_year_matches_the_ground_truth() {
     assert!(missed_any.0, "no month with an approval bypass");
 }
 
+/// The store's path (each record's stored bytes streamed through a `ReportBuilder`, read as
+/// views) gives the report the parsed records give, and the digest (written straight from the
+/// body) is the SHA-256 of the `Value` path's canonical JSON (docs/adr/0031-report-at-scale.md).
+#[test]
+fn the_streamed_report_and_its_digest_are_those_of_the_parsed_records() {
+    let h = generate(17, 3);
+    let l = log(&h);
+    let settings = Settings::default();
+    let bytes: Vec<Vec<u8>> = l.records.iter().map(Record::canonical).collect();
+    let periods = (1..=12)
+        .map(|m| Period::Month(2026, m))
+        .chain((1..=4).map(|q| Period::Quarter(2026, q)));
+    for period in periods {
+        let r = report(&period, &l.records, &settings, period.end(), None);
+        let mut b = ReportBuilder::new(&period, &settings);
+        for x in &bytes {
+            b.push_bytes(x).unwrap();
+        }
+        assert_eq!(
+            b.size_at_end(),
+            r.body.population.size_at_end,
+            "{period} size"
+        );
+        let streamed = b.finish(period.end(), None);
+        assert_eq!(streamed, r, "{period}");
+        let v = serde_json::json!({"kind": r.kind, "period": r.period, "body": r.body});
+        let mut out = Vec::new();
+        write_canonical(&v, &mut out);
+        assert_eq!(r.digest, hex::encode(Sha256::digest(&out)), "{period}");
+    }
+}
+
 #[test]
 fn quarterly_reviews_answer_the_four_questions() {
     let h = generate(17, 3);
@@ -393,7 +427,7 @@ fn verify_fails_when_one_event_is_altered() {
     obj.remove("leaf_hash");
     obj.remove("salt");
     let mut bytes = Vec::new();
-    changegate_audit::record::write_canonical(&v, &mut bytes);
+    write_canonical(&v, &mut bytes);
     let rec = Record::parse(&bytes).unwrap();
     let leaf = changegate_audit::LeafData {
         seq: rec.seq,

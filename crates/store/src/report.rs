@@ -3,8 +3,10 @@
 
 use changegate_audit::{AuditEvent, Record};
 use changegate_report::{
-    Generated, Period, Proof, ProofPoint, Report, ReportKind, Settings, report_name,
+    EventView, Generated, Period, Proof, ProofPoint, Report, ReportBuilder, ReportKind, Settings,
+    report_name,
 };
+use futures_util::TryStreamExt as _;
 use serde_json::json;
 use sqlx::Row;
 
@@ -58,14 +60,42 @@ impl Store {
         Ok(out)
     }
 
+    /// Stream the stored records below position `size` to `each`, in log order, as their stored
+    /// bytes (pruned records are absent). The report reads them as views of those bytes
+    /// ([`changegate_report::EventView`]), never as parsed [`Record`]s: at a million records
+    /// the parse was most of a report's time (docs/adr/0031-report-at-scale.md).
+    async fn each_record_below(
+        &self,
+        size: u64,
+        mut each: impl FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        on_pool!(&self.inner.db, p => {
+            let mut rows = sqlx::query("SELECT seq, record FROM audit_record WHERE seq < $1 ORDER BY seq")
+                .bind(size as i64)
+                .fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                let seq: i64 = r.try_get(0)?;
+                let text: &str = r.try_get(1)?;
+                each(seq as u64, text.as_bytes())?;
+            }
+        });
+        Ok(())
+    }
+
     /// The report of `period`, computed from the records up to the current signed head, with
     /// the proof of completeness (the head's checkpoint, the tree at the end of the period, and
-    /// a consistency proof from the previous report's checkpoint).
+    /// a consistency proof from the previous report's checkpoint). The records stream through
+    /// the report's builder; the trees come from the stored nodes (no leaf is rehashed).
     pub async fn report(&self, period: &Period, settings: &Settings) -> Result<Report> {
         let head = self.head().await?;
-        let records = self.records_below(head.size).await?;
-        let mut r = changegate_report::report(period, &records, settings, self.now(), None);
-        let end = r.body.population.size_at_end;
+        let mut b = ReportBuilder::new(period, settings);
+        self.each_record_below(head.size, |seq, bytes| {
+            b.push_bytes(bytes)
+                .map_err(|e| StoreError::Corrupt(format!("record {seq}: {e}")))
+        })
+        .await?;
+        let generated_at = self.now();
+        let end = b.size_at_end();
         let period_end = ProofPoint {
             size: end,
             root: hex::encode(self.root_at(end).await?),
@@ -75,8 +105,9 @@ impl Store {
         // the end of the previous period.
         let prev = period.previous();
         let prev_name = report_name(prev.kind(), &prev.to_string());
-        let signed = changegate_report::facts::signoff_events(&records)
-            .into_iter()
+        let signed = b
+            .signoffs()
+            .iter()
             .filter(|s| s.report == prev_name)
             .filter_map(|s| s.checkpoint_size.map(|n| (n, s)))
             .filter(|(n, _)| *n <= head.size)
@@ -87,15 +118,12 @@ impl Store {
                 format!("checkpoint of report {prev_name} as {} signed it", s.person),
             ),
             None => (
-                records
-                    .iter()
-                    .filter(|x| x.recorded_at < prev.end())
-                    .count() as u64,
+                b.size_at_previous_end(),
                 format!("the log at the end of {prev} (no signed report {prev_name})"),
             ),
         };
         let consistency = self.consistency(prev_size, head.size).await?;
-        r.proof = Some(Proof {
+        let proof = Proof {
             origin: self.origin().to_string(),
             verifier_key: self.verifier_key().to_string(),
             checkpoint_note: head.checkpoint.clone(),
@@ -111,8 +139,8 @@ impl Store {
                 note: prev_note,
             }),
             consistency: Some(consistency),
-        });
-        Ok(r)
+        };
+        Ok(b.finish(generated_at, Some(proof)))
     }
 
     /// The report the server generated for `name` on its schedule, if any.
@@ -207,20 +235,27 @@ impl Store {
             return self.report(period, settings).await;
         };
         let head = self.head().await?;
-        let records = self.records_below(head.size).await?;
         let parsed: Option<Report> = serde_json::from_str(&stored.report).ok();
-        let logged = records
-            .iter()
-            .find(|r| r.seq == stored.event_seq)
-            .filter(|r| r.event.kind == changegate_report::KIND_GENERATED)
-            .and_then(|r| r.event.details["digest"].as_str().map(str::to_string));
+        // One pass over the log for the sign-offs and the `report.generated` event, each record
+        // read as a view of its bytes (nothing is computed).
+        let mut all = Vec::new();
+        let mut logged = None;
+        self.each_record_below(head.size, |seq, bytes| {
+            let e = EventView::parse(bytes)
+                .map_err(|e| StoreError::Corrupt(format!("record {seq}: {e}")))?;
+            if e.seq == stored.event_seq && e.kind == changegate_report::KIND_GENERATED {
+                logged = e.details.digest.as_str().map(str::to_string);
+            }
+            all.extend(changegate_report::facts::signoff_of(&e));
+            Ok(())
+        })
+        .await?;
         match parsed {
             Some(mut r)
                 if changegate_report::digest(kind, &r.period, &r.body) == stored.digest
                     && r.digest == stored.digest
                     && logged.as_deref() == Some(stored.digest.as_str()) =>
             {
-                let all = changegate_report::facts::signoff_events(&records);
                 r.signoffs =
                     changegate_report::signoffs(kind, &r.period, &r.digest, settings, &all);
                 Ok(r)

@@ -11,7 +11,7 @@
 use changegate_policy::facets::FacetCode;
 
 use crate::facet::{evidence_line, facet};
-use crate::util::{ext, first_diff_line, per_file, texts};
+use crate::util::{ext, first_diff_line, per_file};
 use crate::{Change, Detector, FileStatus, Finding, Side};
 
 /// The log-level-in-code detector.
@@ -48,24 +48,29 @@ impl Detector for Logging {
                 {
                     return;
                 }
-                let Ok(t) = texts(change.contents, f) else {
+                // Borrowed from the contents' cache: both sides present and UTF-8, or nothing
+                // to say (a copy of each side showed in the profile).
+                let (Some(bb), Some(hb)) = (
+                    change.contents.base(f.base_path()),
+                    change.contents.head(&f.path),
+                ) else {
                     return;
                 };
-                let (Some(b), Some(h)) = (t.base, t.head) else {
+                let (Ok(b), Ok(h)) = (std::str::from_utf8(&bb), std::str::from_utf8(&hb)) else {
                     return;
                 };
-                if b == h || !mentions_levels(&b) {
+                if b == h || !mentions_levels(b) {
                     return;
                 }
-                if normalise(&b) != normalise(&h) {
+                if normalise(b) != normalise(h) {
                     return;
                 }
-                let line = first_diff_line(&b, &h);
+                let line = first_diff_line(b, h);
                 out.facets.push(facet(
                     self.id(),
                     FacetCode::LogLevel,
                     format!("{}: only log levels changed", f.path),
-                    vec![evidence_line(&f.path, Side::Head, Some(&h), Some(line))],
+                    vec![evidence_line(&f.path, Side::Head, Some(h), Some(line))],
                 ));
                 out.explained.insert(f.path.clone());
             },
@@ -73,11 +78,40 @@ impl Detector for Logging {
     }
 }
 
+/// `.level(` for each of [`LEVELS`], written out (a `format!` per level per file showed in the
+/// profile); a test checks it matches.
+const CALLS: &[&str] = &[
+    ".error(",
+    ".warn(",
+    ".warning(",
+    ".info(",
+    ".log(",
+    ".debug(",
+    ".verbose(",
+    ".trace(",
+    ".fatal(",
+    ".silly(",
+    ".http(",
+    ".silent(",
+];
+
 fn mentions_levels(text: &str) -> bool {
-    LEVELS.iter().any(|l| text.contains(&format!(".{l}(")))
+    CALLS.iter().any(|c| text.contains(c))
         || text.contains("level")
         || text.contains("Level")
         || text.contains("logger")
+}
+
+/// Whether the line, lower-cased (ASCII), contains `level` or `logger`: one pass over the bytes
+/// and no lower-cased copy (one allocation per line showed in the profile).
+fn logging_line(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        (c == b'l' || c == b'L')
+            && [&b"level"[..], &b"logger"[..]]
+                .iter()
+                .any(|n| b[i..].len() >= n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n))
+    })
 }
 
 fn is_ident(c: u8) -> bool {
@@ -89,8 +123,7 @@ fn is_ident(c: u8) -> bool {
 pub(crate) fn normalise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
-        let lower = line.to_ascii_lowercase();
-        let logging_line = lower.contains("level") || lower.contains("logger");
+        let logging_line = logging_line(line);
         let bytes = line.as_bytes();
         let mut i = 0;
         let mut start = 0;
@@ -133,6 +166,34 @@ pub(crate) fn normalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalise;
+
+    #[test]
+    fn logging_line_is_lower_case_contains() {
+        for line in [
+            "LOG_LEVEL=1",
+            "this.Logger",
+            "lev el",
+            "LéVEL",
+            "",
+            "logge",
+            "l",
+            "xlevel",
+            "LOGGER\n",
+        ] {
+            let lower = line.to_ascii_lowercase();
+            assert_eq!(
+                super::logging_line(line),
+                lower.contains("level") || lower.contains("logger"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn calls_are_the_levels() {
+        let want: Vec<String> = super::LEVELS.iter().map(|l| format!(".{l}(")).collect();
+        assert_eq!(super::CALLS, want);
+    }
 
     #[test]
     fn level_words_in_log_positions_only() {

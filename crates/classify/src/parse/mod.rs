@@ -5,3 +5,4 @@ pub(crate) mod nest_ts;
 pub(crate) mod npm_lock;
 pub(crate) mod prisma;
 pub(crate) mod structured;
+pub(crate) mod yaml_fast;

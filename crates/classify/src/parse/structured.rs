@@ -47,6 +47,11 @@ pub(crate) fn parse(format: Format, text: &str) -> Result<Vec<Value>, String> {
             if text.trim().is_empty() {
                 return Ok(vec![]);
             }
+            // The plain subset most manifests are written in, read in one pass; anything else
+            // (and every error) is serde-saphyr's (docs/adr/0012, decision 10).
+            if let Some(docs) = super::yaml_fast::parse(text) {
+                return Ok(docs);
+            }
             serde_saphyr::from_multiple::<Value>(text)
                 .map(|docs| docs.into_iter().filter(|d| !d.is_null()).collect())
                 .map_err(|e| e.to_string())

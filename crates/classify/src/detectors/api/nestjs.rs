@@ -35,8 +35,8 @@ use changegate_policy::facets::FacetCode;
 use self::bootstrap::{Bootstrap, Bootstraps};
 use crate::facet::{evidence_line, unparseable_at};
 use crate::parse::nest_ts::{self as ts, NestFile};
-use crate::util::as_text;
-use crate::{Change, Detector, FileStatus, Finding, Side};
+use crate::util::{as_text, per_file};
+use crate::{Change, ChangedFile, Detector, FileStatus, Finding, Side};
 
 /// The NestJS detector.
 pub struct NestJs;
@@ -78,118 +78,133 @@ impl Detector for NestJs {
         FACETS
     }
 
+    fn splits_files(&self) -> bool {
+        true
+    }
+
     fn detect(&self, change: &Change<'_>) -> Finding {
-        let mut finding = Finding::default();
         let boots = Bootstraps {
             contents: change.contents,
             cache: Mutex::new(HashMap::new()),
+            walks: Mutex::new(HashMap::new()),
         };
-        for f in change.files {
-            if f.submodule
-                || !(is_ts_source(&f.path) || is_ts_source(f.base_path()))
-                || change.is_binary(f)
-            {
-                continue;
+        // Files in parallel (merged in file order, as on one thread); the bootstrap cache is
+        // shared by the workers.
+        per_file(
+            change.files,
+            || (),
+            |_, f, finding| file(change, &boots, f, finding),
+        )
+    }
+}
+
+/// One changed file: its routes, events, settings, types and protocol options, both sides.
+fn file(change: &Change<'_>, boots: &Bootstraps<'_>, f: &ChangedFile, finding: &mut Finding) {
+    if f.submodule || !(is_ts_source(&f.path) || is_ts_source(f.base_path())) || change.is_binary(f)
+    {
+        return;
+    }
+    let get = |side: Side| match side {
+        Side::Base if f.status != FileStatus::Added => change.contents.base(f.base_path()),
+        Side::Head if f.status != FileStatus::Deleted => change.contents.head(&f.path),
+        _ => None,
+    };
+    let (bbytes, hbytes) = (get(Side::Base), get(Side::Head));
+    // Cheap relevance check on the borrowed bytes: most sources are not NestJS modules,
+    // and copying them first was most of this detector's time on big changes.
+    let relevant = [&bbytes, &hbytes]
+        .iter()
+        .any(|b| matches!(b.as_deref().map(as_text), Some(Ok(s)) if ts::interesting(s)));
+    if !relevant {
+        return;
+    }
+    let text = |b: Option<std::borrow::Cow<'_, [u8]>>| -> Option<Result<String, String>> {
+        b.map(|b| as_text(&b).map(str::to_string))
+    };
+    let (btext, htext) = (text(bbytes), text(hbytes));
+    let mut sides: Vec<(Side, NestFile, String)> = Vec::new();
+    let mut broken = false;
+    for (side, t) in [(Side::Base, btext), (Side::Head, htext)] {
+        let path = if side == Side::Base {
+            f.base_path()
+        } else {
+            f.path.as_str()
+        };
+        match t {
+            None => sides.push((side, NestFile::default(), String::new())),
+            Some(Err(e)) => {
+                broken = true;
+                finding.facets.push(unparseable_at(
+                    ID,
+                    path,
+                    side,
+                    None,
+                    "TypeScript source",
+                    &e,
+                ));
             }
-            let get = |side: Side| match side {
-                Side::Base if f.status != FileStatus::Added => change.contents.base(f.base_path()),
-                Side::Head if f.status != FileStatus::Deleted => change.contents.head(&f.path),
-                _ => None,
-            };
-            let (bbytes, hbytes) = (get(Side::Base), get(Side::Head));
-            // Cheap relevance check on the borrowed bytes: most sources are not NestJS modules,
-            // and copying them first was most of this detector's time on big changes.
-            let relevant = [&bbytes, &hbytes]
-                .iter()
-                .any(|b| matches!(b.as_deref().map(as_text), Some(Ok(s)) if ts::interesting(s)));
-            if !relevant {
-                continue;
-            }
-            let text = |b: Option<std::borrow::Cow<'_, [u8]>>| -> Option<Result<String, String>> {
-                b.map(|b| as_text(&b).map(str::to_string))
-            };
-            let (btext, htext) = (text(bbytes), text(hbytes));
-            let mut sides: Vec<(Side, NestFile, String)> = Vec::new();
-            let mut broken = false;
-            for (side, t) in [(Side::Base, btext), (Side::Head, htext)] {
-                let path = if side == Side::Base {
-                    f.base_path()
-                } else {
-                    f.path.as_str()
-                };
-                match t {
-                    None => sides.push((side, NestFile::default(), String::new())),
-                    Some(Err(e)) => {
-                        broken = true;
-                        finding.facets.push(unparseable_at(
-                            ID,
-                            path,
-                            side,
-                            None,
-                            "TypeScript source",
-                            &e,
-                        ));
-                    }
-                    Some(Ok(text)) => match ts::read(&text) {
-                        Ok(n) => sides.push((side, n, text)),
-                        Err(e) => {
-                            broken = true;
-                            finding.facets.push(unparseable_at(
-                                ID,
-                                path,
-                                side,
-                                e.line,
-                                "TypeScript source",
-                                &e.message,
-                            ));
-                        }
-                    },
+            Some(Ok(text)) => match ts::read(&text) {
+                Ok(n) => sides.push((side, n, text)),
+                Err(e) => {
+                    broken = true;
+                    finding.facets.push(unparseable_at(
+                        ID,
+                        path,
+                        side,
+                        e.line,
+                        "TypeScript source",
+                        &e.message,
+                    ));
                 }
-            }
-            if broken || sides.len() != 2 {
-                continue;
-            }
-            let (base, btext) = (&sides[0].1, sides[0].2.as_str());
-            let (head, htext) = (&sides[1].1, sides[1].2.as_str());
-            let bboot = if base.global_prefix.is_some() || base.versioning.is_some() {
-                Bootstrap::of(base)
-            } else {
-                boots.find(Side::Base, f.base_path())
-            };
-            let hboot = if head.global_prefix.is_some() || head.versioning.is_some() {
-                Bootstrap::of(head)
-            } else {
-                boots.find(Side::Head, &f.path)
-            };
-            let ctx = FileCtx {
-                bpath: f.base_path(),
-                hpath: &f.path,
-                btext,
-                htext,
-            };
-            ctx.routes(base, head, &bboot, &hboot, &mut finding.facets);
-            ctx.events(base, head, &mut finding.facets);
-            ctx.settings(
-                &base.transports,
-                &head.transports,
-                FacetCode::ProtocolChanged,
-                "Socket.IO transports",
-                &mut finding.facets,
-            );
-            ctx.settings(
-                &base.rate_limits,
-                &head.rate_limits,
-                FacetCode::ApiRateLimitChanged,
-                "rate limit",
-                &mut finding.facets,
-            );
-            ctx.bootstrap(base, head, &mut finding.facets);
-            if f.status != FileStatus::Added && f.status != FileStatus::Deleted {
-                ctx.types(base, head, &mut finding.facets);
-                ctx.protocol(base, head, &mut finding.facets);
-            }
+            },
         }
-        finding
+    }
+    if broken || sides.len() != 2 {
+        return;
+    }
+    let (base, btext) = (&sides[0].1, sides[0].2.as_str());
+    let (head, htext) = (&sides[1].1, sides[1].2.as_str());
+    let ctx = FileCtx {
+        bpath: f.base_path(),
+        hpath: &f.path,
+        btext,
+        htext,
+    };
+    // The bootstrap only shapes routes: a file that declares none on either side (a DTO, a
+    // gateway, a module) does not depend on any `main.ts`, which is then not looked up
+    // (looking it up walked the tree once per parent directory).
+    if !(base.routes.is_empty() && head.routes.is_empty()) {
+        let bboot = if base.global_prefix.is_some() || base.versioning.is_some() {
+            Bootstrap::of(base)
+        } else {
+            boots.find(Side::Base, f.base_path())
+        };
+        let hboot = if head.global_prefix.is_some() || head.versioning.is_some() {
+            Bootstrap::of(head)
+        } else {
+            boots.find(Side::Head, &f.path)
+        };
+        ctx.routes(base, head, &bboot, &hboot, &mut finding.facets);
+    }
+    ctx.events(base, head, &mut finding.facets);
+    ctx.settings(
+        &base.transports,
+        &head.transports,
+        FacetCode::ProtocolChanged,
+        "Socket.IO transports",
+        &mut finding.facets,
+    );
+    ctx.settings(
+        &base.rate_limits,
+        &head.rate_limits,
+        FacetCode::ApiRateLimitChanged,
+        "rate limit",
+        &mut finding.facets,
+    );
+    ctx.bootstrap(base, head, &mut finding.facets);
+    if f.status != FileStatus::Added && f.status != FileStatus::Deleted {
+        ctx.types(base, head, &mut finding.facets);
+        ctx.protocol(base, head, &mut finding.facets);
     }
 }
 
@@ -259,6 +274,67 @@ export class ChatGateway {
                 (CTRL, Some(CTRL_TS), Some(head)),
             ],
         )
+    }
+
+    /// The bootstrap shapes routes only: a changed DTO does not read any `main.ts`, a changed
+    /// controller does.
+    #[test]
+    fn bootstrap_is_read_only_for_files_with_routes() {
+        struct Counting {
+            inner: crate::MapContents,
+            reads: Mutex<Vec<String>>,
+        }
+        impl crate::Contents for Counting {
+            fn base(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+                self.reads.lock().unwrap().push(path.to_string());
+                self.inner.base(path)
+            }
+            fn head(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+                self.reads.lock().unwrap().push(path.to_string());
+                self.inner.head(path)
+            }
+        }
+        let dto = "src/messages/dto/create-message.dto.ts";
+        let dto_ts = "export class CreateMessageDto {\n  @IsString()\n  text: string;\n}\n";
+        let settings = crate::detectors::testing::default_settings();
+        for (path, base, head, reads_main) in [
+            (
+                dto,
+                dto_ts,
+                dto_ts.replace("text: string", "text: number"),
+                false,
+            ),
+            (
+                CTRL,
+                CTRL_TS,
+                CTRL_TS.replace("@Get()", "@Get('all')"),
+                true,
+            ),
+        ] {
+            let inner = crate::MapContents::default()
+                .with_base(MAIN, MAIN_TS)
+                .with_head(MAIN, MAIN_TS)
+                .with_base(path, base)
+                .with_head(path, head.as_str());
+            let files = inner.changed_files();
+            let c = Counting {
+                inner,
+                reads: Mutex::new(Vec::new()),
+            };
+            let f = NestJs.detect(&Change {
+                files: &files,
+                contents: &c,
+                settings: &settings,
+            });
+            assert!(!f.facets.is_empty(), "{path}: {f:?}");
+            let read_main = c
+                .reads
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.ends_with("main.ts"));
+            assert_eq!(read_main, reads_main, "{path}");
+        }
     }
 
     #[test]

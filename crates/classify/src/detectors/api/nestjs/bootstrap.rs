@@ -64,6 +64,9 @@ impl Bootstrap {
     }
 }
 
+/// The directories from `path`'s own up to the root: the order [`Bootstraps::find`] walks (kept
+/// for the test that checks the memoised walk against the plain loop).
+#[cfg(test)]
 pub(super) fn parents(path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = path;
@@ -87,18 +90,38 @@ pub(super) fn join(dir: &str, name: &str) -> String {
 pub(super) struct Bootstraps<'c> {
     pub(super) contents: &'c dyn Contents,
     pub(super) cache: Mutex<HashMap<(bool, String), Option<Bootstrap>>>,
+    /// The outcome of the walk up from each directory (the nearest bootstrap at or above it), so
+    /// the controllers of one application share one walk instead of re-probing every parent.
+    pub(super) walks: Mutex<HashMap<(bool, String), Option<Bootstrap>>>,
 }
 
 impl Bootstraps<'_> {
+    /// The nearest bootstrap: `<dir>/main.ts`, then `<dir>/src/main.ts`, for each directory from
+    /// the file's own up to the root ([`parents`] order).
     pub(super) fn find(&self, side: Side, path: &str) -> Bootstrap {
-        for dir in parents(path) {
-            for cand in [join(&dir, "main.ts"), join(&dir, "src/main.ts")] {
-                if let Some(b) = self.load(side, &cand) {
-                    return b;
-                }
-            }
+        let dir = path.rfind('/').map_or("", |i| &path[..i]);
+        self.walk(side, dir).unwrap_or_default()
+    }
+
+    fn walk(&self, side: Side, dir: &str) -> Option<Bootstrap> {
+        let key = (side == Side::Head, dir.to_string());
+        if let Some(v) = self.walks.lock().ok().and_then(|w| w.get(&key).cloned()) {
+            return v;
         }
-        Bootstrap::default()
+        let found = [join(dir, "main.ts"), join(dir, "src/main.ts")]
+            .iter()
+            .find_map(|cand| self.load(side, cand))
+            .or_else(|| {
+                if dir.is_empty() {
+                    None
+                } else {
+                    self.walk(side, dir.rfind('/').map_or("", |i| &dir[..i]))
+                }
+            });
+        if let Ok(mut w) = self.walks.lock() {
+            w.insert(key, found.clone());
+        }
+        found
     }
 
     pub(super) fn load(&self, side: Side, path: &str) -> Option<Bootstrap> {
@@ -163,7 +186,64 @@ impl FileCtx<'_> {
 mod tests {
     use super::super::tests::*;
     use super::super::*;
+    use super::{Bootstrap, Bootstraps, join, parents};
     use crate::detectors::testing::{kinds, run};
+
+    /// The memoised walk finds what the plain loop over [`parents`] finds, whatever is asked
+    /// first.
+    #[test]
+    fn walk_matches_the_loop_over_parents() {
+        let boot = |p: &str| MAIN_TS.replace("'api'", &format!("'{p}'"));
+        let c = crate::MapContents::default()
+            .with_head("apps/a/src/main.ts", boot("a"))
+            .with_head("apps/b/main.ts", boot("b"))
+            .with_head("main.ts", boot("root"))
+            .with_head("apps/c/src/main.ts", "not typescript (")
+            .with_head("libs/x/y/src/main.ts", boot("x"));
+        let fresh = || Bootstraps {
+            contents: &c,
+            cache: Mutex::new(Default::default()),
+            walks: Mutex::new(Default::default()),
+        };
+        let old = |b: &Bootstraps<'_>, path: &str| {
+            for dir in parents(path) {
+                for cand in [join(&dir, "main.ts"), join(&dir, "src/main.ts")] {
+                    if let Some(b) = b.load(Side::Head, &cand) {
+                        return b;
+                    }
+                }
+            }
+            Bootstrap::default()
+        };
+        let paths = [
+            "apps/a/src/x/y.controller.ts",
+            "apps/a/src/y.controller.ts",
+            "apps/a/y.controller.ts",
+            "apps/b/src/deep/er/y.ts",
+            "apps/c/src/y.ts",
+            "apps/d/y.ts",
+            "libs/x/y/src/z/w.ts",
+            "libs/x/w.ts",
+            "top.ts",
+            "/abs.ts",
+            "a//b.ts",
+        ];
+        let shared = fresh();
+        for order in [paths.to_vec(), paths.iter().rev().copied().collect()] {
+            for p in order {
+                let want = old(&fresh(), p);
+                assert_eq!(shared.find(Side::Head, p), want, "{p}");
+                assert_eq!(fresh().find(Side::Head, p), want, "{p}");
+            }
+        }
+        assert_eq!(
+            shared
+                .find(Side::Head, "apps/a/src/x/y.ts")
+                .prefix
+                .as_deref(),
+            Some("a")
+        );
+    }
 
     #[test]
     fn without_bootstrap_routes_have_no_prefix() {
