@@ -220,9 +220,7 @@ impl ErrorCode {
             | C::CsrfTokenInvalid
             | C::GithubOauthStateInvalid
             | C::GithubUserUnmapped => StatusCode::FORBIDDEN,
-            C::ChangeExists | C::ConcurrentUpdate | C::TeamManagedByGithub => {
-                StatusCode::CONFLICT
-            }
+            C::ChangeExists | C::ConcurrentUpdate | C::TeamManagedByGithub => StatusCode::CONFLICT,
             C::GateDenied | C::PlanNotSelectable => StatusCode::UNPROCESSABLE_ENTITY,
             C::RolloutsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             C::RolloutActive => StatusCode::CONFLICT,

@@ -922,7 +922,10 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     assert_eq!(row.github, Some(("bob-gh".into(), 4242)));
     assert_eq!(row.token_id, "");
     // PKCE: the exchange proved the verifier of this browser's cookie.
-    let verifier_sent = exchange[0].body["code_verifier"].as_str().unwrap().to_string();
+    let verifier_sent = exchange[0].body["code_verifier"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(verifier_sent.len(), 64);
     // A code is used once: the same callback again fails at GitHub, nobody signed in.
     let mut again = Browser::new(&srv);
@@ -1050,7 +1053,9 @@ async fn a_github_session_ends_once_the_policy_maps_its_login_elsewhere(backend:
     );
     // carol's login still maps to carol: her session goes on.
     let mut carol = Browser::new(&srv);
-    carol.cookies.push(("cg_session".into(), cookies[1].clone()));
+    carol
+        .cookies
+        .push(("cg_session".into(), cookies[1].clone()));
     let p = carol.get("/changes").await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(p.body.contains("Signed in as <strong>carol</strong>"));

@@ -430,10 +430,7 @@ async fn a_team_read_from_github_cannot_be_set_by_hand(backend: Backend) {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "team-managed-by-github", "{body}");
-    assert!(
-        body["message"].as_str().unwrap().contains(TEAM),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains(TEAM), "{body}");
     let after = e.srv.db.world().await.unwrap();
     assert_eq!(after.version, before.version, "nothing written");
     // A team the policy does not map is still set by hand.

@@ -60,8 +60,8 @@ pub use server::{
 };
 pub use server::{GithubGate, GithubGateUpdate, GithubPublication, NewGithubGate};
 pub use tx::{Appended, Tx, TxConn};
-pub use writer::{WriteTurn, background, spawn_background};
 pub use verify::Adopted;
+pub use writer::{WriteTurn, background, spawn_background};
 
 /// Name of the SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "changegate.db";

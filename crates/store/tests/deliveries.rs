@@ -249,7 +249,10 @@ async fn a_burst_of_concurrent_inserts_stores_each_once(kind: Kind) {
                 let id = format!("burst-{i}");
                 let subject = format!("PD-{}", i % 7);
                 let s: &dyn ServerStore = &*store;
-                (id.clone(), s.insert_delivery(new(&id, &subject, now)).await.unwrap())
+                (
+                    id.clone(),
+                    s.insert_delivery(new(&id, &subject, now)).await.unwrap(),
+                )
             });
         }
     }

@@ -599,4 +599,3 @@ pub(crate) struct InsertQueue {
     pending: Vec<(Owned, tokio::sync::oneshot::Sender<Result<Received>>)>,
     running: bool,
 }
-
