@@ -120,6 +120,18 @@ struct Timing {
     bytes: usize,
 }
 
+impl Timing {
+    /// Median and p95 of the latencies.
+    fn of(mut lat: Vec<Duration>, bytes: usize) -> Timing {
+        lat.sort();
+        Timing {
+            p50: lat[lat.len() / 2],
+            p95: lat[(lat.len() * 95 / 100).min(lat.len() - 1)],
+            bytes,
+        }
+    }
+}
+
 /// The page paths issue 18 names (part of the interface).
 const ISSUE_PAGES: &[&str] = &[
     "/",
@@ -156,12 +168,7 @@ async fn time(http: &reqwest::Client, url: &str, auth: (&str, &str), rounds: usi
             bytes = b.len();
         }
     }
-    lat.sort();
-    Timing {
-        p50: lat[lat.len() / 2],
-        p95: lat[(lat.len() * 95 / 100).min(lat.len() - 1)],
-        bytes,
-    }
+    Timing::of(lat, bytes)
 }
 
 /// `/changes` right after a write each round (one change's title edited through the store, with
@@ -199,12 +206,7 @@ async fn time_after_write(
             bytes = b.len();
         }
     }
-    lat.sort();
-    Timing {
-        p50: lat[lat.len() / 2],
-        p95: lat[(lat.len() * 95 / 100).min(lat.len() - 1)],
-        bytes,
-    }
+    Timing::of(lat, bytes)
 }
 
 fn ms(d: Duration) -> String {

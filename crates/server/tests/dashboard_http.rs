@@ -765,6 +765,12 @@ async fn github_server_for(
     .await
 }
 
+/// The `code` GitHub put in a callback URL.
+fn code_of(callback: &str) -> String {
+    let after = callback.split("code=").nth(1).unwrap();
+    after.split('&').next().unwrap().to_string()
+}
+
 /// Leave for GitHub and come back: the callback URL GitHub sends the browser to, and the state
 /// the server sent.
 async fn to_github_and_back(b: &mut Browser, fake_api: &str) -> (String, String) {
@@ -930,14 +936,7 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     // A code is used once: the same callback again fails at GitHub, nobody signed in.
     let mut again = Browser::new(&srv);
     let (_, state) = to_github_and_back(&mut again, &fake.api).await;
-    let code = callback
-        .split("code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let code = code_of(&callback);
     let p = again
         .get(&format!("/login/github/callback?code={code}&state={state}"))
         .await;
@@ -956,14 +955,7 @@ async fn signing_in_with_github_maps_the_login_to_a_person(backend: Backend) {
     // verifier and nobody is signed in as bob.
     let mut victim = Browser::new(&srv);
     let (leaked, _) = to_github_and_back(&mut victim, &fake.api).await;
-    let leaked_code = leaked
-        .split("code=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let leaked_code = code_of(&leaked);
     let mut attacker = Browser::new(&srv);
     let (_, attacker_state) = to_github_and_back(&mut attacker, &fake.api).await;
     let p = attacker
