@@ -538,6 +538,73 @@ async fn every_page_renders_for_a_signed_in_person(backend: Backend) {
     assert!(js.body.len() > 10_000);
 }
 
+both!(the_list_follows_every_kind_of_write_between_two_reads);
+/// The kept listing is brought forward from the audit events since it was read (ADR 0033): each
+/// kind of write between two reads of the list shows on the second.
+async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend) {
+    use changegate_audit::{AuditEvent, kinds};
+    let srv = server(backend).await;
+    create(&srv, "CR-1").await;
+    create(&srv, "CR-2").await;
+    let mut bob = Browser::new(&srv);
+    bob.sign_in(&srv.token("bob").await).await;
+    let list = bob.get("/changes").await;
+    assert!(list.body.contains("<strong>2</strong> waiting on you"), "{}", list.body);
+
+    // A change written through the API (an approval): its row moves, the other stays.
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes/CR-1/approvals",
+            &srv.token("bob").await,
+            &json!({"role": "backend-lead"}),
+        )
+        .await;
+    assert!(st < 300, "{b}");
+    let list = bob.get("/changes?waiting=1").await;
+    assert!(list.body.contains("<strong>1</strong> waiting on you"), "{}", list.body);
+    assert!(!list.body.contains("href=\"/changes/CR-1\""), "{}", list.body);
+    assert!(list.body.contains("href=\"/changes/CR-2\""), "{}", list.body);
+
+    // Two changes written through the store between two reads, with events that are not
+    // document writes in between (a recorded decision).
+    for (id, title) in [("CR-1", "Renamed one"), ("CR-2", "Renamed two")] {
+        let cur = srv.db.change(id).await.unwrap().unwrap();
+        let mut st = cur.value.clone();
+        st.change.title = title.into();
+        let ev = AuditEvent::new(kinds::CHANGE_STATE, "admin").change(id);
+        srv.db.update_change(id, cur.version, &st, ev).await.unwrap().unwrap();
+        srv.db
+            .record(AuditEvent::new(kinds::GATE_DECISION, "admin").change(id))
+            .await
+            .unwrap();
+    }
+    let list = bob.get("/changes").await;
+    for want in ["Renamed one", "Renamed two"] {
+        assert!(list.body.contains(want), "{want}: {}", list.body);
+    }
+    assert!(!list.body.contains("Add pins endpoint"), "{}", list.body);
+
+    // A new change: listed first (newest first).
+    create(&srv, "CR-3").await;
+    let list = bob.get("/changes").await;
+    let first = |id: &str| list.body.find(&format!("href=\"/changes/{id}\"")).unwrap();
+    assert!(first("CR-3") < first("CR-2") && first("CR-2") < first("CR-1"), "{}", list.body);
+
+    // A write of the world (an incident) shows on the pages that read the world from the list.
+    let before = bob.get("/incidents").await;
+    assert!(!before.body.contains("INC-9"), "{}", before.body);
+    let (st, b) = srv
+        .post(
+            "/api/v1/incidents",
+            &srv.admin,
+            &json!({"id": "INC-9", "severity": "P1", "title": "Chat is down", "commander": "sam"}),
+        )
+        .await;
+    assert!(st < 300, "{b}");
+    let after = bob.get("/incidents").await;
+    assert!(after.body.contains("INC-9"), "{}", after.body);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A change's facets with their evidence
 

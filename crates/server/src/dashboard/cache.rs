@@ -15,12 +15,21 @@
 //! summary, and this holds across replicas, since the log is in the shared database. The stamp is
 //! read before the listing, so a write that lands in between only makes the next request read
 //! again (ADR 0032).
+//!
+//! When the log has grown by a few events, the listing is brought forward from them rather than
+//! read again: the store sets each document write's event's `state` (table, id, version) and
+//! nothing else does, so the events since the stamp name every change written since. Those rows
+//! are re-read (one query) and put in place; the rest is shared with the kept listing. A write of
+//! the world (every entry depends on it), a new change (its place in the order is the
+//! database's), a gap in the events (pruned) or many events read everything again (ADR 0033).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use changegate_gate::{ChangeState, WorldState};
+use changegate_audit::StateTable;
 use changegate_policy::Policy;
+use changegate_store::EventFilter;
 use jiff::Timestamp;
 
 use crate::AppState;
@@ -105,37 +114,132 @@ pub struct Cache {
     listing: RwLock<Option<Arc<Listing>>>,
 }
 
+/// One listed change: its summary row and its entry.
+pub type Row = (ChangeSummary, Arc<Entry>);
+
 /// The list's data: every summary with its entry, and the world.
 #[derive(Debug)]
 pub struct Listing {
     /// The audit log's size when this was read.
     pub stamp: u64,
-    /// Newest first (the store's order), each with its entry.
-    pub rows: Vec<(ChangeSummary, Arc<Entry>)>,
+    /// Newest first (the store's order), each with its entry; shared with the listings brought
+    /// forward from this one.
+    rows: Vec<Arc<Row>>,
+    /// Each change's position in `rows`.
+    index: Arc<HashMap<String, usize>>,
     /// The world.
-    pub world: WorldState,
+    pub world: Arc<WorldState>,
+    /// The world's version.
+    world_version: i64,
 }
 
+impl Listing {
+    /// Every change, newest first (the store's order), with its entry.
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().map(|r| &**r)
+    }
+}
+
+/// How many events since the stamp are read to bring the listing forward; more and the whole
+/// listing is read again (cheaper than parsing that many records).
+const FORWARD_MAX: u64 = 256;
+
 impl Cache {
-    /// Every change with its entry: the kept listing while the audit log has not grown, else
-    /// read again, refreshing the entries whose versions moved.
+    /// Every change with its entry: the kept listing while the audit log has not grown, brought
+    /// forward from the events since when it has grown by a few, else read again (refreshing the
+    /// entries whose versions moved).
     pub async fn listing(&self, s: &AppState) -> Result<Arc<Listing>, ApiError> {
         let stamp = s.db.audit_log().head().await?.size;
-        if let Some(l) = self
+        let kept = self
             .listing
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .filter(|l| l.stamp == stamp)
-        {
+            .clone();
+        if let Some(l) = kept.as_ref().filter(|l| l.stamp == stamp) {
             return Ok(l.clone());
         }
-        let fresh = Arc::new(self.read(s, stamp).await?);
+        let forward = match kept.as_ref() {
+            Some(k) if k.stamp < stamp && stamp - k.stamp <= FORWARD_MAX => {
+                self.forward(s, k, stamp).await?
+            }
+            _ => None,
+        };
+        let fresh = match forward {
+            Some(l) => Arc::new(l),
+            None => Arc::new(self.read(s, stamp).await?),
+        };
         let mut kept = self.listing.write().unwrap_or_else(|p| p.into_inner());
         if kept.as_ref().is_none_or(|l| l.stamp <= stamp) {
             *kept = Some(fresh.clone());
         }
         Ok(fresh)
+    }
+
+    /// `prev` brought forward to the log size `stamp` from the events in between, or `None` when
+    /// they call for reading everything (a world write, a new change, a gap).
+    async fn forward(
+        &self,
+        s: &AppState,
+        prev: &Listing,
+        stamp: u64,
+    ) -> Result<Option<Listing>, ApiError> {
+        let events = s
+            .db
+            .audit_log()
+            .events(&EventFilter {
+                after_seq: prev.stamp.checked_sub(1),
+                limit: Some(stamp - prev.stamp),
+                ..EventFilter::default()
+            })
+            .await?;
+        // Pruned records leave gaps: then what was written is not known.
+        let contiguous = events.len() as u64 == stamp - prev.stamp
+            && events
+                .iter()
+                .zip(prev.stamp..)
+                .all(|(e, seq)| e.record.seq == seq);
+        if !contiguous {
+            return Ok(None);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for e in &events {
+            match &e.record.event.state {
+                Some(st) if st.table == StateTable::Change => {
+                    if !prev.index.contains_key(&st.id) {
+                        return Ok(None);
+                    }
+                    ids.push(st.id.clone());
+                }
+                Some(st) if st.table == StateTable::World => return Ok(None),
+                _ => {}
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut rows = prev.rows.clone();
+        if !ids.is_empty() {
+            let read = s.db.change_rows_by_id(&ids).await?;
+            if read.len() != ids.len() {
+                return Ok(None);
+            }
+            let wv = prev.world_version;
+            let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
+            for (summary, doc) in read {
+                let Some(&at) = prev.index.get(&summary.id) else {
+                    return Ok(None);
+                };
+                let entry = Arc::new(Entry::of(&s.policy, &doc.value, &prev.world, doc.version, wv));
+                e.insert(summary.id.clone(), entry.clone());
+                rows[at] = Arc::new((summary, entry));
+            }
+        }
+        Ok(Some(Listing {
+            stamp,
+            rows,
+            index: prev.index.clone(),
+            world: prev.world.clone(),
+            world_version: prev.world_version,
+        }))
     }
 
     async fn read(&self, s: &AppState, stamp: u64) -> Result<Listing, ApiError> {
@@ -174,17 +278,24 @@ impl Cache {
             e.extend(fresh);
         }
         let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let rows = summaries
+        let rows: Vec<Arc<Row>> = summaries
             .into_iter()
             .filter_map(|c| {
                 let entry = e.get(&c.id)?.clone();
-                Some((c, entry))
+                Some(Arc::new((c, entry)))
             })
+            .collect();
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.0.id.clone(), i))
             .collect();
         Ok(Listing {
             stamp,
             rows,
-            world: world.value,
+            index: Arc::new(index),
+            world: Arc::new(world.value),
+            world_version: wv,
         })
     }
 }

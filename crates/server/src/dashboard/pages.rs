@@ -276,7 +276,7 @@ pub async fn changes(
     let mut by_role: BTreeMap<String, usize> = BTreeMap::new();
     let mut statuses: BTreeSet<String> = Status::ALL.iter().map(|s| s.to_string()).collect();
     let mut repos: BTreeSet<&str> = BTreeSet::new();
-    for (c, e) in &listing.rows {
+    for (c, e) in listing.rows() {
         statuses.insert(c.status.clone());
         repos.insert(&e.repository);
         if e.waits_on(me, &my_roles) {
@@ -288,8 +288,7 @@ pub async fn changes(
     }
 
     let mut rows: Vec<_> = listing
-        .rows
-        .iter()
+        .rows()
         .filter(|(c, e)| {
             state.as_deref().is_none_or(|st| c.status == st)
                 && category.is_none_or(|k| c.category == k)
@@ -1101,7 +1100,7 @@ pub async fn calendar(
                     });
                 }
             }
-            for (c, e) in &listing.rows {
+            for (c, e) in listing.rows() {
                 if let Some(t) = e.requested_deploy_at
                     && t >= d.start
                     && t < d.end
@@ -1606,8 +1605,7 @@ pub async fn incidents(State(s): State<AppState>, viewer: Viewer) -> Response {
         })
         .collect();
     let ids: Vec<String> = listing
-        .rows
-        .iter()
+        .rows()
         .filter(|(_, e)| e.emergency)
         .map(|(c, _)| c.id.clone())
         .collect();

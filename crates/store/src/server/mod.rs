@@ -608,6 +608,16 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         Box::pin(async { Err(no_dashboard()) })
     }
 
+    /// The changes with these ids, each as its summary row and its document (any order; unknown
+    /// ids are left out): what the dashboard's listing re-reads of the changes written since it
+    /// was last read.
+    fn change_rows_by_id<'a>(
+        &'a self,
+        _ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(ChangeSummary, Versioned<ChangeState>)>>> {
+        Box::pin(async { Err(no_dashboard()) })
+    }
+
     /// Several change writes (each a compare-and-swap on its version, with its audit event) in
     /// one transaction: all are stored, or none (false) when any change is no longer at its
     /// expected version. One commit for a delivery that updates many changes (a deployment of a
@@ -979,6 +989,13 @@ impl ServerStore for Store {
         ids: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Versioned<ChangeState>>>> {
         Box::pin(self.select_change_docs(ids))
+    }
+
+    fn change_rows_by_id<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<(ChangeSummary, Versioned<ChangeState>)>>> {
+        Box::pin(self.select_change_rows(ids))
     }
 
     fn changes_at_commit<'a>(

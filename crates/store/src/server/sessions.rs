@@ -7,7 +7,7 @@
 use changegate_gate::ChangeState;
 use sqlx::Row;
 
-use super::{SessionRow, Versioned, parse_doc};
+use super::{ChangeSummary, SessionRow, Versioned, parse_doc};
 use crate::{Result, Store, on_pool};
 
 impl Store {
@@ -76,6 +76,40 @@ impl Store {
                     value: parse_doc("change", &state)?,
                     version,
                 });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn select_change_rows(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(ChangeSummary, Versioned<ChangeState>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, title, status, category, version, updated_at, state FROM server_change WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let rows: Vec<(ChangeSummary, String)> = on_pool!(&self.inner.db, p => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?.iter().map(|r| Ok((ChangeSummary {
+                    id: r.try_get(0)?, title: r.try_get(1)?, status: r.try_get(2)?, category: r.try_get(3)?, version: r.try_get(4)?, updated_at: r.try_get(5)?,
+                }, r.try_get(6)?))).collect::<Result<Vec<_>, sqlx::Error>>()?
+            });
+            for (summary, state) in rows {
+                let version = summary.version;
+                out.push((
+                    summary,
+                    Versioned {
+                        value: parse_doc("change", &state)?,
+                        version,
+                    },
+                ));
             }
         }
         Ok(out)
