@@ -2,7 +2,8 @@
 //! `scripts/services.sh`), driven over WebDriver with fantoccini: sign in, the list, a change,
 //! approving it as the role holder and seeing the decision flip, a refused approval for someone who
 //! holds no role, the calendar month, a forged POST refused, and a session that expires by the
-//! server's clock. Screenshots of every page go to `$CARGO_TARGET_DIR/dashboard-screenshots/`.
+//! server's clock; and signing in with GitHub (the stand-in for github.com on loopback). Screenshots of
+//! every page go to `$CARGO_TARGET_DIR/dashboard-screenshots/`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -445,5 +446,62 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
     assert!(text(&c, "#notice").await.contains("Your session ended"));
     shot(&c, "session-expired").await;
+    c.close().await.unwrap();
+}
+
+/// Sign in with GitHub in the browser: the button on the sign-in page, the trip to GitHub (the
+/// stand-in's github.com, its user signed in, answers the authorize request with a redirect, as
+/// GitHub does once the user has authorized the app) and back, landing on the list as the person
+/// the policy maps the login to; then sign out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_with_github_in_headless_chromium() {
+    use changegate_server::dashboard::github_login::GithubLogin;
+    let fake = changegate_testkit::fake_github::FakeGitHub::start().await;
+    let policy = changegate_gate::corpus::case_policy(
+        &changegate_testkit::server::people(),
+        "[people.bob]\ngithub = \"Bob-GH\"\ngithub_id = 4242\n",
+    )
+    .unwrap();
+    let (api, rest) = (fake.api.clone(), fake.rest.clone());
+    let srv = TestServer::start_knowing_base(
+        Backend::Sqlite,
+        policy,
+        at("2026-03-10T10:30:00Z"),
+        Default::default(),
+        move |s, base| {
+            let gh = GithubLogin::new("Iv1.test-app", "s3cret-client", &api, &api, base);
+            rest.oauth_app("Iv1.test-app", "s3cret-client", &gh.callback());
+            s.dashboard.github_login = Some(gh);
+        },
+    )
+    .await;
+    ready_but_for_approval(&srv).await;
+    fake.rest.sign_in_as("bob-gh", 4242);
+    let base = srv.base.clone();
+    let d = driver().await;
+    let c = browser(&d, 1280, 900).await;
+    c.goto(&format!("{base}/login")).await.unwrap();
+    shot(&c, "login-github").await;
+    click_to(&c, "#sign-in-github", "#signed-in-as").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.origin().ascii_serialization(), base, "{url}");
+    assert_eq!(url.path(), "/changes", "{url}");
+    assert!(text(&c, "#signed-in-as").await.contains("bob"));
+    assert!(text(&c, "#waiting-total").await.starts_with("1 "));
+    // The session cookie is HttpOnly: scripts do not see it.
+    let cookies = c.execute("return document.cookie", vec![]).await.unwrap();
+    let cookies = cookies.as_str().unwrap_or("");
+    assert!(!cookies.contains("cg_session"), "{cookies}");
+    shot(&c, "changes-github").await;
+    // A GitHub user the policy does not know is refused, and nobody is signed in.
+    click_to(&c, "#sign-out", "#sign-in-github").await;
+    fake.rest.sign_in_as("mallory-gh", 666);
+    click_to(&c, "#sign-in-github", "#refusal-code").await;
+    assert_eq!(text(&c, "#refusal-code").await, "github-user-unmapped");
+    let err = text(&c, "#refusal").await;
+    assert!(err.contains("mallory-gh (id 666)"), "{err}");
+    shot(&c, "login-github-refused").await;
+    c.goto(&format!("{base}/changes")).await.unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
     c.close().await.unwrap();
 }

@@ -549,7 +549,11 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
     let mut bob = Browser::new(&srv);
     bob.sign_in(&srv.token("bob").await).await;
     let list = bob.get("/changes").await;
-    assert!(list.body.contains("<strong>2</strong> waiting on you"), "{}", list.body);
+    assert!(
+        list.body.contains("<strong>2</strong> waiting on you"),
+        "{}",
+        list.body
+    );
 
     // A change written through the API (an approval): its row moves, the other stays.
     let (st, b) = srv
@@ -561,9 +565,21 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
         .await;
     assert!(st < 300, "{b}");
     let list = bob.get("/changes?waiting=1").await;
-    assert!(list.body.contains("<strong>1</strong> waiting on you"), "{}", list.body);
-    assert!(!list.body.contains("href=\"/changes/CR-1\""), "{}", list.body);
-    assert!(list.body.contains("href=\"/changes/CR-2\""), "{}", list.body);
+    assert!(
+        list.body.contains("<strong>1</strong> waiting on you"),
+        "{}",
+        list.body
+    );
+    assert!(
+        !list.body.contains("href=\"/changes/CR-1\""),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body.contains("href=\"/changes/CR-2\""),
+        "{}",
+        list.body
+    );
 
     // Two changes written through the store between two reads, with events that are not
     // document writes in between (a recorded decision).
@@ -572,7 +588,11 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
         let mut st = cur.value.clone();
         st.change.title = title.into();
         let ev = AuditEvent::new(kinds::CHANGE_STATE, "admin").change(id);
-        srv.db.update_change(id, cur.version, &st, ev).await.unwrap().unwrap();
+        srv.db
+            .update_change(id, cur.version, &st, ev)
+            .await
+            .unwrap()
+            .unwrap();
         srv.db
             .record(AuditEvent::new(kinds::GATE_DECISION, "admin").change(id))
             .await
@@ -588,7 +608,11 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
     create(&srv, "CR-3").await;
     let list = bob.get("/changes").await;
     let first = |id: &str| list.body.find(&format!("href=\"/changes/{id}\"")).unwrap();
-    assert!(first("CR-3") < first("CR-2") && first("CR-2") < first("CR-1"), "{}", list.body);
+    assert!(
+        first("CR-3") < first("CR-2") && first("CR-2") < first("CR-1"),
+        "{}",
+        list.body
+    );
 
     // A write of the world (an incident) shows on the pages that read the world from the list.
     let before = bob.get("/incidents").await;

@@ -26,8 +26,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use changegate_gate::{ChangeState, WorldState};
 use changegate_audit::StateTable;
+use changegate_gate::{ChangeState, WorldState};
 use changegate_policy::Policy;
 use changegate_store::EventFilter;
 use jiff::Timestamp;
@@ -183,15 +183,14 @@ impl Cache {
         prev: &Listing,
         stamp: u64,
     ) -> Result<Option<Listing>, ApiError> {
-        let events = s
-            .db
-            .audit_log()
-            .events(&EventFilter {
-                after_seq: prev.stamp.checked_sub(1),
-                limit: Some(stamp - prev.stamp),
-                ..EventFilter::default()
-            })
-            .await?;
+        let events =
+            s.db.audit_log()
+                .events(&EventFilter {
+                    after_seq: prev.stamp.checked_sub(1),
+                    limit: Some(stamp - prev.stamp),
+                    ..EventFilter::default()
+                })
+                .await?;
         // Pruned records leave gaps: then what was written is not known.
         let contiguous = events.len() as u64 == stamp - prev.stamp
             && events
@@ -228,7 +227,13 @@ impl Cache {
                 let Some(&at) = prev.index.get(&summary.id) else {
                     return Ok(None);
                 };
-                let entry = Arc::new(Entry::of(&s.policy, &doc.value, &prev.world, doc.version, wv));
+                let entry = Arc::new(Entry::of(
+                    &s.policy,
+                    &doc.value,
+                    &prev.world,
+                    doc.version,
+                    wv,
+                ));
                 e.insert(summary.id.clone(), entry.clone());
                 rows[at] = Arc::new((summary, entry));
             }
