@@ -10,6 +10,7 @@
 //!
 //! `cargo bench -p changegate-server --bench webhook_burst` (CG_BENCH_DELIVERIES,
 //! CG_BENCH_CONCURRENCY override the load; CG_BENCH_SKIP_PG=1 skips PostgreSQL;
+//! CG_BENCH_WORKER_AFTER=1 starts the worker only once every delivery is acknowledged;
 //! CG_BENCH_SHARED_HEAD=1 gives every pull request the same head commit, as this bench did before
 //! ADR 0028: every deployment of it is then recorded on every change, one audited write each).
 
@@ -159,13 +160,19 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
     .await;
     let state = captured.lock().unwrap().take().unwrap();
     let observed = state.observed.clone();
-    let worker = changegate_server::deliveries::spawn(
-        state,
-        WorkerConfig {
-            poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        },
-    );
+    let config = WorkerConfig {
+        poll: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    // CG_BENCH_WORKER_AFTER=1: the worker starts once every delivery is acknowledged (the
+    // acknowledgements alone, for comparison).
+    let after = std::env::var("CG_BENCH_WORKER_AFTER").is_ok();
+    let mut idle = Some((state, config));
+    let mut worker = None;
+    if !after {
+        let (state, config) = idle.take().unwrap();
+        worker = Some(changegate_server::deliveries::spawn(state, config));
+    }
 
     let secret = Secret::new(SECRET).unwrap();
     // Signed before the clock starts: (event, guid, body, signature).
@@ -225,6 +232,9 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
         errors += e;
     }
     let acked = started.elapsed();
+    if let Some((state, config)) = idle.take() {
+        worker = Some(changegate_server::deliveries::spawn(state, config));
+    }
     // Drain: until nothing is pending.
     let (done, failed) = loop {
         let list = srv
@@ -249,7 +259,9 @@ async fn run(backend: Backend, total: usize, concurrency: usize) -> Burst {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let drain = started.elapsed();
-    worker.abort();
+    if let Some(w) = worker {
+        w.abort();
+    }
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
     Burst {

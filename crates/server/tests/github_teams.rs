@@ -445,3 +445,67 @@ async fn a_team_read_from_github_cannot_be_set_by_hand(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["teams"]["release"], json!(["carl"]), "{body}");
 }
+
+both!(api_and_dashboard_approvals_read_the_team_too);
+/// An approval through the API (the dashboard's form takes the same path) reads the team like a
+/// review's does: a member holds the role; once GitHub removed him and the members are read
+/// again, he approves no longer; a team GitHub does not show refuses the approval, nothing
+/// recorded.
+async fn api_and_dashboard_approvals_read_the_team_too(backend: Backend) {
+    let e = start(backend).await;
+    let mut opened = fixture("pull_request.opened");
+    opened["pull_request"]["base"]["sha"] = json!(e.base);
+    opened["pull_request"]["head"]["sha"] = json!(e.head);
+    e.deliver("pull_request", &opened).await;
+    let bob = e.srv.token("bob").await;
+    let approve = |token: String| {
+        let srv = &e.srv;
+        async move {
+            srv.post(
+                &format!("/api/v1/changes/{CHANGE}/approvals"),
+                &token,
+                &json!({ "role": "backend-lead" }),
+            )
+            .await
+        }
+    };
+    let (st, b) = approve(bob.clone()).await;
+    assert_eq!(st, 201, "{b}");
+    assert_eq!(e.member_requests().len(), 2, "both pages read");
+    assert_eq!(e.approvals().await, [("bob".into(), "backend-lead".into())]);
+    assert_eq!(e.missing_roles().await, ["sre-lead"]);
+    let synced = e
+        .srv
+        .db
+        .store()
+        .events(&EventFilter {
+            kind: Some("team.synced".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = serde_json::to_value(&synced[0].record).unwrap();
+    assert_eq!(first["details"]["request"]["person"], "bob", "{first}");
+
+    // GitHub removes bob; after the TTL his approval through the API is refused.
+    set_team(&e.gh, false);
+    e.srv
+        .set_now(t(TUE).checked_add(SignedDuration::from_secs(301)).unwrap());
+    let (st, b) = approve(bob.clone()).await;
+    assert_eq!(e.member_requests().len(), 4, "read again after the TTL");
+    assert_eq!(st, 422, "{b}");
+    assert_eq!(b["code"], "approval-unauthorized", "{b}");
+    assert_eq!(e.missing_roles().await, ["backend-lead", "sre-lead"]);
+
+    // GitHub no longer shows the team: refused with GitHub named, nothing recorded.
+    e.gh.rest.clear_team(TEAM);
+    e.srv
+        .set_now(t(TUE).checked_add(SignedDuration::from_secs(700)).unwrap());
+    let before = e.approvals().await;
+    let (st, b) = approve(e.srv.token("carl").await).await;
+    assert_eq!(st, 502, "{b}");
+    assert_eq!(b["code"], "github-error", "{b}");
+    assert!(b["message"].as_str().unwrap().contains(TEAM), "{b}");
+    assert_eq!(e.approvals().await, before);
+    e.gh.rest.assert_conforming();
+}

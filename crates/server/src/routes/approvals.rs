@@ -104,6 +104,11 @@ pub(crate) async fn apply_change_op(
     dry_run: bool,
 ) -> Result<Versioned<ChangeState>, ApiError> {
     let actor = actor(caller);
+    if let ChangeOp::Approve { person, role, .. } = &op
+        && !dry_run
+    {
+        github_teams(s, id, &caller.person, person, role).await?;
+    }
     for _ in 0..MAX_RETRIES {
         let (current, world) =
             s.db.change_and_world(id)
@@ -199,6 +204,52 @@ pub struct ApproveBody {
     /// `deploy_approval_after` (the Tech Architect after staging), recorded after that item.
     #[serde(default)]
     pub stage: changegate_gate::ApprovalStage,
+}
+
+/// Before an approval from the API or the dashboard: the policy's GitHub-read teams brought up
+/// to date in the world ([`crate::routes::webhooks::github::sync_github_teams`], the same read,
+/// cache and `team.synced` event as a PR review's approval), so a person GitHub removed from a
+/// team holds its roles no longer. Refused (nothing recorded) when the members cannot be known.
+async fn github_teams(
+    s: &AppState,
+    id: &str,
+    caller: &str,
+    person: &str,
+    role: &str,
+) -> Result<(), ApiError> {
+    if s.policy.integrations.github.teams.is_empty() {
+        return Ok(());
+    }
+    let Some(current) = s.db.change(id).await? else {
+        // The approval itself answers the 404.
+        return Ok(());
+    };
+    let repo = current.value.change.repository.clone();
+    let cause = serde_json::json!({
+        "caller": caller, "person": person, "role": role, "change": id,
+    });
+    match crate::routes::webhooks::github::sync_github_teams(s, &repo, None, ("request", cause))
+        .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(why)) => {
+            let code = if s.github_out.is_none() {
+                ErrorCode::GithubNotConfigured
+            } else {
+                ErrorCode::GithubError
+            };
+            Err(ApiError::new(
+                code,
+                format!("the role holders of {id} cannot be known, nothing was recorded: {why}"),
+            ))
+        }
+        Err(why) => Err(ApiError::new(
+            ErrorCode::GithubUnreachable,
+            format!(
+                "reading the role holders of {id} from GitHub failed, nothing was recorded; retry: {why}"
+            ),
+        )),
+    }
 }
 
 /// `POST /api/v1/changes/{id}/approvals`.

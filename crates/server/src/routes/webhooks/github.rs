@@ -1217,13 +1217,25 @@ async fn sync_teams(
     repo: &str,
     installation: Option<u64>,
 ) -> Result<Result<Vec<Value>, String>, String> {
+    sync_github_teams(ctx.s, repo, installation, ("delivery", ctx.delivery())).await
+}
+
+/// [`sync_teams`] for any approval path: `cause` is what the `team.synced` event records as
+/// the reason for the read (`delivery`: the webhook delivery; `request`: the API request or
+/// dashboard form of an approval).
+pub(crate) async fn sync_github_teams(
+    s: &AppState,
+    repo: &str,
+    installation: Option<u64>,
+    cause: (&str, Value),
+) -> Result<Result<Vec<Value>, String>, String> {
     use crate::github_out::teams::TEAM_SYNCED;
-    let policy = ctx.policy();
+    let policy = &s.policy;
     let cfg = &policy.integrations.github;
     if cfg.teams.is_empty() {
         return Ok(Ok(Vec::new()));
     }
-    let Some(out) = &ctx.s.github_out else {
+    let Some(out) = &s.github_out else {
         return Ok(Err(
             "the policy reads role holders from GitHub teams ([integrations.github] teams), but this server has no GitHub credential (serve --github-app-id or --github-checks)".into(),
         ));
@@ -1231,7 +1243,7 @@ async fn sync_teams(
     let ttl = jiff::SignedDuration::from_secs(cfg.team_ttl_secs.min(i64::MAX as u64) as i64);
     let mut summary = Vec::new();
     for (name, target) in &cfg.teams {
-        let now = ctx.s.now();
+        let now = s.now();
         let read = match out.team_members(now, repo, installation, target, ttl).await {
             Ok(t) => t,
             Err(e) if e.retryable() => return Err(format!("reading GitHub team {target}: {e}")),
@@ -1251,7 +1263,7 @@ async fn sync_teams(
         let mut written = false;
         let mut settled = false;
         for _ in 0..RACES {
-            let cur = ctx.s.db.world().await.map_err(|e| e.to_string())?;
+            let cur = s.db.world().await.map_err(|e| e.to_string())?;
             let stored = cur.value.teams.get(name).cloned().unwrap_or_default();
             if stored == members {
                 settled = true;
@@ -1264,7 +1276,7 @@ async fn sync_teams(
             let mut next = cur.value.clone();
             changegate_gate::ops::apply_world(policy, &mut next, &op, now)
                 .map_err(|e| format!("{}: {e}", e.code()))?;
-            let event = AuditEvent::new(TEAM_SYNCED, ACTOR).details(json!({
+            let mut details = json!({
                 "op": op,
                 "previous": stored,
                 "github_team": read.team,
@@ -1272,11 +1284,10 @@ async fn sync_teams(
                 "unmapped": unmapped,
                 "read_at": read.read_at,
                 "observed": "github",
-                "delivery": ctx.delivery(),
-            }));
-            if ctx
-                .s
-                .db
+            });
+            details[cause.0] = cause.1.clone();
+            let event = AuditEvent::new(TEAM_SYNCED, ACTOR).details(details);
+            if s.db
                 .update_world(cur.version, &next, event)
                 .await
                 .map_err(|e| e.to_string())?
