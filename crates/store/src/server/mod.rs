@@ -182,6 +182,9 @@ pub struct SessionRow {
     pub github: Option<(String, i64)>,
 }
 
+/// A change as [`ServerStore::change_rows_by_id`] reads it: its summary row and its document.
+pub type ChangeRow = (ChangeSummary, Versioned<ChangeState>);
+
 /// What [`ServerStore::revoke_token`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
@@ -614,7 +617,7 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     fn change_rows_by_id<'a>(
         &'a self,
         _ids: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(ChangeSummary, Versioned<ChangeState>)>>> {
+    ) -> BoxFuture<'a, Result<Vec<ChangeRow>>> {
         Box::pin(async { Err(no_dashboard()) })
     }
 
@@ -991,10 +994,7 @@ impl ServerStore for Store {
         Box::pin(self.select_change_docs(ids))
     }
 
-    fn change_rows_by_id<'a>(
-        &'a self,
-        ids: &'a [String],
-    ) -> BoxFuture<'a, Result<Vec<(ChangeSummary, Versioned<ChangeState>)>>> {
+    fn change_rows_by_id<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<Vec<ChangeRow>>> {
         Box::pin(self.select_change_rows(ids))
     }
 

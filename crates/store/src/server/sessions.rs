@@ -81,10 +81,7 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) async fn select_change_rows(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<(ChangeSummary, Versioned<ChangeState>)>> {
+    pub(crate) async fn select_change_rows(&self, ids: &[String]) -> Result<Vec<super::ChangeRow>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
