@@ -9,6 +9,7 @@
 //! OpenAPI document.
 #![deny(missing_docs)]
 
+pub mod background_cpu;
 pub mod dashboard;
 pub mod db;
 pub mod deliveries;

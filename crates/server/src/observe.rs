@@ -358,18 +358,21 @@ async fn read(
     // Opened as a repository of its own, never a parent's (`classify_repo_within`, NO_SEARCH).
     let within = root.clone();
     let rel_shown = rel.display().to_string();
+    // On the background pool, below the priority of the threads that answer requests.
     let read = tokio::task::spawn_blocking(move || {
-        let c = changegate_classify::classify_repo_within(
-            &within,
-            &rel,
-            Some(&base),
-            Some(&head),
-            &policy,
-            None,
-        )?;
-        let commits = changegate_classify::commit_people(&dir, &base, &head)?;
-        let files = list_files(&within, &rel, &base, &head)?;
-        Ok::<_, changegate_classify::ClassifyError>((c, commits, files))
+        crate::background_cpu::run(|| {
+            let c = changegate_classify::classify_repo_within(
+                &within,
+                &rel,
+                Some(&base),
+                Some(&head),
+                &policy,
+                None,
+            )?;
+            let commits = changegate_classify::commit_people(&dir, &base, &head)?;
+            let files = list_files(&within, &rel, &base, &head)?;
+            Ok::<_, changegate_classify::ClassifyError>((c, commits, files))
+        })
     })
     .await
     .map_err(ApiError::internal)?;
