@@ -627,6 +627,39 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
     assert!(st < 300, "{b}");
     let after = bob.get("/incidents").await;
     assert!(after.body.contains("INC-9"), "{}", after.body);
+
+    // A write of the world's people: an e-mail that turns out to be bob's. CR-4's author is
+    // that e-mail, so it waits on bob, until the alias makes him its author.
+    let mut by_email = cat2("CR-4");
+    by_email["authors"] = json!(["bob@example.com"]);
+    by_email["last_pusher"] = json!("bob@example.com");
+    let (st, b) = srv.post("/api/v1/changes", &srv.admin, &by_email).await;
+    assert_eq!(st, 201, "{b}");
+    let list = bob.get("/changes?waiting=1").await;
+    assert!(
+        list.body.contains("href=\"/changes/CR-4\""),
+        "{}",
+        list.body
+    );
+    let (st, b) = srv
+        .put(
+            "/api/v1/aliases/bob@example.com",
+            &srv.admin,
+            &json!({"person": "bob"}),
+        )
+        .await;
+    assert!(st < 300, "{b}");
+    let list = bob.get("/changes?waiting=1").await;
+    assert!(
+        !list.body.contains("href=\"/changes/CR-4\""),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body.contains("href=\"/changes/CR-2\""),
+        "{}",
+        list.body
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,9 +19,12 @@
 //! When the log has grown by a few events, the listing is brought forward from them rather than
 //! read again: the store sets each document write's event's `state` (table, id, version) and
 //! nothing else does, so the events since the stamp name every change written since. Those rows
-//! are re-read (one query) and put in place; the rest is shared with the kept listing. A write of
-//! the world (every entry depends on it), a new change (its place in the order is the
-//! database's), a gap in the events (pruned) or many events read everything again (ADR 0033).
+//! are re-read (one query) and put in place; the rest is shared with the kept listing. An entry
+//! reads the world only through its teams and aliases (an emergency's also through its
+//! incident): a world write that leaves those as they were (an incident, an announcement)
+//! re-reads the world row and the emergencies only. New people in the world, a new change (its
+//! place in the order is the database's), a gap in the events (pruned) or many events read
+//! everything again (ADR 0033).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -43,6 +46,10 @@ pub struct Entry {
     pub version: i64,
     /// World version it was computed at.
     pub world_version: i64,
+    /// The generation of the world's people (teams and aliases) it was computed with: what an
+    /// entry depends on in the world, unless the change is an emergency (then its incident too,
+    /// and the entry is exact only for `world_version`).
+    pub people_gen: u64,
     /// Repository.
     pub repository: String,
     /// Required roles.
@@ -67,6 +74,7 @@ impl Entry {
         world: &WorldState,
         version: i64,
         world_version: i64,
+        people_gen: u64,
     ) -> Entry {
         let (required, missing) = match changegate_gate::requirements(policy, state) {
             Ok(req) => {
@@ -88,6 +96,7 @@ impl Entry {
         Entry {
             version,
             world_version,
+            people_gen,
             repository: c.repository.clone(),
             required,
             missing,
@@ -96,6 +105,19 @@ impl Entry {
             requested_deploy_at: c.requested_deploy_at,
             emergency: state.emergency.is_some(),
         }
+    }
+
+    /// Whether this entry is exact for change version `version` in a world at `world_version`
+    /// whose people are generation `people_gen`: an entry reads the world only through its
+    /// teams and aliases (who holds a role, who is whom), except an emergency's, which reads its
+    /// incident (the commander) too.
+    pub fn holds_for(&self, version: i64, world_version: i64, people_gen: u64) -> bool {
+        self.version == version
+            && if self.emergency {
+                self.world_version == world_version
+            } else {
+                self.people_gen == people_gen
+            }
     }
 
     /// Whether `person`, holding `roles`, is what this change waits on: it takes approvals and a
@@ -112,6 +134,17 @@ impl Entry {
 pub struct Cache {
     entries: RwLock<HashMap<String, Arc<Entry>>>,
     listing: RwLock<Option<Arc<Listing>>>,
+    people: RwLock<People>,
+}
+
+/// The world's teams and aliases last seen, and their generation: a number that names exactly
+/// one value of the two (a new value, or a value seen again after another, gets a new number),
+/// so entries computed with the same generation were computed with the same people.
+#[derive(Debug, Default)]
+struct People {
+    generation: u64,
+    teams: std::collections::BTreeMap<String, Vec<String>>,
+    aliases: std::collections::BTreeMap<String, String>,
 }
 
 /// One listed change: its summary row and its entry.
@@ -131,6 +164,8 @@ pub struct Listing {
     pub world: Arc<WorldState>,
     /// The world's version.
     world_version: i64,
+    /// The generation of the world's people.
+    people_gen: u64,
 }
 
 impl Listing {
@@ -175,8 +210,26 @@ impl Cache {
         Ok(fresh)
     }
 
+    /// The generation of `world`'s teams and aliases.
+    fn people_gen(&self, world: &WorldState) -> u64 {
+        let same = |p: &People| p.teams == world.teams && p.aliases == world.aliases;
+        {
+            let p = self.people.read().unwrap_or_else(|p| p.into_inner());
+            if same(&p) {
+                return p.generation;
+            }
+        }
+        let mut p = self.people.write().unwrap_or_else(|p| p.into_inner());
+        if !same(&p) {
+            p.generation += 1;
+            p.teams = world.teams.clone();
+            p.aliases = world.aliases.clone();
+        }
+        p.generation
+    }
+
     /// `prev` brought forward to the log size `stamp` from the events in between, or `None` when
-    /// they call for reading everything (a world write, a new change, a gap).
+    /// they call for reading everything (a new change, a gap, new people in the world).
     async fn forward(
         &self,
         s: &AppState,
@@ -201,6 +254,7 @@ impl Cache {
             return Ok(None);
         }
         let mut ids: Vec<String> = Vec::new();
+        let mut world_written = false;
         for e in &events {
             match &e.record.event.state {
                 Some(st) if st.table == StateTable::Change => {
@@ -209,10 +263,27 @@ impl Cache {
                     }
                     ids.push(st.id.clone());
                 }
-                Some(st) if st.table == StateTable::World => return Ok(None),
+                Some(st) if st.table == StateTable::World => world_written = true,
                 _ => {}
             }
         }
+        let (world, wv) = if world_written {
+            // The world is one row. While its people are the same, only the emergencies'
+            // entries (which read their incident) and the changes written are computed again.
+            let w = s.db.world().await?;
+            if self.people_gen(&w.value) != prev.people_gen {
+                return Ok(None);
+            }
+            ids.extend(
+                prev.rows
+                    .iter()
+                    .filter(|r| r.1.emergency)
+                    .map(|r| r.0.id.clone()),
+            );
+            (Arc::new(w.value), w.version)
+        } else {
+            (prev.world.clone(), prev.world_version)
+        };
         ids.sort();
         ids.dedup();
         let mut rows = prev.rows.clone();
@@ -221,7 +292,6 @@ impl Cache {
             if read.len() != ids.len() {
                 return Ok(None);
             }
-            let wv = prev.world_version;
             let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
             for (summary, doc) in read {
                 let Some(&at) = prev.index.get(&summary.id) else {
@@ -230,9 +300,10 @@ impl Cache {
                 let entry = Arc::new(Entry::of(
                     &s.policy,
                     &doc.value,
-                    &prev.world,
+                    &world,
                     doc.version,
                     wv,
+                    prev.people_gen,
                 ));
                 e.insert(summary.id.clone(), entry.clone());
                 rows[at] = Arc::new((summary, entry));
@@ -242,8 +313,9 @@ impl Cache {
             stamp,
             rows,
             index: prev.index.clone(),
-            world: prev.world.clone(),
-            world_version: prev.world_version,
+            world,
+            world_version: wv,
+            people_gen: prev.people_gen,
         }))
     }
 
@@ -251,14 +323,12 @@ impl Cache {
         let summaries = s.db.list_changes().await?;
         let world = s.db.world().await?;
         let wv = world.version;
+        let pg = self.people_gen(&world.value);
         let stale: Vec<String> = {
             let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
             summaries
                 .iter()
-                .filter(|c| {
-                    e.get(&c.id)
-                        .is_none_or(|x| x.version != c.version || x.world_version != wv)
-                })
+                .filter(|c| e.get(&c.id).is_none_or(|x| !x.holds_for(c.version, wv, pg)))
                 .map(|c| c.id.clone())
                 .collect()
         };
@@ -267,10 +337,8 @@ impl Cache {
             let fresh: Vec<(String, Arc<Entry>)> = docs
                 .iter()
                 .map(|d| {
-                    (
-                        d.value.change.id.clone(),
-                        Arc::new(Entry::of(&s.policy, &d.value, &world.value, d.version, wv)),
-                    )
+                    let e = Entry::of(&s.policy, &d.value, &world.value, d.version, wv, pg);
+                    (d.value.change.id.clone(), Arc::new(e))
                 })
                 .collect();
             let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -301,6 +369,7 @@ impl Cache {
             index: Arc::new(index),
             world: Arc::new(world.value),
             world_version: wv,
+            people_gen: pg,
         })
     }
 }
