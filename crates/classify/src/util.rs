@@ -16,8 +16,12 @@ where
 {
     // Chunks of files, not single files: a job (and its scratch state) per 128 files keeps
     // the scheduling overhead and the arenas' first-touch cost small beside the work.
+    // One job per chunk (`with_max_len(1)`): rayon's adaptive splitting otherwise stops at a few
+    // long runs of chunks, and when the files a detector reads sit together (1,000 manifests
+    // in one run of the change) one worker kept them all while the other went idle.
     let parts: Vec<Finding> = files
         .par_chunks(128)
+        .with_max_len(1)
         .map_init(init, |state, chunk| {
             let mut out = Finding::default();
             for f in chunk {

@@ -208,28 +208,35 @@ const HTTP: &[(&str, &str)] = &[
 
 /// Whether the text may hold anything this module reads (cheap filter before parsing).
 pub(crate) fn interesting(text: &str) -> bool {
-    [
-        "@Controller",
-        "@WebSocketGateway",
-        "@SubscribeMessage",
-        "Throttle",
-        "setGlobalPrefix",
-        "enableVersioning",
-        "Dto",
-        "DTO",
-        "class-validator",
-        "@nestjs/swagger",
-        "Response",
-        "Input",
-        "Payload",
-        "http2",
-        "allowEIO3",
-        "transports",
-        "httpVersion",
-    ]
-    .iter()
-    .any(|n| text.contains(n))
+    // One pass over the text for all the needles (was one `contains` scan per needle, a tenth
+    // of this detector's time on a change of plain TypeScript files).
+    static NEEDLES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::new(INTERESTING).expect("constant needles")
+        });
+    NEEDLES.is_match(text)
 }
+
+/// What makes a file worth parsing for the NestJS surface (any one of them, anywhere).
+const INTERESTING: [&str; 17] = [
+    "@Controller",
+    "@WebSocketGateway",
+    "@SubscribeMessage",
+    "Throttle",
+    "setGlobalPrefix",
+    "enableVersioning",
+    "Dto",
+    "DTO",
+    "class-validator",
+    "@nestjs/swagger",
+    "Response",
+    "Input",
+    "Payload",
+    "http2",
+    "allowEIO3",
+    "transports",
+    "httpVersion",
+];
 
 fn line_at(text: &str, offset: u32) -> u32 {
     let end = usize::try_from(offset)
