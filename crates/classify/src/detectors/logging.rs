@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn calls_are_the_levels() {
         let want: Vec<String> = super::LEVELS.iter().map(|l| format!(".{l}(")).collect();
-        assert_eq!(super::CALLS, want);
+        assert_eq!(CALLS, want);
     }
 
     #[test]
