@@ -208,28 +208,33 @@ const HTTP: &[(&str, &str)] = &[
 
 /// Whether the text may hold anything this module reads (cheap filter before parsing).
 pub(crate) fn interesting(text: &str) -> bool {
-    [
-        "@Controller",
-        "@WebSocketGateway",
-        "@SubscribeMessage",
-        "Throttle",
-        "setGlobalPrefix",
-        "enableVersioning",
-        "Dto",
-        "DTO",
-        "class-validator",
-        "@nestjs/swagger",
-        "Response",
-        "Input",
-        "Payload",
-        "http2",
-        "allowEIO3",
-        "transports",
-        "httpVersion",
-    ]
-    .iter()
-    .any(|n| text.contains(n))
+    // One pass for all the needles (was one `contains` scan per needle, a tenth of this
+    // detector's time on a change of plain TypeScript files).
+    static NEEDLES: std::sync::LazyLock<crate::util::AnyOf> =
+        std::sync::LazyLock::new(|| crate::util::AnyOf::new(&INTERESTING));
+    NEEDLES.is_in(text)
 }
+
+/// What makes a file worth parsing for the NestJS surface (any one of them, anywhere).
+const INTERESTING: [&str; 17] = [
+    "@Controller",
+    "@WebSocketGateway",
+    "@SubscribeMessage",
+    "Throttle",
+    "setGlobalPrefix",
+    "enableVersioning",
+    "Dto",
+    "DTO",
+    "class-validator",
+    "@nestjs/swagger",
+    "Response",
+    "Input",
+    "Payload",
+    "http2",
+    "allowEIO3",
+    "transports",
+    "httpVersion",
+];
 
 fn line_at(text: &str, offset: u32) -> u32 {
     let end = usize::try_from(offset)
@@ -728,6 +733,35 @@ impl<'a> Visit<'a> for Collector<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass relevance check answers what one `contains` per needle answers.
+    #[test]
+    fn interesting_is_any_needle() {
+        let naive = |t: &str| INTERESTING.iter().any(|n| t.contains(n));
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "D".into(),
+            "Dt".into(),
+            "export const x = 1;\n".into(),
+            "import { helper } from './helper';\n\n/** Module 7. */\nexport function f7() {}\n"
+                .into(),
+            "dto DtO dTo httpversion Http2 @controller".into(),
+        ];
+        for n in INTERESTING {
+            texts.push(n.to_string());
+            texts.push(format!(
+                "{n} at the start, then some plain code that goes on"
+            ));
+            texts.push(format!(
+                "some plain code that goes on for a while, then {n}"
+            ));
+            texts.push(format!("x{}", &n[..n.len() - 1]));
+            texts.push(format!("{}é{}", &n[..1], &n[1..]));
+        }
+        for t in &texts {
+            assert_eq!(interesting(t), naive(t), "{t:?}");
+        }
+    }
 
     #[test]
     fn reads_controllers_gateways_and_bootstrap() {

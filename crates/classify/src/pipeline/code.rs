@@ -36,6 +36,12 @@ pub(super) fn changed_lines(base: &str, head: &str) -> Vec<u32> {
     out
 }
 
+/// `String::from_utf8_lossy`, with the fast validation first: almost every source file is UTF-8,
+/// and the lossy decoder checks byte by byte.
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    std::str::from_utf8(b).map_or_else(|_| String::from_utf8_lossy(b), std::borrow::Cow::Borrowed)
+}
+
 pub(super) fn code_facet(
     files: &[&ChangedFile],
     input: &ClassifyInput<'_>,
@@ -54,8 +60,8 @@ pub(super) fn code_facet(
                 input.contents.head(&f.path),
                 input.contents.base(f.base_path()),
             );
-            let head = head.as_deref().map(String::from_utf8_lossy);
-            let base = base.as_deref().map(String::from_utf8_lossy);
+            let head = head.as_deref().map(lossy);
+            let base = base.as_deref().map(lossy);
             let Some(head) = head else {
                 let ev = Evidence {
                     path: f.path.clone(),
