@@ -660,6 +660,51 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
         "{}",
         list.body
     );
+
+    // A write of the world's teams: tom holds sre-lead through team `sre` and approves CR-5;
+    // once the team no longer has him, his approval stops counting and CR-5 waits on sam.
+    let put_team = |members: Value| {
+        let srv = &srv;
+        async move {
+            let (st, b) = srv
+                .put(
+                    "/api/v1/teams/sre",
+                    &srv.admin,
+                    &json!({ "members": members }),
+                )
+                .await;
+            assert!(st < 300, "{b}");
+        }
+    };
+    put_team(json!(["tom"])).await;
+    let mut sre = cat2("CR-5");
+    sre["classification"]["required_roles"] = json!(["sre-lead"]);
+    sre["classification"]["facets"][0]["roles"] = json!(["sre-lead"]);
+    let (st, b) = srv.post("/api/v1/changes", &srv.admin, &sre).await;
+    assert_eq!(st, 201, "{b}");
+    let (st, b) = srv
+        .post(
+            "/api/v1/changes/CR-5/approvals",
+            &srv.token("tom").await,
+            &json!({"role": "sre-lead"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
+    let mut sam = Browser::new(&srv);
+    sam.sign_in(&srv.token("sam").await).await;
+    let list = sam.get("/changes?waiting=1").await;
+    assert!(
+        !list.body.contains("href=\"/changes/CR-5\""),
+        "{}",
+        list.body
+    );
+    put_team(json!([])).await;
+    let list = sam.get("/changes?waiting=1").await;
+    assert!(
+        list.body.contains("href=\"/changes/CR-5\""),
+        "{}",
+        list.body
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -46,10 +46,13 @@ pub struct Entry {
     pub version: i64,
     /// World version it was computed at.
     pub world_version: i64,
-    /// The generation of the world's people (teams and aliases) it was computed with: what an
+    /// The generations of the world's people (teams, aliases) it was computed with: what an
     /// entry depends on in the world, unless the change is an emergency (then its incident too,
     /// and the entry is exact only for `world_version`).
-    pub people_gen: u64,
+    pub people_gen: PeopleGen,
+    /// Whether the change has approvals on record: without any, who holds which role (the
+    /// teams) changes nothing the entry shows.
+    pub approved: bool,
     /// Repository.
     pub repository: String,
     /// Required roles.
@@ -74,7 +77,7 @@ impl Entry {
         world: &WorldState,
         version: i64,
         world_version: i64,
-        people_gen: u64,
+        people_gen: PeopleGen,
     ) -> Entry {
         let (required, missing) = match changegate_gate::requirements(policy, state) {
             Ok(req) => {
@@ -97,6 +100,7 @@ impl Entry {
             version,
             world_version,
             people_gen,
+            approved: !state.approvals.is_empty(),
             repository: c.repository.clone(),
             required,
             missing,
@@ -108,15 +112,16 @@ impl Entry {
     }
 
     /// Whether this entry is exact for change version `version` in a world at `world_version`
-    /// whose people are generation `people_gen`: an entry reads the world only through its
-    /// teams and aliases (who holds a role, who is whom), except an emergency's, which reads its
-    /// incident (the commander) too.
-    pub fn holds_for(&self, version: i64, world_version: i64, people_gen: u64) -> bool {
+    /// whose people are of generations `people`: an entry reads the world only through its
+    /// aliases (who is whom: its authors, its approvers) and, once it has approvals, its teams
+    /// (who holds a role), except an emergency's, which reads its incident (the commander) too.
+    pub fn holds_for(&self, version: i64, world_version: i64, people: PeopleGen) -> bool {
         self.version == version
             && if self.emergency {
                 self.world_version == world_version
             } else {
-                self.people_gen == people_gen
+                self.people_gen.aliases == people.aliases
+                    && (!self.approved || self.people_gen.teams == people.teams)
             }
     }
 
@@ -137,14 +142,23 @@ pub struct Cache {
     people: RwLock<People>,
 }
 
-/// The world's teams and aliases last seen, and their generation: a number that names exactly
-/// one value of the two (a new value, or a value seen again after another, gets a new number),
-/// so entries computed with the same generation were computed with the same people.
+/// The world's teams and aliases last seen, each with its generation: a number that names
+/// exactly one value (a new value, or a value seen again after another, gets a new number), so
+/// entries computed with the same generation were computed with the same teams (aliases).
 #[derive(Debug, Default)]
 struct People {
-    generation: u64,
+    generation: PeopleGen,
     teams: std::collections::BTreeMap<String, Vec<String>>,
     aliases: std::collections::BTreeMap<String, String>,
+}
+
+/// Generations of the world's teams and of its aliases.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PeopleGen {
+    /// Of the teams.
+    pub teams: u64,
+    /// Of the aliases.
+    pub aliases: u64,
 }
 
 /// One listed change: its summary row and its entry.
@@ -164,8 +178,8 @@ pub struct Listing {
     pub world: Arc<WorldState>,
     /// The world's version.
     world_version: i64,
-    /// The generation of the world's people.
-    people_gen: u64,
+    /// The generations of the world's people.
+    people_gen: PeopleGen,
 }
 
 impl Listing {
@@ -210,8 +224,8 @@ impl Cache {
         Ok(fresh)
     }
 
-    /// The generation of `world`'s teams and aliases.
-    fn people_gen(&self, world: &WorldState) -> u64 {
+    /// The generations of `world`'s teams and aliases.
+    fn people_gen(&self, world: &WorldState) -> PeopleGen {
         let same = |p: &People| p.teams == world.teams && p.aliases == world.aliases;
         {
             let p = self.people.read().unwrap_or_else(|p| p.into_inner());
@@ -220,9 +234,12 @@ impl Cache {
             }
         }
         let mut p = self.people.write().unwrap_or_else(|p| p.into_inner());
-        if !same(&p) {
-            p.generation += 1;
+        if p.teams != world.teams {
+            p.generation.teams += 1;
             p.teams = world.teams.clone();
+        }
+        if p.aliases != world.aliases {
+            p.generation.aliases += 1;
             p.aliases = world.aliases.clone();
         }
         p.generation
@@ -255,6 +272,7 @@ impl Cache {
         }
         let mut ids: Vec<String> = Vec::new();
         let mut world_written = false;
+        let mut people = prev.people_gen;
         for e in &events {
             match &e.record.event.state {
                 Some(st) if st.table == StateTable::Change => {
@@ -271,15 +289,19 @@ impl Cache {
             // The world is one row. While its people are the same, only the emergencies'
             // entries (which read their incident) and the changes written are computed again.
             let w = s.db.world().await?;
-            if self.people_gen(&w.value) != prev.people_gen {
+            let now = self.people_gen(&w.value);
+            if now.aliases != prev.people_gen.aliases {
                 return Ok(None);
             }
+            // New teams: the changes with approvals are computed again too.
+            let teams_moved = now.teams != prev.people_gen.teams;
             ids.extend(
                 prev.rows
                     .iter()
-                    .filter(|r| r.1.emergency)
+                    .filter(|r| r.1.emergency || (teams_moved && r.1.approved))
                     .map(|r| r.0.id.clone()),
             );
+            people = now;
             (Arc::new(w.value), w.version)
         } else {
             (prev.world.clone(), prev.world_version)
@@ -303,7 +325,7 @@ impl Cache {
                     &world,
                     doc.version,
                     wv,
-                    prev.people_gen,
+                    people,
                 ));
                 e.insert(summary.id.clone(), entry.clone());
                 rows[at] = Arc::new((summary, entry));
@@ -315,7 +337,7 @@ impl Cache {
             index: prev.index.clone(),
             world,
             world_version: wv,
-            people_gen: prev.people_gen,
+            people_gen: people,
         }))
     }
 
