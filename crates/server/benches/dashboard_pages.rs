@@ -152,10 +152,14 @@ const AFTER_WRITE: &str = "/changes (each right after a write)";
 /// people as they were): the world row is read again, no entry is recomputed.
 const AFTER_INCIDENT: &str = "/changes (each right after an incident)";
 
-/// The row of [`time_after_write`] for a team's members changed: the listing is read again and
-/// every change with approvals recomputed (in this bench, none has approvals: the cost is the
-/// read-again path every write took before ADR 0033, the baseline of the rows above).
+/// The row of [`time_after_write`] for a team's members changed: the world row is read again and
+/// the changes with approvals recomputed (the bench's changes have none).
 const AFTER_TEAM: &str = "/changes (each right after a team change)";
+
+/// The row of [`time_after_write`] for an alias added: every entry is recomputed from its
+/// change read again — the path every write took before ADR 0033, the baseline of the rows
+/// above in the same run.
+const AFTER_ALIAS: &str = "/changes (right after an alias: read again)";
 
 /// What [`time_after_write`] writes before each request.
 #[derive(Clone, Copy, PartialEq)]
@@ -163,6 +167,7 @@ enum Write {
     Change,
     Incident,
     Team,
+    Alias,
 }
 
 async fn time(http: &reqwest::Client, url: &str, auth: (&str, &str), rounds: usize) -> Timing {
@@ -210,10 +215,15 @@ async fn time_after_write(
                 )
                 .await;
             assert!(st < 300, "{b}");
-        } else if write == Write::Team {
+        } else if write == Write::Team || write == Write::Alias {
             let cur = srv.db.world().await.unwrap();
             let mut w = cur.value.clone();
-            w.teams.insert("bench".into(), vec![format!("person-{i}")]);
+            if write == Write::Team {
+                w.teams.insert("bench".into(), vec![format!("person-{i}")]);
+            } else {
+                w.aliases
+                    .insert(format!("person-{i}@example.com"), format!("person-{i}"));
+            }
             let event = AuditEvent::new(kinds::INCIDENT, "bench");
             srv.db
                 .update_world(cur.version, &w, event)
@@ -272,6 +282,7 @@ async fn run(backend: Backend, n: usize, rounds: usize) {
         (AFTER_WRITE.into(), "/api/v1/changes".into()),
         (AFTER_INCIDENT.into(), "/api/v1/changes".into()),
         (AFTER_TEAM.into(), "/api/v1/changes".into()),
+        (AFTER_ALIAS.into(), "/api/v1/changes".into()),
         ("/changes?waiting=1".into(), "/api/v1/changes".into()),
         (
             "/changes?state=in-review&sort=title&page=3".into(),
@@ -314,6 +325,7 @@ async fn run(backend: Backend, n: usize, rounds: usize) {
             AFTER_WRITE => Some(Write::Change),
             AFTER_INCIDENT => Some(Write::Incident),
             AFTER_TEAM => Some(Write::Team),
+            AFTER_ALIAS => Some(Write::Alias),
             _ => None,
         };
         let p = if let Some(w) = write {
