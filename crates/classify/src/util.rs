@@ -230,6 +230,25 @@ pub(crate) fn leading_major(s: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// Texts that put each needle (all at least two bytes, ASCII-led) at a text's start, at its end,
+/// alone and cut short by its last byte, after `extra`: what a test of a one-pass needle search
+/// ([`AnyOf`]) compares with one `contains` per needle.
+#[cfg(test)]
+pub(crate) fn needle_texts(needles: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut texts: Vec<String> = extra.iter().map(|t| t.to_string()).collect();
+    for n in needles {
+        texts.push(n.to_string());
+        texts.push(format!(
+            "{n} at the start, then some plain code that goes on"
+        ));
+        texts.push(format!(
+            "some plain code that goes on for a while, then {n}"
+        ));
+        texts.push(format!("x{}", &n[..n.len() - 1]));
+    }
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,14 @@ impl Env {
         panic!("delivery {row} not processed");
     }
 
+    /// The pull request opened (base and head of the repository): the delivery's outcome.
+    async fn open_pr(&self) -> Value {
+        let mut opened = fixture("pull_request.opened");
+        opened["pull_request"]["base"]["sha"] = json!(self.base);
+        opened["pull_request"]["head"]["sha"] = json!(self.head);
+        self.deliver("pull_request", &opened).await
+    }
+
     fn review(&self, login: &str, id: u64) -> Value {
         let mut p = fixture("pull_request_review.submitted");
         p["review"]["state"] = json!("approved");
@@ -214,6 +222,19 @@ impl Env {
         p["comment"]["user"]["id"] = json!(id);
         p["comment"]["body"] = json!(body);
         p
+    }
+
+    /// The audit events of `kind`, in log order.
+    async fn events(&self, kind: &str) -> Vec<changegate_store::StoredEvent> {
+        self.srv
+            .db
+            .store()
+            .events(&EventFilter {
+                kind: Some(kind.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
     }
 
     fn member_requests(&self) -> Vec<github_api::Recorded> {
@@ -255,10 +276,7 @@ impl Env {
 both!(github_team_members_hold_the_role_and_others_are_refused);
 async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backend) {
     let e = start(backend).await;
-    let mut opened = fixture("pull_request.opened");
-    opened["pull_request"]["base"]["sha"] = json!(e.base);
-    opened["pull_request"]["head"]["sha"] = json!(e.head);
-    let out = e.deliver("pull_request", &opened).await;
+    let out = e.open_pr().await;
     assert_eq!(out["result"], "created", "{out}");
     assert!(e.member_requests().is_empty(), "read only for approvals");
 
@@ -286,16 +304,7 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
     assert_eq!(teams["members"], json!(["bob"]), "{out}");
     assert_eq!(teams["unmapped"].as_array().unwrap().len(), 130);
     // Recorded as the team's membership, observed from GitHub and audited.
-    let synced = e
-        .srv
-        .db
-        .store()
-        .events(&EventFilter {
-            kind: Some("team.synced".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let synced = e.events("team.synced").await;
     assert_eq!(synced.len(), 1);
     let rec = serde_json::to_value(&synced[0].record).unwrap();
     let details = &rec["details"];
@@ -330,16 +339,7 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
         (Some("approved"), Some("backend-lead")),
         "{out}"
     );
-    let granted = e
-        .srv
-        .db
-        .store()
-        .events(&EventFilter {
-            kind: Some("approval.granted".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let granted = e.events("approval.granted").await;
     let bob = granted
         .iter()
         .map(|g| serde_json::to_value(&g.record).unwrap())
@@ -377,16 +377,7 @@ async fn github_team_members_hold_the_role_and_others_are_refused(backend: Backe
         d.to_string().contains("approval-unauthorized"),
         "bob no longer holds backend-lead: {d}"
     );
-    let synced = e
-        .srv
-        .db
-        .store()
-        .events(&EventFilter {
-            kind: Some("team.synced".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let synced = e.events("team.synced").await;
     assert_eq!(synced.len(), 2);
     e.gh.rest.assert_conforming();
 }
@@ -398,10 +389,7 @@ async fn an_unreadable_team_refuses_the_approval(backend: Backend) {
     e.gh.rest
         .set_team("acme-org/someone-else", &[("bob-gh", 1001)]);
     e.gh.rest.clear_team(TEAM);
-    let mut opened = fixture("pull_request.opened");
-    opened["pull_request"]["base"]["sha"] = json!(e.base);
-    opened["pull_request"]["head"]["sha"] = json!(e.head);
-    e.deliver("pull_request", &opened).await;
+    e.open_pr().await;
     let out = e
         .deliver("pull_request_review", &e.review("bob-gh", 1001))
         .await;
@@ -453,10 +441,7 @@ both!(api_and_dashboard_approvals_read_the_team_too);
 /// recorded.
 async fn api_and_dashboard_approvals_read_the_team_too(backend: Backend) {
     let e = start(backend).await;
-    let mut opened = fixture("pull_request.opened");
-    opened["pull_request"]["base"]["sha"] = json!(e.base);
-    opened["pull_request"]["head"]["sha"] = json!(e.head);
-    e.deliver("pull_request", &opened).await;
+    e.open_pr().await;
     let bob = e.srv.token("bob").await;
     let approve = |token: String| {
         let srv = &e.srv;
@@ -474,16 +459,7 @@ async fn api_and_dashboard_approvals_read_the_team_too(backend: Backend) {
     assert_eq!(e.member_requests().len(), 2, "both pages read");
     assert_eq!(e.approvals().await, [("bob".into(), "backend-lead".into())]);
     assert_eq!(e.missing_roles().await, ["sre-lead"]);
-    let synced = e
-        .srv
-        .db
-        .store()
-        .events(&EventFilter {
-            kind: Some("team.synced".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let synced = e.events("team.synced").await;
     let first = serde_json::to_value(&synced[0].record).unwrap();
     assert_eq!(first["details"]["request"]["person"], "bob", "{first}");
 

@@ -174,22 +174,16 @@ mod tests {
     #[test]
     fn mentions_levels_is_any_needle() {
         let naive = |t: &str| CALLS.iter().chain(WORDS).any(|n| t.contains(n));
-        let mut texts: Vec<String> = vec![
-            String::new(),
-            "l".into(),
-            "export const x = 1;\n".into(),
-            "LEVEL Logger .Error( .warn (".into(),
-        ];
-        for n in CALLS.iter().chain(WORDS) {
-            texts.push(n.to_string());
-            texts.push(format!(
-                "{n} at the start, then some plain code that goes on"
-            ));
-            texts.push(format!(
-                "some plain code that goes on for a while, then {n}"
-            ));
-            texts.push(format!("x{}", &n[..n.len() - 1]));
-        }
+        let needles: Vec<&str> = CALLS.iter().chain(WORDS).copied().collect();
+        let texts = crate::util::needle_texts(
+            &needles,
+            &[
+                "",
+                "l",
+                "export const x = 1;\n",
+                "LEVEL Logger .Error( .warn (",
+            ],
+        );
         for t in &texts {
             assert_eq!(mentions_levels(t), naive(t), "{t:?}");
         }

@@ -738,26 +738,23 @@ mod tests {
     #[test]
     fn interesting_is_any_needle() {
         let naive = |t: &str| INTERESTING.iter().any(|n| t.contains(n));
-        let mut texts: Vec<String> = vec![
-            String::new(),
-            "D".into(),
-            "Dt".into(),
-            "export const x = 1;\n".into(),
-            "import { helper } from './helper';\n\n/** Module 7. */\nexport function f7() {}\n"
-                .into(),
-            "dto DtO dTo httpversion Http2 @controller".into(),
-        ];
-        for n in INTERESTING {
-            texts.push(n.to_string());
-            texts.push(format!(
-                "{n} at the start, then some plain code that goes on"
-            ));
-            texts.push(format!(
-                "some plain code that goes on for a while, then {n}"
-            ));
-            texts.push(format!("x{}", &n[..n.len() - 1]));
-            texts.push(format!("{}é{}", &n[..1], &n[1..]));
-        }
+        let mut texts = crate::util::needle_texts(
+            &INTERESTING,
+            &[
+                "",
+                "D",
+                "Dt",
+                "export const x = 1;\n",
+                "import { helper } from './helper';\n\n/** Module 7. */\nexport function f7() {}\n",
+                "dto DtO dTo httpversion Http2 @controller",
+            ],
+        );
+        // A needle with a two-byte character inside: no match, and no panic on the boundary.
+        texts.extend(
+            INTERESTING
+                .iter()
+                .map(|n| format!("{}é{}", &n[..1], &n[1..])),
+        );
         for t in &texts {
             assert_eq!(interesting(t), naive(t), "{t:?}");
         }
