@@ -53,6 +53,9 @@ pub struct Entry {
     /// Whether the change has approvals on record: without any, who holds which role (the
     /// teams) changes nothing the entry shows.
     pub approved: bool,
+    /// The alias keys its authors, co-authors and last pusher are looked up by (trimmed, and
+    /// trimmed lower-case): without approvals, the only aliases the entry reads.
+    pub idents: Box<[String]>,
     /// Repository.
     pub repository: String,
     /// Required roles.
@@ -96,7 +99,17 @@ impl Entry {
             .collect();
         people.sort();
         people.dedup();
+        let mut idents: Vec<String> = c
+            .authors
+            .iter()
+            .chain(&c.co_authors)
+            .chain(&c.last_pusher)
+            .flat_map(|p| [p.trim().to_string(), p.trim().to_lowercase()])
+            .collect();
+        idents.sort();
+        idents.dedup();
         Entry {
+            idents: idents.into(),
             version,
             world_version,
             people_gen,
@@ -109,20 +122,6 @@ impl Entry {
             requested_deploy_at: c.requested_deploy_at,
             emergency: state.emergency.is_some(),
         }
-    }
-
-    /// Whether this entry is exact for change version `version` in a world at `world_version`
-    /// whose people are of generations `people`: an entry reads the world only through its
-    /// aliases (who is whom: its authors, its approvers) and, once it has approvals, its teams
-    /// (who holds a role), except an emergency's, which reads its incident (the commander) too.
-    pub fn holds_for(&self, version: i64, world_version: i64, people: PeopleGen) -> bool {
-        self.version == version
-            && if self.emergency {
-                self.world_version == world_version
-            } else {
-                self.people_gen.aliases == people.aliases
-                    && (!self.approved || self.people_gen.teams == people.teams)
-            }
     }
 
     /// Whether `person`, holding `roles`, is what this change waits on: it takes approvals and a
@@ -150,7 +149,13 @@ struct People {
     generation: PeopleGen,
     teams: std::collections::BTreeMap<String, Vec<String>>,
     aliases: std::collections::BTreeMap<String, String>,
+    /// For the latest alias generations, the keys whose person that generation changed (added,
+    /// removed or mapped elsewhere), oldest first, consecutive.
+    alias_changes: std::collections::VecDeque<(u64, std::collections::BTreeSet<String>)>,
 }
+
+/// How many alias generations keep the keys they changed.
+const ALIAS_HISTORY: usize = 32;
 
 /// Generations of the world's teams and of its aliases.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -239,10 +244,58 @@ impl Cache {
             p.teams = world.teams.clone();
         }
         if p.aliases != world.aliases {
+            let changed: std::collections::BTreeSet<String> = p
+                .aliases
+                .keys()
+                .chain(world.aliases.keys())
+                .filter(|k| p.aliases.get(*k) != world.aliases.get(*k))
+                .cloned()
+                .collect();
             p.generation.aliases += 1;
+            let g = p.generation.aliases;
+            p.alias_changes.push_back((g, changed));
+            if p.alias_changes.len() > ALIAS_HISTORY {
+                p.alias_changes.pop_front();
+            }
             p.aliases = world.aliases.clone();
         }
         p.generation
+    }
+
+    /// Whether entry `e` is exact for change version `version` in a world at `world_version`
+    /// whose people are of generations `now`. An entry reads the world only through the aliases
+    /// of its authors (and, once it has approvals, of anyone: approvers, holders, team members),
+    /// the teams once it has approvals (who holds a role), and for an emergency its incident
+    /// (the commander): an entry without approvals outlives alias changes that touch none of its
+    /// keys.
+    fn still_holds(&self, e: &Entry, version: i64, world_version: i64, now: PeopleGen) -> bool {
+        if e.version != version {
+            return false;
+        }
+        if e.emergency {
+            return e.world_version == world_version;
+        }
+        if e.approved {
+            return e.people_gen == now;
+        }
+        let (from, to) = (e.people_gen.aliases, now.aliases);
+        if from == to {
+            return true;
+        }
+        if from > to {
+            return false;
+        }
+        let p = self.people.read().unwrap_or_else(|p| p.into_inner());
+        // Every generation in (from, to] must still be known.
+        if p.alias_changes.front().is_none_or(|(g, _)| *g > from + 1)
+            || p.alias_changes.back().is_none_or(|(g, _)| *g < to)
+        {
+            return false;
+        }
+        !p.alias_changes
+            .iter()
+            .filter(|(g, _)| *g > from && *g <= to)
+            .any(|(_, keys)| e.idents.iter().any(|i| keys.contains(i)))
     }
 
     /// `prev` brought forward to the log size `stamp` from the events in between, or `None` when
@@ -290,15 +343,10 @@ impl Cache {
             // entries (which read their incident) and the changes written are computed again.
             let w = s.db.world().await?;
             let now = self.people_gen(&w.value);
-            if now.aliases != prev.people_gen.aliases {
-                return Ok(None);
-            }
-            // New teams: the changes with approvals are computed again too.
-            let teams_moved = now.teams != prev.people_gen.teams;
             ids.extend(
                 prev.rows
                     .iter()
-                    .filter(|r| r.1.emergency || (teams_moved && r.1.approved))
+                    .filter(|r| !self.still_holds(&r.1, r.1.version, w.version, now))
                     .map(|r| r.0.id.clone()),
             );
             people = now;
@@ -350,7 +398,10 @@ impl Cache {
             let e = self.entries.read().unwrap_or_else(|p| p.into_inner());
             summaries
                 .iter()
-                .filter(|c| e.get(&c.id).is_none_or(|x| !x.holds_for(c.version, wv, pg)))
+                .filter(|c| {
+                    e.get(&c.id)
+                        .is_none_or(|x| !self.still_holds(x, c.version, wv, pg))
+                })
                 .map(|c| c.id.clone())
                 .collect()
         };
