@@ -610,6 +610,16 @@ async fn the_list_follows_every_kind_of_write_between_two_reads(backend: Backend
         "{}",
         list.body
     );
+    // Two at once, between two reads: both listed, the newest first.
+    create(&srv, "CR-9").await;
+    create(&srv, "CR-0").await;
+    let list = bob.get("/changes").await;
+    let first = |id: &str| list.body.find(&format!("href=\"/changes/{id}\"")).unwrap();
+    assert!(
+        first("CR-0") < first("CR-9") && first("CR-9") < first("CR-3"),
+        "{}",
+        list.body
+    );
 
     // A write of the world (an incident) shows on the pages that read the world from the list.
     let before = bob.get("/incidents").await;

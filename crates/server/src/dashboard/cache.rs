@@ -21,10 +21,10 @@
 //! nothing else does, so the events since the stamp name every change written since. Those rows
 //! are re-read (one query) and put in place; the rest is shared with the kept listing. An entry
 //! reads the world only through its teams and aliases (an emergency's also through its
-//! incident): a world write that leaves those as they were (an incident, an announcement)
-//! re-reads the world row and the emergencies only. New people in the world, a new change (its
-//! place in the order is the database's), a gap in the events (pruned) or many events read
-//! everything again (ADR 0033).
+//! incident): a world write re-reads the world row and recomputes only the entries it can
+//! change (emergencies; with new teams, the changes with approvals; with new aliases, those
+//! whose authors' keys moved, and the changes with approvals). A new change is read and added.
+//! A gap in the events (pruned) or many events read everything again (ADR 0033).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -174,8 +174,8 @@ pub type Row = (ChangeSummary, Arc<Entry>);
 pub struct Listing {
     /// The audit log's size when this was read.
     pub stamp: u64,
-    /// Newest first (the store's order), each with its entry; shared with the listings brought
-    /// forward from this one.
+    /// Each change with its entry, in the store's order as read, changes created since appended;
+    /// shared with the listings brought forward from this one.
     rows: Vec<Arc<Row>>,
     /// Each change's position in `rows`.
     index: Arc<HashMap<String, usize>>,
@@ -188,7 +188,7 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Every change, newest first (the store's order), with its entry.
+    /// Every change with its entry, in no order a page may rely on (each sorts by its own key).
     pub fn rows(&self) -> impl Iterator<Item = &Row> {
         self.rows.iter().map(|r| &**r)
     }
@@ -299,7 +299,7 @@ impl Cache {
     }
 
     /// `prev` brought forward to the log size `stamp` from the events in between, or `None` when
-    /// they call for reading everything (a new change, a gap, new people in the world).
+    /// they call for reading everything (a gap in the events, a change that vanished).
     async fn forward(
         &self,
         s: &AppState,
@@ -328,12 +328,7 @@ impl Cache {
         let mut people = prev.people_gen;
         for e in &events {
             match &e.record.event.state {
-                Some(st) if st.table == StateTable::Change => {
-                    if !prev.index.contains_key(&st.id) {
-                        return Ok(None);
-                    }
-                    ids.push(st.id.clone());
-                }
+                Some(st) if st.table == StateTable::Change => ids.push(st.id.clone()),
                 Some(st) if st.table == StateTable::World => world_written = true,
                 _ => {}
             }
@@ -357,6 +352,7 @@ impl Cache {
         ids.sort();
         ids.dedup();
         let mut rows = prev.rows.clone();
+        let mut added: Vec<Arc<Row>> = Vec::new();
         if !ids.is_empty() {
             let read = s.db.change_rows_by_id(&ids).await?;
             if read.len() != ids.len() {
@@ -364,9 +360,6 @@ impl Cache {
             }
             let mut e = self.entries.write().unwrap_or_else(|p| p.into_inner());
             for (summary, doc) in read {
-                let Some(&at) = prev.index.get(&summary.id) else {
-                    return Ok(None);
-                };
                 let entry = Arc::new(Entry::of(
                     &s.policy,
                     &doc.value,
@@ -376,13 +369,30 @@ impl Cache {
                     people,
                 ));
                 e.insert(summary.id.clone(), entry.clone());
-                rows[at] = Arc::new((summary, entry));
+                let row = Arc::new((summary, entry));
+                match prev.index.get(&row.0.id) {
+                    Some(&at) => rows[at] = row,
+                    None => added.push(row),
+                }
             }
         }
+        let index = if added.is_empty() {
+            prev.index.clone()
+        } else {
+            // New changes go after the kept rows: the listing's order is no page's (each sorts
+            // what it shows by its own key, ties by id), so it need not be the store's.
+            rows.extend(added);
+            Arc::new(
+                rows.iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.0.id.clone(), i))
+                    .collect(),
+            )
+        };
         Ok(Some(Listing {
             stamp,
             rows,
-            index: prev.index.clone(),
+            index,
             world,
             world_version: wv,
             people_gen: people,

@@ -1100,17 +1100,21 @@ pub async fn calendar(
                     });
                 }
             }
-            for (c, e) in listing.rows() {
-                if let Some(t) = e.requested_deploy_at
-                    && t >= d.start
-                    && t < d.end
-                {
-                    bands.push(BandRow {
-                        class: "scheduled",
-                        label: format!("change {} ({})", c.id, c.status),
-                        span: hhmm(t),
-                    });
-                }
+            // Scheduled changes by time, then id (the listing's order is no order).
+            let mut scheduled: Vec<_> = listing
+                .rows()
+                .filter_map(|(c, e)| {
+                    let t = e.requested_deploy_at?;
+                    (t >= d.start && t < d.end).then_some((t, c))
+                })
+                .collect();
+            scheduled.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+            for (t, c) in scheduled {
+                bands.push(BandRow {
+                    class: "scheduled",
+                    label: format!("change {} ({})", c.id, c.status),
+                    span: hhmm(t),
+                });
             }
             DayCell {
                 day: d.date.day(),
