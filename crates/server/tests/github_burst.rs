@@ -20,7 +20,7 @@ use changegate_server::AppState;
 use changegate_server::deliveries::{self, WorkerConfig};
 use changegate_server::routes::webhooks::Webhooks;
 use changegate_server::signature::Secret;
-use changegate_store::{DeliveryStatus, EventFilter};
+use changegate_store::DeliveryStatus;
 use changegate_testkit::GitRepo;
 use changegate_testkit::both;
 use changegate_testkit::gate::{TUE, policy_with, t};
@@ -182,18 +182,7 @@ impl Env {
     }
 
     async fn events(&self, kind: &str) -> Vec<Value> {
-        self.srv
-            .db
-            .store()
-            .events(&EventFilter {
-                kind: Some(kind.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| serde_json::to_value(&e.record).unwrap())
-            .collect()
+        self.srv.events(kind).await
     }
 
     fn opened(&self, number: u64, head: &str) -> Value {

@@ -28,7 +28,6 @@ use changegate_server::github_out::render;
 use changegate_server::mirror::{MirrorConfig, Mirrors, RemoteConfig};
 use changegate_server::routes::webhooks::Webhooks;
 use changegate_server::signature::Secret;
-use changegate_store::EventFilter;
 use changegate_testkit::GitRepo;
 use changegate_testkit::both;
 use changegate_testkit::fake_github::FakeGitHub;
@@ -269,18 +268,7 @@ impl E2e {
     }
 
     async fn events(&self, kind: &str) -> Vec<Value> {
-        self.srv
-            .db
-            .store()
-            .events(&EventFilter {
-                kind: Some(kind.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| serde_json::to_value(&e.record).unwrap())
-            .collect()
+        self.srv.events(kind).await
     }
 
     fn review(&self, login: &str, id: u64) -> Value {

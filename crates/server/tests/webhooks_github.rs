@@ -20,7 +20,6 @@ use changegate_server::deliveries::WorkerConfig;
 use changegate_server::mirror::{MirrorConfig, Mirrors, RemoteConfig};
 use changegate_server::routes::webhooks::Webhooks;
 use changegate_server::signature::Secret;
-use changegate_store::EventFilter;
 use changegate_testkit::GitRepo;
 use changegate_testkit::both;
 use changegate_testkit::gate::{TUE, policy_with, t};
@@ -244,18 +243,7 @@ impl Gh {
     }
 
     async fn events(&self, kind: &str) -> Vec<Value> {
-        self.srv
-            .db
-            .store()
-            .events(&EventFilter {
-                kind: Some(kind.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| serde_json::to_value(&e.record).unwrap())
-            .collect()
+        self.srv.events(kind).await
     }
 
     /// GitHub's `pull_request` example with this action, for the served repository.

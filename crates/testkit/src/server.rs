@@ -248,6 +248,22 @@ impl TestServer {
         )
     }
 
+    /// The audit log's records of `kind` (exact, or a prefix ending in `*`), in log order, as
+    /// JSON.
+    pub async fn events(&self, kind: &str) -> Vec<Value> {
+        self.db
+            .store()
+            .events(&changegate_store::EventFilter {
+                kind: Some(kind.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| serde_json::to_value(&e.record).unwrap())
+            .collect()
+    }
+
     /// `GET path` with `token`.
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.req(reqwest::Method::GET, path, Some(token), None)
