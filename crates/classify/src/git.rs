@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use git2::{
     Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository,
@@ -29,6 +29,10 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::{ChangedFile, Contents, FileStatus};
+
+/// A directory's entries by name: the object type and id of each (a symbolic link is a blob,
+/// as libgit2 reports it).
+type Listing = FxHashMap<Box<[u8]>, (Option<ObjectType>, Oid)>;
 
 /// Blobs up to this size stay cached after the first read.
 pub const CACHE_MAX: u64 = 1024 * 1024;
@@ -156,11 +160,12 @@ pub struct GitContents {
     head: FxHashMap<String, Slot>,
     not_inspected: Mutex<BTreeMap<String, String>>,
     error: Mutex<Option<git2::Error>>,
-    /// Directories looked up for neighbour reads, per side (base, head): path → tree id, `None`
-    /// when there is no such directory. A detector probing many paths (the NestJS bootstrap
-    /// search tries `main.ts` in every parent directory of every controller) walked the tree
-    /// from the root for each one.
-    dirs: [Mutex<FxHashMap<String, Option<Oid>>>; 2],
+    /// Directories listed for neighbour reads, per side (base, head): path → its entries,
+    /// `None` when there is no such directory. A detector probing many paths (the NestJS
+    /// bootstrap search tries `main.ts` in every parent directory of every controller) walked
+    /// the tree from the root for each one; and the directories the tree compare read are here
+    /// from the start, so a probe beside a changed file reads no tree at all.
+    dirs: [Mutex<FxHashMap<String, Option<Arc<Listing>>>>; 2],
 }
 
 impl GitContents {
@@ -193,12 +198,9 @@ impl GitContents {
             // Sized and sorted while the object is in libgit2's buffer, before any copy: an
             // oversized blob is never copied, and at most one per reading thread is in memory
             // at a time.
-            let read = self.repos.with(|repo| {
-                let odb = repo.odb()?;
-                let obj = odb.read(slot.oid)?;
-                let data = obj.data();
+            let read = self.repos.blob(slot.oid, |data| {
                 let size = data.len() as u64;
-                Ok(if size > self.max_file_bytes {
+                if size > self.max_file_bytes {
                     Blob::Oversized(size)
                 } else if size <= CACHE_MAX {
                     Blob::Kept(data.to_vec(), crate::has_nul(data))
@@ -206,7 +208,7 @@ impl GitContents {
                     Blob::Large {
                         binary: crate::has_nul(data),
                     }
-                })
+                }
             });
             read.unwrap_or_else(|e| {
                 let msg = e.message().to_string();
@@ -257,21 +259,18 @@ impl GitContents {
         // changed lockfile): straight from the tree. Absent is `None`; a failed read is noted.
         let read = self.repos.with(|repo| {
             let entry = if clean(path) {
-                // Through the cached directory: one lookup of the file name.
+                // Through the cached directory listing: one lookup of the file name.
                 let (dir, name) = match path.rfind('/') {
                     Some(i) => (&path[..i], &path[i + 1..]),
                     None => ("", path),
                 };
-                let Some(dir) = self.dir_tree(repo, side_tree, dir) else {
+                let Some(dir) = self.listing(repo, side_tree, dir) else {
                     return Ok(None);
                 };
-                let Ok(tree) = repo.find_tree(dir) else {
+                let Some(&entry) = dir.get(name.as_bytes()) else {
                     return Ok(None);
                 };
-                let Some(entry) = tree.get_name(name) else {
-                    return Ok(None);
-                };
-                (entry.kind(), entry.id())
+                entry
             } else {
                 let Ok(tree) = repo.find_tree(side_tree) else {
                     return Ok(None);
@@ -295,39 +294,43 @@ impl GitContents {
         }
     }
 
-    /// The tree of directory `dir` (`""`: the root) on the side whose root tree is `root`, or
-    /// `None` when there is no such directory; cached per side.
-    fn dir_tree(&self, repo: &Repository, root: Oid, dir: &str) -> Option<Oid> {
-        if dir.is_empty() {
-            return Some(root);
-        }
+    /// The entries of directory `dir` (`""`: the root) on the side whose root tree is `root`,
+    /// or `None` when there is no such directory; cached per side.
+    fn listing(&self, repo: &Repository, root: Oid, dir: &str) -> Option<Arc<Listing>> {
         let cache = &self.dirs[usize::from(root != self.base_tree)];
         if let Some(known) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
-            return *known;
+            return known.clone();
         }
-        let (parent, name) = match dir.rfind('/') {
-            Some(i) => (&dir[..i], &dir[i + 1..]),
-            None => ("", dir),
+        let tree = if dir.is_empty() {
+            Some(root)
+        } else {
+            let (parent, name) = match dir.rfind('/') {
+                Some(i) => (&dir[..i], &dir[i + 1..]),
+                None => ("", dir),
+            };
+            self.listing(repo, root, parent).and_then(|p| {
+                let &(kind, id) = p.get(name.as_bytes())?;
+                (kind == Some(ObjectType::Tree)).then_some(id)
+            })
         };
-        let found = self.dir_tree(repo, root, parent).and_then(|p| {
-            let tree = repo.find_tree(p).ok()?;
-            let entry = tree.get_name(name)?;
-            (entry.kind() == Some(ObjectType::Tree)).then(|| entry.id())
+        let found = tree.and_then(|t| {
+            let tree = repo.find_tree(t).ok()?;
+            Some(Arc::new(
+                tree.iter()
+                    .map(|e| (e.name_bytes().into(), (e.kind(), e.id())))
+                    .collect::<Listing>(),
+            ))
         });
         cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(dir.to_string(), found);
+            .insert(dir.to_string(), found.clone());
         found
     }
 
     fn load(&self, oid: Oid) -> Result<Vec<u8>, git2::Error> {
         // The object database directly: no object-cache churn for blobs read once.
-        self.repos.with(|repo| {
-            let odb = repo.odb()?;
-            let obj = odb.read(oid)?;
-            Ok(obj.data().to_vec())
-        })
+        self.repos.blob(oid, <[u8]>::to_vec)
     }
 
     fn side_binary(&self, tree: Oid, slots: &FxHashMap<String, Slot>, path: &str) -> bool {
@@ -374,6 +377,16 @@ impl Handles {
             git_dir: repo.path().to_path_buf(),
             idle: Mutex::new(vec![repo]),
         }
+    }
+
+    /// The object `oid`'s bytes, given to `f` while they are in libgit2's buffer (no copy
+    /// unless `f` makes one).
+    fn blob<T>(&self, oid: Oid, f: impl FnOnce(&[u8]) -> T) -> Result<T, git2::Error> {
+        self.with(|repo| {
+            let odb = repo.odb()?;
+            let obj = odb.read(oid)?;
+            Ok(f(obj.data()))
+        })
     }
 
     fn with<T>(
@@ -528,29 +541,66 @@ fn change_of(
     let base_tree = repo.find_commit(base_commit)?.tree()?;
     let head_tree = repo.find_commit(head_commit)?.tree()?;
 
-    let mut opts = DiffOptions::new();
-    opts.include_typechange(true).ignore_submodules(false);
-    let mut diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut opts))?;
-    let mut find = DiffFindOptions::new();
-    find.renames(true).rename_limit(1000);
-    diff.find_similar(Some(&mut find))?;
+    // The plain compare on both cores through gix when it can answer (tree_diff.rs says when);
+    // libgit2's diff with rename detection otherwise.
+    let store = gix_store(&repo);
+    let fast = store.as_ref().and_then(|s| {
+        let id = |t: &git2::Tree<'_>| gix_hash::ObjectId::try_from(t.id().as_bytes()).ok();
+        match crate::tree_diff::diff(s, id(&base_tree)?, id(&head_tree)?) {
+            crate::tree_diff::Outcome::Done(v, seen) => Some((v, seen)),
+            crate::tree_diff::Outcome::Libgit2(_) => None,
+        }
+    });
+    let mut dirs: [FxHashMap<String, Option<Arc<Listing>>>; 2] = Default::default();
+    let deltas = match fast {
+        Some((v, seen)) => {
+            for (side, dir, entries) in seen {
+                let Ok(dir) = String::from_utf8(dir) else {
+                    continue;
+                };
+                let listing = entries
+                    .into_iter()
+                    .filter_map(|e| {
+                        let kind = match e.kind {
+                            gix_object::tree::EntryKind::Tree => ObjectType::Tree,
+                            gix_object::tree::EntryKind::Commit => ObjectType::Commit,
+                            _ => ObjectType::Blob,
+                        };
+                        Some((
+                            e.name.into(),
+                            (Some(kind), Oid::from_bytes(e.oid.as_bytes()).ok()?),
+                        ))
+                    })
+                    .collect::<Listing>();
+                dirs[side].insert(dir, Some(Arc::new(listing)));
+            }
+            v.into_iter().filter_map(Raw::of_gix).collect()
+        }
+        None => {
+            let mut opts = DiffOptions::new();
+            opts.include_typechange(true).ignore_submodules(false);
+            let mut diff =
+                repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut opts))?;
+            let mut find = DiffFindOptions::new();
+            find.renames(true).rename_limit(1000);
+            diff.find_similar(Some(&mut find))?;
+            let v: Vec<Raw> = diff.deltas().filter_map(Raw::of_libgit2).collect();
+            v
+        }
+    };
 
-    let mut files = Vec::with_capacity(diff.deltas().len());
+    let mut files = Vec::with_capacity(deltas.len());
     let mut base_slots = FxHashMap::default();
     let mut head_slots = FxHashMap::default();
-    for d in diff.deltas() {
-        let status = match d.status() {
-            Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
-            Delta::Deleted => FileStatus::Deleted,
-            Delta::Renamed => FileStatus::Renamed,
-            Delta::Typechange => FileStatus::TypeChanged,
-            Delta::Unmodified | Delta::Ignored => continue,
-            _ => FileStatus::Modified,
-        };
-        let (old, new) = (d.old_file(), d.new_file());
-        let path_of = |p: Option<&Path>| p.map(|p| p.to_string_lossy().replace('\\', "/"));
-        let (old_path, new_path) = (path_of(old.path()), path_of(new.path()));
-        let submodule = old.mode() == FileMode::Commit || new.mode() == FileMode::Commit;
+    for d in deltas {
+        let Raw {
+            status,
+            old_path,
+            new_path,
+            old_id,
+            new_id,
+            submodule,
+        } = d;
         let path = if status == FileStatus::Deleted {
             old_path.clone()
         } else {
@@ -561,13 +611,13 @@ fn change_of(
             for (exists, id, p, slots) in [
                 (
                     status != FileStatus::Added,
-                    old.id(),
+                    old_id,
                     &old_path,
                     &mut base_slots,
                 ),
                 (
                     status != FileStatus::Deleted,
-                    new.id(),
+                    new_id,
                     &new_path,
                     &mut head_slots,
                 ),
@@ -594,7 +644,6 @@ fn change_of(
             submodule,
         });
     }
-    drop(diff);
     let (bt, ht) = (base_tree.id(), head_tree.id());
     drop(base_tree);
     drop(head_tree);
@@ -621,12 +670,81 @@ fn change_of(
             head: head_slots,
             not_inspected: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
-            dirs: Default::default(),
+            dirs: dirs.map(Mutex::new),
         },
     })
 }
 
 /// Messages of `base..head`, newest first, at most [`MAX_MESSAGES`].
+/// One changed file as either diff reports it.
+struct Raw {
+    status: FileStatus,
+    old_path: Option<String>,
+    new_path: Option<String>,
+    old_id: Oid,
+    new_id: Oid,
+    submodule: bool,
+}
+
+impl Raw {
+    fn of_libgit2(d: git2::DiffDelta<'_>) -> Option<Raw> {
+        let status = match d.status() {
+            Delta::Added | Delta::Copied | Delta::Untracked => FileStatus::Added,
+            Delta::Deleted => FileStatus::Deleted,
+            Delta::Renamed => FileStatus::Renamed,
+            Delta::Typechange => FileStatus::TypeChanged,
+            Delta::Unmodified | Delta::Ignored => return None,
+            _ => FileStatus::Modified,
+        };
+        let (old, new) = (d.old_file(), d.new_file());
+        let path_of = |p: Option<&Path>| p.map(|p| p.to_string_lossy().replace('\\', "/"));
+        Some(Raw {
+            status,
+            old_path: path_of(old.path()),
+            new_path: path_of(new.path()),
+            old_id: old.id(),
+            new_id: new.id(),
+            submodule: old.mode() == FileMode::Commit || new.mode() == FileMode::Commit,
+        })
+    }
+
+    /// As libgit2 reports the same file: both paths set, the absent side's id zero.
+    fn of_gix(d: crate::tree_diff::Delta) -> Option<Raw> {
+        use crate::tree_diff::Kind;
+        let path = String::from_utf8_lossy(&d.path).replace('\\', "/");
+        let id = |o: Option<gix_hash::ObjectId>| match o {
+            Some(o) => Oid::from_bytes(o.as_bytes()).ok(),
+            None => Some(Oid::ZERO_SHA1),
+        };
+        Some(Raw {
+            status: match d.kind {
+                Kind::Added => FileStatus::Added,
+                Kind::Deleted => FileStatus::Deleted,
+                Kind::Modified => FileStatus::Modified,
+            },
+            old_path: Some(path.clone()),
+            new_path: Some(path),
+            old_id: id(d.old)?,
+            new_id: id(d.new)?,
+            submodule: false,
+        })
+    }
+}
+
+/// The repository's object store opened by gix (its common directory's `objects`, alternates
+/// included), or `None` when gix cannot open it: libgit2 then reads everything.
+fn gix_store(repo: &Repository) -> Option<Arc<gix_odb::Store>> {
+    let objects = repo.commondir().join("objects");
+    gix_odb::Store::at_opts(
+        objects,
+        gix_hash::Kind::Sha1,
+        &mut std::iter::empty(),
+        gix_odb::store::init::Options::default(),
+    )
+    .ok()
+    .map(Arc::new)
+}
+
 fn messages(repo: &Repository, base: Oid, head: Oid) -> Result<Vec<String>, git2::Error> {
     let mut walk = repo.revwalk()?;
     walk.push(head)?;

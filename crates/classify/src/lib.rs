@@ -20,6 +20,7 @@ mod git;
 pub(crate) mod parse;
 mod pipeline;
 mod render;
+mod tree_diff;
 pub(crate) mod util;
 
 use std::borrow::Cow;

@@ -252,6 +252,12 @@ const MAX_NESTING: usize = 400;
 
 /// Parse `text` (TypeScript) and read its NestJS surface.
 pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
+    read_in(&mut Allocator::default(), text)
+}
+
+/// [`read`] with the parser's arena given (reset here first): a detector reading many files
+/// reuses one per job instead of growing a fresh arena for each file.
+pub(crate) fn read_in(allocator: &mut Allocator, text: &str) -> Result<NestFile, TsError> {
     // oxc recurses on nesting: refuse absurd nesting instead of risking the stack.
     let mut depth = 0usize;
     for (i, b) in text.bytes().enumerate() {
@@ -267,8 +273,8 @@ pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
             });
         }
     }
-    let allocator = Allocator::default();
-    let ret = Parser::new(&allocator, text, SourceType::ts()).parse();
+    allocator.reset();
+    let ret = Parser::new(allocator, text, SourceType::ts()).parse();
     if ret.panicked || ret.diagnostics.has_errors() {
         let first = ret.diagnostics.errors().next();
         let message = first

@@ -90,16 +90,23 @@ impl Detector for NestJs {
         };
         // Files in parallel (merged in file order, as on one thread); the bootstrap cache is
         // shared by the workers.
+        // Each job reuses one parser arena.
         per_file(
             change.files,
-            || (),
-            |_, f, finding| file(change, &boots, f, finding),
+            oxc_allocator::Allocator::default,
+            |arena, f, finding| file(change, &boots, arena, f, finding),
         )
     }
 }
 
 /// One changed file: its routes, events, settings, types and protocol options, both sides.
-fn file(change: &Change<'_>, boots: &Bootstraps<'_>, f: &ChangedFile, finding: &mut Finding) {
+fn file(
+    change: &Change<'_>,
+    boots: &Bootstraps<'_>,
+    arena: &mut oxc_allocator::Allocator,
+    f: &ChangedFile,
+    finding: &mut Finding,
+) {
     if f.submodule || !(is_ts_source(&f.path) || is_ts_source(f.base_path())) || change.is_binary(f)
     {
         return;
@@ -143,7 +150,7 @@ fn file(change: &Change<'_>, boots: &Bootstraps<'_>, f: &ChangedFile, finding: &
                     &e,
                 ));
             }
-            Some(Ok(text)) => match ts::read(&text) {
+            Some(Ok(text)) => match ts::read_in(arena, &text) {
                 Ok(n) => sides.push((side, n, text)),
                 Err(e) => {
                     broken = true;
