@@ -316,6 +316,7 @@ fn run_mix(name: &str, files: Files) -> (Duration, Duration) {
         files: &change.files,
         contents: &change.contents,
         settings: &policy.classify,
+        parses: None,
     };
     let none = std::collections::BTreeMap::new();
     let input = changegate_classify::ClassifyInput {

@@ -257,28 +257,31 @@ impl GitContents {
         }
         // Not a changed file (a detector reading a neighbour, e.g. the manifest beside a
         // changed lockfile): straight from the tree. Absent is `None`; a failed read is noted.
+        // A handle is taken only to read an object: a probe that the kept directory listings
+        // answer (most of them: a `main.ts` that is not there) touches no libgit2 handle.
+        let entry = if clean(path) {
+            // Through the cached directory listing: one lookup of the file name.
+            let (dir, name) = match path.rfind('/') {
+                Some(i) => (&path[..i], &path[i + 1..]),
+                None => ("", path),
+            };
+            let dir = self.listing(side_tree, dir)?;
+            Some(*dir.get(name.as_bytes())?)
+        } else {
+            None
+        };
         let read = self.repos.with(|repo| {
-            let entry = if clean(path) {
-                // Through the cached directory listing: one lookup of the file name.
-                let (dir, name) = match path.rfind('/') {
-                    Some(i) => (&path[..i], &path[i + 1..]),
-                    None => ("", path),
-                };
-                let Some(dir) = self.listing(repo, side_tree, dir) else {
-                    return Ok(None);
-                };
-                let Some(&entry) = dir.get(name.as_bytes()) else {
-                    return Ok(None);
-                };
-                entry
-            } else {
-                let Ok(tree) = repo.find_tree(side_tree) else {
-                    return Ok(None);
-                };
-                let Ok(entry) = tree.get_path(Path::new(path)) else {
-                    return Ok(None);
-                };
-                (entry.kind(), entry.id())
+            let entry = match entry {
+                Some(e) => e,
+                None => {
+                    let Ok(tree) = repo.find_tree(side_tree) else {
+                        return Ok(None);
+                    };
+                    let Ok(entry) = tree.get_path(Path::new(path)) else {
+                        return Ok(None);
+                    };
+                    (entry.kind(), entry.id())
+                }
             };
             if entry.0 != Some(ObjectType::Blob) {
                 return Ok(None);
@@ -296,7 +299,7 @@ impl GitContents {
 
     /// The entries of directory `dir` (`""`: the root) on the side whose root tree is `root`,
     /// or `None` when there is no such directory; cached per side.
-    fn listing(&self, repo: &Repository, root: Oid, dir: &str) -> Option<Arc<Listing>> {
+    fn listing(&self, root: Oid, dir: &str) -> Option<Arc<Listing>> {
         let cache = &self.dirs[usize::from(root != self.base_tree)];
         if let Some(known) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
             return known.clone();
@@ -308,18 +311,23 @@ impl GitContents {
                 Some(i) => (&dir[..i], &dir[i + 1..]),
                 None => ("", dir),
             };
-            self.listing(repo, root, parent).and_then(|p| {
+            self.listing(root, parent).and_then(|p| {
                 let &(kind, id) = p.get(name.as_bytes())?;
                 (kind == Some(ObjectType::Tree)).then_some(id)
             })
         };
+        // An unreadable tree reads as no directory, as `Tree::get_path` answered before.
         let found = tree.and_then(|t| {
-            let tree = repo.find_tree(t).ok()?;
-            Some(Arc::new(
-                tree.iter()
-                    .map(|e| (e.name_bytes().into(), (e.kind(), e.id())))
-                    .collect::<Listing>(),
-            ))
+            self.repos
+                .with(|repo| {
+                    let tree = repo.find_tree(t)?;
+                    Ok(Arc::new(
+                        tree.iter()
+                            .map(|e| (e.name_bytes().into(), (e.kind(), e.id())))
+                            .collect::<Listing>(),
+                    ))
+                })
+                .ok()
         });
         cache
             .lock()
@@ -554,27 +562,36 @@ fn change_of(
     let mut dirs: [FxHashMap<String, Option<Arc<Listing>>>; 2] = Default::default();
     let deltas = match fast {
         Some((v, seen)) => {
-            for (side, dir, entries) in seen {
-                let Ok(dir) = String::from_utf8(dir) else {
-                    continue;
-                };
-                let listing = entries
-                    .into_iter()
-                    .filter_map(|e| {
-                        let kind = match e.kind {
-                            gix_object::tree::EntryKind::Tree => ObjectType::Tree,
-                            gix_object::tree::EntryKind::Commit => ObjectType::Commit,
-                            _ => ObjectType::Blob,
-                        };
-                        Some((
-                            e.name.into(),
-                            (Some(kind), Oid::from_bytes(e.oid.as_bytes()).ok()?),
-                        ))
-                    })
-                    .collect::<Listing>();
-                dirs[side].insert(dir, Some(Arc::new(listing)));
+            // Both conversions on the pool: 10,000 files and 17,000 directories took several
+            // milliseconds on one core, after a compare that used both.
+            use rayon::prelude::*;
+            let listings: Vec<_> = seen
+                .into_par_iter()
+                .with_min_len(64)
+                .filter_map(|(side, dir, entries)| {
+                    let dir = String::from_utf8(dir).ok()?;
+                    let listing = entries
+                        .into_iter()
+                        .filter_map(|e| {
+                            let kind = match e.kind {
+                                gix_object::tree::EntryKind::Tree => ObjectType::Tree,
+                                gix_object::tree::EntryKind::Commit => ObjectType::Commit,
+                                _ => ObjectType::Blob,
+                            };
+                            let id = Oid::from_bytes(e.oid.as_bytes()).ok()?;
+                            Some((e.name.into(), (Some(kind), id)))
+                        })
+                        .collect::<Listing>();
+                    Some((side, dir, Arc::new(listing)))
+                })
+                .collect();
+            for (side, dir, listing) in listings {
+                dirs[side].insert(dir, Some(listing));
             }
-            v.into_iter().filter_map(Raw::of_gix).collect()
+            v.into_par_iter()
+                .with_min_len(256)
+                .filter_map(Raw::of_gix)
+                .collect()
         }
         None => {
             let mut opts = DiffOptions::new();

@@ -35,6 +35,7 @@ pub use git::{
     ClassifyError, CommitPeople, GitChange, GitContents, GitIdentity, Revision, commit_people,
     open_change, open_change_within,
 };
+pub use parse::ts_shared::TsParses;
 pub use pipeline::{
     CategoryRef, Classification, ClassifiedFacet, ClassifyInput, DetectorInfo, FileSummary,
     Options, RequiredRole, RoleReason, SCHEMA_VERSION, classify, classify_repo, classify_repo_with,
@@ -162,6 +163,9 @@ pub struct Change<'a> {
     pub contents: &'a dyn Contents,
     /// Classifier settings from the policy.
     pub settings: &'a ClassifySettings,
+    /// Parses shared between the detectors of one classification pass (`None`: each detector
+    /// parses on its own, as a detector run alone does).
+    pub parses: Option<&'a TsParses>,
 }
 
 impl Change<'_> {

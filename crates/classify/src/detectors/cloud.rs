@@ -144,6 +144,7 @@ mod tests {
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         )
     }

@@ -195,6 +195,7 @@ mod tests {
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         )
     }

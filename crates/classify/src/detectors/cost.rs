@@ -214,6 +214,7 @@ mod tests {
                 files,
                 contents: c,
                 settings: &settings,
+                parses: None,
             },
         )
     }

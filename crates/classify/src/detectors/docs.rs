@@ -86,7 +86,18 @@ impl Detector for Docs {
                 return;
             };
             let same = match lang {
-                Lang::Js => same_js_in(allocators, &f.path, b, h),
+                Lang::Js => match change.parses {
+                    // Parsed once for this detector and api-nestjs. Not with a byte-order
+                    // mark: api-nestjs reads the text after it, this detector with it.
+                    Some(p)
+                        if crate::parse::ts_shared::shared_path(&f.path)
+                            && !b.starts_with('\u{feff}')
+                            && !h.starts_with('\u{feff}') =>
+                    {
+                        p.same(&f.path, b, h, allocators)
+                    }
+                    _ => same_js_in(allocators, &f.path, b, h),
+                },
                 Lang::Rust => same_rust(b, h),
             };
             if same == Some(true) {
@@ -180,6 +191,7 @@ mod tests {
                 files: &files,
                 contents: c,
                 settings: &p.classify,
+                parses: None,
             },
         )
     }

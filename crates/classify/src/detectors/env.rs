@@ -171,6 +171,7 @@ mod tests {
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         );
         assert!(f.explained.contains(".env.example"));
@@ -204,6 +205,7 @@ mod tests {
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         );
         let shown = format!("{:?}", f.facets);

@@ -167,6 +167,7 @@ mod tests {
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         )
     }

@@ -45,6 +45,7 @@ pub(crate) fn run_with(
         files: &changed,
         contents: &contents,
         settings,
+        parses: None,
     };
     detect(detector, &change)
 }

@@ -258,7 +258,17 @@ pub(crate) fn read(text: &str) -> Result<NestFile, TsError> {
 /// [`read`] with the parser's arena given (reset here first): a detector reading many files
 /// reuses one per job instead of growing a fresh arena for each file.
 pub(crate) fn read_in(allocator: &mut Allocator, text: &str) -> Result<NestFile, TsError> {
-    // oxc recurses on nesting: refuse absurd nesting instead of risking the stack.
+    if let Some(e) = too_deep(text) {
+        return Err(e);
+    }
+    allocator.reset();
+    let ret = Parser::new(allocator, text, SourceType::ts()).parse();
+    of_parse(text, &ret)
+}
+
+/// oxc recurses on nesting: absurd nesting is refused before parsing instead of risking the
+/// stack.
+pub(crate) fn too_deep(text: &str) -> Option<TsError> {
     let mut depth = 0usize;
     for (i, b) in text.bytes().enumerate() {
         match b {
@@ -267,14 +277,22 @@ pub(crate) fn read_in(allocator: &mut Allocator, text: &str) -> Result<NestFile,
             _ => {}
         }
         if depth > MAX_NESTING {
-            return Err(TsError {
+            return Some(TsError {
                 line: Some(line_at(text, u32::try_from(i).unwrap_or(u32::MAX))),
                 message: format!("brackets nested deeper than {MAX_NESTING}: not read"),
             });
         }
     }
-    allocator.reset();
-    let ret = Parser::new(allocator, text, SourceType::ts()).parse();
+    None
+}
+
+/// The NestJS surface of `text` from its parse `ret` (a TypeScript parse: [`read_in`]'s own, or
+/// one shared with the comment-only check, [`crate::parse::ts_shared`]); an error when the parse
+/// failed.
+pub(crate) fn of_parse(
+    text: &str,
+    ret: &oxc_parser::ParserReturn<'_>,
+) -> Result<NestFile, TsError> {
     if ret.panicked || ret.diagnostics.has_errors() {
         let first = ret.diagnostics.errors().next();
         let message = first

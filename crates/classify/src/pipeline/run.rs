@@ -70,6 +70,8 @@ pub(super) fn classify_once(
     // Detectors are independent and `Sync`: they run on rayon's work-stealing pool (the heavy
     // ones split their files over it too), then merge in registry order so the output does not
     // depend on scheduling.
+    // One parse of each modified TypeScript source for the detectors that both parse it.
+    let parses = crate::TsParses::new(&inspectable);
     let run = |d: &dyn crate::Detector| -> crate::Finding {
         let watched = Watched {
             inner: input.contents,
@@ -79,6 +81,7 @@ pub(super) fn classify_once(
             files: &inspectable,
             contents: &watched,
             settings: &settings,
+            parses: Some(&parses),
         };
         match catch_unwind(AssertUnwindSafe(|| d.detect(&change))) {
             // Conclusions drawn from a file that read as absent because it could not be

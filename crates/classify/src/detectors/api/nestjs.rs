@@ -27,7 +27,7 @@ mod events;
 mod routes;
 mod types;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Mutex;
 
 use changegate_policy::facets::FacetCode;
@@ -35,8 +35,10 @@ use changegate_policy::facets::FacetCode;
 use self::bootstrap::{Bootstrap, Bootstraps};
 use crate::facet::{evidence_line, unparseable_at};
 use crate::parse::nest_ts::{self as ts, NestFile};
+use crate::parse::ts_shared;
 use crate::util::{as_text, per_file};
 use crate::{Change, ChangedFile, Detector, FileStatus, Finding, Side};
+use oxc_allocator::Allocator;
 
 /// The NestJS detector.
 pub struct NestJs;
@@ -85,16 +87,16 @@ impl Detector for NestJs {
     fn detect(&self, change: &Change<'_>) -> Finding {
         let boots = Bootstraps {
             contents: change.contents,
-            cache: Mutex::new(HashMap::new()),
-            walks: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::default()),
+            walks: Mutex::new(HashMap::default()),
         };
         // Files in parallel (merged in file order, as on one thread); the bootstrap cache is
         // shared by the workers.
         // Each job reuses one parser arena.
         per_file(
             change.files,
-            oxc_allocator::Allocator::default,
-            |arena, f, finding| file(change, &boots, arena, f, finding),
+            <(Allocator, Allocator)>::default,
+            |arenas, f, finding| file(change, &boots, arenas, f, finding),
         )
     }
 }
@@ -103,7 +105,7 @@ impl Detector for NestJs {
 fn file(
     change: &Change<'_>,
     boots: &Bootstraps<'_>,
-    arena: &mut oxc_allocator::Allocator,
+    arenas: &mut (Allocator, Allocator),
     f: &ChangedFile,
     finding: &mut Finding,
 ) {
@@ -129,6 +131,17 @@ fn file(
         b.map(|b| as_text(&b).map(str::to_string))
     };
     let (btext, htext) = (text(bbytes), text(hbytes));
+    // A file modified in place is parsed once for this detector and docs (both sides read as
+    // text above, so this detector's own reads are what its watcher saw).
+    let shared = match (&btext, &htext, change.parses) {
+        (Some(Ok(b)), Some(Ok(h)), Some(p))
+            if f.status == FileStatus::Modified && ts_shared::shared_path(&f.path) =>
+        {
+            Some(p.nest(&f.path, b, h, arenas))
+        }
+        _ => None,
+    };
+    let mut shared = shared.map(|[b, h]| [Some(b), Some(h)]);
     let mut sides: Vec<(Side, NestFile, String)> = Vec::new();
     let mut broken = false;
     for (side, t) in [(Side::Base, btext), (Side::Head, htext)] {
@@ -150,7 +163,11 @@ fn file(
                     &e,
                 ));
             }
-            Some(Ok(text)) => match ts::read_in(arena, &text) {
+            Some(Ok(text)) => match shared
+                .as_mut()
+                .and_then(|s| s[usize::from(side == Side::Head)].take())
+                .unwrap_or_else(|| ts::read_in(&mut arenas.0, &text))
+            {
                 Ok(n) => sides.push((side, n, text)),
                 Err(e) => {
                     broken = true;
@@ -332,6 +349,7 @@ export class ChatGateway {
                 files: &files,
                 contents: &c,
                 settings: &settings,
+                parses: None,
             });
             assert!(!f.facets.is_empty(), "{path}: {f:?}");
             let read_main = c

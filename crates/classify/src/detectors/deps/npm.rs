@@ -437,6 +437,7 @@ mod tests {
                 files: &files,
                 contents: c,
                 settings: &p.classify,
+                parses: None,
             },
         );
         let mut k: Vec<String> = f.facets.iter().map(|f| f.kind.to_string()).collect();

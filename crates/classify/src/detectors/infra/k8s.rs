@@ -375,6 +375,7 @@ spec:
                 files: &files,
                 contents: &c,
                 settings: &p.classify,
+                parses: None,
             },
         )
     }

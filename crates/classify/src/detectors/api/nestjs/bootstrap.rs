@@ -1,7 +1,7 @@
 //! The bootstrap (`main.ts`): global prefix and URI versioning, found for each controller by
 //! walking up from its file, and a change to it that moves every route.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Mutex;
 
 use changegate_policy::facets::FacetCode;
