@@ -122,10 +122,11 @@ pub(super) fn build(
     };
 
     let mut reasons: BTreeMap<RoleId, Vec<RoleReason>> = BTreeMap::new();
-    let mut seen: BTreeSet<(RoleId, FacetCode)> = BTreeSet::new();
+    // Borrowed: a change of 8,000 facets cloned a role name per facet and role here.
+    let mut seen: BTreeSet<(&RoleId, FacetCode)> = BTreeSet::new();
     for f in &out {
         for role in &f.roles {
-            if seen.insert((role.clone(), f.facet.kind)) {
+            if seen.insert((role, f.facet.kind)) {
                 reasons
                     .entry(role.clone())
                     .or_default()
