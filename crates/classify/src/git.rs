@@ -750,15 +750,7 @@ impl Raw {
 /// The repository's object store opened by gix (its common directory's `objects`, alternates
 /// included), or `None` when gix cannot open it: libgit2 then reads everything.
 fn gix_store(repo: &Repository) -> Option<Arc<gix_odb::Store>> {
-    let objects = repo.commondir().join("objects");
-    gix_odb::Store::at_opts(
-        objects,
-        gix_hash::Kind::Sha1,
-        &mut std::iter::empty(),
-        gix_odb::store::init::Options::default(),
-    )
-    .ok()
-    .map(Arc::new)
+    crate::tree_diff::open_store(repo.commondir().join("objects"))
 }
 
 fn messages(repo: &Repository, base: Oid, head: Oid) -> Result<Vec<String>, git2::Error> {

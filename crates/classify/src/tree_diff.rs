@@ -54,6 +54,19 @@ pub(crate) enum Outcome {
 /// work over the pool (enough jobs for both cores to stay busy to the end).
 const SPLIT: usize = 64;
 
+/// The object store in the directory `objects` (a repository's `objects`, alternates included),
+/// or `None` when gix cannot open it: libgit2 then reads everything.
+pub(crate) fn open_store(objects: std::path::PathBuf) -> Option<Arc<gix_odb::Store>> {
+    gix_odb::Store::at_opts(
+        objects,
+        gix_hash::Kind::Sha1,
+        &mut std::iter::empty(),
+        gix_odb::store::init::Options::default(),
+    )
+    .ok()
+    .map(Arc::new)
+}
+
 /// A handle on the store for one job: its own caches, nothing shared but the mapped packs.
 pub(crate) fn handle(store: &Arc<gix_odb::Store>) -> gix_odb::HandleArc {
     let mut h = store.to_cache_arc();
@@ -406,15 +419,7 @@ mod tests {
             }
         }
         let (a, b) = (write(&repo, &base), write(&repo, &head));
-        let store = Arc::new(
-            gix_odb::Store::at_opts(
-                dir.path().join("objects"),
-                gix_hash::Kind::Sha1,
-                &mut std::iter::empty(),
-                Default::default(),
-            )
-            .unwrap(),
-        );
+        let store = open_store(dir.path().join("objects")).unwrap();
         let id = |o: Oid| ObjectId::try_from(o.as_bytes()).unwrap();
         match diff(&store, id(a), id(b)) {
             Outcome::Done(v, seen) => {
@@ -495,15 +500,7 @@ mod tests {
         let mut files = BTreeMap::new();
         files.insert(vec!["x".to_string()], (FileMode::Blob, 0));
         let a = write(&repo, &files);
-        let store = Arc::new(
-            gix_odb::Store::at_opts(
-                dir.path().join("objects"),
-                gix_hash::Kind::Sha1,
-                &mut std::iter::empty(),
-                Default::default(),
-            )
-            .unwrap(),
-        );
+        let store = open_store(dir.path().join("objects")).unwrap();
         let missing = ObjectId::from_hex(b"1234567890123456789012345678901234567890").unwrap();
         let id = ObjectId::try_from(a.as_bytes()).unwrap();
         match diff(&store, id, missing) {

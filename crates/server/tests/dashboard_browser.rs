@@ -455,24 +455,17 @@ async fn the_dashboard_in_headless_chromium() {
 /// the policy maps the login to; then sign out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_with_github_in_headless_chromium() {
-    use changegate_server::dashboard::github_login::GithubLogin;
     let fake = changegate_testkit::fake_github::FakeGitHub::start().await;
     let policy = changegate_gate::corpus::case_policy(
         &changegate_testkit::server::people(),
         "[people.bob]\ngithub = \"Bob-GH\"\ngithub_id = 4242\n",
     )
     .unwrap();
-    let (api, rest) = (fake.api.clone(), fake.rest.clone());
-    let srv = TestServer::start_knowing_base(
+    let srv = TestServer::start_with_github_login(
         Backend::Sqlite,
         policy,
         at("2026-03-10T10:30:00Z"),
-        Default::default(),
-        move |s, base| {
-            let gh = GithubLogin::new("Iv1.test-app", "s3cret-client", &api, &api, base);
-            rest.oauth_app("Iv1.test-app", "s3cret-client", &gh.callback());
-            s.dashboard.github_login = Some(gh);
-        },
+        &fake,
     )
     .await;
     ready_but_for_approval(&srv).await;

@@ -905,20 +905,7 @@ async fn github_server_for(
     fake: &changegate_testkit::fake_github::FakeGitHub,
     policy: changegate_policy::Policy,
 ) -> TestServer {
-    use changegate_server::dashboard::github_login::GithubLogin;
-    let (api, rest) = (fake.api.clone(), fake.rest.clone());
-    TestServer::start_knowing_base(
-        backend,
-        policy,
-        at("2026-03-10T10:30:00Z"),
-        Default::default(),
-        move |s, base| {
-            let gh = GithubLogin::new("Iv1.test-app", "s3cret-client", &api, &api, base);
-            rest.oauth_app("Iv1.test-app", "s3cret-client", &gh.callback());
-            s.dashboard.github_login = Some(gh);
-        },
-    )
-    .await
+    TestServer::start_with_github_login(backend, policy, at("2026-03-10T10:30:00Z"), fake).await
 }
 
 /// The `code` GitHub put in a callback URL.

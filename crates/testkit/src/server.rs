@@ -131,6 +131,25 @@ impl TestServer {
         Self::start_knowing_base(backend, policy, at, options, |s, _| configure(s)).await
     }
 
+    /// A server on `policy` at `at` whose dashboard offers "Sign in with GitHub" against the
+    /// fake GitHub `fake` (its web flow and API on one loopback address), with the OAuth app
+    /// `Iv1.test-app` / `s3cret-client` registered there with the server's own callback.
+    pub async fn start_with_github_login(
+        backend: Backend,
+        policy: Policy,
+        at: Timestamp,
+        fake: &crate::fake_github::FakeGitHub,
+    ) -> TestServer {
+        use changegate_server::dashboard::github_login::GithubLogin;
+        let (api, rest) = (fake.api.clone(), fake.rest.clone());
+        TestServer::start_knowing_base(backend, policy, at, Options::default(), move |s, base| {
+            let gh = GithubLogin::new("Iv1.test-app", "s3cret-client", &api, &api, base);
+            rest.oauth_app("Iv1.test-app", "s3cret-client", &gh.callback());
+            s.dashboard.github_login = Some(gh);
+        })
+        .await
+    }
+
     /// [`TestServer::start_full`] whose `configure` also gets the server's base URL
     /// (`http://127.0.0.1:PORT`, bound already), for settings that name the server itself (the
     /// dashboard's public URL).

@@ -9,7 +9,7 @@
 
 use changegate_policy::facets::FacetCode;
 use oxc_allocator::Allocator;
-use oxc_span::{ContentEq, SourceType};
+use oxc_span::SourceType;
 use ra_ap_rustc_lexer::{FrontmatterAllowed, TokenKind, tokenize};
 
 use crate::facet::{evidence_note, facet};
@@ -141,15 +141,7 @@ fn same_js_in(arenas: &mut (Allocator, Allocator), path: &str, a: &str, b: &str)
     let (al, bl) = (&arenas.0, &arenas.1);
     let pa = oxc_parser::Parser::new(al, a, st).parse();
     let pb = oxc_parser::Parser::new(bl, b, st).parse();
-    if pa.panicked || pb.panicked || !pa.diagnostics.is_empty() || !pb.diagnostics.is_empty() {
-        return None;
-    }
-    let (x, y) = (&pa.program, &pb.program);
-    Some(
-        x.hashbang.content_eq(&y.hashbang)
-            && x.directives.content_eq(&y.directives)
-            && x.body.content_eq(&y.body),
-    )
+    crate::parse::ts_shared::same_ast(&pa, &pb)
 }
 
 /// Whether two Rust sources have the same tokens once comments and whitespace are dropped;

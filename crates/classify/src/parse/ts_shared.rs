@@ -144,7 +144,10 @@ fn parse_both<T>(
 }
 
 /// The comment-only check's answer on two parses (docs's rule: any diagnostic, no answer).
-fn same_ast(pa: &oxc_parser::ParserReturn<'_>, pb: &oxc_parser::ParserReturn<'_>) -> Option<bool> {
+pub(crate) fn same_ast(
+    pa: &oxc_parser::ParserReturn<'_>,
+    pb: &oxc_parser::ParserReturn<'_>,
+) -> Option<bool> {
     if pa.panicked || pb.panicked || !pa.diagnostics.is_empty() || !pb.diagnostics.is_empty() {
         return None;
     }
