@@ -5,6 +5,9 @@
 //! Why libgit2 (through `git2` with the vendored library) rather than `gix`: see
 //! docs/adr/0003-classifier-git-and-detectors.md. In short, its tree diff and rename detection are
 //! git's own semantics, its API has been stable for years, and the build needs no system library.
+//! One part goes through gix: listing a change that has no rename to detect and no link or
+//! submodule among its differences (`tree_diff.rs`, on both cores, checked against libgit2's diff
+//! by a differential test; ADR 0012 decision 12). libgit2 takes over whenever gix cannot answer.
 //!
 //! Memory stays bounded: a blob is read only when a detector asks for it, and only blobs of
 //! *changed* files are kept, each read at most once; blobs larger than [`CACHE_MAX`] are dropped
