@@ -186,14 +186,7 @@ async fn the_git_author_stays_the_author_whatever_the_body_says(backend: Backend
         Some("Bob Builder <Bob@Example.com>"),
     );
     let srv = server_with_root(backend, root.path()).await;
-    let (st, b) = srv
-        .put(
-            "/api/v1/aliases/bob@example.com",
-            &srv.admin,
-            &json!({"person": "bob"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{b}");
+    srv.alias("bob@example.com", "bob").await;
     let bob = srv.token("bob").await;
     let before = audit_size(&srv).await;
     // The attack: bob records his change naming alice as author and last pusher.

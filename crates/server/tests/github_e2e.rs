@@ -312,15 +312,7 @@ async fn a_pull_request_from_webhook_to_check_run_to_protection_rule_to_deployme
 ) {
     let e = start(backend).await;
     // Ann's commit address is Ann (an alias an admin set), so she is the change's author.
-    let (st, b) = e
-        .srv
-        .put(
-            "/api/v1/aliases/ann@example.com",
-            &e.srv.admin,
-            &json!({"person": "ann"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{b}");
+    e.srv.alias("ann@example.com", "ann").await;
 
     // 1. Opened: created and classified by the server from the remote; a check run
     //    `action_required` on the head and one comment.
@@ -522,15 +514,7 @@ async fn a_github_deployment_fills_every_field_of_its_report_row(backend: Backen
     .unwrap();
     let rt = changegate_server::rollouts::Runtime::new(cfg, None).unwrap();
     let e = start_with(backend, Some(Arc::new(rt))).await;
-    let (st, b) = e
-        .srv
-        .put(
-            "/api/v1/aliases/ann@example.com",
-            &e.srv.admin,
-            &json!({"person": "ann"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{b}");
+    e.srv.alias("ann@example.com", "ann").await;
     let mut opened = fixture("pull_request.opened");
     opened["pull_request"]["title"] = json!("CHAT-42: bump express");
     opened["pull_request"]["base"]["sha"] = json!(e.base);

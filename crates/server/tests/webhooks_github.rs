@@ -619,15 +619,7 @@ both!(reviewers_and_commenters_need_the_authority_the_api_needs);
 async fn reviewers_and_commenters_need_the_authority_the_api_needs(backend: Backend) {
     // The commits are Bob's; the pull request says Ann opened it.
     let gh = start(backend, "Bob <bob@example.com>").await;
-    let (st, b) = gh
-        .srv
-        .put(
-            "/api/v1/aliases/bob@example.com",
-            &gh.srv.admin,
-            &json!({"person": "bob"}),
-        )
-        .await;
-    assert_eq!(st, 200, "{b}");
+    gh.srv.alias("bob@example.com", "bob").await;
     let mut opened = gh.pr("pull_request.opened", &gh.head);
     opened["pull_request"]["user"]["login"] = json!("ann-gh");
     let out = gh.deliver("pull_request", &opened).await;

@@ -300,6 +300,19 @@ impl TestServer {
         self.req(reqwest::Method::PUT, path, Some(token), Some(body))
             .await
     }
+
+    /// Map the commit identity `alias` (an e-mail, `pagerduty:ID`, …) to `person`, as the admin
+    /// (`PUT /api/v1/aliases/{alias}`); panics with the response body unless it is 200.
+    pub async fn alias(&self, alias: &str, person: &str) {
+        let (st, b) = self
+            .put(
+                &format!("/api/v1/aliases/{alias}"),
+                &self.admin,
+                &serde_json::json!({ "person": person }),
+            )
+            .await;
+        assert_eq!(st, 200, "alias {alias} → {person}: {b}");
+    }
 }
 
 /// The people file of the gate corpus (role holders).
