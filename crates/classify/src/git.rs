@@ -166,9 +166,12 @@ pub struct GitContents {
     /// Directories listed for neighbour reads, per side (base, head): path → its entries,
     /// `None` when there is no such directory. A detector probing many paths (the NestJS
     /// bootstrap search tries `main.ts` in every parent directory of every controller) walked
-    /// the tree from the root for each one; and the directories the tree compare read are here
-    /// from the start, so a probe beside a changed file reads no tree at all.
+    /// the tree from the root for each one; and the directories the tree compare read come
+    /// from `read_dirs`, so a probe beside a changed file reads no tree at all.
     dirs: [Mutex<FxHashMap<String, Option<Arc<Listing>>>>; 2],
+    /// The directories the tree compare read, per side, as it read them: made a listing (and
+    /// moved to `dirs`) the first time a read looks into one.
+    read_dirs: [Mutex<FxHashMap<String, Vec<crate::tree_diff::Entry>>>; 2],
 }
 
 impl GitContents {
@@ -303,9 +306,22 @@ impl GitContents {
     /// The entries of directory `dir` (`""`: the root) on the side whose root tree is `root`,
     /// or `None` when there is no such directory; cached per side.
     fn listing(&self, root: Oid, dir: &str) -> Option<Arc<Listing>> {
-        let cache = &self.dirs[usize::from(root != self.base_tree)];
+        let side = usize::from(root != self.base_tree);
+        let cache = &self.dirs[side];
         if let Some(known) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
             return known.clone();
+        }
+        let read = self.read_dirs[side]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(dir);
+        if let Some(entries) = read {
+            let listing = Arc::new(of_entries(entries));
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(dir.to_string(), Some(listing.clone()));
+            return Some(listing);
         }
         let tree = if dir.is_empty() {
             Some(root)
@@ -562,35 +578,19 @@ fn change_of(
             crate::tree_diff::Outcome::Libgit2(_) => None,
         }
     });
-    let mut dirs: [FxHashMap<String, Option<Arc<Listing>>>; 2] = Default::default();
+    let mut read_dirs: [FxHashMap<String, Vec<crate::tree_diff::Entry>>; 2] = Default::default();
     let deltas = match fast {
         Some((v, seen)) => {
-            // Both conversions on the pool: 10,000 files and 17,000 directories took several
-            // milliseconds on one core, after a compare that used both.
-            use rayon::prelude::*;
-            let listings: Vec<_> = seen
-                .into_par_iter()
-                .with_min_len(64)
-                .filter_map(|(side, dir, entries)| {
-                    let dir = String::from_utf8(dir).ok()?;
-                    let listing = entries
-                        .into_iter()
-                        .filter_map(|e| {
-                            let kind = match e.kind {
-                                gix_object::tree::EntryKind::Tree => ObjectType::Tree,
-                                gix_object::tree::EntryKind::Commit => ObjectType::Commit,
-                                _ => ObjectType::Blob,
-                            };
-                            let id = Oid::from_bytes(e.oid.as_bytes()).ok()?;
-                            Some((e.name.into(), (Some(kind), id)))
-                        })
-                        .collect::<Listing>();
-                    Some((side, dir, Arc::new(listing)))
-                })
-                .collect();
-            for (side, dir, listing) in listings {
-                dirs[side].insert(dir, Some(listing));
+            // The directories read are kept as read; one becomes a listing only when a detector
+            // looks into it (most never are).
+            for (side, dir, entries) in seen {
+                if let Ok(dir) = String::from_utf8(dir) {
+                    read_dirs[side].insert(dir, entries);
+                }
             }
+            // On the pool: 10,000 files took milliseconds on one core, after a compare that
+            // used both.
+            use rayon::prelude::*;
             v.into_par_iter()
                 .with_min_len(256)
                 .filter_map(Raw::of_gix)
@@ -689,12 +689,30 @@ fn change_of(
             head: head_slots,
             not_inspected: Mutex::new(BTreeMap::new()),
             error: Mutex::new(None),
-            dirs: dirs.map(Mutex::new),
+            dirs: Default::default(),
+            read_dirs: read_dirs.map(Mutex::new),
         },
     })
 }
 
 /// Messages of `base..head`, newest first, at most [`MAX_MESSAGES`].
+/// A directory as the tree compare read it, as a listing (the kinds libgit2 reports: a symbolic
+/// link is a blob).
+fn of_entries(entries: Vec<crate::tree_diff::Entry>) -> Listing {
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let kind = match e.kind {
+                gix_object::tree::EntryKind::Tree => ObjectType::Tree,
+                gix_object::tree::EntryKind::Commit => ObjectType::Commit,
+                _ => ObjectType::Blob,
+            };
+            let id = Oid::from_bytes(e.oid.as_bytes()).ok()?;
+            Some((e.name.into(), (Some(kind), id)))
+        })
+        .collect()
+}
+
 /// One changed file as either diff reports it.
 struct Raw {
     status: FileStatus,
