@@ -12,9 +12,10 @@
 //! Memory stays bounded: a blob is read only when a detector asks for it, and only blobs of
 //! *changed* files are kept, each read at most once; blobs larger than [`CACHE_MAX`] are dropped
 //! after the binary check and re-read on demand; a blob over the size limit is dropped as soon as
-//! it is read and never inspected (the classifier reports it as oversized, fail closed). libgit2
-//! has no cheap size query for deltified objects, hence read-then-drop
-//! (docs/adr/0012-classifier-performance.md).
+//! it is read and never inspected (the classifier reports it as oversized, fail closed). A blob
+//! is sized from its object header (gix) before any inflating, so an oversized one is not even
+//! read; only when gix cannot read the header does libgit2 read it and drop it
+//! (docs/adr/0012-classifier-performance.md, decisions 6 and 13).
 //!
 //! Process-wide: the first call turns off libgit2's re-hashing of every object read
 //! (`git2::opts::strict_hash_verification(false)`), for every libgit2 user in the process.
@@ -156,6 +157,9 @@ enum Blob {
 /// read, and reading overlaps the detectors' parsing.
 pub struct GitContents {
     repos: Handles,
+    /// Blob reads that gix answers (objects stored whole), `None` when gix could not open the
+    /// store: libgit2 then reads every blob.
+    gix: Option<GixBlobs>,
     max_file_bytes: u64,
     base_tree: Oid,
     head_tree: Oid,
@@ -201,6 +205,15 @@ impl GitContents {
     fn slot<'a>(&'a self, slots: &'a FxHashMap<String, Slot>, path: &str) -> Option<&'a Blob> {
         let slot = slots.get(path)?;
         Some(slot.blob.get_or_init(|| {
+            // Objects stored whole (most blobs of a change) through gix, on any thread at once;
+            // libgit2 reads the rest (ADR 0012, decision 13).
+            if let Some(blob) = self
+                .gix
+                .as_ref()
+                .and_then(|g| g.read(slot.oid, self.max_file_bytes))
+            {
+                return blob;
+            }
             // Sized and sorted while the object is in libgit2's buffer, before any copy: an
             // oversized blob is never copied, and at most one per reading thread is in memory
             // at a time.
@@ -385,6 +398,94 @@ fn clean(path: &str) -> bool {
             .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
+/// Blob reads through gix, for the objects it reads fastest: those stored whole (not as a
+/// delta), in a pack or loose. Each read first asks the object's header (its kind, size and how
+/// many deltas build it, from the pack index and the entry's header: nothing is inflated for an
+/// object stored whole), then inflates it straight into the buffer that is kept.
+///
+/// Why not every blob: gix's pack cache keeps resolved objects, not the intermediate objects of a
+/// delta chain, so a blob at depth 40 of a chain costs 40 inflates where libgit2's delta-base
+/// cache costs one (10x slower on the `monorepo` bench mix). Why not libgit2 for all: for objects
+/// stored whole, libgit2 with the system zlib took 1.7x gix's time (zlib-rs), and copies each
+/// blob out of its buffer.
+///
+/// Anything else, and anything gix fails on, goes to libgit2, which reports errors as before.
+struct GixBlobs {
+    store: Arc<gix_odb::Store>,
+    /// Idle handles (a handle is not `Sync`: one per reading thread, as for libgit2).
+    idle: Mutex<Vec<gix_odb::HandleArc>>,
+}
+
+impl GixBlobs {
+    /// The size of the blob `oid` from its header, `None` when gix cannot tell (not a blob, a
+    /// read failed: libgit2 then reads it and reports).
+    fn size(&self, oid: Oid) -> Option<u64> {
+        Some(self.header(oid)?.1)
+    }
+
+    /// The blob `oid`'s header: how many deltas build it, and its size.
+    fn header(&self, oid: Oid) -> Option<(u32, u64)> {
+        use gix_odb::Header;
+        let id = gix_hash::ObjectId::try_from(oid.as_bytes()).ok()?;
+        self.with(|h| {
+            let (kind, size, deltas) = match h.try_header(&id).ok()?? {
+                gix_odb::find::Header::Loose { kind, size } => (kind, size, 0),
+                gix_odb::find::Header::Packed(p) => (p.kind, p.object_size, p.num_deltas),
+            };
+            (kind == gix_object::Kind::Blob).then_some((deltas, size))
+        })
+    }
+
+    /// `f` with an idle handle (opened when none is).
+    fn with<T>(&self, f: impl FnOnce(&gix_odb::HandleArc) -> T) -> T {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let h = idle.unwrap_or_else(|| self.store.to_cache_arc());
+        let out = f(&h);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        out
+    }
+
+    /// The blob `oid` if gix reads it here (see the type), or sizes it as over `max_file_bytes`;
+    /// else `None`.
+    fn read(&self, oid: Oid, max_file_bytes: u64) -> Option<Blob> {
+        use gix_object::Find;
+        let (deltas, size) = self.header(oid)?;
+        if size > max_file_bytes {
+            // Sized from the header, whatever its delta chain: an oversized blob is never
+            // inflated.
+            return Some(Blob::Oversized(size));
+        }
+        if deltas > 0 || size > CACHE_MAX {
+            return None;
+        }
+        let id = gix_hash::ObjectId::try_from(oid.as_bytes()).ok()?;
+        self.with(|h| {
+            let mut buf = Vec::with_capacity(usize::try_from(size).ok()?);
+            // Where in the buffer gix put the object (a packed object fills it from the start; a
+            // loose one follows its header), found once the borrow ends: the object stays in
+            // the buffer it was inflated into, with no copy.
+            let (at, len) = {
+                let data = h.try_find(&id, &mut buf).ok()??;
+                if data.kind != gix_object::Kind::Blob {
+                    return None;
+                }
+                (data.data.as_ptr() as usize, data.data.len())
+            };
+            if len == 0 {
+                return Some(Blob::Kept(Vec::new(), false));
+            }
+            let off = at.checked_sub(buf.as_ptr() as usize)?;
+            if off.checked_add(len)? > buf.len() {
+                return None;
+            }
+            buf.truncate(off + len);
+            let data = if off == 0 { buf } else { buf.split_off(off) };
+            let binary = crate::has_nul(&data);
+            Some(Blob::Kept(data, binary))
+        })
+    }
+}
+
 /// Handles on one repository, one per thread reading at a time. A `git2::Repository` is not
 /// `Sync`, and one handle shared behind a lock made every blob read of a change wait for the one
 /// before it; separate handles read (and inflate) in parallel, so the detectors on both cores
@@ -444,6 +545,25 @@ impl Contents for GitContents {
     }
     fn head(&self, path: &str) -> Option<Cow<'_, [u8]>> {
         self.read(self.head_tree, &self.head, path)
+    }
+    fn inspectable(&self, path: &str, side: crate::Side) -> bool {
+        let (tree, slots) = match side {
+            crate::Side::Base => (self.base_tree, &self.base),
+            crate::Side::Head => (self.head_tree, &self.head),
+        };
+        // A changed file not read yet is sized from its object's header: present and within
+        // the limit is inspectable, with nothing inflated. Read already, or no header (gix
+        // cannot read it, a neighbour file): the read answers, noting why not.
+        if let (Some(slot), Some(gix)) = (slots.get(path), &self.gix)
+            && slot.blob.get().is_none()
+            && let Some(size) = gix.size(slot.oid)
+        {
+            if size <= self.max_file_bytes {
+                return true;
+            }
+            let _ = slot.blob.set(Blob::Oversized(size));
+        }
+        self.read(tree, slots, path).is_some()
     }
     fn is_binary(&self, f: &ChangedFile) -> bool {
         // Without copying large blobs: the flag is kept from the first read.
@@ -609,45 +729,57 @@ fn change_of(
         }
     };
 
+    // A delta without the path of its side is skipped (libgit2 names both for every status).
+    let named = |d: &Raw| {
+        if d.status == FileStatus::Deleted {
+            d.old_path.is_some()
+        } else {
+            d.new_path.is_some()
+        }
+    };
+    // The two sides' slots are built at once, one on each core (hashing and copying 10,000
+    // paths into each map was the open phase's serial part); sized up front: 10,000 files grew
+    // each map through a dozen rehashes.
+    // `base`: the base side's slots (every file but an added one), else the head side's (every
+    // file but a deleted one).
+    let slots_of = |base: bool| {
+        let absent = if base {
+            FileStatus::Added
+        } else {
+            FileStatus::Deleted
+        };
+        let mut slots = FxHashMap::with_capacity_and_hasher(deltas.len(), Default::default());
+        for d in deltas
+            .iter()
+            .filter(|d| named(d) && !d.submodule && d.status != absent)
+        {
+            let (path, id) = if base {
+                (&d.old_path, d.old_id)
+            } else {
+                (&d.new_path, d.new_id)
+            };
+            if let Some(p) = path
+                && !id.is_zero()
+            {
+                let blob = OnceLock::new();
+                slots.insert(p.clone(), Slot { oid: id, blob });
+            }
+        }
+        slots
+    };
+    let (base_slots, head_slots) = rayon::join(|| slots_of(true), || slots_of(false));
     let mut files = Vec::with_capacity(deltas.len());
-    // Sized up front: 10,000 files grew each map through a dozen rehashes.
-    let slots_of = || FxHashMap::with_capacity_and_hasher(deltas.len(), Default::default());
-    let (mut base_slots, mut head_slots) = (slots_of(), slots_of());
     for d in deltas {
+        if !named(&d) {
+            continue;
+        }
         let Raw {
             status,
             old_path,
             new_path,
-            old_id,
-            new_id,
             submodule,
+            ..
         } = d;
-        let named = if status == FileStatus::Deleted {
-            old_path.is_some()
-        } else {
-            new_path.is_some()
-        };
-        if !named {
-            continue;
-        }
-        let slot = |id: Oid| Slot {
-            oid: id,
-            blob: OnceLock::new(),
-        };
-        if !submodule {
-            if status != FileStatus::Added
-                && !old_id.is_zero()
-                && let Some(p) = &old_path
-            {
-                base_slots.insert(p.clone(), slot(old_id));
-            }
-            if status != FileStatus::Deleted
-                && !new_id.is_zero()
-                && let Some(p) = &new_path
-            {
-                head_slots.insert(p.clone(), slot(new_id));
-            }
-        }
         // The file's path moves out of the delta (no copy): its base path for a deletion,
         // else its head path; the base path is kept only for a rename.
         let (path, old_path) = match status {
@@ -682,6 +814,10 @@ fn change_of(
         files,
         contents: GitContents {
             repos: Handles::new(repo),
+            gix: store.map(|store| GixBlobs {
+                store,
+                idle: Mutex::new(Vec::new()),
+            }),
             max_file_bytes,
             base_tree: bt,
             head_tree: ht,
@@ -963,6 +1099,121 @@ mod tests {
             }
         }
         assert!(change.contents.take_error().is_none());
+    }
+
+    /// The gix blob reader gives libgit2's bytes for every object it reads (loose, and packed
+    /// whole), hands every delta to libgit2, and sizes an oversized blob from its header
+    /// whatever its chain; the change's reads through either reader agree with libgit2's.
+    #[test]
+    fn gix_blob_reads_agree_with_libgit2_loose_and_packed() {
+        let text = |v: usize| -> String {
+            (0..400)
+                .map(|i| format!("line {i} of a file that packs as a delta, version {v}\n"))
+                .collect()
+        };
+        let r = GitRepo::with_files(&[("empty.txt", ""), ("bin.dat", "a\0b")]);
+        for v in 0..4 {
+            r.write("big.txt", &text(v));
+            r.write("small.txt", &format!("small {v}\n"));
+            r.commit(&format!("v{v}"));
+        }
+        let base = r.head();
+        r.write("big.txt", &text(9));
+        r.write("bin.dat", "c\0d");
+        r.write("empty.txt", "no longer empty");
+        r.write("small.txt", "");
+        let head = r.commit("head");
+        let repo = Repository::open(r.path()).unwrap();
+        let mut oids = Vec::new();
+        repo.odb()
+            .unwrap()
+            .foreach(|id| {
+                oids.push(*id);
+                true
+            })
+            .unwrap();
+        let check = |packed: bool| {
+            let gix = GixBlobs {
+                store: gix_store(&repo).unwrap(),
+                idle: Mutex::new(Vec::new()),
+            };
+            let (mut whole, mut deltas) = (0, 0);
+            for &oid in &oids {
+                let Ok(blob) = repo.find_blob(oid) else {
+                    assert!(gix.read(oid, u64::MAX).is_none(), "not a blob: {oid}");
+                    continue;
+                };
+                let want = blob.content();
+                let (chain, size) = gix.header(oid).unwrap();
+                assert_eq!(size, want.len() as u64, "{oid}");
+                match gix.read(oid, u64::MAX) {
+                    Some(Blob::Kept(got, binary)) => {
+                        assert_eq!(chain, 0, "{oid}: a delta is libgit2's");
+                        assert_eq!(got, want, "{oid}");
+                        assert_eq!(binary, crate::has_nul(want), "{oid}");
+                        whole += 1;
+                    }
+                    None => {
+                        assert!(chain > 0, "{oid}: read by gix when stored whole");
+                        deltas += 1;
+                    }
+                    _ => panic!("{oid}: neither read nor handed over"),
+                }
+                // Oversized from the header, delta or not.
+                if !want.is_empty() {
+                    assert!(
+                        matches!(gix.read(oid, want.len() as u64 - 1), Some(Blob::Oversized(n)) if n == want.len() as u64),
+                        "{oid}"
+                    );
+                }
+            }
+            assert!(whole > 0);
+            if packed {
+                assert!(deltas > 0, "the repack made no delta: the test reads none");
+            }
+            let change = open_change(r.path(), Some(&base), Some(&head), 8 << 20).unwrap();
+            let tree = |rev: &str| repo.revparse_single(rev).unwrap().peel_to_tree().unwrap();
+            for p in ["big.txt", "bin.dat", "empty.txt", "small.txt"] {
+                for (rev, got) in [
+                    (&base, change.contents.base(p).map(Cow::into_owned)),
+                    (&head, change.contents.head(p).map(Cow::into_owned)),
+                ] {
+                    let id = tree(rev).get_path(Path::new(p)).unwrap().id();
+                    let want = repo.find_blob(id).unwrap().content().to_vec();
+                    assert_eq!(got, Some(want), "{p} at {rev}");
+                }
+            }
+            assert!(change.contents.take_error().is_none());
+        };
+        // Loose objects, as commits leave them; then packed with deltas.
+        check(false);
+        r.git(&["repack", "-adf", "--depth=50", "--window=50"]);
+        r.git(&["prune-packed"]);
+        check(true);
+    }
+
+    /// A documentation file is sized from its object's header, never read: nothing inflated for
+    /// a file whose content the classification does not look at; an oversized one is not
+    /// inspectable.
+    #[test]
+    fn inspectable_reads_no_content() {
+        let r = GitRepo::with_files(&[("docs/a.md", "a"), ("docs/big.md", "b")]);
+        let base = r.head();
+        r.write("docs/a.md", "a, edited");
+        r.write("docs/big.md", &"x".repeat(100));
+        let head = r.commit("docs");
+        let change = open_change(r.path(), Some(&base), Some(&head), 50).unwrap();
+        let c = &change.contents;
+        assert!(c.inspectable("docs/a.md", crate::Side::Base));
+        assert!(c.inspectable("docs/a.md", crate::Side::Head));
+        assert!(c.base.get("docs/a.md").unwrap().blob.get().is_none());
+        assert!(c.head.get("docs/a.md").unwrap().blob.get().is_none());
+        assert!(c.inspectable("docs/big.md", crate::Side::Base));
+        assert!(!c.inspectable("docs/big.md", crate::Side::Head));
+        assert!(c.is_not_inspected("docs/big.md"));
+        // Content reads still answer.
+        assert_eq!(c.head("docs/a.md").as_deref(), Some(&b"a, edited"[..]));
+        assert!(c.head("docs/big.md").is_none());
     }
 
     #[test]

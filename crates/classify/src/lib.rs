@@ -132,6 +132,17 @@ pub trait Contents: Sync {
         (f.status != FileStatus::Added && nul(self.base(f.base_path())))
             || (f.status != FileStatus::Deleted && nul(self.head(&f.path)))
     }
+    /// Whether the file at `path` on `side` exists and can be inspected (within the size limit,
+    /// readable), for a detector that decides from the path alone once the file is known to be
+    /// inspectable (documentation). A provider that can tell without reading the contents does
+    /// (git: from the object's header); one that cannot reads them. A file found not inspectable
+    /// is noted as a read would note it.
+    fn inspectable(&self, path: &str, side: Side) -> bool {
+        match side {
+            Side::Base => self.base(path).is_some(),
+            Side::Head => self.head(path).is_some(),
+        }
+    }
     /// Files that exist but whose reads so far answered `None` because they could not be
     /// inspected (too large, unreadable): path → why. The pipeline sets them aside as
     /// `unclassified`, and a detector that needed one is not trusted (`unparseable`).
@@ -200,6 +211,13 @@ pub trait Detector: Sync {
     /// start after the single-threaded ones).
     fn splits_files(&self) -> bool {
         false
+    }
+    /// The id of a detector whose `detect` must have returned before this one's starts, when
+    /// both run in one pass: this one takes answers that one leaves in the pass's shared parses
+    /// (docs takes api-nestjs's comment-only answers rather than parse the same files again).
+    /// A detector run alone does all its work itself. Default: none.
+    fn after(&self) -> Option<&'static str> {
+        None
     }
 }
 

@@ -32,6 +32,11 @@ impl Detector for Docs {
     fn splits_files(&self) -> bool {
         true
     }
+    fn after(&self) -> Option<&'static str> {
+        // api-nestjs parses both sides of every modified NestJS source and leaves whether the
+        // two ASTs are the same: started after it, this detector parses only what it left.
+        Some("api-nestjs")
+    }
     fn detect(&self, change: &Change<'_>) -> Finding {
         let globs = globset(&change.settings.docs_paths);
         // Files in parallel; each job of files reuses one pair of parser arenas.
@@ -42,10 +47,12 @@ impl Detector for Docs {
             if is_doc {
                 // Documentation by path, but only once both sides are known to be inspectable
                 // (within the size limit, readable): a file that cannot be inspected is never
-                // category 1. The read is the check; the content is not looked at.
+                // category 1. The content is not looked at, so git answers from the object's
+                // header without inflating it.
                 let readable = (f.status == FileStatus::Added
-                    || change.contents.base(f.base_path()).is_some())
-                    && (f.status == FileStatus::Deleted || change.contents.head(&f.path).is_some());
+                    || change.contents.inspectable(f.base_path(), Side::Base))
+                    && (f.status == FileStatus::Deleted
+                        || change.contents.inspectable(&f.path, Side::Head));
                 if !readable {
                     return;
                 }

@@ -5,13 +5,15 @@
 //! decision 12).
 //!
 //! api-nestjs parses every such file it reads (it needs the surfaces of both sides) and keeps
-//! the comment-only answer of the same two parses; docs takes that answer when api-nestjs got
-//! there first, and parses on its own otherwise. Only a `bool` per file is kept: keeping the
-//! surfaces for a detector that had not reached the file yet held every file's surfaces at
-//! once, and the fresh memory (page faults, zeroed pages) cost more than the parses saved.
-//! Nothing waits on another detector (a pool thread waiting is a core idle). Nothing changes
-//! in what either
-//! concludes: the parse is the one each made before. The comment-only check parsed with the
+//! the comment-only answer of the same two parses; docs, which a pass starts once api-nestjs has
+//! returned (`Detector::after`), takes that answer, and parses on its own only the files
+//! api-nestjs left (and every file when it runs alone). When the two ran side by side, docs
+//! reached most files first and parsed them, and api-nestjs parsed them again (ADR 0012,
+//! decision 13). Only a `bool` per file is kept: keeping the surfaces for a detector that had
+//! not reached the file yet held every file's surfaces at once, and the fresh memory (page
+//! faults, zeroed pages) cost more than the parses saved. No pool thread waits on another
+//! detector (a thread waiting is a core idle): docs is queued when api-nestjs returns, behind
+//! whatever else is left. Nothing changes in what either concludes: the parse is the one each made before. The comment-only check parsed with the
 //! path's source type (`SourceType::from_path`) and the NestJS reader with `SourceType::ts()`;
 //! for the files shared here (`.ts`, not `.d.ts`) the two differ only in the extension they
 //! record, which oxc's parser reads for `.mts`/`.cts` alone (tested below, so an oxc upgrade

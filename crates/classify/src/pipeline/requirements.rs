@@ -79,25 +79,32 @@ pub(super) fn build(
     files: FileSummary,
     mut notes: Vec<String>,
 ) -> Classification {
+    use rayon::prelude::*;
+    // Each code's requirement once; then every facet gets its copy on the pool (a change of
+    // 8,000 facets spent milliseconds here on one core, after the detectors had used both).
     let mut cache: BTreeMap<FacetCode, Req> = BTreeMap::new();
+    for f in &facets {
+        cache
+            .entry(f.kind)
+            .or_insert_with(|| requirement(policy, f.kind.as_str()));
+    }
     let mut out: Vec<ClassifiedFacet> = facets
-        .into_iter()
+        .into_par_iter()
+        .with_min_len(1024)
         .map(|f| {
-            let r = cache
-                .entry(f.kind)
-                .or_insert_with(|| requirement(policy, f.kind.as_str()))
-                .clone();
+            let r = &cache[&f.kind];
             ClassifiedFacet {
                 facet: f,
                 category: r.category,
-                change: r.change,
-                roles: r.roles,
-                source: r.source,
-                note: r.note,
+                change: r.change.clone(),
+                roles: r.roles.clone(),
+                source: r.source.clone(),
+                note: r.note.clone(),
             }
         })
         .collect();
-    out.sort_by(|a, b| {
+    // Stable, as before: facets of one code keep the detectors' order.
+    out.par_sort_by(|a, b| {
         b.category
             .cmp(&a.category)
             // By code string, as before codes were typed (output order is part of the JSON).

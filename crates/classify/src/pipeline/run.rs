@@ -155,13 +155,29 @@ pub(super) fn classify_once(
     order.sort_by_key(|&i| all[i].splits_files());
     let slots: Vec<std::sync::Mutex<Option<crate::Finding>>> =
         all.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // A detector that runs after another (`Detector::after`) is started by that one's task
+    // when it returns; every other detector is started here.
+    // One level only: a detector followed must itself start here, so every detector starts
+    // (a chain or a cycle of `after` could otherwise leave one never run).
+    let follows = |i: usize| {
+        all[i]
+            .after()
+            .and_then(|id| all.iter().position(|d| d.id() == id))
+            .filter(|&j| j != i && all[j].after().is_none())
+    };
+    let pass = Pass {
+        all,
+        run: &run,
+        slots: &slots,
+        followers: (0..all.len())
+            .map(|i| (0..all.len()).filter(|&j| follows(j) == Some(i)).collect())
+            .collect(),
+    };
     rayon::scope(|s| {
         for &i in &order {
-            let (run, slot, d) = (&run, &slots[i], all[i]);
-            s.spawn(move |_| {
-                let found = run(d);
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
-            });
+            if follows(i).is_none() {
+                pass.start(s, i);
+            }
         }
     });
     let results = slots.into_iter().map(|m| {
@@ -234,6 +250,30 @@ pub(super) fn classify_once(
         }
     }
     build(facets, policy, summary, notes)
+}
+
+/// The detectors of one pass on the pool: each result in its slot (registry order).
+struct Pass<'a> {
+    all: &'a [&'a dyn crate::Detector],
+    run: &'a (dyn Fn(&dyn crate::Detector) -> crate::Finding + Sync),
+    slots: &'a [std::sync::Mutex<Option<crate::Finding>>],
+    /// For each detector, those that start once it has returned.
+    followers: Vec<Vec<usize>>,
+}
+
+impl<'a> Pass<'a> {
+    fn start<'s>(&'s self, s: &rayon::Scope<'s>, i: usize)
+    where
+        'a: 's,
+    {
+        s.spawn(move |s| {
+            let found = (self.run)(self.all[i]);
+            *self.slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+            for &j in &self.followers[i] {
+                self.start(s, j);
+            }
+        });
+    }
 }
 
 /// A detector's finding, or, when it emitted a facet it does not declare, an `unparseable` facet

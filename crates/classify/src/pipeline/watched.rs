@@ -37,6 +37,13 @@ impl Contents for Watched<'_> {
     fn head(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
         self.check(path, self.inner.head(path))
     }
+    fn inspectable(&self, path: &str, side: crate::Side) -> bool {
+        let r = self.inner.inspectable(path, side);
+        if !r {
+            self.note(path);
+        }
+        r
+    }
     fn is_binary(&self, f: &ChangedFile) -> bool {
         let b = self.inner.is_binary(f);
         self.note(&f.path);
