@@ -154,16 +154,21 @@ pub(crate) fn text_at(
 /// 1-based number of the first line containing every needle (in order of appearance not
 /// required), or the first line containing the first needle.
 pub(crate) fn find_line(text: &str, needles: &[&str]) -> Option<u32> {
-    let needles: Vec<&str> = needles.iter().copied().filter(|n| !n.is_empty()).collect();
-    if needles.is_empty() {
-        return None;
-    }
+    // Each needle's searcher is built once, not once per line (`str::contains` set up a
+    // two-way searcher for every line of every file that evidence was searched in).
+    let finders: Vec<memchr::memmem::Finder<'_>> = needles
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()))
+        .collect();
+    let first_needle = finders.first()?;
     let mut first = None;
     for (i, line) in text.lines().enumerate() {
-        if needles.iter().all(|n| line.contains(n)) {
+        let line = line.as_bytes();
+        if finders.iter().all(|f| f.find(line).is_some()) {
             return Some(i as u32 + 1);
         }
-        if first.is_none() && line.contains(needles[0]) {
+        if first.is_none() && first_needle.find(line).is_some() {
             first = Some(i as u32 + 1);
         }
     }

@@ -15,7 +15,7 @@ use changegate_policy::facets::FacetCode;
 
 use crate::facet::{evidence_at, facet, unparseable};
 use crate::parse::structured::{
-    Format, LeafChange, Leaves, contains_seq, diff, flatten_docs, has_prefix, parse,
+    Format, Key, LeafChange, Leaves, contains_seq, diff, flatten_docs, has_prefix, parse,
 };
 use crate::util::{globset, per_file, text_at};
 use crate::{Change, ChangedFile, Detector, Evidence, FileStatus, Finding, Side};
@@ -260,8 +260,8 @@ fn claim(
         let mut rp = p.clone();
         *rp.last_mut()? = "repository".into();
         (
-            format!("{}:{b}", base.get(&rp)?),
-            format!("{}:{h}", head.get(&rp)?),
+            format!("{}:{b}", base.get(&Key::of(&rp))?),
+            format!("{}:{h}", head.get(&Key::of(&rp))?),
         )
     } else {
         return None;
