@@ -131,7 +131,8 @@ fn item<'a>(l: &Line<'a>) -> Option<(usize, &'a str)> {
 
 /// `key: rest` / `key:`: the key and the (trimmed) rest.
 fn entry(text: &str) -> Option<(&str, &str)> {
-    let (key, rest) = match text.find(": ") {
+    // memchr's search, not `str::find` (which sets up a two-way searcher per line read).
+    let (key, rest) = match memchr::memmem::find(text.as_bytes(), b": ") {
         Some(i) => (&text[..i], text[i + 2..].trim_start_matches(' ')),
         None => (text.strip_suffix(':')?, ""),
     };
