@@ -398,91 +398,108 @@ fn clean(path: &str) -> bool {
             .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
-/// Blob reads through gix, for the objects it reads fastest: those stored whole (not as a
-/// delta), in a pack or loose. Each read first asks the object's header (its kind, size and how
-/// many deltas build it, from the pack index and the entry's header: nothing is inflated for an
-/// object stored whole), then inflates it straight into the buffer that is kept.
+/// Blob reads through gix's pack reader, for the objects it reads fastest: those stored whole
+/// (not as a delta) in a pack. Each read looks the object up in the pack indexes, parses its
+/// entry's header (its kind and size: nothing is inflated), and inflates an object stored whole
+/// straight into the buffer that is kept.
 ///
 /// Why not every blob: gix's pack cache keeps resolved objects, not the intermediate objects of a
 /// delta chain, so a blob at depth 40 of a chain costs 40 inflates where libgit2's delta-base
-/// cache costs one (10x slower on the `monorepo` bench mix). Why not libgit2 for all: for objects
-/// stored whole, libgit2 with the system zlib took 1.7x gix's time (zlib-rs), and copies each
+/// cache costs one (10x slower on the `monorepo` bench mix); and gix's object-store header query
+/// walks the whole chain to name the object's kind (110 M instructions for `monorepo`'s 12,000
+/// deltas), so the entry header is read here directly. Why not libgit2 for all: for objects
+/// stored whole, libgit2 with the system zlib took 1.2x gix's time (zlib-rs), and copies each
 /// blob out of its buffer.
 ///
-/// Anything else, and anything gix fails on, goes to libgit2, which reports errors as before.
+/// A delta, a loose object, an object in no pack listed when the change was opened, and
+/// anything gix fails on go to libgit2, which reads them (and reports errors) as before.
 struct GixBlobs {
-    store: Arc<gix_odb::Store>,
-    /// Idle handles (a handle is not `Sync`: one per reading thread, as for libgit2).
-    idle: Mutex<Vec<gix_odb::HandleArc>>,
+    /// The repository's packs (`objects/pack/*.idx` with their data), opened once; shared by
+    /// every thread (the files are mapped, reads take no lock).
+    packs: Vec<gix_pack::Bundle>,
+    /// Idle inflate states (one per reading thread at a time).
+    idle: Mutex<Vec<gix_zlib::Inflate>>,
+}
+
+/// How an object is stored in a pack.
+enum Stored {
+    /// Whole: a blob of this size at this entry of this pack.
+    Whole(u64, usize, gix_pack::data::Entry),
+    /// A delta: its size and kind are libgit2's to find.
+    Delta,
 }
 
 impl GixBlobs {
-    /// The size of the blob `oid` from its header, `None` when gix cannot tell (not a blob, a
-    /// read failed: libgit2 then reads it and reports).
-    fn size(&self, oid: Oid) -> Option<u64> {
-        Some(self.header(oid)?.1)
-    }
-
-    /// The blob `oid`'s header: how many deltas build it, and its size.
-    fn header(&self, oid: Oid) -> Option<(u32, u64)> {
-        use gix_odb::Header;
-        let id = gix_hash::ObjectId::try_from(oid.as_bytes()).ok()?;
-        self.with(|h| {
-            let (kind, size, deltas) = match h.try_header(&id).ok()?? {
-                gix_odb::find::Header::Loose { kind, size } => (kind, size, 0),
-                gix_odb::find::Header::Packed(p) => (p.kind, p.object_size, p.num_deltas),
-            };
-            (kind == gix_object::Kind::Blob).then_some((deltas, size))
+    /// The packs of the object directory `objects`; `None` when there are none or one cannot be
+    /// opened (libgit2 then reads every blob).
+    fn open(objects: &Path) -> Option<GixBlobs> {
+        let mut packs = Vec::new();
+        for e in std::fs::read_dir(objects.join("pack")).ok()? {
+            let path = e.ok()?.path();
+            if path.extension().is_some_and(|x| x == "idx") {
+                packs.push(gix_pack::Bundle::at(&path, gix_hash::Kind::Sha1).ok()?);
+            }
+        }
+        (!packs.is_empty()).then(|| GixBlobs {
+            packs,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
-    /// `f` with an idle handle (opened when none is).
-    fn with<T>(&self, f: impl FnOnce(&gix_odb::HandleArc) -> T) -> T {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let h = idle.unwrap_or_else(|| self.store.to_cache_arc());
-        let out = f(&h);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(h);
-        out
+    /// How the blob `oid` is stored, from the pack index and its entry's header; `None` when it
+    /// is in no pack or is not a blob.
+    fn stored(&self, oid: Oid) -> Option<Stored> {
+        use gix_pack::data::entry::Header as H;
+        let id = gix_hash::ObjectId::try_from(oid.as_bytes()).ok()?;
+        self.packs.iter().enumerate().find_map(|(n, b)| {
+            let i = b.index.lookup(id)?;
+            let entry = b.pack.entry(b.index.pack_offset_at_index(i)).ok()?;
+            match entry.header {
+                H::Blob => Some(Stored::Whole(entry.decompressed_size, n, entry)),
+                H::OfsDelta { .. } | H::RefDelta { .. } => Some(Stored::Delta),
+                H::Commit | H::Tree | H::Tag => None,
+            }
+        })
     }
 
-    /// The blob `oid` if gix reads it here (see the type), or sizes it as over `max_file_bytes`;
-    /// else `None`.
+    /// The size of the blob `oid` when it is stored whole in a pack, else `None` (libgit2 then
+    /// reads it and reports).
+    fn size(&self, oid: Oid) -> Option<u64> {
+        match self.stored(oid)? {
+            Stored::Whole(size, ..) => Some(size),
+            Stored::Delta => None,
+        }
+    }
+
+    /// The blob `oid` if it is stored whole in a pack (see the type), or marked oversized from
+    /// its entry's header (never inflated); else `None`.
     fn read(&self, oid: Oid, max_file_bytes: u64) -> Option<Blob> {
-        use gix_object::Find;
-        let (deltas, size) = self.header(oid)?;
+        let Stored::Whole(size, n, entry) = self.stored(oid)? else {
+            return None;
+        };
         if size > max_file_bytes {
-            // Sized from the header, whatever its delta chain: an oversized blob is never
-            // inflated.
             return Some(Blob::Oversized(size));
         }
-        if deltas > 0 || size > CACHE_MAX {
+        if size > CACHE_MAX {
             return None;
         }
-        let id = gix_hash::ObjectId::try_from(oid.as_bytes()).ok()?;
-        self.with(|h| {
-            let mut buf = Vec::with_capacity(usize::try_from(size).ok()?);
-            // Where in the buffer gix put the object (a packed object fills it from the start; a
-            // loose one follows its header), found once the borrow ends: the object stays in
-            // the buffer it was inflated into, with no copy.
-            let (at, len) = {
-                let data = h.try_find(&id, &mut buf).ok()??;
-                if data.kind != gix_object::Kind::Blob {
-                    return None;
-                }
-                (data.data.as_ptr() as usize, data.data.len())
-            };
-            if len == 0 {
-                return Some(Blob::Kept(Vec::new(), false));
-            }
-            let off = at.checked_sub(buf.as_ptr() as usize)?;
-            if off.checked_add(len)? > buf.len() {
-                return None;
-            }
-            buf.truncate(off + len);
-            let data = if off == 0 { buf } else { buf.split_off(off) };
-            let binary = crate::has_nul(&data);
-            Some(Blob::Kept(data, binary))
-        })
+        let mut buf = vec![0; usize::try_from(size).ok()?];
+        let mut inflate = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let read = self.packs[n]
+            .pack
+            .decompress_entry(&entry, &mut inflate, &mut buf);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(inflate);
+        read.ok()?;
+        let binary = crate::has_nul(&buf);
+        Some(Blob::Kept(buf, binary))
     }
 }
 
@@ -691,6 +708,8 @@ fn change_of(
     // The plain compare on both cores through gix when it can answer (tree_diff.rs says when);
     // libgit2's diff with rename detection otherwise.
     let store = gix_store(&repo);
+    // Opened here, with the store: packs added after this are libgit2's to read.
+    let blobs = GixBlobs::open(&repo.commondir().join("objects"));
     let fast = store.as_ref().and_then(|s| {
         let id = |t: &git2::Tree<'_>| gix_hash::ObjectId::try_from(t.id().as_bytes()).ok();
         match crate::tree_diff::diff(s, id(&base_tree)?, id(&head_tree)?) {
@@ -814,10 +833,7 @@ fn change_of(
         files,
         contents: GitContents {
             repos: Handles::new(repo),
-            gix: store.map(|store| GixBlobs {
-                store,
-                idle: Mutex::new(Vec::new()),
-            }),
+            gix: blobs,
             max_file_bytes,
             base_tree: bt,
             head_tree: ht,
@@ -1101,9 +1117,9 @@ mod tests {
         assert!(change.contents.take_error().is_none());
     }
 
-    /// The gix blob reader gives libgit2's bytes for every object it reads (loose, and packed
-    /// whole), hands every delta to libgit2, and sizes an oversized blob from its header
-    /// whatever its chain; the change's reads through either reader agree with libgit2's.
+    /// The gix blob reader gives libgit2's bytes for every blob stored whole in a pack, sizes an
+    /// oversized one from its entry's header, and hands every delta (and, with no pack, every
+    /// loose object) to libgit2; the change's reads through either reader agree with libgit2's.
     #[test]
     fn gix_blob_reads_agree_with_libgit2_loose_and_packed() {
         let text = |v: usize| -> String {
@@ -1133,42 +1149,48 @@ mod tests {
             })
             .unwrap();
         let check = |packed: bool| {
-            let gix = GixBlobs {
-                store: gix_store(&repo).unwrap(),
-                idle: Mutex::new(Vec::new()),
-            };
+            let gix = GixBlobs::open(&repo.path().join("objects"));
             let (mut whole, mut deltas) = (0, 0);
             for &oid in &oids {
                 let Ok(blob) = repo.find_blob(oid) else {
-                    assert!(gix.read(oid, u64::MAX).is_none(), "not a blob: {oid}");
+                    if let Some(gix) = &gix {
+                        assert!(gix.read(oid, u64::MAX).is_none(), "not a blob: {oid}");
+                    }
                     continue;
                 };
                 let want = blob.content();
-                let (chain, size) = gix.header(oid).unwrap();
-                assert_eq!(size, want.len() as u64, "{oid}");
+                let Some(gix) = &gix else {
+                    continue; // loose objects only: libgit2 reads them all
+                };
                 match gix.read(oid, u64::MAX) {
                     Some(Blob::Kept(got, binary)) => {
-                        assert_eq!(chain, 0, "{oid}: a delta is libgit2's");
+                        assert!(matches!(gix.stored(oid), Some(Stored::Whole(..))), "{oid}");
+                        assert_eq!(gix.size(oid), Some(want.len() as u64), "{oid}");
                         assert_eq!(got, want, "{oid}");
                         assert_eq!(binary, crate::has_nul(want), "{oid}");
+                        // Oversized from the entry's header, never inflated.
+                        if !want.is_empty() {
+                            assert!(
+                                matches!(gix.read(oid, want.len() as u64 - 1), Some(Blob::Oversized(n)) if n == want.len() as u64),
+                                "{oid}"
+                            );
+                        }
                         whole += 1;
                     }
                     None => {
-                        assert!(chain > 0, "{oid}: read by gix when stored whole");
+                        assert!(
+                            matches!(gix.stored(oid), Some(Stored::Delta)),
+                            "{oid}: a blob stored whole not read by gix"
+                        );
+                        assert_eq!(gix.size(oid), None);
                         deltas += 1;
                     }
                     _ => panic!("{oid}: neither read nor handed over"),
                 }
-                // Oversized from the header, delta or not.
-                if !want.is_empty() {
-                    assert!(
-                        matches!(gix.read(oid, want.len() as u64 - 1), Some(Blob::Oversized(n)) if n == want.len() as u64),
-                        "{oid}"
-                    );
-                }
             }
-            assert!(whole > 0);
+            assert_eq!(gix.is_some(), packed);
             if packed {
+                assert!(whole > 0);
                 assert!(deltas > 0, "the repack made no delta: the test reads none");
             }
             let change = open_change(r.path(), Some(&base), Some(&head), 8 << 20).unwrap();
@@ -1202,6 +1224,15 @@ mod tests {
         r.write("docs/a.md", "a, edited");
         r.write("docs/big.md", &"x".repeat(100));
         let head = r.commit("docs");
+        // Loose objects (no pack for gix to size them from): read, with the same answers.
+        let change = open_change(r.path(), Some(&base), Some(&head), 50).unwrap();
+        let c = &change.contents;
+        assert!(c.inspectable("docs/a.md", crate::Side::Head));
+        assert!(!c.inspectable("docs/big.md", crate::Side::Head));
+        assert!(c.head.get("docs/a.md").unwrap().blob.get().is_some());
+        // Packed: sized from the entries' headers.
+        r.git(&["repack", "-adf"]);
+        r.git(&["prune-packed"]);
         let change = open_change(r.path(), Some(&base), Some(&head), 50).unwrap();
         let c = &change.contents;
         assert!(c.inspectable("docs/a.md", crate::Side::Base));

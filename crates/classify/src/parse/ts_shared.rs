@@ -5,9 +5,10 @@
 //! decision 12).
 //!
 //! api-nestjs parses every such file it reads (it needs the surfaces of both sides) and keeps
-//! the comment-only answer of the same two parses; docs, which a pass starts once api-nestjs has
-//! returned (`Detector::after`), takes that answer, and parses on its own only the files
-//! api-nestjs left (and every file when it runs alone). When the two ran side by side, docs
+//! the comment-only answer of the same two parses, and answers it (a parse and compare, no
+//! surfaces) for the modified sources it does not read as NestJS too; docs, which a pass starts
+//! once api-nestjs has returned (`Detector::after`), takes those answers, and parses on its own
+//! only the files api-nestjs left (a byte-order mark, and every file when it runs alone). When the two ran side by side, docs
 //! reached most files first and parsed them, and api-nestjs parsed them again (ADR 0012,
 //! decision 13). Only a `bool` per file is kept: keeping the surfaces for a detector that had
 //! not reached the file yet held every file's surfaces at once, and the fresh memory (page
