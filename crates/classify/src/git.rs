@@ -7,7 +7,9 @@
 //! git's own semantics, its API has been stable for years, and the build needs no system library.
 //! One part goes through gix: listing a change that has no rename to detect and no link or
 //! submodule among its differences (`tree_diff.rs`, on both cores, checked against libgit2's diff
-//! by a differential test; ADR 0012 decision 12). libgit2 takes over whenever gix cannot answer.
+//! by a differential test; ADR 0012 decision 12), and reading the blobs stored whole in a pack
+//! (`GixBlobs`: straight from the pack entry; ADR 0012 decision 13). libgit2 takes over whenever
+//! gix cannot answer, and reads every delta.
 //!
 //! Memory stays bounded: a blob is read only when a detector asks for it, and only blobs of
 //! *changed* files are kept, each read at most once; blobs larger than [`CACHE_MAX`] are dropped
