@@ -1216,6 +1216,60 @@ mod tests {
         check(true);
     }
 
+    /// A blob stored whole whose compressed bytes are damaged is not read as something else:
+    /// gix's inflate fails its checksum, libgit2 then fails too, and the file reads as not
+    /// inspected with the error kept (the CLI and server fail with it).
+    #[test]
+    fn a_damaged_pack_entry_is_an_error_not_content() {
+        let body: String = (0..200)
+            .map(|i| format!("line {i} of the file\n"))
+            .collect();
+        let r = GitRepo::with_files(&[("f.txt", "base\n")]);
+        let base = r.head();
+        r.write("f.txt", &body);
+        let head = r.commit("head");
+        r.git(&["repack", "-adf"]);
+        r.git(&["prune-packed"]);
+        let id = r
+            .git(&["rev-parse", &format!("{head}:f.txt")])
+            .trim()
+            .to_string();
+        let pack_dir = r.path().join(".git/objects/pack");
+        let idx = std::fs::read_dir(&pack_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .unwrap();
+        let listing = std::process::Command::new("git")
+            .arg("show-index")
+            .stdin(std::fs::File::open(&idx).unwrap())
+            .output()
+            .unwrap();
+        let offset: usize = String::from_utf8(listing.stdout)
+            .unwrap()
+            .lines()
+            .find(|l| l.contains(&id))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        let pack = idx.with_extension("pack");
+        let mut bytes = std::fs::read(&pack).unwrap();
+        // Past the entry header (2 bytes for a blob this size) and zlib's, inside the deflate
+        // data.
+        bytes[offset + 20] ^= 0xff;
+        std::fs::write(&pack, bytes).unwrap();
+        let change = open_change(r.path(), Some(&base), Some(&head), 8 << 20).unwrap();
+        let oid = Oid::from_str(&id).unwrap();
+        let gix = GixBlobs::open(&r.path().join(".git/objects")).unwrap();
+        assert!(matches!(gix.stored(oid), Some(Stored::Whole(..))));
+        assert!(
+            gix.read(oid, u64::MAX).is_none(),
+            "damaged data read as a blob"
+        );
+        assert!(change.contents.head("f.txt").is_none());
+        assert!(change.contents.is_not_inspected("f.txt"));
+        assert!(change.contents.take_error().is_some());
+    }
+
     /// A documentation file is sized from its object's header, never read: nothing inflated for
     /// a file whose content the classification does not look at; an oversized one is not
     /// inspectable.
