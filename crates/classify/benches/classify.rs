@@ -9,6 +9,9 @@
 //!   services, a third with log-level-only edits), 2,000 Markdown docs, 1,000 YAML manifests,
 //!   500 JSON configs, 500 SQL migrations, a package.json and its lockfile.
 //!
+//! Each mix runs in two pack layouts (`CHANGEGATE_BENCH_LAYOUT=fast-import|repacked|all`): as
+//! `git fast-import` wrote the objects, and after `git repack -adf` (as a clone receives them).
+//!
 //! Run: `cargo bench -p changegate-classify --bench classify`. Goal (issue 19): classify ≤ 1.0×
 //! `git diff --numstat`, which reads and line-diffs every changed blob; both ratios are printed.
 
@@ -230,40 +233,71 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// How the generated repository's objects are packed.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// As `git fast-import` writes them: each blob a delta of the one written before it where
+    /// that is smaller (chains up to 50 deep), most small blobs whole.
+    FastImport,
+    /// After `git repack -adf`: newest versions whole, older ones as deltas of them, as a clone
+    /// receives a repository. `git diff --numstat` is faster here (base blobs are small deltas).
+    Repacked,
+}
+
 fn main() {
     let mix = std::env::var("CHANGEGATE_BENCH_MIX").unwrap_or_else(|_| "all".into());
+    // `CHANGEGATE_BENCH_LAYOUT=fast-import|repacked|all` (default all).
+    let layout = std::env::var("CHANGEGATE_BENCH_LAYOUT").unwrap_or_else(|_| "all".into());
     let mixes: [(&str, Files); 2] = [("monorepo", files), ("services", services_files)];
+    let layouts = [
+        ("fast-import", Layout::FastImport),
+        ("repacked", Layout::Repacked),
+    ];
     let mut summary = Vec::new();
-    for (name, files) in mixes {
-        if mix != "all" && mix != name {
+    for (lname, l) in layouts {
+        if layout != "all" && layout != lname {
             continue;
         }
-        println!("== mix {name}");
-        summary.push((name, run_mix(name, files)));
+        for (name, files) in mixes {
+            if mix != "all" && mix != name {
+                continue;
+            }
+            println!("== mix {name}, {lname} layout");
+            summary.push((name, lname, run_mix(name, files, l)));
+        }
     }
     println!("== summary (medians, same run)");
-    for (name, (n, k)) in summary {
+    for (name, lname, (n, k)) in summary {
         println!(
-            "mix {name:<9} git diff --numstat {n:>8.1?}  classify {k:>8.1?}  ratio {:>5.2}x  goal <= 1.0x: {}",
+            "mix {name:<9} {lname:<11} git diff --numstat {n:>8.1?}  classify {k:>8.1?}  ratio {:>5.2}x  goal <= 1.0x: {}",
             k.as_secs_f64() / n.as_secs_f64(),
             if k <= n { "met" } else { "MISSED" }
         );
     }
 }
 
-/// One mix: (numstat median, classify median).
-fn run_mix(name: &str, files: Files) -> (Duration, Duration) {
-    // `CHANGEGATE_BENCH_REPO=DIR` keeps the generated repositories in DIR/<mix> (generated once,
-    // then reused), for profiling runs.
+/// One mix in one layout: (numstat median, classify median).
+fn run_mix(name: &str, files: Files, layout: Layout) -> (Duration, Duration) {
+    // `CHANGEGATE_BENCH_REPO=DIR` keeps the generated repositories in DIR/<mix> and
+    // DIR/<mix>-repacked (generated once, then reused), for profiling runs.
     let tmp = tempfile::tempdir().unwrap();
+    let sub = match layout {
+        Layout::FastImport => name.to_string(),
+        Layout::Repacked => format!("{name}-repacked"),
+    };
     let dir = std::env::var_os("CHANGEGATE_BENCH_REPO")
-        .map(|d| std::path::PathBuf::from(d).join(name))
+        .map(|d| std::path::PathBuf::from(d).join(&sub))
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let dir = dir.as_path();
     if !dir.join(".git").exists() {
         std::fs::create_dir_all(dir).unwrap();
         let t = Instant::now();
         generate(dir, files);
+        if layout == Layout::Repacked {
+            for args in [&["repack", "-adfq"][..], &["prune-packed"]] {
+                assert!(command(dir).args(args).status().unwrap().success());
+            }
+        }
         println!("generated repository in {:.1?}", t.elapsed());
     }
     let runs: usize = std::env::var("CHANGEGATE_BENCH_RUNS")
