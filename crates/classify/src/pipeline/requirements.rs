@@ -129,9 +129,15 @@ pub(super) fn build(
     };
 
     let mut reasons: BTreeMap<RoleId, Vec<RoleReason>> = BTreeMap::new();
-    // Borrowed: a change of 8,000 facets cloned a role name per facet and role here.
+    // Borrowed: a change of 8,000 facets cloned a role name per facet and role here. Facets of
+    // one code share their requirement (`cache`), so only the first of each code can add a
+    // reason: the rest are skipped without looking at their roles.
     let mut seen: BTreeSet<(&RoleId, FacetCode)> = BTreeSet::new();
+    let mut codes: BTreeSet<FacetCode> = BTreeSet::new();
     for f in &out {
+        if !codes.insert(f.facet.kind) {
+            continue;
+        }
         for role in &f.roles {
             if seen.insert((role, f.facet.kind)) {
                 reasons
@@ -175,8 +181,11 @@ pub(super) fn build(
             .position(|o| **o == r.role)
             .unwrap_or(usize::MAX)
     });
+    // Likewise one note per code at most (in the facets' order).
+    let mut noted: BTreeSet<FacetCode> = BTreeSet::new();
     for f in &out {
         if let Some(n) = &f.note
+            && noted.insert(f.facet.kind)
             && !notes.contains(n)
         {
             notes.push(n.clone());
