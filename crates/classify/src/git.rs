@@ -15,9 +15,9 @@
 //! *changed* files are kept, each read at most once; blobs larger than [`CACHE_MAX`] are dropped
 //! after the binary check and re-read on demand; a blob over the size limit is dropped as soon as
 //! it is read and never inspected (the classifier reports it as oversized, fail closed). A blob
-//! is sized from its object header (gix) before any inflating, so an oversized one is not even
-//! read; only when gix cannot read the header does libgit2 read it and drop it
-//! (docs/adr/0012-classifier-performance.md, decisions 6 and 13).
+//! stored whole in a pack is sized from its entry's header before any inflating, so an oversized
+//! one is not even read; libgit2 has no cheap size query for a delta, which it reads and then
+//! drops (docs/adr/0012-classifier-performance.md, decisions 1, 6 and 13).
 //!
 //! Process-wide: the first call turns off libgit2's re-hashing of every object read
 //! (`git2::opts::strict_hash_verification(false)`), for every libgit2 user in the process.
@@ -159,8 +159,8 @@ enum Blob {
 /// read, and reading overlaps the detectors' parsing.
 pub struct GitContents {
     repos: Handles,
-    /// Blob reads that gix answers (objects stored whole), `None` when gix could not open the
-    /// store: libgit2 then reads every blob.
+    /// Blob reads that gix answers (blobs stored whole in a pack), `None` when the repository
+    /// has no pack gix can open: libgit2 then reads every blob.
     gix: Option<GixBlobs>,
     max_file_bytes: u64,
     base_tree: Oid,

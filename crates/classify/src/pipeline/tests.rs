@@ -345,3 +345,77 @@ fn a_facet_the_detector_does_not_declare_fails_closed() {
     );
     assert_eq!(honest.facets[0].kind, FacetCode::DocsOnly);
 }
+
+/// Emits one `docs-only` facet naming itself; runs after `after` (if any), and records when it
+/// started and returned on a shared clock.
+struct Ordered {
+    id: &'static str,
+    after: Option<&'static str>,
+    log: &'static std::sync::Mutex<Vec<String>>,
+}
+impl crate::Detector for Ordered {
+    fn id(&self) -> &'static str {
+        self.id
+    }
+    fn description(&self) -> &'static str {
+        "test"
+    }
+    fn facets(&self) -> &'static [FacetCode] {
+        &[FacetCode::DocsOnly]
+    }
+    fn after(&self) -> Option<&'static str> {
+        self.after
+    }
+    fn detect(&self, change: &Change<'_>) -> crate::Finding {
+        self.log.lock().unwrap().push(format!("start {}", self.id));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let f = &change.files[0];
+        self.log.lock().unwrap().push(format!("end {}", self.id));
+        crate::Finding {
+            facets: vec![crate::facet::facet(
+                self.id,
+                FacetCode::DocsOnly,
+                self.id,
+                vec![crate::facet::evidence_note(&f.path, crate::Side::Head, "x")],
+            )],
+            explained: [f.path.clone()].into(),
+        }
+    }
+}
+
+#[test]
+fn every_detector_runs_whatever_after_names_and_a_follower_starts_after_its_leader() {
+    static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let d = |id, after| Ordered {
+        id,
+        after,
+        log: &LOG,
+    };
+    // b after a (honoured); c after b, which itself follows (one level only: c starts at once);
+    // x and y after each other (a cycle); u after a detector that is not there; s after itself.
+    let (a, b, c) = (d("a", None), d("b", Some("a")), d("c", Some("b")));
+    let (x, y) = (d("x", Some("y")), d("y", Some("x")));
+    let (u, s) = (d("u", Some("none")), d("s", Some("s")));
+    let registry: Vec<&dyn crate::Detector> = vec![&a, &b, &c, &x, &y, &u, &s];
+    let c0 = MapContents::default()
+        .with_base("docs/a.md", "a")
+        .with_head("docs/a.md", "b");
+    let files = c0.changed_files();
+    let none = BTreeMap::new();
+    let input = ClassifyInput {
+        files: &files,
+        contents: &c0,
+        oversized: &none,
+        coverage: None,
+        messages: &[],
+        labels: &[],
+    };
+    let p = changegate_policy::load_default().policy;
+    let r = classify_with(&input, &p, &Options::default(), &registry);
+    let from: Vec<&str> = r.facets.iter().map(|f| f.facet.detector.as_str()).collect();
+    // Every detector ran, and the findings are merged in registry order.
+    assert_eq!(from, ["a", "b", "c", "x", "y", "u", "s"]);
+    let log = LOG.lock().unwrap().clone();
+    let at = |e: &str| log.iter().position(|l| l == e).unwrap();
+    assert!(at("end a") < at("start b"), "{log:?}");
+}
