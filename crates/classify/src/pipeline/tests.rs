@@ -24,6 +24,23 @@ fn run(c: &MapContents, policy: &Policy, cov: Option<&Coverage>) -> Classificati
     )
 }
 
+/// `c` classified by the detectors of `registry` under the built-in policy, with no coverage,
+/// messages or labels.
+fn with_registry(c: &MapContents, registry: &[&dyn crate::Detector]) -> Classification {
+    let files = c.changed_files();
+    let none = BTreeMap::new();
+    let input = ClassifyInput {
+        files: &files,
+        contents: c,
+        oversized: &none,
+        coverage: None,
+        messages: &[],
+        labels: &[],
+    };
+    let p = changegate_policy::load_default().policy;
+    classify_with(&input, &p, &Options::default(), registry)
+}
+
 /// Counts the reads of each path (both sides), over a map.
 struct Counting {
     inner: MapContents,
@@ -300,21 +317,10 @@ impl crate::Detector for Liar {
 
 #[test]
 fn a_facet_the_detector_does_not_declare_fails_closed() {
-    let p = changegate_policy::load_default().policy;
     let c = MapContents::default()
         .with_base("vendor/thing.bin", "a")
         .with_head("vendor/thing.bin", "b");
-    let files = c.changed_files();
-    let none = BTreeMap::new();
-    let input = ClassifyInput {
-        files: &files,
-        contents: &c,
-        oversized: &none,
-        coverage: None,
-        messages: &[],
-        labels: &[],
-    };
-    let r = classify_with(&input, &p, &Options::default(), &[&Liar]);
+    let r = with_registry(&c, &[&Liar]);
     assert_eq!(r.facet_codes(), vec!["unparseable"]);
     let u = &r.facets[0];
     assert_eq!(u.facet.detector, "liar");
@@ -400,18 +406,7 @@ fn every_detector_runs_whatever_after_names_and_a_follower_starts_after_its_lead
     let c0 = MapContents::default()
         .with_base("docs/a.md", "a")
         .with_head("docs/a.md", "b");
-    let files = c0.changed_files();
-    let none = BTreeMap::new();
-    let input = ClassifyInput {
-        files: &files,
-        contents: &c0,
-        oversized: &none,
-        coverage: None,
-        messages: &[],
-        labels: &[],
-    };
-    let p = changegate_policy::load_default().policy;
-    let r = classify_with(&input, &p, &Options::default(), &registry);
+    let r = with_registry(&c0, &registry);
     let from: Vec<&str> = r.facets.iter().map(|f| f.facet.detector.as_str()).collect();
     // Every detector ran, and the findings are merged in registry order.
     assert_eq!(from, ["a", "b", "c", "x", "y", "u", "s"]);
