@@ -94,13 +94,8 @@ impl Detector for Docs {
             };
             let same = match lang {
                 Lang::Js => match change.parses {
-                    // Parsed once for this detector and api-nestjs. Not with a byte-order
-                    // mark: api-nestjs reads the text after it, this detector with it.
-                    Some(p)
-                        if crate::parse::ts_shared::shared_path(&f.path)
-                            && !b.starts_with('\u{feff}')
-                            && !h.starts_with('\u{feff}') =>
-                    {
+                    // Parsed once for this detector and api-nestjs.
+                    Some(p) if crate::parse::ts_shared::same_answers(&f.path, b, h) => {
                         p.same(&f.path, b, h, allocators)
                     }
                     _ => same_js_in(allocators, &f.path, b, h),

@@ -62,6 +62,13 @@ pub(crate) fn shared_path(path: &str) -> bool {
         && !path.contains("node_modules/")
 }
 
+/// Whether [`TsParses::same`] answers for this file's two texts, as docs reads them: a shared
+/// path ([`shared_path`]) and no byte-order mark on either side (api-nestjs reads the text after
+/// a mark, docs with it, so such a file is parsed by each). The one test both detectors apply.
+pub(crate) fn same_answers(path: &str, base: &str, head: &str) -> bool {
+    shared_path(path) && !base.starts_with('\u{feff}') && !head.starts_with('\u{feff}')
+}
+
 impl TsParses {
     /// Slots for the modified files of `files` that [`shared_path`] accepts.
     pub fn new(files: &[crate::ChangedFile]) -> TsParses {

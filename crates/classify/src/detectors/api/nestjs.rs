@@ -129,13 +129,11 @@ fn file(
         // once this detector returns) asks of each modified source whether its edit is
         // comment-only; answered here, on the pool, while the file is at hand, so docs does not
         // parse the files one after another at the end. The same inputs docs would parse: both
-        // sides as UTF-8 text, no byte-order mark.
+        // sides as UTF-8 text, the test docs applies.
         if let (Some(p), Some(b), Some(h)) = (change.parses, &bbytes, &hbytes)
             && f.status == FileStatus::Modified
-            && ts_shared::shared_path(&f.path)
             && let (Ok(b), Ok(h)) = (std::str::from_utf8(b), std::str::from_utf8(h))
-            && !b.starts_with('\u{feff}')
-            && !h.starts_with('\u{feff}')
+            && ts_shared::same_answers(&f.path, b, h)
         {
             let _ = p.same(&f.path, b, h, arenas);
         }
