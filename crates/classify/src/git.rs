@@ -420,7 +420,7 @@ struct GixBlobs {
     /// every thread (the files are mapped, reads take no lock).
     packs: Vec<gix_pack::Bundle>,
     /// Idle inflate states (one per reading thread at a time).
-    idle: Mutex<Vec<gix_zlib::Inflate>>,
+    idle: Idle<gix_zlib::Inflate>,
 }
 
 /// How an object is stored in a pack.
@@ -444,7 +444,7 @@ impl GixBlobs {
         }
         (!packs.is_empty()).then(|| GixBlobs {
             packs,
-            idle: Mutex::new(Vec::new()),
+            idle: Idle::new(Vec::new()),
         })
     }
 
@@ -486,19 +486,11 @@ impl GixBlobs {
             return None;
         }
         let mut buf = vec![0; usize::try_from(size).ok()?];
-        let mut inflate = self
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut inflate = self.idle.take().unwrap_or_default();
         let read = self.packs[n]
             .pack
             .decompress_entry(&entry, &mut inflate, &mut buf);
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(inflate);
+        self.idle.put(inflate);
         read.ok()?;
         let binary = crate::has_nul(&buf);
         Some(Blob::Kept(buf, binary))
@@ -515,14 +507,14 @@ struct Handles {
     /// The git directory of the first handle, opened again exactly (no discovery, no
     /// environment), so every handle is the same repository.
     git_dir: PathBuf,
-    idle: Mutex<Vec<Repository>>,
+    idle: Idle<Repository>,
 }
 
 impl Handles {
     fn new(repo: Repository) -> Handles {
         Handles {
             git_dir: repo.path().to_path_buf(),
-            idle: Mutex::new(vec![repo]),
+            idle: Idle::new(vec![repo]),
         }
     }
 
@@ -540,8 +532,7 @@ impl Handles {
         &self,
         f: impl FnOnce(&Repository) -> Result<T, git2::Error>,
     ) -> Result<T, git2::Error> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let repo = match idle {
+        let repo = match self.idle.take() {
             Some(r) => r,
             None => Repository::open_ext(
                 &self.git_dir,
@@ -550,11 +541,25 @@ impl Handles {
             )?,
         };
         let out = f(&repo);
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(repo);
+        self.idle.put(repo);
         out
+    }
+}
+
+/// Reading state that one thread uses at a time (a libgit2 handle, an inflate state), kept
+/// between reads: taken when a read starts, put back when it ends, so there are at most as many
+/// as threads that read at once.
+struct Idle<T>(Mutex<Vec<T>>);
+
+impl<T> Idle<T> {
+    fn new(items: Vec<T>) -> Idle<T> {
+        Idle(Mutex::new(items))
+    }
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+    fn put(&self, item: T) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(item);
     }
 }
 
